@@ -1,0 +1,21 @@
+"""siamcli: compare embeddings from the shell or from Python.
+
+>>> import siamcli
+>>> ranking = siamcli.compare("examples/queries.csv", "examples/gallery.npz", top_k=3)
+"""
+
+from .engine import compare, matrix, prepare
+from .errors import InputError, ShapeError, SiamError, UnknownMetricError, UsageError
+from .io import EmbeddingSet, load_embeddings
+from .metrics import Metric, Params, available_metrics, get_metric, register
+from .results import MatrixResult, MetricList, Ranking, Score
+
+__version__ = "0.1.0"
+
+load = load_embeddings
+
+__all__ = [
+    "load", "load_embeddings", "get_metric", "compare", "matrix", "prepare", "available_metrics", "register",
+    "EmbeddingSet", "Metric", "Params", "Ranking", "Score", "MatrixResult", "MetricList",
+    "SiamError", "InputError", "ShapeError", "UnknownMetricError", "UsageError", "__version__",
+]

@@ -1,0 +1,348 @@
+"""The command line: thin click commands over the library. Parse options, call, hand results to output.
+
+Exit status: 0 success; 1 a requested condition was not met (later commands); 2 bad usage or
+bad input (one line `Error: ...` on stderr); 3 an internal error (a bug: rerun with --debug).
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import sys
+import traceback
+
+import click
+
+from . import __version__
+from .errors import SiamError, UsageError
+
+EXIT_BAD_INPUT = 2
+EXIT_INTERNAL = 3
+EXIT_BROKEN_PIPE = 141  # as a Unix tool killed by SIGPIPE: `siamcli ... | head`
+OUTPUT_FORMATS = ("table", "json", "jsonl", "csv", "tsv")  # output.FORMATTERS, without importing it early
+INPUT_FORMATS = ("npy", "npz", "csv", "tsv", "txt", "jsonl", "json")  # io.FORMATS
+
+
+class Terminal:
+    """Everything a person reads on stderr: notes, warnings, errors. Never stdout."""
+
+    def __init__(self, quiet: bool = False):
+        self.quiet = quiet
+
+    def note(self, message: str) -> None:
+        if not self.quiet:
+            click.echo(message, err=True)
+
+    def error(self, message: str) -> None:
+        click.echo(f"Error: {message}", err=True)
+
+
+class SiamGroup(click.Group):
+    """Runs a command and turns every failure into one stderr line and an exit status."""
+
+    def main(self, args=None, prog_name=None, complete_var=None, standalone_mode=True, **extra):
+        args = list(sys.argv[1:] if args is None else args)
+        debug = "--debug" in args or bool(os.environ.get("SIAMCLI_DEBUG"))
+        terminal = Terminal()
+        try:
+            result = super().main(args, prog_name or "siamcli", complete_var, standalone_mode=False, **extra)
+            sys.stdout.flush()
+            code = result if isinstance(result, int) else 0
+        except click.exceptions.Exit as exc:
+            code = exc.exit_code
+        except click.exceptions.UsageError as exc:
+            if debug:
+                traceback.print_exc()
+            hint = f" (see '{exc.ctx.command_path} --help')" if exc.ctx is not None else ""
+            terminal.error(" ".join(exc.format_message().split()) + hint)
+            code = EXIT_BAD_INPUT
+        except SiamError as exc:
+            if debug:
+                traceback.print_exc()
+            terminal.error(" ".join(str(exc).split()))
+            code = EXIT_BAD_INPUT
+        except BrokenPipeError:
+            _silence_stdout()
+            code = EXIT_BROKEN_PIPE
+        except click.exceptions.Abort:
+            terminal.error("interrupted")
+            code = 130
+        except KeyboardInterrupt:
+            terminal.error("interrupted")
+            code = 130
+        except MemoryError:
+            if debug:
+                traceback.print_exc()
+            terminal.error("out of memory; try a smaller --top-k, a --threshold, or -o FILE for a large matrix")
+            code = EXIT_INTERNAL
+        except Exception as exc:  # a bug: say so in one line unless --debug
+            if debug:
+                raise
+            terminal.error(f"internal error: {exc.__class__.__name__}: {exc} (rerun with --debug for the traceback)")
+            code = EXIT_INTERNAL
+        if standalone_mode:
+            sys.exit(code)
+        return code
+
+
+def _silence_stdout() -> None:
+    """After the reader of stdout went away: point stdout at devnull so exit does not complain."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError, AttributeError):
+        pass
+
+
+# ---------------------------------------------------------------- option types and shared options
+
+
+class CountOrAll(click.ParamType):
+    """A positive whole number, or 'all'."""
+
+    name = "N|all"
+
+    def convert(self, value, param, ctx):
+        if value is None or isinstance(value, int):
+            return value
+        if str(value).lower() == "all":
+            return "all"
+        try:
+            number = int(value)
+        except ValueError:
+            self.fail(f"expected a whole number or 'all', got '{value}'", param, ctx)
+        if number < 1:
+            self.fail(f"must be at least 1, got {number}", param, ctx)
+        return number
+
+
+def output_options(command):
+    """-f/--format, --precision and --debug, the same on every command."""
+
+    @click.option("-f", "--format", "fmt", type=click.Choice(OUTPUT_FORMATS), default=None,
+                  help="Output format. Default: table on a terminal, jsonl otherwise.")
+    @click.option("--precision", type=click.IntRange(0, 17), default=4, show_default=True,
+                  help="Decimals shown in tables (machine formats keep full precision).")
+    @click.option("--debug", is_flag=True, help="Show Python tracebacks on errors.")
+    @functools.wraps(command)
+    def wrapper(*args, **kwargs):
+        return command(*args, **kwargs)
+
+    return wrapper
+
+
+def metric_options(command):
+    """The metric and how it treats the inputs."""
+
+    @click.option("-m", "--metric", default="cosine", show_default=True,
+                  help="Metric name or alias; 'siamcli metrics' lists them.")
+    @click.option("--p", "p", type=float, default=None, help="Exponent for minkowski (default 2).")
+    @click.option("--cov-from", type=click.Path(), default=None,
+                  help="mahalanobis: estimate the covariance from this file instead of the inputs.")
+    @click.option("--normalize", is_flag=True, help="L2-normalise every vector before the metric.")
+    @click.option("--zero-vector", type=click.Choice(["error", "nan", "zero"]), default="error", show_default=True,
+                  help="Vectors where the metric is undefined (zero vectors for cosine): stop with an error, "
+                       "score NaN (null in JSON), or score the metric's neutral value (cosine 0).")
+    @functools.wraps(command)
+    def wrapper(*args, **kwargs):
+        return command(*args, **kwargs)
+
+    return wrapper
+
+
+def input_options(command):
+    """How to read A and B."""
+
+    @click.option("--input-format", type=click.Choice(INPUT_FORMATS), default=None,
+                  help="Format of the inputs when the suffix does not say (needed rarely for '-', stdin).")
+    @click.option("--key", default=None, help="Array to use from an .npz A (default: the only one, or 'embeddings').")
+    @click.option("--b-key", default=None, help="Array to use from an .npz B (default: as --key).")
+    @click.option("--ids", "ids_a", type=click.Path(), default=None, help="Row ids of A, one per line.")
+    @click.option("--b-ids", "ids_b", type=click.Path(), default=None, help="Row ids of B, one per line.")
+    @functools.wraps(command)
+    def wrapper(*args, **kwargs):
+        return command(*args, **kwargs)
+
+    return wrapper
+
+
+def _load_inputs(a_path, b_path, input_format, key, b_key, ids_a, ids_b):
+    from .io import STDIN, load_embeddings
+
+    if a_path == STDIN and b_path == STDIN:
+        raise UsageError("only one input can be '-' (stdin)")
+    if ids_b is not None and b_path is None:
+        raise UsageError("--b-ids needs a second input B")
+    a = load_embeddings(a_path, input_format=input_format, key=key, ids_path=ids_a)
+    b = None
+    if b_path is not None:
+        b = load_embeddings(b_path, input_format=input_format, key=b_key or key, ids_path=ids_b)
+    return a, b
+
+
+def _emit(parts, fmt, precision, terminal: Terminal) -> None:
+    from .output import OutputOptions, default_format, write
+
+    out = click.get_text_stream("stdout")
+    write(parts, fmt or default_format(out), out, OutputOptions(precision=precision, notify=terminal.note))
+
+
+CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
+
+
+@click.group(cls=SiamGroup, context_settings=CONTEXT)
+@click.version_option(__version__, "-V", "--version", prog_name="siamcli")
+def cli():
+    """Compare embeddings: distances, nearest neighbours, similarity matrices.
+
+    \b
+    Examples:
+      siamcli compare examples/queries.csv examples/gallery.npz --top-k 3
+      siamcli compare a.npy b.npy --metric euclidean -f json | jq '.[0]'
+      siamcli matrix a.npy -o distances.npy --metric euclidean
+      siamcli metrics
+    """
+
+
+@cli.command(context_settings=CONTEXT)
+@click.argument("a")
+@click.argument("b", required=False)
+@click.option("-k", "--top-k", type=CountOrAll(), default=None,
+              help="Best rows of B kept for each row of A (default 5; 'all' for every row).")
+@click.option("--limit", type=CountOrAll(), default=None,
+              help="Instead of per-row lists, the N best pairs overall ('all' for every pair).")
+@click.option("-t", "--threshold", type=float, default=None,
+              help="Keep only pairs at least this close: similarity >= T, distance <= T.")
+@click.option("--paired", is_flag=True, help="Score row i of A against row i of B (same row counts).")
+@metric_options
+@input_options
+@output_options
+def compare(a, b, top_k, limit, threshold, paired, metric, p, cov_from, normalize, zero_vector,
+            input_format, key, b_key, ids_a, ids_b, fmt, precision, debug):
+    """Compare the vectors of A with those of B (or of A with itself), best first.
+
+    Two single vectors give one score. Otherwise each row of A gets its --top-k best rows of B
+    (ties broken by row index), or --limit gives the best pairs overall. Without B, A is compared
+    with itself: self-pairs are left out, and with --limit each unordered pair appears once
+    (near-duplicate search). A and B are files (.npy .npz .csv .tsv .txt .jsonl .json, also
+    gzipped) or '-' for stdin.
+
+    \b
+    Examples:
+      siamcli compare examples/queries.csv examples/gallery.npz -k 3
+      siamcli compare a.npy b.npy --metric euclidean
+      siamcli compare left.npy right.npy --paired -f csv
+      siamcli compare emb.npy --limit all --threshold 0.98      # near-duplicates
+      siamcli compare q.npy g.npy -f jsonl | jq -r 'select(.rank == 1) | .b_id'
+    """
+    from . import engine
+
+    terminal = Terminal()
+    if top_k is not None and limit is not None:
+        raise UsageError("choose either --top-k (per row of A) or --limit (overall), not both")
+    top_k = 5 if top_k is None else (None if top_k == "all" else top_k)
+    a_set, b_set = _load_inputs(a, b, input_format, key, b_key, ids_a, ids_b)
+    if paired and b_set is None:
+        raise UsageError("--paired needs two inputs, A and B")
+    comp = engine.prepare(a_set, b_set, metric=metric, p=p, cov_from=cov_from, normalize=normalize,
+                          zero_vector=zero_vector, notify=terminal.note)
+    if engine.is_single_pair(comp) and not paired and limit is None:
+        score = engine.single_score(comp)
+        if not comp.passes([score.value], threshold)[0]:
+            _emit([engine.Ranking.concat([], comp.metric, comp.a, comp.b, "row")], fmt, precision, terminal)
+            return
+        _emit(score, fmt, precision, terminal)
+        return
+    _emit(engine.rankings(comp, top_k=top_k, limit=limit, threshold=threshold, paired=paired),
+          fmt, precision, terminal)
+
+
+MATRIX_SUFFIXES = (".npy", ".csv")
+
+
+@cli.command(context_settings=CONTEXT)
+@click.argument("a")
+@click.argument("b", required=False)
+@click.option("-o", "--output", type=click.Path(dir_okay=False), default=None,
+              help="Save the whole matrix to FILE (.npy or .csv) instead of printing it.")
+@metric_options
+@input_options
+@output_options
+def matrix(a, b, output, metric, p, cov_from, normalize, zero_vector,
+           input_format, key, b_key, ids_a, ids_b, fmt, precision, debug):
+    """The full matrix of scores: every row of A against every row of B (or of A).
+
+    A table shows what fits the terminal and says on stderr how much is hidden; -f csv/json/jsonl
+    print all of it, and -o FILE saves it (.npy written block by block, or .csv with ids).
+
+    \b
+    Examples:
+      siamcli matrix examples/queries.csv
+      siamcli matrix a.npy b.npy --metric euclidean -o distances.npy
+      siamcli matrix a.npy -f json | jq '.values[0]'
+    """
+    from . import engine
+    from .results import MatrixResult
+
+    terminal = Terminal()
+    if output is not None and not output.lower().endswith(MATRIX_SUFFIXES):
+        raise UsageError(f"-o {output}: the matrix can be saved as .npy or .csv")
+    a_set, b_set = _load_inputs(a, b, input_format, key, b_key, ids_a, ids_b)
+    comp = engine.prepare(a_set, b_set, metric=metric, p=p, cov_from=cov_from, normalize=normalize,
+                          zero_vector=zero_vector, notify=terminal.note)
+    if output is None:
+        _emit(MatrixResult(comp.metric, comp.a, comp.b, engine.fill_matrix(comp)), fmt, precision, terminal)
+        return
+    _save_matrix(comp, output)
+    terminal.note(f"wrote the {len(comp.a)} x {len(comp.b)} {comp.metric.name} matrix to {output}")
+
+
+def _save_matrix(comp, path: str) -> None:
+    import numpy as np
+
+    from . import engine
+    from .errors import InputError
+    from .output import _cell
+
+    try:
+        if path.lower().endswith(".npy"):
+            out = np.lib.format.open_memmap(path, mode="w+", dtype=comp.dtype, shape=(len(comp.a), len(comp.b)))
+            engine.fill_matrix(comp, out)
+            out.flush()
+            del out
+            return
+        import csv
+
+        with open(path, "w", newline="", encoding="utf-8") as handle:
+            writer = csv.writer(handle, lineterminator="\n")
+            writer.writerow(["id", *comp.b.row_ids()])
+            for i0, block in engine.iter_matrix_rows(comp):
+                for i, row in enumerate(block.tolist(), i0):
+                    writer.writerow([comp.a.id_of(i), *map(_cell, row)])
+    except OSError as exc:
+        raise InputError(f"{path}: cannot write ({exc.strerror or exc})") from None
+
+
+@cli.command(context_settings=CONTEXT)
+@output_options
+def metrics(fmt, precision, debug):
+    """List the metrics: name, aliases, kind (distance or similarity) and what each computes.
+
+    Similarities rank highest first, distances lowest first. Packages can add metrics through
+    the entry-point group 'siamcli.metrics'.
+
+    \b
+    Examples:
+      siamcli metrics
+      siamcli metrics -f json | jq -r '.[].name'
+    """
+    from .metrics import available_metrics
+    from .results import MetricList
+
+    terminal = Terminal()
+    _emit(MetricList(available_metrics(warn=terminal.note)), fmt, precision, terminal)
+
+
+def main() -> None:
+    """Console-script entry point."""
+    cli.main()

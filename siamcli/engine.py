@@ -1,0 +1,432 @@
+"""Blockwise computation: score matrices, per-row top-k, overall best pairs and paired scores.
+
+Work proceeds in row blocks of A against column blocks of B, so memory follows the block size,
+not N x M. Top-k lists are merged block by block. Ties are broken by index everywhere.
+Ranking uses a key where smaller is better: the distance, or minus the similarity; a NaN
+score ranks last (key +inf); pairs that are excluded (self-pairs, failing --threshold) get key NaN.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable, Iterator
+
+import numpy as np
+
+from .errors import InputError, ShapeError, UsageError
+from .io import EmbeddingSet, load_embeddings
+from .metrics import Metric, Params, check_params, get_metric
+from .results import MatrixResult, Ranking, Score
+
+DEFAULT_MEMORY_BYTES = 512 * 2**20
+ZERO_VECTOR_POLICIES = ("error", "nan", "zero")
+#: Working bytes per score entry while ranking (scores, keys, masks, candidate indices).
+_BYTES_PER_ENTRY = 48
+_MAX_BLOCK_COLS = 32768
+_ROWS_LISTED = 5
+
+
+def compute_dtype(*sets: EmbeddingSet) -> np.dtype:
+    """float64 if any input needs it (float64, or integers float32 cannot hold exactly), else float32."""
+    for s in sets:
+        dt = s.vectors.dtype
+        if dt == np.float64 or (dt.kind in "iu" and dt.itemsize >= 4):
+            return np.dtype(np.float64)
+    return np.dtype(np.float32)
+
+
+def _row_chunks(x: np.ndarray, rows: int = 65536) -> Iterator[tuple[int, np.ndarray]]:
+    for start in range(0, x.shape[0], rows):
+        yield start, np.asarray(x[start : start + rows])
+
+
+def _scan_rows(s: EmbeddingSet, test: Callable[[np.ndarray], np.ndarray]) -> np.ndarray:
+    """Boolean mask over the rows of s where test(rows) holds, read chunk by chunk."""
+    return np.concatenate([test(chunk) for _, chunk in _row_chunks(s.vectors)])
+
+
+def _describe_rows(s: EmbeddingSet, mask: np.ndarray) -> str:
+    rows = np.flatnonzero(mask)
+    shown = ", ".join(str(r) if s.ids is None else f"{r} ({s.id_of(r)})" for r in rows[:_ROWS_LISTED])
+    more = f" and {len(rows) - _ROWS_LISTED} more" if len(rows) > _ROWS_LISTED else ""
+    return f"{s.source} row{'s' if len(rows) > 1 else ''} {shown}{more}"
+
+
+def _rows(s: EmbeddingSet, start: int, stop: int, dtype: np.dtype, normalize: bool) -> np.ndarray:
+    """Rows start:stop of s in the compute dtype, L2-normalised if asked (zero rows stay zero)."""
+    x = np.asarray(s.vectors[start:stop], dtype=dtype)
+    if normalize:
+        norms = np.sqrt(np.einsum("ij,ij->i", x, x, dtype=np.float64))
+        norms[norms == 0] = 1.0
+        x = x / norms.astype(dtype)[:, None]
+    return x
+
+
+@dataclass
+class Comparison:
+    """A metric bound to its inputs and options, ready to score any block of pairs."""
+
+    metric: Metric
+    params: Params
+    a: EmbeddingSet
+    b: EmbeddingSet
+    same: bool  # B is A: self-pairs are excluded from rankings
+    dtype: np.dtype
+    normalize: bool
+    zero_vector: str
+    undefined_a: np.ndarray  # rows whose scores follow the --zero-vector policy
+    undefined_b: np.ndarray
+    memory: int = DEFAULT_MEMORY_BYTES
+
+    def rows(self, which: EmbeddingSet, start: int, stop: int) -> np.ndarray:
+        return _rows(which, start, stop, self.dtype, self.normalize)
+
+    def _apply_policy(self, scores: np.ndarray, ua: np.ndarray, ub: np.ndarray, paired: bool) -> np.ndarray:
+        if not (ua.any() or ub.any()):
+            return scores
+        value = np.nan if self.zero_vector == "nan" else self.metric.neutral_score
+        if value is None:  # the metric is defined there (a zero row left as it is)
+            return scores
+        if paired:
+            scores[ua | ub] = value
+        else:
+            scores[ua, :] = value
+            scores[:, ub] = value
+        return scores
+
+    def block(self, i0: int, i1: int, j0: int, j1: int) -> np.ndarray:
+        """Scores of rows i0:i1 of A against rows j0:j1 of B."""
+        a = self.rows(self.a, i0, i1)
+        b = a if (self.same and (i0, i1) == (j0, j1)) else self.rows(self.b, j0, j1)
+        scores = self.metric.matrix(a, b, self.params)
+        return self._apply_policy(scores, self.undefined_a[i0:i1], self.undefined_b[j0:j1], paired=False)
+
+    def paired_block(self, i0: int, i1: int) -> np.ndarray:
+        """Scores of row i of A against row i of B for i in i0:i1."""
+        a, b = self.rows(self.a, i0, i1), self.rows(self.b, i0, i1)
+        scores = np.asarray(self.metric.paired(a, b, self.params))
+        return self._apply_policy(scores, self.undefined_a[i0:i1], self.undefined_b[i0:i1], paired=True)
+
+    def keys(self, scores: np.ndarray) -> np.ndarray:
+        """Ranking keys: smaller is better; NaN scores become +inf (ranked last)."""
+        keys = np.negative(scores) if self.metric.higher_is_better else np.array(scores, copy=True)
+        keys[np.isnan(keys)] = np.inf
+        return keys
+
+    def key_threshold(self, threshold: float) -> float:
+        return -threshold if self.metric.higher_is_better else threshold
+
+    def passes(self, scores: np.ndarray, threshold: float | None) -> np.ndarray:
+        """Which scores are at least as close as the threshold (all, without one)."""
+        scores = np.asarray(scores, dtype=np.float64)
+        if threshold is None:
+            return np.ones(scores.shape, dtype=bool)
+        return self.keys(scores) <= self.key_threshold(threshold)
+
+    def block_sizes(self, block_rows: int | None = None) -> tuple[int, int]:
+        """Rows of A and of B per block, from the memory budget (or fixed, for tests)."""
+        if block_rows is not None:
+            return max(1, block_rows), max(1, block_rows)
+        cols = min(len(self.b), _MAX_BLOCK_COLS)
+        rows = max(1, min(len(self.a), self.memory // (_BYTES_PER_ENTRY * cols)))
+        return rows, cols
+
+
+def as_embedding_set(x, name: str = "<array>") -> EmbeddingSet:
+    """An EmbeddingSet from a set, an array, or a path."""
+    if isinstance(x, EmbeddingSet):
+        return x
+    if isinstance(x, np.ndarray) or isinstance(x, (list, tuple)):
+        from .io import Parsed, _validated
+
+        return _validated(Parsed(np.asarray(x)), name)
+    return load_embeddings(x)
+
+
+def prepare(
+    a,
+    b=None,
+    *,
+    metric: str | Metric = "cosine",
+    p: float | None = None,
+    cov_from=None,
+    normalize: bool = False,
+    zero_vector: str = "error",
+    memory: int = DEFAULT_MEMORY_BYTES,
+    notify: Callable[[str], None] | None = None,
+) -> Comparison:
+    """Check two inputs against a metric and fit what the metric needs (covariance)."""
+    a = as_embedding_set(a, "A")
+    same = b is None
+    b = a if same else as_embedding_set(b, "B")
+    m = get_metric(metric, warn=notify)
+    if zero_vector not in ZERO_VECTOR_POLICIES:
+        raise UsageError(f"--zero-vector must be one of {', '.join(ZERO_VECTOR_POLICIES)}, got '{zero_vector}'")
+    if a.dim != b.dim:
+        raise ShapeError(f"{a.source} has {a.dim} dimensions but {b.source} has {b.dim}; they cannot be compared")
+    params = check_params(m, p)
+    if cov_from is not None and m.name != "mahalanobis":
+        raise UsageError(f"--cov-from applies to mahalanobis only, not to {m.name}")
+    dtype = compute_dtype(a, b) if m.keeps_float32 else np.dtype(np.float64)
+    inputs = [a] if same else [a, b]
+
+    if m.domain == "nonnegative":
+        for s in inputs:
+            negative = _scan_rows(s, lambda x: (x < 0).any(axis=1))
+            if negative.any():
+                row = int(np.flatnonzero(negative)[0])
+                col = int(np.flatnonzero(np.asarray(s.vectors[row]) < 0)[0])
+                raise InputError(f"{s.source}: row {row}, column {col} is negative; {m.name} needs non-negative vectors")
+
+    def undefined(s: EmbeddingSet) -> np.ndarray:
+        mask = np.zeros(len(s), dtype=bool)
+        if m.undefined_rows is not None:
+            mask |= _scan_rows(s, m.undefined_rows)
+        if normalize:
+            zero = _scan_rows(s, lambda x: ~np.any(x != 0, axis=1))
+            if zero.any() and zero_vector == "error":
+                raise InputError(
+                    f"--normalize: {_describe_rows(s, zero)} {'are zero vectors' if zero.sum() > 1 else 'is a zero vector'} "
+                    "and cannot be L2-normalised (choose --zero-vector nan or zero)"
+                )
+            mask |= zero
+        if mask.any() and zero_vector == "error":
+            what = {"correlation": "constant vectors"}.get(m.name, "zero vectors")
+            raise InputError(
+                f"{m.name} is undefined for {what}: {_describe_rows(s, mask)} "
+                "(choose --zero-vector nan or zero to score them anyway)"
+            )
+        return mask
+
+    undefined_a = undefined(a)
+    undefined_b = undefined_a if same else undefined(b)
+
+    comparison = Comparison(m, params, a, b, same, dtype, normalize, zero_vector, undefined_a, undefined_b, memory)
+    if m.prepare is not None:
+        if cov_from is not None:
+            source = as_embedding_set(cov_from, "covariance data")
+            if source.dim != a.dim:
+                raise ShapeError(f"{source.source} has {source.dim} dimensions but {a.source} has {a.dim}")
+            cov_sets = [source]
+        else:
+            cov_sets = inputs
+        def chunks():
+            for s in cov_sets:
+                for start in range(0, len(s), 65536):
+                    yield _rows(s, start, min(len(s), start + 65536), np.dtype(np.float64), normalize)
+
+        comparison.params = m.prepare(chunks, a.dim, params)
+    if notify is not None:
+        for note in comparison.params.notes:
+            notify(note)
+    return comparison
+
+
+# ---------------------------------------------------------------- selection helpers
+
+
+def _row_candidates(keys: np.ndarray, k: int):
+    """(row, col, key) of entries that may be among the k best of their row (ties included)."""
+    if k < keys.shape[1]:
+        kth = np.partition(keys, k - 1, axis=1)[:, k - 1 : k]  # NaN (excluded) sorts last
+        mask = (keys <= kth) | (np.isnan(kth) & ~np.isnan(keys))
+    else:
+        mask = ~np.isnan(keys)
+    rows, cols = np.nonzero(mask)
+    return rows, cols, keys[rows, cols]
+
+
+def _block_keys(comp: Comparison, i0, i1, j0, j1, threshold, upper_only: bool) -> tuple[np.ndarray, np.ndarray]:
+    scores = comp.block(i0, i1, j0, j1)
+    keys = comp.keys(scores)
+    if comp.same:
+        gi = np.arange(i0, i1)[:, None]
+        gj = np.arange(j0, j1)[None, :]
+        excluded = (gj <= gi) if upper_only else (gj == gi)
+        keys[excluded] = np.nan
+    if threshold is not None:
+        keys[keys > comp.key_threshold(threshold)] = np.nan
+    return scores, keys
+
+
+# ---------------------------------------------------------------- rankings
+
+
+def iter_topk(comp: Comparison, k: int | None, threshold: float | None = None,
+              block_rows: int | None = None) -> Iterator[Ranking]:
+    """For each row of A, its k best rows of B (all with k=None), one Ranking per row block."""
+    n, m = len(comp.a), len(comp.b)
+    k = m if k is None else k
+    br, bc = comp.block_sizes(block_rows)
+    for i0 in range(0, n, br):
+        i1 = min(n, i0 + br)
+        best = (np.empty(0, np.int64), np.empty(0, np.int64), np.empty(0), np.empty(0, np.int64))
+        best_scores = np.empty(0)
+        for j0 in range(0, m, bc):
+            j1 = min(m, j0 + bc)
+            scores, keys = _block_keys(comp, i0, i1, j0, j1, threshold, upper_only=False)
+            rows, cols, kv = _row_candidates(keys, k)
+            merged_rows = np.concatenate([best[0], rows])
+            merged_cols = np.concatenate([best[1], cols + j0])
+            merged_keys = np.concatenate([best[2], kv])
+            merged_scores = np.concatenate([best_scores, scores[rows, cols].astype(np.float64)])
+            order_keep = _best_per_row_index(merged_rows, merged_cols, merged_keys, k)
+            best = (merged_rows[order_keep[0]], merged_cols[order_keep[0]], merged_keys[order_keep[0]], order_keep[1])
+            best_scores = merged_scores[order_keep[0]]
+        yield Ranking(comp.metric, comp.a, comp.b, best[0] + i0, best[1], best_scores, best[3], "row")
+
+
+def _best_per_row_index(rows, cols, keys, k):
+    """Indices (into the inputs) of each row's k best entries in order, and their ranks."""
+    order = np.lexsort((cols, keys, rows))
+    sorted_rows = rows[order]
+    rank = np.arange(len(order)) - np.searchsorted(sorted_rows, sorted_rows, side="left") + 1
+    keep = rank <= k
+    return order[keep], rank[keep]
+
+
+def best_pairs(comp: Comparison, limit: int | None, threshold: float | None = None,
+               block_rows: int | None = None) -> Ranking:
+    """The `limit` best pairs overall (all with None). Self-comparison lists each unordered pair once."""
+    n, m = len(comp.a), len(comp.b)
+    br, bc = comp.block_sizes(block_rows)
+    best_a = np.empty(0, np.int64)
+    best_b = np.empty(0, np.int64)
+    best_k = np.empty(0)
+    best_s = np.empty(0)
+    for i0 in range(0, n, br):
+        i1 = min(n, i0 + br)
+        for j0 in range(0, m, bc):
+            j1 = min(m, j0 + bc)
+            if comp.same and j1 <= i0 + 1:
+                continue  # entirely on or below the diagonal
+            scores, keys = _block_keys(comp, i0, i1, j0, j1, threshold, upper_only=True)
+            valid = ~np.isnan(keys)
+            if limit is not None and valid.sum() > limit:
+                kth = np.partition(keys[valid], limit - 1)[limit - 1]
+                valid &= keys <= kth
+            rows, cols = np.nonzero(valid)
+            ra = np.concatenate([best_a, rows + i0])
+            rb = np.concatenate([best_b, cols + j0])
+            rk = np.concatenate([best_k, keys[rows, cols]])
+            rs = np.concatenate([best_s, scores[rows, cols].astype(np.float64)])
+            order = np.lexsort((rb, ra, rk))[:limit]
+            best_a, best_b, best_k, best_s = ra[order], rb[order], rk[order], rs[order]
+    return Ranking(comp.metric, comp.a, comp.b, best_a, best_b, best_s, np.arange(1, len(best_s) + 1), "overall")
+
+
+def iter_paired(comp: Comparison, threshold: float | None = None, block_rows: int | None = None) -> Iterator[Ranking]:
+    """Row i of A against row i of B, in row order."""
+    n = len(comp.a)
+    if len(comp.b) != n:
+        raise ShapeError(f"--paired needs the same number of rows: {comp.a.source} has {n}, {comp.b.source} has {len(comp.b)}")
+    br = comp.block_sizes(block_rows)[0] if block_rows else max(1, comp.memory // (comp.a.dim * 32))
+    for i0 in range(0, n, br):
+        i1 = min(n, i0 + br)
+        scores = comp.paired_block(i0, i1).astype(np.float64)
+        index = np.arange(i0, i1)
+        keep = comp.passes(scores, threshold)
+        index, scores = index[keep], scores[keep]
+        yield Ranking(comp.metric, comp.a, comp.b, index, index.copy(), scores, np.ones(len(index), np.int64), "paired")
+
+
+def paired_best(comp: Comparison, limit: int | None, threshold: float | None = None,
+                block_rows: int | None = None) -> Ranking:
+    """Paired scores ranked overall, best first."""
+    allp = Ranking.concat(list(iter_paired(comp, threshold, block_rows)), comp.metric, comp.a, comp.b, "overall")
+    order = np.lexsort((allp.a_index, comp.keys(allp.score)))[:limit]
+    return Ranking(comp.metric, comp.a, comp.b, allp.a_index[order], allp.b_index[order], allp.score[order],
+                   np.arange(1, len(order) + 1), "overall")
+
+
+def fill_matrix(comp: Comparison, out: np.ndarray | None = None, block_rows: int | None = None,
+                row_range: tuple[int, int] | None = None) -> np.ndarray:
+    """Rows row_range (default all) of the score matrix, block by block into `out` (new by default)."""
+    r0, r1 = row_range or (0, len(comp.a))
+    m = len(comp.b)
+    if out is None:
+        out = np.empty((r1 - r0, m), dtype=comp.dtype)
+    br, bc = comp.block_sizes(block_rows)
+    for i0 in range(r0, r1, br):
+        i1 = min(r1, i0 + br)
+        for j0 in range(0, m, bc):
+            j1 = min(m, j0 + bc)
+            out[i0 - r0 : i1 - r0, j0:j1] = comp.block(i0, i1, j0, j1)
+    return out
+
+
+def iter_matrix_rows(comp: Comparison) -> Iterator[tuple[int, np.ndarray]]:
+    """(first row, block of whole rows) of the score matrix, each block within the memory budget."""
+    n, m = len(comp.a), len(comp.b)
+    rows = max(1, min(n, comp.memory // (16 * m)))
+    for i0 in range(0, n, rows):
+        yield i0, fill_matrix(comp, row_range=(i0, min(n, i0 + rows)))
+
+
+# ---------------------------------------------------------------- the public API
+
+
+def check_counts(top_k: int | None, limit: int | None) -> None:
+    if top_k is not None and top_k < 1:
+        raise UsageError(f"--top-k must be at least 1 (or 'all'), got {top_k}")
+    if limit is not None and limit < 1:
+        raise UsageError(f"--limit must be at least 1 (or 'all'), got {limit}")
+
+
+def rankings(comp: Comparison, *, top_k: int | None = 5, limit: int | str | None = None,
+             threshold: float | None = None, paired: bool = False,
+             block_rows: int | None = None) -> Iterator[Ranking]:
+    """The rankings `compare` asks for, as a stream of Ranking chunks.
+
+    `limit` set (an int, or "all" for every pair): one overall ranking; otherwise `top_k`
+    per row of A (None: every row of B).
+    """
+    overall = limit is not None
+    limit = None if limit == "all" else limit
+    check_counts(top_k, limit)
+    if paired:
+        if overall:
+            yield paired_best(comp, limit, threshold, block_rows)
+        else:
+            yield from iter_paired(comp, threshold, block_rows)
+    elif overall:
+        yield best_pairs(comp, limit, threshold, block_rows)
+    else:
+        yield from iter_topk(comp, top_k, threshold, block_rows)
+
+
+def compare(a, b=None, *, metric: str | Metric = "cosine", top_k: int | None = 5, limit: int | str | None = None,
+            threshold: float | None = None, paired: bool = False, p: float | None = None, cov_from=None,
+            normalize: bool = False, zero_vector: str = "error", memory: int = DEFAULT_MEMORY_BYTES,
+            notify: Callable[[str], None] | None = None, block_rows: int | None = None) -> Ranking | Score:
+    """Compare embeddings: one Score for two single vectors, else a Ranking.
+
+    >>> import numpy as np
+    >>> float(compare(np.array([1.0, 0.0]), np.array([1.0, 1.0]), metric="cosine"))  # doctest: +ELLIPSIS
+    0.7071067811865...
+    """
+    comp = prepare(a, b, metric=metric, p=p, cov_from=cov_from, normalize=normalize,
+                   zero_vector=zero_vector, memory=memory, notify=notify)
+    if is_single_pair(comp) and not paired and limit is None:
+        return single_score(comp)
+    parts = list(rankings(comp, top_k=top_k, limit=limit, threshold=threshold, paired=paired, block_rows=block_rows))
+    grouping = parts[0].grouping if parts else "row"
+    return Ranking.concat(parts, comp.metric, comp.a, comp.b, grouping)
+
+
+def is_single_pair(comp: Comparison) -> bool:
+    return not comp.same and comp.a.single and comp.b.single
+
+
+def single_score(comp: Comparison) -> Score:
+    return Score(comp.metric, comp.a, comp.b, float(comp.block(0, 1, 0, 1)[0, 0]))
+
+
+def matrix(a, b=None, *, metric: str | Metric = "cosine", p: float | None = None, cov_from=None,
+           normalize: bool = False, zero_vector: str = "error", memory: int = DEFAULT_MEMORY_BYTES,
+           notify: Callable[[str], None] | None = None, out: np.ndarray | None = None,
+           block_rows: int | None = None) -> MatrixResult:
+    """The full score matrix of A against B (or A against itself)."""
+    comp = prepare(a, b, metric=metric, p=p, cov_from=cov_from, normalize=normalize,
+                   zero_vector=zero_vector, memory=memory, notify=notify)
+    return MatrixResult(comp.metric, comp.a, comp.b, fill_matrix(comp, out, block_rows))

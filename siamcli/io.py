@@ -1,0 +1,490 @@
+"""Loading embedding files: one table of formats, each returning an EmbeddingSet.
+
+Positions in error messages: text formats give 1-based line and column numbers as an editor
+shows them; arrays (.npy, .npz) give 0-based row and column indices as numpy does.
+"""
+
+from __future__ import annotations
+
+import csv
+import gzip
+import io
+import json
+import os
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Sequence
+
+import numpy as np
+
+from .errors import InputError
+
+#: .npy files larger than this are memory-mapped instead of read into memory.
+MMAP_THRESHOLD_BYTES = 64 * 2**20
+#: Names of a leading column (in a header) that holds row ids even when its values look numeric.
+ID_COLUMN_NAMES = {"", "id", "ids", "name", "key", "filename", "file", "path", "index"}
+#: Field names a JSON object may use for its id and its vector, in order of preference.
+JSON_ID_FIELDS = ("id", "name", "key")
+JSON_VECTOR_FIELDS = ("embedding", "vector", "embeddings", "values")
+STDIN = "-"
+
+
+@dataclass
+class EmbeddingSet:
+    """Vectors as rows of a 2-D array (possibly memory-mapped), their ids, and where they came from."""
+
+    vectors: np.ndarray
+    ids: Sequence[str] | None
+    source: str
+    single: bool = False  # the file held one vector (a 1-D array or a single row)
+
+    def __len__(self) -> int:
+        return self.vectors.shape[0]
+
+    @property
+    def dim(self) -> int:
+        return self.vectors.shape[1]
+
+    def id_of(self, index: int) -> str:
+        return str(self.ids[index]) if self.ids is not None else str(index)
+
+    def row_ids(self) -> list[str]:
+        return [self.id_of(i) for i in range(len(self))]
+
+
+@dataclass
+class Parsed:
+    """What a reader found: an array, optional ids, and the file line of each row (text formats)."""
+
+    array: np.ndarray
+    ids: list[str] | None = None
+    locate: Callable[[int, int], str] | None = None  # (row, column) -> "line 3, column 4"
+
+
+@dataclass(frozen=True)
+class Format:
+    name: str
+    suffixes: tuple[str, ...]
+    binary: bool  # True: reader gets bytes or a path; False: reader gets decoded text
+    read: Callable[..., Parsed]
+    summary: str
+
+
+# ---------------------------------------------------------------- binary formats
+
+
+def _npy_error(source: str, exc: Exception) -> InputError:
+    text = str(exc)
+    if "allow_pickle" in text or "Object arrays" in text:
+        return InputError(
+            f"{source}: holds pickled Python objects; siamcli never unpickles files "
+            "(save a numeric array instead)"
+        )
+    return InputError(f"{source}: not a valid .npy file ({text.splitlines()[0] if text else exc.__class__.__name__})")
+
+
+def read_npy(data: bytes | Path, source: str, key: str | None = None) -> Parsed:
+    try:
+        if isinstance(data, Path) and data.stat().st_size > MMAP_THRESHOLD_BYTES:
+            array = np.load(data, mmap_mode="r", allow_pickle=False)
+        else:
+            raw = data.read_bytes() if isinstance(data, Path) else data
+            array = np.load(io.BytesIO(raw), allow_pickle=False)
+    except (ValueError, OSError, EOFError) as exc:
+        raise _npy_error(source, exc) from exc
+    if not isinstance(array, np.ndarray):
+        raise InputError(f"{source}: not a .npy array")
+    return Parsed(array)
+
+
+def read_npz(data: bytes | Path, source: str, key: str | None = None) -> Parsed:
+    try:
+        archive = np.load(data if isinstance(data, Path) else io.BytesIO(data), allow_pickle=False)
+    except (ValueError, OSError, EOFError) as exc:
+        raise _npy_error(source, exc) from exc
+    if not hasattr(archive, "files"):
+        raise InputError(f"{source}: not a .npz archive")
+    with archive:
+        names = list(archive.files)
+        if key is None:
+            if "embeddings" in names:
+                key = "embeddings"
+            else:
+                candidates = [n for n in names if n != "ids"]
+                if len(candidates) != 1:
+                    listed = ", ".join(names) or "none"
+                    raise InputError(
+                        f"{source}: holds several arrays ({listed}); choose one with --key"
+                        if candidates
+                        else f"{source}: holds no embedding array (arrays: {listed})"
+                    )
+                key = candidates[0]
+        elif key not in names:
+            raise InputError(f"{source}: no array named '{key}' (arrays: {', '.join(names)})")
+        try:
+            array = archive[key]
+            ids = None
+            if "ids" in names and key != "ids":
+                raw_ids = archive["ids"]
+                if raw_ids.ndim != 1:
+                    raise InputError(f"{source}: the 'ids' array must be 1-D, got shape {raw_ids.shape}")
+                ids = [str(x) for x in raw_ids.tolist()]
+        except ValueError as exc:
+            raise _npy_error(f"{source}[{key}]", exc) from exc
+    return Parsed(array, ids)
+
+
+# ---------------------------------------------------------------- text formats
+
+
+def _is_number(cell: str) -> bool:
+    try:
+        float(cell)
+    except ValueError:
+        return False
+    return True
+
+
+def _delimited_rows(text: str, delimiter: str | None) -> list[tuple[int, list[str]]]:
+    """(line number, cells) for every non-blank, non-comment line."""
+    lines = text.splitlines()
+    rows = []
+    if delimiter is None:
+        for lineno, line in enumerate(lines, 1):
+            if line.strip() and not line.lstrip().startswith("#"):
+                rows.append((lineno, line.split()))
+        return rows
+    reader = csv.reader(lines, delimiter=delimiter)
+    for cells in reader:
+        lineno = reader.line_num
+        if cells and any(c.strip() for c in cells) and not cells[0].lstrip().startswith("#"):
+            rows.append((lineno, [c.strip() for c in cells]))
+    return rows
+
+
+def _read_delimited(text: str, source: str, delimiter: str | None) -> Parsed:
+    rows = _delimited_rows(text, delimiter)
+    if not rows:
+        raise InputError(f"{source}: no data rows")
+    first = rows[0][1]
+    header = None
+    if len(first) == 1:
+        if not _is_number(first[0]):
+            header = first
+    elif not all(_is_number(c) for c in first[1:]) or first[0].lower() in ID_COLUMN_NAMES:
+        header = first
+    if header is not None:
+        rows = rows[1:]
+        if not rows:
+            raise InputError(f"{source}: has a header but no data rows")
+    data_first = rows[0][1]
+    has_ids = len(data_first) > 1 and (
+        not _is_number(data_first[0]) or (header is not None and header[0].lower() in ID_COLUMN_NAMES)
+    )
+    width = len(data_first)
+    if header is not None and len(header) != width:
+        raise InputError(
+            f"{source}: line {rows[0][0]} has {width} columns but the header has {len(header)}"
+        )
+    for lineno, cells in rows:
+        if len(cells) != width:
+            raise InputError(
+                f"{source}: line {lineno} has {len(cells)} columns, expected {width} (as on line {rows[0][0]})"
+            )
+    start = 1 if has_ids else 0
+    cells = [r[1][start:] for r in rows]
+    try:
+        array = np.array(cells, dtype=np.float64)
+    except ValueError:
+        for lineno, row in rows:
+            for col, cell in enumerate(row[start:], start + 1):
+                if not _is_number(cell):
+                    shown = repr(cell) if cell else "an empty cell"
+                    raise InputError(f"{source}: line {lineno}, column {col}: {shown} is not a number")
+        raise
+    ids = [r[1][0] for r in rows] if has_ids else None
+    lines = [r[0] for r in rows]
+    return Parsed(array, ids, lambda row, col: f"line {lines[row]}, column {col + start + 1}")
+
+
+def read_csv(text: str, source: str, key: str | None = None) -> Parsed:
+    return _read_delimited(text, source, ",")
+
+
+def read_tsv(text: str, source: str, key: str | None = None) -> Parsed:
+    return _read_delimited(text, source, "\t")
+
+
+def read_txt(text: str, source: str, key: str | None = None) -> Parsed:
+    return _read_delimited(text, source, None)
+
+
+def _json_record(value, source: str, where: str) -> tuple[str | None, list]:
+    """(id or None, vector list) from one JSON value: an object with a vector field, or a bare list."""
+    ident = None
+    if isinstance(value, dict):
+        for field in JSON_ID_FIELDS:
+            if field in value:
+                ident = str(value[field])
+                break
+        for field in JSON_VECTOR_FIELDS:
+            if field in value:
+                value = value[field]
+                break
+        else:
+            raise InputError(
+                f"{source}: {where}: object has no {' / '.join(repr(f) for f in JSON_VECTOR_FIELDS[:2])} field"
+            )
+    if not isinstance(value, list):
+        raise InputError(f"{source}: {where}: expected a list of numbers, got {type(value).__name__}")
+    for col, x in enumerate(value, 1):
+        if isinstance(x, bool) or not isinstance(x, (int, float)):
+            raise InputError(f"{source}: {where}, element {col}: {json.dumps(x)} is not a number")
+    return ident, value
+
+
+def _records_to_parsed(records: list[tuple[int, str | None, list]], source: str, unit: str) -> Parsed:
+    if not records:
+        raise InputError(f"{source}: no data rows")
+    width = len(records[0][2])
+    for pos, _, vec in records:
+        if len(vec) != width:
+            raise InputError(
+                f"{source}: {unit} {pos} has {len(vec)} values, expected {width} (as in {unit} {records[0][0]})"
+            )
+    with_id = [r[1] is not None for r in records]
+    if any(with_id) and not all(with_id):
+        missing = records[with_id.index(False)][0]
+        raise InputError(f"{source}: {unit} {missing} has no id while other {unit}s do")
+    array = np.array([r[2] for r in records], dtype=np.float64)
+    ids = [r[1] for r in records] if all(with_id) else None
+    positions = [r[0] for r in records]
+    return Parsed(array, ids, lambda row, col: f"{unit} {positions[row]}, element {col + 1}")
+
+
+def read_jsonl(text: str, source: str, key: str | None = None) -> Parsed:
+    records = []
+    for lineno, line in enumerate(text.splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            value = json.loads(line)
+        except json.JSONDecodeError as exc:
+            raise InputError(f"{source}: line {lineno}, column {exc.colno}: invalid JSON ({exc.msg})") from None
+        ident, vec = _json_record(value, source, f"line {lineno}")
+        records.append((lineno, ident, vec))
+    return _records_to_parsed(records, source, "line")
+
+
+def read_json(text: str, source: str, key: str | None = None) -> Parsed:
+    try:
+        doc = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise InputError(f"{source}: line {exc.lineno}, column {exc.colno}: invalid JSON ({exc.msg})") from None
+    if isinstance(doc, dict) and any(f in doc for f in JSON_VECTOR_FIELDS):
+        doc = [doc]
+    if not isinstance(doc, list):
+        raise InputError(f"{source}: expected a JSON list of vectors or of objects")
+    if doc and all(isinstance(x, (int, float)) and not isinstance(x, bool) for x in doc):
+        doc = [doc]  # one bare vector
+    records = []
+    for i, value in enumerate(doc, 1):
+        ident, vec = _json_record(value, source, f"item {i}")
+        records.append((i, ident, vec))
+    return _records_to_parsed(records, source, "item")
+
+
+#: The one table of input formats. Add a format here and every command accepts it.
+FORMATS: dict[str, Format] = {
+    f.name: f
+    for f in [
+        Format("npy", (".npy",), True, read_npy, "numpy array, memory-mapped when large; never unpickled"),
+        Format("npz", (".npz",), True, read_npz, "numpy archive: --key, else the only array or 'embeddings'; 'ids' gives row ids"),
+        Format("csv", (".csv",), False, read_csv, "comma-separated; header row and leading id column detected"),
+        Format("tsv", (".tsv", ".tab"), False, read_tsv, "tab-separated; header row and leading id column detected"),
+        Format("txt", (".txt",), False, read_txt, "whitespace-separated; header row and leading id column detected"),
+        Format("jsonl", (".jsonl", ".ndjson"), False, read_jsonl, "one JSON object per line (id + embedding/vector) or a bare list"),
+        Format("json", (".json",), False, read_json, "a JSON list of vectors or of objects like jsonl's"),
+    ]
+}
+SUFFIXES = {suffix: f for f in FORMATS.values() for suffix in f.suffixes}
+
+
+def _format_for(path: str, input_format: str | None) -> tuple[Format, bool]:
+    """The format of a path and whether it is gzip-compressed."""
+    name = path.lower()
+    gz = name.endswith(".gz")
+    if gz:
+        name = name[:-3]
+    if input_format is not None:
+        return FORMATS[input_format], gz
+    suffix = os.path.splitext(name)[1]
+    if suffix in SUFFIXES:
+        return SUFFIXES[suffix], gz
+    known = ", ".join(sorted(SUFFIXES)) + " (and .gz of each)"
+    shown = f"'{suffix}'" if suffix else "no suffix"
+    raise InputError(f"{path}: unknown file type ({shown}); known: {known}; or name one with --input-format")
+
+
+def _sniff_format(data: bytes) -> Format:
+    """Guess the format of unnamed bytes (stdin) from their first bytes."""
+    if data.startswith(b"\x93NUMPY"):
+        return FORMATS["npy"]
+    if data.startswith(b"PK"):
+        return FORMATS["npz"]
+    head = data[:4096].lstrip()
+    if head.startswith(b"{"):
+        return FORMATS["jsonl"]
+    if head.startswith(b"["):
+        rest = head[1:].lstrip()
+        return FORMATS["json"] if rest.startswith((b"[", b"{")) else FORMATS["jsonl"]
+    first_line = head.split(b"\n", 1)[0]
+    if b"\t" in first_line:
+        return FORMATS["tsv"]
+    if b"," in first_line:
+        return FORMATS["csv"]
+    return FORMATS["txt"]
+
+
+def _decode(data: bytes, source: str) -> str:
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise InputError(f"{source}: byte {exc.start} is not UTF-8 text (is it a binary file?)") from None
+
+
+def _gunzip(data: bytes, source: str) -> bytes:
+    try:
+        return gzip.decompress(data)
+    except (OSError, EOFError) as exc:
+        raise InputError(f"{source}: not a valid gzip file ({exc})") from None
+
+
+def _read_source(path: str, stdin) -> tuple[bytes | Path, str]:
+    if path == STDIN:
+        stream = stdin if stdin is not None else sys.stdin.buffer
+        return stream.read(), "<stdin>"
+    p = Path(path)
+    try:
+        if p.is_dir():
+            raise InputError(f"{path}: is a directory, not a file")
+        p.stat()
+        with open(p, "rb"):
+            pass
+    except FileNotFoundError:
+        raise InputError(f"{path}: no such file") from None
+    except PermissionError:
+        raise InputError(f"{path}: cannot read (permission denied)") from None
+    except OSError as exc:
+        raise InputError(f"{path}: cannot read ({exc.strerror or exc})") from None
+    return p, path
+
+
+def load_embeddings(
+    path: str | os.PathLike,
+    *,
+    input_format: str | None = None,
+    key: str | None = None,
+    ids_path: str | os.PathLike | None = None,
+    stdin=None,
+) -> EmbeddingSet:
+    """Load vectors from a file (`-` for stdin) and check they are finite numeric rows.
+
+    >>> load_embeddings("examples/queries.csv").vectors.shape
+    (10, 64)
+    """
+    path = os.fspath(path)
+    if input_format is not None and input_format not in FORMATS:
+        raise InputError(f"unknown input format '{input_format}'; known: {', '.join(FORMATS)}")
+    data, source = _read_source(path, stdin)
+    if path == STDIN:
+        if not data:
+            raise InputError("<stdin>: is empty")
+        gz = data.startswith(b"\x1f\x8b")
+        if gz:
+            data = _gunzip(data, source)
+        fmt = FORMATS[input_format] if input_format else _sniff_format(data)
+    else:
+        fmt, gz = _format_for(path, input_format)
+        if data.stat().st_size == 0:
+            raise InputError(f"{source}: is empty")
+        if gz:
+            data = _gunzip(data.read_bytes(), source)
+    if fmt.binary:
+        parsed = fmt.read(data, source, key)
+    else:
+        raw = data.read_bytes() if isinstance(data, Path) else data
+        text = _decode(raw, source)
+        if not text.strip():
+            raise InputError(f"{source}: is empty")
+        parsed = fmt.read(text, source, key)
+    embeddings = _validated(parsed, source)
+    if ids_path is not None:
+        embeddings.ids = read_ids(ids_path, len(embeddings))
+    return embeddings
+
+
+def read_ids(path: str | os.PathLike, expected: int) -> list[str]:
+    """Row ids from a text file, one per line; the count must match the rows."""
+    path = os.fspath(path)
+    data, source = _read_source(path, None)
+    raw = data.read_bytes() if isinstance(data, Path) else data
+    ids = _decode(raw, source).splitlines()
+    while ids and not ids[-1].strip():
+        ids.pop()
+    if len(ids) != expected:
+        raise InputError(f"{source}: has {len(ids)} ids but the embeddings have {expected} rows")
+    return ids
+
+
+def _validated(parsed: Parsed, source: str) -> EmbeddingSet:
+    array = parsed.array
+    kind = array.dtype.kind
+    if kind == "O":
+        raise InputError(f"{source}: holds Python objects, not numbers")
+    if kind in "USV":
+        raise InputError(f"{source}: holds {'text' if kind in 'US' else 'records'}, not numbers")
+    if kind == "c":
+        raise InputError(f"{source}: holds complex numbers; embeddings must be real")
+    if kind not in "fiub":
+        raise InputError(f"{source}: unsupported dtype {array.dtype}")
+    if array.ndim == 0:
+        raise InputError(f"{source}: holds a single number (a 0-D array), not a vector")
+    if array.ndim > 2:
+        shape = " x ".join(map(str, array.shape))
+        raise InputError(f"{source}: is a {array.ndim}-D array ({shape}); expected one vector or a 2-D array of rows")
+    single = array.ndim == 1 or array.shape[0] == 1
+    if array.ndim == 1:
+        array = array.reshape(1, -1)
+    if array.shape[0] == 0:
+        raise InputError(f"{source}: has no rows")
+    if array.shape[1] == 0:
+        raise InputError(f"{source}: has rows with no values")
+    if kind == "f" and array.dtype.itemsize > 8:
+        array = array.astype(np.float64)
+    if kind == "f":
+        _check_finite(array, source, parsed.locate)
+    if parsed.ids is not None and len(parsed.ids) != array.shape[0]:
+        raise InputError(f"{source}: has {len(parsed.ids)} ids but {array.shape[0]} rows")
+    return EmbeddingSet(array, parsed.ids, source, single)
+
+
+def _check_finite(array: np.ndarray, source: str, locate: Callable[[int, int], str] | None) -> None:
+    """Raise naming the first NaN or infinite value; reads memory-mapped arrays in chunks."""
+    rows_per_chunk = max(1, 2**22 // array.shape[1])
+    first = None
+    total = 0
+    for start in range(0, array.shape[0], rows_per_chunk):
+        chunk = np.asarray(array[start : start + rows_per_chunk])
+        bad = ~np.isfinite(chunk)
+        if bad.any():
+            total += int(bad.sum())
+            if first is None:
+                row, col = (int(x) for x in np.argwhere(bad)[0])
+                first = (start + row, col, "NaN" if np.isnan(chunk[row, col]) else "infinite")
+    if first is not None:
+        row, col, value = first
+        where = locate(row, col) if locate else f"row {row}, column {col}"
+        more = f" ({total - 1} more non-finite values)" if total > 1 else ""
+        raise InputError(f"{source}: {where} is {value}; embeddings must be finite{more}")

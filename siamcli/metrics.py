@@ -1,0 +1,572 @@
+"""The metric registry: one `Metric` record per metric, every lookup derived from one list.
+
+A metric supplies a matrix kernel `(n,d),(m,d) -> (n,m)`, a paired kernel `(n,d),(n,d) -> (n,)`,
+and a slow, obviously correct per-pair `reference` that the tests hold the kernels to.
+Third-party packages add metrics through the entry-point group ``siamcli.metrics``; each entry
+point names a `Metric` (or a list of them).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, replace
+from typing import Callable, Iterable, Sequence
+
+import numpy as np
+
+from .errors import UnknownMetricError, UsageError, did_you_mean
+
+ENTRY_POINT_GROUP = "siamcli.metrics"
+
+#: Pairs whose matrix-product result lies this close to cancelling are recomputed exactly from
+#: differences in float64 (relative to |a|^2 + |b|^2 for euclidean, to 1 for cosine).
+#: Derived from the float32 GEMM error ~ sqrt(dim) * 6e-8: keeps float32 errors below 1e-5.
+NEAR_TOLERANCE = {np.dtype(np.float32): 0.05, np.dtype(np.float64): 1e-3}
+#: Pairs recomputed exactly per chunk, bounding the memory of the exact path.
+EXACT_CHUNK_VALUES = 2**21
+
+
+@dataclass(frozen=True)
+class Params:
+    """Parameters of a metric: user options and what `prepare` derived from the data."""
+
+    p: float | None = None  # minkowski exponent
+    whitener: np.ndarray | None = None  # mahalanobis: distances are euclidean after x -> x @ whitener
+    notes: tuple[str, ...] = ()  # what preparation decided, for the user (printed on stderr)
+
+
+@dataclass(frozen=True)
+class Metric:
+    """One metric. `kind` fixes the ranking direction: similarities rank high first."""
+
+    name: str
+    kind: str  # "distance" or "similarity"
+    matrix: Callable[[np.ndarray, np.ndarray, Params], np.ndarray]
+    paired: Callable[[np.ndarray, np.ndarray, Params], np.ndarray]
+    reference: Callable[[Sequence[float], Sequence[float], Params], float]
+    summary: str
+    aliases: tuple[str, ...] = ()
+    #: Rows for which the metric is undefined (zero vectors for cosine); None: defined everywhere.
+    undefined_rows: Callable[[np.ndarray], np.ndarray] | None = None
+    #: The score a pair with an undefined row gets under `--zero-vector zero`.
+    neutral_score: float | None = None
+    #: "real", or "nonnegative" when inputs must be >= 0 (probability-like vectors).
+    domain: str = "real"
+    #: Fits data-dependent parameters (mahalanobis: the covariance) from the compared data.
+    prepare: Callable[[Callable[[], Iterable[np.ndarray]], int, Params], Params] | None = None
+    #: Computes in float32 for float32 inputs (BLAS kernels); others compute in float64.
+    keeps_float32: bool = False
+    #: Text shown for the parameters a metric takes.
+    options: str = ""
+
+    def __post_init__(self):
+        if self.kind not in ("distance", "similarity"):
+            raise ValueError(f"metric {self.name}: kind must be 'distance' or 'similarity'")
+
+    @property
+    def higher_is_better(self) -> bool:
+        return self.kind == "similarity"
+
+
+# ---------------------------------------------------------------- shared helpers
+
+
+def _row_norms(x: np.ndarray) -> np.ndarray:
+    """Euclidean norm of each row, accumulated in float64."""
+    x64 = x.astype(np.float64, copy=False)
+    return np.sqrt(np.einsum("ij,ij->i", x64, x64))
+
+
+def _unit64(x: np.ndarray) -> np.ndarray:
+    x64 = x.astype(np.float64, copy=False)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return x64 / _row_norms(x64)[:, None]
+
+
+def _exact_pairs(a, b, rows, cols, fn) -> np.ndarray:
+    """fn(a_rows, b_rows) for the listed pairs, in chunks so memory stays bounded."""
+    out = np.empty(len(rows), dtype=np.float64)
+    step = max(1, EXACT_CHUNK_VALUES // max(1, a.shape[1]))
+    for s in range(0, len(rows), step):
+        out[s : s + step] = fn(a[rows[s : s + step]], b[cols[s : s + step]])
+    return out
+
+
+def _near_cosine_parts(au: np.ndarray, bu: np.ndarray):
+    """|u - v|^2 and |u + v|^2 of unit rows, exact in float64 (u, v already paired)."""
+    return np.einsum("ij,ij->i", au - bu, au - bu), np.einsum("ij,ij->i", au + bu, au + bu)
+
+
+def _cosine_core(a, b, paired: bool):
+    """Cosine of each pair, plus the near-parallel pairs recomputed exactly.
+
+    Returns (cos, near_index, diff_sq, sum_sq): cos in the compute dtype; for pairs with
+    |cos| within NEAR_TOLERANCE of 1, the exact |u-v|^2 and |u+v|^2 of the unit vectors.
+    """
+    dtype = a.dtype
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        an = a / _row_norms(a).astype(dtype)[:, None]
+        bn = b / _row_norms(b).astype(dtype)[:, None]
+        cos = np.einsum("ij,ij->i", an, bn) if paired else an @ bn.T
+    np.clip(cos, -1.0, 1.0, out=cos)
+    tol = NEAR_TOLERANCE[np.dtype(dtype)]
+    near = np.nonzero(np.abs(cos) > 1.0 - tol)
+    if paired:
+        rows = cols = near[0]
+    else:
+        rows, cols = near
+    if not len(rows):
+        return cos, near, np.empty(0), np.empty(0)
+    au, bu = _unit64(a), _unit64(b)
+    parts = [_exact_pairs(au, bu, rows, cols, lambda u, v, i=i: _near_cosine_parts(u, v)[i]) for i in (0, 1)]
+    return cos, near, parts[0], parts[1]
+
+
+def _cosine(a, b, params, paired=False):
+    cos, near, diff_sq, sum_sq = _cosine_core(a, b, paired)
+    positive = cos[near] > 0
+    cos[near] = np.where(positive, 1.0 - diff_sq / 2.0, sum_sq / 2.0 - 1.0)
+    np.clip(cos, -1.0, 1.0, out=cos)
+    return cos
+
+
+def _cosine_distance(a, b, params, paired=False):
+    cos, near, diff_sq, sum_sq = _cosine_core(a, b, paired)
+    positive = cos[near] > 0
+    dist = np.subtract(1.0, cos, out=cos)
+    dist[near] = np.where(positive, diff_sq / 2.0, 2.0 - sum_sq / 2.0)
+    np.clip(dist, 0.0, 2.0, out=dist)
+    return dist
+
+
+def _angular(a, b, params, paired=False):
+    cos, near, diff_sq, sum_sq = _cosine_core(a, b, paired)
+    angle = np.arccos(cos, out=cos)
+    angle[near] = 2.0 * np.arctan2(np.sqrt(diff_sq), np.sqrt(sum_sq))
+    angle /= np.pi
+    np.clip(angle, 0.0, 1.0, out=angle)
+    return angle
+
+
+def _center(x):
+    x64 = x.astype(np.float64, copy=False)
+    return (x64 - x64.mean(axis=1, keepdims=True)).astype(x.dtype if x.dtype == np.float32 else np.float64)
+
+
+def _correlation(a, b, params, paired=False):
+    return _cosine_distance(_center(a), _center(b), params, paired)
+
+
+def _dot(a, b, params, paired=False):
+    return np.einsum("ij,ij->i", a, b) if paired else a @ b.T
+
+
+def _sqeuclidean(a, b, params, paired=False):
+    if paired:
+        diff = a.astype(np.float64) - b
+        return np.einsum("ij,ij->i", diff, diff).astype(a.dtype, copy=False)
+    na, nb = _row_norms(a) ** 2, _row_norms(b) ** 2
+    d2 = a @ b.T
+    d2 *= -2.0
+    d2 += na.astype(d2.dtype)[:, None]
+    d2 += nb.astype(d2.dtype)[None, :]
+    np.maximum(d2, 0.0, out=d2)
+    tol = NEAR_TOLERANCE[np.dtype(d2.dtype)]
+    rows, cols = np.nonzero(d2 <= tol * (na[:, None] + nb[None, :]))
+    if len(rows):
+        a64, b64 = a.astype(np.float64, copy=False), b.astype(np.float64, copy=False)
+        d2[rows, cols] = _exact_pairs(a64, b64, rows, cols, lambda u, v: np.einsum("ij,ij->i", u - v, u - v))
+    return d2
+
+
+def _euclidean(a, b, params, paired=False):
+    return np.sqrt(_sqeuclidean(a, b, params, paired))
+
+
+def _mahalanobis(a, b, params, paired=False):
+    w = params.whitener
+    return _euclidean(a.astype(np.float64) @ w, b.astype(np.float64) @ w, params, paired)
+
+
+def _scipy_matrix(name: str, **fixed):
+    def matrix(a, b, params):
+        from scipy.spatial.distance import cdist
+
+        kwargs = dict(fixed)
+        if name == "minkowski":
+            kwargs["p"] = params.p
+        with np.errstate(all="ignore"):
+            return cdist(a.astype(np.float64, copy=False), b.astype(np.float64, copy=False), name, **kwargs)
+
+    matrix.__name__ = f"cdist_{name}"
+    return matrix
+
+
+def _braycurtis_matrix(a, b, params):
+    out = _scipy_matrix("braycurtis")(a, b, params)
+    out[np.isnan(out)] = 0.0  # 0/0 only for two zero vectors: identical, so distance 0
+    return out
+
+
+def _paired64(fn):
+    def paired(a, b, params):
+        with np.errstate(all="ignore"):
+            return fn(a.astype(np.float64, copy=False), b.astype(np.float64, copy=False), params)
+
+    paired.__name__ = fn.__name__
+    return paired
+
+
+def _p_manhattan(a, b, params):
+    return np.abs(a - b).sum(axis=1)
+
+
+def _p_chebyshev(a, b, params):
+    return np.abs(a - b).max(axis=1)
+
+
+def _p_minkowski(a, b, params):
+    p = params.p
+    if math.isinf(p):
+        return _p_chebyshev(a, b, params)
+    return (np.abs(a - b) ** p).sum(axis=1) ** (1.0 / p)
+
+
+def _p_canberra(a, b, params):
+    num, den = np.abs(a - b), np.abs(a) + np.abs(b)
+    return np.where(den > 0, num / np.where(den > 0, den, 1.0), 0.0).sum(axis=1)
+
+
+def _p_braycurtis(a, b, params):
+    num, den = np.abs(a - b).sum(axis=1), np.abs(a + b).sum(axis=1)
+    return np.where(num == 0, 0.0, num / den)
+
+
+def _p_hamming(a, b, params):
+    return (a != b).mean(axis=1)
+
+
+def _p_jaccard(a, b, params):
+    a, b = a != 0, b != 0
+    nonzero = a | b
+    count = nonzero.sum(axis=1)
+    differ = (a != b).sum(axis=1)
+    return np.where(count > 0, differ / np.maximum(count, 1), 0.0)
+
+
+def _p_jensenshannon(a, b, params):
+    from scipy.special import rel_entr
+
+    p = a / a.sum(axis=1, keepdims=True)
+    q = b / b.sum(axis=1, keepdims=True)
+    m = (p + q) / 2.0
+    js = (rel_entr(p, m).sum(axis=1) + rel_entr(q, m).sum(axis=1)) / 2.0
+    return np.sqrt(np.maximum(js, 0.0))
+
+
+def _zero_rows(x):
+    return ~np.any(x != 0, axis=1)
+
+
+def _constant_rows(x):
+    return np.all(x == x[:, :1], axis=1)
+
+
+def _zero_sum_rows(x):
+    return x.sum(axis=1, dtype=np.float64) == 0
+
+
+# ---------------------------------------------------------------- mahalanobis covariance
+
+
+def _covariance(chunks: Callable[[], Iterable[np.ndarray]], dim: int):
+    """Mean, unbiased covariance, Ledoit-Wolf terms and row count, in two passes over chunks."""
+    n, total = 0, np.zeros(dim)
+    for x in chunks():
+        n += x.shape[0]
+        total += x.sum(axis=0, dtype=np.float64)
+    mean = total / max(n, 1)
+    scatter, fourth = np.zeros((dim, dim)), 0.0
+    for x in chunks():
+        xc = x.astype(np.float64) - mean
+        scatter += xc.T @ xc
+        x2 = xc**2
+        fourth += float((x2.T @ x2).sum())
+    return n, mean, scatter, fourth
+
+
+def _ledoit_wolf(n: int, scatter: np.ndarray, fourth: float) -> tuple[np.ndarray, float]:
+    """Ledoit-Wolf shrunk covariance (as scikit-learn's `ledoit_wolf`) and its coefficient."""
+    dim = scatter.shape[0]
+    emp = scatter / n
+    trace = np.trace(emp)
+    mu = trace / dim
+    delta_ = float((emp**2).sum())
+    beta = (fourth / n - delta_) / (dim * n)
+    delta = (delta_ - 2.0 * mu * trace + dim * mu**2) / dim
+    beta = min(beta, delta)
+    shrinkage = 0.0 if beta == 0 else beta / delta
+    shrunk = (1.0 - shrinkage) * emp
+    shrunk.flat[:: dim + 1] += shrinkage * mu
+    return shrunk, shrinkage
+
+
+def whitener_from_covariance(cov: np.ndarray) -> tuple[np.ndarray, int]:
+    """W with W @ W.T = pinv(cov); also how many directions were kept (rank)."""
+    values, vectors = np.linalg.eigh(cov)
+    cutoff = max(values.max(initial=0.0), 0.0) * cov.shape[0] * np.finfo(np.float64).eps
+    keep = values > cutoff
+    return vectors[:, keep] / np.sqrt(values[keep]), int(keep.sum())
+
+
+def _prepare_mahalanobis(chunks, dim: int, params: Params) -> Params:
+    n, _, scatter, fourth = _covariance(chunks, dim)
+    if n < 2:
+        raise UsageError("mahalanobis needs at least 2 rows to estimate a covariance (or --cov-from FILE)")
+    cov = scatter / (n - 1)
+    values = np.linalg.eigvalsh(cov)
+    well_conditioned = n > dim and values.min() > values.max() * 1e-10
+    if well_conditioned:
+        whitener, _ = whitener_from_covariance(cov)
+        note = f"mahalanobis: inverse covariance of {n} rows in {dim} dimensions"
+    else:
+        shrunk, coefficient = _ledoit_wolf(n, scatter, fourth)
+        whitener, rank = whitener_from_covariance(shrunk)
+        reason = f"only {n} rows for {dim} dimensions" if n <= dim else "it is singular"
+        if rank == dim:
+            note = (f"mahalanobis: covariance cannot be inverted ({reason}); "
+                    f"using Ledoit-Wolf shrinkage (coefficient {coefficient:.3g})")
+        else:
+            note = (f"mahalanobis: covariance cannot be inverted ({reason}) and shrinkage does not help; "
+                    f"using the pseudo-inverse (rank {rank} of {dim})")
+    return replace(params, whitener=whitener, notes=params.notes + (note,))
+
+
+# ---------------------------------------------------------------- slow references (per pair, pure Python)
+
+
+def _ref_dot(u, v, params):
+    return math.fsum(x * y for x, y in zip(u, v))
+
+
+def _ref_norm(u):
+    return math.sqrt(math.fsum(x * x for x in u))
+
+
+def _ref_cosine(u, v, params):
+    nu, nv = _ref_norm(u), _ref_norm(v)
+    if nu == 0 or nv == 0:
+        return math.nan
+    uu, vv = [x / nu for x in u], [y / nv for y in v]
+    return 1.0 - math.fsum((x - y) ** 2 for x, y in zip(uu, vv)) / 2.0
+
+
+def _ref_cosine_distance(u, v, params):
+    return 1.0 - _ref_cosine(u, v, params)
+
+
+def _ref_angular(u, v, params):
+    nu, nv = _ref_norm(u), _ref_norm(v)
+    if nu == 0 or nv == 0:
+        return math.nan
+    uu, vv = [x / nu for x in u], [y / nv for y in v]
+    diff = _ref_norm([x - y for x, y in zip(uu, vv)])
+    total = _ref_norm([x + y for x, y in zip(uu, vv)])
+    return 2.0 * math.atan2(diff, total) / math.pi
+
+
+def _ref_sqeuclidean(u, v, params):
+    return math.fsum((x - y) ** 2 for x, y in zip(u, v))
+
+
+def _ref_euclidean(u, v, params):
+    return math.sqrt(_ref_sqeuclidean(u, v, params))
+
+
+def _ref_mahalanobis(u, v, params):
+    diff = [x - y for x, y in zip(u, v)]
+    w = params.whitener
+    projected = [math.fsum(diff[i] * w[i][j] for i in range(len(diff))) for j in range(w.shape[1])]
+    return _ref_norm(projected)
+
+
+def _ref_manhattan(u, v, params):
+    return math.fsum(abs(x - y) for x, y in zip(u, v))
+
+
+def _ref_chebyshev(u, v, params):
+    return max(abs(x - y) for x, y in zip(u, v))
+
+
+def _ref_minkowski(u, v, params):
+    if math.isinf(params.p):
+        return _ref_chebyshev(u, v, params)
+    return math.fsum(abs(x - y) ** params.p for x, y in zip(u, v)) ** (1.0 / params.p)
+
+
+def _ref_correlation(u, v, params):
+    mu, mv = math.fsum(u) / len(u), math.fsum(v) / len(v)
+    return _ref_cosine_distance([x - mu for x in u], [y - mv for y in v], params)
+
+
+def _ref_canberra(u, v, params):
+    return math.fsum(abs(x - y) / (abs(x) + abs(y)) for x, y in zip(u, v) if abs(x) + abs(y) > 0)
+
+
+def _ref_braycurtis(u, v, params):
+    num = math.fsum(abs(x - y) for x, y in zip(u, v))
+    return 0.0 if num == 0 else num / math.fsum(abs(x + y) for x, y in zip(u, v))
+
+
+def _ref_hamming(u, v, params):
+    return sum(x != y for x, y in zip(u, v)) / len(u)
+
+
+def _ref_jaccard(u, v, params):
+    su = {i for i, x in enumerate(u) if x != 0}
+    sv = {i for i, y in enumerate(v) if y != 0}
+    return len(su ^ sv) / len(su | sv) if su | sv else 0.0
+
+
+def _ref_jensenshannon(u, v, params):
+    su, sv = math.fsum(u), math.fsum(v)
+    if su == 0 or sv == 0:
+        return math.nan
+    p, q = [x / su for x in u], [y / sv for y in v]
+    m = [(x + y) / 2 for x, y in zip(p, q)]
+    kl = lambda a, b: math.fsum(x * math.log(x / y) for x, y in zip(a, b) if x > 0)  # noqa: E731
+    return math.sqrt(max((kl(p, m) + kl(q, m)) / 2.0, 0.0))
+
+
+# ---------------------------------------------------------------- the registry
+
+
+def _matrix_and_paired(fn):
+    return (lambda a, b, params: fn(a, b, params)), (lambda a, b, params: fn(a, b, params, paired=True))
+
+
+def _blas(name, kind, fn, ref, summary, **kw) -> Metric:
+    matrix, paired = _matrix_and_paired(fn)
+    return Metric(name, kind, matrix, paired, ref, summary, keeps_float32=True, **kw)
+
+
+_cosine_like = dict(undefined_rows=_zero_rows)
+
+BUILTIN_METRICS: list[Metric] = [
+    _blas("cosine", "similarity", _cosine, _ref_cosine,
+          "cosine similarity a.b / (|a| |b|), in [-1, 1]", aliases=("cos", "cosine_similarity"),
+          neutral_score=0.0, **_cosine_like),
+    _blas("cosine_distance", "distance", _cosine_distance, _ref_cosine_distance,
+          "1 - cosine similarity, in [0, 2] (scipy's 'cosine')", neutral_score=1.0, **_cosine_like),
+    _blas("angular", "distance", _angular, _ref_angular,
+          "angle between the vectors divided by pi, in [0, 1]", aliases=("angle",),
+          neutral_score=0.5, **_cosine_like),
+    _blas("dot", "similarity", _dot, _ref_dot, "inner product a.b", aliases=("inner", "inner_product")),
+    _blas("euclidean", "distance", _euclidean, _ref_euclidean, "straight-line distance |a - b|",
+          aliases=("l2",)),
+    _blas("sqeuclidean", "distance", _sqeuclidean, _ref_sqeuclidean, "squared euclidean distance |a - b|^2",
+          aliases=("squared_euclidean",)),
+    Metric("manhattan", "distance", _scipy_matrix("cityblock"), _paired64(_p_manhattan), _ref_manhattan,
+           "sum of absolute differences", aliases=("cityblock", "l1", "taxicab")),
+    Metric("chebyshev", "distance", _scipy_matrix("chebyshev"), _paired64(_p_chebyshev), _ref_chebyshev,
+           "largest absolute difference", aliases=("linf", "chessboard")),
+    Metric("minkowski", "distance", _scipy_matrix("minkowski"), _paired64(_p_minkowski), _ref_minkowski,
+           "(sum |a_i - b_i|^p)^(1/p); --p sets p (default 2, as scipy)", aliases=("lp",), options="--p"),
+    Metric("mahalanobis", "distance", _matrix_and_paired(_mahalanobis)[0], _matrix_and_paired(_mahalanobis)[1],
+           _ref_mahalanobis, "sqrt((a-b)' S^-1 (a-b)), S the covariance of the data or of --cov-from",
+           prepare=_prepare_mahalanobis, options="--cov-from"),
+    Metric("correlation", "distance", _matrix_and_paired(_correlation)[0], _matrix_and_paired(_correlation)[1],
+           _ref_correlation, "1 - Pearson correlation of the two vectors' components, in [0, 2]",
+           aliases=("pearson",), undefined_rows=_constant_rows, neutral_score=1.0, keeps_float32=True),
+    Metric("canberra", "distance", _scipy_matrix("canberra"), _paired64(_p_canberra), _ref_canberra,
+           "sum |a_i - b_i| / (|a_i| + |b_i|), terms with 0/0 count 0"),
+    Metric("braycurtis", "distance", _braycurtis_matrix, _paired64(_p_braycurtis), _ref_braycurtis,
+           "sum |a_i - b_i| / sum |a_i + b_i|; 0 for two zero vectors", aliases=("bray_curtis",)),
+    Metric("hamming", "distance", _scipy_matrix("hamming"), _paired64(_p_hamming), _ref_hamming,
+           "fraction of components that differ"),
+    Metric("jaccard", "distance", _scipy_matrix("jaccard"), _paired64(_p_jaccard), _ref_jaccard,
+           "1 - |A & B| / |A | B| of the sets of nonzero positions (scipy's jaccard)"),
+    Metric("jensenshannon", "distance", _scipy_matrix("jensenshannon"), _paired64(_p_jensenshannon),
+           _ref_jensenshannon, "Jensen-Shannon distance of the vectors scaled to sum 1 (natural log); inputs >= 0",
+           aliases=("js", "jensen_shannon"), undefined_rows=_zero_sum_rows, neutral_score=math.sqrt(math.log(2)),
+           domain="nonnegative"),
+]
+
+_registry: dict[str, Metric] = {}
+_lookup: dict[str, str] = {}
+_plugins_loaded = False
+
+
+def register(metric: Metric) -> Metric:
+    """Add a metric; its name and aliases must be new. Built-ins go through here too."""
+    if not isinstance(metric, Metric):
+        raise TypeError(f"expected a siamcli.metrics.Metric, got {type(metric).__name__}")
+    names = (metric.name, *metric.aliases)
+    taken = [n for n in names if n.lower() in _lookup]
+    if taken:
+        raise ValueError(f"metric name already registered: {', '.join(taken)}")
+    _registry[metric.name] = metric
+    for n in names:
+        _lookup[n.lower()] = metric.name
+    return metric
+
+
+for _metric in BUILTIN_METRICS:
+    register(_metric)
+
+
+def _load_plugins(warn: Callable[[str], None] | None = None) -> None:
+    """Register the metrics that installed packages declare under ENTRY_POINT_GROUP (once)."""
+    global _plugins_loaded
+    if _plugins_loaded:
+        return
+    _plugins_loaded = True
+    from importlib.metadata import entry_points
+
+    for ep in entry_points(group=ENTRY_POINT_GROUP):
+        try:
+            obj = ep.load()
+            if callable(obj) and not isinstance(obj, Metric):
+                obj = obj()
+            for metric in [obj] if isinstance(obj, Metric) else list(obj):
+                register(metric)
+        except Exception as exc:  # a broken plugin must not break the tool
+            if warn is not None:
+                warn(f"warning: metric plugin '{ep.name}' ({ep.value}) was not loaded: {exc}")
+
+
+def available_metrics(warn: Callable[[str], None] | None = None) -> list[Metric]:
+    """Every metric: built-ins first, then plugins."""
+    _load_plugins(warn)
+    return list(_registry.values())
+
+
+def get_metric(name: str | Metric, warn: Callable[[str], None] | None = None) -> Metric:
+    """The metric called `name` (or one of its aliases, any case).
+
+    >>> get_metric("l1").name
+    'manhattan'
+    """
+    if isinstance(name, Metric):
+        return name
+    key = name.strip().lower()
+    if key not in _lookup:
+        _load_plugins(warn)
+    if key not in _lookup:
+        hint = did_you_mean(key, _lookup)
+        raise UnknownMetricError(f"unknown metric '{name}'{hint} (known: {', '.join(_registry)})")
+    return _registry[_lookup[key]]
+
+
+def check_params(metric: Metric, p: float | None) -> Params:
+    """Validate the user's metric options and return the Params to compute with."""
+    if metric.name == "minkowski":
+        p = 2.0 if p is None else p
+        if not p > 0:
+            raise UsageError(f"--p must be positive for minkowski, got {p}")
+    elif p is not None:
+        raise UsageError(f"--p applies to minkowski only, not to {metric.name}")
+    return Params(p=p)
+
+
+__all__ = ["Metric", "Params", "register", "get_metric", "available_metrics", "BUILTIN_METRICS"]
