@@ -31,7 +31,8 @@ class Params:
     """Parameters of a metric: user options and what `prepare` derived from the data."""
 
     p: float | None = None  # minkowski exponent
-    whitener: np.ndarray | None = None  # mahalanobis: distances are euclidean after x -> x @ whitener
+    whitener: np.ndarray | None = None  # mahalanobis: distances are euclidean after x -> (x - center) @ whitener
+    center: np.ndarray | None = None  # subtracting the mean first keeps x @ whitener free of cancellation
     notes: tuple[str, ...] = ()  # what preparation decided, for the user (printed on stderr)
 
 
@@ -184,8 +185,8 @@ def _euclidean(a, b, params, paired=False):
 
 
 def _mahalanobis(a, b, params, paired=False):
-    w = params.whitener
-    return _euclidean(a.astype(np.float64) @ w, b.astype(np.float64) @ w, params, paired)
+    w, c = params.whitener, params.center
+    return _euclidean((a.astype(np.float64) - c) @ w, (b.astype(np.float64) - c) @ w, params, paired)
 
 
 def _scipy_matrix(name: str, **fixed):
@@ -205,6 +206,15 @@ def _scipy_matrix(name: str, **fixed):
 def _braycurtis_matrix(a, b, params):
     out = _scipy_matrix("braycurtis")(a, b, params)
     out[np.isnan(out)] = 0.0  # 0/0 only for two zero vectors: identical, so distance 0
+    return out
+
+
+def _jensenshannon_matrix(a, b, params):
+    out = _scipy_matrix("jensenshannon")(a, b, params)
+    rows, cols = np.nonzero(np.isnan(out))  # cdist can round below zero under its square root
+    if len(rows):
+        a64, b64 = a.astype(np.float64, copy=False), b.astype(np.float64, copy=False)
+        out[rows, cols] = _exact_pairs(a64, b64, rows, cols, lambda u, v: _paired64(_p_jensenshannon)(u, v, params))
     return out
 
 
@@ -320,7 +330,7 @@ def whitener_from_covariance(cov: np.ndarray) -> tuple[np.ndarray, int]:
 
 
 def _prepare_mahalanobis(chunks, dim: int, params: Params) -> Params:
-    n, _, scatter, fourth = _covariance(chunks, dim)
+    n, mean, scatter, fourth = _covariance(chunks, dim)
     if n < 2:
         raise UsageError("mahalanobis needs at least 2 rows to estimate a covariance (or --cov-from FILE)")
     cov = scatter / (n - 1)
@@ -339,7 +349,7 @@ def _prepare_mahalanobis(chunks, dim: int, params: Params) -> Params:
         else:
             note = (f"mahalanobis: covariance cannot be inverted ({reason}) and shrinkage does not help; "
                     f"using the pseudo-inverse (rank {rank} of {dim})")
-    return replace(params, whitener=whitener, notes=params.notes + (note,))
+    return replace(params, whitener=whitener, center=mean, notes=params.notes + (note,))
 
 
 # ---------------------------------------------------------------- slow references (per pair, pure Python)
@@ -486,7 +496,7 @@ BUILTIN_METRICS: list[Metric] = [
            "fraction of components that differ"),
     Metric("jaccard", "distance", _scipy_matrix("jaccard"), _paired64(_p_jaccard), _ref_jaccard,
            "1 - |A & B| / |A | B| of the sets of nonzero positions (scipy's jaccard)"),
-    Metric("jensenshannon", "distance", _scipy_matrix("jensenshannon"), _paired64(_p_jensenshannon),
+    Metric("jensenshannon", "distance", _jensenshannon_matrix, _paired64(_p_jensenshannon),
            _ref_jensenshannon, "Jensen-Shannon distance of the vectors scaled to sum 1 (natural log); inputs >= 0",
            aliases=("js", "jensen_shannon"), undefined_rows=_zero_sum_rows, neutral_score=math.sqrt(math.log(2)),
            domain="nonnegative"),
