@@ -183,7 +183,7 @@ def _load_inputs(a_path, b_path, input_format, key, b_key, ids_a, ids_b):
 def _emit(parts, fmt, precision, terminal: Terminal) -> None:
     from .output import OutputOptions, default_format, write
 
-    out = click.get_text_stream("stdout")
+    out = sys.stdout
     write(parts, fmt or default_format(out), out, OutputOptions(precision=precision, notify=terminal.note))
 
 

@@ -12,6 +12,8 @@ import io
 import json
 import os
 import sys
+import zipfile
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Sequence
@@ -76,7 +78,7 @@ class Format:
 
 def _npy_error(source: str, exc: Exception) -> InputError:
     text = str(exc)
-    if "allow_pickle" in text or "Object arrays" in text:
+    if "allow_pickle" in text or "Object arrays" in text or "Python objects" in text:
         return InputError(
             f"{source}: holds pickled Python objects; siamcli never unpickles files "
             "(save a numeric array instead)"
@@ -85,6 +87,9 @@ def _npy_error(source: str, exc: Exception) -> InputError:
 
 
 def read_npy(data: bytes | Path, source: str, key: str | None = None) -> Parsed:
+    head = data[:6] if isinstance(data, bytes) else data.open("rb").read(6)
+    if head != b"\x93NUMPY":
+        raise InputError(f"{source}: not a .npy file (no NumPy header)")
     try:
         if isinstance(data, Path) and data.stat().st_size > MMAP_THRESHOLD_BYTES:
             array = np.load(data, mmap_mode="r", allow_pickle=False)
@@ -101,7 +106,9 @@ def read_npy(data: bytes | Path, source: str, key: str | None = None) -> Parsed:
 def read_npz(data: bytes | Path, source: str, key: str | None = None) -> Parsed:
     try:
         archive = np.load(data if isinstance(data, Path) else io.BytesIO(data), allow_pickle=False)
-    except (ValueError, OSError, EOFError) as exc:
+    except (ValueError, OSError, EOFError, zipfile.BadZipFile) as exc:
+        if isinstance(exc, zipfile.BadZipFile):
+            raise InputError(f"{source}: not a valid .npz archive ({exc})") from None
         raise _npy_error(source, exc) from exc
     if not hasattr(archive, "files"):
         raise InputError(f"{source}: not a .npz archive")
@@ -129,7 +136,9 @@ def read_npz(data: bytes | Path, source: str, key: str | None = None) -> Parsed:
                 raw_ids = archive["ids"]
                 if raw_ids.ndim != 1:
                     raise InputError(f"{source}: the 'ids' array must be 1-D, got shape {raw_ids.shape}")
-                ids = [str(x) for x in raw_ids.tolist()]
+                ids = [x.decode("utf-8", "replace") if isinstance(x, bytes) else str(x) for x in raw_ids.tolist()]
+        except (zipfile.BadZipFile, zlib.error, EOFError) as exc:
+            raise InputError(f"{source}: the .npz archive is damaged ({exc})") from None
         except ValueError as exc:
             raise _npy_error(f"{source}[{key}]", exc) from exc
     return Parsed(array, ids)
@@ -146,20 +155,34 @@ def _is_number(cell: str) -> bool:
     return True
 
 
+def _lines(text: str) -> list[str]:
+    """Lines split at \n (and \r\n) only: JSON text may hold U+2028 and other separators."""
+    lines = text.split("\n")
+    if lines and lines[-1] == "":
+        lines.pop()
+    return [line[:-1] if line.endswith("\r") else line for line in lines]
+
+
 def _delimited_rows(text: str, delimiter: str | None) -> list[tuple[int, list[str]]]:
     """(line number, cells) for every non-blank, non-comment line."""
-    lines = text.splitlines()
+    lines = _lines(text)
     rows = []
     if delimiter is None:
         for lineno, line in enumerate(lines, 1):
             if line.strip() and not line.lstrip().startswith("#"):
                 rows.append((lineno, line.split()))
         return rows
-    reader = csv.reader(lines, delimiter=delimiter)
-    for cells in reader:
-        lineno = reader.line_num
-        if cells and any(c.strip() for c in cells) and not cells[0].lstrip().startswith("#"):
-            rows.append((lineno, [c.strip() for c in cells]))
+    current = [0]
+
+    def data_lines():  # comments go before the csv parser, so a quote in one cannot swallow rows
+        for lineno, line in enumerate(lines, 1):
+            if not line.lstrip().startswith("#"):
+                current[0] = lineno
+                yield line
+
+    for cells in csv.reader(data_lines(), delimiter=delimiter):
+        if cells and any(c.strip() for c in cells):
+            rows.append((current[0], [c.strip() for c in cells]))
     return rows
 
 
@@ -257,7 +280,14 @@ def _records_to_parsed(records: list[tuple[int, str | None, list]], source: str,
     if any(with_id) and not all(with_id):
         missing = records[with_id.index(False)][0]
         raise InputError(f"{source}: {unit} {missing} has no id while other {unit}s do")
-    array = np.array([r[2] for r in records], dtype=np.float64)
+    try:
+        array = np.array([r[2] for r in records], dtype=np.float64)
+    except OverflowError:
+        for pos, _, vec in records:
+            for col, x in enumerate(vec, 1):
+                if isinstance(x, int) and abs(x) > 1e308:
+                    raise InputError(f"{source}: {unit} {pos}, element {col}: {str(x)[:20]}... is too large for a float") from None
+        raise
     ids = [r[1] for r in records] if all(with_id) else None
     positions = [r[0] for r in records]
     return Parsed(array, ids, lambda row, col: f"{unit} {positions[row]}, element {col + 1}")
@@ -265,7 +295,7 @@ def _records_to_parsed(records: list[tuple[int, str | None, list]], source: str,
 
 def read_jsonl(text: str, source: str, key: str | None = None) -> Parsed:
     records = []
-    for lineno, line in enumerate(text.splitlines(), 1):
+    for lineno, line in enumerate(_lines(text), 1):
         if not line.strip():
             continue
         try:
@@ -333,7 +363,12 @@ def _sniff_format(data: bytes) -> Format:
         return FORMATS["npy"]
     if data.startswith(b"PK"):
         return FORMATS["npz"]
-    head = data[:4096].lstrip()
+    head = data[:65536]
+    if head.startswith(b"\xef\xbb\xbf"):
+        head = head[3:]
+    head = head.lstrip()
+    while head.startswith(b"#"):  # comment lines tell nothing about the format
+        head = head.split(b"\n", 1)[1].lstrip() if b"\n" in head else b""
     if head.startswith(b"{"):
         return FORMATS["jsonl"]
     if head.startswith(b"["):
@@ -357,7 +392,7 @@ def _decode(data: bytes, source: str) -> str:
 def _gunzip(data: bytes, source: str) -> bytes:
     try:
         return gzip.decompress(data)
-    except (OSError, EOFError) as exc:
+    except (OSError, EOFError, zlib.error) as exc:
         raise InputError(f"{source}: not a valid gzip file ({exc})") from None
 
 

@@ -72,10 +72,14 @@ class Metric:
 # ---------------------------------------------------------------- shared helpers
 
 
-def _row_norms(x: np.ndarray) -> np.ndarray:
-    """Euclidean norm of each row, accumulated in float64."""
+def _row_sqnorms(x: np.ndarray) -> np.ndarray:
+    """Squared euclidean norm of each row, accumulated in float64."""
     x64 = x.astype(np.float64, copy=False)
-    return np.sqrt(np.einsum("ij,ij->i", x64, x64))
+    return np.einsum("ij,ij->i", x64, x64)
+
+
+def _row_norms(x: np.ndarray) -> np.ndarray:
+    return np.sqrt(_row_sqnorms(x))
 
 
 def _unit64(x: np.ndarray) -> np.ndarray:
@@ -166,7 +170,7 @@ def _sqeuclidean(a, b, params, paired=False):
     if paired:
         diff = a.astype(np.float64) - b
         return np.einsum("ij,ij->i", diff, diff).astype(a.dtype, copy=False)
-    na, nb = _row_norms(a) ** 2, _row_norms(b) ** 2
+    na, nb = _row_sqnorms(a), _row_sqnorms(b)
     d2 = a @ b.T
     d2 *= -2.0
     d2 += na.astype(d2.dtype)[:, None]

@@ -1,0 +1,224 @@
+"""Rankings against brute-force sorting; blockwise results equal one-shot results."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from hypothesis.extra.numpy import arrays
+from scipy.spatial.distance import cdist
+
+import siamcli
+from siamcli import engine
+from siamcli.errors import ShapeError, UsageError
+
+SETTINGS = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+#: Small integer vectors: many exact ties and duplicate rows, the hard cases for ranking.
+TIED = st.integers(-2, 2).map(float)
+
+
+def brute_scores(a, b, metric):
+    if metric == "cosine":
+        return 1.0 - cdist(a, b, "cosine")
+    if metric == "dot":
+        return a @ b.T
+    return cdist(a, b, {"manhattan": "cityblock"}.get(metric, metric))
+
+
+def brute_topk(scores, k, higher, exclude_self=False, threshold=None):
+    """Per row: (row, col) pairs best first, ties by column index, by plain sorting."""
+    out = []
+    for i, row in enumerate(scores):
+        entries = []
+        for j, s in enumerate(row):
+            if exclude_self and i == j:
+                continue
+            if threshold is not None and not (s >= threshold if higher else s <= threshold):
+                continue
+            entries.append(((-s if higher else s), j))
+        entries.sort()
+        out.extend((i, j) for _, j in entries[: (len(entries) if k is None else k)])
+    return out
+
+
+def brute_overall(scores, limit, higher, upper_only=False, threshold=None):
+    entries = []
+    for i, row in enumerate(scores):
+        for j, s in enumerate(row):
+            if upper_only and j <= i:
+                continue
+            if threshold is not None and not (s >= threshold if higher else s <= threshold):
+                continue
+            entries.append(((-s if higher else s), i, j))
+    entries.sort()
+    return [(i, j) for _, i, j in entries[:limit]]
+
+
+@st.composite
+def tied_sets(draw, max_rows=9, max_dim=4):
+    n = draw(st.integers(1, max_rows))
+    m = draw(st.integers(1, max_rows))
+    d = draw(st.integers(1, max_dim))
+    a = draw(arrays(np.float64, (n, d), elements=TIED))
+    b = draw(arrays(np.float64, (m, d), elements=TIED))
+    return a, b
+
+
+def rank(a, b=None, *, top_k=5, limit=None, threshold=None, paired=False, block_rows=None, **options):
+    """A Ranking even for 1 x 1 inputs (where `siamcli.compare` returns one Score)."""
+    comparison = siamcli.prepare(a, b, **options)
+    parts = list(engine.rankings(comparison, top_k=top_k, limit=limit, threshold=threshold, paired=paired,
+                                 block_rows=block_rows))
+    return engine.Ranking.concat(parts, comparison.metric, comparison.a, comparison.b, parts[0].grouping)
+
+
+def _pairs(r):
+    return list(zip(r.a_index.tolist(), r.b_index.tolist()))
+
+
+@pytest.mark.parametrize("metric", ["euclidean", "manhattan", "dot", "chebyshev"])
+@pytest.mark.parametrize("block_rows", [1, 3, None])
+@SETTINGS
+@given(sets=tied_sets(), k=st.one_of(st.none(), st.integers(1, 12)))
+def test_topk_matches_brute_force_with_ties(metric, block_rows, sets, k):
+    a, b = sets
+    higher = metric == "dot"
+    r = rank(a, b, metric=metric, top_k=k, block_rows=block_rows)
+    scores = brute_scores(a, b, metric)
+    assert _pairs(r) == brute_topk(scores, k, higher)
+    np.testing.assert_allclose(r.score, scores[r.a_index, r.b_index], rtol=1e-12, atol=1e-12)
+    for i in range(len(a)):
+        ranks = r.rank[r.a_index == i]
+        assert ranks.tolist() == list(range(1, len(ranks) + 1))
+        assert len(ranks) == (len(b) if k is None else min(k, len(b)))  # never padded
+
+
+@pytest.mark.parametrize("block_rows", [1, 3, None])
+@SETTINGS
+@given(sets=tied_sets(), k=st.integers(1, 12))
+def test_self_comparison_excludes_self_by_index_not_by_score(block_rows, sets, k):
+    a, _ = sets
+    a = np.vstack([a, a[:1]])  # a duplicate row: its twin scores 0 and must be found, itself must not
+    r = rank(a, metric="euclidean", top_k=k, block_rows=block_rows)
+    assert (r.a_index != r.b_index).all()
+    assert _pairs(r) == brute_topk(cdist(a, a), k, False, exclude_self=True)
+    last = len(a) - 1
+    assert (last, 0) in _pairs(r) or k < 1
+
+
+@pytest.mark.parametrize("block_rows", [1, 3, None])
+@SETTINGS
+@given(sets=tied_sets(), limit=st.one_of(st.none(), st.integers(1, 30)),
+       threshold=st.one_of(st.none(), st.sampled_from([0.0, 1.0, 2.5])))
+def test_overall_limit_on_self_lists_each_unordered_pair_once(block_rows, sets, limit, threshold):
+    a, _ = sets
+    r = rank(a, metric="euclidean", limit="all" if limit is None else limit, threshold=threshold,
+                        block_rows=block_rows)
+    assert (r.a_index < r.b_index).all()
+    assert _pairs(r) == brute_overall(cdist(a, a), limit, False, upper_only=True, threshold=threshold)
+    assert r.rank.tolist() == list(range(1, len(r) + 1))
+
+
+@pytest.mark.parametrize("block_rows", [1, 3, None])
+@SETTINGS
+@given(sets=tied_sets(), limit=st.integers(1, 30), threshold=st.one_of(st.none(), st.sampled_from([-1.0, 0.0, 2.0])))
+def test_overall_limit_between_two_sets_matches_brute_force(block_rows, sets, limit, threshold):
+    a, b = sets  # dot products of small integers are exact, so ties are real ties
+    r = rank(a, b, metric="dot", limit=limit, threshold=threshold, block_rows=block_rows)
+    assert _pairs(r) == brute_overall(a @ b.T, limit, True, threshold=threshold)
+
+
+@SETTINGS
+@given(sets=tied_sets(), k=st.integers(1, 6), threshold=st.sampled_from([0.0, 1.0, 1.5, 3.0]))
+def test_threshold_keeps_only_pairs_at_least_that_close(sets, k, threshold):
+    a, b = sets
+    r = rank(a, b, metric="euclidean", top_k=k, threshold=threshold)
+    assert (r.score <= threshold).all()
+    assert _pairs(r) == brute_topk(cdist(a, b), k, False, threshold=threshold)
+    sim = rank(a, b, metric="dot", top_k=k, threshold=threshold)
+    assert (sim.score >= threshold).all()
+    assert _pairs(sim) == brute_topk(a @ b.T, k, True, threshold=threshold)
+
+
+@pytest.mark.parametrize("block_rows", [1, 3, None])
+@SETTINGS
+@given(data=st.data())
+def test_blockwise_matrix_equals_one_shot(block_rows, data):
+    n = data.draw(st.integers(1, 10))
+    d = data.draw(st.integers(1, 6))
+    a = data.draw(arrays(np.float32, (n, d), elements=st.floats(-3, 3, width=32)))
+    a[np.abs(a) < 1e-6] = 0
+    a = a + np.float32(0.001)
+    for metric in ("cosine", "euclidean", "manhattan", "angular"):
+        comparison = siamcli.prepare(a, metric=metric, zero_vector="nan")
+        whole = engine.fill_matrix(comparison, block_rows=10**6)
+        blocked = engine.fill_matrix(comparison, block_rows=block_rows)
+        # BLAS rounds differently for different block shapes; the guarantees hold for each
+        np.testing.assert_allclose(blocked, whole, rtol=1e-6, atol=1e-6)
+        assert np.array_equal(np.isnan(blocked), np.isnan(whole))
+        if metric == "euclidean":
+            assert (np.diag(blocked) == 0).all()
+        rows = np.vstack([block for _, block in engine.iter_matrix_rows(comparison)])
+        np.testing.assert_allclose(rows, whole, rtol=1e-6, atol=1e-6)
+
+
+@pytest.mark.parametrize("block_rows", [1, 3, None])
+def test_paired_scores_row_i_against_row_i(block_rows):
+    rng = np.random.default_rng(0)
+    a, b = rng.normal(size=(7, 5)), rng.normal(size=(7, 5))
+    r = siamcli.compare(a, b, metric="euclidean", paired=True, block_rows=block_rows)
+    assert r.a_index.tolist() == r.b_index.tolist() == list(range(7))
+    np.testing.assert_allclose(r.score, np.linalg.norm(a - b, axis=1), rtol=1e-12)
+    best = siamcli.compare(a, b, metric="euclidean", paired=True, limit=3)
+    assert best.a_index.tolist() == np.argsort(np.linalg.norm(a - b, axis=1), kind="stable")[:3].tolist()
+
+
+def test_paired_needs_equal_row_counts():
+    with pytest.raises(ShapeError, match="same number of rows"):
+        siamcli.compare(np.ones((3, 2)), np.ones((4, 2)), paired=True)
+
+
+def test_two_single_vectors_give_one_score():
+    score = siamcli.compare(np.array([1.0, 0.0]), np.array([1.0, 1.0]), metric="cosine")
+    assert isinstance(score, siamcli.Score)
+    assert float(score) == pytest.approx(1 / np.sqrt(2), rel=1e-12)
+
+
+def test_a_single_query_against_a_gallery_is_a_ranking():
+    rng = np.random.default_rng(1)
+    q, g = rng.normal(size=4), rng.normal(size=(9, 4))
+    r = siamcli.compare(q, g, metric="euclidean", top_k=3)
+    assert r.b_index.tolist() == np.argsort(cdist(q[None], g)[0], kind="stable")[:3].tolist()
+
+
+def test_dimension_mismatch_names_both_inputs():
+    with pytest.raises(ShapeError) as err:
+        siamcli.compare(np.ones((2, 3)), np.ones((2, 4)))
+    assert "3 dimensions" in str(err.value) and "4" in str(err.value)
+
+
+@pytest.mark.parametrize("kwargs", [{"top_k": 0}, {"limit": 0}, {"zero_vector": "maybe"}])
+def test_bad_counts_and_policies_are_usage_errors(kwargs):
+    with pytest.raises(UsageError):
+        siamcli.compare(np.eye(3), np.eye(3), **kwargs)
+
+
+def test_nan_scores_rank_last():
+    a = np.array([[1.0, 0.0]])
+    b = np.array([[0.0, 0.0], [0.0, 1.0], [1.0, 1.0]])
+    r = siamcli.compare(a, b, metric="cosine", top_k=3, zero_vector="nan")
+    assert r.b_index.tolist() == [2, 1, 0]
+    assert np.isnan(r.score[-1])
+
+
+def test_memory_budget_splits_the_work_into_blocks():
+    rng = np.random.default_rng(2)
+    a, b = rng.normal(size=(300, 8)), rng.normal(size=(200, 8))
+    small = siamcli.prepare(a, b, metric="euclidean", memory=64 * 1024)
+    rows, cols = small.block_sizes()
+    assert rows * cols * engine._BYTES_PER_ENTRY <= 64 * 1024 or rows == 1
+    r_small = siamcli.compare(a, b, metric="euclidean", top_k=4, memory=64 * 1024)
+    r_big = siamcli.compare(a, b, metric="euclidean", top_k=4)
+    assert _pairs(r_small) == _pairs(r_big)
+    np.testing.assert_array_equal(r_small.score, r_big.score)
