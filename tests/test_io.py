@@ -1040,3 +1040,21 @@ def test_load_embeddings_csv_comment_with_quote_is_skipped(tmp_path):
     text = '# exported by tool,"v2\n' + delimited_text(VALUES, IDS)
     loaded = load_embeddings(write_text(tmp_path / "q.csv", text))
     assert_same_floats(loaded.vectors, VALUES)
+
+
+def test_load_embeddings_unreadable_file_even_as_root(tmp_path, monkeypatch):
+    """The permission branch, reached for any user by making the open itself fail as chmod 000 would."""
+    import builtins
+
+    path = write_embeddings(tmp_path / "locked.csv", "csv", VALUES)
+    real_open = builtins.open
+
+    def refusing_open(file, *args, **kwargs):
+        if os.fspath(file) == os.fspath(path):
+            raise PermissionError(13, "Permission denied", os.fspath(file))
+        return real_open(file, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "open", refusing_open)
+    with pytest.raises(InputError) as err:
+        load_embeddings(path)
+    assert str(path) in str(err.value) and "permission" in str(err.value)
