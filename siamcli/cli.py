@@ -84,6 +84,14 @@ class SiamGroup(click.Group):
             sys.exit(code)
         return code
 
+    def invoke(self, ctx):
+        # Here, not in main: click's own main turns a broken pipe into exit 1, our "condition not met".
+        try:
+            return super().invoke(ctx)
+        except BrokenPipeError:
+            _silence_stdout()
+            raise click.exceptions.Exit(EXIT_BROKEN_PIPE) from None
+
 
 def _silence_stdout() -> None:
     """After the reader of stdout went away: point stdout at devnull so exit does not complain."""

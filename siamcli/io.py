@@ -413,6 +413,8 @@ def _read_source(path: str, stdin) -> tuple[bytes | Path, str]:
         raise InputError(f"{path}: cannot read (permission denied)") from None
     except OSError as exc:
         raise InputError(f"{path}: cannot read ({exc.strerror or exc})") from None
+    if not p.is_file():  # a pipe or a device (`<(command)`): its size says nothing, read it now
+        return p.read_bytes(), path
     return p, path
 
 
@@ -442,10 +444,10 @@ def load_embeddings(
         fmt = FORMATS[input_format] if input_format else _sniff_format(data)
     else:
         fmt, gz = _format_for(path, input_format)
-        if data.stat().st_size == 0:
+        if (data.stat().st_size if isinstance(data, Path) else len(data)) == 0:
             raise InputError(f"{source}: is empty")
         if gz:
-            data = _gunzip(data.read_bytes(), source)
+            data = _gunzip(data.read_bytes() if isinstance(data, Path) else data, source)
     if fmt.binary:
         parsed = fmt.read(data, source, key)
     else:
