@@ -50,6 +50,9 @@ class SiamGroup(click.Group):
             code = result if isinstance(result, int) else 0
         except click.exceptions.Exit as exc:
             code = exc.exit_code
+        except getattr(click.exceptions, "NoArgsIsHelpError", ()) as exc:  # bare `siamcli`: the help, intact
+            click.echo(exc.ctx.get_help() if exc.ctx is not None else exc.format_message(), err=True)
+            code = EXIT_BAD_INPUT
         except click.exceptions.UsageError as exc:
             if debug:
                 traceback.print_exc()

@@ -113,8 +113,9 @@ class Comparison:
         keys[np.isnan(keys)] = np.inf
         return keys
 
-    def key_threshold(self, threshold: float) -> float:
-        return -threshold if self.metric.higher_is_better else threshold
+    def key_threshold(self, threshold: float) -> np.float64:
+        # a float64 scalar, so float32 keys are compared in float64, not the threshold rounded to float32
+        return np.float64(-threshold if self.metric.higher_is_better else threshold)
 
     def passes(self, scores: np.ndarray, threshold: float | None) -> np.ndarray:
         """Which scores are at least as close as the threshold (all, without one)."""

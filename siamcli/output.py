@@ -171,25 +171,25 @@ def _matrix_table(result: MatrixResult, console, options: OutputOptions):
     from rich.table import Table
 
     n, m = result.values.shape
-    row_ids = [result.a.id_of(i) for i in range(n)]
+    shown_rows = min(n, max(5, console.height - 6))
+    row_ids = [result.a.id_of(i) for i in range(shown_rows)]
     id_width = min(24, max(len(r) for r in row_ids))
-    sample = [format_number(float(v), options.precision) for v in result.values[: min(n, 50)].ravel()[:2000]]
-    value_width = max(len(s) for s in sample) if sample else 6
-    col_ids = [result.b.id_of(j) for j in range(m)]
-    shown_cols, used = 0, id_width + 1
-    for j in range(m):
-        width = max(value_width, min(len(col_ids[j]), 16)) + 3
+    used, shown_cols, cells = id_width, 0, []
+    for j in range(min(m, console.width // 4 + 1)):
+        column = [format_number(float(v), options.precision) for v in result.values[:shown_rows, j]]
+        width = max(min(len(result.b.id_of(j)), 16), *(len(c) for c in column)) + 3
         if used + width > console.width and shown_cols > 0:
             break
         used += width
         shown_cols += 1
-    shown_rows = min(n, max(5, console.height - 6))
+        cells.append(column)
     table = Table(show_edge=False, pad_edge=False)
-    table.add_column("", justify="left", max_width=24, no_wrap=True)
-    for j in range(shown_cols):
-        table.add_column(col_ids[j], justify="right", max_width=16, no_wrap=True)
+    table.add_column("", justify="left", max_width=24, no_wrap=True, min_width=id_width)
+    for j, column in enumerate(cells):
+        table.add_column(result.b.id_of(j), justify="right", max_width=16, no_wrap=True,
+                         min_width=max(len(c) for c in column))
     for i in range(shown_rows):
-        table.add_row(row_ids[i], *(format_number(float(v), options.precision) for v in result.values[i, :shown_cols]))
+        table.add_row(row_ids[i], *(column[i] for column in cells))
     if (shown_rows < n or shown_cols < m) and options.notify is not None:
         options.notify(
             f"showing {shown_rows} of {n} rows and {shown_cols} of {m} columns (the terminal's size); "
