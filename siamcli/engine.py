@@ -94,11 +94,17 @@ class Comparison:
             scores[:, ub] = value
         return scores
 
-    def block(self, i0: int, i1: int, j0: int, j1: int) -> np.ndarray:
-        """Scores of rows i0:i1 of A against rows j0:j1 of B."""
+    def block(self, i0: int, i1: int, j0: int, j1: int, out: np.ndarray | None = None) -> np.ndarray:
+        """Scores of rows i0:i1 of A against rows j0:j1 of B (written into `out` if given)."""
         a = self.rows(self.a, i0, i1)
         b = a if (self.same and (i0, i1) == (j0, j1)) else self.rows(self.b, j0, j1)
-        scores = self.metric.matrix(a, b, self.params)
+        if out is not None and self.metric.writes_into and out.dtype == self.dtype and out.flags.c_contiguous:
+            scores = self.metric.matrix(a, b, self.params, out=out)
+        else:
+            scores = self.metric.matrix(a, b, self.params)
+            if out is not None:
+                out[...] = scores
+                scores = out
         return self._apply_policy(scores, self.undefined_a[i0:i1], self.undefined_b[j0:j1], paired=False)
 
     def paired_block(self, i0: int, i1: int) -> np.ndarray:
@@ -123,6 +129,15 @@ class Comparison:
         if threshold is None:
             return np.ones(scores.shape, dtype=bool)
         return self.keys(scores) <= self.key_threshold(threshold)
+
+    def matrix_block_sizes(self) -> tuple[int, int]:
+        """Blocks for writing a whole matrix: the output is the result, so only the kernel's
+        copies of the input rows (and its scratch) count against the budget; whole rows at once."""
+        n, m, d = len(self.a), len(self.b), self.a.dim
+        row_bytes = (d + 2) * 8
+        if m * row_bytes * 2 <= self.memory:
+            return max(1, min(n, self.memory // (2 * row_bytes + 64))), m
+        return self.block_sizes()
 
     def block_sizes(self, block_rows: int | None = None) -> tuple[int, int]:
         """Rows of A and of B per block, from the memory budget (or fixed, for tests)."""
@@ -347,12 +362,12 @@ def fill_matrix(comp: Comparison, out: np.ndarray | None = None, block_rows: int
     m = len(comp.b)
     if out is None:
         out = np.empty((r1 - r0, m), dtype=comp.dtype)
-    br, bc = comp.block_sizes(block_rows)
+    br, bc = comp.block_sizes(block_rows) if block_rows else comp.matrix_block_sizes()
     for i0 in range(r0, r1, br):
         i1 = min(r1, i0 + br)
         for j0 in range(0, m, bc):
             j1 = min(m, j0 + bc)
-            out[i0 - r0 : i1 - r0, j0:j1] = comp.block(i0, i1, j0, j1)
+            comp.block(i0, i1, j0, j1, out=out[i0 - r0 : i1 - r0, j0:j1])
     return out
 
 

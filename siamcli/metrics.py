@@ -59,6 +59,8 @@ class Metric:
     keeps_float32: bool = False
     #: Text shown for the parameters a metric takes.
     options: str = ""
+    #: `matrix(a, b, params, out=block)` writes into a given array (saves a copy of every block).
+    writes_into: bool = False
 
     def __post_init__(self):
         if self.kind not in ("distance", "similarity"):
@@ -82,74 +84,107 @@ def _row_norms(x: np.ndarray) -> np.ndarray:
     return np.sqrt(_row_sqnorms(x))
 
 
-def _unit64(x: np.ndarray) -> np.ndarray:
-    x64 = x.astype(np.float64, copy=False)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        return x64 / _row_norms(x64)[:, None]
-
-
 def _exact_pairs(a, b, rows, cols, fn) -> np.ndarray:
-    """fn(a_rows, b_rows) for the listed pairs, in chunks so memory stays bounded."""
+    """fn(a_rows, b_rows) in float64 for the listed pairs, in chunks so memory stays bounded."""
     out = np.empty(len(rows), dtype=np.float64)
     step = max(1, EXACT_CHUNK_VALUES // max(1, a.shape[1]))
     for s in range(0, len(rows), step):
-        out[s : s + step] = fn(a[rows[s : s + step]], b[cols[s : s + step]])
+        u = a[rows[s : s + step]].astype(np.float64)
+        v = b[cols[s : s + step]].astype(np.float64)
+        out[s : s + step] = fn(u, v)
     return out
 
 
-def _near_cosine_parts(au: np.ndarray, bu: np.ndarray):
-    """|u - v|^2 and |u + v|^2 of unit rows, exact in float64 (u, v already paired)."""
-    return np.einsum("ij,ij->i", au - bu, au - bu), np.einsum("ij,ij->i", au + bu, au + bu)
+#: Post-processing of a score block walks row chunks of about this size, which stay in cache.
+_CHUNK_BYTES = 2**21
 
 
-def _cosine_core(a, b, paired: bool):
-    """Cosine of each pair, plus the near-parallel pairs recomputed exactly.
+def _chunks(x: np.ndarray):
+    step = max(1, _CHUNK_BYTES // max(1, x.shape[1] * x.itemsize))
+    for r0 in range(0, x.shape[0], step):
+        yield r0, x[r0 : r0 + step]
 
-    Returns (cos, near_index, diff_sq, sum_sq): cos in the compute dtype; for pairs with
-    |cos| within NEAR_TOLERANCE of 1, the exact |u-v|^2 and |u+v|^2 of the unit vectors.
+
+def _entries_where(x: np.ndarray, rows_flagged, entries) -> tuple[np.ndarray, np.ndarray]:
+    """(rows, cols) of x where entries(chunk_rows, row_index) holds, testing only the rows that
+    rows_flagged(chunk, row_index) marks: cheap row reductions skip the rest."""
+    found_rows, found_cols = [], []
+    for r0, chunk in _chunks(x):
+        index = np.arange(r0, r0 + chunk.shape[0])
+        with np.errstate(invalid="ignore"):
+            flagged = np.flatnonzero(rows_flagged(chunk, index))
+            if len(flagged):
+                rr, cc = np.nonzero(entries(chunk[flagged], index[flagged]))
+                found_rows.append(index[flagged][rr])
+                found_cols.append(cc)
+    if not found_rows:
+        return np.empty(0, np.intp), np.empty(0, np.intp)
+    return np.concatenate(found_rows), np.concatenate(found_cols)
+
+
+def _unit_parts(u, v):
+    """|u/|u| - v/|v||^2 and |u/|u| + v/|v||^2, exact in float64, for paired rows u, v."""
+    u = u / np.sqrt(np.einsum("ij,ij->i", u, u))[:, None]
+    v = v / np.sqrt(np.einsum("ij,ij->i", v, v))[:, None]
+    diff, total = u - v, u + v
+    return np.stack([np.einsum("ij,ij->i", diff, diff), np.einsum("ij,ij->i", total, total)], axis=1)
+
+
+def _cosine_core(a, b, paired: bool, out=None):
+    """Cosine of each pair, with the near-parallel pairs singled out for exact recomputation.
+
+    Returns (cos, where, diff_sq, sum_sq): cos in the compute dtype (values of near pairs not
+    yet fixed), `where` indexes the pairs with |cos| within NEAR_TOLERANCE of 1, and for them
+    the exact |u-v|^2 and |u+v|^2 of the unit vectors. Only near pairs can fall outside [-1, 1].
     """
     dtype = a.dtype
     with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
-        an = a / _row_norms(a).astype(dtype)[:, None]
-        bn = b / _row_norms(b).astype(dtype)[:, None]
-        cos = np.einsum("ij,ij->i", an, bn) if paired else an @ bn.T
-    np.clip(cos, -1.0, 1.0, out=cos)
-    tol = NEAR_TOLERANCE[np.dtype(dtype)]
-    near = np.nonzero(np.abs(cos) > 1.0 - tol)
+        an = a * (1.0 / _row_norms(a)).astype(dtype)[:, None]
+        bn = b * (1.0 / _row_norms(b)).astype(dtype)[:, None]
+        cos = np.einsum("ij,ij->i", an, bn) if paired else np.matmul(an, bn.T, out=out)
+    high = 1.0 - NEAR_TOLERANCE[np.dtype(dtype)]
     if paired:
-        rows = cols = near[0]
+        with np.errstate(invalid="ignore"):
+            rows = cols = np.flatnonzero(np.abs(cos) > high)
+        where = rows
     else:
-        rows, cols = near
+        rows, cols = _entries_where(
+            cos,
+            lambda chunk, _: (np.fmax.reduce(chunk, axis=1) > high) | (np.fmin.reduce(chunk, axis=1) < -high),
+            lambda chunk, _: np.abs(chunk) > high,
+        )
+        where = (rows, cols)
     if not len(rows):
-        return cos, near, np.empty(0), np.empty(0)
-    au, bu = _unit64(a), _unit64(b)
-    parts = [_exact_pairs(au, bu, rows, cols, lambda u, v, i=i: _near_cosine_parts(u, v)[i]) for i in (0, 1)]
-    return cos, near, parts[0], parts[1]
+        return cos, where, np.empty(0), np.empty(0)
+    parts = np.empty((len(rows), 2))
+    step = max(1, EXACT_CHUNK_VALUES // max(1, a.shape[1]))
+    for s in range(0, len(rows), step):
+        parts[s : s + step] = _unit_parts(a[rows[s : s + step]].astype(np.float64), b[cols[s : s + step]].astype(np.float64))
+    return cos, where, parts[:, 0], parts[:, 1]
 
 
-def _cosine(a, b, params, paired=False):
-    cos, near, diff_sq, sum_sq = _cosine_core(a, b, paired)
+def _cosine(a, b, params, paired=False, out=None):
+    cos, near, diff_sq, sum_sq = _cosine_core(a, b, paired, out)
     positive = cos[near] > 0
-    cos[near] = np.where(positive, 1.0 - diff_sq / 2.0, sum_sq / 2.0 - 1.0)
-    np.clip(cos, -1.0, 1.0, out=cos)
+    cos[near] = np.clip(np.where(positive, 1.0 - diff_sq / 2.0, sum_sq / 2.0 - 1.0), -1.0, 1.0)
     return cos
 
 
-def _cosine_distance(a, b, params, paired=False):
-    cos, near, diff_sq, sum_sq = _cosine_core(a, b, paired)
+def _cosine_distance(a, b, params, paired=False, out=None):
+    cos, near, diff_sq, sum_sq = _cosine_core(a, b, paired, out)
     positive = cos[near] > 0
     dist = np.subtract(1.0, cos, out=cos)
-    dist[near] = np.where(positive, diff_sq / 2.0, 2.0 - sum_sq / 2.0)
-    np.clip(dist, 0.0, 2.0, out=dist)
+    dist[near] = np.clip(np.where(positive, diff_sq / 2.0, 2.0 - sum_sq / 2.0), 0.0, 2.0)
     return dist
 
 
-def _angular(a, b, params, paired=False):
-    cos, near, diff_sq, sum_sq = _cosine_core(a, b, paired)
+def _angular(a, b, params, paired=False, out=None):
+    cos, near, diff_sq, sum_sq = _cosine_core(a, b, paired, out)
+    positive = cos[near] > 0
+    cos[near] = np.where(positive, 1.0, -1.0)  # in range for arccos; replaced exactly below
     angle = np.arccos(cos, out=cos)
     angle[near] = 2.0 * np.arctan2(np.sqrt(diff_sq), np.sqrt(sum_sq))
     angle /= np.pi
-    np.clip(angle, 0.0, 1.0, out=angle)
     return angle
 
 
@@ -158,50 +193,70 @@ def _center(x):
     return (x64 - x64.mean(axis=1, keepdims=True)).astype(x.dtype if x.dtype == np.float32 else np.float64)
 
 
-def _correlation(a, b, params, paired=False):
-    return _cosine_distance(_center(a), _center(b), params, paired)
+def _correlation(a, b, params, paired=False, out=None):
+    return _cosine_distance(_center(a), _center(b), params, paired, out)
 
 
-def _dot(a, b, params, paired=False):
-    return np.einsum("ij,ij->i", a, b) if paired else a @ b.T
+def _dot(a, b, params, paired=False, out=None):
+    return np.einsum("ij,ij->i", a, b) if paired else np.matmul(a, b.T, out=out)
 
 
-def _sqeuclidean(a, b, params, paired=False):
+def _sqeuclidean(a, b, params, paired=False, out=None):
     if paired:
         diff = a.astype(np.float64) - b
         return np.einsum("ij,ij->i", diff, diff).astype(a.dtype, copy=False)
+    dtype, d = a.dtype, a.shape[1]
     na, nb = _row_sqnorms(a), _row_sqnorms(b)
-    d2 = a @ b.T
-    d2 *= -2.0
-    d2 += na.astype(d2.dtype)[:, None]
-    d2 += nb.astype(d2.dtype)[None, :]
-    np.maximum(d2, 0.0, out=d2)
-    tol = NEAR_TOLERANCE[np.dtype(d2.dtype)]
-    rows, cols = np.nonzero(d2 <= tol * (na[:, None] + nb[None, :]))
+    # One matrix product gives |a|^2 + |b|^2 - 2ab: [-2a, |a|^2, 1] . [b, 1, |b|^2]
+    left = np.empty((a.shape[0], d + 2), dtype)
+    np.multiply(a, -2.0, out=left[:, :d])
+    left[:, d] = na
+    left[:, d + 1] = 1.0
+    right = np.empty((b.shape[0], d + 2), dtype)
+    right[:, :d] = b
+    right[:, d] = 1.0
+    right[:, d + 1] = nb
+    d2 = np.matmul(left, right.T, out=out)
+    # Where the product cancels (and only there can it go negative), recompute from differences.
+    tol = NEAR_TOLERANCE[np.dtype(dtype)]
+    nb_max = nb.max(initial=0.0)
+    rows, cols = _entries_where(
+        d2,
+        lambda chunk, index: np.fmin.reduce(chunk, axis=1) <= tol * (na[index] + nb_max),
+        lambda chunk, index: chunk <= tol * (na[index][:, None] + nb[None, :]),
+    )
     if len(rows):
-        a64, b64 = a.astype(np.float64, copy=False), b.astype(np.float64, copy=False)
-        d2[rows, cols] = _exact_pairs(a64, b64, rows, cols, lambda u, v: np.einsum("ij,ij->i", u - v, u - v))
+        d2[rows, cols] = _exact_pairs(a, b, rows, cols, lambda u, v: np.einsum("ij,ij->i", u - v, u - v))
     return d2
 
 
-def _euclidean(a, b, params, paired=False):
-    return np.sqrt(_sqeuclidean(a, b, params, paired))
+def _euclidean(a, b, params, paired=False, out=None):
+    return np.sqrt(_sqeuclidean(a, b, params, paired, out), out=None if paired else out)
 
 
-def _mahalanobis(a, b, params, paired=False):
+def _mahalanobis(a, b, params, paired=False, out=None):
     w, c = params.whitener, params.center
-    return _euclidean((a.astype(np.float64) - c) @ w, (b.astype(np.float64) - c) @ w, params, paired)
+    return _euclidean((a.astype(np.float64) - c) @ w, (b.astype(np.float64) - c) @ w, params, paired, out)
 
 
-def _scipy_matrix(name: str, **fixed):
+def _scipy_matrix(name: str, compiled: str | None = None, **fixed):
+    """A matrix kernel from scipy's cdist (row chunks in threads), or a compiled one when it pays."""
+
     def matrix(a, b, params):
         from scipy.spatial.distance import cdist
 
+        from . import kernels
+
+        if compiled is not None:
+            fast = kernels.compiled_matrix(compiled, a, b)
+            if fast is not None:
+                return fast
         kwargs = dict(fixed)
         if name == "minkowski":
             kwargs["p"] = params.p
+        a64, b64 = a.astype(np.float64, copy=False), b.astype(np.float64, copy=False)
         with np.errstate(all="ignore"):
-            return cdist(a.astype(np.float64, copy=False), b.astype(np.float64, copy=False), name, **kwargs)
+            return kernels.rows_in_threads(lambda x, y: cdist(x, y, name, **kwargs), a64, b64)
 
     matrix.__name__ = f"cdist_{name}"
     return matrix
@@ -456,12 +511,12 @@ def _ref_jensenshannon(u, v, params):
 
 
 def _matrix_and_paired(fn):
-    return (lambda a, b, params: fn(a, b, params)), (lambda a, b, params: fn(a, b, params, paired=True))
+    return (lambda a, b, params, out=None: fn(a, b, params, out=out)), (lambda a, b, params: fn(a, b, params, paired=True))
 
 
 def _blas(name, kind, fn, ref, summary, **kw) -> Metric:
     matrix, paired = _matrix_and_paired(fn)
-    return Metric(name, kind, matrix, paired, ref, summary, keeps_float32=True, **kw)
+    return Metric(name, kind, matrix, paired, ref, summary, keeps_float32=True, writes_into=True, **kw)
 
 
 _cosine_like = dict(undefined_rows=_zero_rows)
@@ -480,18 +535,19 @@ BUILTIN_METRICS: list[Metric] = [
           aliases=("l2",)),
     _blas("sqeuclidean", "distance", _sqeuclidean, _ref_sqeuclidean, "squared euclidean distance |a - b|^2",
           aliases=("squared_euclidean",)),
-    Metric("manhattan", "distance", _scipy_matrix("cityblock"), _paired64(_p_manhattan), _ref_manhattan,
+    Metric("manhattan", "distance", _scipy_matrix("cityblock", compiled="manhattan"), _paired64(_p_manhattan), _ref_manhattan,
            "sum of absolute differences", aliases=("cityblock", "l1", "taxicab")),
-    Metric("chebyshev", "distance", _scipy_matrix("chebyshev"), _paired64(_p_chebyshev), _ref_chebyshev,
+    Metric("chebyshev", "distance", _scipy_matrix("chebyshev", compiled="chebyshev"), _paired64(_p_chebyshev), _ref_chebyshev,
            "largest absolute difference", aliases=("linf", "chessboard")),
     Metric("minkowski", "distance", _scipy_matrix("minkowski"), _paired64(_p_minkowski), _ref_minkowski,
            "(sum |a_i - b_i|^p)^(1/p); --p sets p (default 2, as scipy)", aliases=("lp",), options="--p"),
     Metric("mahalanobis", "distance", _matrix_and_paired(_mahalanobis)[0], _matrix_and_paired(_mahalanobis)[1],
            _ref_mahalanobis, "sqrt((a-b)' S^-1 (a-b)), S the covariance of the data or of --cov-from",
-           prepare=_prepare_mahalanobis, options="--cov-from"),
+           prepare=_prepare_mahalanobis, options="--cov-from", writes_into=True),
     Metric("correlation", "distance", _matrix_and_paired(_correlation)[0], _matrix_and_paired(_correlation)[1],
            _ref_correlation, "1 - Pearson correlation of the two vectors' components, in [0, 2]",
-           aliases=("pearson",), undefined_rows=_constant_rows, neutral_score=1.0, keeps_float32=True),
+           aliases=("pearson",), undefined_rows=_constant_rows, neutral_score=1.0, keeps_float32=True,
+           writes_into=True),
     Metric("canberra", "distance", _scipy_matrix("canberra"), _paired64(_p_canberra), _ref_canberra,
            "sum |a_i - b_i| / (|a_i| + |b_i|), terms with 0/0 count 0"),
     Metric("braycurtis", "distance", _braycurtis_matrix, _paired64(_p_braycurtis), _ref_braycurtis,

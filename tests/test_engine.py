@@ -221,4 +221,4 @@ def test_memory_budget_splits_the_work_into_blocks():
     r_small = siamcli.compare(a, b, metric="euclidean", top_k=4, memory=64 * 1024)
     r_big = siamcli.compare(a, b, metric="euclidean", top_k=4)
     assert _pairs(r_small) == _pairs(r_big)
-    np.testing.assert_array_equal(r_small.score, r_big.score)
+    np.testing.assert_allclose(r_small.score, r_big.score, rtol=1e-12)  # BLAS rounds by block shape

@@ -1,0 +1,107 @@
+"""Compiled kernels for metrics with no matrix-product form, and the worker-thread setting.
+
+With numba installed (`pip install 'siamcli[fast]'`), manhattan and chebyshev run as
+compiled loops over both cores: measured 4-5x faster than scipy's cdist on 2 cores (see
+benchmarks/README.md). Without numba, scipy's cdist runs on row chunks in threads (it releases
+the GIL). The compiled kernels are used only when the work is large enough to repay compiling
+(cached on disk after the first run).
+"""
+
+from __future__ import annotations
+
+import os
+from concurrent.futures import ThreadPoolExecutor
+
+import numpy as np
+
+#: Below this many element operations (rows x rows x dims), scipy is used: no compile wait.
+COMPILED_MIN_WORK = 2 * 10**8
+_threads = os.cpu_count() or 1
+_compiled: dict | None = None
+
+
+def set_threads(count: int) -> None:
+    """Worker threads for these kernels (and numba's pool, when numba is loaded)."""
+    global _threads
+    _threads = max(1, count)
+    if _compiled:
+        import numba
+
+        numba.set_num_threads(min(_threads, numba.config.NUMBA_NUM_THREADS))
+
+
+def threads() -> int:
+    return _threads
+
+
+def _compile() -> dict:
+    """The numba kernels, compiled on first use; {} when numba is not installed."""
+    global _compiled
+    if _compiled is not None:
+        return _compiled
+    try:
+        import numba
+    except ImportError:
+        _compiled = {}
+        return _compiled
+
+    @numba.njit(parallel=True, fastmath=True, boundscheck=False, cache=True)
+    def manhattan(a, bt, out):  # pragma: no cover - compiled
+        n, d = a.shape
+        m = bt.shape[1]
+        for i in numba.prange(n):
+            acc = np.zeros(m, np.float64)
+            for k in range(d):
+                x = np.float64(a[i, k])
+                row = bt[k]
+                for j in range(m):
+                    acc[j] += abs(x - row[j])
+            for j in range(m):
+                out[i, j] = acc[j]
+
+    @numba.njit(parallel=True, fastmath=True, boundscheck=False, cache=True)
+    def chebyshev(a, bt, out):  # pragma: no cover - compiled
+        n, d = a.shape
+        m = bt.shape[1]
+        half = a.dtype.type(0.5)
+        for i in numba.prange(n):
+            acc = np.zeros(m, a.dtype)
+            for k in range(d):
+                x = a[i, k]
+                row = bt[k]
+                for j in range(m):
+                    v = abs(x - row[j])
+                    # max(acc, v) as arithmetic, which vectorises; exact when either is 0
+                    acc[j] = half * (acc[j] + v + abs(acc[j] - v))
+            for j in range(m):
+                out[i, j] = acc[j]
+
+    _compiled = {"manhattan": manhattan, "chebyshev": chebyshev}
+    numba.set_num_threads(min(_threads, numba.config.NUMBA_NUM_THREADS))
+    return _compiled
+
+
+def compiled_matrix(name: str, a: np.ndarray, b: np.ndarray) -> np.ndarray | None:
+    """The compiled kernel's (n, m) float64 result, or None when it does not apply."""
+    if a.shape[0] * b.shape[0] * a.shape[1] < COMPILED_MIN_WORK:
+        return None
+    kernel = _compile().get(name)
+    if kernel is None:
+        return None
+    dtype = np.float64 if name == "manhattan" else a.dtype
+    a = np.ascontiguousarray(a, dtype=a.dtype if name != "manhattan" else a.dtype)
+    bt = np.ascontiguousarray(b.T, dtype=dtype)
+    out = np.empty((a.shape[0], b.shape[0]), dtype=np.float64)
+    kernel(a, bt, out)
+    return out
+
+
+def rows_in_threads(fn, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """fn(a, b) computed on row chunks of a in worker threads (fn must release the GIL)."""
+    workers = min(_threads, max(1, a.shape[0] // 64))
+    if workers == 1:
+        return fn(a, b)
+    bounds = np.linspace(0, a.shape[0], workers + 1).astype(int)
+    with ThreadPoolExecutor(workers) as pool:
+        parts = list(pool.map(lambda s: fn(a[bounds[s] : bounds[s + 1]], b), range(workers)))
+    return np.vstack(parts)
