@@ -139,8 +139,8 @@ def _cosine_core(a, b, paired: bool, out=None):
     """
     dtype = a.dtype
     with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
-        an = a * (1.0 / _row_norms(a)).astype(dtype)[:, None]
-        bn = b * (1.0 / _row_norms(b)).astype(dtype)[:, None]
+        an = a / _row_norms(a).astype(dtype)[:, None]  # division, not a reciprocal: exact for 3/5
+        bn = b / _row_norms(b).astype(dtype)[:, None]
         cos = np.einsum("ij,ij->i", an, bn) if paired else np.matmul(an, bn.T, out=out)
     high = 1.0 - NEAR_TOLERANCE[np.dtype(dtype)]
     if paired:
