@@ -20,8 +20,12 @@ from .results import MatrixResult, Ranking, Score
 
 DEFAULT_MEMORY_BYTES = 512 * 2**20
 ZERO_VECTOR_POLICIES = ("error", "nan", "zero")
-#: Working bytes per score entry while ranking (scores, keys, masks, candidate indices).
-_BYTES_PER_ENTRY = 48
+#: Working bytes per score entry while ranking: the score block (8 at most) plus the masks and
+#: keys of rows still being filled (at most 8 more); the candidates found are few.
+_BYTES_PER_ENTRY = 16
+#: The first column block of a ranking is narrow: a cheap partition gives each row its k-th
+#: best key early, and every later block is screened against it with one comparison.
+_FIRST_BLOCK_COLS = 2048
 _MAX_BLOCK_COLS = 32768
 _ROWS_LISTED = 5
 
@@ -270,26 +274,77 @@ def _block_keys(comp: Comparison, i0, i1, j0, j1, threshold, upper_only: bool) -
 
 def iter_topk(comp: Comparison, k: int | None, threshold: float | None = None,
               block_rows: int | None = None) -> Iterator[Ranking]:
-    """For each row of A, its k best rows of B (all with k=None), one Ranking per row block."""
+    """For each row of A, its k best rows of B (all with k=None), one Ranking per row block.
+
+    Each row keeps its running k-th best key; once a row has k entries, only scores strictly
+    better than that key are candidates (ties with later, larger indices lose), so most of a
+    block is dismissed by one comparison.
+    """
     n, m = len(comp.a), len(comp.b)
     k = m if k is None else k
     br, bc = comp.block_sizes(block_rows)
+    higher = comp.metric.higher_is_better
     for i0 in range(0, n, br):
         i1 = min(n, i0 + br)
-        best = (np.empty(0, np.int64), np.empty(0, np.int64), np.empty(0), np.empty(0, np.int64))
-        best_scores = np.empty(0)
-        for j0 in range(0, m, bc):
-            j1 = min(m, j0 + bc)
-            scores, keys = _block_keys(comp, i0, i1, j0, j1, threshold, upper_only=False)
-            rows, cols, kv = _row_candidates(keys, k)
-            merged_rows = np.concatenate([best[0], rows])
-            merged_cols = np.concatenate([best[1], cols + j0])
-            merged_keys = np.concatenate([best[2], kv])
-            merged_scores = np.concatenate([best_scores, scores[rows, cols].astype(np.float64)])
-            order_keep = _best_per_row_index(merged_rows, merged_cols, merged_keys, k)
-            best = (merged_rows[order_keep[0]], merged_cols[order_keep[0]], merged_keys[order_keep[0]], order_keep[1])
-            best_scores = merged_scores[order_keep[0]]
-        yield Ranking(comp.metric, comp.a, comp.b, best[0] + i0, best[1], best_scores, best[3], "row")
+        rows_n = i1 - i0
+        state = (np.empty(0, np.intp), np.empty(0, np.intp), np.empty(0), np.empty(0))  # rows, cols, keys, scores
+        kth = np.full(rows_n, np.inf)
+        full = np.zeros(rows_n, dtype=bool)
+        for j0, j1 in _column_blocks(m, bc, k):
+            scores = comp.block(i0, i1, j0, j1)
+            found = []
+            if full.any():
+                # rows still filling get a limit nothing can beat; they are handled below
+                limit = np.where(full, -kth if higher else kth, np.inf if higher else -np.inf)
+                found.append(_better_entries(scores, limit, higher))
+            open_rows = np.flatnonzero(~full)
+            if len(open_rows):
+                found.append(_open_row_candidates(comp, scores, open_rows, i0, j0, k, threshold))
+            rows = np.concatenate([f[0] for f in found])
+            cols = np.concatenate([f[1] for f in found])
+            if comp.same:  # self-pairs excluded by index, whatever their score
+                keep = rows + i0 != cols + j0
+                rows, cols = rows[keep], cols[keep]
+            cand_scores = scores[rows, cols].astype(np.float64)
+            if threshold is not None:
+                keep = comp.passes(cand_scores, threshold)
+                rows, cols, cand_scores = rows[keep], cols[keep], cand_scores[keep]
+            merged = (np.concatenate([state[0], rows]), np.concatenate([state[1], cols + j0]),
+                      np.concatenate([state[2], comp.keys(cand_scores)]), np.concatenate([state[3], cand_scores]))
+            order, rank = _best_per_row_index(merged[0], merged[1], merged[2], k)
+            state = tuple(x[order] for x in merged)
+            counts = np.bincount(state[0], minlength=rows_n)
+            full = counts >= k
+            last = np.flatnonzero(rank == k)
+            kth[state[0][last]] = state[2][last]
+        rank = np.arange(len(state[0])) - np.searchsorted(state[0], state[0], side="left") + 1
+        yield Ranking(comp.metric, comp.a, comp.b, state[0] + i0, state[1], state[3], rank, "row")
+
+
+def _better_entries(scores: np.ndarray, limit: np.ndarray, higher: bool) -> tuple[np.ndarray, np.ndarray]:
+    """(rows, cols) of scores strictly better than their row's limit, screened chunk by chunk
+    so the comparison's mask stays in cache."""
+    width = scores.shape[1]
+    step = max(1, 2**21 // max(1, width * scores.itemsize))
+    rows, cols = [], []
+    for r0 in range(0, scores.shape[0], step):
+        chunk = scores[r0 : r0 + step]
+        # limits are scores of this dtype (or +-inf), so the cast is exact and keeps the compare in float32
+        bound = limit[r0 : r0 + step, None].astype(scores.dtype)
+        with np.errstate(invalid="ignore"):
+            flat = np.flatnonzero(chunk > bound if higher else chunk < bound)
+        if len(flat):
+            rows.append(flat // width + r0)
+            cols.append(flat % width)
+    if not rows:
+        return np.empty(0, np.intp), np.empty(0, np.intp)
+    return np.concatenate(rows), np.concatenate(cols)
+
+
+def _column_blocks(m: int, width: int, k: int) -> list[tuple[int, int]]:
+    """Column ranges: a narrow first one (see _FIRST_BLOCK_COLS), then blocks of `width`."""
+    first = min(m, width, max(_FIRST_BLOCK_COLS, 4 * k))
+    return [(0, first)] + [(j0, min(m, j0 + width)) for j0 in range(first, m, width)]
 
 
 def _best_per_row_index(rows, cols, keys, k):
@@ -299,6 +354,22 @@ def _best_per_row_index(rows, cols, keys, k):
     rank = np.arange(len(order)) - np.searchsorted(sorted_rows, sorted_rows, side="left") + 1
     keep = rank <= k
     return order[keep], rank[keep]
+
+
+def _open_row_candidates(comp: Comparison, scores, open_rows, i0, j0, k, threshold):
+    """Candidates in rows that do not have k entries yet: every entry that may be in the top k."""
+    block = scores[open_rows]
+    if threshold is not None:  # usually sparse: take every passing entry
+        with np.errstate(invalid="ignore"):
+            passing = comp.passes(block, threshold) if block.dtype == np.float64 else comp.passes(block.astype(np.float64), threshold)
+        r, c = np.nonzero(passing)
+        return open_rows[r], c
+    keys = comp.keys(block)
+    if comp.same:
+        r, c = np.nonzero(open_rows[:, None] + i0 == np.arange(j0, j0 + block.shape[1])[None, :])
+        keys[r, c] = np.nan
+    r, c, _ = _row_candidates(keys, k)
+    return open_rows[r], c
 
 
 def best_pairs(comp: Comparison, limit: int | None, threshold: float | None = None,

@@ -75,9 +75,8 @@ class Metric:
 
 
 def _row_sqnorms(x: np.ndarray) -> np.ndarray:
-    """Squared euclidean norm of each row, accumulated in float64."""
-    x64 = x.astype(np.float64, copy=False)
-    return np.einsum("ij,ij->i", x64, x64)
+    """Squared euclidean norm of each row, accumulated in float64 (without copying x)."""
+    return np.einsum("ij,ij->i", x, x, dtype=np.float64)
 
 
 def _row_norms(x: np.ndarray) -> np.ndarray:
