@@ -9,6 +9,7 @@ from __future__ import annotations
 import functools
 import os
 import sys
+import time
 import traceback
 
 import click
@@ -24,7 +25,7 @@ INPUT_FORMATS = ("npy", "npz", "csv", "tsv", "txt", "jsonl", "json")  # io.FORMA
 
 
 class Terminal:
-    """Everything a person reads on stderr: notes, warnings, errors. Never stdout."""
+    """Everything a person reads on stderr: notes, warnings, errors, progress. Never stdout."""
 
     def __init__(self, quiet: bool = False):
         self.quiet = quiet
@@ -35,6 +36,51 @@ class Terminal:
 
     def error(self, message: str) -> None:
         click.echo(f"Error: {message}", err=True)
+
+    def progress(self, total: int, what: str) -> "ProgressBar":
+        stream = sys.stderr
+        shown = not self.quiet and getattr(stream, "isatty", lambda: False)()
+        return ProgressBar(total, what, stream if shown else None)
+
+
+class ProgressBar:
+    """A rich progress bar on stderr (rate and ETA), shown only once work has taken a second."""
+
+    DELAY_SECONDS = 1.0
+
+    def __init__(self, total: int, what: str, stream, clock=time.monotonic):
+        self.total, self.what, self.stream, self.clock = total, what, stream, clock
+        self.started = clock()
+        self.done = 0
+        self.bar = None
+
+    def __call__(self, pairs: int) -> None:
+        self.done += pairs
+        if self.stream is None:
+            return
+        if self.bar is None:
+            if self.clock() - self.started < self.DELAY_SECONDS:
+                return
+            from rich.console import Console
+            from rich.progress import BarColumn, MofNCompleteColumn, Progress, ProgressColumn, TextColumn, TimeRemainingColumn
+            from rich.text import Text
+
+            class Rate(ProgressColumn):
+                def render(self, task):
+                    return Text(f"{task.speed:,.0f} pairs/s" if task.speed else "")
+
+            # only ever made for a terminal (see Terminal.progress), so render as one
+            console = Console(file=self.stream, markup=False, highlight=False, force_terminal=True)
+            self.bar = Progress(TextColumn(self.what), BarColumn(), MofNCompleteColumn(), Rate(),
+                                TimeRemainingColumn(), console=console, transient=True)
+            self.task = self.bar.add_task(self.what, total=self.total, completed=self.done)
+            self.bar.start()
+        self.bar.update(self.task, completed=self.done)
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.stop()
+            self.bar = None
 
 
 class SiamGroup(click.Group):
@@ -177,6 +223,31 @@ def input_options(command):
     return wrapper
 
 
+def engine_options(command):
+    """How much memory and how many threads the computation may use; --quiet."""
+
+    @click.option("--memory", default="512M", show_default=True,
+                  help="Working memory beyond the inputs (e.g. 256M, 2G); work runs in blocks that fit.")
+    @click.option("--threads", type=click.IntRange(1, None), default=None,
+                  help="Threads for BLAS and the kernels (default: every core).")
+    @click.option("-q", "--quiet", is_flag=True, help="No progress bar and no notes on stderr (errors still show).")
+    @functools.wraps(command)
+    def wrapper(*args, **kwargs):
+        return command(*args, **kwargs)
+
+    return wrapper
+
+
+def _start(comp, terminal: Terminal, threads, what: str, paired: bool = False):
+    """Apply --threads and attach a progress bar to a prepared comparison."""
+    from . import engine
+
+    engine.set_threads(threads)
+    bar = terminal.progress(comp.total_pairs(paired), what)
+    comp.progress = bar
+    return bar
+
+
 def _load_inputs(a_path, b_path, input_format, key, b_key, ids_a, ids_b):
     from .io import STDIN, load_embeddings
 
@@ -227,9 +298,10 @@ def cli():
 @click.option("--paired", is_flag=True, help="Score row i of A against row i of B (same row counts).")
 @metric_options
 @input_options
+@engine_options
 @output_options
 def compare(a, b, top_k, limit, threshold, paired, metric, p, cov_from, normalize, zero_vector,
-            input_format, key, b_key, ids_a, ids_b, fmt, precision, debug):
+            input_format, key, b_key, ids_a, ids_b, memory, threads, quiet, fmt, precision, debug):
     """Compare the vectors of A with those of B (or of A with itself), best first.
 
     Two single vectors give one score. Otherwise each row of A gets its --top-k best rows of B
@@ -248,7 +320,7 @@ def compare(a, b, top_k, limit, threshold, paired, metric, p, cov_from, normaliz
     """
     from . import engine
 
-    terminal = Terminal()
+    terminal = Terminal(quiet)
     if top_k is not None and limit is not None:
         raise UsageError("choose either --top-k (per row of A) or --limit (overall), not both")
     top_k = 5 if top_k is None else (None if top_k == "all" else top_k)
@@ -256,7 +328,8 @@ def compare(a, b, top_k, limit, threshold, paired, metric, p, cov_from, normaliz
     if paired and b_set is None:
         raise UsageError("--paired needs two inputs, A and B")
     comp = engine.prepare(a_set, b_set, metric=metric, p=p, cov_from=cov_from, normalize=normalize,
-                          zero_vector=zero_vector, notify=terminal.note)
+                          zero_vector=zero_vector, memory=engine.parse_size(memory), notify=terminal.note)
+    bar = _start(comp, terminal, threads, "comparing", paired)
     if engine.is_single_pair(comp) and not paired and limit is None:
         score = engine.single_score(comp)
         if not comp.passes([score.value], threshold)[0]:
@@ -264,8 +337,11 @@ def compare(a, b, top_k, limit, threshold, paired, metric, p, cov_from, normaliz
             return
         _emit(score, fmt, precision, terminal)
         return
-    _emit(engine.rankings(comp, top_k=top_k, limit=limit, threshold=threshold, paired=paired),
-          fmt, precision, terminal)
+    try:
+        _emit(engine.rankings(comp, top_k=top_k, limit=limit, threshold=threshold, paired=paired),
+              fmt, precision, terminal)
+    finally:
+        bar.close()
 
 
 MATRIX_SUFFIXES = (".npy", ".csv")
@@ -276,11 +352,14 @@ MATRIX_SUFFIXES = (".npy", ".csv")
 @click.argument("b", required=False)
 @click.option("-o", "--output", type=click.Path(dir_okay=False), default=None,
               help="Save the whole matrix to FILE (.npy or .csv) instead of printing it.")
+@click.option("--dtype", type=click.Choice(["float32", "float64"]), default=None,
+              help="Number type of the saved .npy (default: the type computed in).")
 @metric_options
 @input_options
+@engine_options
 @output_options
-def matrix(a, b, output, metric, p, cov_from, normalize, zero_vector,
-           input_format, key, b_key, ids_a, ids_b, fmt, precision, debug):
+def matrix(a, b, output, dtype, metric, p, cov_from, normalize, zero_vector,
+           input_format, key, b_key, ids_a, ids_b, memory, threads, quiet, fmt, precision, debug):
     """The full matrix of scores: every row of A against every row of B (or of A).
 
     A table shows what fits the terminal and says on stderr how much is hidden; -f csv/json/jsonl
@@ -295,20 +374,28 @@ def matrix(a, b, output, metric, p, cov_from, normalize, zero_vector,
     from . import engine
     from .results import MatrixResult
 
-    terminal = Terminal()
+    terminal = Terminal(quiet)
     if output is not None and not output.lower().endswith(MATRIX_SUFFIXES):
         raise UsageError(f"-o {output}: the matrix can be saved as .npy or .csv")
+    if dtype is not None and (output is None or not output.lower().endswith(".npy")):
+        raise UsageError("--dtype applies to a matrix saved with -o FILE.npy")
     a_set, b_set = _load_inputs(a, b, input_format, key, b_key, ids_a, ids_b)
     comp = engine.prepare(a_set, b_set, metric=metric, p=p, cov_from=cov_from, normalize=normalize,
-                          zero_vector=zero_vector, notify=terminal.note)
-    if output is None:
-        _emit(MatrixResult(comp.metric, comp.a, comp.b, engine.fill_matrix(comp)), fmt, precision, terminal)
-        return
-    _save_matrix(comp, output)
+                          zero_vector=zero_vector, memory=engine.parse_size(memory), notify=terminal.note)
+    bar = _start(comp, terminal, threads, "matrix")
+    try:
+        if output is None:
+            values = engine.fill_matrix(comp)
+            bar.close()
+            _emit(MatrixResult(comp.metric, comp.a, comp.b, values), fmt, precision, terminal)
+            return
+        _save_matrix(comp, output, dtype)
+    finally:
+        bar.close()
     terminal.note(f"wrote the {len(comp.a)} x {len(comp.b)} {comp.metric.name} matrix to {output}")
 
 
-def _save_matrix(comp, path: str) -> None:
+def _save_matrix(comp, path: str, dtype: str | None = None) -> None:
     import numpy as np
 
     from . import engine
@@ -317,7 +404,8 @@ def _save_matrix(comp, path: str) -> None:
 
     try:
         if path.lower().endswith(".npy"):
-            out = np.lib.format.open_memmap(path, mode="w+", dtype=comp.dtype, shape=(len(comp.a), len(comp.b)))
+            out = np.lib.format.open_memmap(path, mode="w+", dtype=np.dtype(dtype or comp.dtype),
+                                            shape=(len(comp.a), len(comp.b)))
             engine.fill_matrix(comp, out)
             out.flush()
             del out

@@ -8,6 +8,7 @@ score ranks last (key +inf); pairs that are excluded (self-pairs, failing --thre
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from typing import Callable, Iterator
 
@@ -28,6 +29,34 @@ _BYTES_PER_ENTRY = 16
 _FIRST_BLOCK_COLS = 2048
 _MAX_BLOCK_COLS = 32768
 _ROWS_LISTED = 5
+
+
+def set_threads(count: int | None = None) -> int:
+    """Threads for BLAS, the compiled kernels and scipy's row chunks (None: every core)."""
+    from . import kernels
+
+    count = max(1, count or os.cpu_count() or 1)
+    kernels.set_threads(count)
+    try:
+        from threadpoolctl import threadpool_limits
+    except ImportError:  # BLAS keeps its own default
+        return count
+    threadpool_limits(limits=count)
+    return count
+
+
+def parse_size(text: str) -> int:
+    """Bytes from '512M', '2G', '1.5GiB' or a plain number of bytes."""
+    units = {"": 1, "k": 2**10, "m": 2**20, "g": 2**30, "t": 2**40}
+    raw = text.strip().lower().removesuffix("ib").removesuffix("b")
+    number, unit = (raw[:-1], raw[-1]) if raw and raw[-1] in "kmgt" else (raw, "")
+    try:
+        value = float(number) * units[unit]
+    except ValueError:
+        raise UsageError(f"--memory expects a size such as 512M or 2G, got '{text}'") from None
+    if value < 2**20:
+        raise UsageError(f"--memory must be at least 1M, got '{text}'")
+    return int(value)
 
 
 def compute_dtype(*sets: EmbeddingSet) -> np.dtype:
@@ -81,6 +110,14 @@ class Comparison:
     undefined_a: np.ndarray  # rows whose scores follow the --zero-vector policy
     undefined_b: np.ndarray
     memory: int = DEFAULT_MEMORY_BYTES
+    progress: Callable[[int], None] | None = None  # told how many pairs each finished block scored
+
+    def report(self, pairs: int) -> None:
+        if self.progress is not None:
+            self.progress(pairs)
+
+    def total_pairs(self, paired: bool = False) -> int:
+        return len(self.a) if paired else len(self.a) * len(self.b)
 
     def rows(self, which: EmbeddingSet, start: int, stop: int) -> np.ndarray:
         return _rows(which, start, stop, self.dtype, self.normalize)
@@ -109,13 +146,17 @@ class Comparison:
             if out is not None:
                 out[...] = scores
                 scores = out
-        return self._apply_policy(scores, self.undefined_a[i0:i1], self.undefined_b[j0:j1], paired=False)
+        scores = self._apply_policy(scores, self.undefined_a[i0:i1], self.undefined_b[j0:j1], paired=False)
+        self.report((i1 - i0) * (j1 - j0))
+        return scores
 
     def paired_block(self, i0: int, i1: int) -> np.ndarray:
         """Scores of row i of A against row i of B for i in i0:i1."""
         a, b = self.rows(self.a, i0, i1), self.rows(self.b, i0, i1)
         scores = np.asarray(self.metric.paired(a, b, self.params))
-        return self._apply_policy(scores, self.undefined_a[i0:i1], self.undefined_b[i0:i1], paired=True)
+        scores = self._apply_policy(scores, self.undefined_a[i0:i1], self.undefined_b[i0:i1], paired=True)
+        self.report(i1 - i0)
+        return scores
 
     def keys(self, scores: np.ndarray) -> np.ndarray:
         """Ranking keys: smaller is better; NaN scores become +inf (ranked last)."""
@@ -252,7 +293,8 @@ def _row_candidates(keys: np.ndarray, k: int):
         mask = (keys <= kth) | (np.isnan(kth) & ~np.isnan(keys))
     else:
         mask = ~np.isnan(keys)
-    rows, cols = np.nonzero(mask)
+    flat = np.flatnonzero(mask)
+    rows, cols = flat // keys.shape[1], flat % keys.shape[1]
     return rows, cols, keys[rows, cols]
 
 
@@ -386,6 +428,7 @@ def best_pairs(comp: Comparison, limit: int | None, threshold: float | None = No
         for j0 in range(0, m, bc):
             j1 = min(m, j0 + bc)
             if comp.same and j1 <= i0 + 1:
+                comp.report((i1 - i0) * (j1 - j0))
                 continue  # entirely on or below the diagonal
             scores, keys = _block_keys(comp, i0, i1, j0, j1, threshold, upper_only=True)
             valid = ~np.isnan(keys)

@@ -113,9 +113,11 @@ def _entries_where(x: np.ndarray, rows_flagged, entries) -> tuple[np.ndarray, np
         with np.errstate(invalid="ignore"):
             flagged = np.flatnonzero(rows_flagged(chunk, index))
             if len(flagged):
-                rr, cc = np.nonzero(entries(chunk[flagged], index[flagged]))
-                found_rows.append(index[flagged][rr])
-                found_cols.append(cc)
+                every = len(flagged) == chunk.shape[0]  # then no copy of the chunk
+                sub, sub_index = (chunk, index) if every else (chunk[flagged], index[flagged])
+                flat = np.flatnonzero(entries(sub, sub_index))  # 1-D: much faster than 2-D nonzero
+                found_rows.append(sub_index[flat // chunk.shape[1]])
+                found_cols.append(flat % chunk.shape[1])
     if not found_rows:
         return np.empty(0, np.intp), np.empty(0, np.intp)
     return np.concatenate(found_rows), np.concatenate(found_cols)

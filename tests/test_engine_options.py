@@ -1,0 +1,142 @@
+"""Issue 3's engine options: memory budget, threads, progress, saved matrix dtype, compiled kernels."""
+
+from __future__ import annotations
+
+import io
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+from scipy.spatial.distance import cdist
+
+import siamcli
+from siamcli import engine, kernels
+from siamcli.cli import ProgressBar, cli
+from siamcli.errors import UsageError
+
+
+@pytest.mark.parametrize("text,expected", [("512M", 512 * 2**20), ("2G", 2 * 2**30), ("1.5GiB", int(1.5 * 2**30)),
+                                           ("64mb", 64 * 2**20), ("3000000", 3_000_000)])
+def test_parse_size_reads_units(text, expected):
+    assert engine.parse_size(text) == expected
+
+
+@pytest.mark.parametrize("text", ["lots", "12Q", "10", ""])
+def test_parse_size_rejects_nonsense_and_tiny_budgets(text):
+    with pytest.raises(UsageError):
+        engine.parse_size(text)
+
+
+def test_small_memory_budget_gives_the_same_ranking_in_more_blocks():
+    rng = np.random.default_rng(5)
+    q, g = rng.normal(size=(300, 16)).astype(np.float32), rng.normal(size=(5000, 16)).astype(np.float32)
+    blocks = []
+    comparison = siamcli.prepare(q, g, metric="euclidean", memory=2**20)
+    comparison.progress = blocks.append
+    small = engine.Ranking.concat(list(engine.rankings(comparison, top_k=7)), comparison.metric, comparison.a,
+                                  comparison.b, "row")
+    assert len(blocks) > 4 and sum(blocks) == 300 * 5000  # every pair scored once, in many blocks
+    reference = np.argsort(cdist(q.astype(float), g.astype(float)), axis=1, kind="stable")[:, :7]
+    assert (small.b_index.reshape(300, 7) == reference).all()
+
+
+def test_progress_bar_waits_a_second_then_draws_on_its_stream():
+    now = [0.0]
+    stream = io.StringIO()
+    bar = ProgressBar(100, "comparing", stream, clock=lambda: now[0])
+    bar(10)
+    assert stream.getvalue() == ""  # quick work shows nothing
+    now[0] = 2.0
+    bar(40)
+    bar.close()
+    assert "comparing" in stream.getvalue()
+    assert bar.done == 50
+
+
+def test_progress_bar_is_silent_without_a_terminal():
+    bar = ProgressBar(10, "comparing", None, clock=lambda: 99.0)
+    bar(10)
+    bar.close()
+    assert bar.done == 10
+
+
+def test_cli_quiet_hides_notes_but_not_errors(tmp_path):
+    rng = np.random.default_rng(1)
+    a = tmp_path / "a.npy"
+    np.save(a, rng.normal(size=(5, 8)))
+    runner = CliRunner()
+    noisy = runner.invoke(cli, ["compare", str(a), "-m", "mahalanobis", "-k", "1"])
+    quiet = runner.invoke(cli, ["compare", str(a), "-m", "mahalanobis", "-k", "1", "--quiet"])
+    assert "Ledoit-Wolf" in noisy.stderr and quiet.stderr == ""
+    assert quiet.stdout == noisy.stdout
+    failing = runner.invoke(cli, ["compare", str(a), "-m", "nope", "--quiet"])
+    assert failing.exit_code == 2 and failing.stderr.startswith("Error: ")
+
+
+def test_cli_threads_and_memory_options_keep_results(tmp_path):
+    rng = np.random.default_rng(2)
+    a = tmp_path / "a.npy"
+    x = rng.normal(size=(40, 6))
+    np.save(a, x)
+    runner = CliRunner()
+    base = runner.invoke(cli, ["compare", str(a), "-m", "manhattan", "-k", "3", "-f", "json"])
+    tuned = runner.invoke(cli, ["compare", str(a), "-m", "manhattan", "-k", "3", "-f", "json",
+                                "--threads", "1", "--memory", "1M"])
+    engine.set_threads(None)
+    assert base.exit_code == tuned.exit_code == 0
+    assert base.stdout == tuned.stdout
+    bad = runner.invoke(cli, ["compare", str(a), "--memory", "huge"])
+    assert bad.exit_code == 2 and "--memory" in bad.stderr
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_cli_matrix_saves_the_dtype_asked_for(tmp_path, dtype):
+    rng = np.random.default_rng(3)
+    a = tmp_path / "a.npy"
+    x = rng.normal(size=(30, 5)).astype(np.float32)
+    np.save(a, x)
+    out = tmp_path / "m.npy"
+    result = CliRunner().invoke(cli, ["matrix", str(a), "-m", "euclidean", "-o", str(out), "--dtype", dtype,
+                                      "--memory", "1M"])
+    assert result.exit_code == 0, result.stderr
+    saved = np.load(out)
+    assert saved.dtype == np.dtype(dtype)
+    np.testing.assert_allclose(saved, cdist(x.astype(float), x.astype(float)), atol=1e-5)
+    assert (np.diag(saved) == 0).all()
+
+
+def test_cli_dtype_needs_an_npy_output(tmp_path):
+    a = tmp_path / "a.npy"
+    np.save(a, np.eye(3))
+    result = CliRunner().invoke(cli, ["matrix", str(a), "--dtype", "float32"])
+    assert result.exit_code == 2 and "--dtype" in result.stderr
+
+
+@pytest.mark.parametrize("name,scipy_name", [("manhattan", "cityblock"), ("chebyshev", "chebyshev")])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_compiled_kernels_match_scipy(monkeypatch, name, scipy_name, dtype):
+    pytest.importorskip("numba")
+    monkeypatch.setattr(kernels, "COMPILED_MIN_WORK", 0)
+    rng = np.random.default_rng(4)
+    a, b = rng.normal(size=(37, 19)).astype(dtype), rng.normal(size=(23, 19)).astype(dtype)
+    b[:5] = a[:5]
+    fast = kernels.compiled_matrix(name, a, b)
+    assert fast is not None
+    reference = cdist(a.astype(float), b.astype(float), scipy_name)
+    np.testing.assert_allclose(fast, reference, rtol=1e-6 if dtype == np.float32 else 1e-12, atol=1e-6)
+    assert (np.diag(fast[:5, :5]) == 0).all()
+    via_engine = siamcli.matrix(a, b, metric=name).values
+    np.testing.assert_allclose(via_engine, reference, rtol=1e-6, atol=1e-5)
+
+
+def test_scipy_fallback_in_threads_matches_one_thread(monkeypatch):
+    monkeypatch.setattr(kernels, "COMPILED_MIN_WORK", 10**18)
+    rng = np.random.default_rng(6)
+    a, b = rng.normal(size=(300, 8)), rng.normal(size=(50, 8))
+    kernels.set_threads(2)
+    two = siamcli.matrix(a, b, metric="canberra").values
+    kernels.set_threads(1)
+    one = siamcli.matrix(a, b, metric="canberra").values
+    kernels.set_threads(2)
+    np.testing.assert_array_equal(one, two)
+    np.testing.assert_allclose(two, cdist(a, b, "canberra"), rtol=1e-12)
