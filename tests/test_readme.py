@@ -71,3 +71,19 @@ def test_readme_lists_every_input_suffix():
 def test_ci_runs_the_readme_test_command_in_a_fresh_virtualenv():
     ci = (ROOT / ".ci" / "run").read_text()
     assert "python3 -m venv" in ci and "'.[test]'" in ci and "pytest" in ci
+
+
+def update_readme() -> None:
+    """Rewrite the README's generated parts (metric table, help texts): python tests/test_readme.py --update"""
+    text = README
+    text = re.sub(r"\| metric \| aliases \| kind \| what it computes \|\n\|---\|---\|---\|---\|\n(?:\|.*\|\n)+",
+                  lambda _: metric_table() + "\n", text)
+    for command in ("compare", "matrix", "metrics"):
+        help_text = run(command, "--help").stdout.rstrip()
+        text = re.sub(rf"(\$ siamcli {command} --help\n).*?(\n```)", lambda m: m.group(1) + help_text + m.group(2),
+                      text, flags=re.S)
+    (ROOT / "README.md").write_text(text, encoding="utf-8")
+
+
+if __name__ == "__main__" and "--update" in sys.argv:
+    update_readme()
