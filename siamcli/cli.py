@@ -248,18 +248,20 @@ def _start(comp, terminal: Terminal, threads, what: str, paired: bool = False):
     return bar
 
 
-def _load_inputs(a_path, b_path, input_format, key, b_key, ids_a, ids_b):
-    from .io import STDIN, load_embeddings
+def _load_inputs(a_path, b_paths, input_format, key, b_key, ids_a, ids_b):
+    """A, and B stacked from one or more files (None when no B was given)."""
+    from .io import STDIN, load_embeddings, stack_embeddings
 
-    if a_path == STDIN and b_path == STDIN:
+    b_paths = list(b_paths or [])
+    if [a_path, *b_paths].count(STDIN) > 1:
         raise UsageError("only one input can be '-' (stdin)")
-    if ids_b is not None and b_path is None:
-        raise UsageError("--b-ids needs a second input B")
+    if ids_b is not None and len(b_paths) != 1:
+        raise UsageError("--b-ids needs exactly one second input B" if b_paths else "--b-ids needs a second input B")
     a = load_embeddings(a_path, input_format=input_format, key=key, ids_path=ids_a)
-    b = None
-    if b_path is not None:
-        b = load_embeddings(b_path, input_format=input_format, key=b_key or key, ids_path=ids_b)
-    return a, b
+    if not b_paths:
+        return a, None
+    sets = [load_embeddings(path, input_format=input_format, key=b_key or key, ids_path=ids_b) for path in b_paths]
+    return a, stack_embeddings(sets)
 
 
 def _emit(parts, fmt, precision, terminal: Terminal) -> None:
@@ -288,7 +290,7 @@ def cli():
 
 @cli.command(context_settings=CONTEXT)
 @click.argument("a")
-@click.argument("b", required=False)
+@click.argument("b", nargs=-1)
 @click.option("-k", "--top-k", type=CountOrAll(), default=None,
               help="Best rows of B kept for each row of A (default 5; 'all' for every row).")
 @click.option("--limit", type=CountOrAll(), default=None,
@@ -296,11 +298,13 @@ def cli():
 @click.option("-t", "--threshold", type=float, default=None,
               help="Keep only pairs at least this close: similarity >= T, distance <= T.")
 @click.option("--paired", is_flag=True, help="Score row i of A against row i of B (same row counts).")
+@click.option("--pairs", "pairs_path", type=click.Path(), default=None,
+              help="Score only the (a, b) pairs listed in this CSV/TSV: ids or row numbers, one pair per line.")
 @metric_options
 @input_options
 @engine_options
 @output_options
-def compare(a, b, top_k, limit, threshold, paired, metric, p, cov_from, normalize, zero_vector,
+def compare(a, b, top_k, limit, threshold, paired, pairs_path, metric, p, cov_from, normalize, zero_vector,
             input_format, key, b_key, ids_a, ids_b, memory, threads, quiet, fmt, precision, debug):
     """Compare the vectors of A with those of B (or of A with itself), best first.
 
@@ -308,13 +312,15 @@ def compare(a, b, top_k, limit, threshold, paired, metric, p, cov_from, normaliz
     (ties broken by row index), or --limit gives the best pairs overall. Without B, A is compared
     with itself: self-pairs are left out, and with --limit each unordered pair appears once
     (near-duplicate search). A and B are files (.npy .npz .csv .tsv .txt .jsonl .json, also
-    gzipped) or '-' for stdin.
+    gzipped) or '-' for stdin; B may be several files, stacked, with ids that name the file.
 
     \b
     Examples:
       siamcli compare examples/queries.csv examples/gallery.npz -k 3
       siamcli compare a.npy b.npy --metric euclidean
       siamcli compare left.npy right.npy --paired -f csv
+      siamcli compare ref.npy faces/*.npy -k 3                 # one run for a whole folder
+      siamcli compare a.npy b.npy --pairs pairs.csv             # only the listed pairs
       siamcli compare emb.npy --limit all --threshold 0.98      # near-duplicates
       siamcli compare q.npy g.npy -f jsonl | jq -r 'select(.rank == 1) | .b_id'
     """
@@ -327,10 +333,19 @@ def compare(a, b, top_k, limit, threshold, paired, metric, p, cov_from, normaliz
     a_set, b_set = _load_inputs(a, b, input_format, key, b_key, ids_a, ids_b)
     if paired and b_set is None:
         raise UsageError("--paired needs two inputs, A and B")
+    if paired and pairs_path is not None:
+        raise UsageError("choose either --paired (row i with row i) or --pairs FILE (the listed pairs)")
     comp = engine.prepare(a_set, b_set, metric=metric, p=p, cov_from=cov_from, normalize=normalize,
                           zero_vector=zero_vector, memory=engine.parse_size(memory), notify=terminal.note)
-    bar = _start(comp, terminal, threads, "comparing", paired)
-    if engine.is_single_pair(comp) and not paired and limit is None:
+    pairs = None
+    if pairs_path is not None:
+        from .io import read_pairs
+
+        pairs = read_pairs(pairs_path, comp.a, comp.b)
+    bar = _start(comp, terminal, threads, "comparing", paired or pairs is not None)
+    if pairs is not None:
+        bar.total = len(pairs[0])
+    if engine.is_single_pair(comp) and not paired and pairs is None and limit is None:
         score = engine.single_score(comp)
         if not comp.passes([score.value], threshold)[0]:
             _emit([engine.Ranking.concat([], comp.metric, comp.a, comp.b, "row")], fmt, precision, terminal)
@@ -338,7 +353,7 @@ def compare(a, b, top_k, limit, threshold, paired, metric, p, cov_from, normaliz
         _emit(score, fmt, precision, terminal)
         return
     try:
-        _emit(engine.rankings(comp, top_k=top_k, limit=limit, threshold=threshold, paired=paired),
+        _emit(engine.rankings(comp, top_k=top_k, limit=limit, threshold=threshold, paired=paired, pairs=pairs),
               fmt, precision, terminal)
     finally:
         bar.close()
@@ -349,7 +364,7 @@ MATRIX_SUFFIXES = (".npy", ".csv")
 
 @cli.command(context_settings=CONTEXT)
 @click.argument("a")
-@click.argument("b", required=False)
+@click.argument("b", nargs=-1)
 @click.option("-o", "--output", type=click.Path(dir_okay=False), default=None,
               help="Save the whole matrix to FILE (.npy or .csv) instead of printing it.")
 @click.option("--dtype", type=click.Choice(["float32", "float64"]), default=None,

@@ -95,6 +95,16 @@ def _rows(s: EmbeddingSet, start: int, stop: int, dtype: np.dtype, normalize: bo
     return x
 
 
+def _gather(s: EmbeddingSet, index: np.ndarray, dtype: np.dtype, normalize: bool) -> np.ndarray:
+    """Rows `index` of s, as _rows gives a range."""
+    x = np.asarray(s.vectors[index], dtype=dtype)
+    if normalize:
+        norms = np.sqrt(np.einsum("ij,ij->i", x, x, dtype=np.float64))
+        norms[norms == 0] = 1.0
+        x = x / norms.astype(dtype)[:, None]
+    return x
+
+
 @dataclass
 class Comparison:
     """A metric bound to its inputs and options, ready to score any block of pairs."""
@@ -150,11 +160,19 @@ class Comparison:
         self.report((i1 - i0) * (j1 - j0))
         return scores
 
-    def paired_block(self, i0: int, i1: int) -> np.ndarray:
-        """Scores of row i of A against row i of B for i in i0:i1."""
-        a, b = self.rows(self.a, i0, i1), self.rows(self.b, i0, i1)
+    def paired_block(self, i0: int, i1: int, a_index: np.ndarray | None = None,
+                     b_index: np.ndarray | None = None) -> np.ndarray:
+        """Scores of row i of A against row i of B for i in i0:i1, or of the listed pairs
+        a_index[i0:i1], b_index[i0:i1] when given."""
+        if a_index is None:
+            a, b = self.rows(self.a, i0, i1), self.rows(self.b, i0, i1)
+            ua, ub = self.undefined_a[i0:i1], self.undefined_b[i0:i1]
+        else:
+            ai, bi = a_index[i0:i1], b_index[i0:i1]
+            a, b = _gather(self.a, ai, self.dtype, self.normalize), _gather(self.b, bi, self.dtype, self.normalize)
+            ua, ub = self.undefined_a[ai], self.undefined_b[bi]
         scores = np.asarray(self.metric.paired(a, b, self.params))
-        scores = self._apply_policy(scores, self.undefined_a[i0:i1], self.undefined_b[i0:i1], paired=True)
+        scores = self._apply_policy(scores, ua, ub, paired=True)
         self.report(i1 - i0)
         return scores
 
@@ -445,26 +463,33 @@ def best_pairs(comp: Comparison, limit: int | None, threshold: float | None = No
     return Ranking(comp.metric, comp.a, comp.b, best_a, best_b, best_s, np.arange(1, len(best_s) + 1), "overall")
 
 
-def iter_paired(comp: Comparison, threshold: float | None = None, block_rows: int | None = None) -> Iterator[Ranking]:
-    """Row i of A against row i of B, in row order."""
-    n = len(comp.a)
-    if len(comp.b) != n:
-        raise ShapeError(f"--paired needs the same number of rows: {comp.a.source} has {n}, {comp.b.source} has {len(comp.b)}")
+def iter_paired(comp: Comparison, threshold: float | None = None, block_rows: int | None = None,
+                pairs: tuple[np.ndarray, np.ndarray] | None = None) -> Iterator[Ranking]:
+    """Row i of A against row i of B, in row order; or the listed (a, b) pairs, in list order."""
+    if pairs is None:
+        n = len(comp.a)
+        if len(comp.b) != n:
+            raise ShapeError(f"--paired needs the same number of rows: {comp.a.source} has {n}, {comp.b.source} has {len(comp.b)}")
+        a_index = b_index = None
+    else:
+        a_index, b_index = pairs
+        n = len(a_index)
     br = comp.block_sizes(block_rows)[0] if block_rows else max(1, comp.memory // (comp.a.dim * 32))
     for i0 in range(0, n, br):
         i1 = min(n, i0 + br)
-        scores = comp.paired_block(i0, i1).astype(np.float64)
-        index = np.arange(i0, i1)
+        scores = comp.paired_block(i0, i1, a_index, b_index).astype(np.float64)
+        ai = np.arange(i0, i1) if a_index is None else a_index[i0:i1]
+        bi = ai if b_index is None else b_index[i0:i1]
         keep = comp.passes(scores, threshold)
-        index, scores = index[keep], scores[keep]
-        yield Ranking(comp.metric, comp.a, comp.b, index, index.copy(), scores, np.ones(len(index), np.int64), "paired")
+        yield Ranking(comp.metric, comp.a, comp.b, ai[keep], bi[keep].copy(), scores[keep],
+                      np.ones(int(keep.sum()), np.int64), "paired")
 
 
 def paired_best(comp: Comparison, limit: int | None, threshold: float | None = None,
-                block_rows: int | None = None) -> Ranking:
-    """Paired scores ranked overall, best first."""
-    allp = Ranking.concat(list(iter_paired(comp, threshold, block_rows)), comp.metric, comp.a, comp.b, "overall")
-    order = np.lexsort((allp.a_index, comp.keys(allp.score)))[:limit]
+                block_rows: int | None = None, pairs=None) -> Ranking:
+    """Paired (or listed) scores ranked overall, best first."""
+    allp = Ranking.concat(list(iter_paired(comp, threshold, block_rows, pairs)), comp.metric, comp.a, comp.b, "overall")
+    order = np.lexsort((allp.b_index, allp.a_index, comp.keys(allp.score)))[:limit]
     return Ranking(comp.metric, comp.a, comp.b, allp.a_index[order], allp.b_index[order], allp.score[order],
                    np.arange(1, len(order) + 1), "overall")
 
@@ -505,20 +530,21 @@ def check_counts(top_k: int | None, limit: int | None) -> None:
 
 def rankings(comp: Comparison, *, top_k: int | None = 5, limit: int | str | None = None,
              threshold: float | None = None, paired: bool = False,
-             block_rows: int | None = None) -> Iterator[Ranking]:
+             block_rows: int | None = None, pairs: tuple[np.ndarray, np.ndarray] | None = None) -> Iterator[Ranking]:
     """The rankings `compare` asks for, as a stream of Ranking chunks.
 
     `limit` set (an int, or "all" for every pair): one overall ranking; otherwise `top_k`
-    per row of A (None: every row of B).
+    per row of A (None: every row of B). `paired`: row i against row i; `pairs`: only the
+    listed (a_index, b_index) pairs, in list order.
     """
     overall = limit is not None
     limit = None if limit == "all" else limit
     check_counts(top_k, limit)
-    if paired:
+    if paired or pairs is not None:
         if overall:
-            yield paired_best(comp, limit, threshold, block_rows)
+            yield paired_best(comp, limit, threshold, block_rows, pairs)
         else:
-            yield from iter_paired(comp, threshold, block_rows)
+            yield from iter_paired(comp, threshold, block_rows, pairs)
     elif overall:
         yield best_pairs(comp, limit, threshold, block_rows)
     else:
@@ -526,8 +552,8 @@ def rankings(comp: Comparison, *, top_k: int | None = 5, limit: int | str | None
 
 
 def compare(a, b=None, *, metric: str | Metric = "cosine", top_k: int | None = 5, limit: int | str | None = None,
-            threshold: float | None = None, paired: bool = False, p: float | None = None, cov_from=None,
-            normalize: bool = False, zero_vector: str = "error", memory: int = DEFAULT_MEMORY_BYTES,
+            threshold: float | None = None, paired: bool = False, pairs=None, p: float | None = None,
+            cov_from=None, normalize: bool = False, zero_vector: str = "error", memory: int = DEFAULT_MEMORY_BYTES,
             notify: Callable[[str], None] | None = None, block_rows: int | None = None) -> Ranking | Score:
     """Compare embeddings: one Score for two single vectors, else a Ranking.
 
@@ -537,9 +563,14 @@ def compare(a, b=None, *, metric: str | Metric = "cosine", top_k: int | None = 5
     """
     comp = prepare(a, b, metric=metric, p=p, cov_from=cov_from, normalize=normalize,
                    zero_vector=zero_vector, memory=memory, notify=notify)
-    if is_single_pair(comp) and not paired and limit is None:
+    if is_single_pair(comp) and not paired and pairs is None and limit is None:
         return single_score(comp)
-    parts = list(rankings(comp, top_k=top_k, limit=limit, threshold=threshold, paired=paired, block_rows=block_rows))
+    if pairs is not None and not isinstance(pairs, tuple):
+        from .io import read_pairs
+
+        pairs = read_pairs(pairs, comp.a, comp.b)
+    parts = list(rankings(comp, top_k=top_k, limit=limit, threshold=threshold, paired=paired, block_rows=block_rows,
+                          pairs=pairs))
     grouping = parts[0].grouping if parts else "row"
     return Ranking.concat(parts, comp.metric, comp.a, comp.b, grouping)
 

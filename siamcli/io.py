@@ -525,3 +525,67 @@ def _check_finite(array: np.ndarray, source: str, locate: Callable[[int, int], s
         where = locate(row, col) if locate else f"row {row}, column {col}"
         more = f" ({total - 1} more non-finite values)" if total > 1 else ""
         raise InputError(f"{source}: {where} is {value}; embeddings must be finite{more}")
+
+
+def stack_embeddings(sets: Sequence[EmbeddingSet]) -> EmbeddingSet:
+    """Several files as one set, rows in file order; an id says its file ('file' for a file of
+    one vector, 'file:id' otherwise), so one run scores a whole folder."""
+    if len(sets) == 1:
+        return sets[0]
+    first = sets[0]
+    for s in sets[1:]:
+        if s.dim != first.dim:
+            raise InputError(f"{s.source} has {s.dim} dimensions but {first.source} has {first.dim}")
+    ids = []
+    for s in sets:
+        ids.extend([s.source] if len(s) == 1 else [f"{s.source}:{s.id_of(i)}" for i in range(len(s))])
+    dtype = np.result_type(*[s.vectors.dtype for s in sets])
+    vectors = np.concatenate([np.asarray(s.vectors, dtype=dtype) for s in sets])
+    return EmbeddingSet(vectors, ids, f"{first.source} and {len(sets) - 1} more files", False)
+
+
+def read_pairs(path: str | os.PathLike, a: EmbeddingSet, b: EmbeddingSet) -> tuple[np.ndarray, np.ndarray]:
+    """Row indices of the (a, b) pairs listed in a file: two columns (more are ignored), each
+    an id of that set or a row number; a first line that names neither is a header."""
+    path = os.fspath(path)
+    data, source = _read_source(path, None)
+    text = _decode(data.read_bytes() if isinstance(data, Path) else data, source)
+    first_line = text.lstrip().split("\n", 1)[0]
+    delimiter = "\t" if "\t" in first_line else "," if "," in first_line else None
+    rows = _delimited_rows(text, delimiter)
+    if not rows:
+        raise InputError(f"{source}: lists no pairs")
+    lookups = [_row_lookup(a), _row_lookup(b)]
+    pairs = []
+    for position, (lineno, cells) in enumerate(rows):
+        if len(cells) < 2:
+            raise InputError(f"{source}: line {lineno} has {len(cells)} column; a pair needs two (a, b)")
+        resolved = [lookup(cell) for lookup, cell in zip(lookups, cells[:2])]
+        if None in resolved:
+            if position == 0 and resolved == [None, None] and not any(_is_number(c) for c in cells[:2]):
+                continue  # a header
+            side = "A" if resolved[0] is None else "B"
+            column = 1 if resolved[0] is None else 2
+            raise InputError(
+                f"{source}: line {lineno}, column {column}: '{cells[column - 1]}' is neither an id nor a row number of {side}"
+            )
+        pairs.append(resolved)
+    if not pairs:
+        raise InputError(f"{source}: lists no pairs")
+    index = np.array(pairs, dtype=np.intp)
+    return index[:, 0], index[:, 1]
+
+
+def _row_lookup(s: EmbeddingSet) -> Callable[[str], int | None]:
+    by_id = {} if s.ids is None else {str(x): i for i, x in reversed(list(enumerate(s.ids)))}
+
+    def lookup(cell: str) -> int | None:
+        if cell in by_id:
+            return by_id[cell]
+        try:
+            row = int(cell)
+        except ValueError:
+            return None
+        return row if 0 <= row < len(s) else None
+
+    return lookup

@@ -140,3 +140,73 @@ def test_scipy_fallback_in_threads_matches_one_thread(monkeypatch):
     kernels.set_threads(2)
     np.testing.assert_array_equal(one, two)
     np.testing.assert_allclose(two, cdist(a, b, "canberra"), rtol=1e-12)
+
+
+# ---------------------------------------------------------------- batch scoring
+
+
+def _json(result):
+    import json
+
+    assert result.exit_code == 0, result.stderr
+    return json.loads(result.stdout, parse_constant=lambda c: pytest.fail(f"non-JSON constant {c}"))
+
+
+def test_cli_several_b_files_are_stacked_with_ids_naming_the_file(tmp_path, monkeypatch):
+    rng = np.random.default_rng(7)
+    ref = rng.normal(size=8)
+    singles = [rng.normal(size=8) for _ in range(3)]
+    group = rng.normal(size=(2, 8))
+    monkeypatch.chdir(tmp_path)
+    np.save("ref.npy", ref)
+    for i, v in enumerate(singles):
+        np.save(f"f{i}.npy", v)
+    np.save("group.npy", group)
+    records = _json(CliRunner().invoke(cli, ["compare", "ref.npy", "f0.npy", "f1.npy", "f2.npy", "group.npy",
+                                             "-k", "all", "-f", "json"]))
+    gallery = np.vstack([*singles, group])
+    expected = 1.0 - cdist(ref[None], gallery, "cosine")[0]
+    names = ["f0.npy", "f1.npy", "f2.npy", "group.npy:0", "group.npy:1"]
+    order = np.argsort(-expected, kind="stable")
+    assert [r["b_id"] for r in records] == [names[j] for j in order]
+    np.testing.assert_allclose([r["score"] for r in records], expected[order], rtol=1e-12)
+
+
+def test_cli_several_b_files_must_share_the_dimension(tmp_path):
+    for name, dim in [("a.npy", 4), ("b.npy", 4), ("c.npy", 5)]:
+        np.save(tmp_path / name, np.ones(dim))
+    result = CliRunner().invoke(cli, ["compare", str(tmp_path / "a.npy"), str(tmp_path / "b.npy"), str(tmp_path / "c.npy")])
+    assert result.exit_code == 2 and "c.npy" in result.stderr and "5 dimensions" in result.stderr
+
+
+def test_cli_pairs_file_scores_only_the_listed_pairs_by_id_or_row(tmp_path):
+    rng = np.random.default_rng(8)
+    a, b = rng.normal(size=(5, 6)), rng.normal(size=(4, 6))
+    (tmp_path / "a.csv").write_text("id," + ",".join(f"x{i}" for i in range(6)) + "\n"
+                                    + "".join(f"q{i}," + ",".join(repr(float(v)) for v in row) + "\n" for i, row in enumerate(a)))
+    np.save(tmp_path / "b.npy", b)
+    (tmp_path / "pairs.csv").write_text("left,right,label\nq3,2,1\n0,0,0\nq4,3,1\n")
+    records = _json(CliRunner().invoke(cli, ["compare", str(tmp_path / "a.csv"), str(tmp_path / "b.npy"),
+                                             "--pairs", str(tmp_path / "pairs.csv"), "-m", "euclidean", "-f", "json"]))
+    assert [(r["a_index"], r["b_index"]) for r in records] == [(3, 2), (0, 0), (4, 3)]
+    assert [r["a_id"] for r in records] == ["q3", "q0", "q4"]
+    np.testing.assert_allclose([r["score"] for r in records],
+                               [np.linalg.norm(a[i] - b[j]) for i, j in [(3, 2), (0, 0), (4, 3)]], rtol=1e-12)
+
+
+@pytest.mark.parametrize("content,needle", [("0,9\n", "line 1, column 2"), ("a,b\n0,1\nzz,1\n", "line 3, column 1"),
+                                            ("0\n", "two")])
+def test_cli_pairs_file_errors_name_line_and_column(tmp_path, content, needle):
+    np.save(tmp_path / "a.npy", np.ones((3, 2)))
+    (tmp_path / "p.csv").write_text(content)
+    result = CliRunner().invoke(cli, ["compare", str(tmp_path / "a.npy"), "--pairs", str(tmp_path / "p.csv")])
+    assert result.exit_code == 2 and result.stdout == ""
+    assert result.stderr.startswith("Error: ") and "p.csv" in result.stderr and needle in result.stderr
+
+
+def test_cli_paired_and_pairs_exclude_each_other(tmp_path):
+    np.save(tmp_path / "a.npy", np.ones((3, 2)))
+    (tmp_path / "p.csv").write_text("0,1\n")
+    result = CliRunner().invoke(cli, ["compare", str(tmp_path / "a.npy"), str(tmp_path / "a.npy"), "--paired",
+                                      "--pairs", str(tmp_path / "p.csv")])
+    assert result.exit_code == 2 and "--pairs" in result.stderr
