@@ -35,8 +35,11 @@ def set_threads(count: int | None = None) -> int:
     """Threads for BLAS, the compiled kernels and scipy's row chunks (None: every core)."""
     from . import kernels
 
+    explicit = count is not None
     count = max(1, count or os.cpu_count() or 1)
     kernels.set_threads(count)
+    if not explicit:
+        return count  # BLAS already uses every core; loading threadpoolctl would only slow start-up
     try:
         from threadpoolctl import threadpool_limits
     except ImportError:  # BLAS keeps its own default

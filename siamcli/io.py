@@ -7,13 +7,10 @@ shows them; arrays (.npy, .npz) give 0-based row and column indices as numpy doe
 from __future__ import annotations
 
 import csv
-import gzip
 import io
 import json
 import os
 import sys
-import zipfile
-import zlib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Sequence
@@ -104,6 +101,9 @@ def read_npy(data: bytes | Path, source: str, key: str | None = None) -> Parsed:
 
 
 def read_npz(data: bytes | Path, source: str, key: str | None = None) -> Parsed:
+    import zipfile
+    import zlib
+
     try:
         archive = np.load(data if isinstance(data, Path) else io.BytesIO(data), allow_pickle=False)
     except (ValueError, OSError, EOFError, zipfile.BadZipFile) as exc:
@@ -390,6 +390,9 @@ def _decode(data: bytes, source: str) -> str:
 
 
 def _gunzip(data: bytes, source: str) -> bytes:
+    import gzip
+    import zlib
+
     try:
         return gzip.decompress(data)
     except (OSError, EOFError, zlib.error) as exc:

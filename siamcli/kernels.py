@@ -10,7 +10,6 @@ the GIL). The compiled kernels are used only when the work is large enough to re
 from __future__ import annotations
 
 import os
-from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
@@ -101,6 +100,8 @@ def rows_in_threads(fn, a: np.ndarray, b: np.ndarray) -> np.ndarray:
     workers = min(_threads, max(1, a.shape[0] // 64))
     if workers == 1:
         return fn(a, b)
+    from concurrent.futures import ThreadPoolExecutor
+
     bounds = np.linspace(0, a.shape[0], workers + 1).astype(int)
     with ThreadPoolExecutor(workers) as pool:
         parts = list(pool.map(lambda s: fn(a[bounds[s] : bounds[s + 1]], b), range(workers)))
