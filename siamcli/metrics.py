@@ -104,25 +104,6 @@ def _chunks(x: np.ndarray):
         yield r0, x[r0 : r0 + step]
 
 
-def _entries_where(x: np.ndarray, rows_flagged, entries) -> tuple[np.ndarray, np.ndarray]:
-    """(rows, cols) of x where entries(chunk_rows, row_index) holds, testing only the rows that
-    rows_flagged(chunk, row_index) marks: cheap row reductions skip the rest."""
-    found_rows, found_cols = [], []
-    for r0, chunk in _chunks(x):
-        index = np.arange(r0, r0 + chunk.shape[0])
-        with np.errstate(invalid="ignore"):
-            flagged = np.flatnonzero(rows_flagged(chunk, index))
-            if len(flagged):
-                every = len(flagged) == chunk.shape[0]  # then no copy of the chunk
-                sub, sub_index = (chunk, index) if every else (chunk[flagged], index[flagged])
-                flat = np.flatnonzero(entries(sub, sub_index))  # 1-D: much faster than 2-D nonzero
-                found_rows.append(sub_index[flat // chunk.shape[1]])
-                found_cols.append(flat % chunk.shape[1])
-    if not found_rows:
-        return np.empty(0, np.intp), np.empty(0, np.intp)
-    return np.concatenate(found_rows), np.concatenate(found_cols)
-
-
 def _unit_parts(u, v):
     """|u/|u| - v/|v||^2 and |u/|u| + v/|v||^2, exact in float64, for paired rows u, v."""
     u = u / np.sqrt(np.einsum("ij,ij->i", u, u))[:, None]
@@ -131,62 +112,86 @@ def _unit_parts(u, v):
     return np.stack([np.einsum("ij,ij->i", diff, diff), np.einsum("ij,ij->i", total, total)], axis=1)
 
 
-def _cosine_core(a, b, paired: bool, out=None):
-    """Cosine of each pair, with the near-parallel pairs singled out for exact recomputation.
-
-    Returns (cos, where, diff_sq, sum_sq): cos in the compute dtype (values of near pairs not
-    yet fixed), `where` indexes the pairs with |cos| within NEAR_TOLERANCE of 1, and for them
-    the exact |u-v|^2 and |u+v|^2 of the unit vectors. Only near pairs can fall outside [-1, 1].
-    """
-    dtype = a.dtype
-    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
-        an = a / _row_norms(a).astype(dtype)[:, None]  # division, not a reciprocal: exact for 3/5
-        bn = b / _row_norms(b).astype(dtype)[:, None]
-        cos = np.einsum("ij,ij->i", an, bn) if paired else np.matmul(an, bn.T, out=out)
-    high = 1.0 - NEAR_TOLERANCE[np.dtype(dtype)]
-    if paired:
-        with np.errstate(invalid="ignore"):
-            rows = cols = np.flatnonzero(np.abs(cos) > high)
-        where = rows
-    else:
-        rows, cols = _entries_where(
-            cos,
-            lambda chunk, _: (np.fmax.reduce(chunk, axis=1) > high) | (np.fmin.reduce(chunk, axis=1) < -high),
-            lambda chunk, _: np.abs(chunk) > high,
-        )
-        where = (rows, cols)
-    if not len(rows):
-        return cos, where, np.empty(0), np.empty(0)
+def _exact_cosine_parts(a, b, rows, cols) -> tuple[np.ndarray, np.ndarray]:
     parts = np.empty((len(rows), 2))
     step = max(1, EXACT_CHUNK_VALUES // max(1, a.shape[1]))
     for s in range(0, len(rows), step):
         parts[s : s + step] = _unit_parts(a[rows[s : s + step]].astype(np.float64), b[cols[s : s + step]].astype(np.float64))
-    return cos, where, parts[:, 0], parts[:, 1]
+    return parts[:, 0], parts[:, 1]
 
 
-def _cosine(a, b, params, paired=False, out=None):
-    cos, near, diff_sq, sum_sq = _cosine_core(a, b, paired, out)
-    positive = cos[near] > 0
-    cos[near] = np.clip(np.where(positive, 1.0 - diff_sq / 2.0, sum_sq / 2.0 - 1.0), -1.0, 1.0)
+def _normalised(x: np.ndarray) -> np.ndarray:
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        return x / _row_norms(x).astype(x.dtype)[:, None]  # division, not a reciprocal: exact for 3/5
+
+
+def _cosine_kernel(a, b, paired: bool, out, finish):
+    """Cosines, with near-parallel pairs (|cos| within NEAR_TOLERANCE of 1) recomputed exactly.
+
+    `finish(values, rows, cols, diff_sq, sum_sq)` turns cosines into the metric in place, given
+    the near pairs and their exact |u-v|^2 and |u+v|^2 of unit vectors. For a matrix it runs on
+    each cache-sized row chunk right after that chunk's near pairs are found, so the whole work
+    after the matrix product is one pass over memory. Only near pairs can fall outside [-1, 1].
+    """
+    an, bn = _normalised(a), _normalised(b)
+    high = 1.0 - NEAR_TOLERANCE[np.dtype(a.dtype)]
+    if paired:
+        cos = np.einsum("ij,ij->i", an, bn)
+        with np.errstate(invalid="ignore"):
+            rows = np.flatnonzero(np.abs(cos) > high)
+        finish(cos, rows, None, *_exact_cosine_parts(a, b, rows, rows))
+        return cos
+    cos = np.matmul(an, bn.T, out=out)
+    width = cos.shape[1]
+    for r0, chunk in _chunks(cos):
+        with np.errstate(invalid="ignore"):
+            flagged = np.flatnonzero((np.fmax.reduce(chunk, axis=1) > high) | (np.fmin.reduce(chunk, axis=1) < -high))
+            if len(flagged):
+                every = len(flagged) == chunk.shape[0]
+                flat = np.flatnonzero(np.abs(chunk if every else chunk[flagged]) > high)
+                rows = flat // width if every else flagged[flat // width]
+                cols = flat % width
+            else:
+                rows = cols = np.empty(0, np.intp)
+        finish(chunk, rows, cols, *_exact_cosine_parts(a, b, rows + r0, cols))
     return cos
 
 
+def _at(rows, cols):
+    return rows if cols is None else (rows, cols)
+
+
+def _finish_cosine(values, rows, cols, diff_sq, sum_sq):
+    where = _at(rows, cols)
+    positive = values[where] > 0
+    values[where] = np.clip(np.where(positive, 1.0 - diff_sq / 2.0, sum_sq / 2.0 - 1.0), -1.0, 1.0)
+
+
+def _finish_cosine_distance(values, rows, cols, diff_sq, sum_sq):
+    where = _at(rows, cols)
+    positive = values[where] > 0
+    np.subtract(1.0, values, out=values)
+    values[where] = np.clip(np.where(positive, diff_sq / 2.0, 2.0 - sum_sq / 2.0), 0.0, 2.0)
+
+
+def _finish_angular(values, rows, cols, diff_sq, sum_sq):
+    where = _at(rows, cols)
+    values[where] = 0.0  # in range for arccos; replaced exactly below
+    np.arccos(values, out=values)
+    values[where] = 2.0 * np.arctan2(np.sqrt(diff_sq), np.sqrt(sum_sq))
+    values /= np.pi
+
+
+def _cosine(a, b, params, paired=False, out=None):
+    return _cosine_kernel(a, b, paired, out, _finish_cosine)
+
+
 def _cosine_distance(a, b, params, paired=False, out=None):
-    cos, near, diff_sq, sum_sq = _cosine_core(a, b, paired, out)
-    positive = cos[near] > 0
-    dist = np.subtract(1.0, cos, out=cos)
-    dist[near] = np.clip(np.where(positive, diff_sq / 2.0, 2.0 - sum_sq / 2.0), 0.0, 2.0)
-    return dist
+    return _cosine_kernel(a, b, paired, out, _finish_cosine_distance)
 
 
 def _angular(a, b, params, paired=False, out=None):
-    cos, near, diff_sq, sum_sq = _cosine_core(a, b, paired, out)
-    positive = cos[near] > 0
-    cos[near] = np.where(positive, 1.0, -1.0)  # in range for arccos; replaced exactly below
-    angle = np.arccos(cos, out=cos)
-    angle[near] = 2.0 * np.arctan2(np.sqrt(diff_sq), np.sqrt(sum_sq))
-    angle /= np.pi
-    return angle
+    return _cosine_kernel(a, b, paired, out, _finish_angular)
 
 
 def _center(x):
@@ -202,10 +207,11 @@ def _dot(a, b, params, paired=False, out=None):
     return np.einsum("ij,ij->i", a, b) if paired else np.matmul(a, b.T, out=out)
 
 
-def _sqeuclidean(a, b, params, paired=False, out=None):
+def _sqeuclidean(a, b, params, paired=False, out=None, finish=None):
     if paired:
         diff = a.astype(np.float64) - b
-        return np.einsum("ij,ij->i", diff, diff).astype(a.dtype, copy=False)
+        result = np.einsum("ij,ij->i", diff, diff).astype(a.dtype, copy=False)
+        return finish(result) if finish is not None else result
     dtype, d = a.dtype, a.shape[1]
     na, nb = _row_sqnorms(a), _row_sqnorms(b)
     # One matrix product gives |a|^2 + |b|^2 - 2ab: [-2a, |a|^2, 1] . [b, 1, |b|^2]
@@ -218,21 +224,27 @@ def _sqeuclidean(a, b, params, paired=False, out=None):
     right[:, d] = 1.0
     right[:, d + 1] = nb
     d2 = np.matmul(left, right.T, out=out)
-    # Where the product cancels (and only there can it go negative), recompute from differences.
+    # Where the product cancels (and only there can it go negative), recompute from differences;
+    # then `finish` (the square root) on the same chunk while it is in cache.
     tol = NEAR_TOLERANCE[np.dtype(dtype)]
     nb_max = nb.max(initial=0.0)
-    rows, cols = _entries_where(
-        d2,
-        lambda chunk, index: np.fmin.reduce(chunk, axis=1) <= tol * (na[index] + nb_max),
-        lambda chunk, index: chunk <= tol * (na[index][:, None] + nb[None, :]),
-    )
-    if len(rows):
-        d2[rows, cols] = _exact_pairs(a, b, rows, cols, lambda u, v: np.einsum("ij,ij->i", u - v, u - v))
+    width = d2.shape[1]
+    for r0, chunk in _chunks(d2):
+        index = np.arange(r0, r0 + chunk.shape[0])
+        with np.errstate(invalid="ignore"):
+            flagged = np.flatnonzero(np.fmin.reduce(chunk, axis=1) <= tol * (na[index] + nb_max))
+        if len(flagged):
+            sub = chunk[flagged]
+            flat = np.flatnonzero(sub <= tol * (na[index[flagged]][:, None] + nb[None, :]))
+            rows, cols = flagged[flat // width], flat % width
+            chunk[rows, cols] = _exact_pairs(a, b, rows + r0, cols, lambda u, v: np.einsum("ij,ij->i", u - v, u - v))
+        if finish is not None:
+            finish(chunk)
     return d2
 
 
 def _euclidean(a, b, params, paired=False, out=None):
-    return np.sqrt(_sqeuclidean(a, b, params, paired, out), out=None if paired else out)
+    return _sqeuclidean(a, b, params, paired, out, finish=lambda x: np.sqrt(x, out=x))
 
 
 def _mahalanobis(a, b, params, paired=False, out=None):
