@@ -517,6 +517,9 @@ def _check_finite(array: np.ndarray, source: str, locate: Callable[[int, int], s
     total = 0
     for start in range(0, array.shape[0], rows_per_chunk):
         chunk = np.asarray(array[start : start + rows_per_chunk])
+        with np.errstate(over="ignore", invalid="ignore"):
+            if np.isfinite(chunk.sum()):  # NaN and inf propagate into a sum: one fast pass suffices
+                continue
         bad = ~np.isfinite(chunk)
         if bad.any():
             total += int(bad.sum())

@@ -133,14 +133,15 @@ def _cosine_kernel(a, b, paired: bool, out, finish):
     each cache-sized row chunk right after that chunk's near pairs are found, so the whole work
     after the matrix product is one pass over memory. Only near pairs can fall outside [-1, 1].
     """
-    an, bn = _normalised(a), _normalised(b)
     high = 1.0 - NEAR_TOLERANCE[np.dtype(a.dtype)]
-    if paired:
-        cos = np.einsum("ij,ij->i", an, bn)
-        with np.errstate(invalid="ignore"):
+    if paired:  # no normalised copies: one dot product and two norms per row
+        with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+            cos = np.einsum("ij,ij->i", a, b)
+            cos /= np.sqrt(np.einsum("ij,ij->i", a, a) * np.einsum("ij,ij->i", b, b))
             rows = np.flatnonzero(np.abs(cos) > high)
         finish(cos, rows, None, *_exact_cosine_parts(a, b, rows, rows))
         return cos
+    an, bn = _normalised(a), _normalised(b)
     cos = np.matmul(an, bn.T, out=out)
     width = cos.shape[1]
     for r0, chunk in _chunks(cos):
@@ -208,9 +209,9 @@ def _dot(a, b, params, paired=False, out=None):
 
 
 def _sqeuclidean(a, b, params, paired=False, out=None, finish=None):
-    if paired:
-        diff = a.astype(np.float64) - b
-        result = np.einsum("ij,ij->i", diff, diff).astype(a.dtype, copy=False)
+    if paired:  # in the input type: float32 sums of squares are good to ~1e-7 relative
+        diff = a - b
+        result = np.einsum("ij,ij->i", diff, diff)
         return finish(result) if finish is not None else result
     dtype, d = a.dtype, a.shape[1]
     na, nb = _row_sqnorms(a), _row_sqnorms(b)
