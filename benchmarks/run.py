@@ -52,9 +52,23 @@ TARGETS: dict[str, tuple | None] = {
     "topk-memory": ("<", MEMORY_BUDGET / MiB),  # siamcli working memory beyond inputs, MiB
     "selfdup-memory": ("<", MEMORY_BUDGET / MiB, "budget"),  # peak RSS beyond the input, MiB
     "mmap-memory": ("<", MEMORY_BUDGET / MiB, "budget"),  # peak anonymous memory with memory=512 MiB, MiB
-    "allpairs-numpy": None,  # siamcli time / numpy A @ B.T time ("x of numpy matmul")
-    "vs-peer": None,  # fastest agreeing peer's time / siamcli time
+    "allpairs-numpy": ("<=", 1.15),  # siamcli time / numpy A @ B.T time ("x of numpy matmul")
+    "allpairs-peer": (">", 1.0),  # faiss and scikit-learn time / siamcli time: siamcli faster
+    "topk-faiss": (">=", 1 / 1.1),  # faiss knn time / siamcli time: siamcli within 1.1x of faiss
+    "topk-sklearn": (">=", 1.8),  # NearestNeighbors(brute) time / siamcli time
+    "nonblas-scipy": (">=", 4.0),  # scipy cdist time / siamcli time
+    "vs-peer": None,  # other peers: reported, no target
 }
+
+
+def peer_target(case: str, peer_name: str) -> str:
+    """The TARGETS key for a peer's ratio in a case (the issue's targets name faiss, sklearn, scipy)."""
+    for word, key in (("faiss", "faiss"), ("sklearn", "sklearn"), ("scipy", "scipy")):
+        if peer_name.startswith(word) and f"{case}-{key}" in TARGETS:
+            return f"{case}-{key}"
+    if case == "allpairs" and peer_name.startswith(("faiss", "sklearn")):
+        return "allpairs-peer"
+    return "vs-peer"
 
 #: (full size, --quick size) of each case.
 SIZES = {
@@ -116,12 +130,11 @@ def blas_info() -> list[str]:
     tpc = optional("threadpoolctl")
     if tpc is not None:
         rows = []
-        for info in tpc.threadpool_info():
-            where = Path(info.get("filepath", "")).parent.parent.name or info.get("prefix", "")
-            where = Path(info.get("filepath", "")).parent.name if where in ("", "site-packages") else where
-            rows.append(f"{info.get('internal_api')} {info.get('version') or ''} ({info.get('user_api')}, "
-                        f"{info.get('num_threads')} threads, {info.get('architecture') or info.get('threading_layer') or '-'}; "
-                        f"from {Path(info.get('filepath', '')).parent.name})")
+        for info in sorted(tpc.threadpool_info(), key=lambda i: (i.get("user_api", ""), i.get("filepath", ""))):
+            name = f"{info.get('internal_api')} {info.get('version') or ''}".strip()
+            detail = ", ".join(x for x in (info.get("user_api"), f"{info.get('num_threads')} threads",
+                                           info.get("architecture") or info.get("threading_layer")) if x)
+            rows.append(f"{name} ({detail}; from {Path(info.get('filepath', '')).parent.name})")
         return rows
     try:
         config = np.show_config(mode="dicts")
@@ -136,9 +149,9 @@ def git_revision() -> str:
     try:
         rev = subprocess.run(["git", "-C", str(root), "rev-parse", "--short", "HEAD"], capture_output=True,
                              text=True, timeout=10).stdout.strip()
-        dirty = subprocess.run(["git", "-C", str(root), "status", "--porcelain", "--untracked-files=no"],
-                               capture_output=True, text=True, timeout=10).stdout.strip()
-        return f"{rev}{' + uncommitted changes' if dirty else ''}" if rev else "unknown"
+        dirty = subprocess.run(["git", "-C", str(root), "status", "--porcelain", "--untracked-files=no", "--",
+                                "siamcli"], capture_output=True, text=True, timeout=10).stdout.strip()
+        return f"{rev}{' + uncommitted changes to siamcli/' if dirty else ''}" if rev else "unknown"
     except (OSError, subprocess.SubprocessError):
         return "unknown"
 
@@ -208,7 +221,6 @@ class Measured:
     ratio: float | None = None  # this time / siamcli time
     inner: int = 1  # calls averaged in each timed sample
     note: str = ""
-    extra: Any = None  # what a case wants to keep from the result (not timed)
 
     @property
     def median(self) -> float | None:
@@ -220,7 +232,8 @@ class Measured:
 
     def as_json(self) -> dict[str, Any]:
         return {"name": self.name, "status": self.status, "times_s": self.times, "median_s": self.median,
-                "min_s": self.best, "first_run_s": self.first, "calls_per_sample": self.inner, "ratio_peer_over_siamcli": self.ratio,
+                "min_s": self.best, "first_run_s": self.first, "calls_per_sample": self.inner,
+                "ratio_peer_over_siamcli": self.ratio,
                 "peak_rss_bytes": self.peak_rss, "peak_anon_bytes": self.peak_anon, "check": self.check,
                 "agrees": self.agrees, "note": self.note}
 
@@ -292,7 +305,8 @@ class Bench:
             if res.status == "ok":
                 # a call shorter than MIN_SAMPLE_S is timed as the mean of several back-to-back calls,
                 # so that one scheduler hiccup on this shared machine does not swamp a sample
-                res.inner = 1 if res.first >= MIN_SAMPLE_S else min(1000, math.ceil(MIN_SAMPLE_S / max(res.first, 1e-6)))
+                short = res.first < MIN_SAMPLE_S
+                res.inner = min(1000, math.ceil(MIN_SAMPLE_S / max(res.first, 1e-6))) if short else 1
                 fits = int(budget // max(res.first * res.inner, 1e-9)) if budget > 0 else repeat
                 counts[id(res)] = max(1, min(repeat, fits))
         for _ in range(max(counts.values(), default=0)):
@@ -332,7 +346,8 @@ class Bench:
                 rows.append((r.name, "-", "-", "-", "-", "-", "-", r.status))
                 continue
             rows.append((r.name, fmt_time(r.median), fmt_time(r.best), fmt_ratio(r.ratio), fmt_mib(r.peak_rss),
-                         fmt_mib(r.peak_anon), str(len(r.times)) + (f"x{r.inner}" if r.inner > 1 else ""), r.check + (f"; {r.note}" if r.note else "")))
+                         fmt_mib(r.peak_anon), str(len(r.times)) + (f"x{r.inner}" if r.inner > 1 else ""),
+                         r.check + (f"; {r.note}" if r.note else "")))
         print_rows(rows, right=(1, 2, 3, 4, 5, 6))
         for line in lines:
             print(f"  {line}")
@@ -458,6 +473,11 @@ def ranking_paired(ranking, n: int) -> np.ndarray:
 # ---------------------------------------------------------------- reference implementations
 
 
+def topk_block_rows(nq: int, nb: int, work_bytes: int = MEMORY_BUDGET) -> int:
+    """Queries per block of numpy_topk: float32 keys and int64 argpartition indices in work_bytes."""
+    return max(1, min(nq, work_bytes // (nb * 12)))
+
+
 def numpy_topk(q: np.ndarray, g: np.ndarray, k: int, metric: str, exclude_self: bool = False,
                work_bytes: int = MEMORY_BUDGET) -> tuple[np.ndarray, np.ndarray]:
     """Exact top-k with numpy: a block of queries @ gallery.T, then argpartition. Ties by index."""
@@ -468,7 +488,7 @@ def numpy_topk(q: np.ndarray, g: np.ndarray, k: int, metric: str, exclude_self: 
     else:
         qx, gx = q, g
         g2 = np.einsum("ij,ij->i", g, g)
-    rows = max(1, min(nq, work_bytes // (nb * 16)))  # float32 scores + int64 argpartition + slack
+    rows = topk_block_rows(nq, nb, work_bytes)
     out_i = np.empty((nq, k), dtype=np.int64)
     out_s = np.empty((nq, k), dtype=np.float64)
     for i0 in range(0, nq, rows):
@@ -548,9 +568,10 @@ def case_allpairs(bench: Bench, size: dict) -> None:
         if faiss is None:
             impls.append(Impl("faiss pairwise_distances", unavailable="not installed"))
         elif metric == "cosine":
+            ip = faiss.METRIC_INNER_PRODUCT
             impls.append(Impl("faiss pairwise_distances",
-                              lambda: faiss.pairwise_distances(normalized(a), normalized(b), faiss.METRIC_INNER_PRODUCT),
-                              lambda: faiss.pairwise_distances(normalized(wa), normalized(b), faiss.METRIC_INNER_PRODUCT),
+                              lambda: faiss.pairwise_distances(normalized(a), normalized(b), ip),
+                              lambda: faiss.pairwise_distances(normalized(wa), normalized(b), ip),
                               note="inner product of normalised rows"))
         elif metric == "dot":
             impls.append(Impl("faiss pairwise_distances",
@@ -567,9 +588,9 @@ def case_allpairs(bench: Bench, size: dict) -> None:
         lines = [bench.headline("allpairs", metric, "siamcli time / numpy matmul time (x of numpy matmul)",
                                 x_numpy, "x", "allpairs-numpy")]
         peer = fastest_peer([r for r in results if r.name != "numpy A @ B.T"])
-        if peer is not None:
-            lines.append(bench.headline("allpairs", metric, f"fastest peer ({peer.name}) / siamcli",
-                                        peer.ratio, "x", "vs-peer"))
+        fastest = peer.name if peer else "none agreeing"
+        lines.append(bench.headline("allpairs", metric, f"fastest peer ({fastest}) / siamcli",
+                                    peer.ratio if peer else None, "x", peer_target("allpairs", fastest)))
         bench.table("allpairs", title, results, lines)
         del results
 
@@ -609,7 +630,8 @@ def case_topk(bench: Bench, size: dict) -> None:
             impls.append(Impl("sklearn NearestNeighbors", lambda: sk_knn(q), lambda: sk_knn(wq),
                               note="brute; 1 - cosine distance" if metric == "cosine" else "brute"))
         impls.append(Impl("numpy matmul + argpartition", lambda: numpy_topk(q, g, k, metric),
-                          lambda: numpy_topk(wq, g, k, metric), note="query blocks of <= 512 MiB"))
+                          lambda: numpy_topk(wq, g, k, metric),
+                          note=f"blocks of {topk_block_rows(nq, nb):,} queries"))
         title = f"topk {metric}: top-{k} of {nq:,} queries x {nb:,} gallery x {d} float32"
         bench.section(title)
         results = bench.measure(impls, check_topk, "topk")
@@ -620,7 +642,8 @@ def case_topk(bench: Bench, size: dict) -> None:
                                         siam.peak_rss / MiB, "MiB", "topk-memory"))
         for peer in results[1:]:
             if peer.ratio is not None and peer.agrees:
-                lines.append(bench.headline("topk", metric, f"{peer.name} / siamcli", peer.ratio, "x", "vs-peer"))
+                lines.append(bench.headline("topk", metric, f"{peer.name} / siamcli", peer.ratio, "x",
+                                            peer_target("topk", peer.name)))
         bench.table("topk", title, results, lines)
 
 
@@ -634,7 +657,7 @@ def case_nonblas(bench: Bench, size: dict) -> None:
     faiss = optional("faiss")
     kw = bench.siam_kwargs(siamcli.matrix)
     for metric, scipy_name, faiss_metric in (("manhattan", "cityblock", "METRIC_L1"),
-                                             ("chebyshev", "chebyshev", "METRIC_Lin")):
+                                             ("chebyshev", "chebyshev", "METRIC_Linf")):
         impls = [Impl("siamcli", lambda: siamcli.matrix(a, b, metric=metric, **kw).values,
                       lambda: siamcli.matrix(wa, b, metric=metric, **kw).values)]
         if scipy_distance is None:
@@ -645,7 +668,8 @@ def case_nonblas(bench: Bench, size: dict) -> None:
         if skp is None:
             impls.append(Impl(f"sklearn pairwise_distances {metric}", unavailable="not installed"))
         else:
-            impls.append(Impl(f"sklearn pairwise_distances {metric}", lambda: skp.pairwise_distances(a, b, metric=metric),
+            impls.append(Impl(f"sklearn pairwise_distances {metric}",
+                              lambda: skp.pairwise_distances(a, b, metric=metric),
                               lambda: skp.pairwise_distances(wa, b, metric=metric)))
         if faiss is None:
             impls.append(Impl(f"faiss pairwise_distances {faiss_metric}", unavailable="not installed"))
@@ -660,9 +684,13 @@ def case_nonblas(bench: Bench, size: dict) -> None:
         results = bench.measure(impls, check_values, "nonblas")
         lines = []
         peer = fastest_peer(results)
-        if peer is not None:
-            lines.append(bench.headline("nonblas", metric, f"fastest peer ({peer.name}) / siamcli",
-                                        peer.ratio, "x", "vs-peer"))
+        fastest = peer.name if peer else "none agreeing"
+        lines.append(bench.headline("nonblas", metric, f"fastest peer ({fastest}) / siamcli",
+                                    peer.ratio if peer else None, "x", "vs-peer"))
+        for other in results[1:]:
+            if other.ratio is not None and other.agrees and other.name.startswith(("scipy", "faiss")):
+                lines.append(bench.headline("nonblas", metric, f"{other.name} / siamcli", other.ratio, "x",
+                                            peer_target("nonblas", other.name)))
         bench.table("nonblas", title, results, lines)
 
 
@@ -912,6 +940,8 @@ def print_machine(info: dict[str, Any]) -> None:
     print(f"  memory   {info['memory_method']}")
     print("  ratio    peer time / siamcli time (> 1: siamcli is faster); results agree when within "
           f"{TOLERANCE:g} x max(1, |score|)")
+    print(f"  runs     timed samples; 5x3: each sample the mean of 3 back-to-back calls (calls under "
+          f"{MIN_SAMPLE_S * 1e3:.0f} ms)")
 
 
 def print_summary(summary: list[dict[str, Any]]) -> None:
