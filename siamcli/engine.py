@@ -88,24 +88,24 @@ def _describe_rows(s: EmbeddingSet, mask: np.ndarray) -> str:
     return f"{s.source} row{'s' if len(rows) > 1 else ''} {shown}{more}"
 
 
-def _rows(s: EmbeddingSet, start: int, stop: int, dtype: np.dtype, normalize: bool) -> np.ndarray:
-    """Rows start:stop of s in the compute dtype, L2-normalised if asked (zero rows stay zero)."""
-    x = np.asarray(s.vectors[start:stop], dtype=dtype)
+def _as_rows(x, dtype: np.dtype, normalize: bool) -> np.ndarray:
+    """x in the compute dtype, L2-normalised if asked (zero rows stay zero: the policy decides)."""
+    x = np.asarray(x, dtype=dtype)
     if normalize:
         norms = np.sqrt(np.einsum("ij,ij->i", x, x, dtype=np.float64))
         norms[norms == 0] = 1.0
         x = x / norms.astype(dtype)[:, None]
     return x
+
+
+def _rows(s: EmbeddingSet, start: int, stop: int, dtype: np.dtype, normalize: bool) -> np.ndarray:
+    """Rows start:stop of s, ready for a kernel."""
+    return _as_rows(s.vectors[start:stop], dtype, normalize)
 
 
 def _gather(s: EmbeddingSet, index: np.ndarray, dtype: np.dtype, normalize: bool) -> np.ndarray:
-    """Rows `index` of s, as _rows gives a range."""
-    x = np.asarray(s.vectors[index], dtype=dtype)
-    if normalize:
-        norms = np.sqrt(np.einsum("ij,ij->i", x, x, dtype=np.float64))
-        norms[norms == 0] = 1.0
-        x = x / norms.astype(dtype)[:, None]
-    return x
+    """Rows `index` of s, ready for a kernel."""
+    return _as_rows(s.vectors[index], dtype, normalize)
 
 
 @dataclass
