@@ -420,17 +420,16 @@ def _best_per_row_index(rows, cols, keys, k):
 
 
 def _open_row_candidates(comp: Comparison, scores, open_rows, i0, j0, k, threshold):
-    """Candidates in rows that do not have k entries yet: every entry that may be in the top k."""
+    """Candidates in rows that do not have k entries yet: at most the k best (and ties) of each
+    row, excluding self-pairs and pairs failing the threshold, so memory stays bounded."""
     block = scores[open_rows]
-    if threshold is not None:  # usually sparse: take every passing entry
-        with np.errstate(invalid="ignore"):
-            passing = comp.passes(block, threshold) if block.dtype == np.float64 else comp.passes(block.astype(np.float64), threshold)
-        r, c = np.nonzero(passing)
-        return open_rows[r], c
     keys = comp.keys(block)
+    if threshold is not None:
+        keys[~comp.passes(block, threshold)] = np.nan
     if comp.same:
-        r, c = np.nonzero(open_rows[:, None] + i0 == np.arange(j0, j0 + block.shape[1])[None, :])
-        keys[r, c] = np.nan
+        global_rows = open_rows + i0
+        on_diagonal = np.flatnonzero((global_rows >= j0) & (global_rows < j0 + block.shape[1]))
+        keys[on_diagonal, global_rows[on_diagonal] - j0] = np.nan
     r, c, _ = _row_candidates(keys, k)
     return open_rows[r], c
 

@@ -210,3 +210,21 @@ def test_cli_paired_and_pairs_exclude_each_other(tmp_path):
     result = CliRunner().invoke(cli, ["compare", str(tmp_path / "a.npy"), str(tmp_path / "a.npy"), "--paired",
                                       "--pairs", str(tmp_path / "p.csv")])
     assert result.exit_code == 2 and "--pairs" in result.stderr
+
+
+def test_loose_threshold_keeps_topk_within_the_memory_budget():
+    """A threshold most pairs pass must not turn every passing pair into a candidate."""
+    import tracemalloc
+
+    rng = np.random.default_rng(9)
+    q, g = rng.normal(size=(300, 32)).astype(np.float32), rng.normal(size=(40000, 32)).astype(np.float32)
+    budget = 16 * 2**20
+    tracemalloc.start()
+    try:
+        ranking = siamcli.compare(q, g, top_k=5, threshold=-1.0, memory=budget)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 1.5 * budget, peak
+    expected = np.argsort(cdist(q.astype(float), g.astype(float), "cosine"), axis=1, kind="stable")[:, :5]
+    assert (ranking.b_index.reshape(300, 5) == expected).all()
