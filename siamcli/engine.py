@@ -21,9 +21,9 @@ from .results import MatrixResult, Ranking, Score
 
 DEFAULT_MEMORY_BYTES = 512 * 2**20
 ZERO_VECTOR_POLICIES = ("error", "nan", "zero")
-#: Working bytes per score entry while ranking: the score block (8 at most) plus the masks and
-#: keys of rows still being filled (at most 8 more); the candidates found are few.
-_BYTES_PER_ENTRY = 16
+#: Working bytes per score entry while ranking, beyond the score itself (its dtype's size): the
+#: masks and keys of rows still being filled and the cache-sized chunks; candidates are few.
+_EXTRA_BYTES_PER_ENTRY = 4
 #: The first column block of a ranking is narrow: a cheap partition gives each row its k-th
 #: best key early, and every later block is screened against it with one comparison.
 _FIRST_BLOCK_COLS = 2048
@@ -210,8 +210,14 @@ class Comparison:
         if block_rows is not None:
             return max(1, block_rows), max(1, block_rows)
         cols = min(len(self.b), _MAX_BLOCK_COLS)
-        rows = max(1, min(len(self.a), self.memory // (_BYTES_PER_ENTRY * cols)))
+        rows = max(1, min(len(self.a), self.memory // ((self.dtype.itemsize + _EXTRA_BYTES_PER_ENTRY) * cols)))
         return rows, cols
+
+    def score_buffer(self, rows: int, cols: int) -> Callable[[int, int], np.ndarray]:
+        """A view maker over one reused buffer: blocks never allocate (or page-fault) afresh, and
+        a block's scores are overwritten in place instead of living on beside the next block's."""
+        buffer = np.empty(rows * cols, dtype=self.dtype)
+        return lambda r, c: buffer[: r * c].reshape(r, c)
 
 
 def as_embedding_set(x, name: str = "<array>") -> EmbeddingSet:
@@ -319,8 +325,8 @@ def _row_candidates(keys: np.ndarray, k: int):
     return rows, cols, keys[rows, cols]
 
 
-def _block_keys(comp: Comparison, i0, i1, j0, j1, threshold, upper_only: bool) -> tuple[np.ndarray, np.ndarray]:
-    scores = comp.block(i0, i1, j0, j1)
+def _block_keys(comp: Comparison, i0, i1, j0, j1, threshold, upper_only: bool, out=None) -> tuple[np.ndarray, np.ndarray]:
+    scores = comp.block(i0, i1, j0, j1, out=out)
     keys = comp.keys(scores)
     if comp.same:
         gi = np.arange(i0, i1)[:, None]
@@ -347,6 +353,7 @@ def iter_topk(comp: Comparison, k: int | None, threshold: float | None = None,
     k = m if k is None else k
     br, bc = comp.block_sizes(block_rows)
     higher = comp.metric.higher_is_better
+    view = comp.score_buffer(min(br, n), min(bc, m))
     for i0 in range(0, n, br):
         i1 = min(n, i0 + br)
         rows_n = i1 - i0
@@ -354,7 +361,7 @@ def iter_topk(comp: Comparison, k: int | None, threshold: float | None = None,
         kth = np.full(rows_n, np.inf)
         full = np.zeros(rows_n, dtype=bool)
         for j0, j1 in _column_blocks(m, bc, k):
-            scores = comp.block(i0, i1, j0, j1)
+            scores = comp.block(i0, i1, j0, j1, out=view(i1 - i0, j1 - j0))
             found = []
             if full.any():
                 # rows still filling get a limit nothing can beat; they are handled below
@@ -443,6 +450,7 @@ def best_pairs(comp: Comparison, limit: int | None, threshold: float | None = No
     best_b = np.empty(0, np.int64)
     best_k = np.empty(0)
     best_s = np.empty(0)
+    view = comp.score_buffer(min(br, n), min(bc, m))
     for i0 in range(0, n, br):
         i1 = min(n, i0 + br)
         for j0 in range(0, m, bc):
@@ -450,7 +458,7 @@ def best_pairs(comp: Comparison, limit: int | None, threshold: float | None = No
             if comp.same and j1 <= i0 + 1:
                 comp.report((i1 - i0) * (j1 - j0))
                 continue  # entirely on or below the diagonal
-            scores, keys = _block_keys(comp, i0, i1, j0, j1, threshold, upper_only=True)
+            scores, keys = _block_keys(comp, i0, i1, j0, j1, threshold, upper_only=True, out=view(i1 - i0, j1 - j0))
             valid = ~np.isnan(keys)
             if limit is not None and valid.sum() > limit:
                 kth = np.partition(keys[valid], limit - 1)[limit - 1]

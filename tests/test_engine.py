@@ -217,7 +217,7 @@ def test_memory_budget_splits_the_work_into_blocks():
     a, b = rng.normal(size=(300, 8)), rng.normal(size=(200, 8))
     small = siamcli.prepare(a, b, metric="euclidean", memory=64 * 1024)
     rows, cols = small.block_sizes()
-    assert rows * cols * engine._BYTES_PER_ENTRY <= 64 * 1024 or rows == 1
+    assert rows * cols * (small.dtype.itemsize + engine._EXTRA_BYTES_PER_ENTRY) <= 64 * 1024 or rows == 1
     r_small = siamcli.compare(a, b, metric="euclidean", top_k=4, memory=64 * 1024)
     r_big = siamcli.compare(a, b, metric="euclidean", top_k=4)
     assert _pairs(r_small) == _pairs(r_big)
