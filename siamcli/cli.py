@@ -345,15 +345,8 @@ def compare(a, b, top_k, limit, threshold, paired, pairs_path, metric, p, cov_fr
     bar = _start(comp, terminal, threads, "comparing", paired or pairs is not None)
     if pairs is not None:
         bar.total = len(pairs[0])
-    if engine.is_single_pair(comp) and not paired and pairs is None and limit is None:
-        score = engine.single_score(comp)
-        if not comp.passes([score.value], threshold)[0]:
-            _emit([engine.Ranking.concat([], comp.metric, comp.a, comp.b, "row")], fmt, precision, terminal)
-            return
-        _emit(score, fmt, precision, terminal)
-        return
     try:
-        _emit(engine.rankings(comp, top_k=top_k, limit=limit, threshold=threshold, paired=paired, pairs=pairs),
+        _emit(engine.results(comp, top_k=top_k, limit=limit, threshold=threshold, paired=paired, pairs=pairs),
               fmt, precision, terminal)
     finally:
         bar.close()
@@ -415,7 +408,7 @@ def _save_matrix(comp, path: str, dtype: str | None = None) -> None:
 
     from . import engine
     from .errors import InputError
-    from .output import _cell
+    from .output import write_matrix_rows
 
     try:
         if path.lower().endswith(".npy"):
@@ -425,14 +418,10 @@ def _save_matrix(comp, path: str, dtype: str | None = None) -> None:
             out.flush()
             del out
             return
-        import csv
-
         with open(path, "w", newline="", encoding="utf-8") as handle:
-            writer = csv.writer(handle, lineterminator="\n")
-            writer.writerow(["id", *comp.b.row_ids()])
-            for i0, block in engine.iter_matrix_rows(comp):
-                for i, row in enumerate(block.tolist(), i0):
-                    writer.writerow([comp.a.id_of(i), *map(_cell, row)])
+            rows = ((comp.a.id_of(i), row) for i0, block in engine.iter_matrix_rows(comp)
+                    for i, row in enumerate(block.astype(np.float64).tolist(), i0))
+            write_matrix_rows(handle, comp.b.row_ids(), rows)
     except OSError as exc:
         raise InputError(f"{path}: cannot write ({exc.strerror or exc})") from None
 

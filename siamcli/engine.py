@@ -15,7 +15,7 @@ from typing import Callable, Iterator
 import numpy as np
 
 from .errors import InputError, ShapeError, UsageError
-from .io import EmbeddingSet, load_embeddings
+from .io import EmbeddingSet, embeddings_from_array, load_embeddings
 from .metrics import Metric, Params, check_params, get_metric
 from .results import MatrixResult, Ranking, Score
 
@@ -224,10 +224,8 @@ def as_embedding_set(x, name: str = "<array>") -> EmbeddingSet:
     """An EmbeddingSet from a set, an array, or a path."""
     if isinstance(x, EmbeddingSet):
         return x
-    if isinstance(x, np.ndarray) or isinstance(x, (list, tuple)):
-        from .io import Parsed, _validated
-
-        return _validated(Parsed(np.asarray(x)), name)
+    if isinstance(x, (np.ndarray, list, tuple)):
+        return embeddings_from_array(x, name)
     return load_embeddings(x)
 
 
@@ -298,10 +296,11 @@ def prepare(
             cov_sets = [source]
         else:
             cov_sets = inputs
+
         def chunks():
             for s in cov_sets:
-                for start in range(0, len(s), 65536):
-                    yield _rows(s, start, min(len(s), start + 65536), np.dtype(np.float64), normalize)
+                for _, rows in _row_chunks(s.vectors):
+                    yield _as_rows(rows, np.dtype(np.float64), normalize)
 
         comparison.params = m.prepare(chunks, a.dim, params)
     if notify is not None:
@@ -381,14 +380,13 @@ def iter_topk(comp: Comparison, k: int | None, threshold: float | None = None,
                 rows, cols, cand_scores = rows[keep], cols[keep], cand_scores[keep]
             merged = (np.concatenate([state[0], rows]), np.concatenate([state[1], cols + j0]),
                       np.concatenate([state[2], comp.keys(cand_scores)]), np.concatenate([state[3], cand_scores]))
-            order, rank = _best_per_row_index(merged[0], merged[1], merged[2], k)
+            order, state_rank = _best_per_row_index(merged[0], merged[1], merged[2], k)
             state = tuple(x[order] for x in merged)
             counts = np.bincount(state[0], minlength=rows_n)
             full = counts >= k
-            last = np.flatnonzero(rank == k)
+            last = np.flatnonzero(state_rank == k)
             kth[state[0][last]] = state[2][last]
-        rank = np.arange(len(state[0])) - np.searchsorted(state[0], state[0], side="left") + 1
-        yield Ranking(comp.metric, comp.a, comp.b, state[0] + i0, state[1], state[3], rank, "row")
+        yield Ranking(comp.metric, comp.a, comp.b, state[0] + i0, state[1], state[3], state_rank, "row")
 
 
 def _better_entries(scores: np.ndarray, limit: np.ndarray, higher: bool) -> tuple[np.ndarray, np.ndarray]:
@@ -561,6 +559,24 @@ def rankings(comp: Comparison, *, top_k: int | None = 5, limit: int | str | None
         yield from iter_topk(comp, top_k, threshold, block_rows)
 
 
+def results(comp: Comparison, *, top_k: int | None = 5, limit: int | str | None = None,
+            threshold: float | None = None, paired: bool = False, pairs=None,
+            block_rows: int | None = None) -> Score | Iterator[Ranking]:
+    """What `compare` asks for: one Score for two single vectors (none if it fails the
+    threshold), else a stream of Ranking chunks. `pairs` is a (a_index, b_index) tuple or a file."""
+    if pairs is not None and not isinstance(pairs, tuple):
+        from .io import read_pairs
+
+        pairs = read_pairs(pairs, comp.a, comp.b)
+    if is_single_pair(comp) and not paired and pairs is None and limit is None:
+        score = single_score(comp)
+        if comp.passes([score.value], threshold)[0]:
+            return score
+        return iter([Ranking.concat([], comp.metric, comp.a, comp.b, "row")])
+    return rankings(comp, top_k=top_k, limit=limit, threshold=threshold, paired=paired,
+                    block_rows=block_rows, pairs=pairs)
+
+
 def compare(a, b=None, *, metric: str | Metric = "cosine", top_k: int | None = 5, limit: int | str | None = None,
             threshold: float | None = None, paired: bool = False, pairs=None, p: float | None = None,
             cov_from=None, normalize: bool = False, zero_vector: str = "error", memory: int = DEFAULT_MEMORY_BYTES,
@@ -573,14 +589,11 @@ def compare(a, b=None, *, metric: str | Metric = "cosine", top_k: int | None = 5
     """
     comp = prepare(a, b, metric=metric, p=p, cov_from=cov_from, normalize=normalize,
                    zero_vector=zero_vector, memory=memory, notify=notify)
-    if is_single_pair(comp) and not paired and pairs is None and limit is None:
-        return single_score(comp)
-    if pairs is not None and not isinstance(pairs, tuple):
-        from .io import read_pairs
-
-        pairs = read_pairs(pairs, comp.a, comp.b)
-    parts = list(rankings(comp, top_k=top_k, limit=limit, threshold=threshold, paired=paired, block_rows=block_rows,
-                          pairs=pairs))
+    found = results(comp, top_k=top_k, limit=limit, threshold=threshold, paired=paired, pairs=pairs,
+                    block_rows=block_rows)
+    if isinstance(found, Score):
+        return found
+    parts = list(found)
     grouping = parts[0].grouping if parts else "row"
     return Ranking.concat(parts, comp.metric, comp.a, comp.b, grouping)
 

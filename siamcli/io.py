@@ -465,6 +465,11 @@ def load_embeddings(
     return embeddings
 
 
+def embeddings_from_array(array, source: str = "<array>") -> EmbeddingSet:
+    """An EmbeddingSet from an in-memory array, checked as a loaded file would be."""
+    return _validated(Parsed(np.asarray(array)), source)
+
+
 def read_ids(path: str | os.PathLike, expected: int) -> list[str]:
     """Row ids from a text file, one per line; the count must match the rows."""
     path = os.fspath(path)

@@ -10,6 +10,8 @@ from __future__ import annotations
 import csv
 import json
 import math
+
+import numpy as np
 from dataclasses import dataclass
 from typing import Callable, Iterable, TextIO
 
@@ -89,14 +91,22 @@ def _cell(value) -> str:
     return str(value)
 
 
+def write_matrix_rows(out: TextIO, col_ids: list[str], rows: Iterable[tuple[str, list]], delimiter: str = ",") -> None:
+    """A matrix as CSV/TSV: a header `id,<col ids>`, then one line per row, full precision.
+    Rows come as (row id, values) and are written as they arrive (a matrix larger than memory)."""
+    writer = csv.writer(out, delimiter=delimiter, lineterminator="\n")
+    writer.writerow(["id", *col_ids])
+    for row_id, values in rows:
+        writer.writerow([row_id, *map(_cell, values)])
+
+
 def _write_delimited(parts: Iterable, out: TextIO, options: OutputOptions, delimiter: str) -> None:
     writer = csv.writer(out, delimiter=delimiter, lineterminator="\n")
     header_written = False
     for part in parts:
         if isinstance(part, MatrixResult):
-            writer.writerow(["id", *part.col_ids()])
-            for i, row in enumerate(part.values):
-                writer.writerow([part.a.id_of(i), *(_cell(float(v)) for v in row)])
+            rows = ((part.a.id_of(i), row.tolist()) for i, row in enumerate(np.asarray(part.values, dtype=np.float64)))
+            write_matrix_rows(out, part.col_ids(), rows, delimiter)
             continue
         if not header_written:
             writer.writerow(part.fields)
