@@ -222,3 +222,10 @@ def test_memory_budget_splits_the_work_into_blocks():
     r_big = siamcli.compare(a, b, metric="euclidean", top_k=4)
     assert _pairs(r_small) == _pairs(r_big)
     np.testing.assert_allclose(r_small.score, r_big.score, rtol=1e-12)  # BLAS rounds by block shape
+
+
+def test_single_pair_threshold_is_the_same_in_library_and_cli():
+    a, b = np.array([1.0, 0.0]), np.array([1.0, 1.0])  # cosine 1/sqrt(2) = 0.7071...
+    assert isinstance(siamcli.compare(a, b, threshold=0.7), siamcli.Score)
+    failing = siamcli.compare(a, b, threshold=0.8)
+    assert isinstance(failing, siamcli.Ranking) and len(failing) == 0
