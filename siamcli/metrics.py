@@ -57,8 +57,6 @@ class Metric:
     prepare: Callable[[Callable[[], Iterable[np.ndarray]], int, Params], Params] | None = None
     #: Computes in float32 for float32 inputs (BLAS kernels); others compute in float64.
     keeps_float32: bool = False
-    #: Text shown for the parameters a metric takes.
-    options: str = ""
     #: `matrix(a, b, params, out=block)` writes into a given array (saves a copy of every block).
     writes_into: bool = False
 
@@ -83,9 +81,10 @@ def _row_norms(x: np.ndarray) -> np.ndarray:
     return np.sqrt(_row_sqnorms(x))
 
 
-def _exact_pairs(a, b, rows, cols, fn) -> np.ndarray:
-    """fn(a_rows, b_rows) in float64 for the listed pairs, in chunks so memory stays bounded."""
-    out = np.empty(len(rows), dtype=np.float64)
+def _exact_pairs(a, b, rows, cols, fn, width: int = 0) -> np.ndarray:
+    """fn(a_rows, b_rows) in float64 for the listed pairs, in chunks so memory stays bounded;
+    fn gives one value per pair, or `width` values (then the result has that many columns)."""
+    out = np.empty((len(rows), width) if width else len(rows), dtype=np.float64)
     step = max(1, EXACT_CHUNK_VALUES // max(1, a.shape[1]))
     for s in range(0, len(rows), step):
         u = a[rows[s : s + step]].astype(np.float64)
@@ -113,10 +112,7 @@ def _unit_parts(u, v):
 
 
 def _exact_cosine_parts(a, b, rows, cols) -> tuple[np.ndarray, np.ndarray]:
-    parts = np.empty((len(rows), 2))
-    step = max(1, EXACT_CHUNK_VALUES // max(1, a.shape[1]))
-    for s in range(0, len(rows), step):
-        parts[s : s + step] = _unit_parts(a[rows[s : s + step]].astype(np.float64), b[cols[s : s + step]].astype(np.float64))
+    parts = _exact_pairs(a, b, rows, cols, _unit_parts, width=2)
     return parts[:, 0], parts[:, 1]
 
 
@@ -556,10 +552,10 @@ BUILTIN_METRICS: list[Metric] = [
            "largest absolute difference", aliases=("linf", "chessboard"),
            keeps_float32=True),  # a max needs no float64 sums: the compiled kernel runs twice as wide
     Metric("minkowski", "distance", _scipy_matrix("minkowski"), _paired64(_p_minkowski), _ref_minkowski,
-           "(sum |a_i - b_i|^p)^(1/p); --p sets p (default 2, as scipy)", aliases=("lp",), options="--p"),
+           "(sum |a_i - b_i|^p)^(1/p); --p sets p (default 2, as scipy)", aliases=("lp",)),
     Metric("mahalanobis", "distance", _matrix_and_paired(_mahalanobis)[0], _matrix_and_paired(_mahalanobis)[1],
            _ref_mahalanobis, "sqrt((a-b)' S^-1 (a-b)), S the covariance of the data or of --cov-from",
-           prepare=_prepare_mahalanobis, options="--cov-from", writes_into=True),
+           prepare=_prepare_mahalanobis, writes_into=True),
     Metric("correlation", "distance", _matrix_and_paired(_correlation)[0], _matrix_and_paired(_correlation)[1],
            _ref_correlation, "1 - Pearson correlation of the two vectors' components, in [0, 2]",
            aliases=("pearson",), undefined_rows=_constant_rows, neutral_score=1.0, keeps_float32=True,
