@@ -10,10 +10,10 @@ from __future__ import annotations
 import csv
 import json
 import math
-
-import numpy as np
 from dataclasses import dataclass
 from typing import Callable, Iterable, TextIO
+
+import numpy as np
 
 from .results import MatrixResult, MetricList, Ranking, Score
 
@@ -147,33 +147,29 @@ def _direction(metric) -> str:
     return f"{metric.name}: {'higher' if metric.higher_is_better else 'lower'} is closer"
 
 
+#: Table columns for each kind of ranking (rank-per-row lists show each row of A once).
+_RANKING_COLUMNS = {"row": ("a", "rank", "b", "score"), "overall": ("rank", "a", "b", "score"), "paired": ("a", "b", "score")}
+
+
 def _ranking_table(parts: list, options: OutputOptions):
     from rich.table import Table
 
-    first = parts[0]
-    grouping = first.grouping
+    grouping = parts[0].grouping
+    columns = _RANKING_COLUMNS[grouping]
     table = Table(show_edge=False, pad_edge=False)
-    if grouping == "row":
-        for name, justify in [("a", "left"), ("rank", "right"), ("b", "left"), ("score", "right")]:
-            table.add_column(name, justify=justify)
-        previous = None
-        for part in parts:
-            for ai, bi, s, r in zip(part.a_index.tolist(), part.b_index.tolist(), part.score.tolist(), part.rank.tolist()):
-                if previous is not None and ai != previous:
-                    table.rows[-1].end_section = True
-                table.add_row(part.a.id_of(ai) if ai != previous else "", str(r), part.b.id_of(bi),
-                              format_number(s, options.precision))
-                previous = ai
-    else:
-        columns = [("rank", "right"), ("a", "left"), ("b", "left"), ("score", "right")]
-        if grouping == "paired":
-            columns = columns[1:]
-        for name, justify in columns:
-            table.add_column(name, justify=justify)
-        for part in parts:
-            for ai, bi, s, r in zip(part.a_index.tolist(), part.b_index.tolist(), part.score.tolist(), part.rank.tolist()):
-                cells = [str(r), part.a.id_of(ai), part.b.id_of(bi), format_number(s, options.precision)]
-                table.add_row(*(cells[1:] if grouping == "paired" else cells))
+    for name in columns:
+        table.add_column(name, justify="right" if name in ("rank", "score") else "left")
+    previous = None
+    for record in _records(parts):
+        cells = {"a": record["a_id"], "b": record["b_id"], "rank": str(record["rank"]),
+                 "score": format_number(record["score"], options.precision)}
+        if grouping == "row":
+            if previous is not None and record["a_index"] != previous:
+                table.rows[-1].end_section = True
+            if record["a_index"] == previous:
+                cells["a"] = ""
+            previous = record["a_index"]
+        table.add_row(*(cells[c] for c in columns))
     return table
 
 
