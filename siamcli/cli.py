@@ -16,12 +16,14 @@ import click
 
 from . import __version__
 from .errors import SiamError, UsageError
+from .io import FORMATS
+from .output import FORMATTERS
 
 EXIT_BAD_INPUT = 2
 EXIT_INTERNAL = 3
 EXIT_BROKEN_PIPE = 141  # as a Unix tool killed by SIGPIPE: `siamcli ... | head`
-OUTPUT_FORMATS = ("table", "json", "jsonl", "csv", "tsv")  # output.FORMATTERS, without importing it early
-INPUT_FORMATS = ("npy", "npz", "csv", "tsv", "txt", "jsonl", "json")  # io.FORMATS
+OUTPUT_FORMATS = tuple(FORMATTERS)  # the one table of formatters: a new format appears everywhere
+INPUT_FORMATS = tuple(FORMATS)  # the one table of loaders
 
 
 class Terminal:
