@@ -91,8 +91,7 @@ def read_npy(data: bytes | Path, source: str, key: str | None = None) -> Parsed:
         if isinstance(data, Path) and data.stat().st_size > MMAP_THRESHOLD_BYTES:
             array = np.load(data, mmap_mode="r", allow_pickle=False)
         else:
-            raw = data.read_bytes() if isinstance(data, Path) else data
-            array = np.load(io.BytesIO(raw), allow_pickle=False)
+            array = np.load(io.BytesIO(_bytes(data)), allow_pickle=False)
     except (ValueError, OSError, EOFError) as exc:
         raise _npy_error(source, exc) from exc
     if not isinstance(array, np.ndarray):
@@ -382,6 +381,17 @@ def _sniff_format(data: bytes) -> Format:
     return FORMATS["txt"]
 
 
+def _bytes(data: bytes | Path) -> bytes:
+    """The content of what _read_source gave: a path still to read, or bytes already read."""
+    return data.read_bytes() if isinstance(data, Path) else data
+
+
+def _read_text(path: str | os.PathLike) -> tuple[str, str]:
+    """(text, source name) of a small text file such as an ids or pairs list."""
+    data, source = _read_source(os.fspath(path), None)
+    return _decode(_bytes(data), source), source
+
+
 def _decode(data: bytes, source: str) -> str:
     try:
         return data.decode("utf-8-sig")
@@ -450,12 +460,11 @@ def load_embeddings(
         if (data.stat().st_size if isinstance(data, Path) else len(data)) == 0:
             raise InputError(f"{source}: is empty")
         if gz:
-            data = _gunzip(data.read_bytes() if isinstance(data, Path) else data, source)
+            data = _gunzip(_bytes(data), source)
     if fmt.binary:
         parsed = fmt.read(data, source, key)
     else:
-        raw = data.read_bytes() if isinstance(data, Path) else data
-        text = _decode(raw, source)
+        text = _decode(_bytes(data), source)
         if not text.strip():
             raise InputError(f"{source}: is empty")
         parsed = fmt.read(text, source, key)
@@ -472,10 +481,8 @@ def embeddings_from_array(array, source: str = "<array>") -> EmbeddingSet:
 
 def read_ids(path: str | os.PathLike, expected: int) -> list[str]:
     """Row ids from a text file, one per line; the count must match the rows."""
-    path = os.fspath(path)
-    data, source = _read_source(path, None)
-    raw = data.read_bytes() if isinstance(data, Path) else data
-    ids = _decode(raw, source).splitlines()
+    text, source = _read_text(path)
+    ids = _lines(text)
     while ids and not ids[-1].strip():
         ids.pop()
     if len(ids) != expected:
@@ -558,9 +565,7 @@ def stack_embeddings(sets: Sequence[EmbeddingSet]) -> EmbeddingSet:
 def read_pairs(path: str | os.PathLike, a: EmbeddingSet, b: EmbeddingSet) -> tuple[np.ndarray, np.ndarray]:
     """Row indices of the (a, b) pairs listed in a file: two columns (more are ignored), each
     an id of that set or a row number; a first line that names neither is a header."""
-    path = os.fspath(path)
-    data, source = _read_source(path, None)
-    text = _decode(data.read_bytes() if isinstance(data, Path) else data, source)
+    text, source = _read_text(path)
     first_line = text.lstrip().split("\n", 1)[0]
     delimiter = "\t" if "\t" in first_line else "," if "," in first_line else None
     rows = _delimited_rows(text, delimiter)
