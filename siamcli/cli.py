@@ -6,7 +6,6 @@ bad input (one line `Error: ...` on stderr); 3 an internal error (a bug: rerun w
 
 from __future__ import annotations
 
-import functools
 import os
 import sys
 import time
@@ -175,69 +174,57 @@ class CountOrAll(click.ParamType):
         return number
 
 
-def output_options(command):
-    """-f/--format, --precision and --debug, the same on every command."""
+def _options(*decorators):
+    """One decorator applying several click options, in the order listed (as in --help)."""
 
-    @click.option("-f", "--format", "fmt", type=click.Choice(OUTPUT_FORMATS), default=None,
-                  help="Output format. Default: table on a terminal, jsonl otherwise.")
-    @click.option("--precision", type=click.IntRange(0, 17), default=4, show_default=True,
-                  help="Decimals shown in tables (machine formats keep full precision).")
-    @click.option("--debug", is_flag=True, help="Show Python tracebacks on errors.")
-    @functools.wraps(command)
-    def wrapper(*args, **kwargs):
-        return command(*args, **kwargs)
+    def apply(command):
+        for decorator in reversed(decorators):
+            command = decorator(command)
+        return command
 
-    return wrapper
+    return apply
 
 
-def metric_options(command):
-    """The metric and how it treats the inputs."""
+#: -f/--format, --precision and --debug, the same on every command.
+output_options = _options(
+    click.option("-f", "--format", "fmt", type=click.Choice(OUTPUT_FORMATS), default=None,
+                 help="Output format. Default: table on a terminal, jsonl otherwise."),
+    click.option("--precision", type=click.IntRange(0, 17), default=4, show_default=True,
+                 help="Decimals shown in tables (machine formats keep full precision)."),
+    click.option("--debug", is_flag=True, help="Show Python tracebacks on errors."),
+)
 
-    @click.option("-m", "--metric", default="cosine", show_default=True,
-                  help="Metric name or alias; 'siamcli metrics' lists them.")
-    @click.option("--p", "p", type=float, default=None, help="Exponent for minkowski (default 2).")
-    @click.option("--cov-from", type=click.Path(), default=None,
-                  help="mahalanobis: estimate the covariance from this file instead of the inputs.")
-    @click.option("--normalize", is_flag=True, help="L2-normalise every vector before the metric.")
-    @click.option("--zero-vector", type=click.Choice(["error", "nan", "zero"]), default="error", show_default=True,
-                  help="Vectors where the metric is undefined (zero vectors for cosine): stop with an error, "
-                       "score NaN (null in JSON), or score the metric's neutral value (cosine 0).")
-    @functools.wraps(command)
-    def wrapper(*args, **kwargs):
-        return command(*args, **kwargs)
+#: The metric and how it treats the inputs.
+metric_options = _options(
+    click.option("-m", "--metric", default="cosine", show_default=True,
+                 help="Metric name or alias; 'siamcli metrics' lists them."),
+    click.option("--p", "p", type=float, default=None, help="Exponent for minkowski (default 2)."),
+    click.option("--cov-from", type=click.Path(), default=None,
+                 help="mahalanobis: estimate the covariance from this file instead of the inputs."),
+    click.option("--normalize", is_flag=True, help="L2-normalise every vector before the metric."),
+    click.option("--zero-vector", type=click.Choice(["error", "nan", "zero"]), default="error", show_default=True,
+                 help="Vectors where the metric is undefined (zero vectors for cosine): stop with an error, "
+                      "score NaN (null in JSON), or score the metric's neutral value (cosine 0)."),
+)
 
-    return wrapper
+#: How to read A and B.
+input_options = _options(
+    click.option("--input-format", type=click.Choice(INPUT_FORMATS), default=None,
+                 help="Format of the inputs when the suffix does not say (needed rarely for '-', stdin)."),
+    click.option("--key", default=None, help="Array to use from an .npz A (default: the only one, or 'embeddings')."),
+    click.option("--b-key", default=None, help="Array to use from an .npz B (default: as --key)."),
+    click.option("--ids", "ids_a", type=click.Path(), default=None, help="Row ids of A, one per line."),
+    click.option("--b-ids", "ids_b", type=click.Path(), default=None, help="Row ids of B, one per line."),
+)
 
-
-def input_options(command):
-    """How to read A and B."""
-
-    @click.option("--input-format", type=click.Choice(INPUT_FORMATS), default=None,
-                  help="Format of the inputs when the suffix does not say (needed rarely for '-', stdin).")
-    @click.option("--key", default=None, help="Array to use from an .npz A (default: the only one, or 'embeddings').")
-    @click.option("--b-key", default=None, help="Array to use from an .npz B (default: as --key).")
-    @click.option("--ids", "ids_a", type=click.Path(), default=None, help="Row ids of A, one per line.")
-    @click.option("--b-ids", "ids_b", type=click.Path(), default=None, help="Row ids of B, one per line.")
-    @functools.wraps(command)
-    def wrapper(*args, **kwargs):
-        return command(*args, **kwargs)
-
-    return wrapper
-
-
-def engine_options(command):
-    """How much memory and how many threads the computation may use; --quiet."""
-
-    @click.option("--memory", default="512M", show_default=True,
-                  help="Working memory beyond the inputs (e.g. 256M, 2G); work runs in blocks that fit.")
-    @click.option("--threads", type=click.IntRange(1, None), default=None,
-                  help="Threads for BLAS and the kernels (default: every core).")
-    @click.option("-q", "--quiet", is_flag=True, help="No progress bar and no notes on stderr (errors still show).")
-    @functools.wraps(command)
-    def wrapper(*args, **kwargs):
-        return command(*args, **kwargs)
-
-    return wrapper
+#: How much memory and how many threads the computation may use; --quiet.
+engine_options = _options(
+    click.option("--memory", default="512M", show_default=True,
+                 help="Working memory beyond the inputs (e.g. 256M, 2G); work runs in blocks that fit."),
+    click.option("--threads", type=click.IntRange(1, None), default=None,
+                 help="Threads for BLAS and the kernels (default: every core)."),
+    click.option("-q", "--quiet", is_flag=True, help="No progress bar and no notes on stderr (errors still show)."),
+)
 
 
 def _start(comp, terminal: Terminal, threads, what: str, paired: bool = False):
