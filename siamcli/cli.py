@@ -341,6 +341,68 @@ def compare(a, b, top_k, limit, threshold, paired, pairs_path, metric, p, cov_fr
         bar.close()
 
 
+EXIT_NOT_MET = 1
+
+
+@cli.command(context_settings=CONTEXT)
+@click.argument("a")
+@click.argument("b")
+@click.option("-t", "--threshold", type=float, required=True,
+              help="Same when at least this close: similarity >= T, distance <= T.")
+@click.option("--paired", is_flag=True, help="Judge row i of A with row i of B (same row counts).")
+@click.option("--pairs", "pairs_path", type=click.Path(), default=None,
+              help="Judge only the (a, b) pairs listed in this CSV/TSV: ids or row numbers, one pair per line.")
+@metric_options
+@input_options
+@engine_options
+@output_options
+def verify(a, b, threshold, paired, pairs_path, metric, p, cov_from, normalize, zero_vector,
+           input_format, key, b_key, ids_a, ids_b, memory, threads, quiet, fmt, precision, debug):
+    """Judge pairs same or different: exit 0 when every pair matches, 1 when any does not.
+
+    A pair matches when its score is at least as close as --threshold in the metric's own
+    direction (cosine >= T, euclidean <= T); an undefined score (NaN) never matches. Pairs are
+    the two vectors of single-vector files, row i with row i (--paired), the pairs a file lists
+    (--pairs), or every row of one file with the single vector of the other. Each verdict is
+    printed with its score; JSON records carry "match": true|false beside compare's keys.
+    Bad input exits 2, so shell scripts can tell "different" from "broken".
+
+    \b
+    Examples:
+      siamcli verify probe.npy enrolled.npy --metric cosine --threshold 0.6
+      if siamcli verify a.npy b.npy -t 0.6 -q -f jsonl > /dev/null; then echo same; fi
+      siamcli verify left.npy right.npy --paired -t 1.1 --metric euclidean -f csv
+    """
+    from . import engine
+
+    terminal = Terminal(quiet)
+    if paired and pairs_path is not None:
+        raise UsageError("choose either --paired (row i with row i) or --pairs FILE (the listed pairs)")
+    a_set, b_set = _load_inputs(a, [b], input_format, key, b_key, ids_a, ids_b)
+    comp = engine.prepare(a_set, b_set, metric=metric, p=p, cov_from=cov_from, normalize=normalize,
+                          zero_vector=zero_vector, memory=engine.parse_size(memory), notify=terminal.note)
+    pairs = engine.verdict_pairs(comp, paired, pairs_path)
+    bar = _start(comp, terminal, threads, "verifying", paired=True)
+    bar.total = len(comp.a) if pairs is None else len(pairs[0])
+    counts = {"pairs": 0, "different": 0}
+
+    def counted(parts):
+        for part in parts:
+            counts["pairs"] += len(part)
+            counts["different"] += int((~part.match).sum())
+            yield part
+
+    try:
+        _emit(counted(engine.verify(comp, threshold, paired=paired, pairs=pairs)),
+              fmt, precision, terminal)
+    finally:
+        bar.close()
+    if counts["different"]:
+        terminal.note(f"{counts['different']} of {counts['pairs']} pairs do not match")
+        return EXIT_NOT_MET
+    return 0
+
+
 MATRIX_SUFFIXES = (".npy", ".csv")
 
 

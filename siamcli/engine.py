@@ -17,7 +17,7 @@ import numpy as np
 from .errors import InputError, ShapeError, UsageError
 from .io import EmbeddingSet, embeddings_from_array, load_embeddings
 from .metrics import Metric, Params, check_params, get_metric
-from .results import MatrixResult, Ranking, Score
+from .results import MatrixResult, Ranking, Score, Verdicts
 
 DEFAULT_MEMORY_BYTES = 512 * 2**20
 ZERO_VECTOR_POLICIES = ("error", "nan", "zero")
@@ -596,6 +596,38 @@ def compare(a, b=None, *, metric: str | Metric = "cosine", top_k: int | None = 5
     parts = list(found)
     grouping = parts[0].grouping if parts else "row"
     return Ranking.concat(parts, comp.metric, comp.a, comp.b, grouping)
+
+
+def verdict_pairs(comp: Comparison, paired: bool = False, pairs=None) -> tuple[np.ndarray, np.ndarray] | None:
+    """The pairs `verify` judges: the listed ones, row i with row i (`paired`), or every row of
+    one side with the single vector of the other; None for row i with row i."""
+    if pairs is not None:
+        if not isinstance(pairs, tuple):
+            from .io import read_pairs
+
+            pairs = read_pairs(pairs, comp.a, comp.b)
+        return pairs
+    n, m = len(comp.a), len(comp.b)
+    if paired or n == m == 1:
+        return None
+    if n == 1 or m == 1:
+        count = max(n, m)
+        rows = np.arange(count)
+        zeros = np.zeros(count, dtype=rows.dtype)
+        return (zeros, rows) if n == 1 else (rows, zeros)
+    raise UsageError(f"{comp.a.source} has {n} rows and {comp.b.source} has {m}: say which pairs to judge "
+                     "with --paired (row i with row i) or --pairs FILE")
+
+
+def verify(comp: Comparison, threshold: float, paired: bool = False, pairs=None,
+           block_rows: int | None = None) -> Iterator[Verdicts]:
+    """Each pair judged same when at least as close as `threshold` (similarity >= T, distance <= T);
+    a NaN score (an undefined pair) is never a match."""
+    if comp.same:
+        raise UsageError("verify needs two inputs, A and B")
+    for part in iter_paired(comp, None, block_rows, verdict_pairs(comp, paired, pairs)):
+        yield Verdicts(part.metric, part.a, part.b, part.a_index, part.b_index, part.score, part.rank,
+                       "paired", float(threshold), comp.passes(part.score, threshold))
 
 
 def is_single_pair(comp: Comparison) -> bool:

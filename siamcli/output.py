@@ -15,7 +15,7 @@ from typing import Callable, Iterable, TextIO
 
 import numpy as np
 
-from .results import MatrixResult, MetricList, Ranking, Score
+from .results import MatrixResult, MetricList, Ranking, Score, Verdicts
 
 DEFAULT_PRECISION = 4
 
@@ -155,14 +155,15 @@ def _ranking_table(parts: list, options: OutputOptions):
     from rich.table import Table
 
     grouping = parts[0].grouping
-    columns = _RANKING_COLUMNS[grouping]
+    columns = _RANKING_COLUMNS[grouping] + (("match",) if isinstance(parts[0], Verdicts) else ())
     table = Table(show_edge=False, pad_edge=False)
     for name in columns:
         table.add_column(name, justify="right" if name in ("rank", "score") else "left")
     previous = None
     for record in _records(parts):
         cells = {"a": record["a_id"], "b": record["b_id"], "rank": str(record["rank"]),
-                 "score": format_number(record["score"], options.precision)}
+                 "score": format_number(record["score"], options.precision),
+                 "match": "same" if record.get("match") else "different"}
         if grouping == "row":
             if previous is not None and record["a_index"] != previous:
                 table.rows[-1].end_section = True
@@ -235,7 +236,11 @@ def write_table(parts: Iterable, out: TextIO, options: OutputOptions) -> None:
                 options.notify("no pairs to show (all were filtered out)")
             return
         console.print(_ranking_table(parts, options))
-        console.print(_direction(first.metric))
+        if isinstance(first, Verdicts):
+            sign = ">=" if first.metric.higher_is_better else "<="
+            console.print(f"{_direction(first.metric)}; same when {first.metric.name} {sign} {first.threshold:g}")
+        else:
+            console.print(_direction(first.metric))
 
 
 #: The one table of output formats. Add a format here and every command offers it.

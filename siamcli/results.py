@@ -62,6 +62,20 @@ class Ranking:
 
 
 @dataclass
+class Verdicts(Ranking):
+    """Pairs judged same (`match`) or different against a threshold, in the metric's direction."""
+
+    threshold: float = 0.0
+    match: np.ndarray | None = None
+
+    fields = RANKING_FIELDS + ("threshold", "match")
+
+    def records(self) -> Iterator[dict]:
+        for record, same in zip(super().records(), self.match.tolist()):
+            yield {**record, "threshold": self.threshold, "match": same}
+
+
+@dataclass
 class Score:
     """The score of one vector against one vector."""
 
