@@ -37,6 +37,7 @@ class EmbeddingSet:
     ids: Sequence[str] | None
     source: str
     single: bool = False  # the file held one vector (a 1-D array or a single row)
+    labels: Sequence[str] | None = None  # a label per row, when read from the same file (load_embeddings)
 
     def __len__(self) -> int:
         return self.vectors.shape[0]
@@ -59,6 +60,7 @@ class Parsed:
     array: np.ndarray
     ids: list[str] | None = None
     locate: Callable[[int, int], str] | None = None  # (row, column) -> "line 3, column 4"
+    labels: list | None = None  # a label per row, when asked for (a column, field or array of the file)
 
 
 @dataclass(frozen=True)
@@ -83,7 +85,10 @@ def _npy_error(source: str, exc: Exception) -> InputError:
     return InputError(f"{source}: not a valid .npy file ({text.splitlines()[0] if text else exc.__class__.__name__})")
 
 
-def read_npy(data: bytes | Path, source: str, key: str | None = None) -> Parsed:
+def read_npy(data: bytes | Path, source: str, key: str | None = None, labels: str | None = None) -> Parsed:
+    if labels is not None:
+        raise InputError(f"{source}: a .npy file holds one array, so no '{labels}' column; "
+                         f"give the labels as a file of their own, or use an .npz with a '{labels}' array")
     head = data[:6] if isinstance(data, bytes) else data.open("rb").read(6)
     if head != b"\x93NUMPY":
         raise InputError(f"{source}: not a .npy file (no NumPy header)")
@@ -99,7 +104,7 @@ def read_npy(data: bytes | Path, source: str, key: str | None = None) -> Parsed:
     return Parsed(array)
 
 
-def read_npz(data: bytes | Path, source: str, key: str | None = None) -> Parsed:
+def read_npz(data: bytes | Path, source: str, key: str | None = None, labels: str | None = None) -> Parsed:
     import zipfile
     import zlib
 
@@ -117,7 +122,7 @@ def read_npz(data: bytes | Path, source: str, key: str | None = None) -> Parsed:
             if "embeddings" in names:
                 key = "embeddings"
             else:
-                candidates = [n for n in names if n != "ids"]
+                candidates = [n for n in names if n not in ("ids", labels)]
                 if len(candidates) != 1:
                     listed = ", ".join(names) or "none"
                     raise InputError(
@@ -136,11 +141,25 @@ def read_npz(data: bytes | Path, source: str, key: str | None = None) -> Parsed:
                 if raw_ids.ndim != 1:
                     raise InputError(f"{source}: the 'ids' array must be 1-D, got shape {raw_ids.shape}")
                 ids = [x.decode("utf-8", "replace") if isinstance(x, bytes) else str(x) for x in raw_ids.tolist()]
+            label_values = None
+            if labels is not None:
+                if labels not in names:
+                    raise InputError(f"{source}: no array named '{labels}' (arrays: {', '.join(names)})")
+                label_values = label_array(archive[labels], f"{source}[{labels}]")
         except (zipfile.BadZipFile, zlib.error, EOFError) as exc:
             raise InputError(f"{source}: the .npz archive is damaged ({exc})") from None
         except ValueError as exc:
             raise _npy_error(f"{source}[{key}]", exc) from exc
-    return Parsed(array, ids)
+    return Parsed(array, ids, labels=label_values)
+
+
+def label_array(array: np.ndarray, source: str) -> list[str]:
+    """Labels from a 1-D array of numbers, booleans or text, as text ('1', 'True', 'same')."""
+    if array.ndim != 1:
+        raise InputError(f"{source}: labels must be a 1-D array, got shape {array.shape}")
+    if array.dtype.kind == "f" and np.all(array == np.round(array)):
+        array = array.astype(np.int64)  # 1.0 and 1 are the same label
+    return [x.decode("utf-8", "replace") if isinstance(x, bytes) else str(x) for x in array.tolist()]
 
 
 # ---------------------------------------------------------------- text formats
@@ -185,16 +204,34 @@ def _delimited_rows(text: str, delimiter: str | None) -> list[tuple[int, list[st
     return rows
 
 
-def _read_delimited(text: str, source: str, delimiter: str | None) -> Parsed:
+def _read_delimited(text: str, source: str, delimiter: str | None, exclude: str | None = None) -> Parsed:
     rows = _delimited_rows(text, delimiter)
     if not rows:
         raise InputError(f"{source}: no data rows")
+    dropped = None  # file column (0-based) of `exclude`, read as labels rather than as a dimension
+    labels = None
+    if exclude is not None:
+        if exclude not in rows[0][1]:
+            raise InputError(f"{source}: has no column named '{exclude}' in its header line "
+                             f"(columns: {', '.join(rows[0][1][:8])})")
+        dropped = rows[0][1].index(exclude)
+        for lineno, cells in rows[1:]:
+            if len(cells) <= dropped:
+                raise InputError(f"{source}: line {lineno} has no '{exclude}' column (column {dropped + 1})")
+        labels = [cells[dropped] for _, cells in rows[1:]]
+        rows = [(lineno, cells[:dropped] + cells[dropped + 1 :]) for lineno, cells in rows]
+
+    def file_column(col: int) -> int:  # 1-based column after the drop -> 1-based column in the file
+        return col + 1 if dropped is not None and col > dropped else col
+
     first = rows[0][1]
     header = None
     if len(first) == 1:
         if not _is_number(first[0]):
             header = first
     elif not all(_is_number(c) for c in first[1:]) or first[0].lower() in ID_COLUMN_NAMES:
+        header = first
+    if exclude is not None:
         header = first
     if header is not None:
         rows = rows[1:]
@@ -207,12 +244,14 @@ def _read_delimited(text: str, source: str, delimiter: str | None) -> Parsed:
     width = len(data_first)
     if header is not None and len(header) != width:
         raise InputError(
-            f"{source}: line {rows[0][0]} has {width} columns but the header has {len(header)}"
+            f"{source}: line {rows[0][0]} has {width + (dropped is not None)} columns but the header has "
+            f"{len(header) + (dropped is not None)}"
         )
     for lineno, cells in rows:
         if len(cells) != width:
             raise InputError(
-                f"{source}: line {lineno} has {len(cells)} columns, expected {width} (as on line {rows[0][0]})"
+                f"{source}: line {lineno} has {len(cells) + (dropped is not None)} columns, "
+                f"expected {width + (dropped is not None)} (as on line {rows[0][0]})"
             )
     start = 1 if has_ids else 0
     cells = [r[1][start:] for r in rows]
@@ -223,23 +262,23 @@ def _read_delimited(text: str, source: str, delimiter: str | None) -> Parsed:
             for col, cell in enumerate(row[start:], start + 1):
                 if not _is_number(cell):
                     shown = repr(cell) if cell else "an empty cell"
-                    raise InputError(f"{source}: line {lineno}, column {col}: {shown} is not a number")
+                    raise InputError(f"{source}: line {lineno}, column {file_column(col)}: {shown} is not a number")
         raise
     ids = [r[1][0] for r in rows] if has_ids else None
     lines = [r[0] for r in rows]
-    return Parsed(array, ids, lambda row, col: f"line {lines[row]}, column {col + start + 1}")
+    return Parsed(array, ids, lambda row, col: f"line {lines[row]}, column {file_column(col + start + 1)}", labels)
 
 
-def read_csv(text: str, source: str, key: str | None = None) -> Parsed:
-    return _read_delimited(text, source, ",")
+def read_csv(text: str, source: str, key: str | None = None, labels: str | None = None) -> Parsed:
+    return _read_delimited(text, source, ",", labels)
 
 
-def read_tsv(text: str, source: str, key: str | None = None) -> Parsed:
-    return _read_delimited(text, source, "\t")
+def read_tsv(text: str, source: str, key: str | None = None, labels: str | None = None) -> Parsed:
+    return _read_delimited(text, source, "\t", labels)
 
 
-def read_txt(text: str, source: str, key: str | None = None) -> Parsed:
-    return _read_delimited(text, source, None)
+def read_txt(text: str, source: str, key: str | None = None, labels: str | None = None) -> Parsed:
+    return _read_delimited(text, source, None, labels)
 
 
 def _json_record(value, source: str, where: str) -> tuple[str | None, list]:
@@ -292,8 +331,20 @@ def _records_to_parsed(records: list[tuple[int, str | None, list]], source: str,
     return Parsed(array, ids, lambda row, col: f"{unit} {positions[row]}, element {col + 1}")
 
 
-def read_jsonl(text: str, source: str, key: str | None = None) -> Parsed:
+def _json_label(value, field: str | None, source: str, where: str):
+    if field is None:
+        return None
+    if not isinstance(value, dict) or field not in value:
+        raise InputError(f"{source}: {where}: has no '{field}' field")
+    label = value[field]
+    if isinstance(label, (dict, list)) or label is None:
+        raise InputError(f"{source}: {where}: '{field}' must be a number, text or true/false, got {json.dumps(label)}")
+    return json.dumps(label) if isinstance(label, bool) else str(label)
+
+
+def read_jsonl(text: str, source: str, key: str | None = None, labels: str | None = None) -> Parsed:
     records = []
+    label_values = []
     for lineno, line in enumerate(_lines(text), 1):
         if not line.strip():
             continue
@@ -303,10 +354,13 @@ def read_jsonl(text: str, source: str, key: str | None = None) -> Parsed:
             raise InputError(f"{source}: line {lineno}, column {exc.colno}: invalid JSON ({exc.msg})") from None
         ident, vec = _json_record(value, source, f"line {lineno}")
         records.append((lineno, ident, vec))
-    return _records_to_parsed(records, source, "line")
+        label_values.append(_json_label(value, labels, source, f"line {lineno}"))
+    parsed = _records_to_parsed(records, source, "line")
+    parsed.labels = label_values if labels is not None else None
+    return parsed
 
 
-def read_json(text: str, source: str, key: str | None = None) -> Parsed:
+def read_json(text: str, source: str, key: str | None = None, labels: str | None = None) -> Parsed:
     try:
         doc = json.loads(text)
     except json.JSONDecodeError as exc:
@@ -318,10 +372,14 @@ def read_json(text: str, source: str, key: str | None = None) -> Parsed:
     if doc and all(isinstance(x, (int, float)) and not isinstance(x, bool) for x in doc):
         doc = [doc]  # one bare vector
     records = []
+    label_values = []
     for i, value in enumerate(doc, 1):
         ident, vec = _json_record(value, source, f"item {i}")
         records.append((i, ident, vec))
-    return _records_to_parsed(records, source, "item")
+        label_values.append(_json_label(value, labels, source, f"item {i}"))
+    parsed = _records_to_parsed(records, source, "item")
+    parsed.labels = label_values if labels is not None else None
+    return parsed
 
 
 #: The one table of input formats. Add a format here and every command accepts it.
@@ -438,8 +496,12 @@ def load_embeddings(
     key: str | None = None,
     ids_path: str | os.PathLike | None = None,
     stdin=None,
+    labels: str | None = None,
 ) -> EmbeddingSet:
     """Load vectors from a file (`-` for stdin) and check they are finite numeric rows.
+
+    `labels` names a column (CSV/TSV/TXT header), field (JSON) or array (.npz) of the same file
+    holding a label per row: it is read into `.labels`, not used as a dimension.
 
     >>> load_embeddings("examples/queries.csv").vectors.shape
     (10, 64)
@@ -462,12 +524,12 @@ def load_embeddings(
         if gz:
             data = _gunzip(_bytes(data), source)
     if fmt.binary:
-        parsed = fmt.read(data, source, key)
+        parsed = fmt.read(data, source, key, labels)
     else:
         text = _decode(_bytes(data), source)
         if not text.strip():
             raise InputError(f"{source}: is empty")
-        parsed = fmt.read(text, source, key)
+        parsed = fmt.read(text, source, key, labels)
     embeddings = _validated(parsed, source)
     if ids_path is not None:
         embeddings.ids = read_ids(ids_path, len(embeddings))
@@ -488,6 +550,110 @@ def read_ids(path: str | os.PathLike, expected: int) -> list[str]:
     if len(ids) != expected:
         raise InputError(f"{source}: has {len(ids)} ids but the embeddings have {expected} rows")
     return ids
+
+
+#: Header names recognised as the label column of a labels file or a pairs file.
+LABEL_COLUMN_NAMES = ("label", "labels", "class", "classes", "y", "target", "same", "is_same", "match")
+
+
+def read_labels(path: str | os.PathLike, expected: int, column: str | None = None) -> list[str]:
+    """A label per row from a file: one per line; a column of a CSV/TSV (by header name, or
+    the one named label/class/...); a JSON field; a 1-D .npy; an .npz array. As text."""
+    path = os.fspath(path)
+    fmt, _ = _format_for(path, None)
+    if fmt.name in ("npy", "npz", "jsonl", "json"):
+        if fmt.name == "npy":
+            data, source = _read_source(path, None)
+            try:
+                array = np.load(io.BytesIO(_bytes(data)), allow_pickle=False)
+            except (ValueError, OSError, EOFError) as exc:
+                raise _npy_error(source, exc) from exc
+            labels = label_array(array, source)
+        else:
+            labels = load_embeddings_labels(path, column or ("labels" if fmt.name == "npz" else "label"))
+        source = path
+    else:
+        text, source = _read_text(path)
+        labels = _text_labels(text, source, column)
+    if len(labels) != expected:
+        raise InputError(f"{source}: has {len(labels)} labels but the embeddings have {expected} rows")
+    return labels
+
+
+def load_embeddings_labels(path: str, field: str) -> list[str]:
+    """The `field` of every record of a JSON/JSONL file, or the `field` array of an .npz."""
+    fmt, gz = _format_for(path, None)
+    data, source = _read_source(path, None)
+    raw = _gunzip(_bytes(data), source) if gz else data
+    if fmt.name == "npz":
+        import zipfile
+
+        try:
+            with np.load(raw if isinstance(raw, Path) else io.BytesIO(raw), allow_pickle=False) as archive:
+                if field not in archive.files:
+                    raise InputError(f"{source}: no array named '{field}' (arrays: {', '.join(archive.files)})")
+                return label_array(archive[field], f"{source}[{field}]")
+        except (ValueError, OSError, EOFError, zipfile.BadZipFile) as exc:
+            raise InputError(f"{source}: not a valid .npz archive ({exc})") from None
+    text = _decode(_bytes(raw), source)
+    if fmt.name == "jsonl":
+        values = [(f"line {n}", line) for n, line in enumerate(_lines(text), 1) if line.strip()]
+    else:
+        try:
+            doc = json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise InputError(f"{source}: line {exc.lineno}, column {exc.colno}: invalid JSON ({exc.msg})") from None
+        values = [(f"item {i}", json.dumps(v)) for i, v in enumerate(doc if isinstance(doc, list) else [doc], 1)]
+    labels = []
+    for where, line in values:
+        try:
+            value = json.loads(line)
+        except json.JSONDecodeError as exc:
+            raise InputError(f"{source}: {where}, column {exc.colno}: invalid JSON ({exc.msg})") from None
+        if not isinstance(value, dict):  # a bare label per line
+            value = {field: value}
+        labels.append(_json_label(value, field, source, where))
+    return labels
+
+
+def _text_labels(text: str, source: str, column: str | None) -> list[str]:
+    first_line = text.lstrip().split("\n", 1)[0]
+    delimiter = "\t" if "\t" in first_line else "," if "," in first_line else None
+    if delimiter is None and column is None:  # one label per line; a first line naming the column is a header
+        labels = [line.strip() for line in _lines(text) if line.strip() and not line.lstrip().startswith("#")]
+        if labels and labels[0].lower() in LABEL_COLUMN_NAMES:
+            labels = labels[1:]
+        return labels
+    rows = _delimited_rows(text, delimiter)
+    if not rows:
+        raise InputError(f"{source}: holds no labels")
+    header = rows[0][1]
+    if column is None:
+        named = [i for i, name in enumerate(header) if name.lower() in LABEL_COLUMN_NAMES]
+        if len(header) == 1:
+            named = [0]
+        if len(named) != 1:
+            raise InputError(f"{source}: has columns {', '.join(header[:8])}; say which holds the labels "
+                             "(--labels-column NAME)")
+        index = named[0]
+    elif column in header:
+        index = header.index(column)
+    else:
+        raise InputError(f"{source}: has no column named '{column}' (columns: {', '.join(header[:8])})")
+    labels = []
+    for lineno, cells in rows[1:]:
+        if len(cells) <= index:
+            raise InputError(f"{source}: line {lineno} has no column {index + 1} ('{header[index]}')")
+        labels.append(cells[index])
+    return labels
+
+
+def read_labelled_pairs(path: str | os.PathLike, a: EmbeddingSet,
+                        b: EmbeddingSet | None = None) -> tuple[np.ndarray, np.ndarray, list[str]]:
+    """(left rows, right rows, labels) from a pairs file with columns left, right, label (as
+    LFW's pair lists): ids or row numbers; a first line that names neither is a header."""
+    left, right, rest = _pairs_table(path, a, b if b is not None else a, min_columns=3)
+    return left, right, [cells[0] for cells in rest]
 
 
 def _validated(parsed: Parsed, source: str) -> EmbeddingSet:
@@ -519,7 +685,9 @@ def _validated(parsed: Parsed, source: str) -> EmbeddingSet:
         _check_finite(array, source, parsed.locate)
     if parsed.ids is not None and len(parsed.ids) != array.shape[0]:
         raise InputError(f"{source}: has {len(parsed.ids)} ids but {array.shape[0]} rows")
-    return EmbeddingSet(array, parsed.ids, source, single)
+    if parsed.labels is not None and len(parsed.labels) != array.shape[0]:
+        raise InputError(f"{source}: has {len(parsed.labels)} labels but {array.shape[0]} rows")
+    return EmbeddingSet(array, parsed.ids, source, single, parsed.labels)
 
 
 def _check_finite(array: np.ndarray, source: str, locate: Callable[[int, int], str] | None) -> None:
@@ -565,6 +733,12 @@ def stack_embeddings(sets: Sequence[EmbeddingSet]) -> EmbeddingSet:
 def read_pairs(path: str | os.PathLike, a: EmbeddingSet, b: EmbeddingSet) -> tuple[np.ndarray, np.ndarray]:
     """Row indices of the (a, b) pairs listed in a file: two columns (more are ignored), each
     an id of that set or a row number; a first line that names neither is a header."""
+    left, right, _ = _pairs_table(path, a, b)
+    return left, right
+
+
+def _pairs_table(path, a: EmbeddingSet, b: EmbeddingSet, min_columns: int = 2):
+    """(a rows, b rows, the cells after the first two of each line) of a pairs file."""
     text, source = _read_text(path)
     first_line = text.lstrip().split("\n", 1)[0]
     delimiter = "\t" if "\t" in first_line else "," if "," in first_line else None
@@ -572,10 +746,12 @@ def read_pairs(path: str | os.PathLike, a: EmbeddingSet, b: EmbeddingSet) -> tup
     if not rows:
         raise InputError(f"{source}: lists no pairs")
     lookups = [_row_lookup(a), _row_lookup(b)]
-    pairs = []
+    pairs, rest = [], []
+    needed = "two (a, b)" if min_columns == 2 else "three (left, right, label)"
     for position, (lineno, cells) in enumerate(rows):
-        if len(cells) < 2:
-            raise InputError(f"{source}: line {lineno} has {len(cells)} column; a pair needs two (a, b)")
+        if len(cells) < min_columns:
+            raise InputError(f"{source}: line {lineno} has {len(cells)} column{'s' if len(cells) != 1 else ''}; "
+                             f"a pair needs {needed}")
         resolved = [lookup(cell) for lookup, cell in zip(lookups, cells[:2])]
         if None in resolved:
             if position == 0 and resolved == [None, None] and not any(_is_number(c) for c in cells[:2]):
@@ -586,10 +762,11 @@ def read_pairs(path: str | os.PathLike, a: EmbeddingSet, b: EmbeddingSet) -> tup
                 f"{source}: line {lineno}, column {column}: '{cells[column - 1]}' is neither an id nor a row number of {side}"
             )
         pairs.append(resolved)
+        rest.append(cells[2:])
     if not pairs:
         raise InputError(f"{source}: lists no pairs")
     index = np.array(pairs, dtype=np.intp)
-    return index[:, 0], index[:, 1]
+    return index[:, 0], index[:, 1], rest
 
 
 def _row_lookup(s: EmbeddingSet) -> Callable[[str], int | None]:
