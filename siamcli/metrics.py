@@ -51,8 +51,12 @@ class Metric:
     undefined_rows: Callable[[np.ndarray], np.ndarray] | None = None
     #: The score a pair with an undefined row gets under `--zero-vector zero`.
     neutral_score: float | None = None
-    #: "real", or "nonnegative" when inputs must be >= 0 (probability-like vectors).
+    #: "real"; "nonnegative" when inputs must be >= 0 (probability-like vectors); "discrete" when
+    #: the metric is meant for binary or categorical vectors (it accepts any, but means little on floats).
     domain: str = "real"
+    #: Another metric that orders every set of pairs exactly as this one does (a monotone function
+    #: of it: 1 - cosine, |a-b|^2), so `evaluate --metric all` reports that one only.
+    same_order_as: str | None = None
     #: Fits data-dependent parameters (mahalanobis: the covariance) from the compared data.
     prepare: Callable[[Callable[[], Iterable[np.ndarray]], int, Params], Params] | None = None
     #: Computes in float32 for float32 inputs (BLAS kernels); others compute in float64.
@@ -537,15 +541,16 @@ BUILTIN_METRICS: list[Metric] = [
           "cosine similarity a.b / (|a| |b|), in [-1, 1]", aliases=("cos", "cosine_similarity"),
           neutral_score=0.0, **_cosine_like),
     _blas("cosine_distance", "distance", _cosine_distance, _ref_cosine_distance,
-          "1 - cosine similarity, in [0, 2] (scipy's 'cosine')", neutral_score=1.0, **_cosine_like),
+          "1 - cosine similarity, in [0, 2] (scipy's 'cosine')", neutral_score=1.0, same_order_as="cosine",
+          **_cosine_like),
     _blas("angular", "distance", _angular, _ref_angular,
           "angle between the vectors divided by pi, in [0, 1]", aliases=("angle",),
-          neutral_score=0.5, **_cosine_like),
+          neutral_score=0.5, same_order_as="cosine", **_cosine_like),
     _blas("dot", "similarity", _dot, _ref_dot, "inner product a.b", aliases=("inner", "inner_product")),
     _blas("euclidean", "distance", _euclidean, _ref_euclidean, "straight-line distance |a - b|",
           aliases=("l2",)),
     _blas("sqeuclidean", "distance", _sqeuclidean, _ref_sqeuclidean, "squared euclidean distance |a - b|^2",
-          aliases=("squared_euclidean",)),
+          aliases=("squared_euclidean",), same_order_as="euclidean"),
     Metric("manhattan", "distance", _scipy_matrix("cityblock", compiled="manhattan"), _paired64(_p_manhattan), _ref_manhattan,
            "sum of absolute differences", aliases=("cityblock", "l1", "taxicab")),
     Metric("chebyshev", "distance", _scipy_matrix("chebyshev", compiled="chebyshev"), _paired64(_p_chebyshev), _ref_chebyshev,
@@ -565,9 +570,9 @@ BUILTIN_METRICS: list[Metric] = [
     Metric("braycurtis", "distance", _braycurtis_matrix, _paired64(_p_braycurtis), _ref_braycurtis,
            "sum |a_i - b_i| / sum |a_i + b_i|; 0 for two zero vectors", aliases=("bray_curtis",)),
     Metric("hamming", "distance", _scipy_matrix("hamming"), _paired64(_p_hamming), _ref_hamming,
-           "fraction of components that differ"),
+           "fraction of components that differ", domain="discrete"),
     Metric("jaccard", "distance", _scipy_matrix("jaccard"), _paired64(_p_jaccard), _ref_jaccard,
-           "1 - |A & B| / |A | B| of the sets of nonzero positions (scipy's jaccard)"),
+           "1 - |A & B| / |A | B| of the sets of nonzero positions (scipy's jaccard)", domain="discrete"),
     Metric("jensenshannon", "distance", _jensenshannon_matrix, _paired64(_p_jensenshannon),
            _ref_jensenshannon, "Jensen-Shannon distance of the vectors scaled to sum 1 (natural log); inputs >= 0",
            aliases=("js", "jensen_shannon"), undefined_rows=_zero_sum_rows, neutral_score=math.sqrt(math.log(2)),

@@ -130,10 +130,7 @@ def input_pairs(draw, dtype, domain="real", max_rows=6, max_dim=10):
 
 
 def _domain(name):
-    m = get_metric(name)
-    if name in ("hamming", "jaccard"):
-        return "discrete"
-    return m.domain
+    return get_metric(name).domain
 
 
 def _defined(metric, a, b):
