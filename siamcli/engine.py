@@ -526,6 +526,22 @@ def iter_matrix_rows(comp: Comparison) -> Iterator[tuple[int, np.ndarray]]:
         yield i0, fill_matrix(comp, row_range=(i0, min(n, i0 + rows)))
 
 
+def pair_scores(comp: Comparison, left: np.ndarray | None = None, right: np.ndarray | None = None,
+                block_rows: int | None = None) -> np.ndarray:
+    """float64 scores of the listed pairs (row left[i] of A with row right[i] of B), or of row i
+    with row i when none are listed, block by block."""
+    pairs = None if left is None else (np.asarray(left), np.asarray(right))
+    parts = [part.score for part in iter_paired(comp, None, block_rows, pairs)]
+    return np.concatenate(parts) if parts else np.empty(0)
+
+
+def upper_triangle(i0: int, block: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(i, j, float64 score) of the pairs i < j in a block of whole matrix rows that starts at
+    row i0 (as iter_matrix_rows yields them): each unordered pair of a self-comparison once."""
+    rows, cols = np.nonzero(np.arange(block.shape[1])[None, :] > np.arange(i0, i0 + block.shape[0])[:, None])
+    return rows + i0, cols, block[rows, cols].astype(np.float64)
+
+
 # ---------------------------------------------------------------- the public API
 
 

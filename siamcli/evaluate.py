@@ -680,6 +680,15 @@ def sample_pairs(classes, n: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray
     return left[order].astype(np.int64), right[order].astype(np.int64), same[order]
 
 
+def check_pair_count(size: int, limit: int = DEFAULT_PAIR_LIMIT) -> int:
+    """The number of unordered pairs of `size` items, if within `limit`."""
+    total = size * (size - 1) // 2
+    if total > limit:
+        raise UsageError(f"{size:,} items make {total:,} pairs, more than the limit of {limit:,}; "
+                         "draw a balanced sample instead (--sample N)")
+    return total
+
+
 def all_pairs(classes, limit: int = DEFAULT_PAIR_LIMIT) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Every unordered pair i < j, ordered by (i, j), with whether the two share a class.
 
@@ -689,10 +698,7 @@ def all_pairs(classes, limit: int = DEFAULT_PAIR_LIMIT) -> tuple[np.ndarray, np.
     """
     codes, _ = _class_codes(classes)
     size = len(codes)
-    total = size * (size - 1) // 2
-    if total > limit:
-        raise UsageError(f"{size:,} items make {total:,} pairs, more than the limit of {limit:,}; "
-                         "draw a balanced sample instead (--sample N)")
+    total = check_pair_count(size, limit)
     partners = np.arange(size - 1, 0, -1, dtype=np.int64)  # item i pairs with i+1 .. size-1
     left = np.repeat(np.arange(size - 1, dtype=np.int64), partners)
     starts = np.cumsum(partners) - partners
@@ -849,3 +855,204 @@ def fail_under(report_records, spec: str) -> list[str]:
             shown, wanted = _shown(float(value), limit)
             failed.append(f"{key} {shown} is above the allowed {wanted}")
     return failed
+
+
+def check_fail_under(spec: str, fars=DEFAULT_FARS, ks=DEFAULT_KS, retrieval: bool = False) -> None:
+    """Raise UsageError for a --fail-under spec that an evaluation with these settings could not
+    check (checked before any work is done)."""
+    planned = {key: 0.0 for key in GATES if retrieval or key not in ("precision_at_1", "map_at_r")}
+    planned["tar_at_far"] = {far_key(f): 0.0 for f in fars}
+    if retrieval:
+        planned["recall_at_k"] = {str(k): 0.0 for k in ks}
+    fail_under(planned, spec)
+
+
+# ---------------------------------------------------------------- evaluating embeddings
+
+
+@dataclass
+class MetricEvaluation:
+    """One metric (optionally after L2 normalisation) evaluated on the labelled pairs."""
+
+    verification: VerificationReport
+    distribution: ScoreDistribution
+    retrieval: RetrievalReport | None
+    normalized: bool
+    scores: np.ndarray = field(repr=False)  # the pair scores, for plots
+    same: np.ndarray = field(repr=False)
+
+    @property
+    def name(self) -> str:
+        return self.verification.metric + (" (L2)" if self.normalized else "")
+
+    def record(self) -> dict:
+        """verification keys, then retrieval keys (with classes), the score distributions and
+        the warnings of both."""
+        record = self.verification.record()
+        warnings = record.pop("warnings")
+        record["normalized"] = self.normalized
+        if self.retrieval is not None:
+            retrieval = self.retrieval.record()
+            warnings += retrieval["warnings"]
+            for key in ("precision_at_1", "recall_at_k", "map_at_r"):
+                record[key] = retrieval[key]
+        dist = self.distribution.record()
+        record["positive_scores"] = dist["positive"]
+        record["negative_scores"] = dist["negative"]
+        record["overlap"] = dist["overlap"]
+        record["warnings"] = warnings
+        return record
+
+
+@dataclass
+class Evaluation:
+    """Every evaluated metric, best AUC first; `skipped` says which metrics were left out, why."""
+
+    results: list[MetricEvaluation]
+    skipped: list[str]
+    pairs: str  # how the pairs were formed, in words
+
+    def records(self):
+        for result in self.results:
+            yield result.record()
+
+    @property
+    def best(self) -> MetricEvaluation:
+        return self.results[0]
+
+
+def choose_metrics(names, sets, p=None, zero_vector: str = "error") -> tuple[list, list[str]]:
+    """Metrics for `names` ("all", a comma list, or a list): (Metric list, notes on skipped ones).
+
+    "all" takes every metric that orders pairs differently from the others, and leaves out
+    those that do not apply to these vectors (negative values for probability metrics, floats
+    for binary ones, zero or constant rows where a metric is undefined)."""
+    from .metrics import available_metrics, get_metric
+
+    if isinstance(names, str):
+        names = [n.strip() for n in names.split(",") if n.strip()]
+    if not names:
+        raise UsageError("--metric needs a metric name, a comma list of names, or 'all'")
+    if [n.lower() for n in names] != ["all"]:
+        if "all" in [n.lower() for n in names]:
+            raise UsageError("--metric all cannot be combined with other names")
+        chosen = []
+        for name in names:
+            metric = get_metric(name)
+            if metric not in chosen:
+                chosen.append(metric)
+        return chosen, []
+    chosen, skipped = [], []
+    vectors = [np.asarray(s.vectors[: 100_000]) for s in sets]
+    negative = any((v < 0).any() for v in vectors)
+    discrete = all(np.array_equal(v, np.round(v)) for v in vectors)
+    for metric in available_metrics():
+        undefined = metric.undefined_rows is not None and any(metric.undefined_rows(v).any() for v in vectors)
+        if metric.same_order_as is not None:
+            continue  # ranks pairs exactly as another metric: same figures
+        if metric.name == "minkowski" and p is None:
+            continue  # with the default p = 2 it is euclidean
+        if metric.domain == "nonnegative" and negative:
+            skipped.append(f"{metric.name}: needs non-negative vectors")
+        elif metric.domain == "discrete" and not discrete:
+            skipped.append(f"{metric.name}: meant for binary or discrete vectors, these hold fractions")
+        elif undefined and zero_vector == "error":
+            skipped.append(f"{metric.name}: undefined for some rows (zero or constant vectors); see --zero-vector")
+        else:
+            chosen.append(metric)
+    return chosen, skipped
+
+
+def evaluate(emb, right=None, *, labels=None, pairs=None, classes=None, sample: int | None = None,
+             seed: int = 0, positive_label: str = "1", metric="cosine", normalize: bool = False,
+             folds: int = 10, fars=DEFAULT_FARS, ks=DEFAULT_KS, p: float | None = None, cov_from=None,
+             zero_vector: str = "error", memory: int | None = None, notify=None, progress=None) -> Evaluation:
+    """Evaluate how well a metric separates same from different pairs, for one or more metrics.
+
+    Pairs come from one of: `right` and `labels` (row i of emb with row i of right, one label
+    per row); `pairs`, a (left rows, right rows, labels) tuple into emb (and right, if given);
+    `classes`, one class per row of emb: every unordered pair, or a balanced `sample` of them,
+    plus retrieval scores. `metric` is a name, a comma list or "all"; `normalize` adds each
+    metric after L2 normalisation. Results are sorted by AUC, best first.
+
+    >>> import numpy as np
+    >>> x = np.array([[1.0, 0.1], [1.0, 0.2], [0.1, 1.0], [0.2, 1.0]])
+    >>> evaluate(x, classes=["a", "a", "b", "b"], folds=2).best.verification.auc
+    1.0
+    """
+    from . import engine
+
+    memory = engine.DEFAULT_MEMORY_BYTES if memory is None else memory
+    emb = engine.as_embedding_set(emb, "EMB")
+    right = None if right is None else engine.as_embedding_set(right, "RIGHT")
+    given = [name for name, value in (("labels", labels), ("pairs", pairs), ("classes", classes)) if value is not None]
+    if len(given) != 1:
+        raise UsageError("say how pairs are labelled: --labels (with LEFT RIGHT), --pairs FILE or --classes"
+                         + (f" -- one of them, not {' and '.join(given)}" if given else ""))
+    if sample is not None and classes is None:
+        raise UsageError("--sample draws pairs from --classes")
+    if labels is not None and right is None:
+        raise UsageError("--labels labels the pairs of row i of LEFT with row i of RIGHT: give RIGHT too")
+    if classes is not None and right is not None:
+        raise UsageError("--classes labels the rows of one set; give one embedding file")
+
+    left_rows = right_rows = None
+    class_codes = None
+    if labels is not None:
+        same = parse_labels(labels, positive_label)
+        if len(same) != len(emb) or len(emb) != len(right):
+            raise InputError(f"paired evaluation needs as many labels as rows: {emb.source} has {len(emb)} rows, "
+                             f"{right.source} {len(right)}, and there are {len(same)} labels")
+        described = f"{len(same):,} pairs: row i of {emb.source} with row i of {right.source}"
+    elif pairs is not None:
+        left_rows, right_rows, pair_labels = pairs
+        same = parse_labels(pair_labels, positive_label)
+        described = f"{len(same):,} listed pairs"
+    else:
+        if len(classes) != len(emb):
+            raise InputError(f"{emb.source} has {len(emb)} rows but there are {len(classes)} class labels")
+        class_codes, _ = _class_codes(classes)
+        if sample is not None:
+            left_rows, right_rows, same = sample_pairs(class_codes, sample, seed)
+            described = f"{len(same):,} pairs sampled from {len(emb):,} labelled rows (seed {seed})"
+        else:
+            same = None  # from the matrix, block by block
+            described = f"all {check_pair_count(len(emb)):,} pairs of {len(emb):,} labelled rows"
+
+    metrics, skipped = choose_metrics(metric, [emb] if right is None else [emb, right], p, zero_vector)
+    variants = [(m, False) for m in metrics] + ([(m, True) for m in metrics] if normalize else [])
+    n = len(emb)
+    per_variant = (n * n if same is None else len(same)) + (n * n if classes is not None and same is not None else 0)
+    if progress is not None:
+        progress.total = per_variant * len(variants)
+    results = []
+    for m, normalized in variants:
+        comp = engine.prepare(emb, right, metric=m, p=p if m.name == "minkowski" else None,
+                              cov_from=cov_from if m.name == "mahalanobis" else None, normalize=normalized,
+                              zero_vector=zero_vector, memory=memory, notify=notify)
+        comp.progress = progress
+        retrieval = None
+        if same is None:  # every pair: the matrix's upper triangle, and retrieval from the same rows
+            parts = []
+
+            def rows():
+                for i0, block in engine.iter_matrix_rows(comp):
+                    i, j, values = engine.upper_triangle(i0, block)
+                    parts.append((values, class_codes[i] == class_codes[j]))
+                    yield i0, block
+
+            retrieval = retrieval_report(rows(), class_codes, m.higher_is_better, ks, metric=m.name)
+            scores = np.concatenate([v for v, _ in parts])
+            pair_same = np.concatenate([s for _, s in parts])
+        else:
+            scores = engine.pair_scores(comp, left_rows, right_rows)
+            pair_same = same
+            if class_codes is not None:
+                retrieval = retrieval_report(engine.iter_matrix_rows(comp), class_codes, m.higher_is_better, ks,
+                                             metric=m.name)
+        report = verification_report(scores, pair_same, m.higher_is_better, folds=folds, fars=fars, seed=seed,
+                                     metric=m.name)
+        dist = score_distribution(scores, pair_same, higher_is_better=m.higher_is_better)
+        results.append(MetricEvaluation(report, dist, retrieval, normalized, scores, pair_same))
+    order = sorted(range(len(results)), key=lambda i: (-results[i].verification.auc, i))
+    return Evaluation([results[i] for i in order], skipped, described)

@@ -100,19 +100,34 @@ def write_matrix_rows(out: TextIO, col_ids: list[str], rows: Iterable[tuple[str,
         writer.writerow([row_id, *map(_cell, values)])
 
 
+def _flat(record: dict, prefix: str = "") -> dict:
+    """Nested objects as dotted columns: {"tar_at_far": {"0.01": x}} -> {"tar_at_far.0.01": x}."""
+    out = {}
+    for key, value in record.items():
+        if isinstance(value, dict):
+            out.update(_flat(value, f"{prefix}{key}."))
+        else:
+            out[f"{prefix}{key}"] = value
+    return out
+
+
 def _write_delimited(parts: Iterable, out: TextIO, options: OutputOptions, delimiter: str) -> None:
     writer = csv.writer(out, delimiter=delimiter, lineterminator="\n")
-    header_written = False
+    header = None
     for part in parts:
         if isinstance(part, MatrixResult):
             rows = ((part.a.id_of(i), row.tolist()) for i, row in enumerate(np.asarray(part.values, dtype=np.float64)))
             write_matrix_rows(out, part.col_ids(), rows, delimiter)
             continue
-        if not header_written:
-            writer.writerow(part.fields)
-            header_written = True
         for record in part.records():
-            writer.writerow([_cell(record[f]) for f in part.fields])
+            record = _flat(record)
+            if header is None:  # a result's declared fields, else the first record's (flattened) keys
+                header = list(getattr(part, "fields", None) or record)
+                writer.writerow(header)
+            writer.writerow([_cell(record.get(f)) for f in header])
+        if header is None and getattr(part, "fields", None):
+            header = list(part.fields)
+            writer.writerow(header)
 
 
 def write_csv(parts, out, options):
@@ -216,6 +231,81 @@ def _metrics_table(result: MetricList):
     return table
 
 
+def _evaluation_tables(result, console, options: OutputOptions) -> None:
+    """The metrics ranked by AUC (when several), the best one in detail, its score distributions."""
+    from rich.table import Table
+
+    from .evaluate import text_histogram
+
+    num = lambda x: "-" if x is None else format_number(float(x), options.precision)  # noqa: E731
+    records = list(result.records())
+    best, record = result.best, records[0]
+    retrieval = best.retrieval is not None
+    fars = list(record["tar_at_far"])
+    console.print(f"{result.pairs}: {record['n_positive']:,} same, {record['n_negative']:,} different")
+    if len(records) > 1:
+        table = Table(show_edge=False, pad_edge=False, title=None)
+        strictest = fars[-1] if fars else None  # the other FARs are in the details and the JSON
+        columns = ["metric", "AUC", "EER", "acc", *([f"TAR@{strictest}"] if fars else []), "cv acc"]
+        columns += ["P@1", "mAP@R"] if retrieval else []
+        width = options.precision + 2  # "0.": numbers are never cut
+        for c in columns:
+            if c == "metric":
+                table.add_column(c, overflow="fold")
+            else:
+                table.add_column(c, justify="right", no_wrap=True, min_width=max(len(c), width))
+        for r, evaluated in zip(records, result.results):
+            row = [evaluated.name, num(r["auc"]), num(r["eer"]), num(r["best_accuracy"]),
+                   *([num(r["tar_at_far"][strictest])] if fars else []), num(r["cv_accuracy"])]
+            row += [num(r.get("precision_at_1")), num(r.get("map_at_r"))] if retrieval else []
+            table.add_row(*row)
+        console.print(table)
+        console.print("acc: best accuracy; cv acc: cross-validated accuracy; ranked by AUC")
+        console.print()
+    direction = "higher" if record["higher_is_better"] else "lower"
+    sign = ">=" if record["higher_is_better"] else "<="
+    details = Table(show_edge=False, pad_edge=False, show_header=False, box=None)
+    details.add_column("figure")
+    details.add_column("value", justify="right")
+    details.add_column("at threshold")
+    lo_hi = record["best_accuracy_threshold_range"]
+    details.add_row("ROC AUC", num(record["auc"]), "")
+    details.add_row("EER", num(record["eer"]), f"{best.verification.metric} {sign} {num(record['eer_threshold'])}")
+    details.add_row("best accuracy", num(record["best_accuracy"]),
+                    "-" if lo_hi is None else f"{best.verification.metric} {sign} {num(record['best_accuracy_threshold'])}"
+                    f" (any of {num(lo_hi[0])} .. {num(lo_hi[1])})")
+    for f in fars:
+        tar, at = record["tar_at_far"][f], record["tar_at_far_threshold"][f]
+        details.add_row(f"TAR at FAR {f}", "not reachable" if tar is None else num(tar),
+                        "" if at is None else f"{best.verification.metric} {sign} {num(at)}")
+    details.add_row("average precision", num(record["average_precision"]), "")
+    details.add_row("F1", num(record["f1"]), "at the best-accuracy threshold")
+    cv = "-" if record["cv_accuracy"] is None else f"{num(record['cv_accuracy'])} ± {num(record['cv_accuracy_std'])}"
+    details.add_row(f"cv accuracy ({record['cv_folds']} folds)", cv, "threshold from the other folds")
+    if retrieval:
+        details.add_row("precision@1", num(record["precision_at_1"]), "")
+        for k, value in record["recall_at_k"].items():
+            details.add_row(f"recall@{k}", num(value), "")
+        details.add_row("mAP@R", num(record["map_at_r"]), "")
+    console.print(f"{best.name} ({direction} is closer):")
+    console.print(details)
+    console.print()
+    dist = Table(show_edge=False, pad_edge=False)
+    dist.add_column("scores")
+    dist.add_column("same", justify="right")
+    dist.add_column("different", justify="right")
+    pos, neg = record["positive_scores"], record["negative_scores"]
+    for key, label in (("count", "count"), ("mean", "mean"), ("std", "std"), ("min", "min"), ("q05", "5%"),
+                       ("q50", "median"), ("q95", "95%"), ("max", "max")):
+        show = (lambda x: f"{x:,}") if key == "count" else num
+        dist.add_row(label, show(pos[key]), show(neg[key]))
+    console.print(dist)
+    console.print(f"overlap of the two histograms: {num(record['overlap'])} (0 = separated, 1 = identical)")
+    console.print()
+    for line in text_histogram(best.distribution):
+        console.print(line)
+
+
 def write_table(parts: Iterable, out: TextIO, options: OutputOptions) -> None:
     parts = list(parts)
     if not parts:
@@ -230,6 +320,8 @@ def write_table(parts: Iterable, out: TextIO, options: OutputOptions) -> None:
         console.print(_direction(first.metric))
     elif isinstance(first, MetricList):
         console.print(_metrics_table(first))
+    elif hasattr(first, "best"):  # an evaluation
+        _evaluation_tables(first, console, options)
     elif isinstance(first, Ranking):
         if sum(len(p) for p in parts) == 0:
             if options.notify is not None:
@@ -261,6 +353,6 @@ def default_format(out: TextIO) -> str:
 
 def write(parts, fmt: str, out: TextIO, options: OutputOptions | None = None) -> None:
     """Write a result (or a stream of result parts) to `out` in format `fmt`."""
-    if isinstance(parts, (Ranking, Score, MatrixResult, MetricList)):
+    if hasattr(parts, "records"):  # one result rather than a stream of parts
         parts = [parts]
     FORMATTERS[fmt](parts, out, options or OutputOptions())

@@ -266,6 +266,12 @@ def _is_number(value) -> bool:
     return value is not None and bool(np.isfinite(value))
 
 
+def check_plot_path(path) -> None:
+    """Fail early, before any work, when a plot cannot be written: no matplotlib or a bad suffix."""
+    _format_of(path)
+    _require_matplotlib()
+
+
 def _format_of(path) -> str:
     suffix = Path(path).suffix.lower()
     if suffix not in PLOT_FORMATS:
