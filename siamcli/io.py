@@ -553,7 +553,7 @@ def read_ids(path: str | os.PathLike, expected: int) -> list[str]:
 
 
 #: Header names recognised as the label column of a labels file or a pairs file.
-LABEL_COLUMN_NAMES = ("label", "labels", "class", "classes", "y", "target", "same", "is_same", "match")
+LABEL_COLUMN_NAMES = ("label", "labels", "class", "classes", "y", "target", "is_same")
 
 
 def read_labels(path: str | os.PathLike, expected: int, column: str | None = None) -> list[str]:

@@ -27,7 +27,7 @@ from hypothesis.extra.numpy import arrays
 import siamcli.io as sio
 from siamcli.cli import cli
 from siamcli.errors import InputError
-from siamcli.io import FORMATS, load_embeddings
+from siamcli.io import FORMATS, embeddings_from_array, load_embeddings, read_labelled_pairs, read_labels
 
 # ---------------------------------------------------------------- writers, one per format
 
@@ -1058,3 +1058,76 @@ def test_load_embeddings_unreadable_file_even_as_root(tmp_path, monkeypatch):
     with pytest.raises(InputError) as err:
         load_embeddings(path)
     assert str(path) in str(err.value) and "permission" in str(err.value)
+
+
+# ---------------------------------------------------------------- labels
+
+
+def test_labels_column_of_a_csv_is_read_and_not_a_dimension(tmp_path):
+    path = tmp_path / "e.csv"
+    path.write_text("id,x,label,y\na,1,cat,2\nb,3,dog,4\n")
+    s = load_embeddings(path, labels="label")
+    np.testing.assert_array_equal(s.vectors, [[1.0, 2.0], [3.0, 4.0]])
+    assert s.ids == ["a", "b"] and list(s.labels) == ["cat", "dog"]
+
+
+def test_labels_column_keeps_error_positions_of_the_file(tmp_path):
+    path = tmp_path / "e.csv"
+    path.write_text("x,label,y\n1,cat,2\n3,dog,oops\n")
+    with pytest.raises(InputError, match=r"line 3, column 3: 'oops'"):
+        load_embeddings(path, labels="label")
+    path.write_text("x,label,y\n1,cat,2\n3,dog,nan\n")
+    with pytest.raises(InputError, match=r"line 3, column 3 is NaN"):
+        load_embeddings(path, labels="label")
+
+
+def test_labels_column_missing_is_named(tmp_path):
+    path = tmp_path / "e.csv"
+    path.write_text("x,y\n1,2\n")
+    with pytest.raises(InputError, match="no column named 'label'"):
+        load_embeddings(path, labels="label")
+
+
+def test_labels_field_of_jsonl_and_array_of_npz(tmp_path):
+    (tmp_path / "e.jsonl").write_text('{"embedding": [1, 2], "label": 1}\n{"embedding": [3, 4], "label": true}\n')
+    assert list(load_embeddings(tmp_path / "e.jsonl", labels="label").labels) == ["1", "true"]
+    np.savez(tmp_path / "e.npz", embeddings=np.eye(3), labels=np.array([1.0, 0.0, 1.0]))
+    s = load_embeddings(tmp_path / "e.npz", labels="labels")
+    assert list(s.labels) == ["1", "0", "1"] and s.vectors.shape == (3, 3)
+    np.save(tmp_path / "e.npy", np.eye(2))
+    with pytest.raises(InputError, match="file of their own"):
+        load_embeddings(tmp_path / "e.npy", labels="label")
+
+
+@pytest.mark.parametrize("name, text, column, expected", [
+    ("one.txt", "1\n0\n1\n", None, ["1", "0", "1"]),
+    ("header.txt", "label\nsame\nsame\ndifferent\n", None, ["same", "same", "different"]),
+    ("values-like-names.txt", "same\ndifferent\nsame\n", None, ["same", "different", "same"]),
+    ("table.csv", "id,class,score\na,3,0.1\nb,4,0.2\nc,3,0.3\n", None, ["3", "4", "3"]),
+    ("table.tsv", "id\tperson\nx\tann\ny\tbob\nz\tann\n", "person", ["ann", "bob", "ann"]),
+])
+def test_read_labels_from_text_files(tmp_path, name, text, column, expected):
+    (tmp_path / name).write_text(text)
+    assert read_labels(tmp_path / name, 3, column) == expected
+
+
+def test_read_labels_checks_the_count_and_the_column(tmp_path):
+    (tmp_path / "l.txt").write_text("1\n0\n")
+    with pytest.raises(InputError, match="has 2 labels but the embeddings have 3 rows"):
+        read_labels(tmp_path / "l.txt", 3)
+    (tmp_path / "t.csv").write_text("a,b\n1,2\n")
+    with pytest.raises(InputError, match="say which holds the labels"):
+        read_labels(tmp_path / "t.csv", 1)
+    np.save(tmp_path / "l.npy", np.array([1, 0, 1]))
+    assert read_labels(tmp_path / "l.npy", 3) == ["1", "0", "1"]
+
+
+def test_read_labelled_pairs_by_id_and_row(tmp_path):
+    s = embeddings_from_array(np.eye(3))
+    s.ids = ["a", "b", "c"]
+    (tmp_path / "p.csv").write_text("left,right,label\na,b,1\n2,0,0\n")
+    left, right, labels = read_labelled_pairs(tmp_path / "p.csv", s)
+    assert left.tolist() == [0, 2] and right.tolist() == [1, 0] and labels == ["1", "0"]
+    (tmp_path / "bad.csv").write_text("a,b\n")
+    with pytest.raises(InputError, match="three"):
+        read_labelled_pairs(tmp_path / "bad.csv", s)
