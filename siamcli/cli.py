@@ -555,6 +555,198 @@ def _plot_evaluation(result, path: str) -> None:
                     title=result.pairs, score_label=best.name)
 
 
+@cli.command(context_settings=CONTEXT)
+@click.argument("emb")
+@click.option("--classes", "classes_path", type=click.Path(), default=None,
+              help="A class per row (one per line or a CSV column): adds same- vs other-class distances per class.")
+@click.option("--classes-column", default=None,
+              help="Column (CSV header), field (JSON) or array (.npz) holding the classes: of the --classes "
+                   "file, or of EMB itself.")
+@click.option("-m", "--metric", default="euclidean", show_default=True,
+              help="Metric of the class distances (with --classes).")
+@click.option("--sample", type=click.IntRange(2, 5000), default=2000, show_default=True,
+              help="Rows sampled for the pairwise figures (cosines, near duplicates, class distances).")
+@click.option("--seed", type=int, default=0, show_default=True, help="Seed of the sample.")
+@click.option("--plot", type=click.Path(dir_okay=False), default=None,
+              help="Save a norm histogram and a 2-D PCA scatter (coloured by class) as an image (needs siamcli[plot]).")
+@click.option("--input-format", type=click.Choice(INPUT_FORMATS), default=None,
+              help="Format of EMB when the suffix does not say (needed rarely for '-', stdin).")
+@click.option("--key", default=None, help="Array to use from an .npz (default: the only one, or 'embeddings').")
+@click.option("--ids", "ids_a", type=click.Path(), default=None, help="Row ids, one per line.")
+@click.option("--threads", type=click.IntRange(1, None), default=None,
+              help="Threads for BLAS and the kernels (default: every core).")
+@output_options
+def inspect(emb, classes_path, classes_column, metric, sample, seed, plot, input_format, key, ids_a, threads,
+            fmt, precision, debug):
+    """A health report of an embedding set: plain-language findings first, then the figures.
+
+    Shape and dtype; NaN, infinite and zero rows; the norm distribution and whether the set is
+    L2-normalised; dead and near-constant dimensions; the effective rank (exp of the entropy of
+    the covariance spectrum) and participation ratio, i.e. how many dimensions are really used;
+    the mean and spread of cosine between sampled pairs (anisotropy); exact duplicate rows and
+    near-duplicate pairs; and a verdict on collapse: collapsed when more than 90% of sampled
+    pairs have cosine > 0.95, or all rows lie near one point (RMS distance below 5% of the RMS
+    norm). With --classes: same-class against other-class distances, overall (d') and per class.
+    JSON gives one object (n, dim, dtype, effective_rank, mean_cosine, collapsed, warnings, ...).
+
+    \b
+    Examples:
+      siamcli inspect examples/siamese/test_embeddings.npy
+      siamcli inspect emb.npy --classes labels.txt --plot health.png
+      siamcli inspect emb.npy -f json | jq '.collapsed, .warnings'
+    """
+    from . import engine
+    from .inspection import inspect_embeddings
+    from .io import load_embeddings, read_labels
+
+    terminal = Terminal()
+    if plot is not None:
+        from .plots import check_plot_path
+
+        check_plot_path(plot)
+    emb_set = load_embeddings(emb, input_format=input_format, key=key, ids_path=ids_a,
+                              labels=classes_column if classes_path is None else None)
+    classes = None
+    if classes_path is not None:
+        classes = read_labels(classes_path, len(emb_set), classes_column)
+    elif classes_column is not None:
+        classes = emb_set.labels
+    engine.set_threads(threads)
+    report = inspect_embeddings(emb_set, classes=classes, sample=sample, seed=seed, metric=metric)
+    if plot is not None:
+        from .plots import plot_inspection
+
+        plot_inspection(plot, report.norms_sample, report.projection, report.projection_labels,
+                        title=f"{emb_set.source}: {report.verdict}")
+        terminal.note(f"wrote {plot}")
+    _emit(report, fmt, precision, terminal)
+
+
+@cli.group(context_settings=CONTEXT)
+def loss():
+    """Contrastive and triplet losses of embeddings, and how they change with the margin.
+
+    \b
+    Examples:
+      siamcli loss contrastive left.npy right.npy --labels same.txt --margin 1
+      siamcli loss contrastive emb.npy --pairs pairs.csv --sweep
+      siamcli loss triplet anchor.npy positive.npy negative.npy --margin 0.2 --sweep
+    """
+
+
+#: Options shared by both losses: the distance, the margin and the sweep.
+loss_options = _options(
+    click.option("-m", "--metric", default="euclidean", show_default=True,
+                 help="A distance metric (cosine_distance, angular, euclidean, ...); similarities are refused."),
+    click.option("--p", "p", type=float, default=None, help="Exponent for minkowski (default 2)."),
+    click.option("--sweep", is_flag=True,
+                 help="A table of the loss and the active share at several margins (see --margins)."),
+    click.option("--margins", type=NumberList(float), default=None,
+                 help="Margins of --sweep (default: 0 and the 0%, 10%, ..., 100% quantiles of the data)."),
+    click.option("--input-format", type=click.Choice(INPUT_FORMATS), default=None,
+                 help="Format of the inputs when the suffix does not say."),
+    click.option("--threads", type=click.IntRange(1, None), default=None,
+                 help="Threads for BLAS and the kernels (default: every core)."),
+)
+
+
+@loss.command(context_settings=CONTEXT)
+@click.argument("left")
+@click.argument("right", required=False)
+@click.option("--labels", "labels_path", type=click.Path(), default=None,
+              help="With LEFT RIGHT: a label per pair (row i with row i); --positive-label means similar.")
+@click.option("--pairs", "pairs_path", type=click.Path(), default=None,
+              help="Labelled pairs of LEFT: a CSV/TSV with columns left, right, label (ids or row numbers).")
+@click.option("--positive-label", default="1", show_default=True,
+              help="The label value meaning similar (1 also accepts 1/0, true/false, same/different).")
+@click.option("--margin", type=float, default=1.0, show_default=True, help="The margin m.")
+@click.option("--squared/--not-squared", default=True, show_default=True,
+              help="Squared terms (Hadsell et al.) or plain d and max(0, m - d).")
+@loss_options
+@output_options
+def contrastive(left, right, labels_path, pairs_path, positive_label, margin, squared, metric, p, sweep, margins,
+                input_format, threads, fmt, precision, debug):
+    """Contrastive loss of labelled pairs: mean of y d^2 + (1 - y) max(0, m - d)^2.
+
+    y = 1 for a similar pair (the label given by --positive-label), 0 for a dissimilar one; d
+    is the pair's distance under --metric. This is Hadsell, Chopra and LeCun (2006) without
+    their factor 1/2 (halve the loss to compare). Active pairs are those with non-zero loss:
+    similar pairs with d > 0, dissimilar pairs with d < m; both shares are reported. --sweep
+    shows the loss and the active shares at several margins, to choose one.
+
+    \b
+    Examples:
+      siamcli loss contrastive left.npy right.npy --labels same.txt --margin 1
+      siamcli loss contrastive examples/siamese/test_embeddings.npy --pairs examples/siamese/test_pairs.csv --sweep
+    """
+    from . import engine, losses
+    from .evaluate import parse_labels
+    from .io import load_embeddings, read_labelled_pairs, read_labels
+
+    terminal = Terminal()
+    if (labels_path is None) == (pairs_path is None):
+        raise UsageError("label the pairs with --labels FILE (with LEFT RIGHT) or --pairs FILE, one of them")
+    engine.set_threads(threads)
+    a = load_embeddings(left, input_format=input_format)
+    if labels_path is not None:
+        if right is None:
+            raise UsageError("--labels labels row i of LEFT with row i of RIGHT: give RIGHT too")
+        b = load_embeddings(right, input_format=input_format)
+        if len(a) != len(b):
+            raise UsageError(f"{a.source} has {len(a)} rows but {b.source} has {len(b)}: pairs need equal counts")
+        similar = parse_labels(read_labels(labels_path, len(a)), positive_label)
+        first, second = a.vectors, b.vectors
+    else:
+        b = a if right is None else load_embeddings(right, input_format=input_format)
+        rows_a, rows_b, labels = read_labelled_pairs(pairs_path, a, b)
+        similar = parse_labels(labels, positive_label)
+        first, second = a.vectors[rows_a], b.vectors[rows_b]
+    distances = losses.pair_distances(first, second, metric, p=p)
+    if sweep:
+        result = losses.margin_sweep("contrastive", distances, similar, margins, squared=squared, metric=metric)
+    else:
+        result = losses.contrastive_loss(distances, similar, margin, squared=squared, metric=metric)
+    _emit(result, fmt, precision, terminal)
+
+
+@loss.command(context_settings=CONTEXT)
+@click.argument("anchor")
+@click.argument("positive")
+@click.argument("negative")
+@click.option("--margin", type=float, default=0.2, show_default=True, help="The margin m (FaceNet's alpha).")
+@loss_options
+@output_options
+def triplet(anchor, positive, negative, margin, metric, p, sweep, margins, input_format, threads, fmt, precision,
+            debug):
+    """Triplet loss: mean of max(0, d(a, p) - d(a, n) + m) over rows i of ANCHOR, POSITIVE, NEGATIVE.
+
+    Row i of the three files is one triplet: the anchor, a sample of the same identity and one
+    of another. Active triplets have non-zero loss. With g = d(a, n) - d(a, p), triplets are
+    easy when g > m, semi-hard when 0 < g <= m and hard when g <= 0 (Schroff et al., FaceNet).
+    --sweep shows the loss and the shares at several margins, to choose one.
+
+    \b
+    Examples:
+      siamcli loss triplet anchor.npy positive.npy negative.npy --margin 0.2
+      siamcli loss triplet a.npy p.npy n.npy -m cosine_distance --sweep -f csv
+    """
+    from . import engine, losses
+    from .io import load_embeddings
+
+    terminal = Terminal()
+    engine.set_threads(threads)
+    sets = [load_embeddings(path, input_format=input_format) for path in (anchor, positive, negative)]
+    if len({len(s) for s in sets}) > 1:
+        counts = ", ".join(f"{s.source} {len(s)}" for s in sets)
+        raise UsageError(f"triplets need the same number of rows in the three files: {counts}")
+    d_ap, d_an = losses.triplet_distances(*(s.vectors for s in sets), metric, p=p)
+    if sweep:
+        result = losses.margin_sweep("triplet", d_ap, d_an, margins, metric=metric)
+    else:
+        result = losses.triplet_loss(d_ap, d_an, margin, metric=metric)
+    _emit(result, fmt, precision, terminal)
+
+
 MATRIX_SUFFIXES = (".npy", ".csv")
 
 

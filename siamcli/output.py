@@ -30,14 +30,18 @@ def _finite_or_none(x):
     return x if not isinstance(x, float) or math.isfinite(x) else None
 
 
-def _clean(record: dict) -> dict:
-    """Record values ready for strict JSON: non-finite floats become None."""
-    out = {}
-    for key, value in record.items():
-        if isinstance(value, list):
-            value = [_finite_or_none(v) for v in value]
-        out[key] = _finite_or_none(value)
-    return out
+def _clean(value):
+    """Values ready for strict JSON, at any depth: non-finite floats become None."""
+    if isinstance(value, dict):
+        return {key: _clean(v) for key, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_clean(v) for v in value]
+    return _finite_or_none(value)
+
+
+def _is_document(part) -> bool:
+    """A report that is one object (`record()`), not a list of records."""
+    return hasattr(part, "record") and not hasattr(part, "records")
 
 
 def _dumps(obj) -> str:
@@ -46,7 +50,10 @@ def _dumps(obj) -> str:
 
 def _records(parts: Iterable) -> Iterable[dict]:
     for part in parts:
-        yield from part.records()
+        if _is_document(part):
+            yield part.record()
+        else:
+            yield from part.records()
 
 
 def write_jsonl(parts: Iterable, out: TextIO, options: OutputOptions) -> None:
@@ -68,6 +75,9 @@ def write_json(parts: Iterable, out: TextIO, options: OutputOptions) -> None:
         }
         out.write(_dumps(doc) + "\n")
         return
+    if _is_document(first):
+        out.write(_dumps(_clean(first.record())) + "\n")
+        return
     out.write("[")
     sep = "\n"
     for record in _records([first] if first is not None else []):
@@ -82,6 +92,8 @@ def write_json(parts: Iterable, out: TextIO, options: OutputOptions) -> None:
 def _cell(value) -> str:
     if value is None:
         return ""
+    if isinstance(value, list) and any(isinstance(v, (dict, list)) for v in value):
+        return _dumps(_clean(value))  # a list of objects (per-class rows) as compact JSON
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, float):
@@ -119,10 +131,10 @@ def _write_delimited(parts: Iterable, out: TextIO, options: OutputOptions, delim
             rows = ((part.a.id_of(i), row.tolist()) for i, row in enumerate(np.asarray(part.values, dtype=np.float64)))
             write_matrix_rows(out, part.col_ids(), rows, delimiter)
             continue
-        for record in part.records():
+        for record in _records([part]):
             record = _flat(record)
-            if header is None:  # a result's declared fields, else the first record's (flattened) keys
-                header = list(getattr(part, "fields", None) or record)
+            if header is None:  # the first record's keys, nested objects as dotted columns
+                header = list(record)
                 writer.writerow(header)
             writer.writerow([_cell(record.get(f)) for f in header])
         if header is None and getattr(part, "fields", None):
@@ -306,6 +318,110 @@ def _evaluation_tables(result, console, options: OutputOptions) -> None:
         console.print(line)
 
 
+def _key_value_table(rows):
+    from rich.table import Table
+
+    table = Table(show_edge=False, pad_edge=False, show_header=False, box=None)
+    table.add_column("figure")
+    table.add_column("value", justify="right")
+    for label, value in rows:
+        table.add_row(label, value)
+    return table
+
+
+def _inspection_tables(report, console, options: OutputOptions) -> None:
+    """Plain language first (summary, findings), then the figures, then the classes."""
+    from rich.table import Table
+
+    r = report.record()
+    num = lambda x: "-" if x is None else format_number(float(x), options.precision)  # noqa: E731
+    console.print(f"{r['source']}:")
+    for line in r["summary"]:
+        console.print(f"  {line}")
+    if r["warnings"]:
+        console.print("findings:")
+        for line in r["warnings"]:
+            console.print(f"  ! {line}")
+    console.print()
+    cos = r["cosine_quantiles"] or {}
+    norms = r["norm_quantiles"] or {}
+    console.print(_key_value_table([
+        ("vectors x dimensions", f"{r['n']:,} x {r['dim']:,} ({r['dtype']})"),
+        ("non-finite / zero rows", f"{r['nonfinite_rows']:,} / {r['zero_rows']:,}"),
+        ("norm min / median / max", f"{num(r['norm_min'])} / {num(norms.get('50%'))} / {num(r['norm_max'])}"),
+        ("L2-normalised", "yes" if r["normalized"] else "no"),
+        ("dead / low-variance dimensions", f"{r['dead_dimensions']} / {r['low_variance_dimensions']}"),
+        ("effective rank", num(r["effective_rank"])),
+        ("participation ratio", num(r["participation_ratio"])),
+        ("components for 90% of variance", str(r["explained_variance_90"])),
+        ("mean cosine (std)", f"{num(r['mean_cosine'])} ({num(r['std_cosine'])})"),
+        ("cosine 5% / 50% / 95%", f"{num(cos.get('5%'))} / {num(cos.get('50%'))} / {num(cos.get('95%'))}"),
+        ("pairs with cosine > 0.95", num(r["high_cosine_fraction"])),
+        ("spread (RMS distance / RMS norm)", num(r["spread_ratio"])),
+        ("exact duplicate rows", f"{r['exact_duplicate_rows']:,}"),
+        ("near-duplicate pairs (sampled)", f"{r['near_duplicate_pairs']:,}"),
+        ("sampled rows / pairs", f"{r['sampled_rows']:,} / {r['sampled_pairs']:,}"),
+        ("collapsed", "YES" if r["collapsed"] else "no"),
+    ]))
+    classes = r["classes"]
+    if classes is None:
+        return
+    console.print()
+    console.print(f"classes ({classes['metric']}; {'higher' if classes['higher_is_better'] else 'lower'} is closer): "
+                  f"same-class mean {num(classes['intra_mean'])}, other-class mean {num(classes['inter_mean'])}, "
+                  f"separation d' {num(classes['separation'])}")
+    table = Table(show_edge=False, pad_edge=False)
+    for name, justify in (("class", "left"), ("count", "right"), ("same-class", "right"), ("other-class", "right"),
+                          ("nearest class", "left"), ("to nearest", "right"), ("separated", "left")):
+        table.add_column(name, justify=justify)
+    for row in classes["per_class"]:
+        table.add_row(str(row["class"]), f"{row['count']:,}", num(row["intra_mean"]), num(row["inter_mean"]),
+                      str(row["nearest_class"]), num(row["nearest_mean"]), "yes" if row["separated"] else "NO")
+    console.print(table)
+
+
+def _loss_table(result, console, options: OutputOptions) -> None:
+    """One loss as figures, or a margin sweep as one row per margin."""
+    from rich.table import Table
+
+    num = lambda x: "-" if x is None else format_number(float(x), options.precision)  # noqa: E731
+    records = list(result.records())
+    skip = {"kind", "metric", "n", "squared"}
+    first = records[0]
+    what = f"{first['kind']} loss over {first['n']:,} {'pairs' if first['kind'] == 'contrastive' else 'triplets'}"
+    console.print(what + (f" ({first['metric']} distances)" if first.get("metric") else ""))
+    if len(records) == 1 and not hasattr(result, "rows"):
+        console.print(_key_value_table([(k.replace("_", " "), num(v) if not isinstance(v, int) else f"{v:,}")
+                                        for k, v in first.items() if k not in skip]))
+        return
+    table = Table(show_edge=False, pad_edge=False)
+    constant = {k for k in first if k != "margin" and len({r[k] for r in records}) == 1}  # said once, above
+    for k in sorted(constant - skip, key=list(first).index):
+        console.print(f"{k.replace('_', ' ')}: {num(first[k]) if not isinstance(first[k], int) else f'{first[k]:,}'}")
+    columns = [k for k in first if k not in skip | constant]
+    for c in columns:
+        table.add_column(c.replace("_fraction", "").replace("_", " "), justify="right")
+    for r in records:
+        table.add_row(*(num(r[c]) if not isinstance(r[c], int) else f"{r[c]:,}" for c in columns))
+    console.print(table)
+    if getattr(result, "suggestion", None):
+        console.print(result.suggestion)
+
+
+def _report_tables(report, console, options: OutputOptions) -> None:
+    # the report modules are imported only when one of their reports is drawn
+    from .evaluate import Evaluation
+    from .inspection import InspectionReport
+    from .losses import LossReport, MarginSweep
+
+    for kind, draw in ((Evaluation, _evaluation_tables), (InspectionReport, _inspection_tables),
+                       ((LossReport, MarginSweep), _loss_table)):
+        if isinstance(report, kind):
+            draw(report, console, options)
+            return
+    raise TypeError(f"no table layout for {type(report).__name__}")
+
+
 def write_table(parts: Iterable, out: TextIO, options: OutputOptions) -> None:
     parts = list(parts)
     if not parts:
@@ -320,8 +436,6 @@ def write_table(parts: Iterable, out: TextIO, options: OutputOptions) -> None:
         console.print(_direction(first.metric))
     elif isinstance(first, MetricList):
         console.print(_metrics_table(first))
-    elif hasattr(first, "best"):  # an evaluation
-        _evaluation_tables(first, console, options)
     elif isinstance(first, Ranking):
         if sum(len(p) for p in parts) == 0:
             if options.notify is not None:
@@ -333,6 +447,8 @@ def write_table(parts: Iterable, out: TextIO, options: OutputOptions) -> None:
             console.print(f"{_direction(first.metric)}; same when {first.metric.name} {sign} {first.threshold:g}")
         else:
             console.print(_direction(first.metric))
+    else:
+        _report_tables(first, console, options)
 
 
 #: The one table of output formats. Add a format here and every command offers it.
@@ -353,6 +469,6 @@ def default_format(out: TextIO) -> str:
 
 def write(parts, fmt: str, out: TextIO, options: OutputOptions | None = None) -> None:
     """Write a result (or a stream of result parts) to `out` in format `fmt`."""
-    if hasattr(parts, "records"):  # one result rather than a stream of parts
+    if hasattr(parts, "records") or hasattr(parts, "record"):  # one result rather than a stream of parts
         parts = [parts]
     FORMATTERS[fmt](parts, out, options or OutputOptions())
