@@ -370,7 +370,7 @@ def verify(a, b, threshold, paired, pairs_path, metric, p, cov_from, normalize, 
     \b
     Examples:
       siamcli verify probe.npy enrolled.npy --metric cosine --threshold 0.6
-      if siamcli verify a.npy b.npy -t 0.6 -q -f jsonl > /dev/null; then echo same; fi
+      siamcli verify a.npy b.npy -t 0.6 -q -f jsonl > /dev/null && echo same
       siamcli verify left.npy right.npy --paired -t 1.1 --metric euclidean -f csv
     """
     from . import engine

@@ -211,10 +211,11 @@ def test_version_prints_the_package_version(entry):
     assert err == ""
 
 
-@pytest.mark.parametrize("command", ["", "compare", "matrix", "metrics"])
+@pytest.mark.parametrize("command", ["", "compare", "matrix", "metrics", "verify", "evaluate", "inspect", "loss",
+                                     "loss contrastive", "loss triplet"])
 @pytest.mark.parametrize("entry", ENTRY_POINTS)
 def test_help_has_an_examples_section_with_siamcli_command_lines(entry, command):
-    code, out, err = invoke(entry, *([command] if command else []), "--help")
+    code, out, err = invoke(entry, *command.split(), "--help")
     assert code == 0 and err == ""
     assert re.match(rf"Usage: \S+ {command}", out)
     after = out.split("Examples:", 1)

@@ -42,9 +42,12 @@ def test_readme_metric_table_is_the_registry():
     assert expected in README, "README's metric table is stale; replace it with:\n" + expected
 
 
-@pytest.mark.parametrize("command", ["compare", "matrix", "metrics"])
+HELP_COMMANDS = ["compare", "matrix", "metrics", "verify", "evaluate", "inspect", "loss contrastive", "loss triplet"]
+
+
+@pytest.mark.parametrize("command", HELP_COMMANDS)
 def test_readme_help_texts_are_current(command):
-    result = run(command, "--help")
+    result = run(*command.split(), "--help")
     assert result.returncode == 0
     block = f"$ siamcli {command} --help\n{result.stdout.rstrip()}\n```"
     assert block in README, f"README's help for {command} is stale; replace it with:\n{result.stdout}"
@@ -60,6 +63,24 @@ def test_readme_quickstart_runs_and_prints_what_the_readme_shows():
     shown = re.search(r"The first prints.*?```text\n(.*?)\n\.\.\.\n```", README, re.S).group(1)
     assert result.stdout.startswith(shown + "\n")
     assert "pytest" in quickstart[1] and "'.[test]'" in quickstart[1]
+
+
+def example_sessions() -> list[tuple[str, str]]:
+    """(command line, the output shown up to '...') of README sessions that run on examples/."""
+    sessions = []
+    for block in re.findall(r"```text\n(.*?)```", README, re.S):
+        for part in re.split(r"^\$ ", block, flags=re.M)[1:]:
+            command, _, shown = part.partition("\n")
+            if "examples/" in command and "--help" not in command:
+                sessions.append((command, shown.split("\n...\n")[0]))
+    return sessions
+
+
+@pytest.mark.parametrize("command, shown", example_sessions())
+def test_readme_example_sessions_print_what_the_readme_shows(command, shown):
+    result = run(*command.split()[1:], "-f", "table")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith(shown), f"README shows for {command}:\n{shown}\nit prints:\n{result.stdout}"
 
 
 def test_readme_lists_every_input_suffix():
@@ -78,8 +99,8 @@ def update_readme() -> None:
     text = README
     text = re.sub(r"\| metric \| aliases \| kind \| what it computes \|\n\|---\|---\|---\|---\|\n(?:\|.*\|\n)+",
                   lambda _: metric_table() + "\n", text)
-    for command in ("compare", "matrix", "metrics"):
-        help_text = run(command, "--help").stdout.rstrip()
+    for command in HELP_COMMANDS:
+        help_text = run(*command.split(), "--help").stdout.rstrip()
         text = re.sub(rf"(\$ siamcli {command} --help\n).*?(\n```)", lambda m: m.group(1) + help_text + m.group(2),
                       text, flags=re.S)
     (ROOT / "README.md").write_text(text, encoding="utf-8")
