@@ -5,7 +5,9 @@
 """
 
 from .engine import compare, matrix, prepare
+from .evaluation import evaluate
 from .errors import InputError, ShapeError, SiamError, UnknownMetricError, UsageError
+from .inspection import inspect_embeddings
 from .io import EmbeddingSet, load_embeddings
 from .metrics import Metric, Params, available_metrics, get_metric, register
 from .results import MatrixResult, MetricList, Ranking, Score
@@ -16,6 +18,7 @@ load = load_embeddings
 
 __all__ = [
     "load", "load_embeddings", "get_metric", "compare", "matrix", "prepare", "available_metrics", "register",
+    "evaluate", "inspect_embeddings",
     "EmbeddingSet", "Metric", "Params", "Ranking", "Score", "MatrixResult", "MetricList",
     "SiamError", "InputError", "ShapeError", "UnknownMetricError", "UsageError", "__version__",
 ]

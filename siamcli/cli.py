@@ -488,12 +488,13 @@ def evaluate(emb, right, labels_path, pairs_path, classes_path, labels_column, c
       siamcli evaluate left.npy right.npy --labels same.txt --fail-under auc=0.95 -q
       siamcli evaluate emb.csv --classes-column person --sample 100000 --plot roc.png
     """
-    from . import engine, evaluate as evaluation
+    from . import engine
+    from .evaluation import check_fail_under, evaluate as evaluate_embeddings, fail_under as failed_conditions
     from .io import load_embeddings, read_labelled_pairs, read_labels
 
     terminal = Terminal(quiet)
     if fail_under is not None:  # a bad spec fails before any work
-        evaluation.check_fail_under(fail_under, fars, ks, retrieval=classes_path is not None or classes_column is not None)
+        check_fail_under(fail_under, fars, ks, retrieval=classes_path is not None or classes_column is not None)
     if plot is not None:
         from .plots import check_plot_path
 
@@ -521,7 +522,7 @@ def evaluate(emb, right, labels_path, pairs_path, classes_path, labels_column, c
     engine.set_threads(threads)
     bar = terminal.progress(0, "evaluating")
     try:
-        result = evaluation.evaluate(
+        result = evaluate_embeddings(
             a_set, b_set, labels=labels, pairs=pairs, classes=classes, sample=sample, seed=seed,
             positive_label=positive_label, metric=metric, normalize=normalize, folds=folds, fars=fars, ks=ks,
             p=p, cov_from=cov_from, zero_vector=zero_vector, memory=engine.parse_size(memory),
@@ -537,7 +538,7 @@ def evaluate(emb, right, labels_path, pairs_path, classes_path, labels_column, c
         terminal.note(f"wrote {plot}")
     _emit(result, fmt, precision, terminal)
     if fail_under is not None:
-        failed = evaluation.fail_under([next(result.records())], fail_under)
+        failed = failed_conditions([next(result.records())], fail_under)
         if failed:
             terminal.note(f"--fail-under not met by {result.best.name}: " + "; ".join(failed))
             return EXIT_NOT_MET
@@ -680,7 +681,7 @@ def contrastive(left, right, labels_path, pairs_path, positive_label, margin, sq
       siamcli loss contrastive examples/siamese/test_embeddings.npy --pairs examples/siamese/test_pairs.csv --sweep
     """
     from . import engine, losses
-    from .evaluate import parse_labels
+    from .evaluation import parse_labels
     from .io import load_embeddings, read_labelled_pairs, read_labels
 
     terminal = Terminal()

@@ -247,7 +247,7 @@ def _evaluation_tables(result, console, options: OutputOptions) -> None:
     """The metrics ranked by AUC (when several), the best one in detail, its score distributions."""
     from rich.table import Table
 
-    from .evaluate import text_histogram
+    from .evaluation import text_histogram
 
     num = lambda x: "-" if x is None else format_number(float(x), options.precision)  # noqa: E731
     records = list(result.records())
@@ -410,7 +410,7 @@ def _loss_table(result, console, options: OutputOptions) -> None:
 
 def _report_tables(report, console, options: OutputOptions) -> None:
     # the report modules are imported only when one of their reports is drawn
-    from .evaluate import Evaluation
+    from .evaluation import Evaluation
     from .inspection import InspectionReport
     from .losses import LossReport, MarginSweep
 

@@ -16,7 +16,7 @@ from sklearn.datasets import load_digits
 from sklearn.metrics import accuracy_score, average_precision_score, f1_score, roc_auc_score, roc_curve
 
 from siamcli import engine
-from siamcli import evaluate as ev
+from siamcli import evaluation as ev
 from siamcli.errors import InputError, ShapeError, UsageError
 
 SETTINGS = settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow])
