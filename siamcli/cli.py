@@ -14,7 +14,7 @@ import traceback
 import click
 
 from . import __version__
-from .errors import SiamError, UsageError
+from .errors import ShapeError, SiamError, UsageError
 from .io import FORMATS
 from .output import FORMATTERS
 
@@ -693,6 +693,8 @@ def contrastive(left, right, labels_path, pairs_path, positive_label, margin, sq
         if right is None:
             raise UsageError("--labels labels row i of LEFT with row i of RIGHT: give RIGHT too")
         b = load_embeddings(right, input_format=input_format)
+        if a.dim != b.dim:
+            raise ShapeError(f"{a.source} has {a.dim} dimensions but {b.source} has {b.dim}")
         if len(a) != len(b):
             raise UsageError(f"{a.source} has {len(a)} rows but {b.source} has {len(b)}: pairs need equal counts")
         similar = parse_labels(read_labels(labels_path, len(a)), positive_label)
@@ -702,6 +704,8 @@ def contrastive(left, right, labels_path, pairs_path, positive_label, margin, sq
         rows_a, rows_b, labels = read_labelled_pairs(pairs_path, a, b)
         similar = parse_labels(labels, positive_label)
         first, second = a.vectors[rows_a], b.vectors[rows_b]
+    if b.dim != a.dim:
+        raise ShapeError(f"{a.source} has {a.dim} dimensions but {b.source} has {b.dim}")
     distances = losses.pair_distances(first, second, metric, p=p)
     if sweep:
         result = losses.margin_sweep("contrastive", distances, similar, margins, squared=squared, metric=metric)
@@ -740,6 +744,9 @@ def triplet(anchor, positive, negative, margin, metric, p, sweep, margins, input
     if len({len(s) for s in sets}) > 1:
         counts = ", ".join(f"{s.source} {len(s)}" for s in sets)
         raise UsageError(f"triplets need the same number of rows in the three files: {counts}")
+    for s in sets[1:]:
+        if s.dim != sets[0].dim:
+            raise ShapeError(f"{sets[0].source} has {sets[0].dim} dimensions but {s.source} has {s.dim}")
     d_ap, d_an = losses.triplet_distances(*(s.vectors for s in sets), metric, p=p)
     if sweep:
         result = losses.margin_sweep("triplet", d_ap, d_an, margins, metric=metric)
