@@ -208,7 +208,13 @@ def _dot(a, b, params, paired=False, out=None):
     return np.einsum("ij,ij->i", a, b) if paired else np.matmul(a, b.T, out=out)
 
 
-def _sqeuclidean(a, b, params, paired=False, out=None, finish=None):
+def _squared_difference(u, v):
+    return np.einsum("ij,ij->i", u - v, u - v)
+
+
+def _sqeuclidean(a, b, params, paired=False, out=None, finish=None, exact=None):
+    """|a - b|^2 from one matrix product, near pairs recomputed by `exact(a_rows, b_rows)` from
+    row indices (default: from the differences of a and b), then `finish` chunk by chunk."""
     if paired:  # in the input type: float32 sums of squares are good to ~1e-7 relative
         diff = a - b
         result = np.einsum("ij,ij->i", diff, diff)
@@ -239,19 +245,36 @@ def _sqeuclidean(a, b, params, paired=False, out=None, finish=None):
             sub = chunk[flagged]
             flat = np.flatnonzero(sub <= tol * (na[index[flagged]][:, None] + nb[None, :]))
             rows, cols = flagged[flat // width], flat % width
-            chunk[rows, cols] = _exact_pairs(a, b, rows + r0, cols, lambda u, v: np.einsum("ij,ij->i", u - v, u - v))
+            chunk[rows, cols] = (_exact_pairs(a, b, rows + r0, cols, _squared_difference) if exact is None
+                                 else exact(rows + r0, cols))
         if finish is not None:
             finish(chunk)
     return d2
 
 
+def _sqrt_in_place(x):
+    return np.sqrt(x, out=x)
+
+
 def _euclidean(a, b, params, paired=False, out=None):
-    return _sqeuclidean(a, b, params, paired, out, finish=lambda x: np.sqrt(x, out=x))
+    return _sqeuclidean(a, b, params, paired, out, finish=_sqrt_in_place)
 
 
 def _mahalanobis(a, b, params, paired=False, out=None):
+    """|(a - b) W| with W the whitener. The matrix product runs on whitened rows; near pairs (and
+    paired rows) are whitened as differences, (a - b) W: whitening each row first would cancel
+    digits the whitener's large entries then blow up."""
     w, c = params.whitener, params.center
-    return _euclidean((a.astype(np.float64) - c) @ w, (b.astype(np.float64) - c) @ w, params, paired, out)
+    a64, b64 = a.astype(np.float64), b.astype(np.float64)
+
+    def whitened_difference(u, v):
+        diff = (u - v) @ w
+        return np.einsum("ij,ij->i", diff, diff)
+
+    if paired:
+        return np.sqrt(whitened_difference(a64, b64))
+    exact = lambda rows, cols: _exact_pairs(a64, b64, rows, cols, whitened_difference)  # noqa: E731
+    return _sqeuclidean((a64 - c) @ w, (b64 - c) @ w, params, paired, out, finish=_sqrt_in_place, exact=exact)
 
 
 def _scipy_matrix(name: str, compiled: str | None = None, **fixed):
