@@ -29,6 +29,8 @@ _EXTRA_BYTES_PER_ENTRY = 4
 _FIRST_BLOCK_COLS = 2048
 _MAX_BLOCK_COLS = 32768
 _ROWS_LISTED = 5
+#: Candidate pairs scored exactly per gather (bounds the gathered rows' memory).
+EXACT_ROWS_PER_CHUNK = 65536
 
 
 def set_threads(count: int | None = None) -> int:
@@ -350,6 +352,9 @@ def iter_topk(comp: Comparison, k: int | None, threshold: float | None = None,
     """
     n, m = len(comp.a), len(comp.b)
     k = m if k is None else k
+    if _can_screen(comp, k):
+        yield from _screened_topk(comp, k, threshold, block_rows)
+        return
     br, bc = comp.block_sizes(block_rows)
     higher = comp.metric.higher_is_better
     view = comp.score_buffer(min(br, n), min(bc, m))
@@ -387,6 +392,153 @@ def iter_topk(comp: Comparison, k: int | None, threshold: float | None = None,
             last = np.flatnonzero(state_rank == k)
             kth[state[0][last]] = state[2][last]
         yield Ranking(comp.metric, comp.a, comp.b, state[0] + i0, state[1], state[3], state_rank, "row")
+
+
+#: Screened rankings: gallery columns per product block, and bytes of one product chunk (kept in
+#: cache while it is compared with its rows' bounds).
+_SCREEN_BLOCK_COLS = 4096
+_SCREEN_CHUNK_BYTES = 2**24
+
+
+def _can_screen(comp: Comparison, k: int) -> bool:
+    """Rankings of metrics with a product screen, when no row follows the --zero-vector policy
+    and k is small enough that most pairs are dismissed."""
+    return (comp.metric.screen is not None and not comp.undefined_a.any() and not comp.undefined_b.any()
+            and k <= _SCREEN_BLOCK_COLS // 4)
+
+
+def _screened_topk(comp: Comparison, k: int, threshold: float | None, block_rows: int | None) -> Iterator[Ranking]:
+    """iter_topk through the metric's Screen. Product values err by at most s (the screen's
+    slack), so a pair among a row's k best has a product value within 2s of the row's running
+    k-th best product value: one comparison per product chunk (kept in cache) dismisses almost
+    every pair. The few kept are scored exactly by the paired kernel at the end of the row block,
+    which picks the k best: every reported score is the paired kernel's."""
+    from . import kernels
+
+    screen = comp.metric.screen
+    n, m = len(comp.a), len(comp.b)
+    sign = 1.0 if screen.higher else -1.0  # "good" = sign * product value: larger is closer
+    d = comp.a.dim
+    chunk_bytes = min(_SCREEN_CHUNK_BYTES, comp.memory // 4)
+    if block_rows is not None:
+        br, bc = max(1, block_rows), max(1, block_rows)
+    else:  # the product lives in small chunks: a row block holds its prepared rows and its candidates
+        br = max(1, min(n, comp.memory // (4 * (d + 2) * comp.dtype.itemsize + 64 * k)))
+        bc = max(1, min(m, _SCREEN_BLOCK_COLS, chunk_bytes // (64 * comp.dtype.itemsize)))
+    good_threshold = None if threshold is None else sign * float(screen.value(np.float64(threshold)))
+    for i0 in range(0, n, br):
+        i1 = min(n, i0 + br)
+        rows_n = i1 - i0
+        left = screen.left(comp.rows(comp.a, i0, i1))
+        chunk_rows = max(1, min(rows_n, chunk_bytes // (bc * comp.dtype.itemsize)))
+        buffer = np.empty((chunk_rows, bc), dtype=left.dtype)
+        kept = (np.empty(0, np.intp), np.empty(0, np.intp), np.empty(0))  # rows, cols, good product values
+        kth = np.full(rows_n, -np.inf)  # running k-th best good value (-inf: fewer than k so far)
+        slack = np.zeros(rows_n)  # the largest slack of any block so far, per row
+        pending: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
+        pending_count = 0
+        for j0 in range(0, m, bc):
+            j1 = min(m, j0 + bc)
+            right = screen.right(comp.rows(comp.b, j0, j1))
+            np.maximum(slack, screen.slack(left, right), out=slack)
+            for r0 in range(0, rows_n, chunk_rows):
+                r1 = min(rows_n, r0 + chunk_rows)
+                product = np.matmul(left[r0:r1], right.T, out=buffer[: r1 - r0, : j1 - j0])
+                if comp.same:  # self-pairs never rank: their product value becomes the worst
+                    g = np.arange(i0 + r0, i0 + r1)
+                    on = (g >= j0) & (g < j1)
+                    product[np.flatnonzero(on), g[on] - j0] = -sign * np.inf
+                margin = 2.0 * slack[r0:r1]
+                limit = kth[r0:r1] - margin
+                if good_threshold is not None:
+                    limit = np.maximum(limit, good_threshold - margin)
+                open_rows = np.flatnonzero(np.isneginf(kth[r0:r1]))
+                if len(open_rows) and k < product.shape[1]:  # fewer than k so far: this chunk's k-th best
+                    col = product.shape[1] - k if sign > 0 else k - 1
+                    chunk_kth = sign * np.partition(product[open_rows], col, axis=1)[:, col]
+                    limit[open_rows] = np.maximum(limit[open_rows], chunk_kth - margin[open_rows])
+                width = product.shape[1]
+                parts = kernels.split_rows(lambda s0, s1: _at_least(product[s0:s1], limit[s0:s1], sign) + s0 * width,
+                                           r1 - r0)
+                hits = parts[0] if len(parts) == 1 else np.concatenate(parts)
+                if len(hits):
+                    values = sign * product.ravel()[hits].astype(np.float64)
+                    pending.append((hits // width + r0, hits % width + j0, values))
+                    pending_count += len(hits)
+            comp.report(rows_n * (j1 - j0))
+            if pending and (pending_count > rows_n * max(k, 8) or np.isneginf(kth).any()):
+                kept, kth = _keep_close(kept, pending, rows_n, k, slack, good_threshold)
+                pending, pending_count = [], 0
+        if pending:
+            kept, kth = _keep_close(kept, pending, rows_n, k, slack, good_threshold)
+        yield _exact_ranking(comp, kept, i0, k, threshold)
+
+
+def _at_least(product: np.ndarray, limit: np.ndarray, sign: float) -> np.ndarray:
+    """Flat indices where sign * product >= limit (per row), compared in the product's dtype
+    with each limit rounded outwards, so no pair that reaches its limit is lost to rounding.
+    Each row's best value is found first (a fast reduction): once bounds are tight, most rows
+    have no pair to compare."""
+    dtype = product.dtype
+    outward = dtype.type(-np.inf if sign > 0 else np.inf)
+    bound = np.nextafter((sign * limit).astype(dtype), outward)
+    with np.errstate(invalid="ignore"):
+        if sign > 0:
+            rows = np.flatnonzero(np.fmax.reduce(product, axis=1) >= bound)
+        else:
+            rows = np.flatnonzero(np.fmin.reduce(product, axis=1) <= bound)
+        if len(rows) == 0:
+            return rows
+        every = len(rows) > product.shape[0] // 2
+        sub = product if every else product[rows]
+        b = bound[:, None] if every else bound[rows, None]
+        flat = np.flatnonzero(sub >= b if sign > 0 else sub <= b)
+    if every:
+        return flat
+    width = product.shape[1]
+    return rows[flat // width] * width + flat % width
+
+
+def _keep_close(kept, pending, rows_n: int, k: int, slack: np.ndarray, good_threshold):
+    """Kept candidates with the pending ones, keeping per row those within 2 x slack of its k-th
+    best good value (and of the threshold): a superset of the row's true k best."""
+    rows = np.concatenate([kept[0], *(p[0] for p in pending)])
+    cols = np.concatenate([kept[1], *(p[1] for p in pending)])
+    good = np.concatenate([kept[2], *(p[2] for p in pending)])
+    order = np.lexsort((cols, -good, rows))
+    rows, cols, good = rows[order], cols[order], good[order]
+    rank = _ranks(rows)
+    kth = np.full(rows_n, -np.inf)
+    at_k = rank == k
+    kth[rows[at_k]] = good[at_k]
+    keep = good >= kth[rows] - 2.0 * slack[rows]
+    if good_threshold is not None:
+        keep &= good >= good_threshold - 2.0 * slack[rows]
+    return (rows[keep], cols[keep], good[keep]), kth
+
+
+def _exact_ranking(comp: Comparison, kept, i0: int, k: int, threshold) -> Ranking:
+    """The k best of the kept candidates of rows i0.. by the paired kernel's exact scores."""
+    rows, cols, _ = kept
+    if comp.same:  # a row whose every column was a candidate brought its self-pair along
+        keep = rows + i0 != cols
+        rows, cols = rows[keep], cols[keep]
+    scores = np.empty(len(rows))
+    step = EXACT_ROWS_PER_CHUNK
+    for s0 in range(0, len(rows), step):
+        a = _gather(comp.a, rows[s0 : s0 + step] + i0, comp.dtype, comp.normalize)
+        b = _gather(comp.b, cols[s0 : s0 + step], comp.dtype, comp.normalize)
+        scores[s0 : s0 + step] = comp.metric.paired(a, b, comp.params)
+    if threshold is not None:
+        keep = comp.passes(scores, threshold)
+        rows, cols, scores = rows[keep], cols[keep], scores[keep]
+    order, rank = _best_per_row_index(rows, cols, comp.keys(scores), k)
+    return Ranking(comp.metric, comp.a, comp.b, rows[order] + i0, cols[order], scores[order], rank, "row")
+
+
+def _ranks(sorted_rows: np.ndarray) -> np.ndarray:
+    """1-based rank of each entry within its row, for entries sorted by row then best first."""
+    return np.arange(len(sorted_rows)) - np.searchsorted(sorted_rows, sorted_rows, side="left") + 1
 
 
 def _better_entries(scores: np.ndarray, limit: np.ndarray, higher: bool) -> tuple[np.ndarray, np.ndarray]:

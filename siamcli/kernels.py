@@ -95,6 +95,24 @@ def compiled_matrix(name: str, a: np.ndarray, b: np.ndarray) -> np.ndarray | Non
     return out
 
 
+_pool = None
+
+
+def split_rows(fn, rows: int, min_rows: int = 64) -> list:
+    """fn(r0, r1) over consecutive row ranges covering 0..rows, in threads when that pays (numpy
+    releases the GIL in its loops), results in row order."""
+    global _pool
+    workers = min(_threads, max(1, rows // min_rows))
+    if workers == 1:
+        return [fn(0, rows)]
+    if _pool is None or _pool._max_workers != _threads:
+        from concurrent.futures import ThreadPoolExecutor
+
+        _pool = ThreadPoolExecutor(_threads, thread_name_prefix="siamcli")
+    edges = [rows * i // workers for i in range(workers + 1)]
+    return list(_pool.map(lambda i: fn(edges[i], edges[i + 1]), range(workers)))
+
+
 def rows_in_threads(fn, a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """fn(a, b) computed on row chunks of a in worker threads (fn must release the GIL)."""
     workers = min(_threads, max(1, a.shape[0] // 64))

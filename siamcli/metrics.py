@@ -37,6 +37,25 @@ class Params:
 
 
 @dataclass(frozen=True)
+class Screen:
+    """A matrix product that orders pairs as a metric does, for rankings: most pairs are dismissed
+    by comparing their product value with a bound, and the few candidates left are scored
+    exactly by the metric's paired kernel. `slack` bounds the rounding error of the product, so
+    no pair that could rank is dismissed.
+
+    left(a_rows), right(b_rows): the product's operands (values = left @ right.T);
+    value(scores): the product value a score corresponds to (monotone); higher: larger values
+    are closer; slack(left, right): per row of left, an absolute error bound of its values.
+    """
+
+    left: Callable[[np.ndarray], np.ndarray]
+    right: Callable[[np.ndarray], np.ndarray]
+    value: Callable[[np.ndarray], np.ndarray]
+    higher: bool
+    slack: Callable[[np.ndarray, np.ndarray], np.ndarray]
+
+
+@dataclass(frozen=True)
 class Metric:
     """One metric. `kind` fixes the ranking direction: similarities rank high first."""
 
@@ -57,6 +76,8 @@ class Metric:
     #: Another metric that orders every set of pairs exactly as this one does (a monotone function
     #: of it: 1 - cosine, |a-b|^2), so `evaluate --metric all` reports that one only.
     same_order_as: str | None = None
+    #: A matrix-product screen for rankings (see Screen); None: rankings screen computed scores.
+    screen: Screen | None = None
     #: Fits data-dependent parameters (mahalanobis: the covariance) from the compared data.
     prepare: Callable[[Callable[[], Iterable[np.ndarray]], int, Params], Params] | None = None
     #: Computes in float32 for float32 inputs (BLAS kernels); others compute in float64.
@@ -552,6 +573,52 @@ def _matrix_and_paired(fn):
     return (lambda a, b, params, out=None: fn(a, b, params, out=out)), (lambda a, b, params: fn(a, b, params, paired=True))
 
 
+def _rounding_bound(x: np.ndarray) -> float:
+    """A generous bound, relative to the operands' magnitudes, on the rounding error of one
+    product value: a dot product of d terms errs by at most about d units of roundoff."""
+    return (2 * x.shape[1] + 16) * float(np.finfo(x.dtype).eps)
+
+
+def _unit_slack(left, right):
+    return np.full(left.shape[0], _rounding_bound(left))
+
+
+def _augmented_left(a):
+    """[-2a, |a|^2, 1]: with _augmented_right, one product gives |a|^2 + |b|^2 - 2ab."""
+    d = a.shape[1]
+    left = np.empty((a.shape[0], d + 2), a.dtype)
+    np.multiply(a, -2.0, out=left[:, :d])
+    left[:, d] = _row_sqnorms(a)
+    left[:, d + 1] = 1.0
+    return left
+
+
+def _augmented_right(b):
+    d = b.shape[1]
+    right = np.empty((b.shape[0], d + 2), b.dtype)
+    right[:, :d] = b
+    right[:, d] = 1.0
+    right[:, d + 1] = _row_sqnorms(b)
+    return right
+
+
+def _squared_slack(left, right):
+    # |a|^2 + |b|^2 bounds every term's magnitude (2|a||b| <= |a|^2 + |b|^2)
+    return 2.0 * _rounding_bound(left) * (left[:, -2].astype(np.float64) + float(right[:, -1].max(initial=0.0)))
+
+
+def _dot_slack(left, right):
+    return _rounding_bound(left) * _row_norms(left) * float(np.sqrt(_row_sqnorms(right).max(initial=0.0)))
+
+
+def _cosine_screen(value) -> Screen:
+    return Screen(_normalised, _normalised, value, True, _unit_slack)
+
+
+def _squared_screen(value) -> Screen:
+    return Screen(_augmented_left, _augmented_right, value, False, _squared_slack)
+
+
 def _blas(name, kind, fn, ref, summary, **kw) -> Metric:
     matrix, paired = _matrix_and_paired(fn)
     return Metric(name, kind, matrix, paired, ref, summary, keeps_float32=True, writes_into=True, **kw)
@@ -562,18 +629,20 @@ _cosine_like = dict(undefined_rows=_zero_rows)
 BUILTIN_METRICS: list[Metric] = [
     _blas("cosine", "similarity", _cosine, _ref_cosine,
           "cosine similarity a.b / (|a| |b|), in [-1, 1]", aliases=("cos", "cosine_similarity"),
-          neutral_score=0.0, **_cosine_like),
+          neutral_score=0.0, screen=_cosine_screen(lambda s: s), **_cosine_like),
     _blas("cosine_distance", "distance", _cosine_distance, _ref_cosine_distance,
           "1 - cosine similarity, in [0, 2] (scipy's 'cosine')", neutral_score=1.0, same_order_as="cosine",
-          **_cosine_like),
+          screen=_cosine_screen(lambda s: 1.0 - s), **_cosine_like),
     _blas("angular", "distance", _angular, _ref_angular,
           "angle between the vectors divided by pi, in [0, 1]", aliases=("angle",),
-          neutral_score=0.5, same_order_as="cosine", **_cosine_like),
-    _blas("dot", "similarity", _dot, _ref_dot, "inner product a.b", aliases=("inner", "inner_product")),
+          neutral_score=0.5, same_order_as="cosine", screen=_cosine_screen(lambda s: np.cos(np.pi * s)),
+          **_cosine_like),
+    _blas("dot", "similarity", _dot, _ref_dot, "inner product a.b", aliases=("inner", "inner_product"),
+          screen=Screen(lambda a: a, lambda b: b, lambda s: s, True, _dot_slack)),
     _blas("euclidean", "distance", _euclidean, _ref_euclidean, "straight-line distance |a - b|",
-          aliases=("l2",)),
+          aliases=("l2",), screen=_squared_screen(np.square)),
     _blas("sqeuclidean", "distance", _sqeuclidean, _ref_sqeuclidean, "squared euclidean distance |a - b|^2",
-          aliases=("squared_euclidean",), same_order_as="euclidean"),
+          aliases=("squared_euclidean",), same_order_as="euclidean", screen=_squared_screen(lambda s: s)),
     Metric("manhattan", "distance", _scipy_matrix("cityblock", compiled="manhattan"), _paired64(_p_manhattan), _ref_manhattan,
            "sum of absolute differences", aliases=("cityblock", "l1", "taxicab")),
     Metric("chebyshev", "distance", _scipy_matrix("chebyshev", compiled="chebyshev"), _paired64(_p_chebyshev), _ref_chebyshev,

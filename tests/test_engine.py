@@ -229,3 +229,68 @@ def test_single_pair_threshold_is_the_same_in_library_and_cli():
     assert isinstance(siamcli.compare(a, b, threshold=0.7), siamcli.Score)
     failing = siamcli.compare(a, b, threshold=0.8)
     assert isinstance(failing, siamcli.Ranking) and len(failing) == 0
+
+
+# ---------------------------------------------------------------- the product screen of rankings
+
+
+SCREENED = ["cosine", "cosine_distance", "angular", "dot", "euclidean", "sqeuclidean"]
+
+
+def _reference_scores(a, b, metric):
+    a, b = a.astype(np.float64), b.astype(np.float64)
+    cos = 1.0 - cdist(a, b, "cosine")
+    ua, ub = a / np.linalg.norm(a, axis=1, keepdims=True), b / np.linalg.norm(b, axis=1, keepdims=True)
+    angle = 2 * np.arctan2(cdist(ua, ub), cdist(ua, -ub)) / np.pi  # exact near 0, unlike arccos
+    return {"cosine": cos, "cosine_distance": 1.0 - cos, "angular": angle,
+            "dot": a @ b.T, "euclidean": cdist(a, b), "sqeuclidean": cdist(a, b, "sqeuclidean")}[metric]
+
+
+@pytest.mark.parametrize("metric", SCREENED)
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_screened_topk_finds_planted_duplicates_in_every_block_and_ties_them_by_index(metric, dtype):
+    rng = np.random.default_rng(11)
+    a = rng.normal(size=(40, 24)).astype(dtype)
+    b = rng.normal(size=(9000, 24)).astype(dtype)
+    for col in (17, 4100, 8999):  # the same vector in three column blocks: an exact three-way tie
+        b[col] = a[5]
+    b[6000] = a[5] + 1e-2 * rng.normal(size=24)  # a near-duplicate, just behind the exact ones (but for dot)
+    comparison = siamcli.prepare(a, b, metric=metric)
+    assert engine._can_screen(comparison, 8)
+    r = engine.Ranking.concat(list(engine.iter_topk(comparison, 8)), comparison.metric, comparison.a, comparison.b, "row")
+    reference = _reference_scores(a, b, metric)
+    keys = -reference if comparison.metric.higher_is_better else reference
+    row5 = r.b_index[r.a_index == 5]
+    if metric != "dot":
+        assert row5[:4].tolist() == [17, 4100, 8999, 6000]
+        assert r.score[r.a_index == 5][0] == r.score[r.a_index == 5][1] == r.score[r.a_index == 5][2]
+    for i in range(len(a)):
+        got = r.b_index[r.a_index == i]
+        expected = np.lexsort((np.arange(len(b)), keys[i]))[:8]
+        # the same pairs, up to near-ties closer than the input precision
+        np.testing.assert_allclose(np.sort(keys[i][got]), np.sort(keys[i][expected]), atol=1e-5 if dtype == np.float32 else 1e-12)
+    np.testing.assert_allclose(r.score, reference[r.a_index, r.b_index], rtol=1e-5 if dtype == np.float32 else 1e-12,
+                               atol=1e-6 if dtype == np.float32 else 1e-12)
+
+
+@pytest.mark.parametrize("metric", SCREENED)
+@pytest.mark.parametrize("memory", [2**20, 2**30])
+def test_screened_topk_with_threshold_and_self_equals_brute_force(metric, memory):
+    rng = np.random.default_rng(3)
+    x = rng.normal(size=(700, 8))
+    x[400] = x[12]
+    reference = _reference_scores(x, x, metric)
+    higher = metric in ("cosine", "dot")
+    threshold = float(np.quantile(reference, 0.9 if higher else 0.1))
+    comparison = siamcli.prepare(x, metric=metric, memory=memory)
+    r = engine.Ranking.concat(list(engine.iter_topk(comparison, 6, threshold)), comparison.metric, comparison.a,
+                              comparison.b, "row")
+    assert _pairs(r) == brute_topk(reference, 6, higher, exclude_self=True, threshold=threshold)
+
+
+def test_rows_the_zero_vector_policy_scores_fall_back_to_the_unscreened_path():
+    x = np.eye(4)
+    x[2] = 0.0
+    comparison = siamcli.prepare(x, metric="cosine", zero_vector="nan")
+    assert not engine._can_screen(comparison, 2)
+    assert engine._can_screen(siamcli.prepare(np.eye(4), metric="cosine"), 2)
