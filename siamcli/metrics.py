@@ -128,6 +128,29 @@ def _chunks(x: np.ndarray):
         yield r0, x[r0 : r0 + step]
 
 
+def _product(left: np.ndarray, right: np.ndarray, out, post) -> np.ndarray:
+    """left @ right.T (into `out` if given), then post(r0, chunk) on every cache-sized row chunk,
+    in threads. (Computing the product in row tiles, to post-process each while in cache, was
+    measured slower: BLAS loses more on thin tiles than the second pass costs.)"""
+    product = np.matmul(left, right.T, out=out)
+    _each_chunk(product, post)
+    return product
+
+
+def _each_chunk(x: np.ndarray, fn) -> None:
+    """fn(r0, chunk) for every cache-sized row chunk of x, the chunks shared among the threads
+    (numpy releases the GIL), so the work after a matrix product uses every core as BLAS did."""
+    from . import kernels
+
+    chunks = list(_chunks(x))
+
+    def run(c0, c1):
+        for r0, chunk in chunks[c0:c1]:
+            fn(r0, chunk)
+
+    kernels.split_rows(run, len(chunks), min_rows=2)
+
+
 def _unit_parts(u, v):
     """|u/|u| - v/|v||^2 and |u/|u| + v/|v||^2, exact in float64, for paired rows u, v."""
     u = u / np.sqrt(np.einsum("ij,ij->i", u, u))[:, None]
@@ -163,9 +186,9 @@ def _cosine_kernel(a, b, paired: bool, out, finish):
         finish(cos, rows, None, *_exact_cosine_parts(a, b, rows, rows))
         return cos
     an, bn = _normalised(a), _normalised(b)
-    cos = np.matmul(an, bn.T, out=out)
-    width = cos.shape[1]
-    for r0, chunk in _chunks(cos):
+    width = bn.shape[0]
+
+    def near_then_finish(r0, chunk):
         with np.errstate(invalid="ignore"):
             flagged = np.flatnonzero((np.fmax.reduce(chunk, axis=1) > high) | (np.fmin.reduce(chunk, axis=1) < -high))
             if len(flagged):
@@ -176,7 +199,8 @@ def _cosine_kernel(a, b, paired: bool, out, finish):
             else:
                 rows = cols = np.empty(0, np.intp)
         finish(chunk, rows, cols, *_exact_cosine_parts(a, b, rows + r0, cols))
-    return cos
+
+    return _product(an, bn, out, near_then_finish)
 
 
 def _at(rows, cols):
@@ -240,24 +264,16 @@ def _sqeuclidean(a, b, params, paired=False, out=None, finish=None, exact=None):
         diff = a - b
         result = np.einsum("ij,ij->i", diff, diff)
         return finish(result) if finish is not None else result
-    dtype, d = a.dtype, a.shape[1]
-    na, nb = _row_sqnorms(a), _row_sqnorms(b)
-    # One matrix product gives |a|^2 + |b|^2 - 2ab: [-2a, |a|^2, 1] . [b, 1, |b|^2]
-    left = np.empty((a.shape[0], d + 2), dtype)
-    np.multiply(a, -2.0, out=left[:, :d])
-    left[:, d] = na
-    left[:, d + 1] = 1.0
-    right = np.empty((b.shape[0], d + 2), dtype)
-    right[:, :d] = b
-    right[:, d] = 1.0
-    right[:, d + 1] = nb
-    d2 = np.matmul(left, right.T, out=out)
+    dtype = a.dtype
+    left, right = _augmented_left(a), _augmented_right(b)
+    na, nb = left[:, -2].astype(np.float64), right[:, -1].astype(np.float64)
     # Where the product cancels (and only there can it go negative), recompute from differences;
     # then `finish` (the square root) on the same chunk while it is in cache.
     tol = NEAR_TOLERANCE[np.dtype(dtype)]
     nb_max = nb.max(initial=0.0)
-    width = d2.shape[1]
-    for r0, chunk in _chunks(d2):
+    width = right.shape[0]
+
+    def near_then_finish(r0, chunk):
         index = np.arange(r0, r0 + chunk.shape[0])
         with np.errstate(invalid="ignore"):
             # finite inputs give finite scores here (NaN policies apply later): plain minimum is faster
@@ -270,7 +286,8 @@ def _sqeuclidean(a, b, params, paired=False, out=None, finish=None, exact=None):
                                  else exact(rows + r0, cols))
         if finish is not None:
             finish(chunk)
-    return d2
+
+    return _product(left, right, out, near_then_finish)
 
 
 def _sqrt_in_place(x):
