@@ -66,6 +66,7 @@ from typing import Iterable, Mapping, Sequence
 import numpy as np
 
 from .errors import InputError, ShapeError, UsageError, did_you_mean
+from .results import plain
 
 DEFAULT_FARS = (1e-1, 1e-2, 1e-3)
 DEFAULT_KS = (1, 5, 10)
@@ -95,24 +96,6 @@ AUTO_LABELS = (("1", "0"), ("1", "-1"), ("true", "false"), ("same", "different")
 
 _LISTED = 5
 _RETRIEVAL_CHUNK_ENTRIES = 2**22  # score entries per row chunk: bounds the sort's working memory
-
-
-def _plain(value):
-    """A JSON-ready copy: Python scalars, lists and dicts; NaN and infinities become None."""
-    if value is None or isinstance(value, (str, bool)):
-        return value
-    if isinstance(value, np.bool_):
-        return bool(value)
-    if isinstance(value, (int, np.integer)):
-        return int(value)
-    if isinstance(value, (float, np.floating)):
-        value = float(value)
-        return value if math.isfinite(value) else None
-    if isinstance(value, Mapping):
-        return {str(k): _plain(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple, np.ndarray)):
-        return [_plain(v) for v in value]
-    raise TypeError(f"cannot make {type(value).__name__} plain")
 
 
 def _listing(items, limit: int = _LISTED) -> str:
@@ -170,7 +153,7 @@ class VerificationReport:
     def record(self) -> dict:
         """The report as plain JSON-ready values (None where undefined, never NaN or inf),
         warnings included as a list of strings; the ROC arrays are left out."""
-        return {name: _plain(getattr(self, name)) for name in VERIFICATION_FIELDS}
+        return {name: plain(getattr(self, name)) for name in VERIFICATION_FIELDS}
 
 
 @dataclass
@@ -397,7 +380,7 @@ class ClassSummary:
     max: float
 
     def record(self) -> dict:
-        return {name: _plain(getattr(self, name)) for name in CLASS_SUMMARY_FIELDS}
+        return {name: plain(getattr(self, name)) for name in CLASS_SUMMARY_FIELDS}
 
 
 @dataclass
@@ -421,10 +404,10 @@ class ScoreDistribution:
 
     def record(self) -> dict:
         return {
-            "positive": self.positive.record(), "negative": self.negative.record(), "overlap": _plain(self.overlap),
-            "threshold": _plain(self.threshold), "positive_wrong_side": _plain(self.positive_wrong_side),
-            "negative_wrong_side": _plain(self.negative_wrong_side), "bin_edges": _plain(self.bin_edges),
-            "positive_counts": _plain(self.positive_counts), "negative_counts": _plain(self.negative_counts),
+            "positive": self.positive.record(), "negative": self.negative.record(), "overlap": plain(self.overlap),
+            "threshold": plain(self.threshold), "positive_wrong_side": plain(self.positive_wrong_side),
+            "negative_wrong_side": plain(self.negative_wrong_side), "bin_edges": plain(self.bin_edges),
+            "positive_counts": plain(self.positive_counts), "negative_counts": plain(self.negative_counts),
         }
 
 
@@ -526,7 +509,7 @@ class RetrievalReport:
     fields = RETRIEVAL_FIELDS
 
     def record(self) -> dict:
-        return {name: _plain(getattr(self, name)) for name in RETRIEVAL_FIELDS}
+        return {name: plain(getattr(self, name)) for name in RETRIEVAL_FIELDS}
 
 
 def _class_codes(classes) -> tuple[np.ndarray, np.ndarray]:

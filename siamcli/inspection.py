@@ -26,6 +26,7 @@ from .engine import compute_dtype, prepare
 from .errors import InputError, ShapeError, UsageError
 from .io import EmbeddingSet
 from .metrics import get_metric
+from .results import plain
 
 #: Quantiles reported for norms and cosines; record keys are "1%", "5%", ...
 QUANTILES = (0.01, 0.05, 0.25, 0.5, 0.75, 0.95, 0.99)
@@ -106,7 +107,7 @@ class ClassSeparation:
              "separated": r.separated}
             for r in self.rows
         ]
-        return _plain(out)
+        return plain(out)
 
 
 @dataclass
@@ -171,24 +172,7 @@ class InspectionReport:
         """Plain, strict-JSON values (NaN and inf become None); plot arrays left out."""
         out = {name: getattr(self, name) for name in self.fields}
         out["classes"] = None if self.classes is None else self.classes.record()
-        return _plain(out)
-
-
-def _plain(value):
-    """Python values a strict JSON encoder accepts: numpy scalars unwrapped, NaN/inf -> None."""
-    if isinstance(value, dict):
-        return {str(k): _plain(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_plain(v) for v in value]
-    if isinstance(value, np.ndarray):
-        return [_plain(v) for v in value.tolist()]
-    if isinstance(value, np.generic):
-        value = value.item()
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    if value is None or isinstance(value, (bool, int, float, str)):
-        return value
-    return str(value)
+        return plain(out)
 
 
 def _quantile_keys() -> list[str]:
@@ -483,8 +467,8 @@ def _class_separation(rows: np.ndarray, labels: np.ndarray, label_values: np.nda
             is_separated = bool(intra > nearest_mean if higher else intra < nearest_mean)
             judged += 1
             separated += is_separated
-        rows_out.append(ClassRow(_plain(label), int(counts[code]), int(sampled[code]), intra, inter,
-                                 None if nearest is None else _plain(label_values[nearest]), nearest_mean,
+        rows_out.append(ClassRow(plain(label), int(counts[code]), int(sampled[code]), intra, inter,
+                                 None if nearest is None else plain(label_values[nearest]), nearest_mean,
                                  is_separated))
     return ClassSeparation(
         comp.metric.name, higher, len(label_values), k, sums["intra"][2] // 2, sums["inter"][2] // 2,

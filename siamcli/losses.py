@@ -19,6 +19,7 @@ import numpy as np
 
 from .errors import InputError, ShapeError, UsageError
 from .metrics import Metric, available_metrics, check_params, get_metric
+from .results import plain
 
 LOSS_KINDS = ("contrastive", "triplet")
 #: A default sweep puts margins at these quantiles of the data (see `margin_sweep`).
@@ -30,14 +31,6 @@ _UNDEFINED_FOR = {"correlation": "a constant vector", "jensenshannon": "a vector
 
 def _count(number: int, noun: str) -> str:
     return f"{number} {noun}{'' if number == 1 else 's'}"
-
-
-def _plain(value):
-    if isinstance(value, np.generic):
-        value = value.item()
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    return value
 
 
 @dataclass
@@ -55,7 +48,7 @@ class LossReport:
 
     def record(self) -> dict:
         """Plain values in `fields` order; NaN becomes None."""
-        return {name: _plain(getattr(self, name)) for name in self.fields}
+        return {name: plain(getattr(self, name)) for name in self.fields}
 
     def records(self) -> Iterator[dict]:
         yield self.record()

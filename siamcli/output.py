@@ -15,7 +15,7 @@ from typing import Callable, Iterable, TextIO
 
 import numpy as np
 
-from .results import MatrixResult, MetricList, Ranking, Score, Verdicts
+from .results import MatrixResult, MetricList, Ranking, Score, Verdicts, plain
 
 DEFAULT_PRECISION = 4
 
@@ -24,19 +24,6 @@ DEFAULT_PRECISION = 4
 class OutputOptions:
     precision: int = DEFAULT_PRECISION
     notify: Callable[[str], None] | None = None  # messages for the user (stderr), e.g. what a table hides
-
-
-def _finite_or_none(x):
-    return x if not isinstance(x, float) or math.isfinite(x) else None
-
-
-def _clean(value):
-    """Values ready for strict JSON, at any depth: non-finite floats become None."""
-    if isinstance(value, dict):
-        return {key: _clean(v) for key, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_clean(v) for v in value]
-    return _finite_or_none(value)
 
 
 def _is_document(part) -> bool:
@@ -58,14 +45,14 @@ def _records(parts: Iterable) -> Iterable[dict]:
 
 def write_jsonl(parts: Iterable, out: TextIO, options: OutputOptions) -> None:
     for record in _records(parts):
-        out.write(_dumps(_clean(record)) + "\n")
+        out.write(_dumps(plain(record)) + "\n")
 
 
 def write_json(parts: Iterable, out: TextIO, options: OutputOptions) -> None:
     parts = iter(parts)
     first = next(parts, None)
     if isinstance(first, MatrixResult):
-        values = [[_finite_or_none(v) for v in row] for row in first.values.tolist()]
+        values = plain(first.values)
         doc = {
             "metric": first.metric.name,
             "higher_is_better": first.metric.higher_is_better,
@@ -76,15 +63,15 @@ def write_json(parts: Iterable, out: TextIO, options: OutputOptions) -> None:
         out.write(_dumps(doc) + "\n")
         return
     if _is_document(first):
-        out.write(_dumps(_clean(first.record())) + "\n")
+        out.write(_dumps(plain(first.record())) + "\n")
         return
     out.write("[")
     sep = "\n"
     for record in _records([first] if first is not None else []):
-        out.write(sep + _dumps(_clean(record)))
+        out.write(sep + _dumps(plain(record)))
         sep = ",\n"
     for record in _records(parts):
-        out.write(sep + _dumps(_clean(record)))
+        out.write(sep + _dumps(plain(record)))
         sep = ",\n"
     out.write("\n]\n" if sep != "\n" else "]\n")
 
@@ -93,7 +80,7 @@ def _cell(value) -> str:
     if value is None:
         return ""
     if isinstance(value, list) and any(isinstance(v, (dict, list)) for v in value):
-        return _dumps(_clean(value))  # a list of objects (per-class rows) as compact JSON
+        return _dumps(plain(value))  # a list of objects (per-class rows) as compact JSON
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, float):

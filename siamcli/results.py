@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Iterator, Sequence
 
@@ -9,6 +10,22 @@ import numpy as np
 
 from .io import EmbeddingSet
 from .metrics import Metric
+
+def plain(value):
+    """A strict-JSON-ready copy of a record value: Python scalars, lists and dicts; numpy scalars
+    unwrapped; NaN and infinities become None; anything else its text."""
+    if isinstance(value, dict):
+        return {str(k): plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple, np.ndarray)):
+        return [plain(v) for v in (value.tolist() if isinstance(value, np.ndarray) else value)]
+    if isinstance(value, np.generic):
+        value = value.item()
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if value is None or isinstance(value, (bool, int, float, str)):
+        return value
+    return str(value)
+
 
 #: Keys of every compare record, in order (README documents them; keep them stable).
 RANKING_FIELDS = ("metric", "higher_is_better", "a_index", "a_id", "b_index", "b_id", "score", "rank")

@@ -202,3 +202,22 @@ def test_loss_bad_usage_exits_2(pairs, args, needles):
     names = {"l": tmp / "l.npy", "r": tmp / "r.npy", "y": tmp / "y.txt", "short": tmp / "short.npy"}
     result = run("loss", *[a.format(**names) for a in args])
     assert_one_error_line(result.exit_code, result.stdout, result.stderr, needles)
+
+
+@pytest.mark.parametrize("fmt", ["table", "json", "jsonl", "csv", "tsv"])
+@pytest.mark.parametrize("sweep", [False, True])
+def test_loss_every_output_format(pairs, fmt, sweep):
+    tmp, *_ = pairs
+    result = run("loss", "contrastive", tmp / "l.npy", tmp / "r.npy", "--labels", tmp / "y.txt",
+                 *(["--sweep", "--margins", "0.5,1"] if sweep else []), "-f", fmt, env={"COLUMNS": "120"})
+    assert result.exit_code == 0, result.stderr
+    expected_rows = 2 if sweep else 1
+    if fmt == "json":
+        assert [r["kind"] for r in strict_json(result.stdout)] == ["contrastive"] * expected_rows
+    elif fmt == "jsonl":
+        assert len(parse_jsonl(result.stdout)) == expected_rows
+    elif fmt in ("csv", "tsv"):
+        rows = list(csv.DictReader(io.StringIO(result.stdout), delimiter="," if fmt == "csv" else "\t"))
+        assert len(rows) == expected_rows and {"margin", "loss", "active_fraction"} <= set(rows[0])
+    else:
+        assert "contrastive loss over 60 pairs" in result.stdout

@@ -124,3 +124,20 @@ def test_verify_bad_usage_exits_2(pairs, args, needles):
     names = {"left": tmp / "left.npy", "right": tmp / "right.npy", "one": tmp / "one.npy"}
     result = run("verify", *[a.format(**names) for a in args])
     assert_one_error_line(result.exit_code, result.stdout, result.stderr, needles)
+
+
+@pytest.mark.parametrize("fmt", ["table", "json", "jsonl", "csv", "tsv"])
+def test_verify_every_output_format(pairs, fmt):
+    tmp, left, right = pairs
+    result = run("verify", tmp / "left.npy", tmp / "right.npy", "--paired", "-t", "-1", "-f", fmt,
+                 env={"COLUMNS": "120"})
+    assert result.exit_code == 0, result.stderr  # cosine >= -1: every pair matches
+    if fmt == "json":
+        assert [r["match"] for r in strict_json(result.stdout)] == [True] * len(left)
+    elif fmt == "jsonl":
+        assert len(parse_jsonl(result.stdout)) == len(left)
+    elif fmt in ("csv", "tsv"):
+        rows = list(csv.DictReader(io.StringIO(result.stdout), delimiter="," if fmt == "csv" else "\t"))
+        assert list(rows[0]) == VERDICT_KEYS and {r["match"] for r in rows} == {"true"}
+    else:
+        assert len(table_rows(result.stdout)) == len(left)
