@@ -5,9 +5,7 @@
 """
 
 from .engine import compare, matrix, prepare
-from .evaluation import evaluate
 from .errors import InputError, ShapeError, SiamError, UnknownMetricError, UsageError
-from .inspection import inspect_embeddings
 from .io import EmbeddingSet, load_embeddings
 from .metrics import Metric, Params, available_metrics, get_metric, register
 from .results import MatrixResult, MetricList, Ranking, Score
@@ -15,6 +13,19 @@ from .results import MatrixResult, MetricList, Ranking, Score
 __version__ = "0.1.0"
 
 load = load_embeddings
+
+#: Loaded on first use, so that `siamcli compare` does not pay for the diagnostics at start-up.
+_LAZY = {"evaluate": ("evaluation", "evaluate"), "inspect_embeddings": ("inspection", "inspect_embeddings")}
+
+
+def __getattr__(name: str):
+    if name in _LAZY:
+        import importlib
+
+        module, attribute = _LAZY[name]
+        return getattr(importlib.import_module(f".{module}", __name__), attribute)
+    raise AttributeError(f"module 'siamcli' has no attribute '{name}'")
+
 
 __all__ = [
     "load", "load_embeddings", "get_metric", "compare", "matrix", "prepare", "available_metrics", "register",
