@@ -524,7 +524,8 @@ def _exact_ranking(comp: Comparison, kept, i0: int, k: int, threshold) -> Rankin
         keep = rows + i0 != cols
         rows, cols = rows[keep], cols[keep]
     scores = np.empty(len(rows))
-    step = EXACT_ROWS_PER_CHUNK
+    # the gathered rows of both sides and the kernel's copies of them stay within a sixteenth of the budget
+    step = max(1, min(EXACT_ROWS_PER_CHUNK, comp.memory // (16 * 4 * comp.a.dim * comp.dtype.itemsize)))
     for s0 in range(0, len(rows), step):
         a = _gather(comp.a, rows[s0 : s0 + step] + i0, comp.dtype, comp.normalize)
         b = _gather(comp.b, cols[s0 : s0 + step], comp.dtype, comp.normalize)
