@@ -266,13 +266,16 @@ CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
 @click.group(cls=SiamGroup, context_settings=CONTEXT)
 @click.version_option(__version__, "-V", "--version", prog_name="siamcli")
 def cli():
-    """Compare embeddings: distances, nearest neighbours, similarity matrices.
+    """Compare embeddings: distances, nearest neighbours, similarity matrices, and how good a
+    Siamese or metric-learning model's embeddings are.
 
     \b
     Examples:
       siamcli compare examples/queries.csv examples/gallery.npz --top-k 3
       siamcli compare a.npy b.npy --metric euclidean -f json | jq '.[0]'
       siamcli matrix a.npy -o distances.npy --metric euclidean
+      siamcli evaluate emb.npy --pairs pairs.csv --metric all
+      siamcli inspect emb.npy --classes labels.txt
       siamcli metrics
     """
 
