@@ -1,0 +1,378 @@
+"""Run the engine on a Dask cluster: top-k, paired scores and whole matrices, computed in blocks
+by the workers with the local engine's own kernels, with the local engine's results.
+
+Each task runs the local engine (`iter_topk`, `iter_paired`, `fill_matrix`) on a block of A
+against a block of B; top-k lists are merged in a tree with the engine's tie rule (key, then
+column index), so the client receives O(queries x k) values, never O(queries x gallery).
+Dask is an optional extra (``pip install 'siamcli[dask]'``); this module imports it only
+inside functions, so ``import siamcli.distributed`` works without it.
+
+>>> client = connect("local:2")                        # doctest: +SKIP
+>>> topk(client, "queries.npy", "shards/", k=10)       # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import glob
+import os
+from dataclasses import dataclass, replace
+from functools import partial
+from typing import Callable
+
+import numpy as np
+
+from .engine import (
+    Comparison,
+    _best_per_row_index,
+    _can_screen,
+    as_embedding_set,
+    check_counts,
+    fill_matrix,
+    iter_paired,
+    iter_topk,
+    prepare,
+)
+from .errors import InputError, ShapeError, UsageError
+from .io import EmbeddingSet, load_embeddings
+from .results import MatrixResult, Ranking
+
+EXTRA = "pip install 'siamcli[dask]'"
+#: The environment variable the CLI reads when --scheduler is not given.
+SCHEDULER_ENV = "SIAMCLI_SCHEDULER"
+#: Rows per block of an in-memory input (a sharded input keeps its shards' blocks).
+DEFAULT_BLOCK_ROWS = 65536
+#: Partial top-k lists merged per reduction task.
+FAN_IN = 4
+DEFAULT_LOCAL_WORKERS = 2
+
+
+@dataclass
+class RunStats:
+    """What one distributed run did: tasks in its graph and bytes of results sent to the client."""
+
+    tasks: int = 0
+    received_bytes: int = 0
+
+
+# ---------------------------------------------------------------- the cluster
+
+
+def _require_dask() -> None:
+    try:
+        import dask  # noqa: F401
+        import distributed  # noqa: F401
+    except ImportError:
+        raise UsageError(f"running on a Dask cluster needs Dask: {EXTRA}") from None
+
+
+def scheduler_from_env() -> str | None:
+    """The scheduler address in $SIAMCLI_SCHEDULER, or None."""
+    return os.environ.get(SCHEDULER_ENV) or None
+
+
+def connect(address: str | None = "local", timeout: float = 10.0):
+    """A dask.distributed Client: "local" or "local:N" starts a LocalCluster of N worker
+    processes (default 2, one thread each) on this machine; anything else is a scheduler
+    address such as tcp://host:8786, reached within `timeout` seconds."""
+    _require_dask()
+    from distributed import Client
+
+    address = address or "local"
+    if address == "local" or address.startswith("local:"):
+        count = address.partition(":")[2] or str(DEFAULT_LOCAL_WORKERS)
+        if not count.isdigit() or int(count) < 1:
+            raise UsageError(f"--scheduler local:N needs a number of workers N >= 1, got '{address}'")
+        # the client owns the cluster it starts: closing the client stops the workers
+        return Client(n_workers=int(count), threads_per_worker=1, processes=True, dashboard_address=":0")
+    try:
+        return Client(address, timeout=timeout)
+    except (OSError, TimeoutError, ValueError) as exc:
+        raise InputError(f"cannot reach the Dask scheduler at {address}: {exc}") from None
+
+
+# ---------------------------------------------------------------- sharded inputs
+
+
+def shard_paths(pattern_or_dir: str | os.PathLike) -> list[str]:
+    """The .npy shards of a directory, or the files a glob matches, sorted by name."""
+    path = os.fspath(pattern_or_dir)
+    files = sorted(glob.glob(os.path.join(path, "*.npy")) if os.path.isdir(path) else glob.glob(path))
+    if not files:
+        raise InputError(f"{path}: no .npy shards found")
+    return files
+
+
+def _read_rows(path: str, r0: int, r1: int) -> np.ndarray:
+    """Rows r0:r1 of a .npy shard, checked finite as a loaded file is (run by a worker)."""
+    rows = np.array(np.load(path, mmap_mode="r", allow_pickle=False)[r0:r1])
+    if not np.isfinite(rows).all():
+        row, col = (int(x) for x in np.argwhere(~np.isfinite(rows))[0])
+        value = "NaN" if np.isnan(rows[row, col]) else "infinite"
+        raise InputError(f"{path}: row {r0 + row}, column {col} is {value}; embeddings must be finite")
+    return rows
+
+
+def load_shards(pattern_or_dir: str | os.PathLike, block_rows: int | None = None):
+    """(dask array, ids) of .npy shards read lazily, rows in shard order; the id of a row is
+    'shard:row' (the shard's file name without .npy). Each shard is one block, or blocks of
+    `block_rows` rows.
+
+    >>> vectors, ids = load_shards("gallery/")     # doctest: +SKIP
+    >>> ids[:2]                                    # doctest: +SKIP
+    ['part-000:0', 'part-000:1']
+    """
+    _require_dask()
+    import dask
+    import dask.array as da
+
+    parts, ids, first = [], [], None
+    for path in shard_paths(pattern_or_dir):
+        try:
+            head = np.load(path, mmap_mode="r", allow_pickle=False)  # reads the header only
+        except (ValueError, OSError, EOFError) as exc:
+            raise InputError(f"{path}: not a valid .npy shard ({exc})") from None
+        if head.ndim != 2 or head.dtype.kind not in "iuf":
+            raise InputError(f"{path}: a shard must hold a 2-D numeric array, not {head.ndim}-D {head.dtype}")
+        if first is None:
+            first = (path, head.shape[1])
+        elif head.shape[1] != first[1]:
+            raise ShapeError(f"{path} has {head.shape[1]} dimensions but {first[0]} has {first[1]}; "
+                             "every shard must have the same")
+        rows = head.shape[0]
+        step = max(1, block_rows or rows)
+        for r0 in range(0, rows, step):
+            r1 = min(rows, r0 + step)
+            load = dask.delayed(_read_rows, pure=True)(path, r0, r1)
+            parts.append(da.from_delayed(load, shape=(r1 - r0, head.shape[1]), dtype=head.dtype))
+        name = os.path.basename(path).removesuffix(".npy")
+        ids.extend(f"{name}:{r}" for r in range(rows))
+    if not parts:
+        raise InputError(f"{os.fspath(pattern_or_dir)}: the shards hold no rows")
+    return da.concatenate(parts), ids
+
+
+def _is_dask_array(x) -> bool:
+    return type(x).__module__.startswith("dask.array")
+
+
+def _as_set(x, name: str, block_rows: int | None) -> EmbeddingSet:
+    """An EmbeddingSet whose vectors may be a dask array: shards (a directory or a glob), a dask
+    array, or anything the local engine accepts (a set, an array, a file)."""
+    if isinstance(x, (str, os.PathLike)):
+        path = os.fspath(x)
+        if os.path.isdir(path) or glob.has_magic(path):
+            vectors, ids = load_shards(path, block_rows)
+            return EmbeddingSet(vectors, ids, path)
+        return load_embeddings(path)
+    if _is_dask_array(x):
+        if x.ndim != 2:
+            raise InputError(f"{name}: a dask array of vectors must be 2-D, not {x.ndim}-D")
+        return EmbeddingSet(x, None, name)
+    return as_embedding_set(x, name)
+
+
+# ---------------------------------------------------------------- blocks and tasks
+
+
+def _bounds(s: EmbeddingSet, block_rows: int | None) -> list[tuple[int, int]]:
+    """Row ranges of the blocks of s: a dask array's own chunks, else `block_rows` rows each."""
+    if _is_dask_array(s.vectors):
+        ends = np.cumsum((0,) + tuple(s.vectors.chunks[0]))
+        return [(int(r0), int(r1)) for r0, r1 in zip(ends[:-1], ends[1:]) if r1 > r0]
+    step = max(1, block_rows or DEFAULT_BLOCK_ROWS)
+    return [(r0, min(len(s), r0 + step)) for r0 in range(0, len(s), step)]
+
+
+def _blocks(s: EmbeddingSet, bounds: list[tuple[int, int]]) -> list:
+    """One dask Delayed per row range: a chunk of a dask array (loaded by the worker that needs
+    it), or the rows of an in-memory array placed in the graph (so a lost block is recomputed
+    from the graph when a worker dies, which scattered data would not be)."""
+    import dask
+
+    if _is_dask_array(s.vectors):
+        chunks = tuple(r1 - r0 for r0, r1 in bounds)
+        vectors = s.vectors.rechunk((chunks, -1))
+        return list(vectors.to_delayed()[:, 0])
+    return [dask.delayed(np.ascontiguousarray(s.vectors[r0:r1]), pure=True) for r0, r1 in bounds]
+
+
+def _template(comp: Comparison, k: int | None = None) -> Comparison:
+    """The comparison's options without its data, shipped to every task. When the whole
+    ranking is not screened (a row under the --zero-vector policy, or a large k), no block is:
+    every block then ranks by the same kernel as the local engine would."""
+    metric = comp.metric
+    if k is not None and metric.screen is not None and not _can_screen(comp, k):
+        metric = replace(metric, screen=None)
+    return replace(comp, metric=metric, a=None, b=None, undefined_a=None, undefined_b=None, progress=None)
+
+
+def _block_comparison(template: Comparison, a_rows, b_rows, undefined_a, undefined_b, diagonal: bool) -> Comparison:
+    """The comparison of one block of A with one block of B. A diagonal block of a
+    self-comparison (the same rows on both sides) keeps `same`, so self-pairs are excluded."""
+    a = EmbeddingSet(a_rows, None, "A block")
+    b = a if diagonal else EmbeddingSet(b_rows, None, "B block")
+    return replace(template, a=a, b=b, same=diagonal, undefined_a=undefined_a,
+                   undefined_b=undefined_a if diagonal else undefined_b)
+
+
+def _topk_block(template, a_rows, b_rows, undefined_a, undefined_b, i0, j0, k, threshold, diagonal):
+    """(rows, cols, scores) of each row's k best in one block, in global indices (a task)."""
+    comp = _block_comparison(template, a_rows, b_rows, undefined_a, undefined_b, diagonal)
+    parts = list(iter_topk(comp, k, threshold))
+    ranking = Ranking.concat(parts, comp.metric, comp.a, comp.b, "row")
+    return ranking.a_index + i0, ranking.b_index + j0, ranking.score
+
+
+def _merge_topk(k: int, higher: bool, *parts):
+    """The k best per row of several partial lists, with the engine's tie rule: key (smaller
+    is better; NaN last), then column index. Returns (rows, cols, scores, ranks)."""
+    rows = np.concatenate([p[0] for p in parts])
+    cols = np.concatenate([p[1] for p in parts])
+    scores = np.concatenate([p[2] for p in parts])
+    keys = np.negative(scores) if higher else scores.copy()  # as Comparison.keys
+    keys[np.isnan(keys)] = np.inf
+    order, rank = _best_per_row_index(rows, cols, keys, k)
+    return rows[order], cols[order], scores[order], rank
+
+
+def _tree(parts: list, merge: Callable) -> object:
+    """A tree reduction of Delayed parts, FAN_IN at a time (at least one merge, which ranks)."""
+    import dask
+
+    while True:
+        parts = [dask.delayed(merge, pure=False)(*parts[i : i + FAN_IN]) for i in range(0, len(parts), FAN_IN)]
+        if len(parts) == 1:
+            return parts[0]
+
+
+def _paired_block(template, a_rows, b_rows, undefined_a, undefined_b, i0, threshold, diagonal):
+    comp = _block_comparison(template, a_rows, b_rows, undefined_a, undefined_b, diagonal)
+    ranking = Ranking.concat(list(iter_paired(comp, threshold)), comp.metric, comp.a, comp.b, "paired")
+    return ranking.a_index + i0, ranking.score
+
+
+def _matrix_block(template, a_rows, b_rows, undefined_a, undefined_b, i0, j0, path, diagonal) -> int:
+    """Writes one block of the matrix into the .npy at `path` (opened r+), returns its pairs."""
+    comp = _block_comparison(template, a_rows, b_rows, undefined_a, undefined_b, diagonal)
+    out = np.load(path, mmap_mode="r+")
+    fill_matrix(comp, out[i0 : i0 + len(comp.a), j0 : j0 + len(comp.b)])
+    out.flush()
+    return len(comp.a) * len(comp.b)
+
+
+def _compute(client, graph: list, stats: RunStats | None) -> list:
+    """Results of Delayed objects computed on the cluster (Dask retries tasks of a lost worker)."""
+    futures = client.compute(graph)
+    found = client.gather(futures)
+    if stats is not None:
+        tasks = {}
+        for part in graph:
+            tasks.update(dict(part.__dask_graph__()))
+        stats.tasks = len(tasks)
+        stats.received_bytes = sum(int(x.nbytes) for r in found for x in (r if isinstance(r, tuple) else [np.asarray(r)]))
+    return found
+
+
+def _prepare(a, b, metric, block_rows, options) -> Comparison:
+    """The local engine's checks and fitted parameters for the whole inputs (see `topk`)."""
+    a_set = _as_set(a, "A", block_rows)
+    b_set = None if b is None else _as_set(b, "B", block_rows)
+    return prepare(a_set, b_set, metric=metric, **options)
+
+
+# ---------------------------------------------------------------- the public API
+
+
+def topk(client, a, b=None, metric="cosine", k: int | None = 5, threshold: float | None = None, *,
+         block_rows: int | None = None, stats: RunStats | None = None, **options) -> Ranking:
+    """For each row of A, its k best rows of B (B None: of A, without self-pairs), computed on
+    the cluster; the same Ranking as `siamcli.compare(a, b, metric=..., top_k=k)`.
+
+    a, b: anything `compare` takes, a dask array, or .npy shards (a directory or a glob).
+    `options` go to `engine.prepare` (p, cov_from, normalize, zero_vector, memory), which runs
+    on the client over the whole inputs: its checks and fitted parameters (mahalanobis) are the
+    local engine's. `stats`, if given, is filled in (tasks, bytes received).
+    """
+    _require_dask()
+    check_counts(k, None)
+    comp = _prepare(a, b, metric, block_rows, options)
+    m = len(comp.b)
+    template = _template(comp, m if k is None else k)
+    a_bounds = _bounds(comp.a, block_rows)
+    b_bounds = a_bounds if comp.same else _bounds(comp.b, block_rows)
+    a_blocks = _blocks(comp.a, a_bounds)
+    b_blocks = a_blocks if comp.same else _blocks(comp.b, b_bounds)
+    merge = partial(_merge_topk, m if k is None else k, comp.metric.higher_is_better)
+
+    import dask
+
+    template = dask.delayed(template, traverse=False)  # one copy in the graph, not one per task
+    task = dask.delayed(_topk_block, pure=False)
+    finals = []
+    for i, ((i0, i1), a_rows) in enumerate(zip(a_bounds, a_blocks)):
+        parts = [task(template, a_rows, b_rows, comp.undefined_a[i0:i1], comp.undefined_b[j0:j1], i0, j0,
+                      k, threshold, comp.same and i == j)
+                 for j, ((j0, j1), b_rows) in enumerate(zip(b_bounds, b_blocks))]
+        finals.append(_tree(parts, merge))
+    found = _compute(client, finals, stats)
+    rows, cols, scores, ranks = (np.concatenate([f[n] for f in found]) for n in range(4))
+    return Ranking(comp.metric, comp.a, comp.b, rows.astype(np.int64), cols.astype(np.int64),
+                   scores.astype(np.float64), ranks.astype(np.int64), "row")
+
+
+def paired(client, a, b=None, metric="cosine", threshold: float | None = None, *,
+           block_rows: int | None = None, stats: RunStats | None = None, **options) -> Ranking:
+    """Row i of A against row i of B, in row blocks on the cluster; the same Ranking as
+    `siamcli.compare(a, b, metric=..., paired=True)`."""
+    _require_dask()
+    comp = _prepare(a, b, metric, block_rows, options)
+    if len(comp.b) != len(comp.a):
+        raise ShapeError(f"--paired needs the same number of rows: {comp.a.source} has {len(comp.a)}, "
+                         f"{comp.b.source} has {len(comp.b)}")
+    template = _template(comp)
+    bounds = _bounds(comp.a, block_rows)
+    a_blocks = _blocks(comp.a, bounds)
+    b_blocks = a_blocks if comp.same else _blocks(comp.b, bounds)
+
+    import dask
+
+    template = dask.delayed(template, traverse=False)
+    task = dask.delayed(_paired_block, pure=False)
+    graph = [task(template, ab, bb, comp.undefined_a[i0:i1], comp.undefined_b[i0:i1], i0, threshold, comp.same)
+             for (i0, i1), ab, bb in zip(bounds, a_blocks, b_blocks)]
+    found = _compute(client, graph, stats)
+    rows = np.concatenate([f[0] for f in found]).astype(np.int64)
+    scores = np.concatenate([f[1] for f in found]).astype(np.float64)
+    return Ranking(comp.metric, comp.a, comp.b, rows, rows.copy(), scores, np.ones(len(rows), np.int64), "paired")
+
+
+def matrix_to_npy(client, a, b=None, metric="cosine", path: str | os.PathLike = "matrix.npy",
+                  dtype=None, *, block_rows: int | None = None, stats: RunStats | None = None,
+                  **options) -> MatrixResult:
+    """The score matrix of A against B (or A against itself) written into a .npy file by the
+    workers, block by block; the client never holds it. The file is created here and opened by
+    every worker: they must share its filesystem (one machine, or a shared disk whose memory
+    maps are coherent). Returns a MatrixResult over the file (memory-mapped, read-only).
+    `dtype`: the file's dtype (default: the compute dtype, as `siamcli matrix -o x.npy`)."""
+    _require_dask()
+    comp = _prepare(a, b, metric, block_rows, options)
+    path = os.path.abspath(os.fspath(path))
+    out = np.lib.format.open_memmap(path, mode="w+", dtype=np.dtype(dtype or comp.dtype),
+                                    shape=(len(comp.a), len(comp.b)))
+    del out  # written by the workers
+    template = _template(comp)
+    a_bounds = _bounds(comp.a, block_rows)
+    b_bounds = a_bounds if comp.same else _bounds(comp.b, block_rows)
+    a_blocks = _blocks(comp.a, a_bounds)
+    b_blocks = a_blocks if comp.same else _blocks(comp.b, b_bounds)
+
+    import dask
+
+    template = dask.delayed(template, traverse=False)
+    task = dask.delayed(_matrix_block, pure=False)
+    graph = [task(template, ab, bb, comp.undefined_a[i0:i1], comp.undefined_b[j0:j1], i0, j0, path,
+                  comp.same and i == j)
+             for i, ((i0, i1), ab) in enumerate(zip(a_bounds, a_blocks))
+             for j, ((j0, j1), bb) in enumerate(zip(b_bounds, b_blocks))]
+    _compute(client, graph, stats)
+    return MatrixResult(comp.metric, comp.a, comp.b, np.load(path, mmap_mode="r"))

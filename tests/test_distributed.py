@@ -1,0 +1,281 @@
+"""The engine on a Dask LocalCluster (2 worker processes): results identical to the local engine,
+sharded inputs, errors, a worker killed mid-run, and the bytes the client receives."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+
+import numpy as np
+import pytest
+
+pytest.importorskip("distributed")
+
+import siamcli  # noqa: E402
+from siamcli import distributed as dist  # noqa: E402
+from siamcli.errors import InputError, ShapeError, UsageError  # noqa: E402
+
+RNG = np.random.default_rng(5)
+QUERIES = RNG.normal(size=(30, 16)).astype(np.float32)
+GALLERY = RNG.normal(size=(500, 16)).astype(np.float32)
+GALLERY[300:320] = GALLERY[0:20]  # exact ties across gallery blocks: broken by column index
+GALLERY[450] = QUERIES[3]  # a perfect match
+SMALL_BLOCKS = 64  # 8 gallery blocks
+
+
+@pytest.fixture(scope="module")
+def client():
+    c = dist.connect("local:2")
+    yield c
+    c.close()
+
+
+def assert_same_ranking(got, expected):
+    assert got.grouping == expected.grouping
+    np.testing.assert_array_equal(got.a_index, expected.a_index)
+    np.testing.assert_array_equal(got.b_index, expected.b_index)
+    np.testing.assert_array_equal(got.rank, expected.rank)
+    # bit for bit, not approximately
+    np.testing.assert_array_equal(got.score.view(np.int64), expected.score.view(np.int64))
+
+
+@pytest.mark.parametrize("metric", ["cosine", "euclidean", "manhattan"])
+def test_topk_two_sets_identical_to_local_engine(client, metric):
+    expected = siamcli.compare(QUERIES, GALLERY, metric=metric, top_k=7)
+    got = dist.topk(client, QUERIES, GALLERY, metric=metric, k=7, block_rows=SMALL_BLOCKS)
+    assert_same_ranking(got, expected)
+    assert len(got) == len(QUERIES) * 7
+
+
+@pytest.mark.parametrize("metric", ["cosine", "euclidean", "manhattan"])
+def test_topk_self_comparison_excludes_self_pairs_like_local_engine(client, metric):
+    expected = siamcli.compare(GALLERY, metric=metric, top_k=4)
+    got = dist.topk(client, GALLERY, None, metric=metric, k=4, block_rows=SMALL_BLOCKS)
+    assert_same_ranking(got, expected)
+    assert not np.any(got.a_index == got.b_index)
+    # the duplicated rows find each other first, whatever block they are in
+    assert set(got.b_index[(got.a_index == 5) & (got.rank == 1)]) == {305}
+
+
+@pytest.mark.parametrize("metric", ["cosine", "euclidean", "manhattan"])
+def test_topk_with_threshold_identical_to_local_engine(client, metric):
+    threshold = float(np.median(siamcli.compare(QUERIES, GALLERY, metric=metric, top_k=6).score))
+    expected = siamcli.compare(QUERIES, GALLERY, metric=metric, top_k=6, threshold=threshold)
+    got = dist.topk(client, QUERIES, GALLERY, metric=metric, k=6, threshold=threshold, block_rows=SMALL_BLOCKS)
+    assert_same_ranking(got, expected)
+    assert 0 < len(got) < len(QUERIES) * 6  # the threshold removed some, not all
+
+
+def test_topk_zero_vector_policy_ranks_unscreened_like_local_engine_with_same_blocks(client):
+    gallery = GALLERY.copy()
+    gallery[77] = 0.0  # cosine undefined there: rankings are not screened, scores come from the matrix product
+    got = dist.topk(client, QUERIES, gallery, metric="cosine", k=5, zero_vector="nan", block_rows=SMALL_BLOCKS)
+    # a matrix product's last bit depends on its blocks (the local engine's own --memory shows it), so
+    # identical to the local engine run with the same blocks, and within float32 rounding of its default
+    same_blocks = siamcli.compare(QUERIES, gallery, metric="cosine", top_k=5, zero_vector="nan", block_rows=SMALL_BLOCKS)
+    assert_same_ranking(got, same_blocks)
+    default = siamcli.compare(QUERIES, gallery, metric="cosine", top_k=5, zero_vector="nan")
+    np.testing.assert_allclose(got.score, default.score, rtol=0, atol=1e-6)
+    assert 77 not in set(got.b_index)  # NaN scores rank last
+
+
+def test_topk_every_column_when_k_is_none(client):
+    expected = siamcli.compare(QUERIES[:5], GALLERY[:100], metric="euclidean", top_k=None)
+    got = dist.topk(client, QUERIES[:5], GALLERY[:100], metric="euclidean", k=None, block_rows=30)
+    assert_same_ranking(got, expected)
+    assert len(got) == 5 * 100
+
+
+def test_topk_client_receives_queries_times_k_not_the_gallery(client):
+    stats = dist.RunStats()
+    gallery = np.tile(GALLERY, (8, 1))  # 4,000 rows in 63 blocks
+    dist.topk(client, QUERIES, gallery, metric="cosine", k=3, block_rows=SMALL_BLOCKS, stats=stats)
+    per_entry = 8 + 8 + 8 + 8  # row, column, score, rank
+    assert stats.received_bytes <= len(QUERIES) * 3 * per_entry
+    assert stats.received_bytes < len(QUERIES) * len(gallery) * 8 / 100
+    assert stats.tasks > 63  # the gallery blocks, their loads and the merges
+
+
+@pytest.mark.parametrize("metric", ["cosine", "manhattan"])
+def test_paired_identical_to_local_engine(client, metric):
+    b = GALLERY[: len(QUERIES)] + 0.5
+    expected = siamcli.compare(QUERIES, b, metric=metric, paired=True, threshold=None)
+    got = dist.paired(client, QUERIES, b, metric=metric, block_rows=7)
+    assert_same_ranking(got, expected)
+
+
+def test_paired_needs_equal_row_counts(client):
+    with pytest.raises(ShapeError, match="same number of rows"):
+        dist.paired(client, QUERIES, GALLERY, metric="cosine")
+
+
+def test_matrix_to_npy_pairwise_kernel_identical_to_local_engine(client, tmp_path):
+    expected = siamcli.matrix(QUERIES, GALLERY, metric="manhattan").values
+    result = dist.matrix_to_npy(client, QUERIES, GALLERY, metric="manhattan", path=tmp_path / "m.npy",
+                                block_rows=SMALL_BLOCKS)
+    on_disk = np.load(tmp_path / "m.npy")
+    assert on_disk.dtype == expected.dtype
+    np.testing.assert_array_equal(on_disk, expected)
+    np.testing.assert_array_equal(result.values, expected)
+
+
+@pytest.mark.parametrize("metric", ["cosine", "euclidean"])
+def test_matrix_to_npy_product_kernel_identical_to_local_engine_with_same_blocks(client, tmp_path, metric):
+    dist.matrix_to_npy(client, QUERIES, GALLERY, metric=metric, path=tmp_path / "m.npy", block_rows=SMALL_BLOCKS)
+    on_disk = np.load(tmp_path / "m.npy")
+    np.testing.assert_array_equal(on_disk, siamcli.matrix(QUERIES, GALLERY, metric=metric, block_rows=SMALL_BLOCKS).values)
+    default = siamcli.matrix(QUERIES, GALLERY, metric=metric).values  # other blocks: the last float32 bit may differ
+    np.testing.assert_allclose(on_disk, default, rtol=1e-6, atol=1e-6)
+
+
+def test_matrix_to_npy_self_comparison_and_dtype(client, tmp_path):
+    expected = siamcli.matrix(GALLERY[:200], metric="manhattan").values.astype(np.float16)
+    dist.matrix_to_npy(client, GALLERY[:200], None, metric="manhattan", path=tmp_path / "m.npy", dtype="float16",
+                       block_rows=SMALL_BLOCKS)
+    on_disk = np.load(tmp_path / "m.npy")
+    assert on_disk.dtype == np.float16
+    np.testing.assert_array_equal(on_disk, expected)
+
+
+def write_shards(folder, array, sizes):
+    folder.mkdir()
+    start = 0
+    for n, size in enumerate(sizes):
+        np.save(folder / f"part-{n:03d}.npy", array[start : start + size])
+        start += size
+    return folder
+
+
+def test_load_shards_ids_and_rows_in_shard_order(tmp_path):
+    folder = write_shards(tmp_path / "g", GALLERY, [200, 100, 200])
+    vectors, ids = dist.load_shards(folder, block_rows=150)
+    np.testing.assert_array_equal(vectors.compute(), GALLERY)
+    assert len(ids) == len(GALLERY)
+    assert ids[0] == "part-000:0" and ids[199] == "part-000:199" and ids[200] == "part-001:0" and ids[-1] == "part-002:199"
+    assert vectors.chunks[0] == (150, 50, 100, 150, 50)
+
+
+def test_load_shards_glob_selects_files(tmp_path):
+    folder = write_shards(tmp_path / "g", GALLERY, [200, 100, 200])
+    vectors, ids = dist.load_shards(str(folder / "part-00[02].npy"))
+    assert vectors.shape == (400, 16)
+    assert ids[200] == "part-002:0"
+
+
+def test_load_shards_dimension_mismatch_names_both_files(tmp_path):
+    folder = write_shards(tmp_path / "g", GALLERY, [200])
+    np.save(folder / "part-001.npy", np.zeros((3, 8), np.float32))
+    with pytest.raises(ShapeError, match=r"part-001\.npy has 8 dimensions but .*part-000\.npy has 16"):
+        dist.load_shards(folder)
+
+
+def test_load_shards_empty_folder_is_an_input_error(tmp_path):
+    (tmp_path / "none").mkdir()
+    with pytest.raises(InputError, match="no .npy shards"):
+        dist.load_shards(tmp_path / "none")
+
+
+def test_topk_on_shards_identical_to_local_engine_with_shard_ids(client, tmp_path):
+    folder = write_shards(tmp_path / "g", GALLERY, [120, 180, 200])
+    expected = siamcli.compare(QUERIES, GALLERY, metric="cosine", top_k=5)
+    got = dist.topk(client, QUERIES, str(folder), metric="cosine", k=5)
+    assert_same_ranking(got, expected)
+    ids = [f"part-000:{i}" for i in range(120)] + [f"part-001:{i}" for i in range(180)] + \
+          [f"part-002:{i}" for i in range(200)]
+    assert [r["b_id"] for r in got.records()] == [ids[j] for j in got.b_index]
+
+
+def test_shard_with_nan_is_reported_by_file_and_row(client, tmp_path):
+    gallery = GALLERY.copy()
+    gallery[130, 2] = np.nan
+    folder = write_shards(tmp_path / "g", gallery, [120, 380])
+    with pytest.raises(InputError, match=r"part-001\.npy: row 10, column 2 is NaN"):
+        dist.topk(client, QUERIES, str(folder), metric="euclidean", k=3)
+
+
+def closed_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]  # closed again when the socket is
+
+
+def test_connect_unreachable_scheduler_is_an_input_error_naming_it():
+    address = f"tcp://127.0.0.1:{closed_port()}"
+    start = time.monotonic()
+    with pytest.raises(InputError, match=f"cannot reach the Dask scheduler at {address}"):
+        dist.connect(address, timeout=2)
+    assert time.monotonic() - start < 10
+
+
+@pytest.mark.parametrize("address", ["local:0", "local:two"])
+def test_connect_bad_local_worker_count_is_a_usage_error(address):
+    with pytest.raises(UsageError, match="local:N"):
+        dist.connect(address)
+
+
+def test_scheduler_from_env(monkeypatch):
+    monkeypatch.setenv("SIAMCLI_SCHEDULER", "tcp://10.0.0.1:8786")
+    assert dist.scheduler_from_env() == "tcp://10.0.0.1:8786"
+    monkeypatch.delenv("SIAMCLI_SCHEDULER")
+    assert dist.scheduler_from_env() is None
+
+
+def test_module_imports_without_dask_and_names_the_extra():
+    code = (
+        "import sys\n"
+        "class Block:\n"
+        "    def find_spec(self, name, path=None, target=None):\n"
+        "        if name.split('.')[0] in ('dask', 'distributed'):\n"
+        "            raise ImportError('blocked ' + name)\n"
+        "import siamcli.distributed as d\n"
+        "assert 'dask' not in sys.modules and 'distributed' not in sys.modules\n"
+        "sys.meta_path.insert(0, Block())\n"
+        "try:\n"
+        "    d.connect('local')\n"
+        "except d.UsageError as e:\n"
+        "    print(e)\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert "pip install 'siamcli[dask]'" in done.stdout
+
+
+def _block_task_progress(dask_scheduler):
+    """(finished, not yet finished) top-k block tasks on the scheduler."""
+    states = [ts.state for ts in dask_scheduler.tasks.values() if str(ts.key).startswith("_topk_block")]
+    return states.count("memory"), sum(s in ("waiting", "queued", "processing", "no-worker") for s in states)
+
+
+def test_topk_survives_a_worker_killed_mid_run(client):
+    # runs last: its worker is restarted by its nanny
+    gallery = np.tile(GALLERY, (6, 1))  # 3,000 rows in 94 blocks of 32
+    expected = siamcli.compare(QUERIES, gallery, metric="euclidean", top_k=5)
+    before = set(client.scheduler_info()["workers"])
+    victim = sorted(before)[0]
+    victim_pid = client.run(os.getpid, workers=[victim])[victim]
+    seen = {}
+
+    def kill_once_started():
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            done, pending = client.run_on_scheduler(_block_task_progress)
+            if done >= 3 and pending:
+                seen["at_kill"] = (done, pending)
+                os.kill(victim_pid, signal.SIGKILL)
+                return
+            time.sleep(0.01)
+
+    killer = threading.Thread(target=kill_once_started)
+    killer.start()
+    got = dist.topk(client, QUERIES, gallery, metric="euclidean", k=5, block_rows=32)
+    killer.join()
+    assert "at_kill" in seen
+    assert seen["at_kill"][1] > 0  # the kill came mid-run, with block tasks still to run
+    assert_same_ranking(got, expected)
+    client.wait_for_workers(2, timeout=30)
+    assert victim not in set(client.scheduler_info()["workers"])  # the victim did die
