@@ -13,6 +13,8 @@ import time
 
 import numpy as np
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 pytest.importorskip("distributed")
 
@@ -89,6 +91,24 @@ def test_topk_every_column_when_k_is_none(client):
     got = dist.topk(client, QUERIES[:5], GALLERY[:100], metric="euclidean", k=None, block_rows=30)
     assert_same_ranking(got, expected)
     assert len(got) == 5 * 100
+
+
+@settings(max_examples=10, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(seed=st.integers(0, 2**16), n=st.integers(1, 12), m=st.integers(2, 90), k=st.integers(1, 8),
+       block=st.integers(3, 40), metric=st.sampled_from(["cosine", "euclidean", "manhattan"]),
+       self_compare=st.booleans())
+def test_topk_any_blocks_identical_to_local_engine_on_tied_data(client, seed, n, m, k, block, metric, self_compare):
+    rng = np.random.default_rng(seed)
+    # small integers: many exact ties and duplicate rows, split across blocks of any size
+    gallery = rng.integers(-2, 3, size=(m, 4)).astype(np.float32)
+    gallery[np.all(gallery == 0, axis=1)] = 1.0  # cosine is undefined for zero rows
+    queries = None if self_compare else gallery[rng.integers(0, m, size=n)] + rng.integers(-1, 2, size=(n, 4))
+    if queries is not None:
+        queries[np.all(queries == 0, axis=1)] = 1.0
+    a, b = (gallery, None) if self_compare else (queries, gallery)
+    expected = siamcli.compare(a, b, metric=metric, top_k=k)
+    got = dist.topk(client, a, b, metric=metric, k=k, block_rows=block)
+    assert_same_ranking(got, expected)
 
 
 def test_topk_client_receives_queries_times_k_not_the_gallery(client):
