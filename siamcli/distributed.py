@@ -206,9 +206,25 @@ def _template(comp: Comparison, k: int | None = None) -> Comparison:
     return replace(comp, metric=metric, a=None, b=None, undefined_a=None, undefined_b=None, progress=None)
 
 
+def _one_thread_per_task() -> None:
+    """Dask runs one task per worker thread and starts workers with BLAS limited to one thread;
+    the engine's own kernels (row chunks in threads, numba) follow, so cores are not oversubscribed.
+    (Per-pair results do not depend on the thread count.)"""
+    from . import kernels
+
+    try:
+        from distributed import get_worker
+
+        get_worker()
+    except (ImportError, ValueError):
+        return  # not in a Dask worker
+    kernels.set_threads(1)
+
+
 def _block_comparison(template: Comparison, a_rows, b_rows, undefined_a, undefined_b, diagonal: bool) -> Comparison:
     """The comparison of one block of A with one block of B. A diagonal block of a
     self-comparison (the same rows on both sides) keeps `same`, so self-pairs are excluded."""
+    _one_thread_per_task()
     a = EmbeddingSet(a_rows, None, "A block")
     b = a if diagonal else EmbeddingSet(b_rows, None, "B block")
     return replace(template, a=a, b=b, same=diagonal, undefined_a=undefined_a,
