@@ -25,6 +25,7 @@ from .engine import (
     Comparison,
     _best_per_row_index,
     _can_screen,
+    _scan_rows,
     as_embedding_set,
     check_counts,
     fill_matrix,
@@ -34,6 +35,7 @@ from .engine import (
 )
 from .errors import InputError, ShapeError, UsageError
 from .io import EmbeddingSet, load_embeddings
+from .metrics import Metric, get_metric
 from .results import MatrixResult, Ranking
 
 EXTRA = "pip install 'siamcli[dask]'"
@@ -289,11 +291,58 @@ def _compute(client, graph: list, stats: RunStats | None) -> list:
     return found
 
 
+def _rows_to_look_at(metric: Metric, normalize: bool) -> Callable[[np.ndarray], np.ndarray]:
+    """A row test true where engine.prepare would report or mask a row: the metric undefined
+    there, a zero row to normalise, a negative value for a metric of non-negative vectors."""
+
+    def test(rows: np.ndarray) -> np.ndarray:
+        flagged = np.zeros(rows.shape[0], dtype=bool)
+        if metric.undefined_rows is not None:
+            flagged |= metric.undefined_rows(rows)
+        if normalize:
+            flagged |= ~np.any(rows != 0, axis=1)
+        if metric.domain == "nonnegative":
+            flagged |= (rows < 0).any(axis=1)
+        return flagged
+
+    return test
+
+
+def _any_row(s: EmbeddingSet, test) -> bool:
+    """Whether test holds for a row of s: on the cluster for a dask array (one bool comes back)."""
+    if _is_dask_array(s.vectors):
+        return bool(s.vectors.map_blocks(test, drop_axis=1, dtype=bool).any().compute())
+    return bool(_scan_rows(s, test).any())
+
+
 def _prepare(a, b, metric, block_rows, options) -> Comparison:
-    """The local engine's checks and fitted parameters for the whole inputs (see `topk`)."""
+    """engine.prepare for the whole inputs, without reading a sharded input on the client.
+
+    engine.prepare reads every row where it checks rows (cosine's zero rows, ...). Instead the
+    workers look for such rows; when there are none (the usual case), engine.prepare runs on
+    two-row stand-ins of the same dims and dtype, which checks the options exactly as it would,
+    and the comparison gets the real inputs with no row masked. When a row is flagged, or the
+    metric fits parameters to the data (mahalanobis), engine.prepare runs on the whole inputs.
+    """
     a_set = _as_set(a, "A", block_rows)
     b_set = None if b is None else _as_set(b, "B", block_rows)
-    return prepare(a_set, b_set, metric=metric, **options)
+    sets = [a_set] if b_set is None else [a_set, b_set]
+    m = get_metric(metric)
+    lazy = any(_is_dask_array(s.vectors) for s in sets)
+    if not lazy or m.prepare is not None or a_set.dim < 2:
+        return prepare(a_set, b_set, metric=metric, **options)
+    test = _rows_to_look_at(m, options.get("normalize", False))
+    if any(_any_row(s, test) for s in sets):
+        return prepare(a_set, b_set, metric=metric, **options)  # the engine's report (or masks) of those rows
+
+    def stand_in(s: EmbeddingSet) -> EmbeddingSet:
+        # two equal rows 1, 2, ..., d: non-zero, non-constant, non-negative, so no row is flagged
+        return EmbeddingSet(np.tile(np.arange(1, s.dim + 1, dtype=s.vectors.dtype), (2, 1)), None, s.source)
+
+    comp = prepare(stand_in(a_set), None if b_set is None else stand_in(b_set), metric=metric, **options)
+    b_set = a_set if b_set is None else b_set
+    return replace(comp, a=a_set, b=b_set, undefined_a=np.zeros(len(a_set), dtype=bool),
+                   undefined_b=np.zeros(len(b_set), dtype=bool))
 
 
 # ---------------------------------------------------------------- the public API

@@ -210,6 +210,46 @@ def test_topk_on_shards_identical_to_local_engine_with_shard_ids(client, tmp_pat
     assert [r["b_id"] for r in got.records()] == [ids[j] for j in got.b_index]
 
 
+def test_topk_on_shards_does_not_read_the_gallery_on_the_client(client, tmp_path, monkeypatch):
+    folder = write_shards(tmp_path / "g", GALLERY, [250, 250])
+    original = siamcli.engine._scan_rows
+
+    def scan_in_memory_only(s, test):
+        assert not dist._is_dask_array(s.vectors), "the client scanned a sharded input"
+        return original(s, test)
+
+    monkeypatch.setattr(siamcli.engine, "_scan_rows", scan_in_memory_only)
+    got = dist.topk(client, QUERIES, str(folder), metric="cosine", k=3)
+    assert_same_ranking(got, siamcli.compare(QUERIES, GALLERY, metric="cosine", top_k=3))
+
+
+def test_shard_with_zero_row_gets_the_local_engine_error_with_its_id(client, tmp_path):
+    gallery = GALLERY.copy()
+    gallery[130] = 0.0
+    folder = write_shards(tmp_path / "g", gallery, [120, 380])
+    with pytest.raises(InputError, match=r"cosine is undefined for zero vectors: .* row 130 \(part-001:10\)"):
+        dist.topk(client, QUERIES, str(folder), metric="cosine", k=3)
+    got = dist.topk(client, QUERIES, str(folder), metric="cosine", k=3, zero_vector="nan", block_rows=SMALL_BLOCKS)
+    expected = siamcli.compare(QUERIES, gallery, metric="cosine", top_k=3, zero_vector="nan")
+    np.testing.assert_array_equal(got.b_index, expected.b_index)  # scores: see the unscreened test above
+
+
+def test_topk_options_are_checked_as_by_the_local_engine(client, tmp_path):
+    folder = write_shards(tmp_path / "g", GALLERY, [250, 250])
+    with pytest.raises(UsageError, match="--zero-vector must be one of"):
+        dist.topk(client, QUERIES, str(folder), metric="cosine", k=3, zero_vector="maybe")
+    with pytest.raises(ShapeError, match="16 dimensions but .* has 8"):
+        dist.topk(client, QUERIES, np.ones((4, 8), np.float32), metric="cosine", k=3)
+    with pytest.raises(UsageError, match="--top-k must be at least 1"):
+        dist.topk(client, QUERIES, str(folder), k=0)
+
+
+def test_topk_mahalanobis_fits_on_the_whole_inputs_like_local_engine(client, tmp_path):
+    folder = write_shards(tmp_path / "g", GALLERY, [250, 250])
+    got = dist.topk(client, QUERIES, str(folder), metric="mahalanobis", k=3)
+    assert_same_ranking(got, siamcli.compare(QUERIES, GALLERY, metric="mahalanobis", top_k=3))
+
+
 def test_shard_with_nan_is_reported_by_file_and_row(client, tmp_path):
     gallery = GALLERY.copy()
     gallery[130, 2] = np.nan
