@@ -278,16 +278,19 @@ def _matrix_block(template, a_rows, b_rows, undefined_a, undefined_b, i0, j0, pa
     return len(comp.a) * len(comp.b)
 
 
-def _compute(client, graph: list, stats: RunStats | None) -> list:
-    """Results of Delayed objects computed on the cluster (Dask retries tasks of a lost worker)."""
+def _compute(client, graph: list, stats: RunStats | None, on_submit: Callable[[list], None] | None = None) -> list:
+    """Results of Delayed objects computed on the cluster (Dask retries tasks of a lost worker).
+    `on_submit(futures)` is called once they run, e.g. to show Dask's progress on stderr."""
     futures = client.compute(graph)
+    if on_submit is not None:
+        on_submit(futures)
     found = client.gather(futures)
     if stats is not None:
         tasks = {}
         for part in graph:
             tasks.update(dict(part.__dask_graph__()))
         stats.tasks = len(tasks)
-        stats.received_bytes = sum(int(x.nbytes) for r in found for x in (r if isinstance(r, tuple) else [np.asarray(r)]))
+        stats.received_bytes = sum(np.asarray(x).nbytes for r in found for x in (r if isinstance(r, tuple) else (r,)))
     return found
 
 
@@ -349,14 +352,17 @@ def _prepare(a, b, metric, block_rows, options) -> Comparison:
 
 
 def topk(client, a, b=None, metric="cosine", k: int | None = 5, threshold: float | None = None, *,
-         block_rows: int | None = None, stats: RunStats | None = None, **options) -> Ranking:
+         block_rows: int | None = None, stats: RunStats | None = None,
+         on_submit: Callable[[list], None] | None = None, **options) -> Ranking:
     """For each row of A, its k best rows of B (B None: of A, without self-pairs), computed on
     the cluster; the same Ranking as `siamcli.compare(a, b, metric=..., top_k=k)`.
 
     a, b: anything `compare` takes, a dask array, or .npy shards (a directory or a glob).
     `options` go to `engine.prepare` (p, cov_from, normalize, zero_vector, memory), which runs
     on the client over the whole inputs: its checks and fitted parameters (mahalanobis) are the
-    local engine's. `stats`, if given, is filled in (tasks, bytes received).
+    local engine's. `block_rows`: rows per block of an in-memory input (shards keep theirs).
+    `stats`, if given, is filled in (tasks, bytes received); `on_submit(futures)` is called once
+    the work is submitted (a progress display).
     """
     _require_dask()
     check_counts(k, None)
@@ -379,14 +385,15 @@ def topk(client, a, b=None, metric="cosine", k: int | None = 5, threshold: float
                       k, threshold, comp.same and i == j)
                  for j, ((j0, j1), b_rows) in enumerate(zip(b_bounds, b_blocks))]
         finals.append(_tree(parts, merge))
-    found = _compute(client, finals, stats)
+    found = _compute(client, finals, stats, on_submit)
     rows, cols, scores, ranks = (np.concatenate([f[n] for f in found]) for n in range(4))
     return Ranking(comp.metric, comp.a, comp.b, rows.astype(np.int64), cols.astype(np.int64),
                    scores.astype(np.float64), ranks.astype(np.int64), "row")
 
 
 def paired(client, a, b=None, metric="cosine", threshold: float | None = None, *,
-           block_rows: int | None = None, stats: RunStats | None = None, **options) -> Ranking:
+           block_rows: int | None = None, stats: RunStats | None = None,
+           on_submit: Callable[[list], None] | None = None, **options) -> Ranking:
     """Row i of A against row i of B, in row blocks on the cluster; the same Ranking as
     `siamcli.compare(a, b, metric=..., paired=True)`."""
     _require_dask()
@@ -405,15 +412,15 @@ def paired(client, a, b=None, metric="cosine", threshold: float | None = None, *
     task = dask.delayed(_paired_block, pure=False)
     graph = [task(template, ab, bb, comp.undefined_a[i0:i1], comp.undefined_b[i0:i1], i0, threshold, comp.same)
              for (i0, i1), ab, bb in zip(bounds, a_blocks, b_blocks)]
-    found = _compute(client, graph, stats)
+    found = _compute(client, graph, stats, on_submit)
     rows = np.concatenate([f[0] for f in found]).astype(np.int64)
     scores = np.concatenate([f[1] for f in found]).astype(np.float64)
     return Ranking(comp.metric, comp.a, comp.b, rows, rows.copy(), scores, np.ones(len(rows), np.int64), "paired")
 
 
-def matrix_to_npy(client, a, b=None, metric="cosine", path: str | os.PathLike = "matrix.npy",
-                  dtype=None, *, block_rows: int | None = None, stats: RunStats | None = None,
-                  **options) -> MatrixResult:
+def matrix_to_npy(client, a, b=None, metric="cosine", *, path: str | os.PathLike, dtype=None,
+                  block_rows: int | None = None, stats: RunStats | None = None,
+                  on_submit: Callable[[list], None] | None = None, **options) -> MatrixResult:
     """The score matrix of A against B (or A against itself) written into a .npy file by the
     workers, block by block; the client never holds it. The file is created here and opened by
     every worker: they must share its filesystem (one machine, or a shared disk whose memory
@@ -439,5 +446,5 @@ def matrix_to_npy(client, a, b=None, metric="cosine", path: str | os.PathLike = 
                   comp.same and i == j)
              for i, ((i0, i1), ab) in enumerate(zip(a_bounds, a_blocks))
              for j, ((j0, j1), bb) in enumerate(zip(b_bounds, b_blocks))]
-    _compute(client, graph, stats)
+    _compute(client, graph, stats, on_submit)
     return MatrixResult(comp.metric, comp.a, comp.b, np.load(path, mmap_mode="r"))

@@ -114,7 +114,10 @@ def test_topk_any_blocks_identical_to_local_engine_on_tied_data(client, seed, n,
 def test_topk_client_receives_queries_times_k_not_the_gallery(client):
     stats = dist.RunStats()
     gallery = np.tile(GALLERY, (8, 1))  # 4,000 rows in 63 blocks
-    dist.topk(client, QUERIES, gallery, metric="cosine", k=3, block_rows=SMALL_BLOCKS, stats=stats)
+    submitted = []
+    dist.topk(client, QUERIES, gallery, metric="cosine", k=3, block_rows=SMALL_BLOCKS, stats=stats,
+              on_submit=submitted.extend)
+    assert len(submitted) == 1  # one merged result per block of queries is all the client asks for
     per_entry = 8 + 8 + 8 + 8  # row, column, score, rank
     assert stats.received_bytes <= len(QUERIES) * 3 * per_entry
     assert stats.received_bytes < len(QUERIES) * len(gallery) * 8 / 100
