@@ -281,7 +281,13 @@ def _matrix_block(template, a_rows, b_rows, undefined_a, undefined_b, i0, j0, pa
 def _compute(client, graph: list, stats: RunStats | None, on_submit: Callable[[list], None] | None = None) -> list:
     """Results of Delayed objects computed on the cluster (Dask retries tasks of a lost worker).
     `on_submit(futures)` is called once they run, e.g. to show Dask's progress on stderr."""
-    futures = client.compute(graph)
+    import warnings
+
+    with warnings.catch_warnings():
+        # in-memory inputs are placed in the graph on purpose (see _blocks): Dask's advice to load
+        # them with Dask is what shards do
+        warnings.filterwarnings("ignore", message="Sending large graph")
+        futures = client.compute(graph)
     if on_submit is not None:
         on_submit(futures)
     found = client.gather(futures)
