@@ -75,7 +75,8 @@ def scheduler_from_env() -> str | None:
 def connect(address: str | None = "local", timeout: float = 10.0):
     """A dask.distributed Client: "local" or "local:N" starts a LocalCluster of N worker
     processes (default 2, one thread each) on this machine; anything else is a scheduler
-    address such as tcp://host:8786, reached within `timeout` seconds."""
+    address such as tcp://host:8786, reached within `timeout` seconds. Local workers are new
+    processes: a script that starts them needs the `if __name__ == "__main__":` guard."""
     _require_dask()
     from distributed import Client
 
