@@ -227,6 +227,46 @@ engine_options = _options(
 )
 
 
+#: Run on a Dask cluster (the `dask` extra).
+scheduler_option = click.option(
+    "--scheduler", default=None,
+    help="Run on a Dask cluster: a scheduler address (tcp://host:8786), or local[:N] for N worker "
+         "processes here. Default: $SIAMCLI_SCHEDULER, else this process. Needs siamcli[dask].")
+
+
+def _scheduler(option: str | None) -> str | None:
+    return option or os.environ.get("SIAMCLI_SCHEDULER") or None
+
+
+def _is_shards(path: str) -> bool:
+    return os.path.isdir(path) or any(c in path for c in "*?[")
+
+
+def _cluster_input(path, input_format, key, ids):
+    """A shard directory or glob as it is (loaded lazily by the workers), else the loaded file."""
+    from .io import load_embeddings
+
+    if _is_shards(path):
+        if ids is not None:
+            raise UsageError(f"--ids does not apply to the shards of {path} (their ids name shard and row)")
+        return path
+    return load_embeddings(path, input_format=input_format, key=key, ids_path=ids)
+
+
+def _on_cluster(address: str, run):
+    """run(client) on the cluster at `address` (local[:N] starts one here), then let it go."""
+    import logging
+
+    from . import distributed
+
+    logging.getLogger("distributed").setLevel(logging.WARNING)
+    client = distributed.connect(address)
+    try:
+        return run(client)
+    finally:
+        client.close()
+
+
 def _start(comp, terminal: Terminal, threads, what: str, paired: bool = False):
     """Apply --threads and attach a progress bar to a prepared comparison."""
     from . import engine
@@ -295,9 +335,10 @@ def cli():
 @metric_options
 @input_options
 @engine_options
+@scheduler_option
 @output_options
 def compare(a, b, top_k, limit, threshold, paired, pairs_path, metric, p, cov_from, normalize, zero_vector,
-            input_format, key, b_key, ids_a, ids_b, memory, threads, quiet, fmt, precision, debug):
+            input_format, key, b_key, ids_a, ids_b, memory, threads, quiet, scheduler, fmt, precision, debug):
     """Compare the vectors of A with those of B (or of A with itself), best first.
 
     Two single vectors give one score. Otherwise each row of A gets its --top-k best rows of B
@@ -322,6 +363,25 @@ def compare(a, b, top_k, limit, threshold, paired, pairs_path, metric, p, cov_fr
     if top_k is not None and limit is not None:
         raise UsageError("choose either --top-k (per row of A) or --limit (overall), not both")
     top_k = 5 if top_k is None else (None if top_k == "all" else top_k)
+    address = _scheduler(scheduler)
+    if address is not None:
+        if limit is not None or pairs_path is not None or len(b) > 1:
+            raise UsageError("--scheduler runs per-row --top-k and --paired of A and one B; "
+                             "--limit, --pairs and several B files run here, without it")
+        from . import distributed
+
+        a_in = _cluster_input(a, input_format, key, ids_a)
+        b_in = _cluster_input(b[0], input_format, b_key or key, ids_b) if b else None
+        options = dict(p=p, cov_from=cov_from, normalize=normalize, zero_vector=zero_vector,
+                       memory=engine.parse_size(memory), notify=terminal.note)
+        if paired:
+            if b_in is None:
+                raise UsageError("--paired needs two inputs, A and B")
+            run = lambda client: distributed.paired(client, a_in, b_in, metric, threshold, **options)  # noqa: E731
+        else:
+            run = lambda client: distributed.topk(client, a_in, b_in, metric, top_k, threshold, **options)  # noqa: E731
+        _emit(_on_cluster(address, run), fmt, precision, terminal)
+        return
     a_set, b_set = _load_inputs(a, b, input_format, key, b_key, ids_a, ids_b)
     if paired and b_set is None:
         raise UsageError("--paired needs two inputs, A and B")
@@ -771,9 +831,10 @@ MATRIX_SUFFIXES = (".npy", ".csv")
 @metric_options
 @input_options
 @engine_options
+@scheduler_option
 @output_options
 def matrix(a, b, output, dtype, metric, p, cov_from, normalize, zero_vector,
-           input_format, key, b_key, ids_a, ids_b, memory, threads, quiet, fmt, precision, debug):
+           input_format, key, b_key, ids_a, ids_b, memory, threads, quiet, scheduler, fmt, precision, debug):
     """The full matrix of scores: every row of A against every row of B (or of A).
 
     A table shows what fits the terminal and says on stderr how much is hidden; -f csv/json/jsonl
@@ -793,6 +854,20 @@ def matrix(a, b, output, dtype, metric, p, cov_from, normalize, zero_vector,
         raise UsageError(f"-o {output}: the matrix can be saved as .npy or .csv")
     if dtype is not None and (output is None or not output.lower().endswith(".npy")):
         raise UsageError("--dtype applies to a matrix saved with -o FILE.npy")
+    address = _scheduler(scheduler)
+    if address is not None:
+        if output is None or not output.lower().endswith(".npy") or len(b) > 1:
+            raise UsageError("--scheduler writes the matrix of A and one B with -o FILE.npy (block by block, "
+                             "from the workers)")
+        from . import distributed, engine
+
+        a_in = _cluster_input(a, input_format, key, ids_a)
+        b_in = _cluster_input(b[0], input_format, b_key or key, ids_b) if b else None
+        result = _on_cluster(address, lambda client: distributed.matrix_to_npy(
+            client, a_in, b_in, metric, path=output, dtype=dtype, p=p, cov_from=cov_from, normalize=normalize,
+            zero_vector=zero_vector, memory=engine.parse_size(memory), notify=terminal.note))
+        terminal.note(f"wrote the {len(result.a)} x {len(result.b)} {result.metric.name} matrix to {output}")
+        return
     a_set, b_set = _load_inputs(a, b, input_format, key, b_key, ids_a, ids_b)
     comp = engine.prepare(a_set, b_set, metric=metric, p=p, cov_from=cov_from, normalize=normalize,
                           zero_vector=zero_vector, memory=engine.parse_size(memory), notify=terminal.note)

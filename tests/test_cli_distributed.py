@@ -1,0 +1,82 @@
+"""`--scheduler` on compare and matrix: the same results from a Dask cluster as from this process."""
+
+from __future__ import annotations
+
+import functools
+
+import numpy as np
+import pytest
+
+pytest.importorskip("distributed")
+
+from test_cli import assert_one_error_line, invoke, parse_jsonl, run  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def files(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("cluster")
+    rng = np.random.default_rng(4)
+    q = rng.normal(size=(25, 8)).astype(np.float32)
+    g = rng.normal(size=(3000, 8)).astype(np.float32)
+    g[2500] = q[7]
+    np.save(tmp / "q.npy", q)
+    np.save(tmp / "g.npy", g)
+    (tmp / "shards").mkdir()
+    for i in range(3):
+        np.save(tmp / "shards" / f"part-{i}.npy", g[i * 1000 : (i + 1) * 1000])
+    return tmp, q, g
+
+
+@pytest.mark.parametrize("entry", ["runner", "executable"])
+@pytest.mark.parametrize("metric", ["cosine", "euclidean", "manhattan"])
+def test_compare_on_a_local_cluster_prints_exactly_what_this_process_prints(files, entry, metric):
+    tmp, *_ = files
+    args = ["compare", tmp / "q.npy", tmp / "g.npy", "-k", "4", "-m", metric, "-f", "jsonl"]
+    here = run(*args)
+    code, out, err = invoke(entry, *args, "--scheduler", "local:2")
+    assert code == 0, err
+    assert out == here.stdout and out  # identical records, scores to the last bit
+
+
+def test_scheduler_comes_from_the_environment_and_shards_name_their_rows(files):
+    tmp, q, g = files
+    result = run("compare", tmp / "q.npy", str(tmp / "shards" / "*.npy"), "-k", "1", "-f", "jsonl",
+                 env={"SIAMCLI_SCHEDULER": "local:2"})
+    assert result.exit_code == 0, result.stderr
+    best = parse_jsonl(result.stdout)[7]
+    assert (best["b_index"], best["b_id"]) == (2500, "part-2:500")
+
+
+def test_paired_on_a_cluster(files):
+    tmp, q, g = files
+    np.save(tmp / "g25.npy", g[:25])
+    args = ["compare", tmp / "q.npy", tmp / "g25.npy", "--paired", "-f", "jsonl"]
+    assert run(*args, "--scheduler", "local:2").stdout == run(*args).stdout
+
+
+def test_matrix_output_written_by_the_workers(files):
+    tmp, q, g = files
+    result = run("matrix", tmp / "q.npy", tmp / "g.npy", "-m", "euclidean", "-o", tmp / "m.npy", "--scheduler", "local:2")
+    assert result.exit_code == 0, result.stderr
+    here = run("matrix", tmp / "q.npy", tmp / "g.npy", "-m", "euclidean", "-o", tmp / "m_here.npy")
+    assert here.exit_code == 0
+    np.testing.assert_allclose(np.load(tmp / "m.npy"), np.load(tmp / "m_here.npy"), rtol=1e-6)
+
+
+@pytest.mark.parametrize("args, needles", [
+    (["compare", "{q}", "{g}", "--limit", "3"], ["--scheduler", "--limit"]),
+    (["matrix", "{q}", "{g}"], ["--scheduler", "-o FILE.npy"]),
+])
+def test_what_the_cluster_does_not_run_is_a_usage_error(files, args, needles):
+    tmp, *_ = files
+    result = run(*[a.format(q=tmp / "q.npy", g=tmp / "g.npy") for a in args], "--scheduler", "local:2")
+    assert_one_error_line(result.exit_code, result.stdout, result.stderr, needles)
+
+
+def test_unreachable_scheduler_exits_2_naming_the_address(files, monkeypatch):
+    from siamcli import distributed
+
+    monkeypatch.setattr(distributed, "connect", functools.partial(distributed.connect, timeout=1.0))
+    tmp, *_ = files
+    result = run("compare", tmp / "q.npy", tmp / "g.npy", "--scheduler", "tcp://127.0.0.1:9")
+    assert_one_error_line(result.exit_code, result.stdout, result.stderr, ["tcp://127.0.0.1:9"])
