@@ -80,9 +80,11 @@ SIZES = {
     # the quick gallery (73 MiB) is still over the 64 MiB above which siamcli memory-maps .npy files
     "mmap": {"full": dict(nq=1_000, nb=1_000_000, d=384, k=10), "quick": dict(nq=50, nb=50_000, d=384, k=10)},
     "startup": {"full": dict(na=20, nb=200, d=384), "quick": dict(na=20, nb=200, d=384)},
+    "cluster": {"full": dict(nq=2_000, nb=1_000_000, d=384, k=10, shards=8),
+                "quick": dict(nq=100, nb=40_000, d=384, k=10, shards=8)},
 }
 #: Default repetitions at full size (--repeat overrides); --quick uses 5 everywhere.
-FULL_REPEAT = {"selfdup": 2, "mmap": 3}
+FULL_REPEAT = {"selfdup": 2, "mmap": 3, "cluster": 3}
 CASE_NAMES = tuple(SIZES)
 
 
@@ -882,9 +884,70 @@ def case_startup(bench: Bench, size: dict) -> None:
     bench.table("startup", title, results, lines)
 
 
+def case_cluster(bench: Bench, size: dict) -> None:
+    """Issue 5: the local engine and Dask LocalClusters (1 and 2 worker processes) on the same
+    sharded gallery: time, bytes the client receives, overhead ratio, throughput per worker."""
+    nq, nb, d, k, n_shards = size["nq"], size["nb"], size["d"], size["k"], size["shards"]
+    title = f"cluster: top-{k} of {nq:,} queries x {nb:,} x {d} float32 gallery in {n_shards} .npy shards (cosine)"
+    if optional("distributed") is None:
+        bench.section(title)
+        bench.table("cluster", title, [Measured("siamcli on a LocalCluster", status="not installed")], [])
+        return
+    from siamcli import distributed
+
+    rng = np.random.default_rng([SEED, 7])
+    with tempfile.TemporaryDirectory(prefix="siamcli-bench-") as tmp:
+        whole = np.lib.format.open_memmap(Path(tmp) / "gallery.npy", mode="w+", dtype=np.float32, shape=(nb, d))
+        (Path(tmp) / "shards").mkdir()
+        edges = [nb * i // n_shards for i in range(n_shards + 1)]
+        for i in range(n_shards):  # shard by shard: making the data never holds it all in memory
+            part = embeddings(rng, edges[i + 1] - edges[i], d)
+            whole[edges[i]:edges[i + 1]] = part
+            np.save(Path(tmp) / "shards" / f"part-{i}.npy", part)
+        whole.flush()
+        del whole
+        q = embeddings(rng, nq, d)
+        wq = q[:8]
+        pattern = str(Path(tmp) / "shards" / "*.npy")
+        clients = {workers: distributed.connect(f"local:{workers}") for workers in (1, 2)}
+        stats = {workers: distributed.RunStats() for workers in clients}
+        try:
+            impls = [Impl("siamcli, this process (one memory-mapped .npy)",
+                          lambda: siamcli.compare(q, siamcli.load(Path(tmp) / "gallery.npy"), metric="cosine", top_k=k),
+                          lambda: siamcli.compare(wq, siamcli.load(Path(tmp) / "gallery.npy"), metric="cosine", top_k=k),
+                          canon=lambda r: ranking_topk(r, nq, k))]
+            for workers, client in clients.items():
+                impls.append(Impl(f"siamcli on a LocalCluster, {workers} worker{'s' if workers > 1 else ''}",
+                                  lambda c=client, w=workers: distributed.topk(c, q, pattern, "cosine", k, stats=stats[w]),
+                                  lambda c=client: distributed.topk(c, wq, pattern, "cosine", k),
+                                  canon=lambda r: ranking_topk(r, nq, k), note="shards read by the workers"))
+            bench.section(title)
+            results = bench.measure(impls, check_topk, "cluster")
+        finally:
+            for client in clients.values():
+                client.close()
+    local = results[0]
+    lines = []
+    for workers, res in zip(clients, results[1:]):
+        if res.ratio is not None:
+            lines.append(bench.headline("cluster", f"{workers}w", "LocalCluster time / this process (overhead)",
+                                        res.ratio, "x", "none"))
+        if stats[workers].tasks:
+            lines.append(f"cluster: {workers} worker(s): {stats[workers].tasks} tasks; the client received "
+                         f"{stats[workers].received_bytes / 1024:,.0f} KiB (queries x k records; the gallery is "
+                         f"{nb * d * 4 / MiB:,.0f} MiB)")
+    one, two = results[1].median, results[2].median
+    if one and two:
+        lines.append(bench.headline("cluster", "", "throughput, 2 workers / 1 worker (2 cores here)", one / two, "x",
+                                    "none"))
+    if local.median is not None:
+        lines.append(bench.headline("cluster", "", "siamcli median time, this process", local.median, "s", "none"))
+    bench.table("cluster", title, results, lines)
+
+
 CASES: dict[str, Callable[[Bench, dict], None]] = {
     "allpairs": case_allpairs, "topk": case_topk, "nonblas": case_nonblas, "paired": case_paired,
-    "selfdup": case_selfdup, "mmap": case_mmap, "startup": case_startup,
+    "selfdup": case_selfdup, "mmap": case_mmap, "startup": case_startup, "cluster": case_cluster,
 }
 
 
