@@ -38,10 +38,10 @@ class Terminal:
     def error(self, message: str) -> None:
         click.echo(f"Error: {message}", err=True)
 
-    def progress(self, total: int, what: str) -> "ProgressBar":
+    def progress(self, total: int, what: str, unit: str = "pairs") -> "ProgressBar":
         stream = sys.stderr
         shown = not self.quiet and getattr(stream, "isatty", lambda: False)()
-        return ProgressBar(total, what, stream if shown else None)
+        return ProgressBar(total, what, stream if shown else None, unit=unit)
 
 
 class ProgressBar:
@@ -49,15 +49,16 @@ class ProgressBar:
 
     DELAY_SECONDS = 1.0
 
-    def __init__(self, total: int, what: str, stream, clock=time.monotonic):
-        self.total, self.what, self.stream, self.clock = total, what, stream, clock
+    def __init__(self, total: int, what: str, stream, clock=time.monotonic, unit: str = "pairs"):
+        self.total, self.what, self.stream, self.clock, self.unit = total, what, stream, clock, unit
         self.started = clock()
         self.done = 0
         self.bar = None
+        self.closed = False  # once closed, late updates (a watcher thread) draw nothing
 
     def __call__(self, pairs: int) -> None:
         self.done += pairs
-        if self.stream is None:
+        if self.stream is None or self.closed:
             return
         if self.bar is None:
             if self.clock() - self.started < self.DELAY_SECONDS:
@@ -68,8 +69,9 @@ class ProgressBar:
 
             class Rate(ProgressColumn):
                 def render(self, task):
-                    return Text(f"{task.speed:,.0f} pairs/s" if task.speed else "")
+                    return Text(f"{task.speed:,.0f} {unit}/s" if task.speed else "")
 
+            unit = self.unit
             # only ever made for a terminal (see Terminal.progress), so render as one
             console = Console(file=self.stream, markup=False, highlight=False, force_terminal=True)
             self.bar = Progress(TextColumn(self.what), BarColumn(), MofNCompleteColumn(), Rate(),
@@ -79,6 +81,7 @@ class ProgressBar:
         self.bar.update(self.task, completed=self.done)
 
     def close(self) -> None:
+        self.closed = True
         if self.bar is not None:
             self.bar.stop()
             self.bar = None
@@ -253,17 +256,37 @@ def _cluster_input(path, input_format, key, ids):
     return load_embeddings(path, input_format=input_format, key=key, ids_path=ids)
 
 
-def _on_cluster(address: str, run):
-    """run(client) on the cluster at `address` (local[:N] starts one here), then let it go."""
+def _on_cluster(address: str, run, terminal: Terminal):
+    """run(client, on_submit) on the cluster at `address` (local[:N] starts one here), then let it
+    go; on_submit(futures) follows the cluster's tasks with a progress bar on stderr."""
     import logging
+    import threading
 
     from . import distributed
 
     logging.getLogger("distributed").setLevel(logging.WARNING)
+    bar = terminal.progress(0, "on the cluster", unit="tasks")
+
+    def on_submit(futures):
+        if bar.stream is None:
+            return
+        from distributed.diagnostics.progressbar import TextProgressBar
+
+        class ToStderr(TextProgressBar):  # Dask's own count of the tasks behind the futures, drawn by rich
+            def _draw_bar(self, remaining, all, **kwargs):
+                bar.total = all
+                bar(all - remaining - bar.done)
+
+            def _draw_stop(self, **kwargs):
+                pass
+
+        threading.Thread(target=lambda: ToStderr(futures, complete=True), daemon=True).start()
+
     client = distributed.connect(address)
     try:
-        return run(client)
+        return run(client, on_submit)
     finally:
+        bar.close()
         client.close()
 
 
@@ -377,10 +400,12 @@ def compare(a, b, top_k, limit, threshold, paired, pairs_path, metric, p, cov_fr
         if paired:
             if b_in is None:
                 raise UsageError("--paired needs two inputs, A and B")
-            run = lambda client: distributed.paired(client, a_in, b_in, metric, threshold, **options)  # noqa: E731
+            def run(client, on_submit):
+                return distributed.paired(client, a_in, b_in, metric, threshold, on_submit=on_submit, **options)
         else:
-            run = lambda client: distributed.topk(client, a_in, b_in, metric, top_k, threshold, **options)  # noqa: E731
-        _emit(_on_cluster(address, run), fmt, precision, terminal)
+            def run(client, on_submit):
+                return distributed.topk(client, a_in, b_in, metric, top_k, threshold, on_submit=on_submit, **options)
+        _emit(_on_cluster(address, run, terminal), fmt, precision, terminal)
         return
     a_set, b_set = _load_inputs(a, b, input_format, key, b_key, ids_a, ids_b)
     if paired and b_set is None:
@@ -859,13 +884,14 @@ def matrix(a, b, output, dtype, metric, p, cov_from, normalize, zero_vector,
         if output is None or not output.lower().endswith(".npy") or len(b) > 1:
             raise UsageError("--scheduler writes the matrix of A and one B with -o FILE.npy (block by block, "
                              "from the workers)")
-        from . import distributed, engine
+        from . import distributed
 
         a_in = _cluster_input(a, input_format, key, ids_a)
         b_in = _cluster_input(b[0], input_format, b_key or key, ids_b) if b else None
-        result = _on_cluster(address, lambda client: distributed.matrix_to_npy(
+        result = _on_cluster(address, lambda client, on_submit: distributed.matrix_to_npy(
             client, a_in, b_in, metric, path=output, dtype=dtype, p=p, cov_from=cov_from, normalize=normalize,
-            zero_vector=zero_vector, memory=engine.parse_size(memory), notify=terminal.note))
+            zero_vector=zero_vector, memory=engine.parse_size(memory), notify=terminal.note, on_submit=on_submit),
+            terminal)
         terminal.note(f"wrote the {len(result.a)} x {len(result.b)} {result.metric.name} matrix to {output}")
         return
     a_set, b_set = _load_inputs(a, b, input_format, key, b_key, ids_a, ids_b)
