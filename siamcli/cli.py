@@ -548,10 +548,11 @@ class NumberList(click.ParamType):
               help="Vectors where a metric is undefined: an error, NaN scores, or the metric's neutral value.")
 @input_options
 @engine_options
+@scheduler_option
 @output_options
 def evaluate(emb, right, labels_path, pairs_path, classes_path, labels_column, classes_column, sample, seed,
              positive_label, metric, normalize, folds, fars, ks, fail_under, plot, p, cov_from, zero_vector,
-             input_format, key, b_key, ids_a, ids_b, memory, threads, quiet, fmt, precision, debug):
+             input_format, key, b_key, ids_a, ids_b, memory, threads, quiet, scheduler, fmt, precision, debug):
     """How well a metric separates same from different pairs: ROC AUC, EER, accuracy, TAR@FAR.
 
     \b
@@ -608,15 +609,26 @@ def evaluate(emb, right, labels_path, pairs_path, classes_path, labels_column, c
     elif class_from_emb is not None:
         classes = a_set.labels
     engine.set_threads(threads)
-    bar = terminal.progress(0, "evaluating")
-    try:
-        result = evaluate_embeddings(
-            a_set, b_set, labels=labels, pairs=pairs, classes=classes, sample=sample, seed=seed,
-            positive_label=positive_label, metric=metric, normalize=normalize, folds=folds, fars=fars, ks=ks,
-            p=p, cov_from=cov_from, zero_vector=zero_vector, memory=engine.parse_size(memory),
-            notify=terminal.note, progress=bar)
-    finally:
-        bar.close()
+    options = dict(labels=labels, pairs=pairs, classes=classes, sample=sample, seed=seed,
+                   positive_label=positive_label, metric=metric, normalize=normalize, folds=folds, fars=fars,
+                   ks=ks, p=p, cov_from=cov_from, zero_vector=zero_vector, memory=engine.parse_size(memory),
+                   notify=terminal.note)
+    address = _scheduler(scheduler)
+    if address is not None:
+        if classes is not None:
+            raise UsageError("--scheduler scores the pairs of --labels and --pairs on the cluster; "
+                             "--classes (all pairs, retrieval) runs here, without it")
+        from . import distributed
+
+        result = _on_cluster(address, lambda client, on_submit: evaluate_embeddings(
+            a_set, b_set, pair_scores=lambda comp, left, right: distributed.pair_scores(client, comp, left, right),
+            **options), terminal)
+    else:
+        bar = terminal.progress(0, "evaluating")
+        try:
+            result = evaluate_embeddings(a_set, b_set, progress=bar, **options)
+        finally:
+            bar.close()
     for note in result.skipped:
         terminal.note(f"skipped {note}")
     for warning in dict.fromkeys(w for r in result.records() for w in r["warnings"]):

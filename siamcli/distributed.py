@@ -455,3 +455,29 @@ def matrix_to_npy(client, a, b=None, metric="cosine", *, path: str | os.PathLike
              for j, ((j0, j1), bb) in enumerate(zip(b_bounds, b_blocks))]
     _compute(client, graph, stats, on_submit)
     return MatrixResult(comp.metric, comp.a, comp.b, np.load(path, mmap_mode="r"))
+
+
+def pair_scores(client, comp: Comparison, left=None, right=None, *, block_rows: int | None = None,
+                on_submit: Callable[[list], None] | None = None) -> np.ndarray:
+    """`engine.pair_scores` on the cluster: each block of the listed pairs (row i with row i when
+    none are listed) is gathered here and scored by a worker with the comparison's own paired
+    kernel, so the float64 scores are the local engine's, bit for bit (the kernel works row by
+    row). For `siamcli evaluate --scheduler`: `comp` is prepared here, on the whole inputs."""
+    _require_dask()
+    n = len(comp.a) if left is None else len(left)
+    step = block_rows or max(1, comp.memory // (comp.a.dim * 32))
+
+    import dask
+
+    template = dask.delayed(_template(comp), traverse=False)
+    task = dask.delayed(_paired_block, pure=False)
+    graph = []
+    for i0 in range(0, n, step):
+        i1 = min(n, i0 + step)
+        ai = np.arange(i0, i1) if left is None else np.asarray(left[i0:i1])
+        bi = ai if right is None else np.asarray(right[i0:i1])
+        graph.append(task(template, np.asarray(comp.a.vectors[ai]), np.asarray(comp.b.vectors[bi]),
+                          comp.undefined_a[ai], comp.undefined_b[bi], i0, None, False))
+    found = _compute(client, graph, None, on_submit)
+    return np.concatenate([f[1] for f in found]).astype(np.float64) if found else np.empty(0)
+

@@ -949,14 +949,16 @@ def choose_metrics(names, sets, p=None, zero_vector: str = "error") -> tuple[lis
 def evaluate(emb, right=None, *, labels=None, pairs=None, classes=None, sample: int | None = None,
              seed: int = 0, positive_label: str = "1", metric="cosine", normalize: bool = False,
              folds: int = 10, fars=DEFAULT_FARS, ks=DEFAULT_KS, p: float | None = None, cov_from=None,
-             zero_vector: str = "error", memory: int | None = None, notify=None, progress=None) -> Evaluation:
+             zero_vector: str = "error", memory: int | None = None, notify=None, progress=None,
+             pair_scores=None) -> Evaluation:
     """Evaluate how well a metric separates same from different pairs, for one or more metrics.
 
     Pairs come from one of: `right` and `labels` (row i of emb with row i of right, one label
     per row); `pairs`, a (left rows, right rows, labels) tuple into emb (and right, if given);
     `classes`, one class per row of emb: every unordered pair, or a balanced `sample` of them,
     plus retrieval scores. `metric` is a name, a comma list or "all"; `normalize` adds each
-    metric after L2 normalisation. Results are sorted by AUC, best first.
+    metric after L2 normalisation. Results are sorted by AUC, best first. `pair_scores(comp, left,
+    right)` scores listed pairs (default `engine.pair_scores`; a cluster's for `--scheduler`).
 
     >>> import numpy as np
     >>> x = np.array([[1.0, 0.1], [1.0, 0.2], [0.1, 1.0], [0.2, 1.0]])
@@ -1028,7 +1030,7 @@ def evaluate(emb, right=None, *, labels=None, pairs=None, classes=None, sample: 
             scores = np.concatenate([v for v, _ in parts])
             pair_same = np.concatenate([s for _, s in parts])
         else:
-            scores = engine.pair_scores(comp, left_rows, right_rows)
+            scores = (pair_scores or engine.pair_scores)(comp, left_rows, right_rows)
             pair_same = same
             if class_codes is not None:
                 retrieval = retrieval_report(engine.iter_matrix_rows(comp), class_codes, m.higher_is_better, ks,

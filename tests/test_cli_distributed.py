@@ -80,3 +80,31 @@ def test_unreachable_scheduler_exits_2_naming_the_address(files, monkeypatch):
     tmp, *_ = files
     result = run("compare", tmp / "q.npy", tmp / "g.npy", "--scheduler", "tcp://127.0.0.1:9")
     assert_one_error_line(result.exit_code, result.stdout, result.stderr, ["tcp://127.0.0.1:9"])
+
+
+EXAMPLES = __import__("pathlib").Path(__file__).resolve().parent.parent / "examples" / "siamese"
+
+
+@pytest.mark.parametrize("metric", ["euclidean,cosine", "mahalanobis"])
+def test_evaluate_on_a_cluster_reports_exactly_what_this_process_reports(metric):
+    args = ["evaluate", EXAMPLES / "test_embeddings.npy", "--pairs", EXAMPLES / "test_pairs.csv", "-m", metric,
+            "-f", "json"]
+    here = run(*args)
+    there = run(*args, "--scheduler", "local:2")
+    assert there.exit_code == 0, there.stderr
+    assert there.stdout == here.stdout and here.stdout
+
+
+def test_evaluate_paired_files_on_a_cluster(files, tmp_path):
+    tmp, q, g = files
+    np.save(tmp_path / "right.npy", g[:25])
+    (tmp_path / "labels.txt").write_text("\n".join("1" if i % 3 else "0" for i in range(25)) + "\n")
+    args = ["evaluate", tmp / "q.npy", tmp_path / "right.npy", "--labels", tmp_path / "labels.txt", "--folds", "3",
+            "-f", "jsonl"]
+    assert run(*args, "--scheduler", "local:2").stdout == run(*args).stdout
+
+
+def test_evaluate_classes_on_a_cluster_is_a_usage_error():
+    result = run("evaluate", EXAMPLES / "test_embeddings.npy", "--classes", EXAMPLES / "test_labels.txt",
+                 "--scheduler", "local:2")
+    assert_one_error_line(result.exit_code, result.stdout, result.stderr, ["--scheduler", "--classes"])
