@@ -615,13 +615,11 @@ def evaluate(emb, right, labels_path, pairs_path, classes_path, labels_column, c
                    notify=terminal.note)
     address = _scheduler(scheduler)
     if address is not None:
-        if classes is not None:
-            raise UsageError("--scheduler scores the pairs of --labels and --pairs on the cluster; "
-                             "--classes (all pairs, retrieval) runs here, without it")
         from . import distributed
 
         result = _on_cluster(address, lambda client, on_submit: evaluate_embeddings(
             a_set, b_set, pair_scores=lambda comp, left, right: distributed.pair_scores(client, comp, left, right),
+            class_scores=lambda comp, codes, ks, every: distributed.class_pair_scores(client, comp, codes, ks, every),
             **options), terminal)
     else:
         bar = terminal.progress(0, "evaluating")

@@ -481,3 +481,47 @@ def pair_scores(client, comp: Comparison, left=None, right=None, *, block_rows: 
     found = _compute(client, graph, None, on_submit)
     return np.concatenate([f[1] for f in found]).astype(np.float64) if found else np.empty(0)
 
+
+def _class_block(template: Comparison, vectors, undefined, codes, ks, i0: int, i1: int, all_pairs: bool):
+    """Rows i0:i1 of a self-comparison's matrix, as iter_matrix_rows makes them: the pairs i < j
+    among them (scores) and their retrieval tallies (a task)."""
+    from .engine import fill_matrix, upper_triangle
+    from .evaluation import retrieval_counts
+
+    _one_thread_per_task()
+    s = EmbeddingSet(vectors, None, "A")
+    comp = replace(template, a=s, b=s, same=True, undefined_a=undefined, undefined_b=undefined)
+    block = fill_matrix(comp, row_range=(i0, i1))
+    values = upper_triangle(i0, block)[2] if all_pairs else None
+    return values, retrieval_counts([(i0, block)], codes, comp.metric.higher_is_better, ks)
+
+
+def class_pair_scores(client, comp: Comparison, codes: np.ndarray, ks, all_pairs: bool):
+    """`evaluation.class_pair_scores` on the cluster: each block of whole matrix rows (the blocks
+    iter_matrix_rows makes) computed by a worker, which returns its pairs' scores and retrieval
+    tallies, never the block; the same figures as the local pass, bit for bit."""
+    _require_dask()
+    n = len(comp.a)
+    rows = max(1, min(n, comp.memory // (16 * n)))
+
+    import dask
+
+    template = dask.delayed(_template(comp), traverse=False)
+    vectors = dask.delayed(np.asarray(comp.a.vectors), traverse=False)
+    undefined = dask.delayed(comp.undefined_a, traverse=False)
+    shared_codes = dask.delayed(np.asarray(codes), traverse=False)
+    task = dask.delayed(_class_block, pure=False)
+    graph = [task(template, vectors, undefined, shared_codes, tuple(ks), i0, min(n, i0 + rows), all_pairs)
+             for i0 in range(0, n, rows)]
+    found = _compute(client, graph, None)
+    tallies = [f[1] for f in found]
+    if not all_pairs:
+        return None, None, tallies
+    starts = range(0, n, rows)
+    same = []
+    for i0 in starts:  # the same pair order as engine.upper_triangle: row by row, j > i
+        i1 = min(n, i0 + rows)
+        r, c = np.nonzero(np.arange(n)[None, :] > np.arange(i0, i1)[:, None])
+        same.append(codes[r + i0] == codes[c])
+    return np.concatenate([f[0] for f in found]), np.concatenate(same), tallies
+

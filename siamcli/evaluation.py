@@ -548,14 +548,35 @@ def retrieval_report(score_rows: Iterable[tuple[int, np.ndarray]], classes, high
     >>> r.n_queries, r.n_skipped, r.precision_at_1, r.map_at_r
     (2, 1, 1.0, 1.0)
     """
-    codes, counts = _class_codes(classes)
+    codes, _ = _class_codes(classes)
+    counts = retrieval_counts(score_rows, codes, higher_is_better, ks)
+    return retrieval_from_counts([counts], len(codes), higher_is_better, ks, metric=metric)
+
+
+@dataclass
+class RetrievalCounts:
+    """Retrieval tallies of some queries: exact counts, and AP sums per chunk in the order summed
+    (so tallies of row blocks computed apart add up to exactly the sums of one pass)."""
+
+    hits_at_1: int
+    hits_at_k: np.ndarray
+    ap_sums: list
+    n_queries: int
+    n_skipped: int
+
+
+def retrieval_counts(score_rows: Iterable[tuple[int, np.ndarray]], codes: np.ndarray, higher_is_better: bool,
+                     ks: Sequence[int] = DEFAULT_KS) -> RetrievalCounts:
+    """The tallies behind retrieval_report for the rows in `score_rows` (codes: integer classes)."""
     ks = _check_ks(ks)
+    codes = np.asarray(codes)
     n = len(codes)
+    counts = np.bincount(codes)
     others = counts[codes] - 1  # R: same-class items other than the query
     higher = bool(higher_is_better)
     hits_at_1 = 0
     hits_at_k = np.zeros(len(ks), dtype=np.int64)
-    ap_sum = 0.0
+    ap_sums = []
     n_queries = n_skipped = 0
 
     for first_row, block in score_rows:
@@ -598,9 +619,23 @@ def retrieval_report(score_rows: Iterable[tuple[int, np.ndarray]], classes, high
             seen = np.cumsum(in_r)
             seen_in_row = seen - (seen[row_start] - in_r[row_start])  # relevant results up to here, per row
             precision = np.where(in_r, seen_in_row / (rank + 1), 0.0)
-            ap_sum += float((np.bincount(q, weights=precision, minlength=len(rows)) / r_of).sum())
+            ap_sums.append(float((np.bincount(q, weights=precision, minlength=len(rows)) / r_of).sum()))
             n_queries += len(rows)
+    return RetrievalCounts(hits_at_1, hits_at_k, ap_sums, n_queries, n_skipped)
 
+
+def retrieval_from_counts(parts: Sequence[RetrievalCounts], n: int, higher_is_better: bool,
+                          ks: Sequence[int] = DEFAULT_KS, *, metric: str = "") -> RetrievalReport:
+    """The report from the tallies of all row blocks, in row order."""
+    ks = _check_ks(ks)
+    n_queries = sum(p.n_queries for p in parts)
+    n_skipped = sum(p.n_skipped for p in parts)
+    hits_at_1 = sum(p.hits_at_1 for p in parts)
+    hits_at_k = sum((p.hits_at_k for p in parts), np.zeros(len(ks), dtype=np.int64))
+    ap_sum = 0.0
+    for p in parts:
+        for value in p.ap_sums:
+            ap_sum += value
     if n_queries == 0:
         raise InputError(f"no item has another item of its class among the {n} items; retrieval needs repeated classes")
     warnings = []
@@ -611,11 +646,29 @@ def retrieval_report(score_rows: Iterable[tuple[int, np.ndarray]], classes, high
     if beyond:
         warnings.append(f"recall@{beyond[0]} looks at all {n - 1} other items: the set has only {n}")
     return RetrievalReport(
-        metric=metric, higher_is_better=higher, n_items=n, n_queries=n_queries, n_skipped=n_skipped,
+        metric=metric, higher_is_better=bool(higher_is_better), n_items=n, n_queries=n_queries, n_skipped=n_skipped,
         precision_at_1=hits_at_1 / n_queries,
         recall_at_k={str(k): int(h) / n_queries for k, h in zip(ks, hits_at_k)},
         map_at_r=ap_sum / n_queries, warnings=warnings,
     )
+
+
+def class_pair_scores(comp, codes: np.ndarray, ks: Sequence[int], all_pairs: bool):
+    """One pass over the self-comparison's matrix, block of rows by block: the scores and
+    same-class flags of every pair i < j (when `all_pairs`; else None, None) and the retrieval
+    tallies, per block. Returns (scores, same, [RetrievalCounts])."""
+    from . import engine
+
+    values, same, tallies = [], [], []
+    for i0, block in engine.iter_matrix_rows(comp):
+        if all_pairs:
+            i, j, v = engine.upper_triangle(i0, block)
+            values.append(v)
+            same.append(codes[i] == codes[j])
+        tallies.append(retrieval_counts([(i0, block)], codes, comp.metric.higher_is_better, ks))
+    if not all_pairs:
+        return None, None, tallies
+    return np.concatenate(values), np.concatenate(same), tallies
 
 
 # ---------------------------------------------------------------- pairs from class labels
@@ -950,7 +1003,7 @@ def evaluate(emb, right=None, *, labels=None, pairs=None, classes=None, sample: 
              seed: int = 0, positive_label: str = "1", metric="cosine", normalize: bool = False,
              folds: int = 10, fars=DEFAULT_FARS, ks=DEFAULT_KS, p: float | None = None, cov_from=None,
              zero_vector: str = "error", memory: int | None = None, notify=None, progress=None,
-             pair_scores=None) -> Evaluation:
+             pair_scores=None, class_scores=None) -> Evaluation:
     """Evaluate how well a metric separates same from different pairs, for one or more metrics.
 
     Pairs come from one of: `right` and `labels` (row i of emb with row i of right, one label
@@ -958,7 +1011,8 @@ def evaluate(emb, right=None, *, labels=None, pairs=None, classes=None, sample: 
     `classes`, one class per row of emb: every unordered pair, or a balanced `sample` of them,
     plus retrieval scores. `metric` is a name, a comma list or "all"; `normalize` adds each
     metric after L2 normalisation. Results are sorted by AUC, best first. `pair_scores(comp, left,
-    right)` scores listed pairs (default `engine.pair_scores`; a cluster's for `--scheduler`).
+    right)` scores listed pairs (default `engine.pair_scores`) and `class_scores(comp, codes, ks,
+    all_pairs)` does class_pair_scores's pass (a cluster's, for `--scheduler`).
 
     >>> import numpy as np
     >>> x = np.array([[1.0, 0.1], [1.0, 0.2], [0.1, 1.0], [0.2, 1.0]])
@@ -1018,23 +1072,14 @@ def evaluate(emb, right=None, *, labels=None, pairs=None, classes=None, sample: 
         comp.progress = progress
         retrieval = None
         if same is None:  # every pair: the matrix's upper triangle, and retrieval from the same rows
-            parts = []
-
-            def rows():
-                for i0, block in engine.iter_matrix_rows(comp):
-                    i, j, values = engine.upper_triangle(i0, block)
-                    parts.append((values, class_codes[i] == class_codes[j]))
-                    yield i0, block
-
-            retrieval = retrieval_report(rows(), class_codes, m.higher_is_better, ks, metric=m.name)
-            scores = np.concatenate([v for v, _ in parts])
-            pair_same = np.concatenate([s for _, s in parts])
+            scores, pair_same, tallies = (class_scores or class_pair_scores)(comp, class_codes, ks, True)
         else:
             scores = (pair_scores or engine.pair_scores)(comp, left_rows, right_rows)
             pair_same = same
             if class_codes is not None:
-                retrieval = retrieval_report(engine.iter_matrix_rows(comp), class_codes, m.higher_is_better, ks,
-                                             metric=m.name)
+                _, _, tallies = (class_scores or class_pair_scores)(comp, class_codes, ks, False)
+        if class_codes is not None:
+            retrieval = retrieval_from_counts(tallies, len(class_codes), m.higher_is_better, ks, metric=m.name)
         report = verification_report(scores, pair_same, m.higher_is_better, folds=folds, fars=fars, seed=seed,
                                      metric=m.name)
         dist = score_distribution(scores, pair_same, higher_is_better=m.higher_is_better)
