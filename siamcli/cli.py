@@ -859,8 +859,9 @@ MATRIX_SUFFIXES = (".npy", ".csv")
 @cli.command(context_settings=CONTEXT)
 @click.argument("a")
 @click.argument("b", nargs=-1)
-@click.option("-o", "--output", type=click.Path(dir_okay=False), default=None,
-              help="Save the whole matrix to FILE (.npy or .csv) instead of printing it.")
+@click.option("-o", "--output", type=click.Path(), default=None,
+              help="Save the whole matrix to FILE (.npy or .csv) instead of printing it; with --scheduler "
+                   "also DIR/ (.npy shards of rows, each written by its worker).")
 @click.option("--dtype", type=click.Choice(["float32", "float64"]), default=None,
               help="Number type of the saved .npy (default: the type computed in).")
 @metric_options
@@ -885,23 +886,31 @@ def matrix(a, b, output, dtype, metric, p, cov_from, normalize, zero_vector,
     from .results import MatrixResult
 
     terminal = Terminal(quiet)
-    if output is not None and not output.lower().endswith(MATRIX_SUFFIXES):
-        raise UsageError(f"-o {output}: the matrix can be saved as .npy or .csv")
-    if dtype is not None and (output is None or not output.lower().endswith(".npy")):
-        raise UsageError("--dtype applies to a matrix saved with -o FILE.npy")
     address = _scheduler(scheduler)
+    shards = address is not None and output is not None and (output.endswith(("/", os.sep)) or os.path.isdir(output))
+    if output is not None and not shards and not output.lower().endswith(MATRIX_SUFFIXES):
+        raise UsageError(f"-o {output}: the matrix can be saved as .npy or .csv (or, with --scheduler, as .npy "
+                         "shards in a directory: -o DIR/)")
+    if dtype is not None and (output is None or not (shards or output.lower().endswith(".npy"))):
+        raise UsageError("--dtype applies to a matrix saved with -o FILE.npy")
     if address is not None:
-        if output is None or not output.lower().endswith(".npy") or len(b) > 1:
-            raise UsageError("--scheduler writes the matrix of A and one B with -o FILE.npy (block by block, "
-                             "from the workers)")
+        if output is None or not (shards or output.lower().endswith(".npy")) or len(b) > 1:
+            raise UsageError("--scheduler writes the matrix of A and one B with -o FILE.npy (one file the workers "
+                             "share) or -o DIR/ (.npy shards of rows, each written by its worker)")
         from . import distributed
 
         a_in = _cluster_input(a, input_format, key, ids_a)
         b_in = _cluster_input(b[0], input_format, b_key or key, ids_b) if b else None
+        options = dict(dtype=dtype, p=p, cov_from=cov_from, normalize=normalize, zero_vector=zero_vector,
+                       memory=engine.parse_size(memory), notify=terminal.note)
+        if shards:
+            written = _on_cluster(address, lambda client, on_submit: distributed.matrix_to_shards(
+                client, a_in, b_in, metric, directory=output, on_submit=on_submit, **options), terminal)
+            plural = "s" if len(written) != 1 else ""
+            terminal.note(f"wrote the matrix as {len(written)} shard{plural} of rows in {output}")
+            return
         result = _on_cluster(address, lambda client, on_submit: distributed.matrix_to_npy(
-            client, a_in, b_in, metric, path=output, dtype=dtype, p=p, cov_from=cov_from, normalize=normalize,
-            zero_vector=zero_vector, memory=engine.parse_size(memory), notify=terminal.note, on_submit=on_submit),
-            terminal)
+            client, a_in, b_in, metric, path=output, on_submit=on_submit, **options), terminal)
         terminal.note(f"wrote the {len(result.a)} x {len(result.b)} {result.metric.name} matrix to {output}")
         return
     a_set, b_set = _load_inputs(a, b, input_format, key, b_key, ids_a, ids_b)

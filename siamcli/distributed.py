@@ -525,3 +525,48 @@ def class_pair_scores(client, comp: Comparison, codes: np.ndarray, ks, all_pairs
         same.append(codes[r + i0] == codes[c])
     return np.concatenate([f[0] for f in found]), np.concatenate(same), tallies
 
+
+def _matrix_part(template, a_rows, b_rows, undefined_a, undefined_b, diagonal) -> np.ndarray:
+    """One block of the matrix (a task)."""
+    return fill_matrix(_block_comparison(template, a_rows, b_rows, undefined_a, undefined_b, diagonal))
+
+
+def _write_rows(directory: str, i0: int, i1: int, dtype, *parts) -> str:
+    """Rows i0:i1 of the matrix, from its blocks in column order, saved as one .npy shard (a task).
+    Written under a temporary name and renamed, so a retried task never leaves half a file."""
+    path = os.path.join(directory, f"rows-{i0:012d}-{i1:012d}.npy")
+    partial_path = path + ".partial.npy"
+    np.save(partial_path, np.concatenate(parts, axis=1).astype(dtype, copy=False))
+    os.replace(partial_path, path)
+    return path
+
+
+def matrix_to_shards(client, a, b=None, metric="cosine", *, directory: str | os.PathLike, dtype=None,
+                     block_rows: int | None = None, stats: RunStats | None = None,
+                     on_submit: Callable[[list], None] | None = None, **options) -> list[str]:
+    """The score matrix of A against B (or A against itself) as .npy shards of whole rows,
+    `rows-<first>-<end>.npy` in `directory`, each written by the worker that assembled it from
+    its blocks (on that worker's disk: no shared filesystem needed; with one, they are all in one
+    place and `load_shards` reads them back in row order). The client receives the file names."""
+    _require_dask()
+    comp = _prepare(a, b, metric, block_rows, options)
+    directory = os.path.abspath(os.fspath(directory))
+    os.makedirs(directory, exist_ok=True)
+    dtype = np.dtype(dtype or comp.dtype)
+    template = _template(comp)
+    a_bounds = _bounds(comp.a, block_rows)
+    b_bounds = a_bounds if comp.same else _bounds(comp.b, block_rows)
+    a_blocks = _blocks(comp.a, a_bounds)
+    b_blocks = a_blocks if comp.same else _blocks(comp.b, b_bounds)
+
+    import dask
+
+    template = dask.delayed(template, traverse=False)
+    part = dask.delayed(_matrix_part, pure=False)
+    write = dask.delayed(_write_rows, pure=False)
+    graph = [write(directory, i0, i1, dtype,
+                   *[part(template, ab, bb, comp.undefined_a[i0:i1], comp.undefined_b[j0:j1], comp.same and i == j)
+                     for j, ((j0, j1), bb) in enumerate(zip(b_bounds, b_blocks))])
+             for i, ((i0, i1), ab) in enumerate(zip(a_bounds, a_blocks))]
+    return _compute(client, graph, stats, on_submit)
+

@@ -128,3 +128,25 @@ def test_evaluate_classes_on_a_cluster_matches_this_process(sample):
         assert (a["n_pairs"], a["n_positive"], a["precision_at_1"], a["recall_at_k"]) == \
                (b["n_pairs"], b["n_positive"], b["precision_at_1"], b["recall_at_k"])
         assert _close(a, b)
+
+
+def test_matrix_as_row_shards_written_by_the_workers(files, tmp_path):
+    tmp, q, g = files
+    out = tmp_path / "scores"
+    result = run("matrix", str(tmp / "shards" / "*.npy"), tmp / "q.npy", "-m", "euclidean", "-o", f"{out}/",
+                 "--scheduler", "local:2")
+    assert result.exit_code == 0, result.stderr
+    names = sorted(p.name for p in out.iterdir())
+    assert names == ["rows-000000000000-000000001000.npy", "rows-000000001000-000000002000.npy",
+                     "rows-000000002000-000000003000.npy"]
+    whole = np.concatenate([np.load(out / name) for name in names])
+    from scipy.spatial.distance import cdist
+
+    np.testing.assert_allclose(whole, cdist(g.astype(np.float64), q.astype(np.float64)), rtol=1e-5, atol=1e-5)
+    assert "3 shards of rows" in result.stderr
+
+
+def test_matrix_into_a_directory_needs_the_cluster(files, tmp_path):
+    tmp, *_ = files
+    result = run("matrix", tmp / "q.npy", "-o", f"{tmp_path}/")
+    assert_one_error_line(result.exit_code, result.stdout, result.stderr, [".npy", "--scheduler"])
