@@ -342,3 +342,46 @@ def test_topk_survives_a_worker_killed_mid_run(client):
     assert_same_ranking(got, expected)
     client.wait_for_workers(2, timeout=30)
     assert victim not in set(client.scheduler_info()["workers"])  # the victim did die
+
+
+def _task_progress(dask_scheduler, prefix):
+    """(finished, not yet finished) tasks whose key starts with prefix, on the scheduler."""
+    states = [ts.state for ts in dask_scheduler.tasks.values() if str(ts.key).startswith(prefix)]
+    return states.count("memory"), sum(s in ("waiting", "queued", "processing", "no-worker") for s in states)
+
+
+@pytest.mark.parametrize("kind", ["paired", "shards"])
+def test_paired_and_matrix_shards_survive_a_worker_killed_mid_run(client, kind, tmp_path):
+    client.wait_for_workers(2, timeout=30)
+    left, right = np.tile(GALLERY, (6, 1)), np.tile(GALLERY[::-1], (6, 1))
+    victim = sorted(client.scheduler_info()["workers"])[0]
+    victim_pid = client.run(os.getpid, workers=[victim])[victim]
+    prefix = "_paired_block" if kind == "paired" else "_matrix_part"
+    seen = {}
+
+    def kill_once_started():
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            done, pending = client.run_on_scheduler(_task_progress, prefix=prefix)
+            if done >= 2 and pending:
+                seen["at_kill"] = (done, pending)
+                os.kill(victim_pid, signal.SIGKILL)
+                return
+            time.sleep(0.01)
+
+    killer = threading.Thread(target=kill_once_started)
+    killer.start()
+    if kind == "paired":
+        got = dist.paired(client, left, right, metric="cosine", block_rows=32)
+        expected = siamcli.compare(left, right, metric="cosine", paired=True)
+        np.testing.assert_array_equal(got.score, expected.score)  # per pair: identical to the last bit
+    else:
+        paths = dist.matrix_to_shards(client, left[:600], right, metric="euclidean", directory=tmp_path,
+                                      block_rows=32)
+        whole = np.concatenate([np.load(p) for p in sorted(paths)])
+        np.testing.assert_allclose(whole, siamcli.matrix(left[:600], right, metric="euclidean").values,
+                                   rtol=1e-6, atol=1e-6)
+        assert not list(tmp_path.glob("*.partial.npy"))  # no half-written shard left behind
+    killer.join()
+    assert "at_kill" in seen and seen["at_kill"][1] > 0  # the kill came mid-run
+    client.wait_for_workers(2, timeout=30)
