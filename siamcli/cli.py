@@ -388,10 +388,25 @@ def compare(a, b, top_k, limit, threshold, paired, pairs_path, metric, p, cov_fr
     top_k = 5 if top_k is None else (None if top_k == "all" else top_k)
     address = _scheduler(scheduler)
     if address is not None:
-        if limit is not None or pairs_path is not None or len(b) > 1:
-            raise UsageError("--scheduler runs per-row --top-k and --paired of A and one B; "
-                             "--limit, --pairs and several B files run here, without it")
+        if (limit is not None and pairs_path is None) or len(b) > 1:
+            raise UsageError("--scheduler runs per-row --top-k, --paired and --pairs of A and one B; "
+                             "--limit of all pairs and several B files run here, without it")
         from . import distributed
+
+        if pairs_path is not None:  # listed pairs: scored by the workers, ids resolved here
+            from .io import read_pairs
+
+            a_set, b_set = _load_inputs(a, b, input_format, key, b_key, ids_a, ids_b)
+            comp = engine.prepare(a_set, b_set, metric=metric, p=p, cov_from=cov_from, normalize=normalize,
+                                  zero_vector=zero_vector, memory=engine.parse_size(memory), notify=terminal.note)
+            left, right = read_pairs(pairs_path, comp.a, comp.b)
+
+            def score_listed(client, on_submit):
+                scores = distributed.pair_scores(client, comp, left, right, on_submit=on_submit)
+                return engine.scored_pairs(comp, left, right, scores, threshold, limit)
+
+            _emit(_on_cluster(address, score_listed, terminal), fmt, precision, terminal)
+            return
 
         a_in = _cluster_input(a, input_format, key, ids_a)
         b_in = _cluster_input(b[0], input_format, b_key or key, ids_b) if b else None

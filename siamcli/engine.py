@@ -650,8 +650,19 @@ def paired_best(comp: Comparison, limit: int | None, threshold: float | None = N
                 block_rows: int | None = None, pairs=None) -> Ranking:
     """Paired (or listed) scores ranked overall, best first."""
     allp = Ranking.concat(list(iter_paired(comp, threshold, block_rows, pairs)), comp.metric, comp.a, comp.b, "overall")
-    order = np.lexsort((allp.b_index, allp.a_index, comp.keys(allp.score)))[:limit]
-    return Ranking(comp.metric, comp.a, comp.b, allp.a_index[order], allp.b_index[order], allp.score[order],
+    return scored_pairs(comp, allp.a_index, allp.b_index, allp.score, None, limit)
+
+
+def scored_pairs(comp: Comparison, a_index: np.ndarray, b_index: np.ndarray, scores: np.ndarray,
+                 threshold: float | None = None, limit: int | str | None = None) -> Ranking:
+    """Pairs already scored (elsewhere: a cluster), as compare reports them: those passing the
+    threshold in the given order, or with `limit` (an int or "all") the best overall first."""
+    keep = comp.passes(scores, threshold)
+    a_index, b_index, scores = np.asarray(a_index)[keep], np.asarray(b_index)[keep], np.asarray(scores)[keep]
+    if limit is None:
+        return Ranking(comp.metric, comp.a, comp.b, a_index, b_index, scores, np.ones(len(scores), np.int64), "paired")
+    order = np.lexsort((b_index, a_index, comp.keys(scores)))[: None if limit == "all" else limit]
+    return Ranking(comp.metric, comp.a, comp.b, a_index[order], b_index[order], scores[order],
                    np.arange(1, len(order) + 1), "overall")
 
 

@@ -150,3 +150,13 @@ def test_matrix_into_a_directory_needs_the_cluster(files, tmp_path):
     tmp, *_ = files
     result = run("matrix", tmp / "q.npy", "-o", f"{tmp_path}/")
     assert_one_error_line(result.exit_code, result.stdout, result.stderr, [".npy", "--scheduler"])
+
+
+@pytest.mark.parametrize("extra", [[], ["--limit", "2"], ["--threshold", "0.2"]])
+def test_listed_pairs_on_a_cluster_print_exactly_what_this_process_prints(files, tmp_path, extra):
+    tmp, *_ = files
+    (tmp_path / "pairs.csv").write_text("a,b\n3,5\n0,2999\n7,2500\n24,0\n")
+    args = ["compare", tmp / "q.npy", tmp / "g.npy", "--pairs", tmp_path / "pairs.csv", *extra, "-f", "jsonl"]
+    there = run(*args, "--scheduler", "local:2")
+    assert there.exit_code == 0, there.stderr
+    assert there.stdout == run(*args).stdout
