@@ -388,9 +388,9 @@ def compare(a, b, top_k, limit, threshold, paired, pairs_path, metric, p, cov_fr
     top_k = 5 if top_k is None else (None if top_k == "all" else top_k)
     address = _scheduler(scheduler)
     if address is not None:
-        if (limit is not None and pairs_path is None) or len(b) > 1:
-            raise UsageError("--scheduler runs per-row --top-k, --paired and --pairs of A and one B; "
-                             "--limit of all pairs and several B files run here, without it")
+        if len(b) > 1:
+            raise UsageError("--scheduler compares A with one B (a file, or a directory or glob of .npy shards); "
+                             "several B files run here, without it")
         from . import distributed
 
         if pairs_path is not None:  # listed pairs: scored by the workers, ids resolved here
@@ -415,8 +415,15 @@ def compare(a, b, top_k, limit, threshold, paired, pairs_path, metric, p, cov_fr
         if paired:
             if b_in is None:
                 raise UsageError("--paired needs two inputs, A and B")
+            if limit is not None:
+                raise UsageError("--scheduler with --paired lists pairs in row order; --limit runs here, without it")
+
             def run(client, on_submit):
                 return distributed.paired(client, a_in, b_in, metric, threshold, on_submit=on_submit, **options)
+        elif limit is not None:
+            def run(client, on_submit):
+                return distributed.best_overall(client, a_in, b_in, metric, None if limit == "all" else limit,
+                                                threshold, on_submit=on_submit, **options)
         else:
             def run(client, on_submit):
                 return distributed.topk(client, a_in, b_in, metric, top_k, threshold, on_submit=on_submit, **options)

@@ -24,6 +24,7 @@ import numpy as np
 from .engine import (
     Comparison,
     _best_per_row_index,
+    best_pairs,
     _can_screen,
     _scan_rows,
     as_embedding_set,
@@ -569,4 +570,55 @@ def matrix_to_shards(client, a, b=None, metric="cosine", *, directory: str | os.
                      for j, ((j0, j1), bb) in enumerate(zip(b_bounds, b_blocks))])
              for i, ((i0, i1), ab) in enumerate(zip(a_bounds, a_blocks))]
     return _compute(client, graph, stats, on_submit)
+
+
+def _best_block(template, a_rows, b_rows, undefined_a, undefined_b, i0, j0, limit, threshold, diagonal):
+    """(a, b, scores) of the `limit` best pairs of one block, in global indices (a task); a
+    diagonal block of a self-comparison lists each unordered pair once, as best_pairs does."""
+    comp = _block_comparison(template, a_rows, b_rows, undefined_a, undefined_b, diagonal)
+    ranking = best_pairs(comp, limit, threshold)
+    return ranking.a_index + i0, ranking.b_index + j0, ranking.score
+
+
+def _merge_best(limit, higher: bool, *parts):
+    """The `limit` best of several partial lists: key (NaN last), then a index, then b index."""
+    a = np.concatenate([p[0] for p in parts])
+    b = np.concatenate([p[1] for p in parts])
+    scores = np.concatenate([p[2] for p in parts])
+    keys = np.negative(scores) if higher else scores.copy()
+    keys[np.isnan(keys)] = np.inf
+    order = np.lexsort((b, a, keys))[:limit]
+    return a[order], b[order], scores[order]
+
+
+def best_overall(client, a, b=None, metric="cosine", limit: int | None = None, threshold: float | None = None, *,
+                 block_rows: int | None = None, stats: RunStats | None = None,
+                 on_submit: Callable[[list], None] | None = None, **options) -> Ranking:
+    """The `limit` best pairs overall (None: all), as `siamcli.compare(a, b, limit=...)`: each
+    block's best on a worker, merged in a tree; a self-comparison lists each unordered pair once
+    (blocks below the diagonal are skipped). Scores come from matrix products, so they may differ
+    from this process's in the last float32 bit (another BLAS thread count)."""
+    _require_dask()
+    check_counts(None, limit)
+    comp = _prepare(a, b, metric, block_rows, options)
+    template = _template(comp)
+    a_bounds = _bounds(comp.a, block_rows)
+    b_bounds = a_bounds if comp.same else _bounds(comp.b, block_rows)
+    a_blocks = _blocks(comp.a, a_bounds)
+    b_blocks = a_blocks if comp.same else _blocks(comp.b, b_bounds)
+
+    import dask
+
+    template = dask.delayed(template, traverse=False)
+    task = dask.delayed(_best_block, pure=False)
+    parts = [task(template, ab, bb, comp.undefined_a[i0:i1], comp.undefined_b[j0:j1], i0, j0, limit, threshold,
+                  comp.same and i == j)
+             for i, ((i0, i1), ab) in enumerate(zip(a_bounds, a_blocks))
+             for j, ((j0, j1), bb) in enumerate(zip(b_bounds, b_blocks))
+             if not (comp.same and j < i)]
+    [found] = _compute(client, [_tree(parts, partial(_merge_best, limit, comp.metric.higher_is_better))],
+                       stats, on_submit)
+    a_index, b_index, scores = found
+    return Ranking(comp.metric, comp.a, comp.b, a_index.astype(np.int64), b_index.astype(np.int64),
+                   scores.astype(np.float64), np.arange(1, len(scores) + 1), "overall")
 

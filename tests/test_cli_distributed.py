@@ -64,12 +64,15 @@ def test_matrix_output_written_by_the_workers(files):
 
 
 @pytest.mark.parametrize("args, needles", [
-    (["compare", "{q}", "{g}", "--limit", "3"], ["--scheduler", "--limit"]),
+    (["compare", "{q}", "{g}", "{g}"], ["--scheduler", "several B files"]),
+    (["compare", "{q}", "{g25}", "--paired", "--limit", "3"], ["--paired", "--limit"]),
     (["matrix", "{q}", "{g}"], ["--scheduler", "-o FILE.npy"]),
 ])
 def test_what_the_cluster_does_not_run_is_a_usage_error(files, args, needles):
     tmp, *_ = files
-    result = run(*[a.format(q=tmp / "q.npy", g=tmp / "g.npy") for a in args], "--scheduler", "local:2")
+    np.save(tmp / "g25.npy", np.load(tmp / "g.npy")[:25])
+    result = run(*[a.format(q=tmp / "q.npy", g=tmp / "g.npy", g25=tmp / "g25.npy") for a in args],
+                 "--scheduler", "local:2")
     assert_one_error_line(result.exit_code, result.stdout, result.stderr, needles)
 
 
@@ -160,3 +163,15 @@ def test_listed_pairs_on_a_cluster_print_exactly_what_this_process_prints(files,
     there = run(*args, "--scheduler", "local:2")
     assert there.exit_code == 0, there.stderr
     assert there.stdout == run(*args).stdout
+
+
+@pytest.mark.parametrize("inputs, extra", [(["q", "g"], []), (["g"], []), (["g"], ["-m", "euclidean"]),
+                                           (["q", "g"], ["--threshold", "0.5"])])
+def test_best_pairs_overall_on_a_cluster(files, inputs, extra):
+    tmp, *_ = files
+    args = ["compare", *[tmp / f"{name}.npy" for name in inputs], "--limit", "6", *extra, "-f", "jsonl"]
+    here, there = parse_jsonl(run(*args).stdout), parse_jsonl(run(*args, "--scheduler", "local:2").stdout)
+    assert [(r["a_index"], r["b_index"], r["rank"]) for r in there] == [(r["a_index"], r["b_index"], r["rank"]) for r in here]
+    np.testing.assert_allclose([r["score"] for r in there], [r["score"] for r in here], rtol=1e-6, atol=1e-6)
+    if inputs == ["g"]:
+        assert all(r["a_index"] < r["b_index"] for r in there)  # each unordered pair once
