@@ -385,3 +385,34 @@ def test_paired_and_matrix_shards_survive_a_worker_killed_mid_run(client, kind, 
     killer.join()
     assert "at_kill" in seen and seen["at_kill"][1] > 0  # the kill came mid-run
     client.wait_for_workers(2, timeout=30)
+
+
+def test_evaluate_survives_a_worker_killed_mid_run(client):
+    from siamcli.evaluation import evaluate
+
+    client.wait_for_workers(2, timeout=30)
+    left, right = np.tile(GALLERY, (6, 1)), np.tile(GALLERY[::-1], (6, 1))
+    labels = (np.arange(len(left)) % 3 == 0).astype(int)
+    victim = sorted(client.scheduler_info()["workers"])[0]
+    victim_pid = client.run(os.getpid, workers=[victim])[victim]
+    seen = {}
+
+    def kill_once_started():
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            done, pending = client.run_on_scheduler(_task_progress, prefix="_paired_block")
+            if done >= 2 and pending:
+                seen["at_kill"] = (done, pending)
+                os.kill(victim_pid, signal.SIGKILL)
+                return
+            time.sleep(0.01)
+
+    killer = threading.Thread(target=kill_once_started)
+    killer.start()
+    there = evaluate(left, right, labels=labels, metric="cosine", folds=3,
+                     pair_scores=lambda comp, a, b: dist.pair_scores(client, comp, a, b, block_rows=32))
+    killer.join()
+    here = evaluate(left, right, labels=labels, metric="cosine", folds=3)
+    assert "at_kill" in seen and seen["at_kill"][1] > 0
+    assert next(there.records()) == next(here.records())  # the whole report, to the last bit
+    client.wait_for_workers(2, timeout=30)
