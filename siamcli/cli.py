@@ -78,7 +78,7 @@ class ProgressBar:
                                 TimeRemainingColumn(), console=console, transient=True)
             self.task = self.bar.add_task(self.what, total=self.total, completed=self.done)
             self.bar.start()
-        self.bar.update(self.task, completed=self.done)
+        self.bar.update(self.task, completed=self.done, total=self.total)
 
     def close(self) -> None:
         self.closed = True
@@ -272,10 +272,12 @@ def _on_cluster(address: str, run, terminal: Terminal):
             return
         from distributed.diagnostics.progressbar import TextProgressBar
 
+        base = bar.done  # a command may submit several times (evaluate: once per metric)
+
         class ToStderr(TextProgressBar):  # Dask's own count of the tasks behind the futures, drawn by rich
             def _draw_bar(self, remaining, all, **kwargs):
-                bar.total = all
-                bar(all - remaining - bar.done)
+                bar.total = base + all
+                bar(base + all - remaining - bar.done)
 
             def _draw_stop(self, **kwargs):
                 pass
@@ -640,8 +642,11 @@ def evaluate(emb, right, labels_path, pairs_path, classes_path, labels_column, c
         from . import distributed
 
         result = _on_cluster(address, lambda client, on_submit: evaluate_embeddings(
-            a_set, b_set, pair_scores=lambda comp, left, right: distributed.pair_scores(client, comp, left, right),
-            class_scores=lambda comp, codes, ks, every: distributed.class_pair_scores(client, comp, codes, ks, every),
+            a_set, b_set,
+            pair_scores=lambda comp, left, right: distributed.pair_scores(client, comp, left, right,
+                                                                          on_submit=on_submit),
+            class_scores=lambda comp, codes, ks, every: distributed.class_pair_scores(client, comp, codes, ks, every,
+                                                                                      on_submit=on_submit),
             **options), terminal)
     else:
         bar = terminal.progress(0, "evaluating")

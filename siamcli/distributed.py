@@ -497,7 +497,8 @@ def _class_block(template: Comparison, vectors, undefined, codes, ks, i0: int, i
     return values, retrieval_counts([(i0, block)], codes, comp.metric.higher_is_better, ks)
 
 
-def class_pair_scores(client, comp: Comparison, codes: np.ndarray, ks, all_pairs: bool):
+def class_pair_scores(client, comp: Comparison, codes: np.ndarray, ks, all_pairs: bool,
+                      on_submit: Callable[[list], None] | None = None):
     """`evaluation.class_pair_scores` on the cluster: each block of whole matrix rows (the blocks
     iter_matrix_rows makes) computed by a worker, which returns its pairs' scores and retrieval
     tallies, never the block; the same figures as the local pass, bit for bit."""
@@ -514,7 +515,7 @@ def class_pair_scores(client, comp: Comparison, codes: np.ndarray, ks, all_pairs
     task = dask.delayed(_class_block, pure=False)
     graph = [task(template, vectors, undefined, shared_codes, tuple(ks), i0, min(n, i0 + rows), all_pairs)
              for i0 in range(0, n, rows)]
-    found = _compute(client, graph, None)
+    found = _compute(client, graph, None, on_submit)
     tallies = [f[1] for f in found]
     if not all_pairs:
         return None, None, tallies
