@@ -200,6 +200,16 @@ def _blocks(s: EmbeddingSet, bounds: list[tuple[int, int]]) -> list:
     return [dask.delayed(np.ascontiguousarray(s.vectors[r0:r1]), pure=True) for r0, r1 in bounds]
 
 
+def _grid(comp: Comparison, block_rows: int | None):
+    """Row ranges and row blocks of A and of B (a self-comparison's B is its A, block for block)."""
+    a_bounds = _bounds(comp.a, block_rows)
+    a_blocks = _blocks(comp.a, a_bounds)
+    if comp.same:
+        return a_bounds, a_blocks, a_bounds, a_blocks
+    b_bounds = _bounds(comp.b, block_rows)
+    return a_bounds, a_blocks, b_bounds, _blocks(comp.b, b_bounds)
+
+
 def _template(comp: Comparison, k: int | None = None) -> Comparison:
     """The comparison's options without its data, shipped to every task. When the whole
     ranking is not screened (a row under the --zero-vector policy, or a large k), no block is:
@@ -377,10 +387,7 @@ def topk(client, a, b=None, metric="cosine", k: int | None = 5, threshold: float
     comp = _prepare(a, b, metric, block_rows, options)
     m = len(comp.b)
     template = _template(comp, m if k is None else k)
-    a_bounds = _bounds(comp.a, block_rows)
-    b_bounds = a_bounds if comp.same else _bounds(comp.b, block_rows)
-    a_blocks = _blocks(comp.a, a_bounds)
-    b_blocks = a_blocks if comp.same else _blocks(comp.b, b_bounds)
+    a_bounds, a_blocks, b_bounds, b_blocks = _grid(comp, block_rows)
     merge = partial(_merge_topk, m if k is None else k, comp.metric.higher_is_better)
 
     import dask
@@ -441,10 +448,7 @@ def matrix_to_npy(client, a, b=None, metric="cosine", *, path: str | os.PathLike
                                     shape=(len(comp.a), len(comp.b)))
     del out  # written by the workers
     template = _template(comp)
-    a_bounds = _bounds(comp.a, block_rows)
-    b_bounds = a_bounds if comp.same else _bounds(comp.b, block_rows)
-    a_blocks = _blocks(comp.a, a_bounds)
-    b_blocks = a_blocks if comp.same else _blocks(comp.b, b_bounds)
+    a_bounds, a_blocks, b_bounds, b_blocks = _grid(comp, block_rows)
 
     import dask
 
@@ -556,10 +560,7 @@ def matrix_to_shards(client, a, b=None, metric="cosine", *, directory: str | os.
     os.makedirs(directory, exist_ok=True)
     dtype = np.dtype(dtype or comp.dtype)
     template = _template(comp)
-    a_bounds = _bounds(comp.a, block_rows)
-    b_bounds = a_bounds if comp.same else _bounds(comp.b, block_rows)
-    a_blocks = _blocks(comp.a, a_bounds)
-    b_blocks = a_blocks if comp.same else _blocks(comp.b, b_bounds)
+    a_bounds, a_blocks, b_bounds, b_blocks = _grid(comp, block_rows)
 
     import dask
 
@@ -603,10 +604,7 @@ def best_overall(client, a, b=None, metric="cosine", limit: int | None = None, t
     check_counts(None, limit)
     comp = _prepare(a, b, metric, block_rows, options)
     template = _template(comp)
-    a_bounds = _bounds(comp.a, block_rows)
-    b_bounds = a_bounds if comp.same else _bounds(comp.b, block_rows)
-    a_blocks = _blocks(comp.a, a_bounds)
-    b_blocks = a_blocks if comp.same else _blocks(comp.b, b_bounds)
+    a_bounds, a_blocks, b_bounds, b_blocks = _grid(comp, block_rows)
 
     import dask
 
