@@ -308,111 +308,86 @@ def test_module_imports_without_dask_and_names_the_extra():
     assert "pip install 'siamcli[dask]'" in done.stdout
 
 
-def _block_task_progress(dask_scheduler):
-    """(finished, not yet finished) top-k block tasks on the scheduler."""
-    states = [ts.state for ts in dask_scheduler.tasks.values() if str(ts.key).startswith("_topk_block")]
-    return states.count("memory"), sum(s in ("waiting", "queued", "processing", "no-worker") for s in states)
-
-
-def test_topk_survives_a_worker_killed_mid_run(client):
-    # runs last: its worker is restarted by its nanny
-    gallery = np.tile(GALLERY, (6, 1))  # 3,000 rows in 94 blocks of 32
-    expected = siamcli.compare(QUERIES, gallery, metric="euclidean", top_k=5)
-    before = set(client.scheduler_info()["workers"])
-    victim = sorted(before)[0]
-    victim_pid = client.run(os.getpid, workers=[victim])[victim]
-    seen = {}
-
-    def kill_once_started():
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            done, pending = client.run_on_scheduler(_block_task_progress)
-            if done >= 3 and pending:
-                seen["at_kill"] = (done, pending)
-                os.kill(victim_pid, signal.SIGKILL)
-                return
-            time.sleep(0.01)
-
-    killer = threading.Thread(target=kill_once_started)
-    killer.start()
-    got = dist.topk(client, QUERIES, gallery, metric="euclidean", k=5, block_rows=32)
-    killer.join()
-    assert "at_kill" in seen
-    assert seen["at_kill"][1] > 0  # the kill came mid-run, with block tasks still to run
-    assert_same_ranking(got, expected)
-    client.wait_for_workers(2, timeout=30)
-    assert victim not in set(client.scheduler_info()["workers"])  # the victim did die
-
-
 def _task_progress(dask_scheduler, prefix):
     """(finished, not yet finished) tasks whose key starts with prefix, on the scheduler."""
     states = [ts.state for ts in dask_scheduler.tasks.values() if str(ts.key).startswith(prefix)]
     return states.count("memory"), sum(s in ("waiting", "queued", "processing", "no-worker") for s in states)
 
 
-@pytest.mark.parametrize("kind", ["paired", "shards"])
-def test_paired_and_matrix_shards_survive_a_worker_killed_mid_run(client, kind, tmp_path):
-    client.wait_for_workers(2, timeout=30)
-    left, right = np.tile(GALLERY, (6, 1)), np.tile(GALLERY[::-1], (6, 1))
-    victim = sorted(client.scheduler_info()["workers"])[0]
-    victim_pid = client.run(os.getpid, workers=[victim])[victim]
-    prefix = "_paired_block" if kind == "paired" else "_matrix_part"
-    seen = {}
+class KillMidRun:
+    """SIGKILLs one worker once `after` tasks named `prefix` have finished and more are pending,
+    from a thread, while the `with` block runs; `seen` holds (finished, pending) at the kill."""
 
-    def kill_once_started():
+    def __init__(self, client, prefix: str, after: int):
+        self.client, self.prefix, self.after, self.seen = client, prefix, after, None
+        client.wait_for_workers(2, timeout=30)
+        self.victim = sorted(client.scheduler_info()["workers"])[0]
+        self.pid = client.run(os.getpid, workers=[self.victim])[self.victim]
+
+    def _watch(self):
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
-            done, pending = client.run_on_scheduler(_task_progress, prefix=prefix)
-            if done >= 2 and pending:
-                seen["at_kill"] = (done, pending)
-                os.kill(victim_pid, signal.SIGKILL)
+            done, pending = self.client.run_on_scheduler(_task_progress, prefix=self.prefix)
+            if done >= self.after and pending:
+                self.seen = (done, pending)
+                os.kill(self.pid, signal.SIGKILL)
                 return
             time.sleep(0.01)
 
-    killer = threading.Thread(target=kill_once_started)
-    killer.start()
+    def __enter__(self):
+        self.thread = threading.Thread(target=self._watch)
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.thread.join()
+        return False
+
+
+def test_topk_survives_a_worker_killed_mid_run(client):
+    # runs last: its worker is restarted by its nanny
+    gallery = np.tile(GALLERY, (6, 1))  # 3,000 rows in 94 blocks of 32
+    expected = siamcli.compare(QUERIES, gallery, metric="euclidean", top_k=5)
+    with KillMidRun(client, "_topk_block", after=3) as kill:
+        got = dist.topk(client, QUERIES, gallery, metric="euclidean", k=5, block_rows=32)
+    assert kill.seen is not None
+    assert kill.seen[1] > 0  # the kill came mid-run, with block tasks still to run
+    assert_same_ranking(got, expected)
+    client.wait_for_workers(2, timeout=30)
+    assert kill.victim not in set(client.scheduler_info()["workers"])  # the victim did die
+
+
+@pytest.mark.parametrize("kind", ["paired", "shards"])
+def test_paired_and_matrix_shards_survive_a_worker_killed_mid_run(client, kind, tmp_path):
+    left, right = np.tile(GALLERY, (6, 1)), np.tile(GALLERY[::-1], (6, 1))
+    prefix = "_paired_block" if kind == "paired" else "_matrix_part"
+    with KillMidRun(client, prefix, after=2) as kill:
+        if kind == "paired":
+            got = dist.paired(client, left, right, metric="cosine", block_rows=32)
+        else:
+            paths = dist.matrix_to_shards(client, left[:600], right, metric="euclidean", directory=tmp_path,
+                                          block_rows=32)
     if kind == "paired":
-        got = dist.paired(client, left, right, metric="cosine", block_rows=32)
         expected = siamcli.compare(left, right, metric="cosine", paired=True)
         np.testing.assert_array_equal(got.score, expected.score)  # per pair: identical to the last bit
     else:
-        paths = dist.matrix_to_shards(client, left[:600], right, metric="euclidean", directory=tmp_path,
-                                      block_rows=32)
         whole = np.concatenate([np.load(p) for p in sorted(paths)])
         np.testing.assert_allclose(whole, siamcli.matrix(left[:600], right, metric="euclidean").values,
                                    rtol=1e-6, atol=1e-6)
         assert not list(tmp_path.glob("*.partial.npy"))  # no half-written shard left behind
-    killer.join()
-    assert "at_kill" in seen and seen["at_kill"][1] > 0  # the kill came mid-run
+    assert kill.seen is not None and kill.seen[1] > 0  # the kill came mid-run
     client.wait_for_workers(2, timeout=30)
 
 
 def test_evaluate_survives_a_worker_killed_mid_run(client):
     from siamcli.evaluation import evaluate
 
-    client.wait_for_workers(2, timeout=30)
     left, right = np.tile(GALLERY, (6, 1)), np.tile(GALLERY[::-1], (6, 1))
     labels = (np.arange(len(left)) % 3 == 0).astype(int)
-    victim = sorted(client.scheduler_info()["workers"])[0]
-    victim_pid = client.run(os.getpid, workers=[victim])[victim]
-    seen = {}
-
-    def kill_once_started():
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            done, pending = client.run_on_scheduler(_task_progress, prefix="_paired_block")
-            if done >= 2 and pending:
-                seen["at_kill"] = (done, pending)
-                os.kill(victim_pid, signal.SIGKILL)
-                return
-            time.sleep(0.01)
-
-    killer = threading.Thread(target=kill_once_started)
-    killer.start()
-    there = evaluate(left, right, labels=labels, metric="cosine", folds=3,
-                     pair_scores=lambda comp, a, b: dist.pair_scores(client, comp, a, b, block_rows=32))
-    killer.join()
+    with KillMidRun(client, "_paired_block", after=2) as kill:
+        there = evaluate(left, right, labels=labels, metric="cosine", folds=3,
+                         pair_scores=lambda comp, a, b: dist.pair_scores(client, comp, a, b, block_rows=32))
     here = evaluate(left, right, labels=labels, metric="cosine", folds=3)
-    assert "at_kill" in seen and seen["at_kill"][1] > 0
+    assert kill.seen is not None and kill.seen[1] > 0
     assert next(there.records()) == next(here.records())  # the whole report, to the last bit
     client.wait_for_workers(2, timeout=30)
