@@ -560,7 +560,8 @@ def _ref_canberra(u, v, params):
 
 def _ref_braycurtis(u, v, params):
     num = math.fsum(abs(x - y) for x, y in zip(u, v))
-    return 0.0 if num == 0 else num / math.fsum(abs(x + y) for x, y in zip(u, v))
+    den = math.fsum(abs(x + y) for x, y in zip(u, v))
+    return 0.0 if num == 0 else (num / den if den else math.inf)  # a = -b: scipy's inf
 
 
 def _ref_hamming(u, v, params):
