@@ -34,6 +34,7 @@ from .engine import (
     iter_topk,
     prepare,
 )
+from . import kernels
 from .errors import InputError, ShapeError, UsageError
 from .io import EmbeddingSet, load_embeddings
 from .metrics import Metric, get_metric
@@ -179,9 +180,16 @@ def _as_set(x, name: str, block_rows: int | None) -> EmbeddingSet:
 
 
 def _bounds(s: EmbeddingSet, block_rows: int | None) -> list[tuple[int, int]]:
-    """Row ranges of the blocks of s: a dask array's own chunks, else `block_rows` rows each."""
+    """Row ranges of the blocks of s: a dask array's own chunks, else `block_rows` rows each.
+    Without `block_rows`, chunks of at least a product tile's width have each edge between them
+    moved down to a multiple of it, so every block's tiles are the local engine's and so are the
+    scores, to the last bit (smaller chunks stay: blocks of fewer rows than a tile)."""
     if _is_dask_array(s.vectors):
-        ends = np.cumsum((0,) + tuple(s.vectors.chunks[0]))
+        sizes = tuple(s.vectors.chunks[0])
+        ends = np.cumsum((0,) + sizes)
+        tile = max(kernels.PRODUCT_TILE)
+        if block_rows is None and min(sizes[:-1], default=0) >= tile:
+            ends = np.unique(np.concatenate([[0], ends[1:-1] - ends[1:-1] % tile, ends[-1:]]))
         return [(int(r0), int(r1)) for r0, r1 in zip(ends[:-1], ends[1:]) if r1 > r0]
     step = max(1, block_rows or DEFAULT_BLOCK_ROWS)
     return [(r0, min(len(s), r0 + step)) for r0 in range(0, len(s), step)]
@@ -224,8 +232,6 @@ def _one_thread_per_task() -> None:
     """Dask runs one task per worker thread and starts workers with BLAS limited to one thread;
     the engine's own kernels (row chunks in threads, numba) follow, so cores are not oversubscribed.
     (Per-pair results do not depend on the thread count.)"""
-    from . import kernels
-
     try:
         from distributed import get_worker
 
@@ -598,8 +604,7 @@ def best_overall(client, a, b=None, metric="cosine", limit: int | None = None, t
                  on_submit: Callable[[list], None] | None = None, **options) -> Ranking:
     """The `limit` best pairs overall (None: all), as `siamcli.compare(a, b, limit=...)`: each
     block's best on a worker, merged in a tree; a self-comparison lists each unordered pair once
-    (blocks below the diagonal are skipped). Scores come from matrix products, so they may differ
-    from this process's in the last float32 bit (another BLAS thread count)."""
+    (blocks below the diagonal are skipped)."""
     _require_dask()
     check_counts(None, limit)
     comp = _prepare(a, b, metric, block_rows, options)

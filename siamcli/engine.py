@@ -204,22 +204,34 @@ class Comparison:
         n, m, d = len(self.a), len(self.b), self.a.dim
         row_bytes = (d + 2) * 8
         if m * row_bytes * 2 <= self.memory:
-            return max(1, min(n, self.memory // (2 * row_bytes + 64))), m
+            return _whole_tiles(self.memory // (2 * row_bytes + 64), n, 0), m
         return self.block_sizes()
 
     def block_sizes(self, block_rows: int | None = None) -> tuple[int, int]:
         """Rows of A and of B per block, from the memory budget (or fixed, for tests)."""
         if block_rows is not None:
             return max(1, block_rows), max(1, block_rows)
-        cols = min(len(self.b), _MAX_BLOCK_COLS)
-        rows = max(1, min(len(self.a), self.memory // ((self.dtype.itemsize + _EXTRA_BYTES_PER_ENTRY) * cols)))
-        return rows, cols
+        cols = _whole_tiles(_MAX_BLOCK_COLS, len(self.b), 1)
+        rows = self.memory // ((self.dtype.itemsize + _EXTRA_BYTES_PER_ENTRY) * cols)
+        return _whole_tiles(rows, len(self.a), 0), cols
 
     def score_buffer(self, rows: int, cols: int) -> Callable[[int, int], np.ndarray]:
         """A view maker over one reused buffer: blocks never allocate (or page-fault) afresh, and
         a block's scores are overwritten in place instead of living on beside the next block's."""
         buffer = np.empty(rows * cols, dtype=self.dtype)
         return lambda r, c: buffer[: r * c].reshape(r, c)
+
+
+def _whole_tiles(count: int, total: int, axis: int) -> int:
+    """A block's rows (axis 0) or columns (axis 1) out of `total`, rounded down to whole product
+    tiles when it holds one but not all: blocks then split the product where its tiles do, and the
+    scores do not depend on the budget (kernels.PRODUCT_TILE). At least 1."""
+    from . import kernels
+
+    tile = kernels.PRODUCT_TILE[axis]
+    if count >= total:
+        return max(1, total)
+    return max(1, count if count < tile else count - count % tile)
 
 
 def as_embedding_set(x, name: str = "<array>") -> EmbeddingSet:
@@ -685,7 +697,7 @@ def fill_matrix(comp: Comparison, out: np.ndarray | None = None, block_rows: int
 def iter_matrix_rows(comp: Comparison) -> Iterator[tuple[int, np.ndarray]]:
     """(first row, block of whole rows) of the score matrix, each block within the memory budget."""
     n, m = len(comp.a), len(comp.b)
-    rows = max(1, min(n, comp.memory // (16 * m)))
+    rows = _whole_tiles(comp.memory // (16 * m), n, 0)
     for i0 in range(0, n, rows):
         yield i0, fill_matrix(comp, row_range=(i0, min(n, i0 + rows)))
 

@@ -9,7 +9,9 @@ the GIL). The compiled kernels are used only when the work is large enough to re
 
 from __future__ import annotations
 
+import contextlib
 import os
+import threading
 
 import numpy as np
 
@@ -95,20 +97,82 @@ def compiled_matrix(name: str, a: np.ndarray, b: np.ndarray) -> np.ndarray | Non
     return out
 
 
+#: Matrix products run in tiles of this many rows x columns, each one thread's single-threaded
+#: BLAS call, followed by its post-processing while the tile is in cache. Two reasons: a float32
+#: GEMM's last bit depends on how BLAS splits the work (over threads, and at tile edges), so fixed
+#: tiles make every score the same for any thread count, memory budget or Dask cluster (blocks are
+#: whole tiles); and on 2 cores two concurrent single-threaded tiles ran 5-15% faster than one
+#: two-threaded product of the whole matrix (benchmarks/README.md).
+PRODUCT_TILE = (1024, 2048)
+#: OpenBLAS computes products of at most this many multiply-adds in one thread anyway.
+_ONE_THREAD_WORK = 65536 * 4
 _pool = None
+_blas_lock = threading.Lock()
+_blas_users = 0
+_blas_controller = None
+_blas_saved = None
 
 
-def split_rows(fn, rows: int, min_rows: int = 64) -> list:
+@contextlib.contextmanager
+def one_blas_thread():
+    """BLAS limited to one thread while any caller is inside (the limit is process-wide, so nested
+    and concurrent users are counted: the last one out restores the previous setting)."""
+    global _blas_users, _blas_controller, _blas_saved
+    with _blas_lock:
+        if _blas_users == 0:
+            if _blas_controller is None:
+                from threadpoolctl import ThreadpoolController
+
+                _blas_controller = ThreadpoolController()
+            _blas_saved = _blas_controller.limit(limits=1, user_api="blas")
+        _blas_users += 1
+    try:
+        yield
+    finally:
+        with _blas_lock:
+            _blas_users -= 1
+            if _blas_users == 0:
+                _blas_saved.restore_original_limits()
+
+
+def tiled_product(left: np.ndarray, right: np.ndarray, out: np.ndarray | None = None, post=None) -> np.ndarray:
+    """left @ right.T (into `out` if given) in PRODUCT_TILE tiles shared among the threads, with
+    post(r0, c0, tile) run on each tile by the thread that computed it."""
+    n, m = left.shape[0], right.shape[0]
+    if out is None:
+        out = np.empty((n, m), dtype=np.result_type(left, right))
+    tile_rows, tile_cols = PRODUCT_TILE
+    tiles = [(r0, c0) for r0 in range(0, n, tile_rows) for c0 in range(0, m, tile_cols)]
+
+    def run(t0, t1):
+        for r0, c0 in tiles[t0:t1]:
+            tile = out[r0 : r0 + tile_rows, c0 : c0 + tile_cols]
+            np.matmul(left[r0 : r0 + tile_rows], right[c0 : c0 + tile_cols].T, out=tile)
+            if post is not None:
+                post(r0, c0, tile)
+
+    if min(n, tile_rows) * min(m, tile_cols) * left.shape[1] <= _ONE_THREAD_WORK:
+        run(0, len(tiles))  # BLAS uses one thread on tiles this small: no limit to set
+    else:
+        with one_blas_thread():
+            split_rows(run, len(tiles), min_rows=1, interleave=True)
+    return out
+
+
+def split_rows(fn, rows: int, min_rows: int = 64, interleave: bool = False) -> list:
     """fn(r0, r1) over consecutive row ranges covering 0..rows, in threads when that pays (numpy
-    releases the GIL in its loops), results in row order."""
+    releases the GIL in its loops), results in row order. With `interleave`, each thread takes
+    the next single row as it finishes one (for work items of uneven cost)."""
     global _pool
     workers = min(_threads, max(1, rows // min_rows))
-    if workers == 1:
+    if workers == 1 or threading.current_thread().name.startswith("siamcli"):  # never wait on our own pool
         return [fn(0, rows)]
     if _pool is None or _pool._max_workers != _threads:
         from concurrent.futures import ThreadPoolExecutor
 
         _pool = ThreadPoolExecutor(_threads, thread_name_prefix="siamcli")
+    if interleave:
+        return list(_pool.map(lambda i: fn(i, i + 1), range(rows)))
     edges = [rows * i // workers for i in range(workers + 1)]
     return list(_pool.map(lambda i: fn(edges[i], edges[i + 1]), range(workers)))
 

@@ -118,37 +118,21 @@ def _exact_pairs(a, b, rows, cols, fn, width: int = 0) -> np.ndarray:
     return out
 
 
-#: Post-processing of a score block walks row chunks of about this size, which stay in cache.
-_CHUNK_BYTES = 2**21
-
-
-def _chunks(x: np.ndarray):
-    step = max(1, _CHUNK_BYTES // max(1, x.shape[1] * x.itemsize))
-    for r0 in range(0, x.shape[0], step):
-        yield r0, x[r0 : r0 + step]
+#: Post-processing of a product tile walks row chunks of about this size, which stay in cache.
+_CHUNK_BYTES = 2**20
 
 
 def _product(left: np.ndarray, right: np.ndarray, out, post) -> np.ndarray:
-    """left @ right.T (into `out` if given), then post(r0, chunk) on every cache-sized row chunk,
-    in threads. (Computing the product in row tiles, to post-process each while in cache, was
-    measured slower: BLAS loses more on thin tiles than the second pass costs.)"""
-    product = np.matmul(left, right.T, out=out)
-    _each_chunk(product, post)
-    return product
-
-
-def _each_chunk(x: np.ndarray, fn) -> None:
-    """fn(r0, chunk) for every cache-sized row chunk of x, the chunks shared among the threads
-    (numpy releases the GIL), so the work after a matrix product uses every core as BLAS did."""
+    """left @ right.T (into `out` if given) in fixed tiles over the threads (kernels.tiled_product),
+    then post(r0, c0, chunk) on every cache-sized row chunk of each tile, by the same thread."""
     from . import kernels
 
-    chunks = list(_chunks(x))
+    def each_chunk(r0, c0, tile):
+        step = max(1, _CHUNK_BYTES // max(1, tile.shape[1] * tile.itemsize))
+        for s0 in range(0, tile.shape[0], step):
+            post(r0 + s0, c0, tile[s0 : s0 + step])
 
-    def run(c0, c1):
-        for r0, chunk in chunks[c0:c1]:
-            fn(r0, chunk)
-
-    kernels.split_rows(run, len(chunks), min_rows=2)
+    return kernels.tiled_product(left, right, out, None if post is None else each_chunk)
 
 
 def _unit_parts(u, v):
@@ -186,9 +170,9 @@ def _cosine_kernel(a, b, paired: bool, out, finish):
         finish(cos, rows, None, *_exact_cosine_parts(a, b, rows, rows))
         return cos
     an, bn = _normalised(a), _normalised(b)
-    width = bn.shape[0]
 
-    def near_then_finish(r0, chunk):
+    def near_then_finish(r0, c0, chunk):
+        width = chunk.shape[1]
         with np.errstate(invalid="ignore"):
             flagged = np.flatnonzero((np.fmax.reduce(chunk, axis=1) > high) | (np.fmin.reduce(chunk, axis=1) < -high))
             if len(flagged):
@@ -198,7 +182,7 @@ def _cosine_kernel(a, b, paired: bool, out, finish):
                 cols = flat % width
             else:
                 rows = cols = np.empty(0, np.intp)
-        finish(chunk, rows, cols, *_exact_cosine_parts(a, b, rows + r0, cols))
+        finish(chunk, rows, cols, *_exact_cosine_parts(a, b, rows + r0, cols + c0))
 
     return _product(an, bn, out, near_then_finish)
 
@@ -250,7 +234,7 @@ def _correlation(a, b, params, paired=False, out=None):
 
 
 def _dot(a, b, params, paired=False, out=None):
-    return np.einsum("ij,ij->i", a, b) if paired else np.matmul(a, b.T, out=out)
+    return np.einsum("ij,ij->i", a, b) if paired else _product(a, b, out, None)
 
 
 def _squared_difference(u, v):
@@ -270,20 +254,19 @@ def _sqeuclidean(a, b, params, paired=False, out=None, finish=None, exact=None):
     # Where the product cancels (and only there can it go negative), recompute from differences;
     # then `finish` (the square root) on the same chunk while it is in cache.
     tol = NEAR_TOLERANCE[np.dtype(dtype)]
-    nb_max = nb.max(initial=0.0)
-    width = right.shape[0]
 
-    def near_then_finish(r0, chunk):
-        index = np.arange(r0, r0 + chunk.shape[0])
+    def near_then_finish(r0, c0, chunk):
+        width = chunk.shape[1]
+        na_rows, nb_cols = na[r0 : r0 + chunk.shape[0]], nb[c0 : c0 + width]
         with np.errstate(invalid="ignore"):
             # finite inputs give finite scores here (NaN policies apply later): plain minimum is faster
-            flagged = np.flatnonzero(np.minimum.reduce(chunk, axis=1) <= tol * (na[index] + nb_max))
+            flagged = np.flatnonzero(np.minimum.reduce(chunk, axis=1) <= tol * (na_rows + nb_cols.max(initial=0.0)))
         if len(flagged):
             sub = chunk[flagged]
-            flat = np.flatnonzero(sub <= tol * (na[index[flagged]][:, None] + nb[None, :]))
+            flat = np.flatnonzero(sub <= tol * (na_rows[flagged][:, None] + nb_cols[None, :]))
             rows, cols = flagged[flat // width], flat % width
-            chunk[rows, cols] = (_exact_pairs(a, b, rows + r0, cols, _squared_difference) if exact is None
-                                 else exact(rows + r0, cols))
+            chunk[rows, cols] = (_exact_pairs(a, b, rows + r0, cols + c0, _squared_difference) if exact is None
+                                 else exact(rows + r0, cols + c0))
         if finish is not None:
             finish(chunk)
 
@@ -302,17 +285,20 @@ def _mahalanobis(a, b, params, paired=False, out=None):
     """|(a - b) W| with W the whitener. The matrix product runs on whitened rows; near pairs (and
     paired rows) are whitened as differences, (a - b) W: whitening each row first would cancel
     digits the whitener's large entries then blow up."""
+    from . import kernels
+
     w, c = params.whitener, params.center
     a64, b64 = a.astype(np.float64), b.astype(np.float64)
+    whiten = lambda x: kernels.tiled_product(x, w.T)  # noqa: E731  (x @ w, the same for any thread count)
 
     def whitened_difference(u, v):
-        diff = (u - v) @ w
+        diff = whiten(u - v)
         return np.einsum("ij,ij->i", diff, diff)
 
     if paired:
         return np.sqrt(whitened_difference(a64, b64))
     exact = lambda rows, cols: _exact_pairs(a64, b64, rows, cols, whitened_difference)  # noqa: E731
-    return _sqeuclidean((a64 - c) @ w, (b64 - c) @ w, params, paired, out, finish=_sqrt_in_place, exact=exact)
+    return _sqeuclidean(whiten(a64 - c), whiten(b64 - c), params, paired, out, finish=_sqrt_in_place, exact=exact)
 
 
 def _scipy_matrix(name: str, compiled: str | None = None, **fixed):

@@ -156,6 +156,26 @@ def test_matrix_to_npy_product_kernel_identical_to_local_engine_with_same_blocks
     np.testing.assert_allclose(on_disk, default, rtol=1e-6, atol=1e-6)
 
 
+@pytest.mark.parametrize("metric", ["cosine", "euclidean", "mahalanobis"])
+def test_matrix_and_best_pairs_of_blocks_larger_than_a_tile_identical_to_local_engine_default(client, tmp_path, metric):
+    """Chunks of at least a product tile become blocks of whole tiles: every score is the local
+    engine's own, to the last bit (no tolerance), though the workers' BLAS runs one thread."""
+    import dask.array as da
+
+    rng = np.random.default_rng(8)
+    a, b = rng.normal(size=(2500, 16)).astype(np.float32), rng.normal(size=(4500, 16)).astype(np.float32)
+    b[4000] = a[7]  # an exact duplicate across blocks: its score is exact too
+    expected = siamcli.matrix(a, b, metric=metric).values
+    dask_b = da.from_array(b, chunks=(2100, 16))  # edges at 2,100 and 4,200 move to 2,048 and 4,096
+    assert [r0 for r0, _ in dist._bounds(dist._as_set(dask_b, "B", None), None)] == [0, 2048, 4096]
+    dist.matrix_to_npy(client, da.from_array(a, chunks=(2300, 16)), dask_b, metric=metric, path=tmp_path / "m.npy")
+    np.testing.assert_array_equal(np.load(tmp_path / "m.npy"), expected)
+    best = dist.best_overall(client, a, b, metric=metric, limit=8, block_rows=2048)
+    local = siamcli.compare(a, b, metric=metric, top_k=None, limit=8)
+    assert_same_ranking(best, local)
+    assert (best.a_index[0], best.b_index[0]) == (7, 4000)
+
+
 def test_matrix_to_npy_self_comparison_and_dtype(client, tmp_path):
     expected = siamcli.matrix(GALLERY[:200], metric="manhattan").values.astype(np.float16)
     dist.matrix_to_npy(client, GALLERY[:200], None, metric="manhattan", path=tmp_path / "m.npy", dtype="float16",

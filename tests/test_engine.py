@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -294,3 +296,37 @@ def test_rows_the_zero_vector_policy_scores_fall_back_to_the_unscreened_path():
     comparison = siamcli.prepare(x, metric="cosine", zero_vector="nan")
     assert not engine._can_screen(comparison, 2)
     assert engine._can_screen(siamcli.prepare(np.eye(4), metric="cosine"), 2)
+
+
+#: Larger than one product tile (kernels.PRODUCT_TILE) both ways, so products run in several tiles.
+TILED_A = np.random.default_rng(11).normal(size=(2500, 16)).astype(np.float32)
+TILED_B = np.random.default_rng(12).normal(size=(4500, 16)).astype(np.float32)
+
+
+@pytest.mark.parametrize("metric", ["cosine", "euclidean", "dot", "angular", "mahalanobis"])
+def test_product_scores_are_the_same_to_the_last_bit_for_any_thread_count_and_budget(metric):
+    """A float32 GEMM's last bit depends on how BLAS splits it, so every product runs in the same
+    fixed tiles with one BLAS thread each: threads and blocks of whole tiles change nothing."""
+    from siamcli import kernels
+
+    expected = siamcli.matrix(TILED_A, TILED_B, metric=metric).values
+    # a budget that splits the work into blocks of whole tiles (--limit walks blocks of the matrix)
+    few_rows = siamcli.compare(TILED_A, TILED_B, metric=metric, top_k=None, limit=20, memory=40 * 2**20)
+    rows, cols = few_rows.a_index, few_rows.b_index
+    assert engine.prepare(TILED_A, TILED_B, metric=metric, memory=40 * 2**20).block_sizes()[0] < len(TILED_A)
+    np.testing.assert_array_equal(few_rows.score, expected[rows, cols].astype(np.float64))
+    try:
+        engine.set_threads(1)
+        assert kernels.threads() == 1
+        np.testing.assert_array_equal(siamcli.matrix(TILED_A, TILED_B, metric=metric).values, expected)
+    finally:
+        engine.set_threads(None)
+        from threadpoolctl import threadpool_limits
+
+        threadpool_limits(limits=os.cpu_count())
+    if metric != "mahalanobis":  # and the values are right, against float64
+        reference = brute_scores(TILED_A.astype(np.float64), TILED_B.astype(np.float64),
+                                 {"angular": "cosine"}.get(metric, metric))
+        if metric == "angular":
+            reference = np.arccos(np.clip(reference, -1, 1)) / np.pi
+        np.testing.assert_allclose(expected, reference, rtol=1e-5, atol=1e-5)
