@@ -8,7 +8,9 @@ score ranks last (key +inf); pairs that are excluded (self-pairs, failing --thre
 
 from __future__ import annotations
 
+import contextlib
 import os
+import threading
 from dataclasses import dataclass
 from typing import Callable, Iterator
 
@@ -431,7 +433,7 @@ def _screened_topk(comp: Comparison, k: int, threshold: float | None, block_rows
     n, m = len(comp.a), len(comp.b)
     sign = 1.0 if screen.higher else -1.0  # "good" = sign * product value: larger is closer
     d = comp.a.dim
-    chunk_bytes = min(_SCREEN_CHUNK_BYTES, comp.memory // 4)
+    chunk_bytes = min(_SCREEN_CHUNK_BYTES, comp.memory // (4 * kernels.threads()))  # one product chunk per thread
     if block_rows is not None:
         br, bc = max(1, block_rows), max(1, block_rows)
     else:  # the product lives in small chunks: a row block holds its prepared rows and its candidates
@@ -439,51 +441,75 @@ def _screened_topk(comp: Comparison, k: int, threshold: float | None, block_rows
         bc = max(1, min(m, _SCREEN_BLOCK_COLS, chunk_bytes // (64 * comp.dtype.itemsize)))
     good_threshold = None if threshold is None else sign * float(screen.value(np.float64(threshold)))
     for i0 in range(0, n, br):
-        i1 = min(n, i0 + br)
-        rows_n = i1 - i0
-        left = screen.left(comp.rows(comp.a, i0, i1))
-        chunk_rows = max(1, min(rows_n, chunk_bytes // (bc * comp.dtype.itemsize)))
-        buffer = np.empty((chunk_rows, bc), dtype=left.dtype)
-        kept = (np.empty(0, np.intp), np.empty(0, np.intp), np.empty(0))  # rows, cols, good product values
-        kth = np.full(rows_n, -np.inf)  # running k-th best good value (-inf: fewer than k so far)
-        slack = np.zeros(rows_n)  # the largest slack of any block so far, per row
-        pending: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
-        pending_count = 0
+        yield _screened_rows(comp, k, threshold, good_threshold, i0, min(n, i0 + br), bc, chunk_bytes)
+
+
+def _screened_rows(comp: Comparison, k: int, threshold, good_threshold, i0: int, i1: int, bc: int,
+                   chunk_bytes: int) -> Ranking:
+    """The ranking of rows i0:i1 of A (see _screened_topk): the product of each row chunk with
+    each gallery block is a tile, computed and screened by one thread while it is in cache."""
+    from . import kernels
+
+    screen = comp.metric.screen
+    sign = 1.0 if screen.higher else -1.0
+    m, rows_n = len(comp.b), i1 - i0
+    left = screen.left(comp.rows(comp.a, i0, i1))
+    threads = kernels.threads()
+    chunk_rows = max(1, min(rows_n, chunk_bytes // (bc * comp.dtype.itemsize), -(-rows_n // threads)))
+    row_parts = [(r0, min(rows_n, r0 + chunk_rows)) for r0 in range(0, rows_n, chunk_rows)]
+    col_parts = 1 if len(row_parts) >= threads else threads  # few rows: each thread takes some columns
+    own = threading.local()  # each thread's product buffer
+    kept = (np.empty(0, np.intp), np.empty(0, np.intp), np.empty(0))  # rows, cols, good product values
+    kth = np.full(rows_n, -np.inf)  # running k-th best good value (-inf: fewer than k so far)
+    slack = np.zeros(rows_n)  # the largest slack of any block so far, per row
+    pending: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
+    pending_count = 0
+    with contextlib.ExitStack() as stack:
+        if kernels.threads() > 1:  # each thread's tile is one single-threaded BLAS call
+            stack.enter_context(kernels.one_blas_thread())
         for j0 in range(0, m, bc):
             j1 = min(m, j0 + bc)
             right = screen.right(comp.rows(comp.b, j0, j1))
             np.maximum(slack, screen.slack(left, right), out=slack)
-            for r0 in range(0, rows_n, chunk_rows):
-                r1 = min(rows_n, r0 + chunk_rows)
-                product = np.matmul(left[r0:r1], right.T, out=buffer[: r1 - r0, : j1 - j0])
+
+            width = j1 - j0
+            tiles = [(r0, r1, width * c // col_parts, width * (c + 1) // col_parts)
+                     for r0, r1 in row_parts for c in range(col_parts) if width * (c + 1) // col_parts > width * c // col_parts]
+
+            def screen_tile(t, _, j0=j0, right=right, tiles=tiles):
+                r0, r1, c0, c1 = tiles[t]
+                if getattr(own, "buffer", None) is None:
+                    own.buffer = np.empty(chunk_rows * bc, dtype=left.dtype)
+                product = own.buffer[: (r1 - r0) * (c1 - c0)].reshape(r1 - r0, c1 - c0)
+                np.matmul(left[r0:r1], right[c0:c1].T, out=product)
                 if comp.same:  # self-pairs never rank: their product value becomes the worst
                     g = np.arange(i0 + r0, i0 + r1)
-                    on = (g >= j0) & (g < j1)
-                    product[np.flatnonzero(on), g[on] - j0] = -sign * np.inf
+                    on = (g >= j0 + c0) & (g < j0 + c1)
+                    product[np.flatnonzero(on), g[on] - j0 - c0] = -sign * np.inf
                 margin = 2.0 * slack[r0:r1]
                 limit = kth[r0:r1] - margin
                 if good_threshold is not None:
                     limit = np.maximum(limit, good_threshold - margin)
                 open_rows = np.flatnonzero(np.isneginf(kth[r0:r1]))
-                if len(open_rows) and k < product.shape[1]:  # fewer than k so far: this chunk's k-th best
+                if len(open_rows) and k < product.shape[1]:  # fewer than k so far: this tile's k-th best
                     col = product.shape[1] - k if sign > 0 else k - 1
-                    chunk_kth = sign * np.partition(product[open_rows], col, axis=1)[:, col]
-                    limit[open_rows] = np.maximum(limit[open_rows], chunk_kth - margin[open_rows])
-                width = product.shape[1]
-                parts = kernels.split_rows(lambda s0, s1: _at_least(product[s0:s1], limit[s0:s1], sign) + s0 * width,
-                                           r1 - r0)
-                hits = parts[0] if len(parts) == 1 else np.concatenate(parts)
-                if len(hits):
-                    values = sign * product.ravel()[hits].astype(np.float64)
-                    pending.append((hits // width + r0, hits % width + j0, values))
-                    pending_count += len(hits)
+                    tile_kth = sign * np.partition(product[open_rows], col, axis=1)[:, col]
+                    limit[open_rows] = np.maximum(limit[open_rows], tile_kth - margin[open_rows])
+                hits = _at_least(product, limit, sign)
+                values = sign * product.ravel()[hits].astype(np.float64)
+                return hits // (c1 - c0) + r0, hits % (c1 - c0) + j0 + c0, values
+
+            for rows, cols, values in kernels.split_rows(screen_tile, len(tiles), min_rows=1, interleave=True):
+                if len(rows):
+                    pending.append((rows, cols, values))
+                    pending_count += len(rows)
             comp.report(rows_n * (j1 - j0))
             if pending and (pending_count > rows_n * max(k, 8) or np.isneginf(kth).any()):
                 kept, kth = _keep_close(kept, pending, rows_n, k, slack, good_threshold)
                 pending, pending_count = [], 0
-        if pending:
-            kept, kth = _keep_close(kept, pending, rows_n, k, slack, good_threshold)
-        yield _exact_ranking(comp, kept, i0, k, threshold)
+    if pending:
+        kept, kth = _keep_close(kept, pending, rows_n, k, slack, good_threshold)
+    return _exact_ranking(comp, kept, i0, k, threshold)
 
 
 def _at_least(product: np.ndarray, limit: np.ndarray, sign: float) -> np.ndarray:
