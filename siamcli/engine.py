@@ -8,7 +8,6 @@ score ranks last (key +inf); pairs that are excluded (self-pairs, failing --thre
 
 from __future__ import annotations
 
-import contextlib
 import os
 import threading
 from dataclasses import dataclass
@@ -464,9 +463,7 @@ def _screened_rows(comp: Comparison, k: int, threshold, good_threshold, i0: int,
     slack = np.zeros(rows_n)  # the largest slack of any block so far, per row
     pending: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
     pending_count = 0
-    with contextlib.ExitStack() as stack:
-        if kernels.threads() > 1:  # each thread's tile is one single-threaded BLAS call
-            stack.enter_context(kernels.one_blas_thread())
+    with kernels.one_blas_thread_for(chunk_rows, min(m, bc), left.shape[1]):  # a tile, one BLAS thread
         for j0 in range(0, m, bc):
             j1 = min(m, j0 + bc)
             right = screen.right(comp.rows(comp.b, j0, j1))

@@ -135,6 +135,14 @@ def one_blas_thread():
                 _blas_saved.restore_original_limits()
 
 
+def one_blas_thread_for(rows: int, cols: int, dim: int):
+    """one_blas_thread() for products of rows x cols x dim that BLAS would split over threads,
+    else a no-op (small products never load threadpoolctl: start-up stays fast)."""
+    if rows * cols * dim <= _ONE_THREAD_WORK:
+        return contextlib.nullcontext()
+    return one_blas_thread()
+
+
 def tiled_product(left: np.ndarray, right: np.ndarray, out: np.ndarray | None = None, post=None) -> np.ndarray:
     """left @ right.T (into `out` if given) in PRODUCT_TILE tiles shared among the threads, with
     post(r0, c0, tile) run on each tile by the thread that computed it."""
@@ -151,11 +159,8 @@ def tiled_product(left: np.ndarray, right: np.ndarray, out: np.ndarray | None = 
             if post is not None:
                 post(r0, c0, tile)
 
-    if min(n, tile_rows) * min(m, tile_cols) * left.shape[1] <= _ONE_THREAD_WORK:
-        run(0, len(tiles))  # BLAS uses one thread on tiles this small: no limit to set
-    else:
-        with one_blas_thread():
-            split_rows(run, len(tiles), min_rows=1, interleave=True)
+    with one_blas_thread_for(min(n, tile_rows), min(m, tile_cols), left.shape[1]):
+        split_rows(run, len(tiles), min_rows=1, interleave=True)
     return out
 
 
