@@ -4,8 +4,9 @@ by the workers with the local engine's own kernels, with the local engine's resu
 Each task runs the local engine (`iter_topk`, `iter_paired`, `fill_matrix`) on a block of A
 against a block of B; top-k lists are merged in a tree with the engine's tie rule (key, then
 column index), so the client receives O(queries x k) values, never O(queries x gallery).
-Dask is an optional extra (``pip install 'siamcli[dask]'``); this module imports it only
-inside functions, so ``import siamcli.distributed`` works without it.
+Dask is an optional extra (``pip install 'siamcli[dask]'``), and so is zarr for .zarr arrays
+(``pip install 'siamcli[zarr]'``); this module imports them only inside functions, so
+``import siamcli.distributed`` works without them.
 
 >>> client = connect("local:2")                        # doctest: +SKIP
 >>> topk(client, "queries.npy", "shards/", k=10)       # doctest: +SKIP
@@ -15,6 +16,7 @@ from __future__ import annotations
 
 import glob
 import os
+import shutil
 from dataclasses import dataclass, replace
 from functools import partial
 from typing import Callable
@@ -41,6 +43,7 @@ from .metrics import Metric, get_metric
 from .results import MatrixResult, Ranking
 
 EXTRA = "pip install 'siamcli[dask]'"
+ZARR_EXTRA = "pip install 'siamcli[zarr]'"
 #: The environment variable the CLI reads when --scheduler is not given.
 SCHEDULER_ENV = "SIAMCLI_SCHEDULER"
 #: Rows per block of an in-memory input (a sharded input keeps its shards' blocks).
@@ -67,6 +70,13 @@ def _require_dask() -> None:
         import distributed  # noqa: F401
     except ImportError:
         raise UsageError(f"running on a Dask cluster needs Dask: {EXTRA}") from None
+
+
+def _require_zarr() -> None:
+    try:
+        import zarr  # noqa: F401
+    except ImportError:
+        raise UsageError(f"a .zarr array needs zarr: {ZARR_EXTRA}") from None
 
 
 def scheduler_from_env() -> str | None:
@@ -107,14 +117,42 @@ def shard_paths(pattern_or_dir: str | os.PathLike) -> list[str]:
     return files
 
 
+def is_zarr(path: str | os.PathLike) -> bool:
+    """Whether path names a zarr array: its name ends in .zarr."""
+    return os.fspath(path).rstrip("/" + os.sep).lower().endswith(".zarr")
+
+
+def _open_zarr(path: str, mode: str = "r"):
+    import zarr
+
+    try:
+        return zarr.open_array(path, mode=mode)
+    except (OSError, ValueError) as exc:  # zarr's own errors are ValueErrors or OSErrors
+        raise InputError(f"{path}: not a zarr array ({exc})") from None
+
+
 def _read_rows(path: str, r0: int, r1: int) -> np.ndarray:
-    """Rows r0:r1 of a .npy shard, checked finite as a loaded file is (run by a worker)."""
-    rows = np.array(np.load(path, mmap_mode="r", allow_pickle=False)[r0:r1])
+    """Rows r0:r1 of a .npy shard or a .zarr array, checked finite as a loaded file is (run by a worker)."""
+    source = _open_zarr(path) if is_zarr(path) else np.load(path, mmap_mode="r", allow_pickle=False)
+    rows = np.array(source[r0:r1])
     if not np.isfinite(rows).all():
         row, col = (int(x) for x in np.argwhere(~np.isfinite(rows))[0])
         value = "NaN" if np.isnan(rows[row, col]) else "infinite"
         raise InputError(f"{path}: row {r0 + row}, column {col} is {value}; embeddings must be finite")
     return rows
+
+
+def _lazy_rows(path: str, shape: tuple[int, int], dtype, step: int) -> list:
+    """The rows of a shard or zarr array as dask blocks of `step` rows, each read by a worker."""
+    import dask
+    import dask.array as da
+
+    parts = []
+    for r0 in range(0, shape[0], step):
+        r1 = min(shape[0], r0 + step)
+        load = dask.delayed(_read_rows, pure=True)(path, r0, r1)
+        parts.append(da.from_delayed(load, shape=(r1 - r0, shape[1]), dtype=dtype))
+    return parts
 
 
 def load_shards(pattern_or_dir: str | os.PathLike, block_rows: int | None = None):
@@ -127,7 +165,6 @@ def load_shards(pattern_or_dir: str | os.PathLike, block_rows: int | None = None
     ['part-000:0', 'part-000:1']
     """
     _require_dask()
-    import dask
     import dask.array as da
 
     parts, ids, first = [], [], None
@@ -143,17 +180,36 @@ def load_shards(pattern_or_dir: str | os.PathLike, block_rows: int | None = None
         elif head.shape[1] != first[1]:
             raise ShapeError(f"{path} has {head.shape[1]} dimensions but {first[0]} has {first[1]}; "
                              "every shard must have the same")
-        rows = head.shape[0]
-        step = max(1, block_rows or rows)
-        for r0 in range(0, rows, step):
-            r1 = min(rows, r0 + step)
-            load = dask.delayed(_read_rows, pure=True)(path, r0, r1)
-            parts.append(da.from_delayed(load, shape=(r1 - r0, head.shape[1]), dtype=head.dtype))
+        parts.extend(_lazy_rows(path, head.shape, head.dtype, max(1, block_rows or head.shape[0])))
         name = os.path.basename(path).removesuffix(".npy")
-        ids.extend(f"{name}:{r}" for r in range(rows))
+        ids.extend(f"{name}:{r}" for r in range(head.shape[0]))
     if not parts:
         raise InputError(f"{os.fspath(pattern_or_dir)}: the shards hold no rows")
     return da.concatenate(parts), ids
+
+
+def load_zarr(path: str | os.PathLike, block_rows: int | None = None):
+    """(dask array, ids) of a 2-D numeric zarr array read lazily, one block per chunk of rows (or
+    blocks of `block_rows` rows), each read by the worker that needs it; the id of a row is
+    'name:row' as a shard's (the array's name without .zarr), so ids say where a row is.
+
+    >>> vectors, ids = load_zarr("gallery.zarr")   # doctest: +SKIP
+    >>> ids[:2]                                    # doctest: +SKIP
+    ['gallery:0', 'gallery:1']
+    """
+    _require_dask()
+    _require_zarr()
+    import dask.array as da
+
+    path = os.fspath(path).rstrip("/" + os.sep)
+    array = _open_zarr(path)
+    if array.ndim != 2 or array.dtype.kind not in "iuf":
+        raise InputError(f"{path}: a .zarr input must hold a 2-D numeric array, not {array.ndim}-D {array.dtype}")
+    if array.shape[0] == 0:
+        raise InputError(f"{path}: the array holds no rows")
+    parts = _lazy_rows(path, array.shape, array.dtype, max(1, block_rows or array.chunks[0]))
+    name = os.path.basename(path)[: -len(".zarr")]
+    return da.concatenate(parts), [f"{name}:{r}" for r in range(array.shape[0])]
 
 
 def _is_dask_array(x) -> bool:
@@ -161,10 +217,13 @@ def _is_dask_array(x) -> bool:
 
 
 def _as_set(x, name: str, block_rows: int | None) -> EmbeddingSet:
-    """An EmbeddingSet whose vectors may be a dask array: shards (a directory or a glob), a dask
-    array, or anything the local engine accepts (a set, an array, a file)."""
+    """An EmbeddingSet whose vectors may be a dask array: a .zarr array, shards (a directory or a
+    glob), a dask array, or anything the local engine accepts (a set, an array, a file)."""
     if isinstance(x, (str, os.PathLike)):
         path = os.fspath(x)
+        if is_zarr(path):
+            vectors, ids = load_zarr(path, block_rows)
+            return EmbeddingSet(vectors, ids, path)
         if os.path.isdir(path) or glob.has_magic(path):
             vectors, ids = load_shards(path, block_rows)
             return EmbeddingSet(vectors, ids, path)
@@ -578,6 +637,88 @@ def matrix_to_shards(client, a, b=None, metric="cosine", *, directory: str | os.
                      for j, ((j0, j1), bb) in enumerate(zip(b_bounds, b_blocks))])
              for i, ((i0, i1), ab) in enumerate(zip(a_bounds, a_blocks))]
     return _compute(client, graph, stats, on_submit)
+
+
+def _even_rows(s: EmbeddingSet) -> EmbeddingSet:
+    """s with a dask array's row chunks made equal (the last may be shorter): the largest chunk,
+    down to a multiple of a product tile when it holds one, so `_bounds` keeps them as they are
+    and they can be a zarr array's (regular) chunks."""
+    if not _is_dask_array(s.vectors):
+        return s
+    step = max(s.vectors.chunks[0])
+    tile = max(kernels.PRODUCT_TILE)
+    step -= step % tile if step >= tile else 0
+    return replace(s, vectors=s.vectors.rechunk((step, -1)))
+
+
+def _chunk_length(bounds: list[tuple[int, int]]) -> int:
+    """The longest chunk that no two blocks share: the gcd of the blocks' edges, which is the
+    blocks' length when they are equal (the last may be shorter)."""
+    starts = [r0 for r0, _ in bounds[1:]]
+    return int(np.gcd.reduce(starts)) if starts else max(1, bounds[0][1] if bounds else 1)
+
+
+def _zarr_block(template, a_rows, b_rows, undefined_a, undefined_b, i0, j0, path, diagonal) -> int:
+    """Computes one block of the matrix and writes it into the zarr array at `path`, whose chunks
+    no other block touches (a task); returns its pairs."""
+    values = _matrix_part(template, a_rows, b_rows, undefined_a, undefined_b, diagonal)
+    out = _open_zarr(path, mode="r+")
+    out[i0 : i0 + values.shape[0], j0 : j0 + values.shape[1]] = values.astype(out.dtype, copy=False)
+    return values.size
+
+
+def _replaceable(path: str) -> None:
+    """Refuses to replace anything at `path` but a zarr array (its metadata file, v3 or v2)."""
+    if os.path.exists(path) and not any(os.path.isfile(os.path.join(path, name)) for name in ("zarr.json", ".zarray")):
+        raise InputError(f"{path} exists and is not a zarr array; choose another name or remove it")
+
+
+def matrix_to_zarr(client, a, b=None, metric="cosine", *, path: str | os.PathLike, dtype=None,
+                   block_rows: int | None = None, stats: RunStats | None = None,
+                   on_submit: Callable[[list], None] | None = None, **options) -> MatrixResult:
+    """The score matrix of A against B (or A against itself) as a zarr array at `path` whose
+    chunks are the blocks, each written by the worker that computed it (the workers share the
+    filesystem of `path`); the client receives a count per block. Its attributes name the metric.
+
+    The array is built as `<path>.partial`, whose unwritten chunks read NaN, and renamed to `path`
+    once every block is in, replacing the zarr array there: a failed run leaves the old array
+    (or none) at `path`. Returns a MatrixResult over the new array (read-only).
+    `dtype`: a float type (default: the compute dtype)."""
+    _require_dask()
+    _require_zarr()
+    import zarr
+
+    path = os.path.abspath(os.fspath(path))
+    _replaceable(path)
+    comp = _prepare(a, b, metric, block_rows, options)
+    even_a = _even_rows(comp.a)
+    comp = replace(comp, a=even_a, b=even_a if comp.same else _even_rows(comp.b))
+    building = path + ".partial"
+    shutil.rmtree(building, ignore_errors=True)  # a run that died before its clean-up
+    a_bounds, a_blocks, b_bounds, b_blocks = _grid(comp, block_rows)
+    out = zarr.open_array(building, mode="w", shape=(len(comp.a), len(comp.b)),
+                          chunks=(_chunk_length(a_bounds), _chunk_length(b_bounds)),
+                          dtype=np.dtype(dtype or comp.dtype), fill_value=np.nan)
+    out.attrs.update(metric=comp.metric.name, higher_is_better=comp.metric.higher_is_better)
+    template = _template(comp)
+
+    import dask
+
+    template = dask.delayed(template, traverse=False)
+    task = dask.delayed(_zarr_block, pure=False)
+    graph = [task(template, ab, bb, comp.undefined_a[i0:i1], comp.undefined_b[j0:j1], i0, j0, building,
+                  comp.same and i == j)
+             for i, ((i0, i1), ab) in enumerate(zip(a_bounds, a_blocks))
+             for j, ((j0, j1), bb) in enumerate(zip(b_bounds, b_blocks))]
+    try:
+        _compute(client, graph, stats, on_submit)
+    except BaseException:
+        shutil.rmtree(building, ignore_errors=True)
+        raise
+    if os.path.exists(path):
+        shutil.rmtree(path)
+    os.replace(building, path)
+    return MatrixResult(comp.metric, comp.a, comp.b, _open_zarr(path))
 
 
 def _best_block(template, a_rows, b_rows, undefined_a, undefined_b, i0, j0, limit, threshold, diagonal):

@@ -4,6 +4,7 @@ sharded inputs, errors, a worker killed mid-run, and the bytes the client receiv
 from __future__ import annotations
 
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -281,6 +282,92 @@ def test_shard_with_nan_is_reported_by_file_and_row(client, tmp_path):
         dist.topk(client, QUERIES, str(folder), metric="euclidean", k=3)
 
 
+def write_zarr(path, array, chunk_rows):
+    zarr = pytest.importorskip("zarr")
+    out = zarr.open_array(str(path), mode="w", shape=array.shape, chunks=(chunk_rows,) + array.shape[1:],
+                          dtype=array.dtype)
+    out[...] = array
+    return str(path)
+
+
+def test_load_zarr_blocks_are_its_row_chunks_and_ids_name_array_and_row(tmp_path):
+    path = write_zarr(tmp_path / "gallery.zarr", GALLERY, 120)
+    vectors, ids = dist.load_zarr(path + "/")
+    np.testing.assert_array_equal(vectors.compute(), GALLERY)
+    assert vectors.chunks[0] == (120, 120, 120, 120, 20)
+    assert ids[:2] == ["gallery:0", "gallery:1"] and ids[-1] == "gallery:499" and len(ids) == len(GALLERY)
+    assert dist.load_zarr(path, block_rows=200)[0].chunks[0] == (200, 200, 100)
+
+
+def test_topk_on_zarr_identical_to_local_engine_with_array_ids(client, tmp_path):
+    path = write_zarr(tmp_path / "g.zarr", GALLERY, 120)
+    got = dist.topk(client, QUERIES, path, metric="cosine", k=5)
+    assert_same_ranking(got, siamcli.compare(QUERIES, GALLERY, metric="cosine", top_k=5))
+    assert [r["b_id"] for r in got.records()] == [f"g:{j}" for j in got.b_index]
+
+
+def test_matrix_to_zarr_chunks_are_the_blocks_and_the_client_receives_a_count_per_block(client, tmp_path):
+    zarr = pytest.importorskip("zarr")
+    stats = dist.RunStats()
+    result = dist.matrix_to_zarr(client, write_zarr(tmp_path / "g.zarr", GALLERY, 120), QUERIES,
+                                 metric="euclidean", path=tmp_path / "m.zarr", stats=stats)
+    out = zarr.open_array(str(tmp_path / "m.zarr"), mode="r")
+    assert out.shape == (500, 30) and out.chunks == (120, 30) and out.dtype == np.float32
+    assert dict(out.attrs) == {"metric": "euclidean", "higher_is_better": False}
+    np.testing.assert_allclose(out[...], siamcli.matrix(GALLERY, QUERIES, metric="euclidean").values,
+                               rtol=1e-6, atol=1e-6)
+    np.testing.assert_array_equal(result.values[...], out[...])
+    assert stats.received_bytes == 5 * 8  # one int per block, never a block's scores
+    assert sorted(os.listdir(tmp_path)) == ["g.zarr", "m.zarr"]  # no .partial left
+
+
+def test_matrix_to_zarr_of_uneven_shards_self_comparison_and_dtype(client, tmp_path):
+    zarr = pytest.importorskip("zarr")
+    folder = write_shards(tmp_path / "g", GALLERY, [120, 180, 200])
+    dist.matrix_to_zarr(client, str(folder), None, metric="manhattan", path=tmp_path / "m.zarr", dtype="float64")
+    out = zarr.open_array(str(tmp_path / "m.zarr"), mode="r")
+    assert out.chunks == (200, 200) and out.dtype == np.float64  # uneven shards: even blocks, one per chunk
+    np.testing.assert_array_equal(out[...], siamcli.matrix(GALLERY, metric="manhattan").values.astype(np.float64))
+
+
+def test_matrix_to_zarr_failed_run_leaves_the_older_array_and_no_partial_one(client, tmp_path):
+    zarr = pytest.importorskip("zarr")
+    first = dist.matrix_to_zarr(client, QUERIES, GALLERY, metric="manhattan", path=tmp_path / "m.zarr").values[...]
+    gallery = GALLERY.copy()
+    gallery[430, 1] = np.inf
+    with pytest.raises(InputError, match=r"g\.zarr: row 430, column 1 is infinite"):
+        dist.matrix_to_zarr(client, QUERIES, write_zarr(tmp_path / "g.zarr", gallery, 100), metric="manhattan",
+                            path=tmp_path / "m.zarr")
+    np.testing.assert_array_equal(zarr.open_array(str(tmp_path / "m.zarr"), mode="r")[...], first)
+    assert not (tmp_path / "m.zarr.partial").exists()
+    (tmp_path / "notes.zarr").mkdir()
+    (tmp_path / "notes.zarr" / "todo.txt").write_text("mine")
+    with pytest.raises(InputError, match=r"notes\.zarr exists and is not a zarr array"):
+        dist.matrix_to_zarr(client, QUERIES, GALLERY, path=tmp_path / "notes.zarr")
+
+
+@pytest.mark.parametrize("array, needle", [
+    (np.zeros((4, 3, 2), np.float32), r"must hold a 2-D numeric array, not 3-D float32"),
+    (np.zeros((4, 3), bool), r"must hold a 2-D numeric array, not 2-D bool"),
+    (np.zeros((0, 3), np.float32), r"the array holds no rows"),
+    (None, r"not a zarr array"),
+])
+def test_load_zarr_bad_array_is_an_input_error_naming_it(tmp_path, array, needle):
+    path = str(tmp_path / "bad.zarr")
+    if array is not None:
+        write_zarr(path, array, max(1, len(array)))
+    with pytest.raises(InputError, match=r"bad\.zarr: .*" + needle):
+        dist.load_zarr(path)
+
+
+def test_zarr_without_the_extra_names_it(monkeypatch, tmp_path):
+    monkeypatch.setitem(sys.modules, "zarr", None)  # import zarr raises ImportError
+    with pytest.raises(UsageError, match=re.escape("pip install 'siamcli[zarr]'")):
+        dist.load_zarr(tmp_path / "g.zarr")
+    with pytest.raises(UsageError, match=re.escape("pip install 'siamcli[zarr]'")):
+        dist.matrix_to_zarr(None, QUERIES, GALLERY, path=tmp_path / "m.zarr")
+
+
 def closed_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -316,7 +403,7 @@ def test_module_imports_without_dask_and_names_the_extra():
         "        if name.split('.')[0] in ('dask', 'distributed'):\n"
         "            raise ImportError('blocked ' + name)\n"
         "import siamcli.distributed as d\n"
-        "assert 'dask' not in sys.modules and 'distributed' not in sys.modules\n"
+        "assert not {'dask', 'distributed', 'zarr'} & set(sys.modules)\n"
         "sys.meta_path.insert(0, Block())\n"
         "try:\n"
         "    d.connect('local')\n"
