@@ -242,16 +242,18 @@ def _scheduler(option: str | None) -> str | None:
 
 
 def _is_shards(path: str) -> bool:
-    return os.path.isdir(path) or any(c in path for c in "*?[")
+    from .distributed import is_zarr
+
+    return os.path.isdir(path) or any(c in path for c in "*?[") or is_zarr(path)
 
 
 def _cluster_input(path, input_format, key, ids):
-    """A shard directory or glob as it is (loaded lazily by the workers), else the loaded file."""
+    """A .zarr array, shard directory or glob as it is (loaded lazily by the workers), else the loaded file."""
     from .io import load_embeddings
 
     if _is_shards(path):
         if ids is not None:
-            raise UsageError(f"--ids does not apply to the shards of {path} (their ids name shard and row)")
+            raise UsageError(f"--ids does not apply to {path}: the ids of its rows name shard (or array) and row")
         return path
     return load_embeddings(path, input_format=input_format, key=key, ids_path=ids)
 
@@ -888,9 +890,10 @@ MATRIX_SUFFIXES = (".npy", ".csv")
 @click.argument("b", nargs=-1)
 @click.option("-o", "--output", type=click.Path(), default=None,
               help="Save the whole matrix to FILE (.npy or .csv) instead of printing it; with --scheduler "
-                   "also DIR/ (.npy shards of rows, each written by its worker).")
+                   "also DIR/ (.npy shards of rows, each written by its worker) or X.zarr (a zarr array "
+                   "whose chunks are the blocks, each written by its worker; needs siamcli[zarr]).")
 @click.option("--dtype", type=click.Choice(["float32", "float64"]), default=None,
-              help="Number type of the saved .npy (default: the type computed in).")
+              help="Number type of the saved .npy or .zarr (default: the type computed in).")
 @metric_options
 @input_options
 @engine_options
@@ -908,23 +911,31 @@ def matrix(a, b, output, dtype, metric, p, cov_from, normalize, zero_vector,
       siamcli matrix examples/queries.csv
       siamcli matrix a.npy b.npy --metric euclidean -o distances.npy
       siamcli matrix a.npy -f json | jq '.values[0]'
+      siamcli matrix gallery.zarr q.npy -o scores.zarr --scheduler local:2
     """
     from . import engine
     from .results import MatrixResult
 
+    from . import distributed
+
     terminal = Terminal(quiet)
     address = _scheduler(scheduler)
-    shards = address is not None and output is not None and (output.endswith(("/", os.sep)) or os.path.isdir(output))
-    if output is not None and not shards and not output.lower().endswith(MATRIX_SUFFIXES):
+    to_zarr = output is not None and distributed.is_zarr(output)
+    shards = (address is not None and output is not None and not to_zarr
+              and (output.endswith(("/", os.sep)) or os.path.isdir(output)))
+    if to_zarr and address is None:
+        raise UsageError(f"-o {output}: a .zarr matrix is written by the workers of a Dask cluster: add "
+                         "--scheduler (local[:N] starts one here)")
+    if output is not None and not (shards or to_zarr) and not output.lower().endswith(MATRIX_SUFFIXES):
         raise UsageError(f"-o {output}: the matrix can be saved as .npy or .csv (or, with --scheduler, as .npy "
-                         "shards in a directory: -o DIR/)")
-    if dtype is not None and (output is None or not (shards or output.lower().endswith(".npy"))):
-        raise UsageError("--dtype applies to a matrix saved with -o FILE.npy")
+                         "shards in a directory: -o DIR/, or as a zarr array: -o X.zarr)")
+    blockwise = output is not None and (shards or to_zarr or output.lower().endswith(".npy"))
+    if dtype is not None and not blockwise:
+        raise UsageError("--dtype applies to a matrix saved with -o FILE.npy (or X.zarr, DIR/)")
     if address is not None:
-        if output is None or not (shards or output.lower().endswith(".npy")) or len(b) > 1:
+        if not blockwise or len(b) > 1:
             raise UsageError("--scheduler writes the matrix of A and one B with -o FILE.npy (one file the workers "
-                             "share) or -o DIR/ (.npy shards of rows, each written by its worker)")
-        from . import distributed
+                             "share), -o DIR/ (.npy shards of rows, each written by its worker) or -o X.zarr")
 
         a_in = _cluster_input(a, input_format, key, ids_a)
         b_in = _cluster_input(b[0], input_format, b_key or key, ids_b) if b else None
@@ -936,7 +947,8 @@ def matrix(a, b, output, dtype, metric, p, cov_from, normalize, zero_vector,
             plural = "s" if len(written) != 1 else ""
             terminal.note(f"wrote the matrix as {len(written)} shard{plural} of rows in {output}")
             return
-        result = _on_cluster(address, lambda client, on_submit: distributed.matrix_to_npy(
+        write = distributed.matrix_to_zarr if to_zarr else distributed.matrix_to_npy
+        result = _on_cluster(address, lambda client, on_submit: write(
             client, a_in, b_in, metric, path=output, on_submit=on_submit, **options), terminal)
         terminal.note(f"wrote the {len(result.a)} x {len(result.b)} {result.metric.name} matrix to {output}")
         return

@@ -134,10 +134,62 @@ def test_matrix_as_row_shards_written_by_the_workers(files, tmp_path):
     assert "3 shards of rows" in result.stderr
 
 
-def test_matrix_into_a_directory_needs_the_cluster(files, tmp_path):
+@pytest.mark.parametrize("output, needles", [("{out}/", [".npy", "--scheduler"]), ("{out}.zarr", [".zarr", "--scheduler"])])
+def test_matrix_into_a_directory_or_zarr_needs_the_cluster(files, tmp_path, output, needles):
     tmp, *_ = files
-    result = run("matrix", tmp / "q.npy", "-o", f"{tmp_path}/")
-    assert_one_error_line(result.exit_code, result.stdout, result.stderr, [".npy", "--scheduler"])
+    result = run("matrix", tmp / "q.npy", "-o", output.format(out=tmp_path / "m"))
+    assert_one_error_line(result.exit_code, result.stdout, result.stderr, needles)
+
+
+@pytest.fixture(scope="module")
+def gallery_zarr(files):
+    zarr = pytest.importorskip("zarr")
+    tmp, q, g = files
+    out = zarr.open_array(str(tmp / "gallery.zarr"), mode="w", shape=g.shape, chunks=(1000, 8), dtype=g.dtype)
+    out[...] = g
+    return tmp / "gallery.zarr"
+
+
+def test_compare_zarr_gallery_on_a_cluster_ranks_as_this_process_with_array_ids(files, gallery_zarr):
+    tmp, *_ = files
+    there = run("compare", tmp / "q.npy", gallery_zarr, "-k", "3", "-f", "jsonl", "--scheduler", "local:2")
+    assert there.exit_code == 0, there.stderr
+    here = parse_jsonl(run("compare", tmp / "q.npy", tmp / "g.npy", "-k", "3", "-f", "jsonl").stdout)
+    there = parse_jsonl(there.stdout)
+    assert [r["b_id"] for r in there] == [f"gallery:{r['b_index']}" for r in here]
+    assert [{**r, "b_id": None} for r in there] == [{**r, "b_id": None} for r in here]  # scores to the last bit
+    assert there[7 * 3]["b_id"] == "gallery:2500"  # query 7's duplicate
+
+
+def test_matrix_of_a_zarr_input_into_a_zarr_array_written_by_the_workers(files, gallery_zarr, tmp_path):
+    import zarr
+    from scipy.spatial.distance import cdist
+
+    tmp, q, g = files
+    result = run("matrix", gallery_zarr, tmp / "q.npy", "-m", "euclidean", "--dtype", "float64",
+                 "-o", f"{tmp_path / 'm.zarr'}/", "--scheduler", "local:2")
+    assert result.exit_code == 0, result.stderr
+    assert "wrote the 3000 x 25 euclidean matrix" in result.stderr
+    out = zarr.open_array(str(tmp_path / "m.zarr"), mode="r")
+    assert out.dtype == np.float64 and out.chunks == (1000, 25)
+    np.testing.assert_allclose(out[...], cdist(g.astype(np.float64), q.astype(np.float64)), rtol=1e-5, atol=1e-5)
+
+
+def test_bad_zarr_input_is_one_error_line_naming_it(files, tmp_path):
+    zarr = pytest.importorskip("zarr")
+    tmp, *_ = files
+    zarr.open_array(str(tmp_path / "cube.zarr"), mode="w", shape=(4, 8, 2), dtype="float32")[...] = 1.0
+    result = run("compare", tmp / "q.npy", tmp_path / "cube.zarr", "--scheduler", "local:2")
+    assert_one_error_line(result.exit_code, result.stdout, result.stderr, ["cube.zarr", "2-D numeric array", "3-D"])
+    result = run("compare", tmp / "q.npy", tmp_path / "cube.zarr", "--b-ids", tmp / "q.npy", "--scheduler", "local:2")
+    assert_one_error_line(result.exit_code, result.stdout, result.stderr, ["--ids", "cube.zarr"])
+
+
+def test_zarr_without_the_extra_names_it(files, tmp_path, monkeypatch):
+    tmp, *_ = files
+    monkeypatch.setitem(__import__("sys").modules, "zarr", None)  # import zarr raises ImportError
+    result = run("matrix", tmp / "q.npy", "-o", tmp_path / "m.zarr", "--scheduler", "local:2")
+    assert_one_error_line(result.exit_code, result.stdout, result.stderr, ["pip install 'siamcli[zarr]'"])
 
 
 @pytest.mark.parametrize("extra", [[], ["--limit", "2"], ["--threshold", "0.2"]])
