@@ -134,7 +134,8 @@ def test_matrix_as_row_shards_written_by_the_workers(files, tmp_path):
     assert "3 shards of rows" in result.stderr
 
 
-@pytest.mark.parametrize("output, needles", [("{out}/", [".npy", "--scheduler"]), ("{out}.zarr", [".zarr", "--scheduler"])])
+@pytest.mark.parametrize("output, needles", [("{out}/", [".npy", "--scheduler"]),
+                                             ("{out}.zarr", [".zarr", "--scheduler"])])
 def test_matrix_into_a_directory_or_zarr_needs_the_cluster(files, tmp_path, output, needles):
     tmp, *_ = files
     result = run("matrix", tmp / "q.npy", "-o", output.format(out=tmp_path / "m"))
