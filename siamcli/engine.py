@@ -463,17 +463,21 @@ def _screened_rows(comp: Comparison, k: int, threshold, good_threshold, i0: int,
     slack = np.zeros(rows_n)  # the largest slack of any block so far, per row
     pending: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
     pending_count = 0
+    def gallery_block(j0):
+        right = screen.right(comp.rows(comp.b, j0, min(m, j0 + bc)))
+        return right, screen.slack(left, right)
+
+    upcoming = gallery_block(0)
     with kernels.one_blas_thread_for(chunk_rows, min(m, bc), left.shape[1]):  # a tile, one BLAS thread
         for j0 in range(0, m, bc):
             j1 = min(m, j0 + bc)
-            right = screen.right(comp.rows(comp.b, j0, j1))
-            np.maximum(slack, screen.slack(left, right), out=slack)
-
+            right, block_slack = upcoming
+            np.maximum(slack, block_slack, out=slack)
             width = j1 - j0
-            tiles = [(r0, r1, width * c // col_parts, width * (c + 1) // col_parts)
-                     for r0, r1 in row_parts for c in range(col_parts) if width * (c + 1) // col_parts > width * c // col_parts]
+            cuts = sorted({width * c // col_parts for c in range(col_parts + 1)})
+            tiles = [(r0, r1, c0, c1) for r0, r1 in row_parts for c0, c1 in zip(cuts[:-1], cuts[1:])]
 
-            def screen_tile(t, _, j0=j0, right=right, tiles=tiles):
+            def screen_tile(t, j0=j0, right=right, tiles=tiles):
                 r0, r1, c0, c1 = tiles[t]
                 if getattr(own, "buffer", None) is None:
                     own.buffer = np.empty(chunk_rows * bc, dtype=left.dtype)
@@ -496,7 +500,10 @@ def _screened_rows(comp: Comparison, k: int, threshold, good_threshold, i0: int,
                 values = sign * product.ravel()[hits].astype(np.float64)
                 return hits // (c1 - c0) + r0, hits % (c1 - c0) + j0 + c0, values
 
-            for rows, cols, values in kernels.split_rows(screen_tile, len(tiles), min_rows=1, interleave=True):
+            results = kernels.start_each(screen_tile, len(tiles))
+            if j1 < m:  # the next gallery block is prepared while the threads screen this one
+                upcoming = gallery_block(j1)
+            for rows, cols, values in results():
                 if len(rows):
                     pending.append((rows, cols, values))
                     pending_count += len(rows)

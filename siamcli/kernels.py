@@ -152,34 +152,51 @@ def tiled_product(left: np.ndarray, right: np.ndarray, out: np.ndarray | None = 
     tile_rows, tile_cols = PRODUCT_TILE
     tiles = [(r0, c0) for r0 in range(0, n, tile_rows) for c0 in range(0, m, tile_cols)]
 
-    def run(t0, t1):
-        for r0, c0 in tiles[t0:t1]:
-            tile = out[r0 : r0 + tile_rows, c0 : c0 + tile_cols]
-            np.matmul(left[r0 : r0 + tile_rows], right[c0 : c0 + tile_cols].T, out=tile)
-            if post is not None:
-                post(r0, c0, tile)
+    def run(t):
+        r0, c0 = tiles[t]
+        tile = out[r0 : r0 + tile_rows, c0 : c0 + tile_cols]
+        np.matmul(left[r0 : r0 + tile_rows], right[c0 : c0 + tile_cols].T, out=tile)
+        if post is not None:
+            post(r0, c0, tile)
 
     with one_blas_thread_for(min(n, tile_rows), min(m, tile_cols), left.shape[1]):
-        split_rows(run, len(tiles), min_rows=1, interleave=True)
+        start_each(run, len(tiles))()
     return out
 
 
-def split_rows(fn, rows: int, min_rows: int = 64, interleave: bool = False) -> list:
-    """fn(r0, r1) over consecutive row ranges covering 0..rows, in threads when that pays (numpy
-    releases the GIL in its loops), results in row order. With `interleave`, each thread takes
-    the next single row as it finishes one (for work items of uneven cost)."""
+def _shared_pool():
+    """The worker threads, or None where they would not help: one thread, or called from one of
+    them (never wait on our own pool)."""
     global _pool
-    workers = min(_threads, max(1, rows // min_rows))
-    if workers == 1 or threading.current_thread().name.startswith("siamcli"):  # never wait on our own pool
-        return [fn(0, rows)]
+    if _threads == 1 or threading.current_thread().name.startswith("siamcli"):
+        return None
     if _pool is None or _pool._max_workers != _threads:
         from concurrent.futures import ThreadPoolExecutor
 
         _pool = ThreadPoolExecutor(_threads, thread_name_prefix="siamcli")
-    if interleave:
-        return list(_pool.map(lambda i: fn(i, i + 1), range(rows)))
+    return _pool
+
+
+def start_each(fn, count: int):
+    """Starts fn(i) for i in range(count) in the threads, each taking the next i as it finishes
+    one; returns a function that waits and gives the results in order (the caller can work
+    meanwhile). Without threads, the calls run when the results are asked for."""
+    pool = _shared_pool() if count > 1 else None
+    if pool is None:
+        return lambda: [fn(i) for i in range(count)]
+    futures = [pool.submit(fn, i) for i in range(count)]
+    return lambda: [f.result() for f in futures]
+
+
+def split_rows(fn, rows: int, min_rows: int = 64) -> list:
+    """fn(r0, r1) over consecutive row ranges covering 0..rows, in threads when that pays (numpy
+    releases the GIL in its loops), results in row order."""
+    workers = min(_threads, max(1, rows // min_rows))
+    pool = _shared_pool() if workers > 1 else None
+    if pool is None:
+        return [fn(0, rows)]
     edges = [rows * i // workers for i in range(workers + 1)]
-    return list(_pool.map(lambda i: fn(edges[i], edges[i + 1]), range(workers)))
+    return list(pool.map(lambda i: fn(edges[i], edges[i + 1]), range(workers)))
 
 
 def rows_in_threads(fn, a: np.ndarray, b: np.ndarray) -> np.ndarray:
