@@ -29,6 +29,7 @@ from .engine import (
     best_pairs,
     _can_screen,
     _scan_rows,
+    _whole_tiles,
     as_embedding_set,
     check_counts,
     fill_matrix,
@@ -275,6 +276,19 @@ def _grid(comp: Comparison, block_rows: int | None):
         return a_bounds, a_blocks, a_bounds, a_blocks
     b_bounds = _bounds(comp.b, block_rows)
     return a_bounds, a_blocks, b_bounds, _blocks(comp.b, b_bounds)
+
+
+def _matrix_grid(comp: Comparison, block_rows: int | None, whole_rows: bool):
+    """_grid for writing the matrix, A's blocks split so that the scores one task holds (its block,
+    or with `whole_rows` its rows of the whole matrix) stay within the memory budget: blocks of
+    65,536 x 65,536 would be 16 GiB. Splits fall on whole product tiles when the budget holds one."""
+    a_bounds = _bounds(comp.a, block_rows)
+    b_bounds = a_bounds if comp.same else _bounds(comp.b, block_rows)
+    width = len(comp.b) if whole_rows else max(j1 - j0 for j0, j1 in b_bounds)
+    step = _whole_tiles(comp.memory // (2 * width * comp.dtype.itemsize), len(comp.a), 0)
+    split = [(r, min(r1, r + step)) for r0, r1 in a_bounds for r in range(r0, r1, step)]
+    b_blocks = _blocks(comp.b, b_bounds)
+    return split, _blocks(comp.a, split), b_bounds, b_blocks
 
 
 def _template(comp: Comparison, k: int | None = None) -> Comparison:
@@ -625,7 +639,7 @@ def matrix_to_shards(client, a, b=None, metric="cosine", *, directory: str | os.
     os.makedirs(directory, exist_ok=True)
     dtype = np.dtype(dtype or comp.dtype)
     template = _template(comp)
-    a_bounds, a_blocks, b_bounds, b_blocks = _grid(comp, block_rows)
+    a_bounds, a_blocks, b_bounds, b_blocks = _matrix_grid(comp, block_rows, whole_rows=True)
 
     import dask
 
@@ -633,9 +647,10 @@ def matrix_to_shards(client, a, b=None, metric="cosine", *, directory: str | os.
     part = dask.delayed(_matrix_part, pure=False)
     write = dask.delayed(_write_rows, pure=False)
     graph = [write(directory, i0, i1, dtype,
-                   *[part(template, ab, bb, comp.undefined_a[i0:i1], comp.undefined_b[j0:j1], comp.same and i == j)
-                     for j, ((j0, j1), bb) in enumerate(zip(b_bounds, b_blocks))])
-             for i, ((i0, i1), ab) in enumerate(zip(a_bounds, a_blocks))]
+                   *[part(template, ab, bb, comp.undefined_a[i0:i1], comp.undefined_b[j0:j1],
+                          comp.same and (i0, i1) == (j0, j1))
+                     for (j0, j1), bb in zip(b_bounds, b_blocks)])
+             for (i0, i1), ab in zip(a_bounds, a_blocks)]
     return _compute(client, graph, stats, on_submit)
 
 
@@ -695,7 +710,7 @@ def matrix_to_zarr(client, a, b=None, metric="cosine", *, path: str | os.PathLik
     comp = replace(comp, a=even_a, b=even_a if comp.same else _even_rows(comp.b))
     building = path + ".partial"
     shutil.rmtree(building, ignore_errors=True)  # a run that died before its clean-up
-    a_bounds, a_blocks, b_bounds, b_blocks = _grid(comp, block_rows)
+    a_bounds, a_blocks, b_bounds, b_blocks = _matrix_grid(comp, block_rows, whole_rows=False)
     out = zarr.open_array(building, mode="w", shape=(len(comp.a), len(comp.b)),
                           chunks=(_chunk_length(a_bounds), _chunk_length(b_bounds)),
                           dtype=np.dtype(dtype or comp.dtype), fill_value=np.nan)
@@ -707,9 +722,9 @@ def matrix_to_zarr(client, a, b=None, metric="cosine", *, path: str | os.PathLik
     template = dask.delayed(template, traverse=False)
     task = dask.delayed(_zarr_block, pure=False)
     graph = [task(template, ab, bb, comp.undefined_a[i0:i1], comp.undefined_b[j0:j1], i0, j0, building,
-                  comp.same and i == j)
-             for i, ((i0, i1), ab) in enumerate(zip(a_bounds, a_blocks))
-             for j, ((j0, j1), bb) in enumerate(zip(b_bounds, b_blocks))]
+                  comp.same and (i0, i1) == (j0, j1))
+             for (i0, i1), ab in zip(a_bounds, a_blocks)
+             for (j0, j1), bb in zip(b_bounds, b_blocks)]
     try:
         _compute(client, graph, stats, on_submit)
     except BaseException:

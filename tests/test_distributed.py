@@ -177,6 +177,21 @@ def test_matrix_and_best_pairs_of_blocks_larger_than_a_tile_identical_to_local_e
     assert (best.a_index[0], best.b_index[0]) == (7, 4000)
 
 
+def test_matrix_shards_and_zarr_hold_at_most_the_memory_budget_per_task(client, tmp_path):
+    """Blocks of whole rows (shards) or of one gallery block (zarr) are split so one task's
+    scores fit in --memory: 2 x 500 scores x 8 bytes (manhattan sums in float64) x 10 rows here."""
+    expected = siamcli.matrix(QUERIES, GALLERY, metric="manhattan").values
+    paths = dist.matrix_to_shards(client, QUERIES, GALLERY, metric="manhattan", directory=tmp_path / "rows",
+                                  memory=80_000)
+    assert [np.load(p).shape for p in sorted(paths)] == [(10, 500)] * 3
+    np.testing.assert_array_equal(np.concatenate([np.load(p) for p in sorted(paths)]), expected)
+    pytest.importorskip("zarr")
+    result = dist.matrix_to_zarr(client, GALLERY, None, metric="manhattan", path=tmp_path / "m.zarr",
+                                 block_rows=250, memory=2 * 250 * 8 * 40)
+    assert result.values.chunks[0] <= 40
+    np.testing.assert_array_equal(result.values[:], siamcli.matrix(GALLERY, metric="manhattan").values)
+
+
 def test_matrix_to_npy_self_comparison_and_dtype(client, tmp_path):
     expected = siamcli.matrix(GALLERY[:200], metric="manhattan").values.astype(np.float16)
     dist.matrix_to_npy(client, GALLERY[:200], None, metric="manhattan", path=tmp_path / "m.npy", dtype="float16",
