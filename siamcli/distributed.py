@@ -239,16 +239,18 @@ def _as_set(x, name: str, block_rows: int | None) -> EmbeddingSet:
 # ---------------------------------------------------------------- blocks and tasks
 
 
-def _bounds(s: EmbeddingSet, block_rows: int | None) -> list[tuple[int, int]]:
+def _bounds(s: EmbeddingSet, block_rows: int | None, tiled: bool = True) -> list[tuple[int, int]]:
     """Row ranges of the blocks of s: a dask array's own chunks, else `block_rows` rows each.
-    Without `block_rows`, chunks of at least a product tile's width have each edge between them
-    moved down to a multiple of it, so every block's tiles are the local engine's and so are the
-    scores, to the last bit (smaller chunks stay: blocks of fewer rows than a tile)."""
+    `tiled`, without `block_rows`: chunks of at least a product tile's width have each edge
+    between them moved down to a multiple of it, so every block's tiles are the local engine's and
+    so are scores from matrix products, to the last bit (smaller chunks stay: blocks of fewer rows
+    than a tile). Not needed where scores come from the paired kernel (screened rankings): blocks
+    across shard edges cost a copy of each block."""
     if _is_dask_array(s.vectors):
         sizes = tuple(s.vectors.chunks[0])
         ends = np.cumsum((0,) + sizes)
         tile = max(kernels.PRODUCT_TILE)
-        if block_rows is None and min(sizes[:-1], default=0) >= tile:
+        if tiled and block_rows is None and min(sizes[:-1], default=0) >= tile:
             ends = np.unique(np.concatenate([[0], ends[1:-1] - ends[1:-1] % tile, ends[-1:]]))
         return [(int(r0), int(r1)) for r0, r1 in zip(ends[:-1], ends[1:]) if r1 > r0]
     step = max(1, block_rows or DEFAULT_BLOCK_ROWS)
@@ -268,13 +270,13 @@ def _blocks(s: EmbeddingSet, bounds: list[tuple[int, int]]) -> list:
     return [dask.delayed(np.ascontiguousarray(s.vectors[r0:r1]), pure=True) for r0, r1 in bounds]
 
 
-def _grid(comp: Comparison, block_rows: int | None):
+def _grid(comp: Comparison, block_rows: int | None, tiled: bool = True):
     """Row ranges and row blocks of A and of B (a self-comparison's B is its A, block for block)."""
-    a_bounds = _bounds(comp.a, block_rows)
+    a_bounds = _bounds(comp.a, block_rows, tiled)
     a_blocks = _blocks(comp.a, a_bounds)
     if comp.same:
         return a_bounds, a_blocks, a_bounds, a_blocks
-    b_bounds = _bounds(comp.b, block_rows)
+    b_bounds = _bounds(comp.b, block_rows, tiled)
     return a_bounds, a_blocks, b_bounds, _blocks(comp.b, b_bounds)
 
 
@@ -466,7 +468,7 @@ def topk(client, a, b=None, metric="cosine", k: int | None = 5, threshold: float
     comp = _prepare(a, b, metric, block_rows, options)
     m = len(comp.b)
     template = _template(comp, m if k is None else k)
-    a_bounds, a_blocks, b_bounds, b_blocks = _grid(comp, block_rows)
+    a_bounds, a_blocks, b_bounds, b_blocks = _grid(comp, block_rows, tiled=template.metric.screen is None)
     merge = partial(_merge_topk, m if k is None else k, comp.metric.higher_is_better)
 
     import dask
