@@ -453,7 +453,8 @@ def _screened_rows(comp: Comparison, k: int, threshold, good_threshold, i0: int,
     sign = 1.0 if screen.higher else -1.0
     m, rows_n = len(comp.b), i1 - i0
     left = screen.left(comp.rows(comp.a, i0, i1))
-    threads = kernels.threads()
+    small = rows_n * m * left.shape[1] <= 2**24  # a few milliseconds: not worth starting threads
+    threads = 1 if small else kernels.threads()
     chunk_rows = max(1, min(rows_n, chunk_bytes // (bc * comp.dtype.itemsize), -(-rows_n // threads)))
     row_parts = [(r0, min(rows_n, r0 + chunk_rows)) for r0 in range(0, rows_n, chunk_rows)]
     col_parts = 1 if len(row_parts) >= threads else threads  # few rows: each thread takes some columns
@@ -500,7 +501,7 @@ def _screened_rows(comp: Comparison, k: int, threshold, good_threshold, i0: int,
                 values = sign * product.ravel()[hits].astype(np.float64)
                 return hits // (c1 - c0) + r0, hits % (c1 - c0) + j0 + c0, values
 
-            results = kernels.start_each(screen_tile, len(tiles))
+            results = kernels.start_each(screen_tile, len(tiles), threaded=not small)
             if j1 < m:  # the next gallery block is prepared while the threads screen this one
                 upcoming = gallery_block(j1)
             for rows, cols, values in results():

@@ -177,11 +177,11 @@ def _shared_pool():
     return _pool
 
 
-def start_each(fn, count: int):
+def start_each(fn, count: int, threaded: bool = True):
     """Starts fn(i) for i in range(count) in the threads, each taking the next i as it finishes
     one; returns a function that waits and gives the results in order (the caller can work
-    meanwhile). Without threads, the calls run when the results are asked for."""
-    pool = _shared_pool() if count > 1 else None
+    meanwhile). Without threads (or `threaded`), the calls run when the results are asked for."""
+    pool = _shared_pool() if count > 1 and threaded else None
     if pool is None:
         return lambda: [fn(i) for i in range(count)]
     futures = [pool.submit(fn, i) for i in range(count)]
