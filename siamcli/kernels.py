@@ -1,4 +1,5 @@
-"""Compiled kernels for metrics with no matrix-product form, and the worker-thread setting.
+"""How the work runs on the cores: compiled kernels for metrics with no matrix-product form,
+matrix products in fixed tiles (`tiled_product`), and the worker threads they share.
 
 With numba installed (`pip install 'siamcli[fast]'`), manhattan and chebyshev run as
 compiled loops over both cores: measured 5.2x and 5.0x faster than scipy's cdist on 2 cores
@@ -101,8 +102,8 @@ def compiled_matrix(name: str, a: np.ndarray, b: np.ndarray) -> np.ndarray | Non
 #: BLAS call, followed by its post-processing while the tile is in cache. Two reasons: a float32
 #: GEMM's last bit depends on how BLAS splits the work (over threads, and at tile edges), so fixed
 #: tiles make every score the same for any thread count, memory budget or Dask cluster (blocks are
-#: whole tiles); and on 2 cores two concurrent single-threaded tiles ran 5-15% faster than one
-#: two-threaded product of the whole matrix (benchmarks/README.md).
+#: whole tiles); and on 2 cores two concurrent single-threaded tiles took 0.84-0.95x the time of
+#: one two-threaded product of the whole matrix (benchmarks/README.md).
 PRODUCT_TILE = (1024, 2048)
 #: OpenBLAS computes products of at most this many multiply-adds in one thread anyway.
 _ONE_THREAD_WORK = 65536 * 4
@@ -186,17 +187,6 @@ def start_each(fn, count: int, threaded: bool = True):
         return lambda: [fn(i) for i in range(count)]
     futures = [pool.submit(fn, i) for i in range(count)]
     return lambda: [f.result() for f in futures]
-
-
-def split_rows(fn, rows: int, min_rows: int = 64) -> list:
-    """fn(r0, r1) over consecutive row ranges covering 0..rows, in threads when that pays (numpy
-    releases the GIL in its loops), results in row order."""
-    workers = min(_threads, max(1, rows // min_rows))
-    pool = _shared_pool() if workers > 1 else None
-    if pool is None:
-        return [fn(0, rows)]
-    edges = [rows * i // workers for i in range(workers + 1)]
-    return list(pool.map(lambda i: fn(edges[i], edges[i + 1]), range(workers)))
 
 
 def rows_in_threads(fn, a: np.ndarray, b: np.ndarray) -> np.ndarray:
