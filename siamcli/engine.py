@@ -464,6 +464,7 @@ def _screened_rows(comp: Comparison, k: int, threshold, good_threshold, i0: int,
     slack = np.zeros(rows_n)  # the largest slack of any block so far, per row
     pending: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
     pending_count = 0
+
     def gallery_block(j0):
         right = screen.right(comp.rows(comp.b, j0, min(m, j0 + bc)))
         return right, screen.slack(left, right)
