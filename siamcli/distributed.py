@@ -35,6 +35,7 @@ from .engine import (
     fill_matrix,
     iter_paired,
     iter_topk,
+    matrix_row_blocks,
     prepare,
 )
 from . import kernels
@@ -589,7 +590,7 @@ def class_pair_scores(client, comp: Comparison, codes: np.ndarray, ks, all_pairs
     tallies, never the block; the same figures as the local pass, bit for bit."""
     _require_dask()
     n = len(comp.a)
-    rows = max(1, min(n, comp.memory // (16 * n)))
+    blocks = matrix_row_blocks(comp)
 
     import dask
 
@@ -598,16 +599,13 @@ def class_pair_scores(client, comp: Comparison, codes: np.ndarray, ks, all_pairs
     undefined = dask.delayed(comp.undefined_a, traverse=False)
     shared_codes = dask.delayed(np.asarray(codes), traverse=False)
     task = dask.delayed(_class_block, pure=False)
-    graph = [task(template, vectors, undefined, shared_codes, tuple(ks), i0, min(n, i0 + rows), all_pairs)
-             for i0 in range(0, n, rows)]
+    graph = [task(template, vectors, undefined, shared_codes, tuple(ks), i0, i1, all_pairs) for i0, i1 in blocks]
     found = _compute(client, graph, None, on_submit)
     tallies = [f[1] for f in found]
     if not all_pairs:
         return None, None, tallies
-    starts = range(0, n, rows)
     same = []
-    for i0 in starts:  # the same pair order as engine.upper_triangle: row by row, j > i
-        i1 = min(n, i0 + rows)
+    for i0, i1 in blocks:  # the same pair order as engine.upper_triangle: row by row, j > i
         r, c = np.nonzero(np.arange(n)[None, :] > np.arange(i0, i1)[:, None])
         same.append(codes[r + i0] == codes[c])
     return np.concatenate([f[0] for f in found]), np.concatenate(same), tallies

@@ -726,12 +726,18 @@ def fill_matrix(comp: Comparison, out: np.ndarray | None = None, block_rows: int
     return out
 
 
-def iter_matrix_rows(comp: Comparison) -> Iterator[tuple[int, np.ndarray]]:
-    """(first row, block of whole rows) of the score matrix, each block within the memory budget."""
+def matrix_row_blocks(comp: Comparison) -> list[tuple[int, int]]:
+    """Row ranges of the blocks of whole matrix rows iter_matrix_rows makes (each within the
+    memory budget, whole product tiles when it holds one)."""
     n, m = len(comp.a), len(comp.b)
     rows = _whole_tiles(comp.memory // (16 * m), n, 0)
-    for i0 in range(0, n, rows):
-        yield i0, fill_matrix(comp, row_range=(i0, min(n, i0 + rows)))
+    return [(i0, min(n, i0 + rows)) for i0 in range(0, n, rows)]
+
+
+def iter_matrix_rows(comp: Comparison) -> Iterator[tuple[int, np.ndarray]]:
+    """(first row, block of whole rows) of the score matrix, each block within the memory budget."""
+    for i0, i1 in matrix_row_blocks(comp):
+        yield i0, fill_matrix(comp, row_range=(i0, i1))
 
 
 def pair_scores(comp: Comparison, left: np.ndarray | None = None, right: np.ndarray | None = None,

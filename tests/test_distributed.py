@@ -192,6 +192,23 @@ def test_matrix_shards_and_zarr_hold_at_most_the_memory_budget_per_task(client, 
     np.testing.assert_array_equal(result.values[:], siamcli.matrix(GALLERY, metric="manhattan").values)
 
 
+def test_class_pair_scores_of_row_blocks_larger_than_a_tile_identical_to_local_pass(client):
+    """evaluate --classes on the cluster: the same blocks of whole rows as the local pass (here
+    split by the budget into whole tiles), so the same pair scores to the last bit."""
+    from siamcli.evaluation import class_pair_scores
+
+    rng = np.random.default_rng(9)
+    vectors = rng.normal(size=(2500, 16)).astype(np.float32)
+    codes = rng.integers(0, 5, size=2500)
+    comp = siamcli.engine.prepare(vectors, None, metric="cosine", memory=16 * 2500 * 1500)
+    assert siamcli.engine.matrix_row_blocks(comp)[:2] == [(0, 1024), (1024, 2048)]
+    here = class_pair_scores(comp, codes, (1, 5), all_pairs=True)
+    there = dist.class_pair_scores(client, comp, codes, (1, 5), all_pairs=True)
+    np.testing.assert_array_equal(there[0], here[0])
+    np.testing.assert_array_equal(there[1], here[1])
+    assert len(there[2]) == len(here[2]) == 3
+
+
 def test_matrix_to_npy_self_comparison_and_dtype(client, tmp_path):
     expected = siamcli.matrix(GALLERY[:200], metric="manhattan").values.astype(np.float16)
     dist.matrix_to_npy(client, GALLERY[:200], None, metric="manhattan", path=tmp_path / "m.npy", dtype="float16",
