@@ -294,6 +294,16 @@ def _matrix_grid(comp: Comparison, block_rows: int | None, whole_rows: bool):
     return split, _blocks(comp.a, split), b_bounds, b_blocks
 
 
+def _block_pairs(comp: Comparison, grid):
+    """(undefined rows of the A block and of the B block, i0, j0, A block, B block, diagonal) for
+    every pair of blocks of a grid; `diagonal`: the same rows of a self-comparison on both sides."""
+    a_bounds, a_blocks, b_bounds, b_blocks = grid
+    for (i0, i1), ab in zip(a_bounds, a_blocks):
+        for (j0, j1), bb in zip(b_bounds, b_blocks):
+            yield (comp.undefined_a[i0:i1], comp.undefined_b[j0:j1], i0, j0, ab, bb,
+                   comp.same and (i0, i1) == (j0, j1))
+
+
 def _template(comp: Comparison, k: int | None = None) -> Comparison:
     """The comparison's options without its data, shipped to every task. When the whole
     ranking is not screened (a row under the --zero-vector policy, or a large k), no block is:
@@ -529,17 +539,12 @@ def matrix_to_npy(client, a, b=None, metric="cosine", *, path: str | os.PathLike
     out = np.lib.format.open_memmap(path, mode="w+", dtype=np.dtype(dtype or comp.dtype),
                                     shape=(len(comp.a), len(comp.b)))
     del out  # written by the workers
-    template = _template(comp)
-    a_bounds, a_blocks, b_bounds, b_blocks = _grid(comp, block_rows)
-
     import dask
 
-    template = dask.delayed(template, traverse=False)
+    template = dask.delayed(_template(comp), traverse=False)
     task = dask.delayed(_matrix_block, pure=False)
-    graph = [task(template, ab, bb, comp.undefined_a[i0:i1], comp.undefined_b[j0:j1], i0, j0, path,
-                  comp.same and i == j)
-             for i, ((i0, i1), ab) in enumerate(zip(a_bounds, a_blocks))
-             for j, ((j0, j1), bb) in enumerate(zip(b_bounds, b_blocks))]
+    graph = [task(template, ab, bb, ua, ub, i0, j0, path, diagonal)
+             for ua, ub, i0, j0, ab, bb, diagonal in _block_pairs(comp, _grid(comp, block_rows))]
     _compute(client, graph, stats, on_submit)
     return MatrixResult(comp.metric, comp.a, comp.b, np.load(path, mmap_mode="r"))
 
@@ -710,21 +715,18 @@ def matrix_to_zarr(client, a, b=None, metric="cosine", *, path: str | os.PathLik
     comp = replace(comp, a=even_a, b=even_a if comp.same else _even_rows(comp.b))
     building = path + ".partial"
     shutil.rmtree(building, ignore_errors=True)  # a run that died before its clean-up
-    a_bounds, a_blocks, b_bounds, b_blocks = _matrix_grid(comp, block_rows, whole_rows=False)
+    grid = _matrix_grid(comp, block_rows, whole_rows=False)
     out = zarr.open_array(building, mode="w", shape=(len(comp.a), len(comp.b)),
-                          chunks=(_chunk_length(a_bounds), _chunk_length(b_bounds)),
+                          chunks=(_chunk_length(grid[0]), _chunk_length(grid[2])),
                           dtype=np.dtype(dtype or comp.dtype), fill_value=np.nan)
     out.attrs.update(metric=comp.metric.name, higher_is_better=comp.metric.higher_is_better)
-    template = _template(comp)
 
     import dask
 
-    template = dask.delayed(template, traverse=False)
+    template = dask.delayed(_template(comp), traverse=False)
     task = dask.delayed(_zarr_block, pure=False)
-    graph = [task(template, ab, bb, comp.undefined_a[i0:i1], comp.undefined_b[j0:j1], i0, j0, building,
-                  comp.same and (i0, i1) == (j0, j1))
-             for (i0, i1), ab in zip(a_bounds, a_blocks)
-             for (j0, j1), bb in zip(b_bounds, b_blocks)]
+    graph = [task(template, ab, bb, ua, ub, i0, j0, building, diagonal)
+             for ua, ub, i0, j0, ab, bb, diagonal in _block_pairs(comp, grid)]
     try:
         _compute(client, graph, stats, on_submit)
     except BaseException:
@@ -764,18 +766,13 @@ def best_overall(client, a, b=None, metric="cosine", limit: int | None = None, t
     _require_dask()
     check_counts(None, limit)
     comp = _prepare(a, b, metric, block_rows, options)
-    template = _template(comp)
-    a_bounds, a_blocks, b_bounds, b_blocks = _grid(comp, block_rows)
-
     import dask
 
-    template = dask.delayed(template, traverse=False)
+    template = dask.delayed(_template(comp), traverse=False)
     task = dask.delayed(_best_block, pure=False)
-    parts = [task(template, ab, bb, comp.undefined_a[i0:i1], comp.undefined_b[j0:j1], i0, j0, limit, threshold,
-                  comp.same and i == j)
-             for i, ((i0, i1), ab) in enumerate(zip(a_bounds, a_blocks))
-             for j, ((j0, j1), bb) in enumerate(zip(b_bounds, b_blocks))
-             if not (comp.same and j < i)]
+    parts = [task(template, ab, bb, ua, ub, i0, j0, limit, threshold, diagonal)
+             for ua, ub, i0, j0, ab, bb, diagonal in _block_pairs(comp, _grid(comp, block_rows))
+             if not (comp.same and j0 < i0)]
     [found] = _compute(client, [_tree(parts, partial(_merge_best, limit, comp.metric.higher_is_better))],
                        stats, on_submit)
     a_index, b_index, scores = found
