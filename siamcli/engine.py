@@ -469,7 +469,19 @@ def _screened_rows(comp: Comparison, k: int, threshold, good_threshold, i0: int,
         right = screen.right(comp.rows(comp.b, j0, min(m, j0 + bc)))
         return right, screen.slack(left, right)
 
-    upcoming = gallery_block(0)
+    def take(waiter, width):
+        """A block's candidates, once its tiles are screened; narrowed to the close ones when they pile up."""
+        nonlocal kept, kth, pending, pending_count
+        for rows, cols, values in waiter():
+            if len(rows):
+                pending.append((rows, cols, values))
+                pending_count += len(rows)
+        comp.report(rows_n * width)
+        if pending and (pending_count > rows_n * max(k, 8) or np.isneginf(kth).any()):
+            kept, kth = _keep_close(kept, pending, rows_n, k, slack, good_threshold)
+            pending, pending_count = [], 0
+
+    upcoming, in_flight = gallery_block(0), None
     with kernels.one_blas_thread_for(chunk_rows, min(m, bc), left.shape[1]):  # a tile, one BLAS thread
         for j0 in range(0, m, bc):
             j1 = min(m, j0 + bc)
@@ -489,11 +501,12 @@ def _screened_rows(comp: Comparison, k: int, threshold, good_threshold, i0: int,
                     g = np.arange(i0 + r0, i0 + r1)
                     on = (g >= j0 + c0) & (g < j0 + c1)
                     product[np.flatnonzero(on), g[on] - j0 - c0] = -sign * np.inf
+                row_kth = kth[r0:r1]  # read once: the main thread may rebind kth meanwhile
                 margin = 2.0 * slack[r0:r1]
-                limit = kth[r0:r1] - margin
+                limit = row_kth - margin
                 if good_threshold is not None:
                     limit = np.maximum(limit, good_threshold - margin)
-                open_rows = np.flatnonzero(np.isneginf(kth[r0:r1]))
+                open_rows = np.flatnonzero(np.isneginf(row_kth))
                 if len(open_rows) and k < product.shape[1]:  # fewer than k so far: this tile's k-th best
                     col = product.shape[1] - k if sign > 0 else k - 1
                     tile_kth = sign * np.partition(product[open_rows], col, axis=1)[:, col]
@@ -502,17 +515,19 @@ def _screened_rows(comp: Comparison, k: int, threshold, good_threshold, i0: int,
                 values = sign * product.ravel()[hits].astype(np.float64)
                 return hits // (c1 - c0) + r0, hits % (c1 - c0) + j0 + c0, values
 
-            results = kernels.start_each(screen_tile, len(tiles), threaded=not small)
-            if j1 < m:  # the next gallery block is prepared while the threads screen this one
+            screening = kernels.start_each(screen_tile, len(tiles), threaded=not small)
+            # No barrier between blocks: this block's tiles queue behind the previous block's, whose
+            # candidates are taken now, and the next gallery block is prepared while the tiles run.
+            if in_flight:
+                take(*in_flight)
+            in_flight = (screening, j1 - j0)
+            if np.isneginf(kth).any():  # rows short of k candidates: this block's bounds help the next
+                take(*in_flight)
+                in_flight = None
+            if j1 < m:
                 upcoming = gallery_block(j1)
-            for rows, cols, values in results():
-                if len(rows):
-                    pending.append((rows, cols, values))
-                    pending_count += len(rows)
-            comp.report(rows_n * (j1 - j0))
-            if pending and (pending_count > rows_n * max(k, 8) or np.isneginf(kth).any()):
-                kept, kth = _keep_close(kept, pending, rows_n, k, slack, good_threshold)
-                pending, pending_count = [], 0
+        if in_flight:
+            take(*in_flight)
     if pending:
         kept, kth = _keep_close(kept, pending, rows_n, k, slack, good_threshold)
     return _exact_ranking(comp, kept, i0, k, threshold)

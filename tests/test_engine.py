@@ -335,9 +335,10 @@ def test_product_scores_are_the_same_to_the_last_bit_for_any_thread_count_and_bu
 @pytest.mark.parametrize("threads", [1, 2])
 @pytest.mark.parametrize("metric", ["cosine", "euclidean"])
 def test_screened_topk_of_many_tiles_with_any_thread_count_equals_brute_force(threads, metric):
-    """1,500 queries x 5,000 gallery rows: several row chunks and gallery blocks, each a tile."""
+    """1,500 queries x 13,000 gallery rows: several row chunks and four gallery blocks, each a tile
+    (the threads screen one block while the candidates of the one before are merged)."""
     rng = np.random.default_rng(21)
-    queries, gallery = rng.normal(size=(1500, 8)), rng.normal(size=(5000, 8))
+    queries, gallery = rng.normal(size=(1500, 8)), rng.normal(size=(13000, 8))
     try:
         engine.set_threads(threads)
         got = siamcli.compare(queries, gallery, metric=metric, top_k=3)
@@ -348,5 +349,6 @@ def test_screened_topk_of_many_tiles_with_any_thread_count_equals_brute_force(th
         threadpool_limits(limits=os.cpu_count())
     scores = brute_scores(queries, gallery, metric)
     best = np.argsort(-scores if metric == "cosine" else scores, axis=1, kind="stable")[:, :3]
+    assert engine._SCREEN_BLOCK_COLS * 3 < len(gallery)
     np.testing.assert_array_equal(got.b_index.reshape(1500, 3), best)
     np.testing.assert_allclose(got.score.reshape(1500, 3), np.take_along_axis(scores, best, axis=1), rtol=1e-12)
