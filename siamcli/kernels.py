@@ -151,7 +151,9 @@ def tiled_product(left: np.ndarray, right: np.ndarray, out: np.ndarray | None = 
     if out is None:
         out = np.empty((n, m), dtype=np.result_type(left, right))
     tile_rows, tile_cols = PRODUCT_TILE
-    tiles = [(r0, c0) for r0 in range(0, n, tile_rows) for c0 in range(0, m, tile_cols)]
+    # column by column: the threads' concurrent tiles share their rows of `right` in cache (as a
+    # threaded BLAS shares its packed panel), and write to different rows of `out`
+    tiles = [(r0, c0) for c0 in range(0, m, tile_cols) for r0 in range(0, n, tile_rows)]
 
     def run(t):
         r0, c0 = tiles[t]
