@@ -102,8 +102,8 @@ def compiled_matrix(name: str, a: np.ndarray, b: np.ndarray) -> np.ndarray | Non
 #: BLAS call, followed by its post-processing while the tile is in cache. Two reasons: a float32
 #: GEMM's last bit depends on how BLAS splits the work (over threads, and at tile edges), so fixed
 #: tiles make every score the same for any thread count, memory budget or Dask cluster (blocks are
-#: whole tiles); and on 2 cores two concurrent single-threaded tiles took 0.84-0.95x the time of
-#: one two-threaded product of the whole matrix (benchmarks/README.md).
+#: whole tiles); and on 2 cores two concurrent single-threaded tiles are as fast as one
+#: two-threaded product of the whole matrix (0.99x in the harness; benchmarks/README.md).
 PRODUCT_TILE = (1024, 2048)
 #: OpenBLAS computes products of at most this many multiply-adds in one thread anyway.
 _ONE_THREAD_WORK = 65536 * 4
@@ -192,13 +192,9 @@ def start_each(fn, count: int, threaded: bool = True):
 
 
 def rows_in_threads(fn, a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """fn(a, b) computed on row chunks of a in worker threads (fn must release the GIL)."""
+    """fn(a, b) computed on row chunks of a in the worker threads (fn must release the GIL)."""
     workers = min(_threads, max(1, a.shape[0] // 64))
     if workers == 1:
         return fn(a, b)
-    from concurrent.futures import ThreadPoolExecutor
-
     bounds = np.linspace(0, a.shape[0], workers + 1).astype(int)
-    with ThreadPoolExecutor(workers) as pool:
-        parts = list(pool.map(lambda s: fn(a[bounds[s] : bounds[s + 1]], b), range(workers)))
-    return np.vstack(parts)
+    return np.vstack(start_each(lambda s: fn(a[bounds[s] : bounds[s + 1]], b), workers)())
