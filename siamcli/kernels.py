@@ -191,6 +191,22 @@ def start_each(fn, count: int, threaded: bool = True):
     return lambda: [f.result() for f in futures]
 
 
+#: Inputs with fewer values than this prepare their operands in the calling thread: small calls
+#: never start the worker threads (start-up stays fast).
+_PARALLEL_MIN_VALUES = 2**20
+
+
+def operands(make_left, a: np.ndarray, make_right, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(make_left(a), make_right(b)) for a product, made at the same time on two threads when the
+    inputs are large (normalising two 10,000 x 384 inputs takes 14 ms in one thread)."""
+    if a is b and make_left is make_right:
+        left = make_left(a)
+        return left, left
+    calls = (lambda: make_left(a), lambda: make_right(b))
+    made = start_each(lambda i: calls[i](), 2, threaded=a.size + b.size >= _PARALLEL_MIN_VALUES)()
+    return made[0], made[1]
+
+
 def rows_in_threads(fn, a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """fn(a, b) computed on row chunks of a in the worker threads (fn must release the GIL)."""
     workers = min(_threads, max(1, a.shape[0] // 64))

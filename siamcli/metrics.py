@@ -153,6 +153,25 @@ def _normalised(x: np.ndarray) -> np.ndarray:
         return x / _row_norms(x).astype(x.dtype)[:, None]  # division, not a reciprocal: exact for 3/5
 
 
+def _near_cosines(chunk: np.ndarray, high: float) -> tuple[np.ndarray, np.ndarray]:
+    """(rows, cols) of the chunk's values with |cos| > high. Most chunks hold none, which one test of
+    the whole chunk's extremes shows (NaN fails it and takes the row-by-row search, which skips NaN)."""
+    if chunk.max(initial=-np.inf) <= high and chunk.min(initial=np.inf) >= -high:
+        return _NO_PAIRS, _NO_PAIRS
+    width = chunk.shape[1]
+    with np.errstate(invalid="ignore"):
+        flagged = np.flatnonzero((np.fmax.reduce(chunk, axis=1) > high) | (np.fmin.reduce(chunk, axis=1) < -high))
+        if len(flagged) == chunk.shape[0]:
+            flat = np.flatnonzero(np.abs(chunk) > high)
+            return flat // width, flat % width
+        flat = np.flatnonzero(np.abs(chunk[flagged]) > high)
+    return flagged[flat // width], flat % width
+
+
+_NO_PAIRS = np.empty(0, np.intp)
+_NO_VALUES = np.empty(0)
+
+
 def _cosine_kernel(a, b, paired: bool, out, finish):
     """Cosines, with near-parallel pairs (|cos| within NEAR_TOLERANCE of 1) recomputed exactly.
 
@@ -161,6 +180,8 @@ def _cosine_kernel(a, b, paired: bool, out, finish):
     each cache-sized row chunk right after that chunk's near pairs are found, so the whole work
     after the matrix product is one pass over memory. Only near pairs can fall outside [-1, 1].
     """
+    from . import kernels
+
     high = 1.0 - NEAR_TOLERANCE[np.dtype(a.dtype)]
     if paired:  # no normalised copies: one dot product and two norms per row
         with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
@@ -169,20 +190,12 @@ def _cosine_kernel(a, b, paired: bool, out, finish):
             rows = np.flatnonzero(np.abs(cos) > high)
         finish(cos, rows, None, *_exact_cosine_parts(a, b, rows, rows))
         return cos
-    an, bn = _normalised(a), _normalised(b)
+    an, bn = kernels.operands(_normalised, a, _normalised, b)
 
     def near_then_finish(r0, c0, chunk):
-        width = chunk.shape[1]
-        with np.errstate(invalid="ignore"):
-            flagged = np.flatnonzero((np.fmax.reduce(chunk, axis=1) > high) | (np.fmin.reduce(chunk, axis=1) < -high))
-            if len(flagged):
-                every = len(flagged) == chunk.shape[0]
-                flat = np.flatnonzero(np.abs(chunk if every else chunk[flagged]) > high)
-                rows = flat // width if every else flagged[flat // width]
-                cols = flat % width
-            else:
-                rows = cols = np.empty(0, np.intp)
-        finish(chunk, rows, cols, *_exact_cosine_parts(a, b, rows + r0, cols + c0))
+        rows, cols = _near_cosines(chunk, high)
+        parts = _exact_cosine_parts(a, b, rows + r0, cols + c0) if len(rows) else (_NO_VALUES, _NO_VALUES)
+        finish(chunk, rows, cols, *parts)
 
     return _product(an, bn, out, near_then_finish)
 
@@ -192,6 +205,8 @@ def _at(rows, cols):
 
 
 def _finish_cosine(values, rows, cols, diff_sq, sum_sq):
+    if not len(rows):
+        return
     where = _at(rows, cols)
     positive = values[where] > 0
     values[where] = np.clip(np.where(positive, 1.0 - diff_sq / 2.0, sum_sq / 2.0 - 1.0), -1.0, 1.0)
@@ -201,7 +216,8 @@ def _finish_cosine_distance(values, rows, cols, diff_sq, sum_sq):
     where = _at(rows, cols)
     positive = values[where] > 0
     np.subtract(1.0, values, out=values)
-    values[where] = np.clip(np.where(positive, diff_sq / 2.0, 2.0 - sum_sq / 2.0), 0.0, 2.0)
+    if len(rows):
+        values[where] = np.clip(np.where(positive, diff_sq / 2.0, 2.0 - sum_sq / 2.0), 0.0, 2.0)
 
 
 def _finish_angular(values, rows, cols, diff_sq, sum_sq):
@@ -249,7 +265,9 @@ def _sqeuclidean(a, b, params, paired=False, out=None, finish=None, exact=None):
         result = np.einsum("ij,ij->i", diff, diff)
         return finish(result) if finish is not None else result
     dtype = a.dtype
-    left, right = _augmented_left(a), _augmented_right(b)
+    from . import kernels
+
+    left, right = kernels.operands(_augmented_left, a, _augmented_right, b)
     na, nb = left[:, -2].astype(np.float64), right[:, -1].astype(np.float64)
     # Where the product cancels (and only there can it go negative), recompute from differences;
     # then `finish` (the square root) on the same chunk while it is in cache.
@@ -258,9 +276,14 @@ def _sqeuclidean(a, b, params, paired=False, out=None, finish=None, exact=None):
     def near_then_finish(r0, c0, chunk):
         width = chunk.shape[1]
         na_rows, nb_cols = na[r0 : r0 + chunk.shape[0]], nb[c0 : c0 + width]
-        with np.errstate(invalid="ignore"):
-            # finite inputs give finite scores here (NaN policies apply later): plain minimum is faster
-            flagged = np.flatnonzero(np.minimum.reduce(chunk, axis=1) <= tol * (na_rows + nb_cols.max(initial=0.0)))
+        nb_max = nb_cols.max(initial=0.0)
+        # finite inputs give finite scores here (NaN policies apply later), so plain minima serve;
+        # one test of the whole chunk clears most chunks, then row by row
+        if chunk.min(initial=np.inf) > tol * (na_rows.max(initial=0.0) + nb_max):
+            flagged = _NO_PAIRS
+        else:
+            with np.errstate(invalid="ignore"):
+                flagged = np.flatnonzero(np.minimum.reduce(chunk, axis=1) <= tol * (na_rows + nb_max))
         if len(flagged):
             sub = chunk[flagged]
             flat = np.flatnonzero(sub <= tol * (na_rows[flagged][:, None] + nb_cols[None, :]))

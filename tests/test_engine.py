@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 
 import numpy as np
@@ -298,6 +299,19 @@ def test_rows_the_zero_vector_policy_scores_fall_back_to_the_unscreened_path():
     assert engine._can_screen(siamcli.prepare(np.eye(4), metric="cosine"), 2)
 
 
+@contextlib.contextmanager
+def threads_limited_to(count: int):
+    """siamcli's threads and BLAS's limited to `count`, then every core again."""
+    try:
+        engine.set_threads(count)
+        yield
+    finally:
+        engine.set_threads(None)
+        from threadpoolctl import threadpool_limits
+
+        threadpool_limits(limits=os.cpu_count())
+
+
 #: Larger than one product tile (kernels.PRODUCT_TILE) both ways, so products run in several tiles.
 TILED_A = np.random.default_rng(11).normal(size=(2500, 16)).astype(np.float32)
 TILED_B = np.random.default_rng(12).normal(size=(4500, 16)).astype(np.float32)
@@ -315,21 +329,30 @@ def test_product_scores_are_the_same_to_the_last_bit_for_any_thread_count_and_bu
     rows, cols = few_rows.a_index, few_rows.b_index
     assert engine.prepare(TILED_A, TILED_B, metric=metric, memory=40 * 2**20).block_sizes()[0] < len(TILED_A)
     np.testing.assert_array_equal(few_rows.score, expected[rows, cols].astype(np.float64))
-    try:
-        engine.set_threads(1)
+    with threads_limited_to(1):
         assert kernels.threads() == 1
         np.testing.assert_array_equal(siamcli.matrix(TILED_A, TILED_B, metric=metric).values, expected)
-    finally:
-        engine.set_threads(None)
-        from threadpoolctl import threadpool_limits
-
-        threadpool_limits(limits=os.cpu_count())
     if metric != "mahalanobis":  # and the values are right, against float64
         reference = brute_scores(TILED_A.astype(np.float64), TILED_B.astype(np.float64),
                                  {"angular": "cosine"}.get(metric, metric))
         if metric == "angular":
             reference = np.arccos(np.clip(reference, -1, 1)) / np.pi
         np.testing.assert_allclose(expected, reference, rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("metric", ["cosine", "euclidean"])
+def test_operands_made_on_two_threads_give_the_scores_of_one_thread(metric):
+    """Inputs this large (kernels._PARALLEL_MIN_VALUES) have their operands (normalised or
+    augmented rows) made on two threads at once: the same scores as one thread, in order."""
+    from siamcli import kernels
+
+    a = np.random.default_rng(13).normal(size=(1200, 512)).astype(np.float32)
+    b = np.random.default_rng(14).normal(size=(900, 512)).astype(np.float32)
+    assert a.size + b.size >= kernels._PARALLEL_MIN_VALUES
+    both = siamcli.matrix(a, b, metric=metric).values
+    with threads_limited_to(1):
+        np.testing.assert_array_equal(siamcli.matrix(a, b, metric=metric).values, both)
+    np.testing.assert_allclose(both, brute_scores(a.astype(np.float64), b.astype(np.float64), metric), rtol=1e-5, atol=1e-5)
 
 
 @pytest.mark.parametrize("threads", [1, 2])
@@ -339,14 +362,8 @@ def test_screened_topk_of_many_tiles_with_any_thread_count_equals_brute_force(th
     (the threads screen one block while the candidates of the one before are merged)."""
     rng = np.random.default_rng(21)
     queries, gallery = rng.normal(size=(1500, 8)), rng.normal(size=(13000, 8))
-    try:
-        engine.set_threads(threads)
+    with threads_limited_to(threads):
         got = siamcli.compare(queries, gallery, metric=metric, top_k=3)
-    finally:
-        engine.set_threads(None)
-        from threadpoolctl import threadpool_limits
-
-        threadpool_limits(limits=os.cpu_count())
     scores = brute_scores(queries, gallery, metric)
     best = np.argsort(-scores if metric == "cosine" else scores, axis=1, kind="stable")[:, :3]
     assert engine._SCREEN_BLOCK_COLS * 3 < len(gallery)

@@ -339,6 +339,20 @@ def test_zero_vector_zero_matches_scikit_learn_cosine_similarity():
     np.testing.assert_allclose(ours, cosine_similarity(a, b), rtol=1e-12, atol=1e-15)
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_parallel_pairs_are_exact_beside_a_zero_vector(dtype):
+    # the zero row's NaN column lies in every chunk the parallel pairs lie in: the quick test of a
+    # whole chunk's extremes must not let NaN hide them
+    a = np.random.default_rng(3).normal(size=(40, 384)).astype(dtype)
+    b = np.vstack([np.zeros((1, 384), dtype), a * 4])  # times 4: exactly parallel
+    cos = siamcli.matrix(a, b, metric="cosine", zero_vector="nan").values
+    assert np.isnan(cos[:, 0]).all() and (np.diag(cos[:, 1:]) == 1.0).all()
+    distance = siamcli.matrix(a, b, metric="cosine_distance", zero_vector="nan").values
+    assert (np.diag(distance[:, 1:]) == 0.0).all()
+    angular = siamcli.matrix(a, b, metric="angular", zero_vector="nan").values
+    assert (np.diag(angular[:, 1:]) == 0.0).all()
+
+
 @pytest.mark.parametrize("name,neutral", [("cosine", 0.0), ("cosine_distance", 1.0), ("angular", 0.5)])
 def test_zero_vector_policies_give_nan_or_the_neutral_score(name, neutral):
     a, b = _with_zero_rows()
