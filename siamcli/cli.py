@@ -9,7 +9,6 @@ from __future__ import annotations
 import os
 import sys
 import time
-import traceback
 
 import click
 
@@ -105,13 +104,13 @@ class SiamGroup(click.Group):
             code = EXIT_BAD_INPUT
         except click.exceptions.UsageError as exc:
             if debug:
-                traceback.print_exc()
+                _print_traceback()
             hint = f" (see '{exc.ctx.command_path} --help')" if exc.ctx is not None else ""
             terminal.error(" ".join(exc.format_message().split()) + hint)
             code = EXIT_BAD_INPUT
         except SiamError as exc:
             if debug:
-                traceback.print_exc()
+                _print_traceback()
             terminal.error(" ".join(str(exc).split()))
             code = EXIT_BAD_INPUT
         except BrokenPipeError:
@@ -125,7 +124,7 @@ class SiamGroup(click.Group):
             code = 130
         except MemoryError:
             if debug:
-                traceback.print_exc()
+                _print_traceback()
             terminal.error("out of memory; try a smaller --top-k, a --threshold, or -o FILE for a large matrix")
             code = EXIT_INTERNAL
         except Exception as exc:  # a bug: say so in one line unless --debug
@@ -144,6 +143,12 @@ class SiamGroup(click.Group):
         except BrokenPipeError:
             _silence_stdout()
             raise click.exceptions.Exit(EXIT_BROKEN_PIPE) from None
+
+
+def _print_traceback() -> None:
+    import traceback  # only for --debug: not loaded on every start
+
+    traceback.print_exc()
 
 
 def _silence_stdout() -> None:

@@ -8,6 +8,7 @@ score ranks last (key +inf); pairs that are excluded (self-pairs, failing --thre
 
 from __future__ import annotations
 
+import contextlib
 import os
 import threading
 from dataclasses import dataclass
@@ -482,7 +483,10 @@ def _screened_rows(comp: Comparison, k: int, threshold, good_threshold, i0: int,
             pending, pending_count = [], 0
 
     upcoming, in_flight = gallery_block(0), None
-    with kernels.one_blas_thread_for(chunk_rows, min(m, bc), left.shape[1]):  # a tile, one BLAS thread
+    # A tile to a thread with one BLAS thread each; small work runs in this thread, and BLAS may
+    # use its own threads there (the product only screens: the scores come from the paired kernel).
+    # Not loading threadpoolctl for it keeps small comparisons quick to start.
+    with contextlib.nullcontext() if small else kernels.one_blas_thread_for(chunk_rows, min(m, bc), left.shape[1]):
         for j0 in range(0, m, bc):
             j1 = min(m, j0 + bc)
             right, block_slack = upcoming

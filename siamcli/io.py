@@ -6,13 +6,12 @@ shows them; arrays (.npy, .npz) give 0-based row and column indices as numpy doe
 
 from __future__ import annotations
 
-import csv
 import io
 import json
 import os
+import stat
 import sys
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Callable, Sequence
 
 import numpy as np
@@ -27,6 +26,18 @@ ID_COLUMN_NAMES = {"", "id", "ids", "name", "key", "filename", "file", "path", "
 JSON_ID_FIELDS = ("id", "name", "key")
 JSON_VECTOR_FIELDS = ("embedding", "vector", "embeddings", "values")
 STDIN = "-"
+
+
+class DiskFile(str):
+    """The path of a regular file not read yet: a binary reader may memory-map it (npy) or read it.
+    (A str, not a pathlib.Path: importing pathlib costs the command's start-up 5 ms.)"""
+
+    def size(self) -> int:
+        return os.stat(self).st_size
+
+    def read_bytes(self, count: int = -1) -> bytes:
+        with open(self, "rb") as file:
+            return file.read(count)
 
 
 @dataclass
@@ -85,15 +96,15 @@ def _npy_error(source: str, exc: Exception) -> InputError:
     return InputError(f"{source}: not a valid .npy file ({text.splitlines()[0] if text else exc.__class__.__name__})")
 
 
-def read_npy(data: bytes | Path, source: str, key: str | None = None, labels: str | None = None) -> Parsed:
+def read_npy(data: bytes | DiskFile, source: str, key: str | None = None, labels: str | None = None) -> Parsed:
     if labels is not None:
         raise InputError(f"{source}: a .npy file holds one array, so no '{labels}' column; "
                          f"give the labels as a file of their own, or use an .npz with a '{labels}' array")
-    head = data[:6] if isinstance(data, bytes) else data.open("rb").read(6)
+    head = data[:6] if isinstance(data, bytes) else data.read_bytes(6)
     if head != b"\x93NUMPY":
         raise InputError(f"{source}: not a .npy file (no NumPy header)")
     try:
-        if isinstance(data, Path) and data.stat().st_size > MMAP_THRESHOLD_BYTES:
+        if isinstance(data, DiskFile) and data.size() > MMAP_THRESHOLD_BYTES:
             array = np.load(data, mmap_mode="r", allow_pickle=False)
         else:
             array = np.load(io.BytesIO(_bytes(data)), allow_pickle=False)
@@ -104,12 +115,12 @@ def read_npy(data: bytes | Path, source: str, key: str | None = None, labels: st
     return Parsed(array)
 
 
-def read_npz(data: bytes | Path, source: str, key: str | None = None, labels: str | None = None) -> Parsed:
+def read_npz(data: bytes | DiskFile, source: str, key: str | None = None, labels: str | None = None) -> Parsed:
     import zipfile
     import zlib
 
     try:
-        archive = np.load(data if isinstance(data, Path) else io.BytesIO(data), allow_pickle=False)
+        archive = np.load(data if isinstance(data, DiskFile) else io.BytesIO(data), allow_pickle=False)
     except (ValueError, OSError, EOFError, zipfile.BadZipFile) as exc:
         if isinstance(exc, zipfile.BadZipFile):
             raise InputError(f"{source}: not a valid .npz archive ({exc})") from None
@@ -197,6 +208,8 @@ def _delimited_rows(text: str, delimiter: str | None) -> list[tuple[int, list[st
             if not line.lstrip().startswith("#"):
                 current[0] = lineno
                 yield line
+
+    import csv  # loaded for CSV/TSV input only
 
     for cells in csv.reader(data_lines(), delimiter=delimiter):
         if cells and any(c.strip() for c in cells):
@@ -439,9 +452,9 @@ def _sniff_format(data: bytes) -> Format:
     return FORMATS["txt"]
 
 
-def _bytes(data: bytes | Path) -> bytes:
+def _bytes(data: bytes | DiskFile) -> bytes:
     """The content of what _read_source gave: a path still to read, or bytes already read."""
-    return data.read_bytes() if isinstance(data, Path) else data
+    return data.read_bytes() if isinstance(data, DiskFile) else data
 
 
 def _read_text(path: str | os.PathLike) -> tuple[str, str]:
@@ -467,16 +480,15 @@ def _gunzip(data: bytes, source: str) -> bytes:
         raise InputError(f"{source}: not a valid gzip file ({exc})") from None
 
 
-def _read_source(path: str, stdin) -> tuple[bytes | Path, str]:
+def _read_source(path: str, stdin) -> tuple[bytes | DiskFile, str]:
     if path == STDIN:
         stream = stdin if stdin is not None else sys.stdin.buffer
         return stream.read(), "<stdin>"
-    p = Path(path)
     try:
-        if p.is_dir():
+        if os.path.isdir(path):
             raise InputError(f"{path}: is a directory, not a file")
-        p.stat()
-        with open(p, "rb"):
+        regular = stat.S_ISREG(os.stat(path).st_mode)
+        with open(path, "rb"):
             pass
     except FileNotFoundError:
         raise InputError(f"{path}: no such file") from None
@@ -484,9 +496,9 @@ def _read_source(path: str, stdin) -> tuple[bytes | Path, str]:
         raise InputError(f"{path}: cannot read (permission denied)") from None
     except OSError as exc:
         raise InputError(f"{path}: cannot read ({exc.strerror or exc})") from None
-    if not p.is_file():  # a pipe or a device (`<(command)`): its size says nothing, read it now
-        return p.read_bytes(), path
-    return p, path
+    if not regular:  # a pipe or a device (`<(command)`): its size says nothing, read it now
+        return DiskFile(path).read_bytes(), path
+    return DiskFile(path), path
 
 
 def load_embeddings(
@@ -519,7 +531,7 @@ def load_embeddings(
         fmt = FORMATS[input_format] if input_format else _sniff_format(data)
     else:
         fmt, gz = _format_for(path, input_format)
-        if (data.stat().st_size if isinstance(data, Path) else len(data)) == 0:
+        if (data.size() if isinstance(data, DiskFile) else len(data)) == 0:
             raise InputError(f"{source}: is empty")
         if gz:
             data = _gunzip(_bytes(data), source)
@@ -589,7 +601,7 @@ def load_embeddings_labels(path: str, field: str) -> list[str]:
         import zipfile
 
         try:
-            with np.load(raw if isinstance(raw, Path) else io.BytesIO(raw), allow_pickle=False) as archive:
+            with np.load(raw if isinstance(raw, DiskFile) else io.BytesIO(raw), allow_pickle=False) as archive:
                 if field not in archive.files:
                     raise InputError(f"{source}: no array named '{field}' (arrays: {', '.join(archive.files)})")
                 return label_array(archive[field], f"{source}[{field}]")

@@ -7,7 +7,6 @@ empty CSV cell; only tables round. rich is imported only when a table is drawn.
 
 from __future__ import annotations
 
-import csv
 import json
 import math
 from dataclasses import dataclass
@@ -93,6 +92,8 @@ def _cell(value) -> str:
 def write_matrix_rows(out: TextIO, col_ids: list[str], rows: Iterable[tuple[str, list]], delimiter: str = ",") -> None:
     """A matrix as CSV/TSV: a header `id,<col ids>`, then one line per row, full precision.
     Rows come as (row id, values) and are written as they arrive (a matrix larger than memory)."""
+    import csv  # loaded for CSV/TSV output only
+
     writer = csv.writer(out, delimiter=delimiter, lineterminator="\n")
     writer.writerow(["id", *col_ids])
     for row_id, values in rows:
@@ -111,6 +112,8 @@ def _flat(record: dict, prefix: str = "") -> dict:
 
 
 def _write_delimited(parts: Iterable, out: TextIO, options: OutputOptions, delimiter: str) -> None:
+    import csv
+
     writer = csv.writer(out, delimiter=delimiter, lineterminator="\n")
     header = None
     for part in parts:

@@ -900,3 +900,26 @@ def test_pipe_to_head_exits_with_the_sigpipe_status(big):
     proc = subprocess.run(["bash", "-c", command], capture_output=True, text=True, env=_subprocess_env(), timeout=120)
     assert proc.stderr == ""
     assert proc.returncode == 141
+
+
+def test_a_small_compare_loads_only_what_it_needs(tmp_path):
+    """Start-up (issue 3): a small compare piped to another program loads neither scipy, rich nor
+    threadpoolctl, nor the standard modules only other paths use (each costs milliseconds)."""
+    rng = np.random.default_rng(0)
+    a = _save(tmp_path / "a.npy", rng.normal(size=(20, 384)).astype(np.float32))
+    b = _save(tmp_path / "b.npy", rng.normal(size=(200, 384)).astype(np.float32))
+    code = ("import sys\n"
+            "before = set(sys.modules)\n"  # an editable install's finder loads pathlib at start-up
+            "import siamcli.cli\n"
+            f"sys.argv = ['siamcli', 'compare', {str(a)!r}, {str(b)!r}]\n"
+            "try:\n"
+            "    siamcli.cli.main()\n"
+            "except SystemExit as done:\n"
+            "    assert not done.code, done.code\n"
+            "print(' '.join({name.split('.')[0] for name in set(sys.modules) - before}), file=sys.stderr)\n")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120,
+                          env=_subprocess_env())
+    assert proc.returncode == 0, proc.stderr
+    assert len(parse_jsonl(proc.stdout)) == 20 * 5
+    heavy = {"scipy", "rich", "threadpoolctl", "concurrent", "sklearn", "numba", "pathlib", "csv", "traceback"}
+    assert not heavy & set(proc.stderr.split())
