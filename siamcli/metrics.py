@@ -276,14 +276,11 @@ def _sqeuclidean(a, b, params, paired=False, out=None, finish=None, exact=None):
     def near_then_finish(r0, c0, chunk):
         width = chunk.shape[1]
         na_rows, nb_cols = na[r0 : r0 + chunk.shape[0]], nb[c0 : c0 + width]
-        nb_max = nb_cols.max(initial=0.0)
-        # finite inputs give finite scores here (NaN policies apply later), so plain minima serve;
-        # one test of the whole chunk clears most chunks, then row by row
-        if chunk.min(initial=np.inf) > tol * (na_rows.max(initial=0.0) + nb_max):
-            flagged = _NO_PAIRS
-        else:
-            with np.errstate(invalid="ignore"):
-                flagged = np.flatnonzero(np.minimum.reduce(chunk, axis=1) <= tol * (na_rows + nb_max))
+        with np.errstate(invalid="ignore"):
+            # finite inputs give finite scores here (NaN policies apply later): plain minimum is faster.
+            # Row by row: with norms that vary, one test of the whole chunk against its largest
+            # norms fails in most chunks (71 of 80 in the benchmark's data) and costs a pass.
+            flagged = np.flatnonzero(np.minimum.reduce(chunk, axis=1) <= tol * (na_rows + nb_cols.max(initial=0.0)))
         if len(flagged):
             sub = chunk[flagged]
             flat = np.flatnonzero(sub <= tol * (na_rows[flagged][:, None] + nb_cols[None, :]))
