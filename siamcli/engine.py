@@ -112,7 +112,7 @@ def _gather(s: EmbeddingSet, index: np.ndarray, dtype: np.dtype, normalize: bool
     return _as_rows(s.vectors[index], dtype, normalize)
 
 
-@dataclass
+@dataclass(eq=False)  # arrays: compared by identity
 class Comparison:
     """A metric bound to its inputs and options, ready to score any block of pairs."""
 

@@ -40,7 +40,7 @@ class DiskFile(str):
             return file.read(count)
 
 
-@dataclass
+@dataclass(eq=False)  # arrays: == would be elementwise, so records compare by identity
 class EmbeddingSet:
     """Vectors as rows of a 2-D array (possibly memory-mapped), their ids, and where they came from."""
 
@@ -64,7 +64,7 @@ class EmbeddingSet:
         return [self.id_of(i) for i in range(len(self))]
 
 
-@dataclass
+@dataclass(eq=False)
 class Parsed:
     """What a reader found: an array, optional ids, and the file line of each row (text formats)."""
 
@@ -74,7 +74,7 @@ class Parsed:
     labels: list | None = None  # a label per row, when asked for (a column, field or array of the file)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class Format:
     name: str
     suffixes: tuple[str, ...]

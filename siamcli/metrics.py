@@ -26,7 +26,7 @@ NEAR_TOLERANCE = {np.dtype(np.float32): 0.05, np.dtype(np.float64): 1e-3}
 EXACT_CHUNK_VALUES = 2**21
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)  # arrays and functions: records compare by identity
 class Params:
     """Parameters of a metric: user options and what `prepare` derived from the data."""
 
@@ -36,7 +36,7 @@ class Params:
     notes: tuple[str, ...] = ()  # what preparation decided, for the user (printed on stderr)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class Screen:
     """A matrix product that orders pairs as a metric does, for rankings: most pairs are dismissed
     by comparing their product value with a bound, and the few candidates left are scored
@@ -55,7 +55,7 @@ class Screen:
     slack: Callable[[np.ndarray, np.ndarray], np.ndarray]
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class Metric:
     """One metric. `kind` fixes the ranking direction: similarities rank high first."""
 

@@ -32,7 +32,7 @@ RANKING_FIELDS = ("metric", "higher_is_better", "a_index", "a_id", "b_index", "b
 METRIC_FIELDS = ("name", "aliases", "kind", "higher_is_better", "summary")
 
 
-@dataclass
+@dataclass(eq=False)  # arrays: == would be elementwise, so results compare by identity
 class Ranking:
     """Scored pairs (row a_index of A, row b_index of B), best first within each group.
 
@@ -78,7 +78,7 @@ class Ranking:
                    join("score", np.float64), join("rank", np.int64), grouping)
 
 
-@dataclass
+@dataclass(eq=False)
 class Verdicts(Ranking):
     """Pairs judged same (`match`) or different against a threshold, in the metric's direction."""
 
@@ -92,7 +92,7 @@ class Verdicts(Ranking):
             yield {**record, "threshold": self.threshold, "match": same}
 
 
-@dataclass
+@dataclass(eq=False)
 class Score:
     """The score of one vector against one vector."""
 
@@ -119,7 +119,7 @@ class Score:
         }
 
 
-@dataclass
+@dataclass(eq=False)
 class MatrixResult:
     """Every row of A against every row of B: values[i, j] scores a row i with b row j."""
 
