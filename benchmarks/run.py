@@ -84,7 +84,7 @@ SIZES = {
                 "quick": dict(nq=100, nb=40_000, d=384, k=10, shards=8)},
 }
 #: Default repetitions at full size (--repeat overrides); --quick uses 5 everywhere.
-FULL_REPEAT = {"selfdup": 2, "mmap": 3, "cluster": 3}
+FULL_REPEAT = {"allpairs": 9, "selfdup": 2, "mmap": 3, "cluster": 3, "startup": 30}
 CASE_NAMES = tuple(SIZES)
 
 
@@ -845,7 +845,7 @@ def case_startup(bench: Bench, size: dict) -> None:
     na, nb, d = size["na"], size["nb"], size["d"]
     rng = np.random.default_rng([SEED, 7])
     exe = Path(sys.executable).parent / ("siamcli.exe" if os.name == "nt" else "siamcli")
-    reps = max(10, bench.args.repeat or 10)
+    reps = max(10, bench.repeat_for("startup"))  # cheap runs on a noisy host: 30 by default
     title = (f"startup: `siamcli compare a.npy b.npy` ({na} x {d} against {nb} x {d}) as a subprocess, "
              f"{reps} runs each, interleaved")
     bench.section(title)
