@@ -703,23 +703,25 @@ def _validated(parsed: Parsed, source: str) -> EmbeddingSet:
 
 
 def _check_finite(array: np.ndarray, source: str, locate: Callable[[int, int], str] | None) -> None:
-    """Raise naming the first NaN or infinite value; reads memory-mapped arrays in chunks."""
-    rows_per_chunk = max(1, 2**22 // array.shape[1])
-    first = None
-    total = 0
-    for start in range(0, array.shape[0], rows_per_chunk):
-        chunk = np.asarray(array[start : start + rows_per_chunk])
+    """Raise naming the first NaN or infinite value; reads the array (memory-mapped ones too) in
+    chunks, on the worker threads when it is large."""
+    from . import kernels
+
+    def scan(start: int, stop: int):
+        chunk = np.asarray(array[start:stop])
         with np.errstate(over="ignore", invalid="ignore"):
             if np.isfinite(chunk.sum()):  # NaN and inf propagate into a sum: one fast pass suffices
-                continue
+                return None
         bad = ~np.isfinite(chunk)
-        if bad.any():
-            total += int(bad.sum())
-            if first is None:
-                row, col = (int(x) for x in np.argwhere(bad)[0])
-                first = (start + row, col, "NaN" if np.isnan(chunk[row, col]) else "infinite")
-    if first is not None:
-        row, col, value = first
+        if not bad.any():
+            return None
+        row, col = (int(x) for x in np.argwhere(bad)[0])
+        return int(bad.sum()), (start + row, col, "NaN" if np.isnan(chunk[row, col]) else "infinite")
+
+    found = [f for f in kernels.chunks_in_threads(scan, array.shape[0], max(1, 2**22 // array.shape[1]), array.size) if f]
+    if found:
+        total = sum(count for count, _ in found)
+        row, col, value = found[0][1]
         where = locate(row, col) if locate else f"row {row}, column {col}"
         more = f" ({total - 1} more non-finite values)" if total > 1 else ""
         raise InputError(f"{source}: {where} is {value}; embeddings must be finite{more}")

@@ -207,6 +207,24 @@ def operands(make_left, a: np.ndarray, make_right, b: np.ndarray) -> tuple[np.nd
     return made[0], made[1]
 
 
+def chunks_in_threads(fn, rows: int, step: int, values: int) -> list:
+    """[fn(start, stop) for each chunk of `step` rows out of `rows`], in order; computed in the
+    worker threads when the data (`values` numbers) is large enough to repay them."""
+    starts = range(0, rows, step)
+    return start_each(lambda i: fn(starts[i], min(rows, starts[i] + step)), len(starts),
+                      threaded=values >= _PARALLEL_MIN_VALUES)()
+
+
+def pairs_in_threads(fn, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """fn(a, b) for paired rows (row i of a with row i of b, one value each), computed on row
+    chunks of both in the worker threads when they are large (fn must release the GIL)."""
+    workers = min(_threads, max(1, (a.size + b.size) // _PARALLEL_MIN_VALUES))
+    if workers == 1:
+        return fn(a, b)
+    bounds = np.linspace(0, a.shape[0], workers + 1).astype(int)
+    return np.concatenate(start_each(lambda s: fn(a[bounds[s] : bounds[s + 1]], b[bounds[s] : bounds[s + 1]]), workers)())
+
+
 def rows_in_threads(fn, a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """fn(a, b) computed on row chunks of a in the worker threads (fn must release the GIL)."""
     workers = min(_threads, max(1, a.shape[0] // 64))

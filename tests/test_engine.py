@@ -14,7 +14,7 @@ from scipy.spatial.distance import cdist
 
 import siamcli
 from siamcli import engine
-from siamcli.errors import ShapeError, UsageError
+from siamcli.errors import InputError, ShapeError, UsageError
 
 SETTINGS = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 #: Small integer vectors: many exact ties and duplicate rows, the hard cases for ranking.
@@ -369,3 +369,34 @@ def test_screened_topk_of_many_tiles_with_any_thread_count_equals_brute_force(th
     assert engine._SCREEN_BLOCK_COLS * 3 < len(gallery)
     np.testing.assert_array_equal(got.b_index.reshape(1500, 3), best)
     np.testing.assert_allclose(got.score.reshape(1500, 3), np.take_along_axis(scores, best, axis=1), rtol=1e-12)
+
+
+def test_zero_rows_are_found_in_every_chunk_and_only_zero_rows():
+    """The zero-row scan runs in chunks on the threads and first sums squares: rows of tiny values
+    (whose float32 squares are 0) and of integers whose squares wrap around are not zero rows."""
+    x = np.random.default_rng(5).normal(size=(200_000, 8)).astype(np.float32)  # 4 chunks of 65,536 rows
+    zero = [5, 70_000, 199_999]
+    x[zero] = 0.0
+    x[100_000] = 1e-30
+    with pytest.raises(InputError, match=r"rows 5, 70000, 199999 \(choose"):
+        siamcli.prepare(x, metric="cosine")
+    assert np.flatnonzero(siamcli.prepare(x, metric="cosine", zero_vector="nan").undefined_a).tolist() == zero
+    wraps = np.array([[16, 0], [0, 0], [0, 1]], dtype=np.int8)  # 16 * 16 = 256 is 0 in int8
+    assert siamcli.prepare(wraps, metric="cosine", zero_vector="nan").undefined_a.tolist() == [False, True, False]
+
+
+@pytest.mark.parametrize("metric", ["cosine", "euclidean", "manhattan"])
+def test_paired_scores_on_two_threads_equal_one_thread_and_the_reference(metric):
+    """Paired blocks this large are split over the threads by rows: same scores, same order."""
+    rng = np.random.default_rng(17)
+    a, b = rng.normal(size=(3000, 384)).astype(np.float32), rng.normal(size=(3000, 384)).astype(np.float32)
+    both = siamcli.compare(a, b, metric=metric, paired=True)
+    with threads_limited_to(1):
+        one = siamcli.compare(a, b, metric=metric, paired=True)
+    np.testing.assert_array_equal(both.score, one.score)
+    np.testing.assert_array_equal(both.a_index, np.arange(3000))
+    reference = np.array([cdist(a[i : i + 1].astype(np.float64), b[i : i + 1].astype(np.float64),
+                                {"manhattan": "cityblock"}.get(metric, metric))[0, 0] for i in range(3000)])
+    if metric == "cosine":
+        reference = 1.0 - reference
+    np.testing.assert_allclose(both.score, reference, rtol=1e-5, atol=1e-5)

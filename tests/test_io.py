@@ -1131,3 +1131,14 @@ def test_read_labelled_pairs_by_id_and_row(tmp_path):
     (tmp_path / "bad.csv").write_text("a,b\n")
     with pytest.raises(InputError, match="three"):
         read_labelled_pairs(tmp_path / "bad.csv", s)
+
+
+def test_a_large_array_names_its_first_non_finite_value_whichever_thread_finds_it():
+    """Arrays this large are checked in chunks on the worker threads: the report is still the
+    first bad value in row-major order, with every other one counted."""
+    array = np.ones((300_000, 32), dtype=np.float32)  # 9.6M values: three chunks of 2^22
+    array[290_000, 3] = np.nan  # third chunk
+    array[150_000, 7] = np.inf  # second chunk: the first in row-major order
+    array[150_001, 0] = -np.inf
+    with pytest.raises(InputError, match=r"row 150000, column 7 is infinite; .*\(2 more non-finite values\)"):
+        sio.embeddings_from_array(array, "big")
