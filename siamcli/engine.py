@@ -574,7 +574,7 @@ def _keep_close(kept, pending, rows_n: int, k: int, slack: np.ndarray, good_thre
     rows = np.concatenate([kept[0], *(p[0] for p in pending)])
     cols = np.concatenate([kept[1], *(p[1] for p in pending)])
     good = np.concatenate([kept[2], *(p[2] for p in pending)])
-    order = np.lexsort((cols, -good, rows))
+    order = np.lexsort((-good, rows))  # ties in good give the same k-th value: no third key needed
     rows, cols, good = rows[order], cols[order], good[order]
     rank = _ranks(rows)
     kth = np.full(rows_n, -np.inf)
