@@ -487,17 +487,15 @@ def _read_source(path: str, stdin) -> tuple[bytes | DiskFile, str]:
     try:
         if os.path.isdir(path):
             raise InputError(f"{path}: is a directory, not a file")
-        regular = stat.S_ISREG(os.stat(path).st_mode)
-        with open(path, "rb"):
-            pass
+        with open(path, "rb") as file:
+            if not stat.S_ISREG(os.fstat(file.fileno()).st_mode):
+                return file.read(), path  # a pipe or a device (`<(command)`): its size says nothing
     except FileNotFoundError:
         raise InputError(f"{path}: no such file") from None
     except PermissionError:
         raise InputError(f"{path}: cannot read (permission denied)") from None
     except OSError as exc:
         raise InputError(f"{path}: cannot read ({exc.strerror or exc})") from None
-    if not regular:  # a pipe or a device (`<(command)`): its size says nothing, read it now
-        return DiskFile(path).read_bytes(), path
     return DiskFile(path), path
 
 

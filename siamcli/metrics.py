@@ -153,6 +153,11 @@ def _normalised(x: np.ndarray) -> np.ndarray:
         return x / _row_norms(x).astype(x.dtype)[:, None]  # division, not a reciprocal: exact for 3/5
 
 
+#: What a chunk with no near pair gives the finishing step.
+_NO_PAIRS = np.empty(0, np.intp)
+_NO_VALUES = np.empty(0)
+
+
 def _near_cosines(chunk: np.ndarray, high: float) -> tuple[np.ndarray, np.ndarray]:
     """(rows, cols) of the chunk's values with |cos| > high. Most chunks hold none, which one test of
     the whole chunk's extremes shows (NaN fails it and takes the row-by-row search, which skips NaN)."""
@@ -166,10 +171,6 @@ def _near_cosines(chunk: np.ndarray, high: float) -> tuple[np.ndarray, np.ndarra
             return flat // width, flat % width
         flat = np.flatnonzero(np.abs(chunk[flagged]) > high)
     return flagged[flat // width], flat % width
-
-
-_NO_PAIRS = np.empty(0, np.intp)
-_NO_VALUES = np.empty(0)
 
 
 def _cosine_kernel(a, b, paired: bool, out, finish):

@@ -1142,3 +1142,18 @@ def test_a_large_array_names_its_first_non_finite_value_whichever_thread_finds_i
     array[150_001, 0] = -np.inf
     with pytest.raises(InputError, match=r"row 150000, column 7 is infinite; .*\(2 more non-finite values\)"):
         sio.embeddings_from_array(array, "big")
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="named pipes are POSIX")
+def test_a_named_pipe_is_read_as_it_comes(tmp_path):
+    """`siamcli compare <(command) ...`: a pipe has no size to trust, so it is read at once."""
+    import threading
+
+    pipe = tmp_path / "vectors.csv"
+    os.mkfifo(pipe)
+    writer = threading.Thread(target=lambda: pipe.write_text("a,1,2\nb,3,4\n"))
+    writer.start()
+    loaded = sio.load_embeddings(str(pipe))
+    writer.join()
+    np.testing.assert_array_equal(loaded.vectors, [[1.0, 2.0], [3.0, 4.0]])
+    assert list(loaded.ids) == ["a", "b"]
