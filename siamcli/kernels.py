@@ -144,9 +144,13 @@ def one_blas_thread_for(rows: int, cols: int, dim: int):
     return one_blas_thread()
 
 
-def tiled_product(left: np.ndarray, right: np.ndarray, out: np.ndarray | None = None, post=None) -> np.ndarray:
+def tiled_product(left: np.ndarray, right: np.ndarray, out: np.ndarray | None = None, post=None,
+                  scratch: bool = False) -> np.ndarray:
     """left @ right.T (into `out` if given) in PRODUCT_TILE tiles shared among the threads, with
-    post(r0, c0, tile) run on each tile by the thread that computed it."""
+    post(r0, c0, tile, dest) run on each tile by the thread that computed it; dest is the tile's
+    place in `out`. With `scratch`, each thread computes its tiles into one buffer of its own,
+    which stays in cache, and post must write dest (a post that rewrites every value anyway, such
+    as a square root, then reads the product from cache and writes `out` once)."""
     n, m = left.shape[0], right.shape[0]
     if out is None:
         out = np.empty((n, m), dtype=np.result_type(left, right))
@@ -154,13 +158,18 @@ def tiled_product(left: np.ndarray, right: np.ndarray, out: np.ndarray | None = 
     # column by column: the threads' concurrent tiles share their rows of `right` in cache (as a
     # threaded BLAS shares its packed panel), and write to different rows of `out`
     tiles = [(r0, c0) for c0 in range(0, m, tile_cols) for r0 in range(0, n, tile_rows)]
+    buffers: dict[int, np.ndarray] = {}  # a tile's worth per thread, for this call only
 
     def run(t):
         r0, c0 = tiles[t]
-        tile = out[r0 : r0 + tile_rows, c0 : c0 + tile_cols]
+        dest = out[r0 : r0 + tile_rows, c0 : c0 + tile_cols]
+        tile = dest
+        if scratch:
+            buffer = buffers.setdefault(threading.get_ident(), np.empty(tile_rows * tile_cols, out.dtype))
+            tile = buffer[: dest.size].reshape(dest.shape)
         np.matmul(left[r0 : r0 + tile_rows], right[c0 : c0 + tile_cols].T, out=tile)
         if post is not None:
-            post(r0, c0, tile)
+            post(r0, c0, tile, dest)
 
     with one_blas_thread_for(min(n, tile_rows), min(m, tile_cols), left.shape[1]):
         start_each(run, len(tiles))()

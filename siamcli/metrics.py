@@ -122,17 +122,18 @@ def _exact_pairs(a, b, rows, cols, fn, width: int = 0) -> np.ndarray:
 _CHUNK_BYTES = 2**20
 
 
-def _product(left: np.ndarray, right: np.ndarray, out, post) -> np.ndarray:
+def _product(left: np.ndarray, right: np.ndarray, out, post, scratch: bool = False) -> np.ndarray:
     """left @ right.T (into `out` if given) in fixed tiles over the threads (kernels.tiled_product),
-    then post(r0, c0, chunk) on every cache-sized row chunk of each tile, by the same thread."""
+    then post(r0, c0, chunk, dest) on every cache-sized row chunk of each tile, by the same thread
+    (dest: the chunk's place in `out`, which post must write when `scratch`; else the chunk itself)."""
     from . import kernels
 
-    def each_chunk(r0, c0, tile):
+    def each_chunk(r0, c0, tile, dest):
         step = max(1, _CHUNK_BYTES // max(1, tile.shape[1] * tile.itemsize))
         for s0 in range(0, tile.shape[0], step):
-            post(r0 + s0, c0, tile[s0 : s0 + step])
+            post(r0 + s0, c0, tile[s0 : s0 + step], dest[s0 : s0 + step])
 
-    return kernels.tiled_product(left, right, out, None if post is None else each_chunk)
+    return kernels.tiled_product(left, right, out, None if post is None else each_chunk, scratch)
 
 
 def _unit_parts(u, v):
@@ -193,7 +194,7 @@ def _cosine_kernel(a, b, paired: bool, out, finish):
         return cos
     an, bn = kernels.operands(_normalised, a, _normalised, b)
 
-    def near_then_finish(r0, c0, chunk):
+    def near_then_finish(r0, c0, chunk, _dest):
         rows, cols = _near_cosines(chunk, high)
         parts = _exact_cosine_parts(a, b, rows + r0, cols + c0) if len(rows) else (_NO_VALUES, _NO_VALUES)
         finish(chunk, rows, cols, *parts)
@@ -260,11 +261,13 @@ def _squared_difference(u, v):
 
 def _sqeuclidean(a, b, params, paired=False, out=None, finish=None, exact=None):
     """|a - b|^2 from one matrix product, near pairs recomputed by `exact(a_rows, b_rows)` from
-    row indices (default: from the differences of a and b), then `finish` chunk by chunk."""
+    row indices (default: from the differences of a and b), then `finish(values, out)` chunk by
+    chunk, which writes every value into `out`: the product then goes to a buffer in cache, and
+    the finished values to the output, once (kernels.tiled_product's scratch)."""
     if paired:  # in the input type: float32 sums of squares are good to ~1e-7 relative
         diff = a - b
         result = np.einsum("ij,ij->i", diff, diff)
-        return finish(result) if finish is not None else result
+        return finish(result, result) if finish is not None else result
     dtype = a.dtype
     from . import kernels
 
@@ -274,7 +277,7 @@ def _sqeuclidean(a, b, params, paired=False, out=None, finish=None, exact=None):
     # then `finish` (the square root) on the same chunk while it is in cache.
     tol = NEAR_TOLERANCE[np.dtype(dtype)]
 
-    def near_then_finish(r0, c0, chunk):
+    def near_then_finish(r0, c0, chunk, dest):
         width = chunk.shape[1]
         na_rows, nb_cols = na[r0 : r0 + chunk.shape[0]], nb[c0 : c0 + width]
         with np.errstate(invalid="ignore"):
@@ -289,17 +292,17 @@ def _sqeuclidean(a, b, params, paired=False, out=None, finish=None, exact=None):
             chunk[rows, cols] = (_exact_pairs(a, b, rows + r0, cols + c0, _squared_difference) if exact is None
                                  else exact(rows + r0, cols + c0))
         if finish is not None:
-            finish(chunk)
+            finish(chunk, dest)
 
-    return _product(left, right, out, near_then_finish)
+    return _product(left, right, out, near_then_finish, scratch=finish is not None)
 
 
-def _sqrt_in_place(x):
-    return np.sqrt(x, out=x)
+def _sqrt_into(x, out):
+    return np.sqrt(x, out=out)
 
 
 def _euclidean(a, b, params, paired=False, out=None):
-    return _sqeuclidean(a, b, params, paired, out, finish=_sqrt_in_place)
+    return _sqeuclidean(a, b, params, paired, out, finish=_sqrt_into)
 
 
 def _mahalanobis(a, b, params, paired=False, out=None):
@@ -319,7 +322,7 @@ def _mahalanobis(a, b, params, paired=False, out=None):
     if paired:
         return np.sqrt(whitened_difference(a64, b64))
     exact = lambda rows, cols: _exact_pairs(a64, b64, rows, cols, whitened_difference)  # noqa: E731
-    return _sqeuclidean(whiten(a64 - c), whiten(b64 - c), params, paired, out, finish=_sqrt_in_place, exact=exact)
+    return _sqeuclidean(whiten(a64 - c), whiten(b64 - c), params, paired, out, finish=_sqrt_into, exact=exact)
 
 
 def _scipy_matrix(name: str, compiled: str | None = None, **fixed):

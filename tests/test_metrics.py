@@ -307,6 +307,42 @@ def test_float32_near_duplicates_in_high_dimension_are_exact():
     np.testing.assert_allclose(np.diag(euclid)[20:], exact[20:], rtol=1e-5)
 
 
+@pytest.mark.parametrize("threads", [1, 2])
+@pytest.mark.parametrize("name", ["euclidean", "mahalanobis"])
+def test_square_roots_of_many_tiles_fill_a_given_output_and_keep_near_duplicates_exact(name, threads):
+    """The product of each tile goes to a buffer of its thread, and only the square roots go to the
+    output: every value of a given output is written, and near pairs in any tile (also partial
+    tiles at the edges) get their values from the differences, not from that buffer."""
+    from siamcli import engine, kernels
+
+    rows, cols = kernels.PRODUCT_TILE
+    rng = np.random.default_rng(17)
+    a = rng.normal(size=(2 * rows + 300, 24)).astype(np.float32)
+    b = rng.normal(size=(2 * cols + 500, 24)).astype(np.float32)
+    pairs = [(0, 0), (rows + 5, cols + 7), (2 * rows + 299, 2 * cols + 499), (7, 2 * cols + 3), (2 * rows + 1, 11)]
+    for i, j in pairs:
+        b[j] = a[i] + np.float32(1e-4) * rng.normal(size=24).astype(np.float32)
+    b[pairs[0][1]] = a[pairs[0][0]]  # one exact duplicate
+    metric = get_metric(name)
+    params = metric.prepare(lambda: [np.vstack([a, b]).astype(np.float64)], 24, Params()) if metric.prepare else Params()
+    out = np.full((len(a), len(b)), np.nan, dtype=np.float32)
+    engine.set_threads(threads)
+    try:
+        got = metric.matrix(a, b, params, out=out)
+    finally:
+        engine.set_threads(None)
+    assert got is out and not np.isnan(out).any()
+    a64, b64 = a.astype(np.float64), b.astype(np.float64)
+    if name == "euclidean":
+        ref = cdist(a64, b64)
+    else:
+        ref = cdist(a64, b64, "mahalanobis", VI=params.whitener @ params.whitener.T)
+    np.testing.assert_allclose(out, ref, rtol=2e-4, atol=1e-4)
+    assert out[pairs[0]] == 0.0
+    for i, j in pairs[1:]:  # small distances keep their relative precision
+        assert abs(out[i, j] - ref[i, j]) <= 1e-5 * ref[i, j], (i, j)
+
+
 def test_float32_inputs_compute_in_float32_and_float64_in_float64():
     a32 = np.ones((2, 3), dtype=np.float32)
     assert siamcli.matrix(a32, metric="cosine").values.dtype == np.float32
