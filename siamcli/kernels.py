@@ -83,8 +83,9 @@ def _compile() -> dict:
     return _compiled
 
 
-def compiled_matrix(name: str, a: np.ndarray, b: np.ndarray) -> np.ndarray | None:
-    """The compiled kernel's (n, m) float64 result, or None when it does not apply."""
+def compiled_matrix(name: str, a: np.ndarray, b: np.ndarray, out: np.ndarray | None = None) -> np.ndarray | None:
+    """The compiled kernel's (n, m) result (float64; chebyshev's max may also be written into an
+    output of the input's type), into `out` if given; None when the kernel does not apply."""
     if a.shape[0] * b.shape[0] * a.shape[1] < COMPILED_MIN_WORK:
         return None
     kernel = _compile().get(name)
@@ -93,9 +94,15 @@ def compiled_matrix(name: str, a: np.ndarray, b: np.ndarray) -> np.ndarray | Non
     a = np.ascontiguousarray(a)
     # manhattan sums in float64 (exact to 1e-5 on large sums); chebyshev's max is exact in any type
     bt = np.ascontiguousarray(b.T, dtype=np.float64 if name == "manhattan" else a.dtype)
-    out = np.empty((a.shape[0], b.shape[0]), dtype=np.float64)
-    kernel(a, bt, out)
-    return out
+    shape = (a.shape[0], b.shape[0])
+    fits = (out is not None and out.shape == shape and out.flags.c_contiguous
+            and (out.dtype == np.float64 or (name == "chebyshev" and out.dtype == a.dtype)))
+    target = out if fits else np.empty(shape, dtype=np.float64)
+    kernel(a, bt, target)
+    if out is not None and target is not out:
+        out[...] = target
+        return out
+    return target
 
 
 #: Matrix products run in tiles of this many rows x columns, each one thread's single-threaded
@@ -165,7 +172,10 @@ def tiled_product(left: np.ndarray, right: np.ndarray, out: np.ndarray | None = 
         dest = out[r0 : r0 + tile_rows, c0 : c0 + tile_cols]
         tile = dest
         if scratch:
-            buffer = buffers.setdefault(threading.get_ident(), np.empty(tile_rows * tile_cols, out.dtype))
+            size = min(tile_rows, n) * min(tile_cols, m)
+            buffer = buffers.get(threading.get_ident())
+            if buffer is None:
+                buffer = buffers[threading.get_ident()] = np.empty(size, out.dtype)
             tile = buffer[: dest.size].reshape(dest.shape)
         np.matmul(left[r0 : r0 + tile_rows], right[c0 : c0 + tile_cols].T, out=tile)
         if post is not None:
@@ -234,10 +244,18 @@ def pairs_in_threads(fn, a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return np.concatenate(start_each(lambda s: fn(a[bounds[s] : bounds[s + 1]], b[bounds[s] : bounds[s + 1]]), workers)())
 
 
-def rows_in_threads(fn, a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """fn(a, b) computed on row chunks of a in the worker threads (fn must release the GIL)."""
-    workers = min(_threads, max(1, a.shape[0] // 64))
-    if workers == 1:
-        return fn(a, b)
-    bounds = np.linspace(0, a.shape[0], workers + 1).astype(int)
-    return np.vstack(start_each(lambda s: fn(a[bounds[s] : bounds[s + 1]], b), workers)())
+#: Bytes of one row chunk of a kernel's own result before it is copied into the output.
+_ROWS_CHUNK_BYTES = 2**22
+
+
+def rows_into(fn, a: np.ndarray, b: np.ndarray, out: np.ndarray) -> np.ndarray:
+    """fn(a_rows, b, out_rows) on row chunks of a and of `out` in the worker threads (fn must
+    release the GIL); chunks are small enough that a result fn makes before copying it into
+    out_rows stays small (_ROWS_CHUNK_BYTES)."""
+    n = a.shape[0]
+    workers = min(_threads, max(1, n // 64))
+    step = max(1, min(-(-n // workers), _ROWS_CHUNK_BYTES // max(1, 8 * b.shape[0])))
+    starts = range(0, n, step)
+    start_each(lambda i: fn(a[starts[i] : starts[i] + step], b, out[starts[i] : starts[i] + step]),
+               len(starts), threaded=workers > 1)()
+    return out

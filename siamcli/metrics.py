@@ -326,36 +326,46 @@ def _mahalanobis(a, b, params, paired=False, out=None):
 
 
 def _scipy_matrix(name: str, compiled: str | None = None, **fixed):
-    """A matrix kernel from scipy's cdist (row chunks in threads), or a compiled one when it pays."""
+    """A matrix kernel from scipy's cdist (row chunks in threads, each written into the output),
+    or a compiled one when it pays."""
 
-    def matrix(a, b, params):
+    def matrix(a, b, params, out=None):
         from scipy.spatial.distance import cdist
 
         from . import kernels
 
         if compiled is not None:
-            fast = kernels.compiled_matrix(compiled, a, b)
+            fast = kernels.compiled_matrix(compiled, a, b, out)
             if fast is not None:
                 return fast
         kwargs = dict(fixed)
         if name == "minkowski":
             kwargs["p"] = params.p
         a64, b64 = a.astype(np.float64, copy=False), b.astype(np.float64, copy=False)
+        if out is None:
+            out = np.empty((a.shape[0], b.shape[0]))
+
+        def rows(x, y, dest):
+            if dest.dtype == np.float64 and dest.flags.c_contiguous:
+                cdist(x, y, name, out=dest, **kwargs)
+            else:
+                dest[...] = cdist(x, y, name, **kwargs)
+
         with np.errstate(all="ignore"):
-            return kernels.rows_in_threads(lambda x, y: cdist(x, y, name, **kwargs), a64, b64)
+            return kernels.rows_into(rows, a64, b64, out)
 
     matrix.__name__ = f"cdist_{name}"
     return matrix
 
 
-def _braycurtis_matrix(a, b, params):
-    out = _scipy_matrix("braycurtis")(a, b, params)
+def _braycurtis_matrix(a, b, params, out=None):
+    out = _scipy_matrix("braycurtis")(a, b, params, out)
     out[np.isnan(out)] = 0.0  # 0/0 only for two zero vectors: identical, so distance 0
     return out
 
 
-def _jensenshannon_matrix(a, b, params):
-    out = _scipy_matrix("jensenshannon")(a, b, params)
+def _jensenshannon_matrix(a, b, params, out=None):
+    out = _scipy_matrix("jensenshannon")(a, b, params, out)
     rows, cols = np.nonzero(np.isnan(out))  # cdist can round below zero under its square root
     if len(rows):
         a64, b64 = a.astype(np.float64, copy=False), b.astype(np.float64, copy=False)
@@ -678,12 +688,12 @@ BUILTIN_METRICS: list[Metric] = [
     _blas("sqeuclidean", "distance", _sqeuclidean, _ref_sqeuclidean, "squared euclidean distance |a - b|^2",
           aliases=("squared_euclidean",), same_order_as="euclidean", screen=_squared_screen(lambda s: s)),
     Metric("manhattan", "distance", _scipy_matrix("cityblock", compiled="manhattan"), _paired64(_p_manhattan), _ref_manhattan,
-           "sum of absolute differences", aliases=("cityblock", "l1", "taxicab")),
+           "sum of absolute differences", aliases=("cityblock", "l1", "taxicab"), writes_into=True),
     Metric("chebyshev", "distance", _scipy_matrix("chebyshev", compiled="chebyshev"), _paired64(_p_chebyshev), _ref_chebyshev,
            "largest absolute difference", aliases=("linf", "chessboard"),
-           keeps_float32=True),  # a max needs no float64 sums: the compiled kernel runs twice as wide
+           keeps_float32=True, writes_into=True),  # a max needs no float64 sums: the compiled kernel runs twice as wide
     Metric("minkowski", "distance", _scipy_matrix("minkowski"), _paired64(_p_minkowski), _ref_minkowski,
-           "(sum |a_i - b_i|^p)^(1/p); --p sets p (default 2, as scipy)", aliases=("lp",)),
+           "(sum |a_i - b_i|^p)^(1/p); --p sets p (default 2, as scipy)", aliases=("lp",), writes_into=True),
     Metric("mahalanobis", "distance", _matrix_and_paired(_mahalanobis)[0], _matrix_and_paired(_mahalanobis)[1],
            _ref_mahalanobis, "sqrt((a-b)' S^-1 (a-b)), S the covariance of the data or of --cov-from",
            prepare=_prepare_mahalanobis, writes_into=True),
@@ -692,17 +702,17 @@ BUILTIN_METRICS: list[Metric] = [
            aliases=("pearson",), undefined_rows=_constant_rows, neutral_score=1.0, keeps_float32=True,
            writes_into=True),
     Metric("canberra", "distance", _scipy_matrix("canberra"), _paired64(_p_canberra), _ref_canberra,
-           "sum |a_i - b_i| / (|a_i| + |b_i|), terms with 0/0 count 0"),
+           "sum |a_i - b_i| / (|a_i| + |b_i|), terms with 0/0 count 0", writes_into=True),
     Metric("braycurtis", "distance", _braycurtis_matrix, _paired64(_p_braycurtis), _ref_braycurtis,
-           "sum |a_i - b_i| / sum |a_i + b_i|; 0 for two zero vectors", aliases=("bray_curtis",)),
+           "sum |a_i - b_i| / sum |a_i + b_i|; 0 for two zero vectors", aliases=("bray_curtis",), writes_into=True),
     Metric("hamming", "distance", _scipy_matrix("hamming"), _paired64(_p_hamming), _ref_hamming,
-           "fraction of components that differ", domain="discrete"),
+           "fraction of components that differ", domain="discrete", writes_into=True),
     Metric("jaccard", "distance", _scipy_matrix("jaccard"), _paired64(_p_jaccard), _ref_jaccard,
-           "1 - |A & B| / |A | B| of the sets of nonzero positions (scipy's jaccard)", domain="discrete"),
+           "1 - |A & B| / |A | B| of the sets of nonzero positions (scipy's jaccard)", domain="discrete", writes_into=True),
     Metric("jensenshannon", "distance", _jensenshannon_matrix, _paired64(_p_jensenshannon),
            _ref_jensenshannon, "Jensen-Shannon distance of the vectors scaled to sum 1 (natural log); inputs >= 0",
            aliases=("js", "jensen_shannon"), undefined_rows=_zero_sum_rows, neutral_score=math.sqrt(math.log(2)),
-           domain="nonnegative"),
+           domain="nonnegative", writes_into=True),
 ]
 
 _registry: dict[str, Metric] = {}
