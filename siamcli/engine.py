@@ -26,6 +26,12 @@ ZERO_VECTOR_POLICIES = ("error", "nan", "zero")
 #: Working bytes per score entry while ranking, beyond the score itself (its dtype's size): the
 #: masks and keys of rows still being filled and the cache-sized chunks; candidates are few.
 _EXTRA_BYTES_PER_ENTRY = 4
+#: Working bytes per candidate pair a ranking keeps for a row (up to k of them): its row, column
+#: and key or value, and the copies a merge of them makes (_keep_close, _best_per_row_index).
+_CANDIDATE_BYTES = 384
+#: Bytes per value of the copies a kernel makes of a block's input rows (float64 conversions,
+#: normalised or augmented rows, a transposed side): the B side's take at most a quarter of the budget.
+_OPERAND_BYTES_PER_VALUE = 16
 #: The first column block of a ranking is narrow: a cheap partition gives each row its k-th
 #: best key early, and every later block is screened against it with one comparison.
 _FIRST_BLOCK_COLS = 2048
@@ -219,13 +225,29 @@ class Comparison:
             return _whole_tiles(self.memory // (2 * row_bytes + 64), n, 0), m
         return self.block_sizes()
 
-    def block_sizes(self, block_rows: int | None = None) -> tuple[int, int]:
-        """Rows of A and of B per block, from the memory budget (or fixed, for tests)."""
+    def block_sizes(self, block_rows: int | None = None, candidates: int = 0) -> tuple[int, int]:
+        """Rows of A and of B per block, from the memory budget (or fixed, for tests); each row
+        may also hold up to `candidates` ranked pairs (_CANDIDATE_BYTES each)."""
         if block_rows is not None:
             return max(1, block_rows), max(1, block_rows)
-        cols = _whole_tiles(_MAX_BLOCK_COLS, len(self.b), 1)
-        rows = self.memory // ((self.dtype.itemsize + _EXTRA_BYTES_PER_ENTRY) * cols)
-        return _whole_tiles(rows, len(self.a), 0), cols
+        from . import kernels
+
+        operand = _OPERAND_BYTES_PER_VALUE * (self.a.dim + 2)  # per row of either side
+
+        def rows_for(cols: int) -> int:
+            per_row = (self.dtype.itemsize + _EXTRA_BYTES_PER_ENTRY) * cols + operand + _CANDIDATE_BYTES * candidates
+            return max(1, self.memory - cols * operand) // per_row
+
+        n, m = len(self.a), len(self.b)
+        cols = _whole_tiles(min(_MAX_BLOCK_COLS, max(1, self.memory // (4 * operand))), m, 1)
+        tile_rows, tile_cols = kernels.PRODUCT_TILE
+        # narrower blocks of whole tiles rather than fewer rows than a tile: the same scores for any budget
+        narrower = cols
+        while rows_for(narrower) < min(tile_rows, n) and narrower > tile_cols:
+            narrower = (narrower - 1) // tile_cols * tile_cols
+        if rows_for(narrower) >= min(tile_rows, n):
+            cols = narrower
+        return _whole_tiles(rows_for(cols), n, 0), cols
 
     def score_buffer(self, rows: int, cols: int) -> Callable[[int, int], np.ndarray]:
         """A view maker over one reused buffer: blocks never allocate (or page-fault) afresh, and
@@ -350,17 +372,28 @@ def _row_candidates(keys: np.ndarray, k: int):
     return rows, cols, keys[rows, cols]
 
 
-def _block_keys(comp: Comparison, i0, i1, j0, j1, threshold, upper_only: bool, out=None) -> tuple[np.ndarray, np.ndarray]:
-    scores = comp.block(i0, i1, j0, j1, out=out)
+#: A block's scores are ranked in row chunks of about this many bytes, so that the keys and masks
+#: made for them stay this small whatever the block's size (the budget is the block's scores).
+_SELECT_CHUNK_BYTES = 2**21
+
+
+def _row_steps(rows: int, width: int) -> tuple[range, int]:
+    """(starts, step) of row chunks of a block `width` scores wide (see _SELECT_CHUNK_BYTES)."""
+    step = max(1, _SELECT_CHUNK_BYTES // max(1, 8 * width))
+    return range(0, rows, step), step
+
+
+def _keys_of(comp: Comparison, scores: np.ndarray, i0: int, j0: int, threshold, upper_only: bool) -> np.ndarray:
+    """Ranking keys of scores whose first entry is the pair (i0, j0): NaN for pairs left out
+    (self-pairs, or with upper_only every pair on or below the diagonal; pairs failing the threshold)."""
     keys = comp.keys(scores)
     if comp.same:
-        gi = np.arange(i0, i1)[:, None]
-        gj = np.arange(j0, j1)[None, :]
-        excluded = (gj <= gi) if upper_only else (gj == gi)
-        keys[excluded] = np.nan
+        gi = np.arange(i0, i0 + scores.shape[0])[:, None]
+        gj = np.arange(j0, j0 + scores.shape[1])[None, :]
+        keys[(gj <= gi) if upper_only else (gj == gi)] = np.nan
     if threshold is not None:
         keys[keys > comp.key_threshold(threshold)] = np.nan
-    return scores, keys
+    return keys
 
 
 # ---------------------------------------------------------------- rankings
@@ -379,7 +412,7 @@ def iter_topk(comp: Comparison, k: int | None, threshold: float | None = None,
     if _can_screen(comp, k):
         yield from _screened_topk(comp, k, threshold, block_rows)
         return
-    br, bc = comp.block_sizes(block_rows)
+    br, bc = comp.block_sizes(block_rows, candidates=min(k, m))
     higher = comp.metric.higher_is_better
     view = comp.score_buffer(min(br, n), min(bc, m))
     for i0 in range(0, n, br):
@@ -443,11 +476,12 @@ def _screened_topk(comp: Comparison, k: int, threshold: float | None, block_rows
     n, m = len(comp.a), len(comp.b)
     sign = 1.0 if screen.higher else -1.0  # "good" = sign * product value: larger is closer
     d = comp.a.dim
-    chunk_bytes = min(_SCREEN_CHUNK_BYTES, comp.memory // (4 * kernels.threads()))  # one product chunk per thread
+    # one product chunk per thread, and a copy or two of its rows while they are short of k candidates
+    chunk_bytes = min(_SCREEN_CHUNK_BYTES, comp.memory // (8 * kernels.threads()))
     if block_rows is not None:
         br, bc = max(1, block_rows), max(1, block_rows)
     else:  # the product lives in small chunks: a row block holds its prepared rows and its candidates
-        br = max(1, min(n, comp.memory // (4 * (d + 2) * comp.dtype.itemsize + 64 * k)))
+        br = max(1, min(n, comp.memory // (4 * (d + 2) * comp.dtype.itemsize + _CANDIDATE_BYTES * k)))
         bc = max(1, min(m, _SCREEN_BLOCK_COLS, chunk_bytes // (64 * comp.dtype.itemsize)))
     good_threshold = None if threshold is None else sign * float(screen.value(np.float64(threshold)))
     for i0 in range(0, n, br):
@@ -652,28 +686,60 @@ def _best_per_row_index(rows, cols, keys, k):
 
 def _open_row_candidates(comp: Comparison, scores, open_rows, i0, j0, k, threshold):
     """Candidates in rows that do not have k entries yet: at most the k best (and ties) of each
-    row, excluding self-pairs and pairs failing the threshold, so memory stays bounded."""
-    block = scores[open_rows]
-    keys = comp.keys(block)
-    if threshold is not None:
-        keys[~comp.passes(block, threshold)] = np.nan
-    if comp.same:
-        global_rows = open_rows + i0
-        on_diagonal = np.flatnonzero((global_rows >= j0) & (global_rows < j0 + block.shape[1]))
-        keys[on_diagonal, global_rows[on_diagonal] - j0] = np.nan
-    r, c, _ = _row_candidates(keys, k)
-    return open_rows[r], c
+    row, excluding self-pairs and pairs failing the threshold, found in row chunks
+    (_SELECT_CHUNK_BYTES) so memory stays bounded."""
+    rows_found, cols_found = [], []
+    starts, step = _row_steps(len(open_rows), scores.shape[1])
+    for s0 in starts:
+        rows = open_rows[s0 : s0 + step]
+        block = scores[rows]
+        keys = comp.keys(block)
+        if threshold is not None:
+            keys[~comp.passes(block, threshold)] = np.nan
+        if comp.same:
+            global_rows = rows + i0
+            on_diagonal = np.flatnonzero((global_rows >= j0) & (global_rows < j0 + block.shape[1]))
+            keys[on_diagonal, global_rows[on_diagonal] - j0] = np.nan
+        r, c, _ = _row_candidates(keys, k)
+        rows_found.append(rows[r])
+        cols_found.append(c)
+    if not rows_found:
+        return np.empty(0, np.intp), np.empty(0, np.intp)
+    return np.concatenate(rows_found), np.concatenate(cols_found)
 
 
 def best_pairs(comp: Comparison, limit: int | None, threshold: float | None = None,
                block_rows: int | None = None) -> Ranking:
-    """The `limit` best pairs overall (all with None). Self-comparison lists each unordered pair once."""
+    """The `limit` best pairs overall (all with None). Self-comparison lists each unordered pair once.
+
+    Blocks are ranked in row chunks (_SELECT_CHUNK_BYTES); a chunk keeps its pairs at least as
+    good as the limit-th best key so far (ties too: they may still win on index) and at most its
+    own `limit` best, and these are merged with the best so far once they outnumber them."""
     n, m = len(comp.a), len(comp.b)
     br, bc = comp.block_sizes(block_rows)
-    best_a = np.empty(0, np.int64)
-    best_b = np.empty(0, np.int64)
-    best_k = np.empty(0)
-    best_s = np.empty(0)
+    best = (np.empty(0, np.int64), np.empty(0, np.int64), np.empty(0), np.empty(0))  # rows, cols, keys, scores
+    found: list[tuple[np.ndarray, ...]] = []
+    found_count = 0
+    bound = np.float64(np.inf)  # the limit-th best key so far
+
+    def merge():
+        """The best so far and the found pairs, sorted: each column is joined and each part
+        dropped in turn, so a merge of many pairs (--limit all) holds few copies of them."""
+        nonlocal best, found, found_count, bound
+        parts = [list(best), *(list(part) for part in found)]
+        best, found, found_count = (), [], 0
+        columns = []
+        for i in range(4):
+            columns.append(np.concatenate([part[i] for part in parts]))
+            for part in parts:
+                part[i] = None
+        order = np.lexsort((columns[1], columns[0], columns[2]))[:limit]
+        for i in range(4):
+            columns[i] = columns[i][order]
+        best = tuple(columns)
+        if limit is not None and len(order) == limit:
+            bound = np.float64(best[2][-1])
+
     view = comp.score_buffer(min(br, n), min(bc, m))
     for i0 in range(0, n, br):
         i1 = min(n, i0 + br)
@@ -682,19 +748,24 @@ def best_pairs(comp: Comparison, limit: int | None, threshold: float | None = No
             if comp.same and j1 <= i0 + 1:
                 comp.report((i1 - i0) * (j1 - j0))
                 continue  # entirely on or below the diagonal
-            scores, keys = _block_keys(comp, i0, i1, j0, j1, threshold, upper_only=True, out=view(i1 - i0, j1 - j0))
-            valid = ~np.isnan(keys)
-            if limit is not None and valid.sum() > limit:
-                kth = np.partition(keys[valid], limit - 1)[limit - 1]
-                valid &= keys <= kth
-            rows, cols = np.nonzero(valid)
-            ra = np.concatenate([best_a, rows + i0])
-            rb = np.concatenate([best_b, cols + j0])
-            rk = np.concatenate([best_k, keys[rows, cols]])
-            rs = np.concatenate([best_s, scores[rows, cols].astype(np.float64)])
-            order = np.lexsort((rb, ra, rk))[:limit]
-            best_a, best_b, best_k, best_s = ra[order], rb[order], rk[order], rs[order]
-    return Ranking(comp.metric, comp.a, comp.b, best_a, best_b, best_s, np.arange(1, len(best_s) + 1), "overall")
+            scores = comp.block(i0, i1, j0, j1, out=view(i1 - i0, j1 - j0))
+            starts, step = _row_steps(i1 - i0, j1 - j0)
+            for r0 in starts:
+                chunk = scores[r0 : r0 + step]
+                keys = _keys_of(comp, chunk, i0 + r0, j0, threshold, upper_only=True)
+                with np.errstate(invalid="ignore"):
+                    valid = keys <= bound  # NaN (left out) fails
+                if limit is not None and np.count_nonzero(valid) > limit:
+                    kth = np.partition(keys[valid], limit - 1)[limit - 1]
+                    valid &= keys <= kth
+                rows, cols = np.nonzero(valid)
+                found.append((rows + i0 + r0, cols + j0, keys[rows, cols].astype(np.float64),
+                              chunk[rows, cols].astype(np.float64)))
+                found_count += len(rows)
+                if limit is not None and found_count > max(limit, EXACT_ROWS_PER_CHUNK):
+                    merge()
+    merge()
+    return Ranking(comp.metric, comp.a, comp.b, best[0], best[1], best[3], np.arange(1, len(best[3]) + 1), "overall")
 
 
 def iter_paired(comp: Comparison, threshold: float | None = None, block_rows: int | None = None,
@@ -746,12 +817,23 @@ def fill_matrix(comp: Comparison, out: np.ndarray | None = None, block_rows: int
     m = len(comp.b)
     if out is None:
         out = np.empty((r1 - r0, m), dtype=comp.dtype)
-    br, bc = comp.block_sizes(block_rows) if block_rows else comp.matrix_block_sizes()
+    # A kernel that writes into `out` needs no memory for the scores: blocks of whole rows. Into
+    # another type (matrix -o --dtype), each block is scored within the budget, then copied.
+    direct = comp.metric.writes_into and out.dtype == comp.dtype
+    if block_rows:
+        br, bc = comp.block_sizes(block_rows)
+    else:
+        br, bc = comp.matrix_block_sizes() if direct else comp.block_sizes()
+    view = None if direct else comp.score_buffer(min(br, r1 - r0), min(bc, m))
     for i0 in range(r0, r1, br):
         i1 = min(r1, i0 + br)
         for j0 in range(0, m, bc):
             j1 = min(m, j0 + bc)
-            comp.block(i0, i1, j0, j1, out=out[i0 - r0 : i1 - r0, j0:j1])
+            target = out[i0 - r0 : i1 - r0, j0:j1]
+            if view is None:
+                comp.block(i0, i1, j0, j1, out=target)
+            else:
+                target[...] = comp.block(i0, i1, j0, j1, out=view(i1 - i0, j1 - j0))
     return out
 
 

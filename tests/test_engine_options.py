@@ -212,6 +212,68 @@ def test_cli_paired_and_pairs_exclude_each_other(tmp_path):
     assert result.exit_code == 2 and "--pairs" in result.stderr
 
 
+def _working_memory(run) -> int:
+    """Peak bytes numpy allocated while `run()` streamed its rankings, less the largest ranking
+    chunk (the output, which the budget does not cover)."""
+    import tracemalloc
+
+    tracemalloc.start()
+    try:
+        largest = max([sum(x.nbytes for x in (r.a_index, r.b_index, r.score, r.rank)) for r in run()], default=0)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    return peak - largest
+
+
+_BUDGET_A = np.random.default_rng(31).normal(size=(1500, 16)).astype(np.float32)
+_BUDGET_B = np.random.default_rng(32).normal(size=(20000, 16)).astype(np.float32)
+
+
+@pytest.mark.parametrize("metric,b,options", [
+    ("euclidean", _BUDGET_B, dict(top_k=None, limit=20)),
+    ("cosine", None, dict(top_k=None, limit=20)),  # self-comparison: the upper triangle
+    ("manhattan", _BUDGET_B, dict(top_k=None, limit=20)),  # cdist, or the compiled kernel, into the block
+    ("cosine", _BUDGET_B, dict(top_k=None, limit="all", threshold=0.8)),
+    ("cosine", _BUDGET_B, dict(top_k=None, threshold=0.8)),  # every row's pairs past the threshold
+    ("minkowski", _BUDGET_B, dict(top_k=5)),
+    ("cosine", _BUDGET_B, dict(top_k=300)),  # screened, candidates many per row
+    ("euclidean", _BUDGET_B, dict(top_k=2000)),  # too many for the screen
+], ids=["limit", "limit-self", "limit-manhattan", "limit-all-threshold", "threshold", "topk-minkowski",
+        "topk-300", "topk-2000"])
+def test_rankings_stay_within_the_memory_budget(metric, b, options):
+    """--memory bounds the working memory of every ranking: the scores of a block, and the keys,
+    masks and candidates made while ranking them (counted beside the block's scores)."""
+    budget = 16 * 2**20
+    a = _BUDGET_A if b is not None else _BUDGET_B[:6000]
+    comp = engine.prepare(a, b, metric=metric, memory=budget)
+    assert comp.block_sizes()[0] < len(a)  # several blocks
+    used = _working_memory(lambda: engine.rankings(comp, **options))
+    assert used <= budget, f"{used / 2**20:.1f} MiB for a budget of {budget / 2**20:.0f} MiB"
+
+
+@pytest.mark.parametrize("metric,dtype", [("manhattan", np.float32), ("euclidean", np.float64)])
+def test_a_matrix_saved_in_another_type_is_scored_within_the_memory_budget(metric, dtype):
+    """matrix -o FILE.npy --dtype: when the kernel cannot write the output's type, each block is
+    scored in a buffer within the budget and copied (not the whole matrix at once)."""
+    import tracemalloc
+
+    budget = 16 * 2**20
+    a, b = _BUDGET_A, _BUDGET_B
+    comp = engine.prepare(a, b, metric=metric, memory=budget)
+    assert np.dtype(dtype) != comp.dtype and a.shape[0] * b.shape[0] * comp.dtype.itemsize > 5 * budget
+    out = np.full((len(a), len(b)), np.nan, dtype=dtype)
+    tracemalloc.start()
+    try:
+        engine.fill_matrix(comp, out)
+        used = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert used <= budget, f"{used / 2**20:.1f} MiB for a budget of {budget / 2**20:.0f} MiB"
+    reference = cdist(a.astype(np.float64), b.astype(np.float64), {"manhattan": "cityblock"}.get(metric, metric))
+    np.testing.assert_allclose(out, reference, rtol=1e-5, atol=1e-5)
+
+
 def test_loose_threshold_keeps_topk_within_the_memory_budget():
     """A threshold most pairs pass must not turn every passing pair into a candidate."""
     import tracemalloc
