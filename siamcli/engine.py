@@ -24,7 +24,7 @@ from .results import MatrixResult, Ranking, Score, Verdicts
 DEFAULT_MEMORY_BYTES = 512 * 2**20
 ZERO_VECTOR_POLICIES = ("error", "nan", "zero")
 #: Working bytes per score entry while ranking, beyond the score itself (its dtype's size): the
-#: masks and keys of rows still being filled and the cache-sized chunks; candidates are few.
+#: copy of rows still being filled (the keys and masks are made per row chunk, _SELECT_CHUNK_BYTES).
 _EXTRA_BYTES_PER_ENTRY = 4
 #: Working bytes per candidate pair a ranking keeps for a row (up to k of them): its row, column
 #: and key or value, and the copies a merge of them makes (_keep_close, _best_per_row_index).
@@ -375,6 +375,8 @@ def _row_candidates(keys: np.ndarray, k: int):
 #: A block's scores are ranked in row chunks of about this many bytes, so that the keys and masks
 #: made for them stay this small whatever the block's size (the budget is the block's scores).
 _SELECT_CHUNK_BYTES = 2**21
+#: best_pairs merges its found pairs once they outnumber the best so far and this many (few merges).
+_MERGE_AFTER = 2**16
 
 
 def _row_steps(rows: int, width: int) -> tuple[range, int]:
@@ -762,7 +764,7 @@ def best_pairs(comp: Comparison, limit: int | None, threshold: float | None = No
                 found.append((rows + i0 + r0, cols + j0, keys[rows, cols].astype(np.float64),
                               chunk[rows, cols].astype(np.float64)))
                 found_count += len(rows)
-                if limit is not None and found_count > max(limit, EXACT_ROWS_PER_CHUNK):
+                if limit is not None and found_count > max(limit, _MERGE_AFTER):
                     merge()
     merge()
     return Ranking(comp.metric, comp.a, comp.b, best[0], best[1], best[3], np.arange(1, len(best[3]) + 1), "overall")
