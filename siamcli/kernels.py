@@ -166,16 +166,16 @@ def tiled_product(left: np.ndarray, right: np.ndarray, out: np.ndarray | None = 
     # threaded BLAS shares its packed panel), and write to different rows of `out`
     tiles = [(r0, c0) for c0 in range(0, m, tile_cols) for r0 in range(0, n, tile_rows)]
     buffers: dict[int, np.ndarray] = {}  # a tile's worth per thread, for this call only
+    buffer_size = min(tile_rows, n) * min(tile_cols, m)
 
     def run(t):
         r0, c0 = tiles[t]
         dest = out[r0 : r0 + tile_rows, c0 : c0 + tile_cols]
         tile = dest
         if scratch:
-            size = min(tile_rows, n) * min(tile_cols, m)
             buffer = buffers.get(threading.get_ident())
             if buffer is None:
-                buffer = buffers[threading.get_ident()] = np.empty(size, out.dtype)
+                buffer = buffers[threading.get_ident()] = np.empty(buffer_size, out.dtype)
             tile = buffer[: dest.size].reshape(dest.shape)
         np.matmul(left[r0 : r0 + tile_rows], right[c0 : c0 + tile_cols].T, out=tile)
         if post is not None:
@@ -253,9 +253,6 @@ def rows_into(fn, a: np.ndarray, b: np.ndarray, out: np.ndarray) -> np.ndarray:
     release the GIL); chunks are small enough that a result fn makes before copying it into
     out_rows stays small (_ROWS_CHUNK_BYTES)."""
     n = a.shape[0]
-    workers = min(_threads, max(1, n // 64))
-    step = max(1, min(-(-n // workers), _ROWS_CHUNK_BYTES // max(1, 8 * b.shape[0])))
-    starts = range(0, n, step)
-    start_each(lambda i: fn(a[starts[i] : starts[i] + step], b, out[starts[i] : starts[i] + step]),
-               len(starts), threaded=workers > 1)()
+    step = max(1, min(-(-n // _threads), _ROWS_CHUNK_BYTES // max(1, 8 * b.shape[0])))
+    chunks_in_threads(lambda i0, i1: fn(a[i0:i1], b, out[i0:i1]), n, step, n * b.shape[0] * max(1, a.shape[1]))
     return out
