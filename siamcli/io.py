@@ -116,11 +116,17 @@ def read_npy(data: bytes | DiskFile, source: str, key: str | None = None, labels
 
 
 def read_npz(data: bytes | DiskFile, source: str, key: str | None = None, labels: str | None = None) -> Parsed:
+    # opened here, not by numpy, which leaves its own handle open when the archive is damaged
+    with open(data, "rb") if isinstance(data, DiskFile) else io.BytesIO(data) as handle:
+        return _read_npz_archive(handle, source, key, labels)
+
+
+def _read_npz_archive(handle, source: str, key: str | None, labels: str | None) -> Parsed:
     import zipfile
     import zlib
 
     try:
-        archive = np.load(data if isinstance(data, DiskFile) else io.BytesIO(data), allow_pickle=False)
+        archive = np.load(handle, allow_pickle=False)
     except (ValueError, OSError, EOFError, zipfile.BadZipFile) as exc:
         if isinstance(exc, zipfile.BadZipFile):
             raise InputError(f"{source}: not a valid .npz archive ({exc})") from None

@@ -734,7 +734,7 @@ def test_matrix_output_csv_has_ids_in_header_and_rows(tmp_path, data):
     out = tmp_path / "m.csv"
     result = run("matrix", tmp_path / "q.csv", g_path, "--b-ids", tmp_path / "g_ids.txt", "-o", out, "-m", "cosine")
     assert result.exit_code == 0 and result.stdout == ""
-    rows = list(csv.reader(out.open(newline="")))
+    rows = list(csv.reader(out.read_text().splitlines()))
     assert rows[0] == ["id", "col0", "col1", "col2", "col3", "col4"]
     assert [r[0] for r in rows[1:]] == [f"row{i}" for i in range(7)]
     np.testing.assert_allclose([[float(v) for v in r[1:]] for r in rows[1:]],

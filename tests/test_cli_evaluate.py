@@ -28,7 +28,7 @@ RETRIEVAL_KEYS = ["precision_at_1", "recall_at_k", "map_at_r"]
 
 
 def _pairs_csv():
-    rows = list(csv.DictReader(open(EXAMPLES / "test_pairs.csv")))
+    rows = list(csv.DictReader((EXAMPLES / "test_pairs.csv").read_text().splitlines()))
     return (np.array([int(r["left"]) for r in rows]), np.array([int(r["right"]) for r in rows]),
             np.array([r["label"] == "1" for r in rows]))
 
