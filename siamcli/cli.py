@@ -182,6 +182,42 @@ class CountOrAll(click.ParamType):
         return number
 
 
+class Number(click.ParamType):
+    """A finite decimal number (nan and inf are refused; `allow_inf` accepts inf, as minkowski's p)."""
+
+    name = "NUMBER"
+
+    def __init__(self, allow_inf: bool = False):
+        self.allow_inf = allow_inf
+
+    def convert(self, value, param, ctx):
+        if value is None or isinstance(value, float):
+            return value
+        try:
+            number = float(value)
+        except (TypeError, ValueError):
+            self.fail(f"expected a number, got '{value}'", param, ctx)
+        if number != number or (number in (float("inf"), float("-inf")) and not self.allow_inf):
+            self.fail(f"expected a finite number, got '{value}'", param, ctx)
+        return number
+
+
+class Size(click.ParamType):
+    """A size in bytes written as 512M, 2G, 1.5GiB or a plain number of bytes."""
+
+    name = "SIZE"
+
+    def convert(self, value, param, ctx):
+        if value is None or isinstance(value, int):
+            return value
+        from .engine import parse_size
+
+        try:
+            return parse_size(value)
+        except UsageError as exc:
+            self.fail(str(exc), param, ctx)
+
+
 def _options(*decorators):
     """One decorator applying several click options, in the order listed (as in --help)."""
 
@@ -206,7 +242,7 @@ output_options = _options(
 metric_options = _options(
     click.option("-m", "--metric", default="cosine", show_default=True,
                  help="Metric name or alias; 'siamcli metrics' lists them."),
-    click.option("--p", "p", type=float, default=None, help="Exponent for minkowski (default 2)."),
+    click.option("--p", "p", type=Number(allow_inf=True), default=None, help="Exponent for minkowski (default 2)."),
     click.option("--cov-from", type=click.Path(), default=None,
                  help="mahalanobis: estimate the covariance from this file instead of the inputs."),
     click.option("--normalize", is_flag=True, help="L2-normalise every vector before the metric."),
@@ -227,7 +263,7 @@ input_options = _options(
 
 #: How much memory and how many threads the computation may use; --quiet.
 engine_options = _options(
-    click.option("--memory", default="512M", show_default=True,
+    click.option("--memory", type=Size(), default="512M", show_default=True,
                  help="Working memory beyond the inputs (e.g. 256M, 2G); work runs in blocks that fit."),
     click.option("--threads", type=click.IntRange(1, None), default=None,
                  help="Threads for BLAS and the kernels (default: every core)."),
@@ -359,7 +395,7 @@ def cli():
               help="Best rows of B kept for each row of A (default 5; 'all' for every row).")
 @click.option("--limit", type=CountOrAll(), default=None,
               help="Instead of per-row lists, the N best pairs overall ('all' for every pair).")
-@click.option("-t", "--threshold", type=float, default=None,
+@click.option("-t", "--threshold", type=Number(), default=None,
               help="Keep only pairs at least this close: similarity >= T, distance <= T.")
 @click.option("--paired", is_flag=True, help="Score row i of A against row i of B (same row counts).")
 @click.option("--pairs", "pairs_path", type=click.Path(), default=None,
@@ -407,7 +443,7 @@ def compare(a, b, top_k, limit, threshold, paired, pairs_path, metric, p, cov_fr
 
             a_set, b_set = _load_inputs(a, b, input_format, key, b_key, ids_a, ids_b)
             comp = engine.prepare(a_set, b_set, metric=metric, p=p, cov_from=cov_from, normalize=normalize,
-                                  zero_vector=zero_vector, memory=engine.parse_size(memory), notify=terminal.note)
+                                  zero_vector=zero_vector, memory=memory, notify=terminal.note)
             left, right = read_pairs(pairs_path, comp.a, comp.b)
 
             def score_listed(client, on_submit):
@@ -420,7 +456,7 @@ def compare(a, b, top_k, limit, threshold, paired, pairs_path, metric, p, cov_fr
         a_in = _cluster_input(a, input_format, key, ids_a)
         b_in = _cluster_input(b[0], input_format, b_key or key, ids_b) if b else None
         options = dict(p=p, cov_from=cov_from, normalize=normalize, zero_vector=zero_vector,
-                       memory=engine.parse_size(memory), notify=terminal.note)
+                       memory=memory, notify=terminal.note)
         if paired:
             if b_in is None:
                 raise UsageError("--paired needs two inputs, A and B")
@@ -444,7 +480,7 @@ def compare(a, b, top_k, limit, threshold, paired, pairs_path, metric, p, cov_fr
     if paired and pairs_path is not None:
         raise UsageError("choose either --paired (row i with row i) or --pairs FILE (the listed pairs)")
     comp = engine.prepare(a_set, b_set, metric=metric, p=p, cov_from=cov_from, normalize=normalize,
-                          zero_vector=zero_vector, memory=engine.parse_size(memory), notify=terminal.note)
+                          zero_vector=zero_vector, memory=memory, notify=terminal.note)
     pairs = None
     if pairs_path is not None:
         from .io import read_pairs
@@ -466,7 +502,7 @@ EXIT_NOT_MET = 1
 @cli.command(context_settings=CONTEXT)
 @click.argument("a")
 @click.argument("b")
-@click.option("-t", "--threshold", type=float, required=True,
+@click.option("-t", "--threshold", type=Number(), required=True,
               help="Same when at least this close: similarity >= T, distance <= T.")
 @click.option("--paired", is_flag=True, help="Judge row i of A with row i of B (same row counts).")
 @click.option("--pairs", "pairs_path", type=click.Path(), default=None,
@@ -499,7 +535,7 @@ def verify(a, b, threshold, paired, pairs_path, metric, p, cov_from, normalize, 
         raise UsageError("choose either --paired (row i with row i) or --pairs FILE (the listed pairs)")
     a_set, b_set = _load_inputs(a, [b], input_format, key, b_key, ids_a, ids_b)
     comp = engine.prepare(a_set, b_set, metric=metric, p=p, cov_from=cov_from, normalize=normalize,
-                          zero_vector=zero_vector, memory=engine.parse_size(memory), notify=terminal.note)
+                          zero_vector=zero_vector, memory=memory, notify=terminal.note)
     pairs = engine.verdict_pairs(comp, paired, pairs_path)
     bar = _start(comp, terminal, threads, "verifying", paired=True)
     bar.total = len(comp.a) if pairs is None else len(pairs[0])
@@ -534,10 +570,13 @@ class NumberList(click.ParamType):
         if not isinstance(value, str):
             return value
         try:
-            return tuple(self.kind(x) for x in value.split(",") if x.strip())
+            numbers = tuple(self.kind(x) for x in value.split(",") if x.strip())
         except ValueError:
-            self.fail(f"expected a comma list of {'whole ' if self.kind is int else ''}numbers, got '{value}'",
+            numbers = (float("nan"),)
+        if any(x != x or x in (float("inf"), float("-inf")) for x in numbers):
+            self.fail(f"expected a comma list of finite {'whole ' if self.kind is int else ''}numbers, got '{value}'",
                       param, ctx)
+        return numbers
 
 
 @cli.command(context_settings=CONTEXT)
@@ -572,7 +611,7 @@ class NumberList(click.ParamType):
               help="Exit 1 unless the best metric meets these, e.g. auc=0.95,eer=0.05,tar@0.001=0.8.")
 @click.option("--plot", type=click.Path(dir_okay=False), default=None,
               help="Save the ROC curves and score histograms as an image (.png .svg .pdf; needs siamcli[plot]).")
-@click.option("--p", "p", type=float, default=None, help="Exponent for minkowski (default 2).")
+@click.option("--p", "p", type=Number(allow_inf=True), default=None, help="Exponent for minkowski (default 2).")
 @click.option("--cov-from", type=click.Path(), default=None,
               help="mahalanobis: estimate the covariance from this file instead of the inputs.")
 @click.option("--zero-vector", type=click.Choice(["error", "nan", "zero"]), default="error", show_default=True,
@@ -642,7 +681,7 @@ def evaluate(emb, right, labels_path, pairs_path, classes_path, labels_column, c
     engine.set_threads(threads)
     options = dict(labels=labels, pairs=pairs, classes=classes, sample=sample, seed=seed,
                    positive_label=positive_label, metric=metric, normalize=normalize, folds=folds, fars=fars,
-                   ks=ks, p=p, cov_from=cov_from, zero_vector=zero_vector, memory=engine.parse_size(memory),
+                   ks=ks, p=p, cov_from=cov_from, zero_vector=zero_vector, memory=memory,
                    notify=terminal.note)
     address = _scheduler(scheduler)
     if address is not None:
@@ -771,7 +810,7 @@ def loss():
 loss_options = _options(
     click.option("-m", "--metric", default="euclidean", show_default=True,
                  help="A distance metric (cosine_distance, angular, euclidean, ...); similarities are refused."),
-    click.option("--p", "p", type=float, default=None, help="Exponent for minkowski (default 2)."),
+    click.option("--p", "p", type=Number(allow_inf=True), default=None, help="Exponent for minkowski (default 2)."),
     click.option("--sweep", is_flag=True,
                  help="A table of the loss and the active share at several margins (see --margins)."),
     click.option("--margins", type=NumberList(float), default=None,
@@ -792,7 +831,7 @@ loss_options = _options(
               help="Labelled pairs of LEFT: a CSV/TSV with columns left, right, label (ids or row numbers).")
 @click.option("--positive-label", default="1", show_default=True,
               help="The label value meaning similar (1 also accepts 1/0, true/false, same/different).")
-@click.option("--margin", type=float, default=1.0, show_default=True, help="The margin m.")
+@click.option("--margin", type=Number(), default=1.0, show_default=True, help="The margin m.")
 @click.option("--squared/--not-squared", default=True, show_default=True,
               help="Squared terms (Hadsell et al.) or plain d and max(0, m - d).")
 @loss_options
@@ -850,7 +889,7 @@ def contrastive(left, right, labels_path, pairs_path, positive_label, margin, sq
 @click.argument("anchor")
 @click.argument("positive")
 @click.argument("negative")
-@click.option("--margin", type=float, default=0.2, show_default=True, help="The margin m (FaceNet's alpha).")
+@click.option("--margin", type=Number(), default=0.2, show_default=True, help="The margin m (FaceNet's alpha).")
 @loss_options
 @output_options
 def triplet(anchor, positive, negative, margin, metric, p, sweep, margins, input_format, threads, fmt, precision,
@@ -945,7 +984,7 @@ def matrix(a, b, output, dtype, metric, p, cov_from, normalize, zero_vector,
         a_in = _cluster_input(a, input_format, key, ids_a)
         b_in = _cluster_input(b[0], input_format, b_key or key, ids_b) if b else None
         options = dict(dtype=dtype, p=p, cov_from=cov_from, normalize=normalize, zero_vector=zero_vector,
-                       memory=engine.parse_size(memory), notify=terminal.note)
+                       memory=memory, notify=terminal.note)
         if shards:
             written = _on_cluster(address, lambda client, on_submit: distributed.matrix_to_shards(
                 client, a_in, b_in, metric, directory=output, on_submit=on_submit, **options), terminal)
@@ -959,7 +998,7 @@ def matrix(a, b, output, dtype, metric, p, cov_from, normalize, zero_vector,
         return
     a_set, b_set = _load_inputs(a, b, input_format, key, b_key, ids_a, ids_b)
     comp = engine.prepare(a_set, b_set, metric=metric, p=p, cov_from=cov_from, normalize=normalize,
-                          zero_vector=zero_vector, memory=engine.parse_size(memory), notify=terminal.note)
+                          zero_vector=zero_vector, memory=memory, notify=terminal.note)
     bar = _start(comp, terminal, threads, "matrix")
     try:
         if output is None:

@@ -9,6 +9,7 @@ score ranks last (key +inf); pairs that are excluded (self-pairs, failing --thre
 from __future__ import annotations
 
 import contextlib
+import math
 import os
 import threading
 from dataclasses import dataclass
@@ -22,6 +23,8 @@ from .metrics import Metric, Params, check_params, get_metric
 from .results import MatrixResult, Ranking, Score, Verdicts
 
 DEFAULT_MEMORY_BYTES = 512 * 2**20
+#: The largest working memory accepted (a petabyte: any larger number is a typo, and overflows sizes).
+MAX_MEMORY_BYTES = 2**50
 ZERO_VECTOR_POLICIES = ("error", "nan", "zero")
 #: Working bytes per score entry while ranking, beyond the score itself (its dtype's size): the
 #: copy of rows still being filled (the keys and masks are made per row chunk, _SELECT_CHUNK_BYTES).
@@ -66,9 +69,11 @@ def parse_size(text: str) -> int:
     try:
         value = float(number) * units[unit]
     except ValueError:
-        raise UsageError(f"--memory expects a size such as 512M or 2G, got '{text}'") from None
-    if value < 2**20:
-        raise UsageError(f"--memory must be at least 1M, got '{text}'")
+        value = math.nan
+    if not math.isfinite(value):
+        raise UsageError(f"expected a size such as 512M or 2G, got '{text}'")
+    if not 2**20 <= value <= MAX_MEMORY_BYTES:
+        raise UsageError(f"expected a size from 1M to 1P, got '{text}'")
     return int(value)
 
 
@@ -290,6 +295,7 @@ def prepare(
     notify: Callable[[str], None] | None = None,
 ) -> Comparison:
     """Check two inputs against a metric and fit what the metric needs (covariance)."""
+    memory = check_memory(memory)
     a = as_embedding_set(a, "A")
     same = b is None
     b = a if same else as_embedding_set(b, "B")
@@ -803,6 +809,7 @@ def scored_pairs(comp: Comparison, a_index: np.ndarray, b_index: np.ndarray, sco
                  threshold: float | None = None, limit: int | str | None = None) -> Ranking:
     """Pairs already scored (elsewhere: a cluster), as compare reports them: those passing the
     threshold in the given order, or with `limit` (an int or "all") the best overall first."""
+    check_threshold(threshold)
     keep = comp.passes(scores, threshold)
     a_index, b_index, scores = np.asarray(a_index)[keep], np.asarray(b_index)[keep], np.asarray(scores)[keep]
     if limit is None:
@@ -872,6 +879,20 @@ def upper_triangle(i0: int, block: np.ndarray) -> tuple[np.ndarray, np.ndarray, 
 # ---------------------------------------------------------------- the public API
 
 
+def check_threshold(threshold: float | None) -> None:
+    if threshold is not None and not math.isfinite(threshold):
+        raise UsageError(f"the threshold must be a finite number, got {threshold}")
+
+
+def check_memory(memory) -> int:
+    """A working-memory budget in bytes, from a number of bytes or a size such as '512M'."""
+    if isinstance(memory, str):
+        return parse_size(memory)
+    if isinstance(memory, bool) or not isinstance(memory, (int, np.integer)) or not 1 <= memory <= MAX_MEMORY_BYTES:
+        raise UsageError(f"memory must be a positive number of bytes up to 1P (or a size such as '512M'), got {memory!r}")
+    return int(memory)
+
+
 def check_counts(top_k: int | None, limit: int | None) -> None:
     if top_k is not None and top_k < 1:
         raise UsageError(f"--top-k must be at least 1 (or 'all'), got {top_k}")
@@ -891,6 +912,7 @@ def rankings(comp: Comparison, *, top_k: int | None = 5, limit: int | str | None
     overall = limit is not None
     limit = None if limit == "all" else limit
     check_counts(top_k, limit)
+    check_threshold(threshold)
     if paired or pairs is not None:
         if overall:
             yield paired_best(comp, limit, threshold, block_rows, pairs)
@@ -907,6 +929,7 @@ def results(comp: Comparison, *, top_k: int | None = 5, limit: int | str | None 
             block_rows: int | None = None) -> Score | Iterator[Ranking]:
     """What `compare` asks for: one Score for two single vectors (none if it fails the
     threshold), else a stream of Ranking chunks. `pairs` is a (a_index, b_index) tuple or a file."""
+    check_threshold(threshold)
     if pairs is not None and not isinstance(pairs, tuple):
         from .io import read_pairs
 
@@ -968,6 +991,9 @@ def verify(comp: Comparison, threshold: float, paired: bool = False, pairs=None,
     a NaN score (an undefined pair) is never a match."""
     if comp.same:
         raise UsageError("verify needs two inputs, A and B")
+    if threshold is None:
+        raise UsageError("verify needs a threshold")
+    check_threshold(threshold)
     for part in iter_paired(comp, None, block_rows, verdict_pairs(comp, paired, pairs)):
         yield Verdicts(part.metric, part.a, part.b, part.a_index, part.b_index, part.score, part.rank,
                        "paired", float(threshold), comp.passes(part.score, threshold))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import json
 
 import numpy as np
 import pytest
@@ -21,10 +22,54 @@ def test_parse_size_reads_units(text, expected):
     assert engine.parse_size(text) == expected
 
 
-@pytest.mark.parametrize("text", ["lots", "12Q", "10", ""])
-def test_parse_size_rejects_nonsense_and_tiny_budgets(text):
+@pytest.mark.parametrize("text", ["lots", "12Q", "10", "", "nan", "inf", "-inf", "1e400", "NaNM", "infG", "2e6T"])
+def test_parse_size_rejects_nonsense_tiny_nonfinite_and_huge_budgets(text):
     with pytest.raises(UsageError):
         engine.parse_size(text)
+
+
+@pytest.mark.parametrize("memory", [float("nan"), float("inf"), 0, -5, 2**60, "nan", True, 1.5e9])
+def test_library_memory_budget_is_checked(memory):
+    with pytest.raises(UsageError):
+        siamcli.compare(np.eye(3), np.eye(3), memory=memory)
+
+
+def test_library_memory_budget_accepts_a_size_text():
+    ranking = siamcli.compare(np.eye(3), np.eye(3) + 0.5, memory="64M", top_k=1)
+    assert ranking.b_index.tolist() == [0, 1, 2]
+
+
+@pytest.mark.parametrize("threshold", [float("nan"), float("inf"), float("-inf")])
+def test_library_threshold_must_be_finite(threshold):
+    with pytest.raises(UsageError):
+        siamcli.compare(np.eye(3), np.eye(3), threshold=threshold)
+    comp = siamcli.prepare(np.eye(3), np.eye(3) + 1)
+    with pytest.raises(UsageError):
+        list(engine.verify(comp, threshold, paired=True))
+
+
+@pytest.mark.parametrize("args", [
+    ["compare", "A", "B", "-t", "nan"], ["compare", "A", "B", "-t", "inf"], ["verify", "A", "B", "-t", "-inf"],
+    ["compare", "A", "B", "--memory", "nan"], ["compare", "A", "B", "--memory", "inf"],
+    ["matrix", "A", "B", "--memory", "1e400"], ["compare", "A", "B", "-m", "minkowski", "--p", "nan"],
+    ["evaluate", "A", "B", "--labels", "L", "--far", "0.1,nan"], ["loss", "triplet", "A", "A", "B", "--margin", "nan"],
+    ["loss", "contrastive", "A", "B", "--labels", "L", "--margins", "0.1,inf"],
+])
+def test_cli_nonfinite_numbers_and_sizes_are_usage_errors(tmp_path, args):
+    np.save(tmp_path / "a.npy", np.eye(3))
+    np.save(tmp_path / "b.npy", np.eye(3) + 1)
+    (tmp_path / "l.txt").write_text("1\n0\n1\n")
+    names = {"A": tmp_path / "a.npy", "B": tmp_path / "b.npy", "L": tmp_path / "l.txt"}
+    result = CliRunner().invoke(cli, [str(names.get(a, a)) for a in args])
+    assert result.exit_code == 2 and result.stdout == ""
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("Error:") and ("finite" in lines[0] or "size" in lines[0])
+
+
+def test_cli_minkowski_accepts_an_infinite_p_as_chebyshev():
+    result = CliRunner().invoke(cli, ["compare", "-", "--input-format", "json", "-m", "minkowski", "--p", "inf",
+                                      "--limit", "1", "-f", "json"], input="[[0, 0], [3, 1]]")
+    assert result.exit_code == 0 and json.loads(result.stdout)[0]["score"] == 3.0
 
 
 def test_small_memory_budget_gives_the_same_ranking_in_more_blocks():
