@@ -122,11 +122,13 @@ class SiamGroup(click.Group):
         except KeyboardInterrupt:
             terminal.error("interrupted")
             code = 130
-        except MemoryError:
+        except MemoryError as exc:  # what and how big (numpy: "Unable to allocate 7.5 GiB for an array ...")
             if debug:
                 _print_traceback()
-            terminal.error("out of memory; try a smaller --top-k, a --threshold, or -o FILE for a large matrix")
-            code = EXIT_INTERNAL
+            what = " ".join(str(exc).split())
+            terminal.error(f"out of memory{': ' + what if what else ''}; try a smaller --top-k or --memory, "
+                           "a --threshold, or -o FILE for a large matrix")
+            code = EXIT_BAD_INPUT
         except Exception as exc:  # a bug: say so in one line unless --debug
             if debug:
                 raise

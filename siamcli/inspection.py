@@ -49,6 +49,13 @@ NORM_SPREAD_WARNING = 0.05
 MAX_SAMPLE = 5000
 #: The covariance spectrum uses every row up to this many, a uniform random sample beyond.
 SPECTRUM_ROWS = 100_000
+#: The spectrum's matrix is at most this many rows and columns: the covariance (d x d) of inputs up
+#: to this width; wider inputs use the Gram matrix of a row sample, whose eigenvalues are the
+#: sample covariance's nonzero ones (a 1,000,000-dimension covariance would take 8 TB).
+MAX_SPECTRUM_SIDE = 4096
+#: Rows gathered for a sampled figure (spectrum, pairs, projection) hold at most this many values
+#: together: very wide inputs sample fewer rows (at least 2), which the report's row counts show.
+SAMPLE_VALUES = 2**25
 #: Arrays kept for plots: norms (a random subset beyond this) and a 2-D PCA projection of sampled rows.
 NORMS_KEPT = 100_000
 PROJECTION_ROWS = 5000
@@ -235,7 +242,8 @@ def _row_hashes(rows: np.ndarray) -> np.ndarray:
     Equal rows always get equal hashes (-0.0 is made +0.0 first); unequal rows may collide, so
     duplicates are confirmed by comparing values.
     """
-    data = rows + rows.dtype.type(0) if rows.dtype.kind == "f" else np.ascontiguousarray(rows)
+    # C order for the byte view: chunks of a Fortran-order file are Fortran-ordered
+    data = np.ascontiguousarray(rows + rows.dtype.type(0) if rows.dtype.kind == "f" else rows)
     width = data.shape[1] * data.itemsize
     if width % 8:
         padded = np.zeros((data.shape[0], width + (-width) % 8), np.uint8)
@@ -542,7 +550,8 @@ def inspect_embeddings(emb, *, classes=None, sample: int = 2000, seed: int = 0, 
         spectrum_count, erank, participation, explained90, axes = _spectrum(x, scan, finite_rows, spectrum_rows, rng)
 
     # One random sample: its first `sample` rows give the pairwise figures, up to PROJECTION_ROWS the plot.
-    picked = finite_rows[rng.choice(n_finite, size=min(n_finite, max(sample, PROJECTION_ROWS)), replace=False)]
+    wanted = min(max(sample, PROJECTION_ROWS), _rows_within_budget(dim))
+    picked = finite_rows[rng.choice(n_finite, size=min(n_finite, wanted), replace=False)]
     picked_rows = _gather(x, picked)
     pair_index, pair_rows = picked[:sample], picked_rows[:sample]
     nonzero = ~scan.zero[pair_index]
@@ -626,9 +635,16 @@ def _variance_figures(scan: _Scan, n_finite: int) -> tuple[np.ndarray | None, in
     return variance, int(constant.sum()), int(low.sum())
 
 
+def _rows_within_budget(dim: int) -> int:
+    """How many rows of `dim` values a sampled figure may gather (SAMPLE_VALUES; at least 2)."""
+    return max(2, SAMPLE_VALUES // dim)
+
+
 def _spectrum(x, scan: _Scan, finite_rows: np.ndarray, spectrum_rows: int | None, rng):
     """(rows used, effective rank, participation ratio, components for 90%, top two principal axes)."""
     n_finite = len(finite_rows)
+    if x.shape[1] > MAX_SPECTRUM_SIDE:
+        return _wide_spectrum(x, finite_rows, spectrum_rows, rng)
     if spectrum_rows is None or n_finite <= spectrum_rows:
         index = None if n_finite == x.shape[0] else finite_rows
     else:
@@ -639,6 +655,26 @@ def _spectrum(x, scan: _Scan, finite_rows: np.ndarray, spectrum_rows: int | None
     eigenvalues, eigenvectors = np.linalg.eigh(cov)
     axes = eigenvectors[:, ::-1][:, :2]
     # Deterministic signs: the largest component of each axis is positive (as scikit-learn's svd_flip).
+    axes = axes * np.sign(axes[np.argmax(np.abs(axes), axis=0), np.arange(axes.shape[1])])
+    return (count, *_spectrum_figures(eigenvalues), axes)
+
+
+def _wide_spectrum(x, finite_rows: np.ndarray, spectrum_rows: int | None, rng):
+    """_spectrum for inputs wider than MAX_SPECTRUM_SIDE, from the Gram matrix of a row sample:
+    with centred sample rows C (r x d, r < d), C C^T / (r - 1) has the nonzero eigenvalues of the
+    sample covariance, and C^T u gives the principal axis of each eigenvector u."""
+    count = min(len(finite_rows), MAX_SPECTRUM_SIDE, _rows_within_budget(x.shape[1]), spectrum_rows or len(finite_rows))
+    index = np.sort(finite_rows[rng.choice(len(finite_rows), size=count, replace=False)])
+    with np.errstate(over="ignore", invalid="ignore"):  # values near the dtype's limit: figures become None
+        rows = _gather(x, index).astype(np.float64)
+        rows -= rows.mean(axis=0)
+        gram = rows @ rows.T / (count - 1)
+    if not np.isfinite(gram).all():
+        return count, None, None, None, None
+    eigenvalues, eigenvectors = np.linalg.eigh(gram)
+    axes = rows.T @ eigenvectors[:, ::-1][:, :2]
+    lengths = np.linalg.norm(axes, axis=0)
+    axes = axes[:, lengths > 0] / lengths[lengths > 0]
     axes = axes * np.sign(axes[np.argmax(np.abs(axes), axis=0), np.arange(axes.shape[1])])
     return (count, *_spectrum_figures(eigenvalues), axes)
 

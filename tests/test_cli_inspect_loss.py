@@ -7,6 +7,7 @@ covariance, pdist cosines, per-pair loss formulas), never against siamcli's own 
 from __future__ import annotations
 
 import csv
+import json
 import io
 from pathlib import Path
 
@@ -221,3 +222,27 @@ def test_loss_every_output_format(pairs, fmt, sweep):
         assert len(rows) == expected_rows and {"margin", "loss", "active_fraction"} <= set(rows[0])
     else:
         assert "contrastive loss over 60 pairs" in result.stdout
+
+
+def test_cli_inspect_a_million_dimensions_and_fortran_order(tmp_path):
+    wide = np.random.default_rng(31).standard_normal((5, 1_000_000)).astype(np.float32)
+    np.save(tmp_path / "wide.npy", wide)
+    np.save(tmp_path / "f.npy", np.asfortranarray(wide[:, :50].T.copy()))
+    for name, dim in (("wide.npy", 1_000_000), ("f.npy", 5)):
+        result = run("inspect", tmp_path / name, "-f", "json")
+        assert result.exit_code == 0, result.stderr
+        report = json.loads(result.stdout)
+        assert report["dim"] == dim and report["effective_rank"] is not None
+
+
+def test_cli_out_of_memory_is_one_line_saying_what_and_how_big_exit_2(monkeypatch):
+    from siamcli import engine
+
+    def fail(*args, **kwargs):
+        raise MemoryError("Unable to allocate 7.28 TiB for an array with shape (1000000, 1000000) and data type float64")
+
+    monkeypatch.setattr(engine, "fill_matrix", fail)
+    result = run("matrix", "examples/queries.csv", "-f", "json")
+    assert result.exit_code == 2 and result.stdout == ""
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("Error: out of memory: Unable to allocate 7.28 TiB")

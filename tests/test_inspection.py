@@ -409,3 +409,53 @@ def test_inspect_every_row_nonfinite_reports_without_figures():
 def test_inspect_rejects_what_is_not_a_2d_numeric_array(bad):
     with pytest.raises(InputError, match="2-D numeric array"):
         inspect_embeddings(bad)
+
+
+def test_inspect_wide_input_spectrum_is_the_covariance_spectrum_without_a_d_by_d_matrix(monkeypatch):
+    """Wider than MAX_SPECTRUM_SIDE: the Gram matrix of the rows has the covariance's nonzero eigenvalues."""
+    monkeypatch.setattr(inspection, "MAX_SPECTRUM_SIDE", 64)
+    rng = np.random.default_rng(21)
+    x = rng.standard_normal((40, 300)) @ np.diag(np.linspace(0.1, 3.0, 300))
+    r = inspect_embeddings(x, sample=40)
+    effective_rank, participation, components = numpy_spectrum(x)  # np.linalg.eigvalsh(np.cov(x.T)): 300 x 300
+    assert r.spectrum_rows == 40
+    assert r.effective_rank == pytest.approx(effective_rank, rel=1e-9)
+    assert r.participation_ratio == pytest.approx(participation, rel=1e-9)
+    assert r.explained_variance_90 == components
+    # the projection is onto the top two principal axes: compare with an SVD of the centred rows
+    centred = x - x.mean(axis=0)
+    _, _, vt = np.linalg.svd(centred, full_matrices=False)
+    expected = centred @ vt[:2].T
+    shown = r.projection_rows
+    assert np.allclose(np.abs(r.projection), np.abs(expected[shown]), atol=1e-9)
+
+
+def test_inspect_a_million_dimensions_reads_a_bounded_sample(monkeypatch):
+    import tracemalloc
+
+    monkeypatch.setattr(inspection, "SAMPLE_VALUES", 2**23)
+    x = np.random.default_rng(22).standard_normal((12, 1_000_000)).astype(np.float32)  # 48 MB
+    tracemalloc.start()
+    try:
+        r = inspect_embeddings(x, sample=2000)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    budget_rows = max(2, inspection.SAMPLE_VALUES // x.shape[1])
+    assert r.spectrum_rows == r.sampled_rows == budget_rows == 8
+    assert r.effective_rank > 0.9 * (budget_rows - 1)  # noise: every sampled direction carries variance
+    assert peak < 2 * budget_rows * x.shape[1] * 8 + 200 * 2**20  # the gathered rows, not a d x d matrix
+
+
+def test_inspect_fortran_order_input_reports_as_c_order(tmp_path):
+    from siamcli.io import load_embeddings
+
+    x = np.random.default_rng(23).standard_normal((300, 12)).astype(np.float32)
+    x[7] = x[3]  # a duplicate row: the row hash reads each row's bytes
+    np.save(tmp_path / "f.npy", np.asfortranarray(x))
+    fortran = inspect_embeddings(load_embeddings(tmp_path / "f.npy"))
+    c_order = inspect_embeddings(x)
+    assert fortran.exact_duplicate_rows == c_order.exact_duplicate_rows == 1
+    for name in ("norm_mean", "norm_max", "variance_median", "effective_rank", "mean_cosine", "spread_ratio"):
+        assert getattr(fortran, name) == pytest.approx(getattr(c_order, name), rel=1e-5)  # float32 sums in another order
+    assert fortran.summary[0] == c_order.summary[0] and fortran.collapsed == c_order.collapsed
