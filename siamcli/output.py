@@ -376,12 +376,12 @@ def _matrix_table(result: MatrixResult, console, options: OutputOptions):
 
     n, m = result.values.shape
     shown_rows = min(n, max(5, console.height - 6))
-    row_ids = [result.a.id_of(i) for i in range(shown_rows)]
+    row_ids = [safe_text(result.a.id_of(i)) for i in range(shown_rows)]  # escaped: widths as shown
     id_width = min(24, max(len(r) for r in row_ids))
     used, shown_cols, cells = id_width, 0, []
     for j in range(min(m, console.width // 4 + 1)):
         column = [format_number(float(v), options.precision) for v in result.values[:shown_rows, j]]
-        width = max(min(len(result.b.id_of(j)), 16), *(len(c) for c in column)) + 3
+        width = max(min(len(safe_text(result.b.id_of(j))), 16), *(len(c) for c in column)) + 3
         if used + width > console.width and shown_cols > 0:
             break
         used += width
@@ -390,7 +390,7 @@ def _matrix_table(result: MatrixResult, console, options: OutputOptions):
     table = Table(show_edge=False, pad_edge=False)
     table.add_column("", justify="left", max_width=24, no_wrap=True, min_width=id_width)
     for j, column in enumerate(cells):
-        table.add_column(result.b.id_of(j), justify="right", max_width=16, no_wrap=True,
+        table.add_column(safe_text(result.b.id_of(j)), justify="right", max_width=16, no_wrap=True,
                          min_width=max(len(c) for c in column))
     for i in range(shown_rows):
         table.add_row(row_ids[i], *(column[i] for column in cells))
