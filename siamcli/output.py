@@ -340,7 +340,8 @@ class _RankingTable:
                 cells[c] = [v.rjust(self.widths[c]) if right else v.ljust(self.widths[c]) for v in cells[c]]
         if self.grouping == "row":
             blank = " " * self.widths["a"]
-            cells["a"] = [blank if i == prev else cell for i, prev, cell in zip(a_index, [self.previous, *a_index], cells["a"])]
+            previous = [self.previous, *a_index]
+            cells["a"] = [blank if i == prev else cell for i, prev, cell in zip(a_index, previous, cells["a"])]
         separator = f" {self.box.mid_vertical} "
         rule = self._rule("row") if self.grouping == "row" else None
         lines = []

@@ -20,7 +20,8 @@ import time
 import numpy as np
 import pytest
 
-from test_cli import EXECUTABLE, RECORD_KEYS, _subprocess_env, invoke as _invoke, parse_jsonl, run, strict_json, table_rows
+from test_cli import EXECUTABLE, RECORD_KEYS, _subprocess_env, parse_jsonl, run, strict_json, table_rows
+from test_cli import invoke as _invoke
 from test_output import HOSTILE_IDS, _number, is_unsafe
 
 pd = pytest.importorskip("pandas")
@@ -231,7 +232,8 @@ def test_head_of_a_huge_table_returns_at_once_with_141(tmp_path):
         pytest.skip("needs the siamcli executable, bash and head")
     path = tmp_path / "big.npy"
     np.save(path, np.random.default_rng(3).normal(size=(20_000, 8)).astype(np.float32))
-    command = f"{shlex.quote(EXECUTABLE)} compare {shlex.quote(str(path))} -k all -f table | head -5; exit ${{PIPESTATUS[0]}}"
+    command = (f"{shlex.quote(EXECUTABLE)} compare {shlex.quote(str(path))} -k all -f table | head -5; "
+               "exit ${PIPESTATUS[0]}")
     started = time.monotonic()
     proc = subprocess.run(["bash", "-c", command], capture_output=True, text=True, env=_subprocess_env(), timeout=120)
     elapsed = time.monotonic() - started
