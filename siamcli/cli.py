@@ -6,6 +6,7 @@ bad input (one line `Error: ...` on stderr); 3 an internal error (a bug: rerun w
 
 from __future__ import annotations
 
+import io
 import os
 import sys
 import time
@@ -15,7 +16,7 @@ import click
 from . import __version__
 from .errors import ShapeError, SiamError, UsageError
 from .io import FORMATS
-from .output import FORMATTERS
+from .output import FORMATTERS, safe_text
 
 EXIT_BAD_INPUT = 2
 EXIT_INTERNAL = 3
@@ -32,10 +33,10 @@ class Terminal:
 
     def note(self, message: str) -> None:
         if not self.quiet:
-            click.echo(message, err=True)
+            click.echo(safe_text(message), err=True)  # ids and file names echoed: escape sequences shown, not run
 
     def error(self, message: str) -> None:
-        click.echo(f"Error: {message}", err=True)
+        click.echo(f"Error: {safe_text(message)}", err=True)
 
     def progress(self, total: int, what: str, unit: str = "pairs") -> "ProgressBar":
         stream = sys.stderr
@@ -92,6 +93,7 @@ class SiamGroup(click.Group):
     def main(self, args=None, prog_name=None, complete_var=None, standalone_mode=True, **extra):
         args = list(sys.argv[1:] if args is None else args)
         debug = "--debug" in args or bool(os.environ.get("SIAMCLI_DEBUG"))
+        _buffer_stdout()
         terminal = Terminal()
         try:
             result = super().main(args, prog_name or "siamcli", complete_var, standalone_mode=False, **extra)
@@ -151,6 +153,18 @@ def _print_traceback() -> None:
     import traceback  # only for --debug: not loaded on every start
 
     traceback.print_exc()
+
+
+def _buffer_stdout() -> None:
+    """Give an unbuffered stdout (PYTHONUNBUFFERED, python -u) a buffer again, flushed at each line:
+    unbuffered, a write cut short by a closed pipe loses the rest without an error (exit 0 after
+    `| head -c 100`); buffered, the rest is retried and raises BrokenPipeError (exit 141)."""
+    stream = sys.stdout
+    if os.name != "posix" or not isinstance(getattr(stream, "buffer", None), io.FileIO):
+        return
+    raw = io.FileIO(stream.fileno(), "w", closefd=False)  # closing this wrapper leaves fd 1 open
+    sys.stdout = io.TextIOWrapper(io.BufferedWriter(raw), encoding=stream.encoding, errors=stream.errors,
+                                  newline="\n", line_buffering=True)
 
 
 def _silence_stdout() -> None:

@@ -3,17 +3,24 @@
 A formatter takes an iterable of result parts (a stream of Ranking chunks, or one result) and a
 text stream. Machine formats keep full float precision and write NaN/inf as JSON null or an
 empty CSV cell; only tables round. rich is imported only when a table is drawn.
+
+Text is made safe for what reads it: tables show control characters escaped (`\\x1b`,
+`\\u202e`), JSON escapes the characters that split lines or act on a terminal, and CSV/TSV quote
+every field that a reader could split or take for a comment.
 """
 
 from __future__ import annotations
 
+import itertools
 import json
 import math
+import re
 from dataclasses import dataclass
 from typing import Callable, Iterable, TextIO
 
 import numpy as np
 
+from .io import EmbeddingSet
 from .results import MatrixResult, MetricList, Ranking, Score, Verdicts, plain
 
 DEFAULT_PRECISION = 4
@@ -30,8 +37,41 @@ def _is_document(part) -> bool:
     return hasattr(part, "record") and not hasattr(part, "records")
 
 
+#: Characters a terminal acts on instead of showing them: C0 and C1 controls, DEL, the line and
+#: paragraph separators (they split lines for many readers) and the bidirectional overrides and
+#: isolates (they reorder what follows: an id can make a score read backwards).
+_UNSAFE_TEXT = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
+#: Of those, what json.dumps leaves raw with ensure_ascii=False (it escapes C0 itself).
+_UNSAFE_JSON = re.compile("[\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
+
+
+def _escape_char(match: re.Match) -> str:
+    code = ord(match.group())
+    return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
+
+
+def safe_text(text: str) -> str:
+    """Text fit for a terminal: control characters shown as escapes.
+
+    >>> safe_text("id\\x1b[2J\\u202e")
+    'id\\\\x1b[2J\\\\u202e'
+    """
+    if text.isascii() and text.isprintable():  # the common case, 10x faster than the regex
+        return text
+    return _UNSAFE_TEXT.sub(_escape_char, text)
+
+
+def _json_escape(match: re.Match) -> str:
+    return f"\\u{ord(match.group()):04x}"
+
+
 def _dumps(obj) -> str:
-    return json.dumps(obj, allow_nan=False, ensure_ascii=False)
+    """Strict JSON on one line: non-ASCII text stays readable, but nothing that splits lines
+    (U+2028, U+2029, NEL) or acts on a terminal is left raw."""
+    text = json.dumps(obj, allow_nan=False, ensure_ascii=False)
+    if text.isascii() and "\x7f" not in text:  # the common case, 10x faster than the regex
+        return text
+    return _UNSAFE_JSON.sub(_json_escape, text)
 
 
 def _records(parts: Iterable) -> Iterable[dict]:
@@ -47,19 +87,23 @@ def write_jsonl(parts: Iterable, out: TextIO, options: OutputOptions) -> None:
         out.write(_dumps(plain(record)) + "\n")
 
 
+def _write_matrix_json(result: MatrixResult, out: TextIO) -> None:
+    """The matrix as one JSON object, the text json.dumps gives, written a row at a time."""
+    head = _dumps({"metric": result.metric.name, "higher_is_better": result.metric.higher_is_better,
+                   "row_ids": result.row_ids(), "col_ids": result.col_ids(), "values": []})
+    out.write(head[: -len("]}")])
+    sep = ""
+    for row in result.values:
+        out.write(sep + _dumps(plain(row)))
+        sep = ", "
+    out.write("]}\n")
+
+
 def write_json(parts: Iterable, out: TextIO, options: OutputOptions) -> None:
     parts = iter(parts)
     first = next(parts, None)
     if isinstance(first, MatrixResult):
-        values = plain(first.values)
-        doc = {
-            "metric": first.metric.name,
-            "higher_is_better": first.metric.higher_is_better,
-            "row_ids": first.row_ids(),
-            "col_ids": first.col_ids(),
-            "values": values,
-        }
-        out.write(_dumps(doc) + "\n")
+        _write_matrix_json(first, out)
         return
     if _is_document(first):
         out.write(_dumps(plain(first.record())) + "\n")
@@ -89,15 +133,29 @@ def _cell(value) -> str:
     return str(value)
 
 
+#: A CSV/TSV field needs quotes when it holds the separator, a quote, CR or LF (Python's csv
+#: writer leaves a bare CR unquoted), starts or ends with white space (readers that trim would
+#: lose it) or starts with '#' (readers that skip comment lines, siamcli's own among them).
+_NEEDS_QUOTES = {sep: re.compile(f'[{sep}"\\r\\n]|^[\\s#]|\\s$') for sep in (",", "\t")}
+
+
+def _field(text: str, sep: str) -> str:
+    """One CSV/TSV field, quoted (quotes doubled) when a reader could misread it bare."""
+    if _NEEDS_QUOTES[sep].search(text):
+        return '"' + text.replace('"', '""') + '"'
+    return text
+
+
+def _line(cells: Iterable, sep: str) -> str:
+    return sep.join(_field(_cell(value), sep) for value in cells) + "\n"
+
+
 def write_matrix_rows(out: TextIO, col_ids: list[str], rows: Iterable[tuple[str, list]], delimiter: str = ",") -> None:
     """A matrix as CSV/TSV: a header `id,<col ids>`, then one line per row, full precision.
     Rows come as (row id, values) and are written as they arrive (a matrix larger than memory)."""
-    import csv  # loaded for CSV/TSV output only
-
-    writer = csv.writer(out, delimiter=delimiter, lineterminator="\n")
-    writer.writerow(["id", *col_ids])
-    for row_id, values in rows:
-        writer.writerow([row_id, *map(_cell, values)])
+    out.write(_line(["id", *col_ids], delimiter))
+    for row_id, values in rows:  # numbers never need quotes: only the id is checked
+        out.write(_field(str(row_id), delimiter) + delimiter + delimiter.join(map(_cell, values)) + "\n")
 
 
 def _flat(record: dict, prefix: str = "") -> dict:
@@ -112,9 +170,6 @@ def _flat(record: dict, prefix: str = "") -> dict:
 
 
 def _write_delimited(parts: Iterable, out: TextIO, options: OutputOptions, delimiter: str) -> None:
-    import csv
-
-    writer = csv.writer(out, delimiter=delimiter, lineterminator="\n")
     header = None
     for part in parts:
         if isinstance(part, MatrixResult):
@@ -125,11 +180,11 @@ def _write_delimited(parts: Iterable, out: TextIO, options: OutputOptions, delim
             record = _flat(record)
             if header is None:  # the first record's keys, nested objects as dotted columns
                 header = list(record)
-                writer.writerow(header)
-            writer.writerow([_cell(record.get(f)) for f in header])
+                out.write(_line(header, delimiter))
+            out.write(_line([record.get(f) for f in header], delimiter))
         if header is None and getattr(part, "fields", None):
             header = list(part.fields)
-            writer.writerow(header)
+            out.write(_line(header, delimiter))
 
 
 def write_csv(parts, out, options):
@@ -155,9 +210,19 @@ def format_number(value: float, precision: int) -> str:
 
 
 def _console(out: TextIO):
+    """A rich console on `out` that shows control characters escaped (rich would pass ESC through),
+    and lets a closed pipe raise BrokenPipeError (rich's own handling exits with status 1)."""
     from rich.console import Console
 
-    return Console(file=out, markup=False, highlight=False, emoji=False, soft_wrap=False)
+    class SafeConsole(Console):
+        def render_str(self, text: str, **kwargs):
+            return super().render_str(safe_text(text), **kwargs)
+
+        def on_broken_pipe(self) -> None:
+            self.quiet = True  # nothing more to write to a reader that has gone
+            raise BrokenPipeError
+
+    return SafeConsole(file=out, markup=False, highlight=False, emoji=False, soft_wrap=False)
 
 
 def _direction(metric) -> str:
@@ -166,29 +231,150 @@ def _direction(metric) -> str:
 
 #: Table columns for each kind of ranking (rank-per-row lists show each row of A once).
 _RANKING_COLUMNS = {"row": ("a", "rank", "b", "score"), "overall": ("rank", "a", "b", "score"), "paired": ("a", "b", "score")}
+#: Rows of a ranking table written (and flushed) together: memory stays flat however long it is.
+TABLE_ROW_GROUP = 1024
+#: The widest an id is shown in a ranking table; a longer one ends in an ellipsis (in the table only).
+MAX_ID_WIDTH = 40
+_MIN_ID_WIDTH = 8  # ids give way to the terminal's width down to this
 
 
-def _ranking_table(parts: list, options: OutputOptions):
-    from rich.table import Table
+def _id_width(ids: EmbeddingSet) -> int:
+    """Display width of the widest id of a set, escaped as tables show them, at most MAX_ID_WIDTH."""
+    if ids.ids is None:
+        return len(str(max(len(ids) - 1, 0)))
+    from rich.cells import cell_len
 
-    grouping = parts[0].grouping
-    columns = _RANKING_COLUMNS[grouping] + (("match",) if isinstance(parts[0], Verdicts) else ())
-    table = Table(show_edge=False, pad_edge=False)
-    for name in columns:
-        table.add_column(name, justify="right" if name in ("rank", "score") else "left")
-    previous = None
-    for record in _records(parts):
-        cells = {"a": record["a_id"], "b": record["b_id"], "rank": str(record["rank"]),
-                 "score": format_number(record["score"], options.precision),
-                 "match": "same" if record.get("match") else "different"}
-        if grouping == "row":
-            if previous is not None and record["a_index"] != previous:
-                table.rows[-1].end_section = True
-            if record["a_index"] == previous:
-                cells["a"] = ""
-            previous = record["a_index"]
-        table.add_row(*(cells[c] for c in columns))
-    return table
+    widest = 0
+    for text in map(str, ids.ids):
+        width = len(text) if text.isascii() and text.isprintable() else cell_len(safe_text(text))
+        if width > widest:
+            widest = width
+            if widest >= MAX_ID_WIDTH:
+                return MAX_ID_WIDTH
+    return widest
+
+
+def _fit(text: str, width: int, right: bool = False) -> str:
+    """`text` in exactly `width` terminal cells: padded, or cut with an ellipsis."""
+    if text.isascii():
+        if len(text) > width:
+            return text[: width - 1] + "…"
+        return text.rjust(width) if right else text.ljust(width)
+    from rich.cells import cell_len, set_cell_size
+
+    cells = cell_len(text)
+    if cells > width:
+        return set_cell_size(text, width - 1) + "…"
+    pad = " " * (width - cells)
+    return pad + text if right else text + pad
+
+
+class _RankingTable:
+    """A ranking drawn as rich draws a table (its box characters, header, a rule between the rows
+    of each row of A), written a group of rows at a time. Column widths are fixed up front: ids
+    from the widest id of their set (capped, and narrowed to fit the terminal), rank and score
+    from the first part; a later, wider number widens its column from there on."""
+
+    def __init__(self, first: Ranking, console, options: OutputOptions):
+        from rich.box import HEAVY_HEAD
+
+        self.console, self.precision = console, options.precision
+        self.grouping = first.grouping
+        self.columns = _RANKING_COLUMNS[self.grouping] + (("match",) if isinstance(first, Verdicts) else ())
+        self.box = HEAVY_HEAD.substitute(console.options, safe=console.safe_box)
+        sample = first.score[:TABLE_ROW_GROUP].tolist()
+        finite = first.score[np.isfinite(first.score)]
+        tiny = finite[(finite != 0) & (np.abs(finite) < 0.5 * 10.0**-self.precision)]  # shown as 1.2e-05
+        for values in (finite, tiny):  # the widest numbers of the whole part: signs, exponents
+            if len(values):
+                sample += [float(values.min()), float(values.max()), float(values[np.abs(values).argmin()])]
+        widths = {"a": _id_width(first.a), "b": _id_width(first.b), "rank": len(str(int(first.rank.max()))),
+                  "score": max(len(format_number(float(v), self.precision)) for v in sample),
+                  "match": len("same") if "match" not in self.columns or first.match.all() else len("different")}
+        self.widths = {c: max(len(c), widths[c]) for c in self.columns}
+        self._fit_terminal(console.width)
+        self.previous = None  # the row of A of the last row written
+
+    def _fit_terminal(self, width: int) -> None:
+        """Narrow the id columns, widest first, until the table fits `width` (or they are narrow)."""
+        ids = [c for c in ("a", "b") if c in self.widths]
+        excess = sum(self.widths.values()) + 3 * (len(self.columns) - 1) - width
+        while excess > 0:
+            widest = max(ids, key=self.widths.get)
+            if self.widths[widest] <= _MIN_ID_WIDTH:
+                return
+            self.widths[widest] -= 1
+            excess -= 1
+
+    def _rule(self, level: str) -> str:
+        last = len(self.columns) - 1
+        return self.box.get_row([self.widths[c] + (i > 0) + (i < last) for i, c in enumerate(self.columns)],
+                                level, edge=False)
+
+    def header(self) -> None:
+        from rich.text import Text
+
+        line = Text()
+        for i, c in enumerate(self.columns):
+            if i:
+                line.append(f" {self.box.head_vertical} ")
+            line.append(_fit(c, self.widths[c], right=c in ("rank", "score")), style="bold")
+        self.console.print(line, soft_wrap=True)
+        self.console.file.write(self._rule("head") + "\n")
+
+    def lines(self, part: Ranking, start: int, stop: int) -> list[str]:
+        """The table lines of rows start:stop of a part."""
+        a_index, b_index = part.a_index[start:stop].tolist(), part.b_index[start:stop].tolist()
+        cells = {
+            "a": [_fit(safe_text(part.a.id_of(i)), self.widths["a"]) for i in a_index],
+            "b": [_fit(safe_text(part.b.id_of(j)), self.widths["b"]) for j in b_index],
+            "rank": [str(r) for r in part.rank[start:stop].tolist()],
+            "score": [format_number(s, self.precision) for s in part.score[start:stop].tolist()],
+        }
+        if "match" in self.columns:
+            cells["match"] = ["same" if m else "different" for m in part.match[start:stop].tolist()]
+        for c in ("rank", "score", "match"):
+            if c in self.columns:
+                self.widths[c] = max(self.widths[c], *map(len, cells[c]))
+                right = c != "match"
+                cells[c] = [v.rjust(self.widths[c]) if right else v.ljust(self.widths[c]) for v in cells[c]]
+        if self.grouping == "row":
+            blank = " " * self.widths["a"]
+            previous = [self.previous, *a_index]
+            cells["a"] = [blank if i == prev else cell for i, prev, cell in zip(a_index, previous, cells["a"])]
+        separator = f" {self.box.mid_vertical} "
+        rule = self._rule("row") if self.grouping == "row" else None
+        lines = []
+        for i, row in zip(a_index, zip(*(cells[c] for c in self.columns))):
+            if rule is not None and self.previous is not None and i != self.previous:
+                lines.append(rule)
+            self.previous = i
+            lines.append(separator.join(row))
+        return lines
+
+    def footer(self, first: Ranking) -> None:
+        if isinstance(first, Verdicts):
+            sign = ">=" if first.metric.higher_is_better else "<="
+            self.console.print(f"{_direction(first.metric)}; same when {first.metric.name} {sign} {first.threshold:g}")
+        else:
+            self.console.print(_direction(first.metric))
+
+
+def _write_ranking_table(parts: Iterable[Ranking], console, out: TextIO, options: OutputOptions) -> None:
+    """A stream of Ranking chunks as one table, written and flushed a group of rows at a time."""
+    table = first = None
+    for part in parts:
+        for start in range(0, len(part), TABLE_ROW_GROUP):
+            if table is None:
+                first, table = part, _RankingTable(part, console, options)
+                table.header()
+            out.write("\n".join(table.lines(part, start, start + TABLE_ROW_GROUP)) + "\n")
+            out.flush()  # what is drawn is seen, and a closed pipe is found, as the rows come
+    if table is None:
+        if options.notify is not None:
+            options.notify("no pairs to show (all were filtered out)")
+        return
+    table.footer(first)
 
 
 def _matrix_table(result: MatrixResult, console, options: OutputOptions):
@@ -196,12 +382,12 @@ def _matrix_table(result: MatrixResult, console, options: OutputOptions):
 
     n, m = result.values.shape
     shown_rows = min(n, max(5, console.height - 6))
-    row_ids = [result.a.id_of(i) for i in range(shown_rows)]
+    row_ids = [safe_text(result.a.id_of(i)) for i in range(shown_rows)]  # escaped: widths as shown
     id_width = min(24, max(len(r) for r in row_ids))
     used, shown_cols, cells = id_width, 0, []
     for j in range(min(m, console.width // 4 + 1)):
         column = [format_number(float(v), options.precision) for v in result.values[:shown_rows, j]]
-        width = max(min(len(result.b.id_of(j)), 16), *(len(c) for c in column)) + 3
+        width = max(min(len(safe_text(result.b.id_of(j))), 16), *(len(c) for c in column)) + 3
         if used + width > console.width and shown_cols > 0:
             break
         used += width
@@ -210,7 +396,7 @@ def _matrix_table(result: MatrixResult, console, options: OutputOptions):
     table = Table(show_edge=False, pad_edge=False)
     table.add_column("", justify="left", max_width=24, no_wrap=True, min_width=id_width)
     for j, column in enumerate(cells):
-        table.add_column(result.b.id_of(j), justify="right", max_width=16, no_wrap=True,
+        table.add_column(safe_text(result.b.id_of(j)), justify="right", max_width=16, no_wrap=True,
                          min_width=max(len(c) for c in column))
     for i in range(shown_rows):
         table.add_row(row_ids[i], *(column[i] for column in cells))
@@ -413,10 +599,10 @@ def _report_tables(report, console, options: OutputOptions) -> None:
 
 
 def write_table(parts: Iterable, out: TextIO, options: OutputOptions) -> None:
-    parts = list(parts)
-    if not parts:
+    parts = iter(parts)
+    first = next(parts, None)
+    if first is None:
         return
-    first = parts[0]
     if isinstance(first, Score):
         out.write(format_number(float(first.value), options.precision) + "\n")
         return
@@ -427,16 +613,7 @@ def write_table(parts: Iterable, out: TextIO, options: OutputOptions) -> None:
     elif isinstance(first, MetricList):
         console.print(_metrics_table(first))
     elif isinstance(first, Ranking):
-        if sum(len(p) for p in parts) == 0:
-            if options.notify is not None:
-                options.notify("no pairs to show (all were filtered out)")
-            return
-        console.print(_ranking_table(parts, options))
-        if isinstance(first, Verdicts):
-            sign = ">=" if first.metric.higher_is_better else "<="
-            console.print(f"{_direction(first.metric)}; same when {first.metric.name} {sign} {first.threshold:g}")
-        else:
-            console.print(_direction(first.metric))
+        _write_ranking_table(itertools.chain([first], parts), console, out, options)
     else:
         _report_tables(first, console, options)
 
