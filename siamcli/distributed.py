@@ -525,6 +525,48 @@ def paired(client, a, b=None, metric="cosine", threshold: float | None = None, *
     return Ranking(comp.metric, comp.a, comp.b, rows, rows.copy(), scores, np.ones(len(rows), np.int64), "paired")
 
 
+#: After a failed or interrupted write, how long to wait for the workers' running tasks to end
+#: before the temporary they write into is removed (a task is one block: seconds at most).
+WRITERS_STOP_SECONDS = 60.0
+
+
+def _executing_keys(dask_worker) -> list:
+    """The keys of the tasks a worker is running now, cancelled ones included (run by client.run)."""
+    state = dask_worker.state
+    return [ts.key for ts in (*getattr(state, "executing", ()), *getattr(state, "long_running", ()))]
+
+
+def _compute_writes(client, graph: list, stats: RunStats | None, on_submit) -> list:
+    """_compute for tasks that write into a temporary file or folder. On failure (or a signal)
+    the rest are cancelled, and this returns only once no worker still runs one (Dask cannot stop
+    a running task): none writes after the temporary is removed (a zarr chunk write would make
+    its folders again)."""
+    import time
+
+    submitted = []
+
+    def keep(futures):
+        submitted.extend(futures)
+        if on_submit is not None:
+            on_submit(futures)
+
+    try:
+        return _compute(client, graph, stats, keep)
+    except BaseException:
+        keys = {f.key for f in submitted}
+        deadline = time.monotonic() + WRITERS_STOP_SECONDS
+        try:
+            client.cancel(submitted)
+            while keys and time.monotonic() < deadline:
+                running = client.run(_executing_keys)
+                if not keys.intersection(k for found in running.values() for k in found):
+                    break
+                time.sleep(0.05)
+        except Exception:  # the cluster is gone: so are its tasks
+            pass
+        raise
+
+
 def _check_output(path: str, a, b, options: dict, folder: bool = False, replaceable=None) -> None:
     """Before any work: `path` can be written and is none of the inputs given as paths."""
     from .files import check_outputs, check_target
@@ -548,20 +590,19 @@ def matrix_to_npy(client, a, b=None, metric="cosine", *, path: str | os.PathLike
     from .files import Output, new_npy
 
     _require_dask()
-    path = os.path.abspath(os.fspath(path))
-    _check_output(path, a, b, options)
+    _check_output(os.fspath(path), a, b, options)
     comp = _prepare(a, b, metric, block_rows, options)
     import dask
 
-    with Output(path) as out:
+    with Output(path) as out:  # out.temp: an absolute path, the same for every worker
         reserved = new_npy(out.temp, (len(comp.a), len(comp.b)), np.dtype(dtype or comp.dtype))
         del reserved  # the file is written by the workers, not through this map
         template = dask.delayed(_template(comp), traverse=False)
         task = dask.delayed(_matrix_block, pure=False)
         graph = [task(template, ab, bb, ua, ub, i0, j0, out.temp, diagonal)
                  for ua, ub, i0, j0, ab, bb, diagonal in _block_pairs(comp, _grid(comp, block_rows))]
-        _compute(client, graph, stats, on_submit)
-    return MatrixResult(comp.metric, comp.a, comp.b, np.load(path, mmap_mode="r"))
+        _compute_writes(client, graph, stats, on_submit)
+    return MatrixResult(comp.metric, comp.a, comp.b, np.load(out.target, mmap_mode="r"))
 
 
 def pair_scores(client, comp: Comparison, left=None, right=None, *, block_rows: int | None = None,
@@ -643,9 +684,11 @@ SHARD_NAME = re.compile(r"rows-\d{12}-\d{12}\.npy")
 def _write_rows(directory: str, i0: int, i1: int, dtype, *parts) -> str:
     """Rows i0:i1 of the matrix, from its blocks in column order, saved as one .npy shard (a task).
     Written under a temporary name and renamed, so a retried task never leaves half a file."""
+    from .files import save_npy
+
     path = os.path.join(directory, f"rows-{i0:012d}-{i1:012d}.npy")
     partial_path = path + ".partial.npy"
-    np.save(partial_path, np.concatenate(parts, axis=1).astype(dtype, copy=False))
+    save_npy(partial_path, np.concatenate(parts, axis=1).astype(dtype, copy=False))
     os.replace(partial_path, path)
     return path
 
@@ -675,8 +718,7 @@ def matrix_to_shards(client, a, b=None, metric="cosine", *, directory: str | os.
     from .files import Output
 
     _require_dask()
-    directory = os.path.abspath(os.fspath(directory))
-    _check_output(directory, a, b, options, folder=True, replaceable=shard_folder_problem)
+    _check_output(os.fspath(directory), a, b, options, folder=True, replaceable=shard_folder_problem)
     comp = _prepare(a, b, metric, block_rows, options)
     dtype = np.dtype(dtype or comp.dtype)
     template = _template(comp)
@@ -693,8 +735,8 @@ def matrix_to_shards(client, a, b=None, metric="cosine", *, directory: str | os.
                               comp.same and (i0, i1) == (j0, j1))
                          for (j0, j1), bb in zip(b_bounds, b_blocks)])
                  for (i0, i1), ab in zip(a_bounds, a_blocks)]
-        written = _compute(client, graph, stats, on_submit)
-    return [os.path.join(directory, os.path.basename(p)) for p in written]
+        written = _compute_writes(client, graph, stats, on_submit)
+    return [os.path.join(os.path.abspath(directory), os.path.basename(p)) for p in written]
 
 
 def _even_rows(s: EmbeddingSet) -> EmbeddingSet:
@@ -749,8 +791,7 @@ def matrix_to_zarr(client, a, b=None, metric="cosine", *, path: str | os.PathLik
     _require_zarr()
     import zarr
 
-    path = os.path.abspath(os.fspath(path)).rstrip(os.sep)
-    _check_output(path, a, b, options, folder=True, replaceable=zarr_folder_problem)
+    _check_output(os.fspath(path), a, b, options, folder=True, replaceable=zarr_folder_problem)
     comp = _prepare(a, b, metric, block_rows, options)
     even_a = _even_rows(comp.a)
     comp = replace(comp, a=even_a, b=even_a if comp.same else _even_rows(comp.b))
@@ -767,8 +808,8 @@ def matrix_to_zarr(client, a, b=None, metric="cosine", *, path: str | os.PathLik
         out.attrs.update(metric=comp.metric.name, higher_is_better=comp.metric.higher_is_better)
         graph = [task(template, ab, bb, ua, ub, i0, j0, built.temp, diagonal)
                  for ua, ub, i0, j0, ab, bb, diagonal in _block_pairs(comp, grid)]
-        _compute(client, graph, stats, on_submit)
-    return MatrixResult(comp.metric, comp.a, comp.b, _open_zarr(path))
+        _compute_writes(client, graph, stats, on_submit)
+    return MatrixResult(comp.metric, comp.a, comp.b, _open_zarr(built.target))
 
 
 def _best_block(template, a_rows, b_rows, undefined_a, undefined_b, i0, j0, limit, threshold, diagonal):

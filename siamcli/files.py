@@ -155,6 +155,17 @@ def new_npy(path, shape: tuple[int, ...], dtype):
     return np.lib.format.open_memmap(path, mode="r+")
 
 
+def save_npy(path, array) -> None:
+    """np.save without its short-write message: the data goes through Python's own write, so a
+    full disk is OSError(ENOSPC) ('No space left on device') like every other write here."""
+    import numpy as np
+
+    array = np.ascontiguousarray(array)
+    with open(path, "wb") as handle:
+        np.lib.format.write_array_header_1_0(handle, np.lib.format.header_data_from_array_1_0(array))
+        handle.write(memoryview(array.reshape(-1)).cast("B"))
+
+
 # ---------------------------------------------------------------- putting a file in place
 
 
