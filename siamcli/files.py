@@ -29,7 +29,8 @@ from .errors import InputError, UsageError
 #: What marks siamcli's temporaries (and, with -old, a folder set aside while it is replaced).
 PARTIAL = ".siamcli-partial"
 _ASIDE = ".siamcli-old"
-_TEMP_NAME = re.compile(r"^\.(?P<name>.*)\.(?P<pid>\d+)\.[0-9a-f]{8}\.siamcli-(?:partial|old)")
+_PROBE = ".siamcli-probe"  # made and removed at once: can a file be made here?
+_TEMP_NAME = re.compile(r"^\.(?P<name>.*)\.(?P<pid>\d+)\.[0-9a-f]{8}\.siamcli-(?:partial|old|probe)")
 #: Room left in a file name (255 bytes on most filesystems) for the temporary's additions.
 _NAME_ROOM = 150
 
@@ -64,8 +65,11 @@ class Output:
     def __enter__(self) -> "Output":
         try:
             self.open()
-        except OSError as exc:
-            raise _cannot_write(self.shown, exc) from None
+        except BaseException as exc:  # a signal while the temporary is made: remove it too
+            self.discard()
+            if isinstance(exc, OSError):
+                raise _cannot_write(self.shown, exc) from None
+            raise
         return self
 
     def __exit__(self, kind, exc, tb) -> None:
@@ -287,8 +291,8 @@ def check_target(path, folder: bool = False, replaceable: Callable[[str], str | 
     problem = None
     if not os.path.isdir(parent):
         problem = f"{shown}: cannot write (no such folder: {os.path.dirname(shown) or parent})"
-    elif not os.access(parent, os.W_OK | os.X_OK):
-        problem = f"{shown}: cannot write (Permission denied)"
+    elif (error := _probe(target)) is not None:
+        problem = f"{shown}: cannot write ({error})"
     elif folder and os.path.exists(target):
         if not os.path.isdir(target):
             problem = f"{shown} exists and is not a folder; choose another name or remove it"
@@ -298,6 +302,19 @@ def check_target(path, folder: bool = False, replaceable: Callable[[str], str | 
         problem = f"{shown}: cannot write (Is a directory)"
     if problem is not None:
         raise InputError(problem) from None
+
+
+def _probe(target: str) -> str | None:
+    """Why no file can be made beside `target` (a read-only disk, no permission), or None: a
+    temporary is made and removed, which asks the filesystem itself."""
+    probe = _temp_name(target, _PROBE)
+    try:
+        os.close(os.open(probe, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600))
+    except OSError as exc:
+        return exc.strerror or str(exc)
+    finally:
+        _remove(probe)
+    return None
 
 
 def check_outputs(outputs: Iterable[tuple[str, str | None]], inputs: Iterable[tuple[str, str | None]]) -> None:

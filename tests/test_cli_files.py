@@ -21,6 +21,7 @@ from scipy.spatial.distance import cdist
 from siamcli import io as siam_io
 from siamcli.files import PARTIAL
 from test_cli import EXECUTABLE, _subprocess_env, assert_one_error_line, invoke, run
+from test_files import mounted_tmpfs
 
 slow = pytest.mark.slow
 ENTRIES = ["runner", pytest.param("executable", marks=slow)]
@@ -31,8 +32,8 @@ def digest(path) -> str:
         return hashlib.sha256(handle.read()).hexdigest()
 
 
-def temporaries(folder) -> list[str]:
-    return sorted(name for name in os.listdir(folder) if PARTIAL in name or ".siamcli-old" in name)
+def temporaries(folder, kinds=(PARTIAL, ".siamcli-old", ".siamcli-probe")) -> list[str]:
+    return sorted(name for name in os.listdir(folder) if any(kind in name for kind in kinds))
 
 
 @pytest.fixture(scope="module")
@@ -143,7 +144,7 @@ def start(*args, **popen) -> subprocess.Popen:
 def wait_for_temporary(proc: subprocess.Popen, folder, timeout: float = 120) -> list[str]:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        found = temporaries(folder)
+        found = temporaries(folder, kinds=(PARTIAL,))  # the output's own, not the probe made before loading
         if found:
             return found
         assert proc.poll() is None, proc.communicate()
@@ -216,7 +217,7 @@ def test_matrix_two_runs_writing_one_file_leave_one_whole_matrix(data, tmp_path)
             for name in ("a1", "a2")]
     most = 0
     while any(proc.poll() is None for proc in both):
-        most = max(most, len(temporaries(tmp_path)))
+        most = max(most, len(temporaries(tmp_path, kinds=(PARTIAL,))))
         time.sleep(0.01)
     assert most == 2  # the two runs did write at the same time
     for proc in both:
@@ -236,13 +237,22 @@ def test_matrix_two_runs_writing_one_file_leave_one_whole_matrix(data, tmp_path)
 
 @pytest.fixture
 def tiny_disk(tmp_path):
-    folder = tmp_path / "tiny"
-    folder.mkdir()
-    proc = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", str(folder)], capture_output=True)
-    if proc.returncode != 0:
-        pytest.skip(f"cannot mount a tmpfs here: {proc.stderr.decode().strip()}")
-    yield folder
-    subprocess.run(["umount", str(folder)], check=True)
+    yield from mounted_tmpfs(tmp_path / "tiny", "size=1m")
+
+
+@pytest.fixture
+def read_only_disk(tmp_path):
+    yield from mounted_tmpfs(tmp_path / "ro", "ro,size=1m")
+
+
+@pytest.mark.parametrize("entry", ENTRIES)
+@pytest.mark.parametrize("command", [["matrix", "{t}/small.npy", "-o"], ["inspect", "{t}/small.npy", "--plot"]])
+def test_output_on_a_read_only_disk_exits_2_before_any_work(data, read_only_disk, entry, command):
+    if command[0] == "inspect":
+        pytest.importorskip("matplotlib")
+    out = read_only_disk / ("m.npy" if command[0] == "matrix" else "p.png")
+    code, stdout, stderr = invoke(entry, *[c.format(t=data) for c in command], out)
+    assert_one_error_line(code, stdout, stderr, [f"Error: {out}: cannot write (Read-only file system)"])
 
 
 @slow

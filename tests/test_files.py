@@ -213,16 +213,30 @@ def test_new_npy_reserves_the_disk_space_before_mapping(tmp_path):
     assert path.stat().st_blocks * 512 >= 512 * 1024 * 4  # allocated, not a sparse file
 
 
-@pytest.fixture
-def tiny_tmpfs(tmp_path):
-    """A 1 MiB tmpfs (needs root and a sandbox that allows mounts; skipped otherwise)."""
-    folder = tmp_path / "tiny"
+def mounted_tmpfs(folder, options: str):
+    """A tmpfs mounted on `folder` (needs root and a sandbox that allows mounts; skipped otherwise)."""
     folder.mkdir()
-    proc = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", str(folder)], capture_output=True)
+    proc = subprocess.run(["mount", "-t", "tmpfs", "-o", options, "tmpfs", str(folder)], capture_output=True)
     if proc.returncode != 0:
         pytest.skip(f"cannot mount a tmpfs here: {proc.stderr.decode().strip()}")
     yield folder
     subprocess.run(["umount", str(folder)], check=True)
+
+
+@pytest.fixture
+def tiny_tmpfs(tmp_path):
+    yield from mounted_tmpfs(tmp_path / "tiny", "size=1m")
+
+
+@pytest.fixture
+def read_only_tmpfs(tmp_path):
+    yield from mounted_tmpfs(tmp_path / "ro", "ro,size=1m")
+
+
+def test_check_target_on_a_read_only_disk_says_so_before_any_work(read_only_tmpfs):
+    for folder in (False, True):
+        with pytest.raises(InputError, match=r"m\.npy: cannot write \(Read-only file system\)"):
+            files.check_target(read_only_tmpfs / "m.npy", folder=folder)
 
 
 def test_new_npy_on_a_full_disk_is_an_error_at_the_start_not_sigbus(tiny_tmpfs):
