@@ -30,15 +30,25 @@ from .errors import InputError, UsageError
 PARTIAL = ".siamcli-partial"
 _ASIDE = ".siamcli-old"
 _PROBE = ".siamcli-probe"  # made and removed at once: can a file be made here?
-_TEMP_NAME = re.compile(r"^\.(?P<name>.*)\.(?P<pid>\d+)\.[0-9a-f]{8}\.siamcli-(?:partial|old|probe)")
+_TEMP_NAME = re.compile(r"^\.(?P<name>.*)\.(?P<pid>\d+)\.(?P<host>[0-9a-f]{4})[0-9a-f]{4}\.siamcli-(?:partial|old|probe)")
 #: Room left in a file name (255 bytes on most filesystems) for the temporary's additions.
 _NAME_ROOM = 150
 
 
+def _host_tag() -> str:
+    """4 hex digits of this machine's name: a pid is only known dead on the host that ran it (a
+    shared folder may hold the temporaries of a run on another machine)."""
+    import zlib
+
+    return f"{zlib.crc32(os.uname().nodename.encode()) & 0xFFFF:04x}"
+
+
 def _temp_name(target: str, kind: str = PARTIAL) -> str:
+    """`.{name}.{pid}.{host tag + 4 random hex digits}{kind}{suffix}` beside the target."""
     folder, name = os.path.split(target)
     suffix = os.path.splitext(name)[1] if kind == PARTIAL else ""  # np.save and others go by the suffix
-    return os.path.join(folder, f".{name[:_NAME_ROOM]}.{os.getpid()}.{os.urandom(4).hex()}{kind}{suffix}")
+    token = _host_tag() + os.urandom(2).hex()
+    return os.path.join(folder, f".{name[:_NAME_ROOM]}.{os.getpid()}.{token}{kind}{suffix}")
 
 
 def _cannot_write(shown: str, exc: OSError) -> InputError:
@@ -104,7 +114,10 @@ class Output:
 
     def commit(self) -> None:
         """Syncs the temporary to disk and renames it over the target, then syncs the folder."""
-        _sync_tree(self.temp) if self.folder else _sync(self.temp)
+        if self.folder:
+            _sync_tree(self.temp)
+        else:
+            _sync(self.temp)
         old = _put_in_place(self.temp, self.target, self.folder)
         self.temp = None
         _sync(os.path.dirname(self.target), folder=True)
@@ -265,10 +278,11 @@ def remove_stale(target: str) -> list[str]:
         entries = os.listdir(folder or ".")
     except OSError:
         return []
-    removed = []
+    removed, host = [], _host_tag()
     for entry in entries:
         found = _TEMP_NAME.match(entry)
-        if not found or found["name"] != name[:_NAME_ROOM] or int(found["pid"]) == os.getpid() or _alive(int(found["pid"])):
+        if (not found or found["name"] != name[:_NAME_ROOM] or found["host"] != host
+                or int(found["pid"]) == os.getpid() or _alive(int(found["pid"]))):
             continue
         path = os.path.join(folder, entry)
         if entry.endswith(_ASIDE) and not os.path.lexists(target):
@@ -296,8 +310,8 @@ def check_target(path, folder: bool = False, replaceable: Callable[[str], str | 
     elif folder and os.path.exists(target):
         if not os.path.isdir(target):
             problem = f"{shown} exists and is not a folder; choose another name or remove it"
-        elif replaceable is not None and replaceable(target):
-            problem = f"{shown} {replaceable(target)}; choose another name or remove it"
+        elif replaceable is not None and (reason := replaceable(target)):
+            problem = f"{shown} {reason}; choose another name or remove it"
     elif not folder and os.path.isdir(target):
         problem = f"{shown}: cannot write (Is a directory)"
     if problem is not None:

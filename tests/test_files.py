@@ -12,6 +12,7 @@ import signal
 import stat
 import subprocess
 import sys
+import zlib
 
 import numpy as np
 import pytest
@@ -33,9 +34,11 @@ def dead_pid() -> int:
     return int(proc.stdout)
 
 
-def stale_name(target, pid: int, kind: str = "partial", suffix: str = "") -> str:
+def stale_name(target, pid: int, kind: str = "partial", suffix: str = "", host: str | None = None) -> str:
+    """A temporary's name as siamcli makes it: host tag (this machine's, unless given), pid."""
     folder, name = os.path.split(os.fspath(target))
-    return os.path.join(folder, f".{name}.{pid}.0123abcd.siamcli-{kind}{suffix}")
+    tag = host or "%04x" % (zlib.crc32(os.uname().nodename.encode()) & 0xFFFF)
+    return os.path.join(folder, f".{name}.{pid}.{tag}abcd.siamcli-{kind}{suffix}")
 
 
 # ---------------------------------------------------------------- files
@@ -119,13 +122,15 @@ def test_output_file_that_cannot_be_written_fails_before_a_temporary_exists(tmp_
 def test_stale_temporaries_of_dead_processes_go_and_live_ones_stay(tmp_path):
     target = tmp_path / "out.npy"
     dead, alive = dead_pid(), os.getppid()
-    stale = [stale_name(target, dead, suffix=".npy"), stale_name(target, alive, suffix=".npy")]
-    for path in stale:
+    other_host = "%04x" % ((zlib.crc32(os.uname().nodename.encode()) + 1) & 0xFFFF)
+    gone = stale_name(target, dead, suffix=".npy")
+    kept = [stale_name(target, alive, suffix=".npy"),  # a run still going
+            stale_name(target, dead, suffix=".npy", host=other_host),  # another machine's pid: not known dead
+            stale_name(tmp_path / "other.npy", dead)]  # another target's: not this write's business
+    for path in [gone, *kept]:
         open(path, "wb").close()
-    os.mkdir(stale_name(tmp_path / "other.npy", dead))  # another target's: not this write's business
     files.write_bytes(target, b"new")
-    assert listing(tmp_path) == sorted([os.path.basename(stale[1]), os.path.basename(stale_name(tmp_path / "other.npy", dead)),
-                                        "out.npy"])
+    assert listing(tmp_path) == sorted([*map(os.path.basename, kept), "out.npy"])
 
 
 def test_a_folder_set_aside_by_a_killed_run_goes_back_when_the_target_is_missing(tmp_path):
