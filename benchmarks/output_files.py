@@ -47,6 +47,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--base", default="HEAD~1", help="the revision to compare with (default HEAD~1)")
     parser.add_argument("--repeat", type=int, default=5, help="runs per tree and case (default 5)")
+    parser.add_argument("--case", choices=["npy", "csv"], default=None, help="only this case")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(dir=ROOT / "benchmarks") as tmp:
         tmp = Path(tmp)
@@ -55,6 +56,8 @@ def main() -> None:
         rng = np.random.default_rng(0)
         print(f"{'case':28} {'tree':16} {'median s':>9} {'min s':>7}   runs")
         for case, (rows, name) in CASES.items():
+            if args.case and not case.startswith(args.case):
+                continue
             source = tmp / f"a{rows}.npy"
             np.save(source, rng.standard_normal((rows, 128)).astype(np.float32))
             times = {label: [] for label in trees}

@@ -104,12 +104,8 @@ class Output:
         self.temp = _temp_name(self.target)
         if self.folder:
             os.mkdir(self.temp)  # 0o777 less the umask, as a new folder
-        else:
+        else:  # 0o666 less the umask, as a new file; an existing file's mode is applied at commit
             os.close(os.open(self.temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o666))
-            try:  # an existing file keeps its permissions
-                os.chmod(self.temp, stat.S_IMODE(os.stat(self.target).st_mode))
-            except FileNotFoundError:
-                pass
         return self.temp
 
     def commit(self) -> None:
@@ -117,6 +113,10 @@ class Output:
         if self.folder:
             _sync_tree(self.temp)
         else:
+            try:  # the file it replaces keeps its permissions
+                os.chmod(self.temp, stat.S_IMODE(os.stat(self.target).st_mode))
+            except FileNotFoundError:
+                pass
             _sync(self.temp)
         old = _put_in_place(self.temp, self.target, self.folder)
         self.temp = None
@@ -314,6 +314,8 @@ def check_target(path, folder: bool = False, replaceable: Callable[[str], str | 
             problem = f"{shown} {reason}; choose another name or remove it"
     elif not folder and os.path.isdir(target):
         problem = f"{shown}: cannot write (Is a directory)"
+    elif not folder and os.path.exists(target) and not os.access(target, os.W_OK):
+        problem = f"{shown}: cannot write (Permission denied)"  # a read-only file is not replaced either
     if problem is not None:
         raise InputError(problem) from None
 

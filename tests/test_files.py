@@ -61,6 +61,22 @@ def test_output_file_success_replaces_the_old_file_in_one_rename(tmp_path):
     assert listing(tmp_path) == ["out.csv"]
 
 
+def test_output_file_over_a_read_only_file(tmp_path):
+    """Only a user who could write the file may replace it (root can: the new file stays 0o444)."""
+    target = tmp_path / "m.csv"
+    target.write_text("old")
+    target.chmod(0o444)
+    if os.geteuid() != 0:
+        with pytest.raises(InputError, match=r"m\.csv: cannot write \(Permission denied\)"):
+            files.write_bytes(target, b"new")
+        assert target.read_text() == "old"
+        return
+    with files.output_file(target) as temp:
+        with open(temp, "w") as handle:  # the temporary is writable while it is written
+            handle.write("new")
+    assert target.read_text() == "new" and stat.S_IMODE(target.stat().st_mode) == 0o444
+
+
 def test_output_file_new_file_gets_the_umask_permissions(tmp_path):
     old = os.umask(0o027)
     try:
