@@ -38,8 +38,9 @@ def tree_of(revision: str, into: Path) -> Path:
 def one_run(tree: Path, source: Path, output: Path) -> float:
     env = dict(os.environ, PYTHONPATH=str(tree))
     start = time.perf_counter()
+    # cwd=tree: `python -m` puts the working folder first on sys.path, before PYTHONPATH
     subprocess.run([sys.executable, "-m", "siamcli", "matrix", str(source), "-o", str(output), "-q"], env=env,
-                   check=True, capture_output=True)
+                   cwd=tree, check=True, capture_output=True)
     return time.perf_counter() - start
 
 
