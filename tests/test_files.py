@@ -268,6 +268,7 @@ def test_new_npy_on_a_full_disk_is_an_error_at_the_start_not_sigbus(tiny_tmpfs):
     assert listing(tiny_tmpfs) == ["old.npy"] and (tiny_tmpfs / "old.npy").read_bytes() == b"old"
 
 
+@pytest.mark.slow  # a subprocess
 def test_new_npy_over_the_file_size_limit_is_an_error(tmp_path):
     """RLIMIT_FSIZE in a child process (SIGXFSZ ignored, as Python does): posix_fallocate fails
     with EFBIG before a byte of the matrix is written."""
