@@ -6,8 +6,10 @@ bad input (one line `Error: ...` on stderr); 3 an internal error (a bug: rerun w
 
 from __future__ import annotations
 
+import contextlib
 import io
 import os
+import signal
 import sys
 import time
 
@@ -96,9 +98,15 @@ class SiamGroup(click.Group):
         _buffer_stdout()
         terminal = Terminal()
         try:
-            result = super().main(args, prog_name or "siamcli", complete_var, standalone_mode=False, **extra)
-            sys.stdout.flush()
+            with _stopping_on_signals():
+                result = super().main(args, prog_name or "siamcli", complete_var, standalone_mode=False, **extra)
+                sys.stdout.flush()
             code = result if isinstance(result, int) else 0
+        except Stopped as exc:  # a signal: clean-up (temporaries) has run on the way here
+            if getattr(sys.stderr, "isatty", lambda: False)():
+                click.echo(err=True)  # after the terminal's ^C
+            terminal.error(exc.message)
+            code = exc.exit_code
         except click.exceptions.Exit as exc:
             code = exc.exit_code
         except getattr(click.exceptions, "NoArgsIsHelpError", ()) as exc:  # bare `siamcli`: the help, intact
@@ -118,12 +126,9 @@ class SiamGroup(click.Group):
         except BrokenPipeError:
             _silence_stdout()
             code = EXIT_BROKEN_PIPE
-        except click.exceptions.Abort:
+        except (click.exceptions.Abort, KeyboardInterrupt):
             terminal.error("interrupted")
-            code = 130
-        except KeyboardInterrupt:
-            terminal.error("interrupted")
-            code = 130
+            code = 128 + signal.SIGINT
         except MemoryError as exc:  # what and how big (numpy: "Unable to allocate 7.5 GiB for an array ...")
             if debug:
                 _print_traceback()
@@ -147,6 +152,59 @@ class SiamGroup(click.Group):
         except BrokenPipeError:
             _silence_stdout()
             raise click.exceptions.Exit(EXIT_BROKEN_PIPE) from None
+        except KeyboardInterrupt:  # not click's Abort, which prints a blank line first
+            raise Stopped(signal.SIGINT) from None
+
+
+class Stopped(BaseException):
+    """The run was stopped by a signal (SIGINT, SIGTERM, SIGHUP): raised in the main thread, so
+    every `with` and `finally` on the way out runs (temporaries removed); exit 128 + signal."""
+
+    MESSAGES = {signal.SIGINT: "interrupted", signal.SIGTERM: "terminated", signal.SIGHUP: "hung up"}
+    EXIT_CODES = {128 + int(s) for s in MESSAGES}
+
+    def __init__(self, signum: int):
+        super().__init__(signum)
+        self.message = self.MESSAGES.get(signum, f"stopped by signal {signum}")
+        self.exit_code = 128 + int(signum)
+
+
+@contextlib.contextmanager
+def _stopping_on_signals():
+    """SIGTERM and SIGHUP raise Stopped in the main thread while a command runs (as SIGINT raises
+    KeyboardInterrupt); a second one ends the process at once. A signal ignored (nohup) stays so."""
+    previous = {}
+
+    def stop(signum, frame):
+        for sig in previous:  # clean-up runs once; a second signal is not caught
+            signal.signal(sig, signal.SIG_DFL)
+        raise Stopped(signum)
+
+    for sig in (signal.SIGTERM, signal.SIGHUP):
+        try:
+            if signal.getsignal(sig) is not signal.SIG_IGN:
+                previous[sig] = signal.signal(sig, stop)
+        except ValueError:  # not the main thread (siamcli called from a thread): signals stay as they are
+            break
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
+def _exit_now_if_threads_linger(code: int) -> None:
+    """After a signal, exit at once rather than wait for worker threads to finish the work they
+    were given (a block of a large matrix takes seconds); clean-up has run on the way here."""
+    import threading
+
+    if any(t.is_alive() and not t.daemon for t in threading.enumerate() if t is not threading.current_thread()):
+        for stream in (sys.stdout, sys.stderr):
+            try:
+                stream.flush()
+            except (OSError, ValueError):
+                pass
+        os._exit(code)
 
 
 def _print_traceback() -> None:
@@ -375,6 +433,27 @@ def _load_inputs(a_path, b_paths, input_format, key, b_key, ids_a, ids_b):
         return a, None
     sets = [load_embeddings(path, input_format=input_format, key=b_key or key, ids_path=ids_b) for path in b_paths]
     return a, stack_embeddings(sets)
+
+
+def _check_outputs(output: tuple[str, str | None], *inputs: str | None, **named: str | None) -> None:
+    """Refuses, before any work, an output (flag, path) that is one of the inputs or holds one:
+    the positional inputs, and the files of the options named (ids='--ids', b_ids='--b-ids', ...)."""
+    from .files import check_outputs
+
+    labelled = [("input", path) for path in inputs] + [("--" + k.replace("_", "-"), v) for k, v in named.items()]
+    check_outputs([output], labelled)
+
+
+def _check_plot(plot: str | None, *inputs: str | None, **named: str | None) -> None:
+    """--plot: matplotlib and a known suffix, a folder to write in, and not an input."""
+    if plot is None:
+        return
+    from .files import check_target
+    from .plots import check_plot_path
+
+    check_plot_path(plot)
+    check_target(plot)
+    _check_outputs(("--plot", plot), *inputs, **named)
 
 
 def _emit(parts, fmt, precision, terminal: Terminal) -> None:
@@ -670,10 +749,8 @@ def evaluate(emb, right, labels_path, pairs_path, classes_path, labels_column, c
     terminal = Terminal(quiet)
     if fail_under is not None:  # a bad spec fails before any work
         check_fail_under(fail_under, fars, ks, retrieval=classes_path is not None or classes_column is not None)
-    if plot is not None:
-        from .plots import check_plot_path
-
-        check_plot_path(plot)
+    _check_plot(plot, emb, right, labels=labels_path, pairs=pairs_path, classes=classes_path, ids=ids_a,
+                b_ids=ids_b, cov_from=cov_from)
     label_from_emb = labels_column if labels_path is None and pairs_path is None else None
     class_from_emb = classes_column if classes_path is None else None
     if label_from_emb is not None and class_from_emb is not None:
@@ -788,10 +865,7 @@ def inspect(emb, classes_path, classes_column, metric, sample, seed, plot, input
     from .io import load_embeddings, read_labels
 
     terminal = Terminal()
-    if plot is not None:
-        from .plots import check_plot_path
-
-        check_plot_path(plot)
+    _check_plot(plot, emb, classes=classes_path, ids=ids_a)
     emb_set = load_embeddings(emb, input_format=input_format, key=key, ids_path=ids_a,
                               labels=classes_column if classes_path is None else None)
     classes = None
@@ -992,11 +1066,16 @@ def matrix(a, b, output, dtype, metric, p, cov_from, normalize, zero_vector,
     blockwise = output is not None and (shards or to_zarr or output.lower().endswith(".npy"))
     if dtype is not None and not blockwise:
         raise UsageError("--dtype applies to a matrix saved with -o FILE.npy (or X.zarr, DIR/)")
-    if address is not None:
-        if not blockwise or len(b) > 1:
-            raise UsageError("--scheduler writes the matrix of A and one B with -o FILE.npy (one file the workers "
-                             "share), -o DIR/ (.npy shards of rows, each written by its worker) or -o X.zarr")
+    if address is not None and (not blockwise or len(b) > 1):
+        raise UsageError("--scheduler writes the matrix of A and one B with -o FILE.npy (one file the workers "
+                         "share), -o DIR/ (.npy shards of rows, each written by its worker) or -o X.zarr")
+    if output is not None:  # before any work: an output that cannot be written, or would be an input
+        from .files import check_target
 
+        problem = distributed.zarr_folder_problem if to_zarr else distributed.shard_folder_problem
+        check_target(output, folder=shards or to_zarr, replaceable=problem)
+        _check_outputs(("-o", output), a, *b, ids=ids_a, b_ids=ids_b, cov_from=cov_from)
+    if address is not None:
         a_in = _cluster_input(a, input_format, key, ids_a)
         b_in = _cluster_input(b[0], input_format, b_key or key, ids_b) if b else None
         options = dict(dtype=dtype, p=p, cov_from=cov_from, normalize=normalize, zero_vector=zero_vector,
@@ -1029,26 +1108,24 @@ def matrix(a, b, output, dtype, metric, p, cov_from, normalize, zero_vector,
 
 
 def _save_matrix(comp, path: str, dtype: str | None = None) -> None:
+    """The matrix as the file at `path`, whole or not at all (see siamcli.files)."""
     import numpy as np
 
     from . import engine
-    from .errors import InputError
+    from .files import Output, new_npy
     from .output import write_matrix_rows
 
-    try:
+    with Output(path) as out:
         if path.lower().endswith(".npy"):
-            out = np.lib.format.open_memmap(path, mode="w+", dtype=np.dtype(dtype or comp.dtype),
-                                            shape=(len(comp.a), len(comp.b)))
-            engine.fill_matrix(comp, out)
-            out.flush()
-            del out
+            values = new_npy(out.temp, (len(comp.a), len(comp.b)), np.dtype(dtype or comp.dtype))
+            engine.fill_matrix(comp, values)
+            values.flush()
+            del values
             return
-        with open(path, "w", newline="", encoding="utf-8") as handle:
+        with open(out.temp, "w", newline="", encoding="utf-8") as handle:
             rows = ((comp.a.id_of(i), row) for i0, block in engine.iter_matrix_rows(comp)
                     for i, row in enumerate(block.astype(np.float64).tolist(), i0))
             write_matrix_rows(handle, comp.b.row_ids(), rows)
-    except OSError as exc:
-        raise InputError(f"{path}: cannot write ({exc.strerror or exc})") from None
 
 
 @cli.command(context_settings=CONTEXT)
@@ -1073,4 +1150,9 @@ def metrics(fmt, precision, debug):
 
 def main() -> None:
     """Console-script entry point."""
-    cli.main()
+    try:
+        cli.main()
+    except SystemExit as exc:
+        if exc.code in Stopped.EXIT_CODES:  # here, not in cli.main: a test's CliRunner must not exit
+            _exit_now_if_threads_linger(exc.code)
+        raise

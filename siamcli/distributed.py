@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import glob
 import os
-import shutil
+import re
 from dataclasses import dataclass, replace
 from functools import partial
 from typing import Callable
@@ -525,28 +525,84 @@ def paired(client, a, b=None, metric="cosine", threshold: float | None = None, *
     return Ranking(comp.metric, comp.a, comp.b, rows, rows.copy(), scores, np.ones(len(rows), np.int64), "paired")
 
 
+#: After a failed or interrupted write, how long to wait for the workers' running tasks to end
+#: before the temporary they write into is removed (a task is one block: seconds at most).
+WRITERS_STOP_SECONDS = 60.0
+
+
+def _executing_keys(dask_worker) -> list:
+    """The keys of the tasks a worker is running now, cancelled ones included (run by client.run)."""
+    state = dask_worker.state
+    return [ts.key for ts in (*getattr(state, "executing", ()), *getattr(state, "long_running", ()))]
+
+
+def _compute_writes(client, graph: list, stats: RunStats | None, on_submit) -> list:
+    """_compute for tasks that write into a temporary file or folder. On failure (or a signal)
+    the rest are cancelled, and this returns only once no worker still runs one (Dask cannot stop
+    a running task): none writes after the temporary is removed (a zarr chunk write would make
+    its folders again)."""
+    import time
+
+    submitted = []
+
+    def keep(futures):
+        submitted.extend(futures)
+        if on_submit is not None:
+            on_submit(futures)
+
+    try:
+        return _compute(client, graph, stats, keep)
+    except BaseException:
+        keys = {f.key for f in submitted}
+        deadline = time.monotonic() + WRITERS_STOP_SECONDS
+        try:
+            client.cancel(submitted)
+            while keys and time.monotonic() < deadline:
+                running = client.run(_executing_keys)
+                if not keys.intersection(k for found in running.values() for k in found):
+                    break
+                time.sleep(0.05)
+        except Exception:  # the cluster is gone: so are its tasks
+            pass
+        raise
+
+
+def _check_output(path: str, a, b, options: dict, folder: bool = False, replaceable=None) -> None:
+    """Before any work: `path` can be written and is none of the inputs given as paths."""
+    from .files import check_outputs, check_target
+
+    check_target(path, folder=folder, replaceable=replaceable)
+    inputs = [("input", x) for x in (a, b) if isinstance(x, (str, os.PathLike))]
+    check_outputs([("path", path)], [(label, os.fspath(x)) for label, x in inputs]
+                  + [("cov_from", options.get("cov_from"))])
+
+
 def matrix_to_npy(client, a, b=None, metric="cosine", *, path: str | os.PathLike, dtype=None,
                   block_rows: int | None = None, stats: RunStats | None = None,
                   on_submit: Callable[[list], None] | None = None, **options) -> MatrixResult:
     """The score matrix of A against B (or A against itself) written into a .npy file by the
-    workers, block by block; the client never holds it. The file is created here and opened by
-    every worker: they must share its filesystem (one machine, or a shared disk whose memory
-    maps are coherent). Returns a MatrixResult over the file (memory-mapped, read-only).
+    workers, block by block; the client never holds it. The file is made here under a temporary
+    name beside `path` (its space reserved: a full disk fails here), written by every worker (they
+    must share its filesystem: one machine, or a shared disk whose memory maps are coherent), and
+    renamed to `path` once every block is in (see siamcli.files): a failed run leaves the old file.
+    Returns a MatrixResult over the file (memory-mapped, read-only).
     `dtype`: the file's dtype (default: the compute dtype, as `siamcli matrix -o x.npy`)."""
+    from .files import Output, new_npy
+
     _require_dask()
+    _check_output(os.fspath(path), a, b, options)
     comp = _prepare(a, b, metric, block_rows, options)
-    path = os.path.abspath(os.fspath(path))
-    out = np.lib.format.open_memmap(path, mode="w+", dtype=np.dtype(dtype or comp.dtype),
-                                    shape=(len(comp.a), len(comp.b)))
-    del out  # written by the workers
     import dask
 
-    template = dask.delayed(_template(comp), traverse=False)
-    task = dask.delayed(_matrix_block, pure=False)
-    graph = [task(template, ab, bb, ua, ub, i0, j0, path, diagonal)
-             for ua, ub, i0, j0, ab, bb, diagonal in _block_pairs(comp, _grid(comp, block_rows))]
-    _compute(client, graph, stats, on_submit)
-    return MatrixResult(comp.metric, comp.a, comp.b, np.load(path, mmap_mode="r"))
+    with Output(path) as out:  # out.temp: an absolute path, the same for every worker
+        reserved = new_npy(out.temp, (len(comp.a), len(comp.b)), np.dtype(dtype or comp.dtype))
+        del reserved  # the file is written by the workers, not through this map
+        template = dask.delayed(_template(comp), traverse=False)
+        task = dask.delayed(_matrix_block, pure=False)
+        graph = [task(template, ab, bb, ua, ub, i0, j0, out.temp, diagonal)
+                 for ua, ub, i0, j0, ab, bb, diagonal in _block_pairs(comp, _grid(comp, block_rows))]
+        _compute_writes(client, graph, stats, on_submit)
+    return MatrixResult(comp.metric, comp.a, comp.b, np.load(out.target, mmap_mode="r"))
 
 
 def pair_scores(client, comp: Comparison, left=None, right=None, *, block_rows: int | None = None,
@@ -621,14 +677,33 @@ def _matrix_part(template, a_rows, b_rows, undefined_a, undefined_b, diagonal) -
     return fill_matrix(_block_comparison(template, a_rows, b_rows, undefined_a, undefined_b, diagonal))
 
 
+#: The name of a shard of rows i0:i1 of a matrix written with `matrix_to_shards`.
+SHARD_NAME = re.compile(r"rows-\d{12}-\d{12}\.npy")
+
+
 def _write_rows(directory: str, i0: int, i1: int, dtype, *parts) -> str:
     """Rows i0:i1 of the matrix, from its blocks in column order, saved as one .npy shard (a task).
     Written under a temporary name and renamed, so a retried task never leaves half a file."""
+    from .files import save_npy
+
     path = os.path.join(directory, f"rows-{i0:012d}-{i1:012d}.npy")
     partial_path = path + ".partial.npy"
-    np.save(partial_path, np.concatenate(parts, axis=1).astype(dtype, copy=False))
+    save_npy(partial_path, np.concatenate(parts, axis=1).astype(dtype, copy=False))
     os.replace(partial_path, path)
     return path
+
+
+def shard_folder_problem(path: str) -> str | None:
+    """Why the folder at `path` must not be replaced by a new folder of shards (it holds files
+    that are not matrix shards, which would be lost), or None."""
+    try:
+        others = sorted(name for name in os.listdir(path) if not SHARD_NAME.fullmatch(name))
+    except OSError:
+        return None  # the write itself says what is wrong
+    if others:
+        shown = ", ".join(others[:3]) + (", ..." if len(others) > 3 else "")
+        return f"holds files that are not matrix shards ({shown}), which a new matrix would replace"
+    return None
 
 
 def matrix_to_shards(client, a, b=None, metric="cosine", *, directory: str | os.PathLike, dtype=None,
@@ -636,12 +711,15 @@ def matrix_to_shards(client, a, b=None, metric="cosine", *, directory: str | os.
                      on_submit: Callable[[list], None] | None = None, **options) -> list[str]:
     """The score matrix of A against B (or A against itself) as .npy shards of whole rows,
     `rows-<first>-<end>.npy` in `directory`, each written by the worker that assembled it from
-    its blocks (on that worker's disk: no shared filesystem needed; with one, they are all in one
-    place and `load_shards` reads them back in row order). The client receives the file names."""
+    its blocks; `load_shards` reads them back in row order. The workers fill a new folder beside
+    `directory` (they must share its filesystem), which replaces `directory` whole once every
+    shard is in (see siamcli.files): no shard of an earlier run survives, and a failed run leaves
+    the old folder as it was. A folder holding other files is refused. Returns the shards' paths."""
+    from .files import Output
+
     _require_dask()
+    _check_output(os.fspath(directory), a, b, options, folder=True, replaceable=shard_folder_problem)
     comp = _prepare(a, b, metric, block_rows, options)
-    directory = os.path.abspath(os.fspath(directory))
-    os.makedirs(directory, exist_ok=True)
     dtype = np.dtype(dtype or comp.dtype)
     template = _template(comp)
     a_bounds, a_blocks, b_bounds, b_blocks = _matrix_grid(comp, block_rows, whole_rows=True)
@@ -651,12 +729,14 @@ def matrix_to_shards(client, a, b=None, metric="cosine", *, directory: str | os.
     template = dask.delayed(template, traverse=False)
     part = dask.delayed(_matrix_part, pure=False)
     write = dask.delayed(_write_rows, pure=False)
-    graph = [write(directory, i0, i1, dtype,
-                   *[part(template, ab, bb, comp.undefined_a[i0:i1], comp.undefined_b[j0:j1],
-                          comp.same and (i0, i1) == (j0, j1))
-                     for (j0, j1), bb in zip(b_bounds, b_blocks)])
-             for (i0, i1), ab in zip(a_bounds, a_blocks)]
-    return _compute(client, graph, stats, on_submit)
+    with Output(directory, folder=True, replaceable=shard_folder_problem) as out:
+        graph = [write(out.temp, i0, i1, dtype,
+                       *[part(template, ab, bb, comp.undefined_a[i0:i1], comp.undefined_b[j0:j1],
+                              comp.same and (i0, i1) == (j0, j1))
+                         for (j0, j1), bb in zip(b_bounds, b_blocks)])
+                 for (i0, i1), ab in zip(a_bounds, a_blocks)]
+        written = _compute_writes(client, graph, stats, on_submit)
+    return [os.path.join(os.path.abspath(directory), os.path.basename(p)) for p in written]
 
 
 def _even_rows(s: EmbeddingSet) -> EmbeddingSet:
@@ -687,10 +767,11 @@ def _zarr_block(template, a_rows, b_rows, undefined_a, undefined_b, i0, j0, path
     return values.size
 
 
-def _replaceable(path: str) -> None:
-    """Refuses to replace anything at `path` but a zarr array (its metadata file, v3 or v2)."""
-    if os.path.exists(path) and not any(os.path.isfile(os.path.join(path, name)) for name in ("zarr.json", ".zarray")):
-        raise InputError(f"{path} exists and is not a zarr array; choose another name or remove it")
+def zarr_folder_problem(path: str) -> str | None:
+    """Why the folder at `path` must not be replaced by a new zarr array (it is not one), or None."""
+    if not any(os.path.isfile(os.path.join(path, name)) for name in ("zarr.json", ".zarray")):
+        return "exists and is not a zarr array"
+    return None
 
 
 def matrix_to_zarr(client, a, b=None, metric="cosine", *, path: str | os.PathLike, dtype=None,
@@ -700,42 +781,35 @@ def matrix_to_zarr(client, a, b=None, metric="cosine", *, path: str | os.PathLik
     chunks are the blocks, each written by the worker that computed it (the workers share the
     filesystem of `path`); the client receives a count per block. Its attributes name the metric.
 
-    The array is built as `<path>.partial`, whose unwritten chunks read NaN, and renamed to `path`
-    once every block is in, replacing the zarr array there: a failed run leaves the old array
-    (or none) at `path`. Returns a MatrixResult over the new array (read-only).
-    `dtype`: a float type (default: the compute dtype)."""
+    The array is built in a new folder beside `path` and replaces the zarr array there whole once
+    every block is in (see siamcli.files): a failed run leaves the old array (or none) at `path`.
+    Returns a MatrixResult over the new array (read-only). `dtype`: a float type (default: the
+    compute dtype)."""
+    from .files import Output
+
     _require_dask()
     _require_zarr()
     import zarr
 
-    path = os.path.abspath(os.fspath(path))
-    _replaceable(path)
+    _check_output(os.fspath(path), a, b, options, folder=True, replaceable=zarr_folder_problem)
     comp = _prepare(a, b, metric, block_rows, options)
     even_a = _even_rows(comp.a)
     comp = replace(comp, a=even_a, b=even_a if comp.same else _even_rows(comp.b))
-    building = path + ".partial"
-    shutil.rmtree(building, ignore_errors=True)  # a run that died before its clean-up
     grid = _matrix_grid(comp, block_rows, whole_rows=False)
-    out = zarr.open_array(building, mode="w", shape=(len(comp.a), len(comp.b)),
-                          chunks=(_chunk_length(grid[0]), _chunk_length(grid[2])),
-                          dtype=np.dtype(dtype or comp.dtype), fill_value=np.nan)
-    out.attrs.update(metric=comp.metric.name, higher_is_better=comp.metric.higher_is_better)
 
     import dask
 
     template = dask.delayed(_template(comp), traverse=False)
     task = dask.delayed(_zarr_block, pure=False)
-    graph = [task(template, ab, bb, ua, ub, i0, j0, building, diagonal)
-             for ua, ub, i0, j0, ab, bb, diagonal in _block_pairs(comp, grid)]
-    try:
-        _compute(client, graph, stats, on_submit)
-    except BaseException:
-        shutil.rmtree(building, ignore_errors=True)
-        raise
-    if os.path.exists(path):
-        shutil.rmtree(path)
-    os.replace(building, path)
-    return MatrixResult(comp.metric, comp.a, comp.b, _open_zarr(path))
+    with Output(path, folder=True, replaceable=zarr_folder_problem) as built:
+        out = zarr.open_array(built.temp, mode="w", shape=(len(comp.a), len(comp.b)),
+                              chunks=(_chunk_length(grid[0]), _chunk_length(grid[2])),
+                              dtype=np.dtype(dtype or comp.dtype), fill_value=np.nan)
+        out.attrs.update(metric=comp.metric.name, higher_is_better=comp.metric.higher_is_better)
+        graph = [task(template, ab, bb, ua, ub, i0, j0, built.temp, diagonal)
+                 for ua, ub, i0, j0, ab, bb, diagonal in _block_pairs(comp, grid)]
+        _compute_writes(client, graph, stats, on_submit)
+    return MatrixResult(comp.metric, comp.a, comp.b, _open_zarr(built.target))
 
 
 def _best_block(template, a_rows, b_rows, undefined_a, undefined_b, i0, j0, limit, threshold, diagonal):

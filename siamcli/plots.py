@@ -17,7 +17,7 @@ from typing import Sequence
 
 import numpy as np
 
-from .errors import InputError, ShapeError, UsageError
+from .errors import ShapeError, UsageError
 
 #: Output suffix -> matplotlib format name; the suffix of the --plot file picks the format.
 PLOT_FORMATS = {".png": "png", ".svg": "svg", ".pdf": "pdf"}
@@ -307,12 +307,11 @@ def _new_figure(panels: int):
 
 
 def _save(fig, path, fmt: str) -> Path:
-    # Render to memory first: a drawing error leaves no half-written file, and OSError below
-    # can only come from the file itself.
+    # Render to memory first: a drawing error leaves no file, and an OSError below can only come
+    # from the file itself.
+    from .files import write_bytes
+
     buffer = io.BytesIO()
     fig.savefig(buffer, format=fmt, dpi=FIGURE_DPI, metadata=_NO_DATE[fmt])
-    try:
-        Path(path).write_bytes(buffer.getvalue())
-    except OSError as exc:
-        raise InputError(f"{os.fspath(path)}: cannot write ({exc.strerror or exc})") from None
+    write_bytes(path, buffer.getvalue())  # whole or not at all; an InputError names the path
     return Path(path)
