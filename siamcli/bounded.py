@@ -353,14 +353,28 @@ def npz_member(archive, info, source: str, name: str, limit: int, kinds: str = N
                          f"{limit_text(limit)} (--max-input-size)")
     try:
         with archive.open(info) as member:
-            data = collect(chunks(member, where), where, limit, "decompresses to")
-    except InputError:
-        raise
+            data = _read_declared(member, info.file_size)
     except Exception as exc:  # zipfile's and its codecs' many ways of saying "damaged"
         raise InputError(f"{source}: the .npz archive is damaged ({_short(exc)})") from None
     if bytes(data[: len(NPY_MAGIC)]) != NPY_MAGIC:
         raise InputError(f"{source}: member {name!r} is not a .npy array")
     return npy_array(data, where, kinds, max_ndim, holder="the member")
+
+
+def _read_declared(member, size: int) -> bytearray:
+    """The `size` bytes a zip member declares (checked against the ceiling), read into one buffer
+    made up front; zipfile never returns more than the declared size, and checks the CRC at its end."""
+    buffer = bytearray(size)
+    view, filled = memoryview(buffer), 0
+    while filled < size:
+        piece = member.read(min(_CHUNK, size - filled))
+        if not piece:
+            break
+        view[filled : filled + len(piece)] = piece
+        filled += len(piece)
+    member.read(1)  # at the declared end: lets zipfile check the CRC of what it gave
+    view.release()
+    return buffer if filled == size else buffer[:filled]
 
 
 def _short(exc: Exception) -> str:

@@ -562,6 +562,34 @@ def _max_bytes(value) -> int:
     return value
 
 
+@contextmanager
+def _guard(source: str, kind: str):
+    """A reader's unexpected failures as InputErrors: a MemoryError says what did not fit; any other
+    exception (a bug) names the file, unless CATCH_READER_ERRORS is off (the fuzz tests). The body
+    may update the dict it gets: kind (the format) and what (the size being read)."""
+    reading = {"kind": kind, "what": "it"}
+    try:
+        yield reading
+    except SiamError:
+        raise
+    except MemoryError:
+        raise InputError(f"{source}: not enough memory to read {reading['what']}") from None
+    except Exception as exc:
+        if not CATCH_READER_ERRORS:
+            raise
+        raise InputError(f"{source}: cannot be read as {reading['kind']} "
+                         f"({type(exc).__name__}: {excerpt(str(exc))[1:-1]})") from exc
+
+
+def _parse(fmt: Format, data, source: str, key: str | None, labels: str | None, limit: int) -> Parsed:
+    if fmt.binary:
+        return fmt.read(data, source, key, labels, limit)
+    text = _decode(data, source)
+    if not text.strip():
+        raise InputError(f"{source}: is empty")
+    return fmt.read(text, source, key, labels)
+
+
 def load_embeddings(
     path: str | os.PathLike,
     *,
@@ -592,30 +620,12 @@ def load_embeddings(
     else:
         source = printable(path)
         fmt, gz = _format_for(path, input_format)  # the suffix first: nothing is read for an unknown one
-    data = None
-    try:
+    with _guard(source, fmt.name if fmt else "embeddings") as reading:
         data = _input_bytes(path, source, fmt, gz, limit, stdin)
         fmt = fmt or _sniff_format(data)
-        if fmt.binary:
-            parsed = fmt.read(data, source, key, labels, limit)
-        else:
-            text = _decode(data, source)
-            if not text.strip():
-                raise InputError(f"{source}: is empty")
-            parsed = fmt.read(text, source, key, labels)
-        embeddings = _validated(parsed, source)
-    except SiamError:
-        raise
-    except MemoryError:
-        size = data.size() if isinstance(data, DiskFile) else None if data is None else len(data)
-        what = f"{bounded.human_size(size)} of {'text' if fmt is not None and not fmt.binary else 'data'}" \
-            if size is not None else "it"
-        raise InputError(f"{source}: not enough memory to read {what}") from None
-    except Exception as exc:
-        if not CATCH_READER_ERRORS:
-            raise
-        raise InputError(f"{source}: cannot be read as {fmt.name if fmt else 'embeddings'} "
-                         f"({type(exc).__name__}: {excerpt(str(exc))[1:-1]})") from exc
+        size = data.size() if isinstance(data, DiskFile) else len(data)
+        reading.update(kind=fmt.name, what=f"{bounded.human_size(size)} of {'data' if fmt.binary else 'text'}")
+        embeddings = _validated(_parse(fmt, data, source, key, labels, limit), source)
     if ids_path is not None:
         embeddings.ids = read_ids(ids_path, len(embeddings), max_input_size=limit)
     return embeddings
@@ -624,23 +634,6 @@ def load_embeddings(
 def embeddings_from_array(array, source: str = "<array>") -> EmbeddingSet:
     """An EmbeddingSet from an in-memory array, checked as a loaded file would be."""
     return _validated(Parsed(np.asarray(array)), source)
-
-
-@contextmanager
-def _guard(source: str, kind: str):
-    """A reader's unexpected failures as InputErrors: a MemoryError says it did not fit; any other
-    exception (a bug) names the file, unless CATCH_READER_ERRORS is off (the fuzz tests)."""
-    try:
-        yield
-    except SiamError:
-        raise
-    except MemoryError:
-        raise InputError(f"{source}: not enough memory to read it") from None
-    except Exception as exc:
-        if not CATCH_READER_ERRORS:
-            raise
-        raise InputError(f"{source}: cannot be read as {kind} ({type(exc).__name__}: {excerpt(str(exc))[1:-1]})") \
-            from exc
 
 
 def read_ids(path: str | os.PathLike, expected: int, *, max_input_size: int | str = DEFAULT_MAX_INPUT_BYTES) -> list[str]:
