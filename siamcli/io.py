@@ -103,20 +103,27 @@ def read_npz(data, source: str, key: str | None = None, labels: str | None = Non
         with archive:
             key = _npz_key(members, key, labels, source)
             array = bounded.npz_member(archive, members[key], source, key, limit)
+            rows = array.shape[0] if array.ndim == 2 else 1
             ids = None
             if "ids" in members and key != "ids":
-                raw_ids = bounded.npz_member(archive, members["ids"], source, "ids", limit,
-                                             bounded.LABEL_KINDS, max_ndim=1)
-                if raw_ids.ndim != 1:
-                    raise InputError(f"{source}: the 'ids' array must be 1-D, got shape {raw_ids.shape}")
-                ids = _as_text(raw_ids)
+                ids = _as_text(_npz_per_row(archive, members, "ids", rows, source, limit))
             label_values = None
             if labels is not None:
                 if labels not in members:
                     raise InputError(f"{source}: no array named {excerpt(labels)} (arrays: {_listed(members)})")
-                label_values = label_array(bounded.npz_member(archive, members[labels], source, labels, limit,
-                                                              bounded.LABEL_KINDS, max_ndim=1), f"{source}[{labels}]")
+                label_values = label_array(_npz_per_row(archive, members, labels, rows, source, limit),
+                                           f"{source}[{labels}]")
     return Parsed(array, ids, labels=label_values)
+
+
+def _npz_per_row(archive, members, name: str, rows: int, source: str, limit: int) -> np.ndarray:
+    """A 1-D member with a value per row (ids, labels), its length checked before it becomes text."""
+    values = bounded.npz_member(archive, members[name], source, name, limit, bounded.LABEL_KINDS, max_ndim=1)
+    if values.ndim != 1:
+        raise InputError(f"{source}: the '{name}' array must be 1-D, got shape {values.shape}")
+    if len(values) != rows:
+        raise InputError(f"{source}: has {len(values)} {name} but {rows} rows")
+    return values
 
 
 def _npz_key(members: dict, key: str | None, labels: str | None, source: str) -> str:
