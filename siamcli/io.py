@@ -21,8 +21,8 @@ import numpy as np
 from . import bounded
 from .bounded import DEFAULT_MAX_INPUT_BYTES, DiskFile
 from .errors import InputError, SiamError, UsageError
-from .textcells import (cell_problem, csv_records, excerpt, first_non_finite, first_overflow, is_number, parse_numbers, printable,
-                        whitespace_records)
+from .textcells import (cell_problem, csv_records, excerpt, first_non_finite, first_overflow, is_number,
+                        numbers_only, parse_numbers, printable, whitespace_records)
 from .textcells import lines as text_lines
 
 #: .npy files larger than this are memory-mapped instead of read into memory.
@@ -240,7 +240,7 @@ def _read_delimited(text: str, source: str, delimiter: str | None, exclude: str 
                              f"expected {width + extra} (as on line {rows[0][0]})")
     start = 1 if has_ids else 0
     cells = [r[1][start:] for r in rows] if start else [r[1] for r in rows]
-    array, bad = parse_numbers(cells)
+    array, bad = parse_numbers(cells, known_clean=header is None and not has_ids and numbers_only(text, delimiter))
     too_large = False
     if bad is None:  # every cell a number: one may still be past float64's range ('1e400')
         bad = first_overflow(array, cells)

@@ -106,15 +106,26 @@ def cell_problem(cell: str) -> str:
     return f"{excerpt(cell)} is not a number" if cell else "an empty cell is not a number"
 
 
-def parse_numbers(rows: list[list[str]]) -> tuple[np.ndarray | None, tuple[int, int] | None]:
+def numbers_only(text: str, delimiter: str | None) -> bool:
+    """Whether a whole text is number characters, delimiters and line ends (no header, ids,
+    comments, quotes or spaces): then every cell's characters are known good in one fast pass."""
+    if not text.isascii():
+        return False
+    separators = b" \t\r\n\x0b\x0c" if delimiter is None else delimiter.encode() + b"\r\n"
+    return not text.encode("ascii").translate(None, _NUMBER_BYTES + separators)
+
+
+def parse_numbers(rows: list[list[str]], known_clean: bool = False) -> tuple[np.ndarray | None, tuple[int, int] | None]:
     """(float64 array, None) of cells that are all strict numbers, else (None, (row, column) of
-    the first that is not). The characters of all cells are checked in one pass; each cell is
-    looked at only to name a bad one."""
-    flat = "".join(chain.from_iterable(rows))
-    try:
-        clean = not flat.encode("ascii").translate(None, _NUMBER_BYTES)
-    except UnicodeEncodeError:
-        clean = False
+    the first that is not). The characters of all cells are checked in one pass (skipped when
+    `known_clean`, see numbers_only); each cell is looked at only to name a bad one."""
+    clean = known_clean
+    if not clean:
+        flat = "".join(chain.from_iterable(rows))
+        try:
+            clean = not flat.encode("ascii").translate(None, _NUMBER_BYTES)
+        except UnicodeEncodeError:
+            clean = False
     if clean:
         try:
             return np.array(rows, dtype=np.float64), None
