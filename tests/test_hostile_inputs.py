@@ -181,11 +181,11 @@ def first_row_with_text(tmp: Path) -> Case:
     return Case(lines(tmp / "x.csv", ["1,2,x", "3,4,5", "6,7,8"]), ("line 1, column 3: 'x' is not a number",))
 
 
-@pytest.fixture(params=["1_000", "\u0661\u0662", "\uff11\uff12", "0x1F", "\x00", "1 2", "", "1e5e5", "--1"],
-                ids=["underscore", "arabic-indic", "full-width", "hex", "nul", "space", "empty", "two-exponents",
-                     "two-signs"])
-def odd_cell(request):
-    return request.param
+#: Cells Python's float() (or a glance) might take for numbers, which the loaders refuse by name.
+ODD_CELLS = {"underscore": "1_000", "arabic-indic": "\u0661\u0662", "full-width": "\uff11\uff12", "hex": "0x1F",
+             "nul": "\x00", "space": "1 2", "empty": "", "two-exponents": "1e5e5", "two-signs": "--1"}
+#: Of those, the ones that in a first column read as an id (text), not as a number written oddly.
+ID_LIKE = {"hex", "space", "two-exponents", "two-signs"}
 
 
 def odd_cell_in_first_row(tmp: Path, cell: str) -> Case:
@@ -201,8 +201,6 @@ def odd_cell_later(tmp: Path, cell: str) -> Case:
 
 def odd_cell_first_column(tmp: Path, cell: str) -> Case:
     """A number written oddly in the first column is not taken for an id: it is refused."""
-    if cell in ("0x1F", "1e5e5", "--1", "1 2"):
-        pytest.skip("text like this is a plausible id")
     shown = "an empty cell" if cell == "" else repr(cell)
     return Case(lines(tmp / "odd-first.csv", [f"{cell},2,3", "4,5,6"]), (f"line 1, column 1: {shown} is not a number",))
 
@@ -265,7 +263,9 @@ ALL = [header_lies, header_lies_past_memory, object_header, structured_header, n
        dev_zero_as_npy, dev_zero_as_csv, endless_fifo, a_socket, first_row_with_text, number_past_float64,
        five_thousand_digits_csv, five_thousand_digits_json, five_thousand_digits_jsonl, float_past_float64_json,
        float_past_float64_json_alone, deeply_nested_json, deeply_nested_jsonl, long_escape_cell, stray_cr]
-WITH_CELL = [odd_cell_in_first_row, odd_cell_later, odd_cell_first_column]
+WITH_CELL = [pytest.param(builder, cell, id=f"{builder.__name__}-{name}")
+             for builder in (odd_cell_in_first_row, odd_cell_later, odd_cell_first_column)
+             for name, cell in ODD_CELLS.items() if not (builder is odd_cell_first_column and name in ID_LIKE)]
 
 
 def _build(builder, tmp_path, monkeypatch, cell=None) -> Case:
@@ -321,7 +321,7 @@ def test_load_embeddings_refuses_a_lying_header_on_the_memory_mapped_path(tmp_pa
     assert_refused(header_lies_memory_mapped(tmp_path, monkeypatch))
 
 
-@pytest.mark.parametrize("builder", WITH_CELL, ids=lambda b: b.__name__)
+@pytest.mark.parametrize("builder, odd_cell", WITH_CELL)
 def test_load_embeddings_refuses_numbers_python_would_accept(tmp_path, monkeypatch, builder, odd_cell):
     assert_refused(_build(builder, tmp_path, monkeypatch, odd_cell))
 
@@ -331,7 +331,7 @@ def test_cli_inspect_refuses_hostile_input_with_exit_2(tmp_path, monkeypatch, bu
     assert_cli_refused(_build(builder, tmp_path, monkeypatch))
 
 
-@pytest.mark.parametrize("builder", WITH_CELL, ids=lambda b: b.__name__)
+@pytest.mark.parametrize("builder, odd_cell", WITH_CELL)
 def test_cli_inspect_refuses_odd_numbers_with_exit_2(tmp_path, monkeypatch, builder, odd_cell):
     assert_cli_refused(_build(builder, tmp_path, monkeypatch, odd_cell))
 
@@ -367,7 +367,7 @@ def test_siamcli_executable_refuses_hostile_input_with_exit_2(tmp_path, monkeypa
 
 @pytest.mark.slow
 def test_load_embeddings_gzip_bomb_stops_at_the_default_ceiling(tmp_path):
-    """2.3 GB of CSV in 2 MB of gzip: decompression stops at 2G, having held no more than that."""
+    """2.3 GB of CSV in 2 MB of gzip: decompression stops at 2G, having held about that much."""
     path = write(tmp_path / "big-bomb.csv.gz", hostile.gzip_bomb(2_300_000_000, exact_crc=False))
     tracemalloc.start()
     try:
@@ -376,7 +376,7 @@ def test_load_embeddings_gzip_bomb_stops_at_the_default_ceiling(tmp_path):
         peak = tracemalloc.get_traced_memory()[1]
     finally:
         tracemalloc.stop()
-    assert peak < 2 * 2**30 + 64 * MiB
+    assert peak < 2 * 2**30 * 1.13 + 16 * MiB  # the ceiling, and a bytearray's growth slack (1/8)
 
 
 # ---------------------------------------------------------------- hostile but valid: read right
@@ -458,6 +458,13 @@ def test_load_embeddings_header_first_row_of_pandas_is_a_header(tmp_path):
     path = lines(tmp_path / "pandas.csv", [",0,1,2", "r0,1.5,2,3", "r1,4,5,6"])
     loaded = sio.load_embeddings(path)
     assert loaded.ids == ["r0", "r1"] and loaded.vectors.shape == (2, 3)
+
+
+@pytest.mark.parametrize("name", sorted(ID_LIKE))
+def test_load_embeddings_text_in_the_first_column_is_an_id(tmp_path, name):
+    loaded = sio.load_embeddings(lines(tmp_path / "ids.csv", [f"{ODD_CELLS[name]},2,3", "b,5,6"]))
+    assert loaded.ids == [ODD_CELLS[name], "b"]
+    np.testing.assert_array_equal(loaded.vectors, [[2, 3], [5, 6]])
 
 
 def test_load_embeddings_first_row_of_numbers_with_an_id_is_data(tmp_path):
