@@ -325,6 +325,12 @@ metric_options = _options(
                       "score NaN (null in JSON), or score the metric's neutral value (cosine 0)."),
 )
 
+#: How much one input may bring into memory.
+max_input_option = click.option(
+    "--max-input-size", type=Size(), default="2G",
+    help="Most bytes one input may bring into memory: stdin, pipes, text files, decompressed .gz "
+         "and .npz members (default 2G; a .npy file is checked against its header instead).")
+
 #: How to read A and B.
 input_options = _options(
     click.option("--input-format", type=click.Choice(INPUT_FORMATS), default=None,
@@ -333,6 +339,7 @@ input_options = _options(
     click.option("--b-key", default=None, help="Array to use from an .npz B (default: as --key)."),
     click.option("--ids", "ids_a", type=click.Path(), default=None, help="Row ids of A, one per line."),
     click.option("--b-ids", "ids_b", type=click.Path(), default=None, help="Row ids of B, one per line."),
+    max_input_option,
 )
 
 #: How much memory and how many threads the computation may use; --quiet.
@@ -362,7 +369,7 @@ def _is_shards(path: str) -> bool:
     return os.path.isdir(path) or any(c in path for c in "*?[") or is_zarr(path)
 
 
-def _cluster_input(path, input_format, key, ids):
+def _cluster_input(path, input_format, key, ids, max_input_size):
     """A .zarr array, shard directory or glob as it is (loaded lazily by the workers), else the loaded file."""
     from .io import load_embeddings
 
@@ -370,7 +377,7 @@ def _cluster_input(path, input_format, key, ids):
         if ids is not None:
             raise UsageError(f"--ids does not apply to {path}: the ids of its rows name shard (or array) and row")
         return path
-    return load_embeddings(path, input_format=input_format, key=key, ids_path=ids)
+    return load_embeddings(path, input_format=input_format, key=key, ids_path=ids, max_input_size=max_input_size)
 
 
 def _on_cluster(address: str, run, terminal: Terminal):
@@ -419,7 +426,7 @@ def _start(comp, terminal: Terminal, threads, what: str, paired: bool = False):
     return bar
 
 
-def _load_inputs(a_path, b_paths, input_format, key, b_key, ids_a, ids_b):
+def _load_inputs(a_path, b_paths, input_format, key, b_key, ids_a, ids_b, max_input_size):
     """A, and B stacked from one or more files (None when no B was given)."""
     from .io import STDIN, load_embeddings, stack_embeddings
 
@@ -428,10 +435,11 @@ def _load_inputs(a_path, b_paths, input_format, key, b_key, ids_a, ids_b):
         raise UsageError("only one input can be '-' (stdin)")
     if ids_b is not None and len(b_paths) != 1:
         raise UsageError("--b-ids needs exactly one second input B" if b_paths else "--b-ids needs a second input B")
-    a = load_embeddings(a_path, input_format=input_format, key=key, ids_path=ids_a)
+    a = load_embeddings(a_path, input_format=input_format, key=key, ids_path=ids_a, max_input_size=max_input_size)
     if not b_paths:
         return a, None
-    sets = [load_embeddings(path, input_format=input_format, key=b_key or key, ids_path=ids_b) for path in b_paths]
+    sets = [load_embeddings(path, input_format=input_format, key=b_key or key, ids_path=ids_b,
+                            max_input_size=max_input_size) for path in b_paths]
     return a, stack_embeddings(sets)
 
 
@@ -501,7 +509,8 @@ def cli():
 @scheduler_option
 @output_options
 def compare(a, b, top_k, limit, threshold, paired, pairs_path, metric, p, cov_from, normalize, zero_vector,
-            input_format, key, b_key, ids_a, ids_b, memory, threads, quiet, scheduler, fmt, precision, debug):
+            input_format, key, b_key, ids_a, ids_b, max_input_size, memory, threads, quiet, scheduler, fmt, precision,
+            debug):
     """Compare the vectors of A with those of B (or of A with itself), best first.
 
     Two single vectors give one score. Otherwise each row of A gets its --top-k best rows of B
@@ -536,10 +545,10 @@ def compare(a, b, top_k, limit, threshold, paired, pairs_path, metric, p, cov_fr
         if pairs_path is not None:  # listed pairs: scored by the workers, ids resolved here
             from .io import read_pairs
 
-            a_set, b_set = _load_inputs(a, b, input_format, key, b_key, ids_a, ids_b)
+            a_set, b_set = _load_inputs(a, b, input_format, key, b_key, ids_a, ids_b, max_input_size)
             comp = engine.prepare(a_set, b_set, metric=metric, p=p, cov_from=cov_from, normalize=normalize,
                                   zero_vector=zero_vector, memory=memory, notify=terminal.note)
-            left, right = read_pairs(pairs_path, comp.a, comp.b)
+            left, right = read_pairs(pairs_path, comp.a, comp.b, max_input_size=max_input_size)
 
             def score_listed(client, on_submit):
                 scores = distributed.pair_scores(client, comp, left, right, on_submit=on_submit)
@@ -548,8 +557,8 @@ def compare(a, b, top_k, limit, threshold, paired, pairs_path, metric, p, cov_fr
             _emit(_on_cluster(address, score_listed, terminal), fmt, precision, terminal)
             return
 
-        a_in = _cluster_input(a, input_format, key, ids_a)
-        b_in = _cluster_input(b[0], input_format, b_key or key, ids_b) if b else None
+        a_in = _cluster_input(a, input_format, key, ids_a, max_input_size)
+        b_in = _cluster_input(b[0], input_format, b_key or key, ids_b, max_input_size) if b else None
         options = dict(p=p, cov_from=cov_from, normalize=normalize, zero_vector=zero_vector,
                        memory=memory, notify=terminal.note)
         if paired:
@@ -569,7 +578,7 @@ def compare(a, b, top_k, limit, threshold, paired, pairs_path, metric, p, cov_fr
                 return distributed.topk(client, a_in, b_in, metric, top_k, threshold, on_submit=on_submit, **options)
         _emit(_on_cluster(address, run, terminal), fmt, precision, terminal)
         return
-    a_set, b_set = _load_inputs(a, b, input_format, key, b_key, ids_a, ids_b)
+    a_set, b_set = _load_inputs(a, b, input_format, key, b_key, ids_a, ids_b, max_input_size)
     if paired and b_set is None:
         raise UsageError("--paired needs two inputs, A and B")
     if paired and pairs_path is not None:
@@ -580,7 +589,7 @@ def compare(a, b, top_k, limit, threshold, paired, pairs_path, metric, p, cov_fr
     if pairs_path is not None:
         from .io import read_pairs
 
-        pairs = read_pairs(pairs_path, comp.a, comp.b)
+        pairs = read_pairs(pairs_path, comp.a, comp.b, max_input_size=max_input_size)
     bar = _start(comp, terminal, threads, "comparing", paired or pairs is not None)
     if pairs is not None:
         bar.total = len(pairs[0])
@@ -607,7 +616,7 @@ EXIT_NOT_MET = 1
 @engine_options
 @output_options
 def verify(a, b, threshold, paired, pairs_path, metric, p, cov_from, normalize, zero_vector,
-           input_format, key, b_key, ids_a, ids_b, memory, threads, quiet, fmt, precision, debug):
+           input_format, key, b_key, ids_a, ids_b, max_input_size, memory, threads, quiet, fmt, precision, debug):
     """Judge pairs same or different: exit 0 when every pair matches, 1 when any does not.
 
     A pair matches when its score is at least as close as --threshold in the metric's own
@@ -628,10 +637,15 @@ def verify(a, b, threshold, paired, pairs_path, metric, p, cov_from, normalize, 
     terminal = Terminal(quiet)
     if paired and pairs_path is not None:
         raise UsageError("choose either --paired (row i with row i) or --pairs FILE (the listed pairs)")
-    a_set, b_set = _load_inputs(a, [b], input_format, key, b_key, ids_a, ids_b)
+    a_set, b_set = _load_inputs(a, [b], input_format, key, b_key, ids_a, ids_b, max_input_size)
     comp = engine.prepare(a_set, b_set, metric=metric, p=p, cov_from=cov_from, normalize=normalize,
                           zero_vector=zero_vector, memory=memory, notify=terminal.note)
-    pairs = engine.verdict_pairs(comp, paired, pairs_path)
+    listed = None
+    if pairs_path is not None:
+        from .io import read_pairs
+
+        listed = read_pairs(pairs_path, comp.a, comp.b, max_input_size=max_input_size)
+    pairs = engine.verdict_pairs(comp, paired, listed)
     bar = _start(comp, terminal, threads, "verifying", paired=True)
     bar.total = len(comp.a) if pairs is None else len(pairs[0])
     counts = {"pairs": 0, "different": 0}
@@ -717,7 +731,8 @@ class NumberList(click.ParamType):
 @output_options
 def evaluate(emb, right, labels_path, pairs_path, classes_path, labels_column, classes_column, sample, seed,
              positive_label, metric, normalize, folds, fars, ks, fail_under, plot, p, cov_from, zero_vector,
-             input_format, key, b_key, ids_a, ids_b, memory, threads, quiet, scheduler, fmt, precision, debug):
+             input_format, key, b_key, ids_a, ids_b, max_input_size, memory, threads, quiet, scheduler, fmt, precision,
+             debug):
     """How well a metric separates same from different pairs: ROC AUC, EER, accuracy, TAR@FAR.
 
     \b
@@ -756,19 +771,20 @@ def evaluate(emb, right, labels_path, pairs_path, classes_path, labels_column, c
     if label_from_emb is not None and class_from_emb is not None:
         raise UsageError("choose either --labels-column or --classes-column from EMB, not both")
     a_set = load_embeddings(emb, input_format=input_format, key=key, ids_path=ids_a,
-                            labels=label_from_emb or class_from_emb)
+                            labels=label_from_emb or class_from_emb, max_input_size=max_input_size)
     b_set = None
     if right is not None:
-        b_set = load_embeddings(right, input_format=input_format, key=b_key or key, ids_path=ids_b)
+        b_set = load_embeddings(right, input_format=input_format, key=b_key or key, ids_path=ids_b,
+                                max_input_size=max_input_size)
     labels = pairs = classes = None
     if labels_path is not None:
-        labels = read_labels(labels_path, len(a_set), labels_column)
+        labels = read_labels(labels_path, len(a_set), labels_column, max_input_size=max_input_size)
     elif label_from_emb is not None:
         labels = a_set.labels
     if pairs_path is not None:
-        pairs = read_labelled_pairs(pairs_path, a_set, b_set)
+        pairs = read_labelled_pairs(pairs_path, a_set, b_set, max_input_size=max_input_size)
     if classes_path is not None:
-        classes = read_labels(classes_path, len(a_set), classes_column)
+        classes = read_labels(classes_path, len(a_set), classes_column, max_input_size=max_input_size)
     elif class_from_emb is not None:
         classes = a_set.labels
     engine.set_threads(threads)
@@ -838,11 +854,12 @@ def _plot_evaluation(result, path: str) -> None:
               help="Format of EMB when the suffix does not say (needed rarely for '-', stdin).")
 @click.option("--key", default=None, help="Array to use from an .npz (default: the only one, or 'embeddings').")
 @click.option("--ids", "ids_a", type=click.Path(), default=None, help="Row ids, one per line.")
+@max_input_option
 @click.option("--threads", type=click.IntRange(1, None), default=None,
               help="Threads for BLAS and the kernels (default: every core).")
 @output_options
-def inspect(emb, classes_path, classes_column, metric, sample, seed, plot, input_format, key, ids_a, threads,
-            fmt, precision, debug):
+def inspect(emb, classes_path, classes_column, metric, sample, seed, plot, input_format, key, ids_a, max_input_size,
+            threads, fmt, precision, debug):
     """A health report of an embedding set: plain-language findings first, then the figures.
 
     Shape and dtype; NaN, infinite and zero rows; the norm distribution and whether the set is
@@ -867,10 +884,10 @@ def inspect(emb, classes_path, classes_column, metric, sample, seed, plot, input
     terminal = Terminal()
     _check_plot(plot, emb, classes=classes_path, ids=ids_a)
     emb_set = load_embeddings(emb, input_format=input_format, key=key, ids_path=ids_a,
-                              labels=classes_column if classes_path is None else None)
+                              labels=classes_column if classes_path is None else None, max_input_size=max_input_size)
     classes = None
     if classes_path is not None:
-        classes = read_labels(classes_path, len(emb_set), classes_column)
+        classes = read_labels(classes_path, len(emb_set), classes_column, max_input_size=max_input_size)
     elif classes_column is not None:
         classes = emb_set.labels
     engine.set_threads(threads)
@@ -907,6 +924,7 @@ loss_options = _options(
                  help="Margins of --sweep (default: 0 and the 0%, 10%, ..., 100% quantiles of the data)."),
     click.option("--input-format", type=click.Choice(INPUT_FORMATS), default=None,
                  help="Format of the inputs when the suffix does not say."),
+    max_input_option,
     click.option("--threads", type=click.IntRange(1, None), default=None,
                  help="Threads for BLAS and the kernels (default: every core)."),
 )
@@ -927,7 +945,7 @@ loss_options = _options(
 @loss_options
 @output_options
 def contrastive(left, right, labels_path, pairs_path, positive_label, margin, squared, metric, p, sweep, margins,
-                input_format, threads, fmt, precision, debug):
+                input_format, max_input_size, threads, fmt, precision, debug):
     """Contrastive loss of labelled pairs: mean of y d^2 + (1 - y) max(0, m - d)^2.
 
     y = 1 for a similar pair (the label given by --positive-label), 0 for a dissimilar one; d
@@ -949,20 +967,20 @@ def contrastive(left, right, labels_path, pairs_path, positive_label, margin, sq
     if (labels_path is None) == (pairs_path is None):
         raise UsageError("label the pairs with --labels FILE (with LEFT RIGHT) or --pairs FILE, one of them")
     engine.set_threads(threads)
-    a = load_embeddings(left, input_format=input_format)
+    a = load_embeddings(left, input_format=input_format, max_input_size=max_input_size)
     if labels_path is not None:
         if right is None:
             raise UsageError("--labels labels row i of LEFT with row i of RIGHT: give RIGHT too")
-        b = load_embeddings(right, input_format=input_format)
+        b = load_embeddings(right, input_format=input_format, max_input_size=max_input_size)
         if a.dim != b.dim:
             raise ShapeError(f"{a.source} has {a.dim} dimensions but {b.source} has {b.dim}")
         if len(a) != len(b):
             raise UsageError(f"{a.source} has {len(a)} rows but {b.source} has {len(b)}: pairs need equal counts")
-        similar = parse_labels(read_labels(labels_path, len(a)), positive_label)
+        similar = parse_labels(read_labels(labels_path, len(a), max_input_size=max_input_size), positive_label)
         first, second = a.vectors, b.vectors
     else:
-        b = a if right is None else load_embeddings(right, input_format=input_format)
-        rows_a, rows_b, labels = read_labelled_pairs(pairs_path, a, b)
+        b = a if right is None else load_embeddings(right, input_format=input_format, max_input_size=max_input_size)
+        rows_a, rows_b, labels = read_labelled_pairs(pairs_path, a, b, max_input_size=max_input_size)
         similar = parse_labels(labels, positive_label)
         first, second = a.vectors[rows_a], b.vectors[rows_b]
     if b.dim != a.dim:
@@ -982,8 +1000,8 @@ def contrastive(left, right, labels_path, pairs_path, positive_label, margin, sq
 @click.option("--margin", type=Number(), default=0.2, show_default=True, help="The margin m (FaceNet's alpha).")
 @loss_options
 @output_options
-def triplet(anchor, positive, negative, margin, metric, p, sweep, margins, input_format, threads, fmt, precision,
-            debug):
+def triplet(anchor, positive, negative, margin, metric, p, sweep, margins, input_format, max_input_size, threads, fmt,
+            precision, debug):
     """Triplet loss: mean of max(0, d(a, p) - d(a, n) + m) over rows i of ANCHOR, POSITIVE, NEGATIVE.
 
     Row i of the three files is one triplet: the anchor, a sample of the same identity and one
@@ -1001,7 +1019,8 @@ def triplet(anchor, positive, negative, margin, metric, p, sweep, margins, input
 
     terminal = Terminal()
     engine.set_threads(threads)
-    sets = [load_embeddings(path, input_format=input_format) for path in (anchor, positive, negative)]
+    sets = [load_embeddings(path, input_format=input_format, max_input_size=max_input_size)
+            for path in (anchor, positive, negative)]
     if len({len(s) for s in sets}) > 1:
         counts = ", ".join(f"{s.source} {len(s)}" for s in sets)
         raise UsageError(f"triplets need the same number of rows in the three files: {counts}")
@@ -1034,7 +1053,8 @@ MATRIX_SUFFIXES = (".npy", ".csv")
 @scheduler_option
 @output_options
 def matrix(a, b, output, dtype, metric, p, cov_from, normalize, zero_vector,
-           input_format, key, b_key, ids_a, ids_b, memory, threads, quiet, scheduler, fmt, precision, debug):
+           input_format, key, b_key, ids_a, ids_b, max_input_size, memory, threads, quiet, scheduler, fmt, precision,
+           debug):
     """The full matrix of scores: every row of A against every row of B (or of A).
 
     A table shows what fits the terminal and says on stderr how much is hidden; -f csv/json/jsonl
@@ -1076,8 +1096,8 @@ def matrix(a, b, output, dtype, metric, p, cov_from, normalize, zero_vector,
         check_target(output, folder=shards or to_zarr, replaceable=problem)
         _check_outputs(("-o", output), a, *b, ids=ids_a, b_ids=ids_b, cov_from=cov_from)
     if address is not None:
-        a_in = _cluster_input(a, input_format, key, ids_a)
-        b_in = _cluster_input(b[0], input_format, b_key or key, ids_b) if b else None
+        a_in = _cluster_input(a, input_format, key, ids_a, max_input_size)
+        b_in = _cluster_input(b[0], input_format, b_key or key, ids_b, max_input_size) if b else None
         options = dict(dtype=dtype, p=p, cov_from=cov_from, normalize=normalize, zero_vector=zero_vector,
                        memory=memory, notify=terminal.note)
         if shards:
@@ -1091,7 +1111,7 @@ def matrix(a, b, output, dtype, metric, p, cov_from, normalize, zero_vector,
             client, a_in, b_in, metric, path=output, on_submit=on_submit, **options), terminal)
         terminal.note(f"wrote the {len(result.a)} x {len(result.b)} {result.metric.name} matrix to {output}")
         return
-    a_set, b_set = _load_inputs(a, b, input_format, key, b_key, ids_a, ids_b)
+    a_set, b_set = _load_inputs(a, b, input_format, key, b_key, ids_a, ids_b, max_input_size)
     comp = engine.prepare(a_set, b_set, metric=metric, p=p, cov_from=cov_from, normalize=normalize,
                           zero_vector=zero_vector, memory=memory, notify=terminal.note)
     bar = _start(comp, terminal, threads, "matrix")

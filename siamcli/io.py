@@ -2,21 +2,28 @@
 
 Positions in error messages: text formats give 1-based line and column numbers as an editor
 shows them; arrays (.npy, .npz) give 0-based row and column indices as numpy does.
+
+Every loader, given any bytes, returns its result or raises InputError: sizes are checked
+before memory is spent (see bounded.py), text is parsed strictly (see textcells.py).
 """
 
 from __future__ import annotations
 
-import io
 import json
 import os
 import stat
-import sys
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Callable, Sequence
 
 import numpy as np
 
-from .errors import InputError
+from . import bounded
+from .bounded import DEFAULT_MAX_INPUT_BYTES, DiskFile
+from .errors import InputError, SiamError, UsageError
+from .textcells import (cell_problem, csv_records, excerpt, first_non_finite, first_overflow, is_number,
+                        numbers_only, parse_numbers, printable, whitespace_records)
+from .textcells import lines as text_lines
 
 #: .npy files larger than this are memory-mapped instead of read into memory.
 MMAP_THRESHOLD_BYTES = 64 * 2**20
@@ -26,18 +33,9 @@ ID_COLUMN_NAMES = {"", "id", "ids", "name", "key", "filename", "file", "path", "
 JSON_ID_FIELDS = ("id", "name", "key")
 JSON_VECTOR_FIELDS = ("embedding", "vector", "embeddings", "values")
 STDIN = "-"
-
-
-class DiskFile(str):
-    """The path of a regular file not read yet: a binary reader may memory-map it (npy) or read it.
-    (A str, not a pathlib.Path: importing pathlib costs the command's start-up 5 ms.)"""
-
-    def size(self) -> int:
-        return os.stat(self).st_size
-
-    def read_bytes(self, count: int = -1) -> bytes:
-        with open(self, "rb") as file:
-            return file.read(count)
+#: load_embeddings turns an unexpected exception of a reader into an InputError naming the file
+#: (a last line of defence); the fuzz tests switch this off so that they find such bugs instead.
+CATCH_READER_ERRORS = True
 
 
 @dataclass(eq=False)  # arrays: == would be elementwise, so records compare by identity
@@ -86,203 +84,171 @@ class Format:
 # ---------------------------------------------------------------- binary formats
 
 
-def _npy_error(source: str, exc: Exception) -> InputError:
-    text = str(exc)
-    if "allow_pickle" in text or "Object arrays" in text or "Python objects" in text:
-        return InputError(
-            f"{source}: holds pickled Python objects; siamcli never unpickles files "
-            "(save a numeric array instead)"
-        )
-    return InputError(f"{source}: not a valid .npy file ({text.splitlines()[0] if text else exc.__class__.__name__})")
-
-
-def read_npy(data: bytes | DiskFile, source: str, key: str | None = None, labels: str | None = None) -> Parsed:
+def read_npy(data, source: str, key: str | None = None, labels: str | None = None,
+             limit: int = DEFAULT_MAX_INPUT_BYTES) -> Parsed:
     if labels is not None:
         raise InputError(f"{source}: a .npy file holds one array, so no '{labels}' column; "
                          f"give the labels as a file of their own, or use an .npz with a '{labels}' array")
-    head = data[:6] if isinstance(data, bytes) else data.read_bytes(6)
-    if head != b"\x93NUMPY":
-        raise InputError(f"{source}: not a .npy file (no NumPy header)")
-    try:
-        if isinstance(data, DiskFile) and data.size() > MMAP_THRESHOLD_BYTES:
-            array = np.load(data, mmap_mode="r", allow_pickle=False)
-        else:
-            array = np.load(io.BytesIO(_bytes(data)), allow_pickle=False)
-    except (ValueError, OSError, EOFError) as exc:
-        raise _npy_error(source, exc) from exc
-    if not isinstance(array, np.ndarray):
-        raise InputError(f"{source}: not a .npy array")
-    return Parsed(array)
+    if isinstance(data, DiskFile):
+        return Parsed(bounded.npy_from_disk(data, source, MMAP_THRESHOLD_BYTES))
+    return Parsed(bounded.npy_array(data, source))
 
 
-def read_npz(data: bytes | DiskFile, source: str, key: str | None = None, labels: str | None = None) -> Parsed:
-    # opened here, not by numpy, which leaves its own handle open when the archive is damaged
+def read_npz(data, source: str, key: str | None = None, labels: str | None = None,
+             limit: int = DEFAULT_MAX_INPUT_BYTES) -> Parsed:
+    import io
+
     with open(data, "rb") if isinstance(data, DiskFile) else io.BytesIO(data) as handle:
-        return _read_npz_archive(handle, source, key, labels)
-
-
-def _read_npz_archive(handle, source: str, key: str | None, labels: str | None) -> Parsed:
-    import zipfile
-    import zlib
-
-    try:
-        archive = np.load(handle, allow_pickle=False)
-    except (ValueError, OSError, EOFError, zipfile.BadZipFile) as exc:
-        if isinstance(exc, zipfile.BadZipFile):
-            raise InputError(f"{source}: not a valid .npz archive ({exc})") from None
-        raise _npy_error(source, exc) from exc
-    if not hasattr(archive, "files"):
-        raise InputError(f"{source}: not a .npz archive")
-    with archive:
-        names = list(archive.files)
-        if key is None:
-            if "embeddings" in names:
-                key = "embeddings"
-            else:
-                candidates = [n for n in names if n not in ("ids", labels)]
-                if len(candidates) != 1:
-                    listed = ", ".join(names) or "none"
-                    raise InputError(
-                        f"{source}: holds several arrays ({listed}); choose one with --key"
-                        if candidates
-                        else f"{source}: holds no embedding array (arrays: {listed})"
-                    )
-                key = candidates[0]
-        elif key not in names:
-            raise InputError(f"{source}: no array named '{key}' (arrays: {', '.join(names)})")
-        try:
-            array = archive[key]
+        archive, members = bounded.open_npz(handle, source)
+        with archive:
+            key = _npz_key(members, key, labels, source)
+            array = bounded.npz_member(archive, members[key], source, key, limit)
+            rows = array.shape[0] if array.ndim == 2 else 1
             ids = None
-            if "ids" in names and key != "ids":
-                raw_ids = archive["ids"]
-                if raw_ids.ndim != 1:
-                    raise InputError(f"{source}: the 'ids' array must be 1-D, got shape {raw_ids.shape}")
-                ids = [x.decode("utf-8", "replace") if isinstance(x, bytes) else str(x) for x in raw_ids.tolist()]
+            if "ids" in members and key != "ids":
+                ids = _as_text(_npz_per_row(archive, members, "ids", rows, source, limit))
             label_values = None
             if labels is not None:
-                if labels not in names:
-                    raise InputError(f"{source}: no array named '{labels}' (arrays: {', '.join(names)})")
-                label_values = label_array(archive[labels], f"{source}[{labels}]")
-        except (zipfile.BadZipFile, zlib.error, EOFError) as exc:
-            raise InputError(f"{source}: the .npz archive is damaged ({exc})") from None
-        except ValueError as exc:
-            raise _npy_error(f"{source}[{key}]", exc) from exc
+                if labels not in members:
+                    raise InputError(f"{source}: no array named {excerpt(labels)} (arrays: {_listed(members)})")
+                label_values = label_array(_npz_per_row(archive, members, labels, rows, source, limit),
+                                           f"{source}[{labels}]")
     return Parsed(array, ids, labels=label_values)
+
+
+def _npz_per_row(archive, members, name: str, rows: int, source: str, limit: int) -> np.ndarray:
+    """A 1-D member with a value per row (ids, labels), its length checked before it becomes text."""
+    values = bounded.npz_member(archive, members[name], source, name, limit, bounded.LABEL_KINDS, max_ndim=1)
+    if values.ndim != 1:
+        raise InputError(f"{source}: the '{name}' array must be 1-D, got shape {values.shape}")
+    if len(values) != rows:
+        raise InputError(f"{source}: has {len(values)} {name} but {rows} rows")
+    return values
+
+
+def _npz_key(members: dict, key: str | None, labels: str | None, source: str) -> str:
+    """The member holding the embeddings: --key, else 'embeddings', else the only other one."""
+    if key is not None:
+        if key not in members:
+            raise InputError(f"{source}: no array named {excerpt(key)} (arrays: {_listed(members)})")
+        return key
+    if "embeddings" in members:
+        return "embeddings"
+    candidates = [n for n in members if n not in ("ids", labels)]
+    if len(candidates) != 1:
+        raise InputError(
+            f"{source}: holds several arrays ({_listed(members)}); choose one with --key"
+            if candidates
+            else f"{source}: holds no embedding array (arrays: {_listed(members)})"
+        )
+    return candidates[0]
+
+
+def _listed(names, most: int = 12) -> str:
+    """Names for a message: each quoted when it needs to be, at most `most` of them."""
+    names = list(names)
+    shown = [name if name.isprintable() and len(name) <= 40 else excerpt(name, 40) for name in names[:most]]
+    more = f" and {len(names) - most} more" if len(names) > most else ""
+    return (", ".join(shown) or "none") + more
+
+
+def _as_text(values: np.ndarray) -> list[str]:
+    return [x.decode("utf-8", "replace") if isinstance(x, bytes) else str(x) for x in values.tolist()]
 
 
 def label_array(array: np.ndarray, source: str) -> list[str]:
     """Labels from a 1-D array of numbers, booleans or text, as text ('1', 'True', 'same')."""
     if array.ndim != 1:
         raise InputError(f"{source}: labels must be a 1-D array, got shape {array.shape}")
-    if array.dtype.kind == "f" and np.all(array == np.round(array)):
+    if array.dtype.kind == "f" and np.all(np.isfinite(array)) and np.all(array == np.round(array)) \
+            and np.all(np.abs(array) < 2**63):
         array = array.astype(np.int64)  # 1.0 and 1 are the same label
-    return [x.decode("utf-8", "replace") if isinstance(x, bytes) else str(x) for x in array.tolist()]
+    return _as_text(array)
 
 
 # ---------------------------------------------------------------- text formats
 
 
-def _is_number(cell: str) -> bool:
+def _delimited_rows(text: str, delimiter: str | None, source: str) -> list[tuple[int, list[str]]]:
+    """(line number, cells) for every non-blank, non-comment record."""
+    return whitespace_records(text) if delimiter is None else csv_records(text, delimiter, source)
+
+
+def _is_header(first: list[str]) -> bool:
+    """A header only when no cell of the first row is a number, or pandas' `,0,1,2,...` (its
+    index column, then the positional column names)."""
+    if not any(is_number(c) for c in first):
+        return True
+    return (len(first) > 1 and first[0].lower() in ID_COLUMN_NAMES
+            and first[1:] == [str(j) for j in range(len(first) - 1)])
+
+
+def _id_like(cell: str) -> bool:
+    """Whether a first cell makes a leading id column: text that is not a number, nor a number
+    written in a way we refuse ('1_000', '١٢', which float() takes), nor empty or invisible."""
+    if is_number(cell) or not any(c.isprintable() and not c.isspace() for c in cell):
+        return False
     try:
         float(cell)
     except ValueError:
-        return False
-    return True
+        return True
+    return False
 
 
-def _lines(text: str) -> list[str]:
-    """Lines split at \n (and \r\n) only: JSON text may hold U+2028 and other separators."""
-    lines = text.split("\n")
-    if lines and lines[-1] == "":
-        lines.pop()
-    return [line[:-1] if line.endswith("\r") else line for line in lines]
-
-
-def _delimited_rows(text: str, delimiter: str | None) -> list[tuple[int, list[str]]]:
-    """(line number, cells) for every non-blank, non-comment line."""
-    lines = _lines(text)
-    rows = []
-    if delimiter is None:
-        for lineno, line in enumerate(lines, 1):
-            if line.strip() and not line.lstrip().startswith("#"):
-                rows.append((lineno, line.split()))
-        return rows
-    current = [0]
-
-    def data_lines():  # comments go before the csv parser, so a quote in one cannot swallow rows
-        for lineno, line in enumerate(lines, 1):
-            if not line.lstrip().startswith("#"):
-                current[0] = lineno
-                yield line
-
-    import csv  # loaded for CSV/TSV input only
-
-    for cells in csv.reader(data_lines(), delimiter=delimiter):
-        if cells and any(c.strip() for c in cells):
-            rows.append((current[0], [c.strip() for c in cells]))
-    return rows
+def _drop_column(rows, exclude: str, source: str):
+    """(rows without the `exclude` column, its values after the header, its 0-based file column)."""
+    if exclude not in rows[0][1]:
+        raise InputError(f"{source}: has no column named {excerpt(exclude)} in its header line "
+                         f"(columns: {_listed(rows[0][1], 8)})")
+    dropped = rows[0][1].index(exclude)
+    for lineno, cells in rows[1:]:
+        if len(cells) <= dropped:
+            raise InputError(f"{source}: line {lineno} has no {excerpt(exclude)} column (column {dropped + 1})")
+    labels = [cells[dropped] for _, cells in rows[1:]]
+    return [(lineno, cells[:dropped] + cells[dropped + 1 :]) for lineno, cells in rows], labels, dropped
 
 
 def _read_delimited(text: str, source: str, delimiter: str | None, exclude: str | None = None) -> Parsed:
-    rows = _delimited_rows(text, delimiter)
+    rows = _delimited_rows(text, delimiter, source)
     if not rows:
         raise InputError(f"{source}: no data rows")
-    dropped = None  # file column (0-based) of `exclude`, read as labels rather than as a dimension
-    labels = None
+    dropped = labels = None  # file column (0-based) of `exclude`, read as labels rather than as a dimension
     if exclude is not None:
-        if exclude not in rows[0][1]:
-            raise InputError(f"{source}: has no column named '{exclude}' in its header line "
-                             f"(columns: {', '.join(rows[0][1][:8])})")
-        dropped = rows[0][1].index(exclude)
-        for lineno, cells in rows[1:]:
-            if len(cells) <= dropped:
-                raise InputError(f"{source}: line {lineno} has no '{exclude}' column (column {dropped + 1})")
-        labels = [cells[dropped] for _, cells in rows[1:]]
-        rows = [(lineno, cells[:dropped] + cells[dropped + 1 :]) for lineno, cells in rows]
+        rows, labels, dropped = _drop_column(rows, exclude, source)
+    extra = dropped is not None
 
     def file_column(col: int) -> int:  # 1-based column after the drop -> 1-based column in the file
-        return col + 1 if dropped is not None and col > dropped else col
+        return col + 1 if extra and col > dropped else col
 
-    first = rows[0][1]
-    header = None
-    if len(first) == 1:
-        if not _is_number(first[0]):
-            header = first
-    elif not all(_is_number(c) for c in first[1:]) or first[0].lower() in ID_COLUMN_NAMES:
-        header = first
-    if exclude is not None:
-        header = first
+    header = rows[0][1] if exclude is not None or _is_header(rows[0][1]) else None
     if header is not None:
         rows = rows[1:]
         if not rows:
             raise InputError(f"{source}: has a header but no data rows")
     data_first = rows[0][1]
-    has_ids = len(data_first) > 1 and (
-        not _is_number(data_first[0]) or (header is not None and header[0].lower() in ID_COLUMN_NAMES)
-    )
+    if header is not None and len(header) > 1 and header[0].lower() in ID_COLUMN_NAMES:
+        has_ids = True
+    else:
+        has_ids = len(data_first) > 1 and _id_like(data_first[0])
     width = len(data_first)
     if header is not None and len(header) != width:
-        raise InputError(
-            f"{source}: line {rows[0][0]} has {width + (dropped is not None)} columns but the header has "
-            f"{len(header) + (dropped is not None)}"
-        )
+        raise InputError(f"{source}: line {rows[0][0]} has {width + extra} columns but the header has "
+                         f"{len(header) + extra}")
     for lineno, cells in rows:
         if len(cells) != width:
-            raise InputError(
-                f"{source}: line {lineno} has {len(cells) + (dropped is not None)} columns, "
-                f"expected {width + (dropped is not None)} (as on line {rows[0][0]})"
-            )
+            raise InputError(f"{source}: line {lineno} has {len(cells) + extra} columns, "
+                             f"expected {width + extra} (as on line {rows[0][0]})")
     start = 1 if has_ids else 0
-    cells = [r[1][start:] for r in rows]
-    try:
-        array = np.array(cells, dtype=np.float64)
-    except ValueError:
-        for lineno, row in rows:
-            for col, cell in enumerate(row[start:], start + 1):
-                if not _is_number(cell):
-                    shown = repr(cell) if cell else "an empty cell"
-                    raise InputError(f"{source}: line {lineno}, column {file_column(col)}: {shown} is not a number")
-        raise
+    cells = [r[1][start:] for r in rows] if start else [r[1] for r in rows]
+    array, bad = parse_numbers(cells, known_clean=header is None and not has_ids and numbers_only(text, delimiter))
+    too_large = False
+    if bad is None:  # every cell a number: one may still be past float64's range ('1e400')
+        bad = first_overflow(array, cells)
+        too_large = bad is not None
+    if bad is not None:
+        cell = cells[bad[0]][bad[1]]
+        problem = f"{excerpt(cell)} is too large for float64" if too_large else cell_problem(cell)
+        raise InputError(f"{source}: line {rows[bad[0]][0]}, column {file_column(bad[1] + start + 1)}: {problem}")
     ids = [r[1][0] for r in rows] if has_ids else None
     lines = [r[0] for r in rows]
     return Parsed(array, ids, lambda row, col: f"line {lines[row]}, column {file_column(col + start + 1)}", labels)
@@ -300,12 +266,77 @@ def read_txt(text: str, source: str, key: str | None = None, labels: str | None 
     return _read_delimited(text, source, None, labels)
 
 
+class _TooLarge(str):
+    """An integer in JSON longer than Python converts (4,300 digits): kept as text to be refused by name."""
+
+
+class _JsonConstant(float):
+    """NaN or Infinity written as such, told apart from a number that overflowed to infinity."""
+
+
+def _json_int(text: str):
+    try:
+        return int(text)
+    except ValueError:
+        return _TooLarge(text)
+
+
+def _json_loads(text: str, source: str, where: str | None, marked: bool = False, long_ints: bool = False):
+    """json.loads with every failure an InputError saying where (`where`, else the line of the
+    document). `marked`: NaN/Infinity come back as _JsonConstant; `long_ints`: integers past
+    Python's digit limit come back as _TooLarge (retried so only when there is one)."""
+    hooks = {"parse_constant": lambda name: _JsonConstant(name)} if marked else {}
+    if long_ints:
+        hooks["parse_int"] = _json_int
+    try:
+        return json.loads(text, **hooks)
+    except json.JSONDecodeError as exc:
+        place = f"{where}, column {exc.colno}" if where else f"line {exc.lineno}, column {exc.colno}"
+        raise InputError(f"{source}: {place}: invalid JSON ({exc.msg})") from None
+    except RecursionError:
+        raise InputError(f"{source}: {where or f'line {_deep_line(text)}'}: nested too deeply") from None
+    except ValueError as exc:  # an integer past Python's digit limit: find it again, to name its element
+        if long_ints:
+            raise InputError(f"{source}: {where or 'the document'}: invalid JSON ({excerpt(str(exc))})") from None
+        return _json_loads(text, source, where, marked, long_ints=True)
+
+
+def _deep_line(text: str, depth: int = 64) -> int:
+    """The line where brackets first nest more than `depth` deep (strings skipped)."""
+    import re
+
+    level = 0
+    for match in re.finditer(r'"(?:[^"\\]|\\.)*"|[\[\]{}]', text):
+        token = match.group()
+        if token in ("[", "{"):
+            level += 1
+            if level > depth:
+                return text.count("\n", 0, match.start()) + 1
+        elif token in ("]", "}"):
+            level -= 1
+    return 1
+
+
+def _json_shown(value) -> str:
+    """A JSON value for a message, short: containers by kind, text cut at 80 characters."""
+    if isinstance(value, dict):
+        return "an object"
+    if isinstance(value, list):
+        return "a list"
+    if isinstance(value, str):
+        return json.dumps(value[:80]) + ("..." if len(value) > 80 else "")
+    return json.dumps(value)
+
+
 def _json_record(value, source: str, where: str) -> tuple[str | None, list]:
     """(id or None, vector list) from one JSON value: an object with a vector field, or a bare list."""
     ident = None
     if isinstance(value, dict):
         for field in JSON_ID_FIELDS:
             if field in value:
+                if isinstance(value[field], (dict, list)):
+                    raise InputError(f"{source}: {where}: the id ('{field}') must be text or a number, "
+                                     f"got {_json_shown(value[field])}")
                 ident = str(value[field])
                 break
         for field in JSON_VECTOR_FIELDS:
@@ -320,7 +351,10 @@ def _json_record(value, source: str, where: str) -> tuple[str | None, list]:
         raise InputError(f"{source}: {where}: expected a list of numbers, got {type(value).__name__}")
     for col, x in enumerate(value, 1):
         if isinstance(x, bool) or not isinstance(x, (int, float)):
-            raise InputError(f"{source}: {where}, element {col}: {json.dumps(x)} is not a number")
+            if isinstance(x, _TooLarge):
+                raise InputError(f"{source}: {where}, element {col}: an integer of {len(x.lstrip('-'))} digits "
+                                 "is too large for float64")
+            raise InputError(f"{source}: {where}, element {col}: {_json_shown(x)} is not a number")
     return ident, value
 
 
@@ -343,7 +377,8 @@ def _records_to_parsed(records: list[tuple[int, str | None, list]], source: str,
         for pos, _, vec in records:
             for col, x in enumerate(vec, 1):
                 if isinstance(x, int) and abs(x) > 1e308:
-                    raise InputError(f"{source}: {unit} {pos}, element {col}: {str(x)[:20]}... is too large for a float") from None
+                    raise InputError(f"{source}: {unit} {pos}, element {col}: an integer of {len(str(abs(x)))} "
+                                     "digits is too large for float64") from None
         raise
     ids = [r[1] for r in records] if all(with_id) else None
     positions = [r[0] for r in records]
@@ -354,51 +389,59 @@ def _json_label(value, field: str | None, source: str, where: str):
     if field is None:
         return None
     if not isinstance(value, dict) or field not in value:
-        raise InputError(f"{source}: {where}: has no '{field}' field")
+        raise InputError(f"{source}: {where}: has no {excerpt(field)} field")
     label = value[field]
     if isinstance(label, (dict, list)) or label is None:
-        raise InputError(f"{source}: {where}: '{field}' must be a number, text or true/false, got {json.dumps(label)}")
+        raise InputError(f"{source}: {where}: {excerpt(field)} must be a number, text or true/false, "
+                         f"got {_json_shown(label)}")
     return json.dumps(label) if isinstance(label, bool) else str(label)
 
 
-def read_jsonl(text: str, source: str, key: str | None = None, labels: str | None = None) -> Parsed:
-    records = []
-    label_values = []
-    for lineno, line in enumerate(_lines(text), 1):
-        if not line.strip():
-            continue
-        try:
-            value = json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise InputError(f"{source}: line {lineno}, column {exc.colno}: invalid JSON ({exc.msg})") from None
-        ident, vec = _json_record(value, source, f"line {lineno}")
-        records.append((lineno, ident, vec))
-        label_values.append(_json_label(value, labels, source, f"line {lineno}"))
-    parsed = _records_to_parsed(records, source, "line")
-    parsed.labels = label_values if labels is not None else None
-    return parsed
+def _lines(text: str) -> list[str]:
+    """JSONL lines: split at LF (and CRLF) only, since a JSON string may hold U+2028 or a CR escape."""
+    lines = text.split("\n")
+    if lines and lines[-1] == "":
+        lines.pop()
+    return [line[:-1] if line.endswith("\r") else line for line in lines]
 
 
-def read_json(text: str, source: str, key: str | None = None, labels: str | None = None) -> Parsed:
-    try:
-        doc = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise InputError(f"{source}: line {exc.lineno}, column {exc.colno}: invalid JSON ({exc.msg})") from None
+def _json_values(text: str, source: str, lines: bool, marked: bool = False) -> list[tuple[str, int, object]]:
+    """(unit, position, value) of each record: a line of JSONL, an item of a JSON document."""
+    if lines:
+        return [("line", n, _json_loads(line, source, f"line {n}", marked))
+                for n, line in enumerate(_lines(text), 1) if line.strip()]
+    doc = _json_loads(text, source, None, marked)
     if isinstance(doc, dict) and any(f in doc for f in JSON_VECTOR_FIELDS):
         doc = [doc]
     if not isinstance(doc, list):
         raise InputError(f"{source}: expected a JSON list of vectors or of objects")
     if doc and all(isinstance(x, (int, float)) and not isinstance(x, bool) for x in doc):
         doc = [doc]  # one bare vector
-    records = []
-    label_values = []
-    for i, value in enumerate(doc, 1):
-        ident, vec = _json_record(value, source, f"item {i}")
-        records.append((i, ident, vec))
-        label_values.append(_json_label(value, labels, source, f"item {i}"))
-    parsed = _records_to_parsed(records, source, "item")
+    return [("item", i, value) for i, value in enumerate(doc, 1)]
+
+
+def _read_json_text(text: str, source: str, labels: str | None, lines: bool) -> Parsed:
+    unit = "line" if lines else "item"
+    values = _json_values(text, source, lines)
+    records = [(pos, *_json_record(value, source, f"{unit} {pos}")) for _, pos, value in values]
+    label_values = [_json_label(value, labels, source, f"{unit} {pos}") for _, pos, value in values]
+    parsed = _records_to_parsed(records, source, unit)
+    first = first_non_finite(parsed.array)
+    if first is not None:  # NaN/Infinity written as such, or a number past float64 ('1e400'): parse again to tell
+        row, col = first
+        marked = _json_values(text, source, lines, marked=True)
+        if not isinstance(_json_record(marked[row][2], source, "")[1][col], _JsonConstant):
+            raise InputError(f"{source}: {unit} {records[row][0]}, element {col + 1}: a number too large for float64")
     parsed.labels = label_values if labels is not None else None
     return parsed
+
+
+def read_jsonl(text: str, source: str, key: str | None = None, labels: str | None = None) -> Parsed:
+    return _read_json_text(text, source, labels, lines=True)
+
+
+def read_json(text: str, source: str, key: str | None = None, labels: str | None = None) -> Parsed:
+    return _read_json_text(text, source, labels, lines=False)
 
 
 #: The one table of input formats. Add a format here and every command accepts it.
@@ -429,8 +472,9 @@ def _format_for(path: str, input_format: str | None) -> tuple[Format, bool]:
     if suffix in SUFFIXES:
         return SUFFIXES[suffix], gz
     known = ", ".join(sorted(SUFFIXES)) + " (and .gz of each)"
-    shown = f"'{suffix}'" if suffix else "no suffix"
-    raise InputError(f"{path}: unknown file type ({shown}); known: {known}; or name one with --input-format")
+    shown = excerpt(suffix, 20) if suffix else "no suffix"
+    raise InputError(f"{printable(path)}: unknown file type ({shown}); known: {known}; "
+                     "or name one with --input-format")
 
 
 def _sniff_format(data: bytes) -> Format:
@@ -458,51 +502,99 @@ def _sniff_format(data: bytes) -> Format:
     return FORMATS["txt"]
 
 
-def _bytes(data: bytes | DiskFile) -> bytes:
-    """The content of what _read_source gave: a path still to read, or bytes already read."""
-    return data.read_bytes() if isinstance(data, DiskFile) else data
+def _early_check(fmt: Format | None, source: str) -> Callable[[bytes], None] | None:
+    """A check of a stream's first bytes that refuses a wrong binary format before more is read."""
+    if fmt is None or not fmt.binary:
+        return None
+    if fmt.name == "npy":
+        return bounded.npy_magic_check(source)
+
+    def zip_check(head: bytes) -> None:
+        if not head.startswith(b"PK"):
+            raise InputError(f"{source}: not a valid .npz archive (no zip header)")
+
+    return zip_check
 
 
-def _read_text(path: str | os.PathLike) -> tuple[str, str]:
-    """(text, source name) of a small text file such as an ids or pairs list."""
-    data, source = _read_source(os.fspath(path), None)
-    return _decode(_bytes(data), source), source
+def _input_bytes(path: str, source: str, fmt: Format | None, gz: bool | None, limit: int, stdin=None):
+    """What a reader gets: a DiskFile for a regular binary file (its header bounds it), else its
+    bytes (a bytearray), decompressed when `gz` (None: sniffed), read under the ceiling."""
+    check = _early_check(fmt, source)
+    if path == STDIN:
+        data = bounded.read_stream(bounded.stdin_stream(stdin), source, limit, gz, check)
+    else:
+        handle, info = bounded.open_path(path, source)
+        with handle:
+            if not stat.S_ISREG(info.st_mode):  # a pipe or a device (`<(command)`): its size says nothing
+                data = bounded.read_stream(handle, source, limit, gz, check)
+            elif info.st_size == 0:
+                raise InputError(f"{source}: is empty")
+            elif gz:
+                pieces = bounded.gunzip(bounded.chunks(handle, source), source, limit)
+                data = bounded.collect(pieces, source, limit, "decompresses to", check)
+            elif fmt is not None and fmt.binary:
+                return DiskFile(path)
+            elif info.st_size > limit:
+                raise InputError(f"{source}: holds {bounded.human_size(info.st_size)} of text, more than "
+                                 f"{bounded.limit_text(limit)} (--max-input-size)")
+            else:
+                data = bounded.collect(bounded.chunks(handle, source), source, limit)
+    if not data:
+        raise InputError(f"{source}: is empty")
+    return data
 
 
-def _decode(data: bytes, source: str) -> str:
+def _read_text(path: str | os.PathLike, limit: int = DEFAULT_MAX_INPUT_BYTES) -> tuple[str, str]:
+    """(text, source name) of a text file such as an ids or pairs list."""
+    path = os.fspath(path)
+    source = printable(path)
+    return _decode(_input_bytes(path, source, None, False, limit), source), source
+
+
+def _decode(data, source: str) -> str:
     try:
         return data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
         raise InputError(f"{source}: byte {exc.start} is not UTF-8 text (is it a binary file?)") from None
 
 
-def _gunzip(data: bytes, source: str) -> bytes:
-    import gzip
-    import zlib
+def _max_bytes(value) -> int:
+    """A ceiling in bytes from an int or a size such as '2G'."""
+    if isinstance(value, str):
+        from .engine import parse_size
 
+        return parse_size(value)
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise UsageError(f"max_input_size must be a positive number of bytes or a size such as '2G', got {value!r}")
+    return value
+
+
+@contextmanager
+def _guard(source: str, kind: str):
+    """A reader's unexpected failures as InputErrors: a MemoryError says what did not fit; any other
+    exception (a bug) names the file, unless CATCH_READER_ERRORS is off (the fuzz tests). The body
+    may update the dict it gets: kind (the format) and what (the size being read)."""
+    reading = {"kind": kind, "what": "it"}
     try:
-        return gzip.decompress(data)
-    except (OSError, EOFError, zlib.error) as exc:
-        raise InputError(f"{source}: not a valid gzip file ({exc})") from None
+        yield reading
+    except SiamError:
+        raise
+    except MemoryError:
+        raise InputError(f"{source}: not enough memory to read {reading['what']}") from None
+    except Exception as exc:
+        if not CATCH_READER_ERRORS:
+            raise
+        raise InputError(f"{source}: cannot be read as {reading['kind']} "
+                         f"({type(exc).__name__}: {excerpt(str(exc))[1:-1]})") from exc
 
 
-def _read_source(path: str, stdin) -> tuple[bytes | DiskFile, str]:
-    if path == STDIN:
-        stream = stdin if stdin is not None else sys.stdin.buffer
-        return stream.read(), "<stdin>"
-    try:
-        if os.path.isdir(path):
-            raise InputError(f"{path}: is a directory, not a file")
-        with open(path, "rb") as file:
-            if not stat.S_ISREG(os.fstat(file.fileno()).st_mode):
-                return file.read(), path  # a pipe or a device (`<(command)`): its size says nothing
-    except FileNotFoundError:
-        raise InputError(f"{path}: no such file") from None
-    except PermissionError:
-        raise InputError(f"{path}: cannot read (permission denied)") from None
-    except OSError as exc:
-        raise InputError(f"{path}: cannot read ({exc.strerror or exc})") from None
-    return DiskFile(path), path
+def _parse(fmt: Format, data, source: str, key: str | None, labels: str | None, limit: int) -> Parsed:
+    if fmt.binary:
+        return fmt.read(data, source, key, labels, limit)
+    text = _decode(data, source)
+    if not text.strip():
+        raise InputError(f"{source}: is empty")
+    return fmt.read(text, source, key, labels)
 
 
 def load_embeddings(
@@ -513,42 +605,36 @@ def load_embeddings(
     ids_path: str | os.PathLike | None = None,
     stdin=None,
     labels: str | None = None,
+    max_input_size: int | str = DEFAULT_MAX_INPUT_BYTES,
 ) -> EmbeddingSet:
     """Load vectors from a file (`-` for stdin) and check they are finite numeric rows.
 
     `labels` names a column (CSV/TSV/TXT header), field (JSON) or array (.npz) of the same file
     holding a label per row: it is read into `.labels`, not used as a dimension.
+    `max_input_size` (bytes, or '2G') bounds what one input may bring into memory: stdin, pipes,
+    text files, decompressed gzip and .npz members (a regular .npy is bounded by its header).
 
     >>> load_embeddings("examples/queries.csv").vectors.shape
     (10, 64)
     """
     path = os.fspath(path)
     if input_format is not None and input_format not in FORMATS:
-        raise InputError(f"unknown input format '{input_format}'; known: {', '.join(FORMATS)}")
-    data, source = _read_source(path, stdin)
+        raise InputError(f"unknown input format {excerpt(input_format, 20)}; known: {', '.join(FORMATS)}")
+    limit = _max_bytes(max_input_size)
     if path == STDIN:
-        if not data:
-            raise InputError("<stdin>: is empty")
-        gz = data.startswith(b"\x1f\x8b")
-        if gz:
-            data = _gunzip(data, source)
-        fmt = FORMATS[input_format] if input_format else _sniff_format(data)
+        source, gz = "<stdin>", None
+        fmt = FORMATS[input_format] if input_format else None
     else:
-        fmt, gz = _format_for(path, input_format)
-        if (data.size() if isinstance(data, DiskFile) else len(data)) == 0:
-            raise InputError(f"{source}: is empty")
-        if gz:
-            data = _gunzip(_bytes(data), source)
-    if fmt.binary:
-        parsed = fmt.read(data, source, key, labels)
-    else:
-        text = _decode(_bytes(data), source)
-        if not text.strip():
-            raise InputError(f"{source}: is empty")
-        parsed = fmt.read(text, source, key, labels)
-    embeddings = _validated(parsed, source)
+        source = printable(path)
+        fmt, gz = _format_for(path, input_format)  # the suffix first: nothing is read for an unknown one
+    with _guard(source, fmt.name if fmt else "embeddings") as reading:
+        data = _input_bytes(path, source, fmt, gz, limit, stdin)
+        fmt = fmt or _sniff_format(data)
+        size = data.size() if isinstance(data, DiskFile) else len(data)
+        reading.update(kind=fmt.name, what=f"{bounded.human_size(size)} of {'data' if fmt.binary else 'text'}")
+        embeddings = _validated(_parse(fmt, data, source, key, labels, limit), source)
     if ids_path is not None:
-        embeddings.ids = read_ids(ids_path, len(embeddings))
+        embeddings.ids = read_ids(ids_path, len(embeddings), max_input_size=limit)
     return embeddings
 
 
@@ -557,12 +643,14 @@ def embeddings_from_array(array, source: str = "<array>") -> EmbeddingSet:
     return _validated(Parsed(np.asarray(array)), source)
 
 
-def read_ids(path: str | os.PathLike, expected: int) -> list[str]:
-    """Row ids from a text file, one per line; the count must match the rows."""
-    text, source = _read_text(path)
-    ids = _lines(text)
-    while ids and not ids[-1].strip():
-        ids.pop()
+def read_ids(path: str | os.PathLike, expected: int, *, max_input_size: int | str = DEFAULT_MAX_INPUT_BYTES) -> list[str]:
+    """Row ids from a text file, one per line (CR, LF or CRLF); the count must match the rows."""
+    source = printable(os.fspath(path))
+    with _guard(source, "a list of ids"):
+        text, source = _read_text(path, _max_bytes(max_input_size))
+        ids = text_lines(text)
+        while ids and not ids[-1].strip():
+            ids.pop()
     if len(ids) != expected:
         raise InputError(f"{source}: has {len(ids)} ids but the embeddings have {expected} rows")
     return ids
@@ -572,75 +660,71 @@ def read_ids(path: str | os.PathLike, expected: int) -> list[str]:
 LABEL_COLUMN_NAMES = ("label", "labels", "class", "classes", "y", "target", "is_same")
 
 
-def read_labels(path: str | os.PathLike, expected: int, column: str | None = None) -> list[str]:
+def read_labels(path: str | os.PathLike, expected: int, column: str | None = None, *,
+                max_input_size: int | str = DEFAULT_MAX_INPUT_BYTES) -> list[str]:
     """A label per row from a file: one per line; a column of a CSV/TSV (by header name, or
     the one named label/class/...); a JSON field; a 1-D .npy; an .npz array. As text."""
     path = os.fspath(path)
-    fmt, _ = _format_for(path, None)
-    if fmt.name in ("npy", "npz", "jsonl", "json"):
+    source = printable(path)
+    limit = _max_bytes(max_input_size)
+    fmt, gz = _format_for(path, None)
+    with _guard(source, "labels"):
         if fmt.name == "npy":
-            data, source = _read_source(path, None)
-            try:
-                array = np.load(io.BytesIO(_bytes(data)), allow_pickle=False)
-            except (ValueError, OSError, EOFError) as exc:
-                raise _npy_error(source, exc) from exc
-            labels = label_array(array, source)
+            data = _input_bytes(path, source, fmt, gz, limit)
+            if isinstance(data, DiskFile):
+                if data.size() > limit:
+                    raise bounded.too_large(source, "holds", limit)
+                data = data.read_bytes()
+            labels = label_array(bounded.npy_array(data, source, bounded.LABEL_KINDS, max_ndim=1), source)
+        elif fmt.name in ("npz", "jsonl", "json"):
+            labels = load_embeddings_labels(path, column or ("labels" if fmt.name == "npz" else "label"),
+                                            max_input_size=limit)
         else:
-            labels = load_embeddings_labels(path, column or ("labels" if fmt.name == "npz" else "label"))
-        source = path
-    else:
-        text, source = _read_text(path)
-        labels = _text_labels(text, source, column)
+            text, source = _read_text(path, limit)
+            labels = _text_labels(text, source, column)
     if len(labels) != expected:
         raise InputError(f"{source}: has {len(labels)} labels but the embeddings have {expected} rows")
     return labels
 
 
-def load_embeddings_labels(path: str, field: str) -> list[str]:
+def load_embeddings_labels(path: str, field: str, *, max_input_size: int | str = DEFAULT_MAX_INPUT_BYTES) -> list[str]:
     """The `field` of every record of a JSON/JSONL file, or the `field` array of an .npz."""
-    fmt, gz = _format_for(path, None)
-    data, source = _read_source(path, None)
-    raw = _gunzip(_bytes(data), source) if gz else data
-    if fmt.name == "npz":
-        import zipfile
+    import io
 
-        try:
-            with np.load(raw if isinstance(raw, DiskFile) else io.BytesIO(raw), allow_pickle=False) as archive:
-                if field not in archive.files:
-                    raise InputError(f"{source}: no array named '{field}' (arrays: {', '.join(archive.files)})")
-                return label_array(archive[field], f"{source}[{field}]")
-        except (ValueError, OSError, EOFError, zipfile.BadZipFile) as exc:
-            raise InputError(f"{source}: not a valid .npz archive ({exc})") from None
-    text = _decode(_bytes(raw), source)
-    if fmt.name == "jsonl":
-        values = [(f"line {n}", line) for n, line in enumerate(_lines(text), 1) if line.strip()]
-    else:
-        try:
-            doc = json.loads(text)
-        except json.JSONDecodeError as exc:
-            raise InputError(f"{source}: line {exc.lineno}, column {exc.colno}: invalid JSON ({exc.msg})") from None
-        values = [(f"item {i}", json.dumps(v)) for i, v in enumerate(doc if isinstance(doc, list) else [doc], 1)]
-    labels = []
-    for where, line in values:
-        try:
-            value = json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise InputError(f"{source}: {where}, column {exc.colno}: invalid JSON ({exc.msg})") from None
-        if not isinstance(value, dict):  # a bare label per line
-            value = {field: value}
-        labels.append(_json_label(value, field, source, where))
-    return labels
+    source = printable(path)
+    limit = _max_bytes(max_input_size)
+    fmt, gz = _format_for(path, None)
+    with _guard(source, "labels"):
+        data = _input_bytes(path, source, fmt, gz, limit)
+        if fmt.name == "npz":
+            with open(data, "rb") if isinstance(data, DiskFile) else io.BytesIO(data) as handle:
+                archive, members = bounded.open_npz(handle, source)
+                with archive:
+                    if field not in members:
+                        raise InputError(f"{source}: no array named {excerpt(field)} (arrays: {_listed(members)})")
+                    values = bounded.npz_member(archive, members[field], source, field, limit,
+                                                bounded.LABEL_KINDS, max_ndim=1)
+                    return label_array(values, f"{source}[{field}]")
+        if fmt.name not in ("json", "jsonl"):
+            raise InputError(f"{source}: labels come from a JSON field or an .npz array, not from a .{fmt.name} file")
+        labels = []
+        for unit, pos, value in _json_values(_decode(data, source), source, lines=fmt.name == "jsonl"):
+            if not isinstance(value, dict):  # a bare label per line
+                value = {field: value}
+            labels.append(_json_label(value, field, source, f"{unit} {pos}"))
+        return labels
 
 
 def _text_labels(text: str, source: str, column: str | None) -> list[str]:
-    first_line = text.lstrip().split("\n", 1)[0]
+    first_line = text_lines(text.lstrip())[:1]
+    first_line = first_line[0] if first_line else ""
     delimiter = "\t" if "\t" in first_line else "," if "," in first_line else None
     if delimiter is None and column is None:  # one label per line; a first line naming the column is a header
-        labels = [line.strip() for line in _lines(text) if line.strip() and not line.lstrip().startswith("#")]
+        labels = [line.strip() for line in text_lines(text) if line.strip() and not line.lstrip().startswith("#")]
         if labels and labels[0].lower() in LABEL_COLUMN_NAMES:
             labels = labels[1:]
         return labels
-    rows = _delimited_rows(text, delimiter)
+    rows = _delimited_rows(text, delimiter, source)
     if not rows:
         raise InputError(f"{source}: holds no labels")
     header = rows[0][1]
@@ -649,26 +733,26 @@ def _text_labels(text: str, source: str, column: str | None) -> list[str]:
         if len(header) == 1:
             named = [0]
         if len(named) != 1:
-            raise InputError(f"{source}: has columns {', '.join(header[:8])}; say which holds the labels "
+            raise InputError(f"{source}: has columns {_listed(header, 8)}; say which holds the labels "
                              "(--labels-column NAME)")
         index = named[0]
     elif column in header:
         index = header.index(column)
     else:
-        raise InputError(f"{source}: has no column named '{column}' (columns: {', '.join(header[:8])})")
+        raise InputError(f"{source}: has no column named {excerpt(column)} (columns: {_listed(header, 8)})")
     labels = []
     for lineno, cells in rows[1:]:
         if len(cells) <= index:
-            raise InputError(f"{source}: line {lineno} has no column {index + 1} ('{header[index]}')")
+            raise InputError(f"{source}: line {lineno} has no column {index + 1} ({excerpt(header[index])})")
         labels.append(cells[index])
     return labels
 
 
-def read_labelled_pairs(path: str | os.PathLike, a: EmbeddingSet,
-                        b: EmbeddingSet | None = None) -> tuple[np.ndarray, np.ndarray, list[str]]:
+def read_labelled_pairs(path: str | os.PathLike, a: EmbeddingSet, b: EmbeddingSet | None = None, *,
+                        max_input_size: int | str = DEFAULT_MAX_INPUT_BYTES) -> tuple[np.ndarray, np.ndarray, list[str]]:
     """(left rows, right rows, labels) from a pairs file with columns left, right, label (as
     LFW's pair lists): ids or row numbers; a first line that names neither is a header."""
-    left, right, rest = _pairs_table(path, a, b if b is not None else a, min_columns=3)
+    left, right, rest = _pairs_table(path, a, b if b is not None else a, 3, _max_bytes(max_input_size))
     return left, right, [cells[0] for cells in rest]
 
 
@@ -677,12 +761,9 @@ def _validated(parsed: Parsed, source: str) -> EmbeddingSet:
     kind = array.dtype.kind
     if kind == "O":
         raise InputError(f"{source}: holds Python objects, not numbers")
-    if kind in "USV":
-        raise InputError(f"{source}: holds {'text' if kind in 'US' else 'records'}, not numbers")
-    if kind == "c":
-        raise InputError(f"{source}: holds complex numbers; embeddings must be real")
-    if kind not in "fiub":
-        raise InputError(f"{source}: unsupported dtype {array.dtype}")
+    problem = bounded.dtype_problem(array.dtype)
+    if problem is not None:
+        raise InputError(f"{source}: {problem}")
     if array.ndim == 0:
         raise InputError(f"{source}: holds a single number (a 0-D array), not a vector")
     if array.ndim > 2:
@@ -748,19 +829,22 @@ def stack_embeddings(sets: Sequence[EmbeddingSet]) -> EmbeddingSet:
     return EmbeddingSet(vectors, ids, f"{first.source} and {len(sets) - 1} more files", False)
 
 
-def read_pairs(path: str | os.PathLike, a: EmbeddingSet, b: EmbeddingSet) -> tuple[np.ndarray, np.ndarray]:
+def read_pairs(path: str | os.PathLike, a: EmbeddingSet, b: EmbeddingSet, *,
+               max_input_size: int | str = DEFAULT_MAX_INPUT_BYTES) -> tuple[np.ndarray, np.ndarray]:
     """Row indices of the (a, b) pairs listed in a file: two columns (more are ignored), each
     an id of that set or a row number; a first line that names neither is a header."""
-    left, right, _ = _pairs_table(path, a, b)
+    left, right, _ = _pairs_table(path, a, b, 2, _max_bytes(max_input_size))
     return left, right
 
 
-def _pairs_table(path, a: EmbeddingSet, b: EmbeddingSet, min_columns: int = 2):
+def _pairs_table(path, a: EmbeddingSet, b: EmbeddingSet, min_columns: int, limit: int):
     """(a rows, b rows, the cells after the first two of each line) of a pairs file."""
-    text, source = _read_text(path)
-    first_line = text.lstrip().split("\n", 1)[0]
-    delimiter = "\t" if "\t" in first_line else "," if "," in first_line else None
-    rows = _delimited_rows(text, delimiter)
+    source = printable(os.fspath(path))
+    with _guard(source, "a list of pairs"):
+        text, source = _read_text(path, limit)
+        first_line = (text_lines(text.lstrip()) or [""])[0]
+        delimiter = "\t" if "\t" in first_line else "," if "," in first_line else None
+        rows = _delimited_rows(text, delimiter, source)
     if not rows:
         raise InputError(f"{source}: lists no pairs")
     lookups = [_row_lookup(a), _row_lookup(b)]
@@ -772,13 +856,12 @@ def _pairs_table(path, a: EmbeddingSet, b: EmbeddingSet, min_columns: int = 2):
                              f"a pair needs {needed}")
         resolved = [lookup(cell) for lookup, cell in zip(lookups, cells[:2])]
         if None in resolved:
-            if position == 0 and resolved == [None, None] and not any(_is_number(c) for c in cells[:2]):
+            if position == 0 and resolved == [None, None] and not any(is_number(c) for c in cells[:2]):
                 continue  # a header
             side = "A" if resolved[0] is None else "B"
             column = 1 if resolved[0] is None else 2
-            raise InputError(
-                f"{source}: line {lineno}, column {column}: '{cells[column - 1]}' is neither an id nor a row number of {side}"
-            )
+            raise InputError(f"{source}: line {lineno}, column {column}: {excerpt(cells[column - 1])} is neither "
+                             f"an id nor a row number of {side}")
         pairs.append(resolved)
         rest.append(cells[2:])
     if not pairs:
@@ -793,10 +876,9 @@ def _row_lookup(s: EmbeddingSet) -> Callable[[str], int | None]:
     def lookup(cell: str) -> int | None:
         if cell in by_id:
             return by_id[cell]
-        try:
-            row = int(cell)
-        except ValueError:
+        if not (cell.isascii() and cell.isdigit() and len(cell) <= 18):  # row numbers: ASCII digits only
             return None
-        return row if 0 <= row < len(s) else None
+        row = int(cell)
+        return row if row < len(s) else None
 
     return lookup
