@@ -14,9 +14,13 @@ Dask is an optional extra (``pip install 'siamcli[dask]'``), and so is zarr for 
 
 from __future__ import annotations
 
+import contextlib
 import glob
+import logging
 import os
 import shutil
+import time
+import warnings
 from dataclasses import dataclass, replace
 from functools import partial
 from typing import Callable
@@ -39,7 +43,7 @@ from .engine import (
     prepare,
 )
 from . import kernels
-from .errors import InputError, ShapeError, UsageError
+from .errors import ClusterError, InputError, ShapeError, UsageError
 from .io import EmbeddingSet, load_embeddings
 from .metrics import Metric, get_metric
 from .results import MatrixResult, Ranking
@@ -53,6 +57,19 @@ DEFAULT_BLOCK_ROWS = 65536
 #: Partial top-k lists merged per reduction task.
 FAN_IN = 4
 DEFAULT_LOCAL_WORKERS = 2
+#: Seconds a run waits while its cluster has no worker at all before it fails.
+NO_WORKERS_TIMEOUT = 30.0
+#: The environment variable that changes NO_WORKERS_TIMEOUT (seconds).
+NO_WORKERS_ENV = "SIAMCLI_NO_WORKERS_TIMEOUT"
+#: Seconds between two looks at a running cluster (are there workers? has a task failed?).
+_POLL_SECONDS = 0.5
+#: The loggers of Dask and of what it runs on, silenced unless --debug.
+_DASK_LOGGERS = ("distributed", "dask", "tornado", "asyncio", "bokeh")
+#: The warnings they raise: by the module that warns, or (raised at the caller) by message.
+_DASK_MODULES = r"(dask|distributed|tornado|bokeh|zarr)(\.|$)"
+_DASK_MESSAGES = r"Sending large graph|Port \d+ is already in use|Creating scratch directories"
+#: A key of the Dask config a local cluster hands to its workers: silence their logs.
+_QUIET_KEY = "siamcli-quiet-workers"
 
 
 @dataclass
@@ -81,16 +98,30 @@ def _require_zarr() -> None:
         raise UsageError(f"a .zarr array needs zarr: {ZARR_EXTRA}") from None
 
 
-def scheduler_from_env() -> str | None:
-    """The scheduler address in $SIAMCLI_SCHEDULER, or None."""
-    return os.environ.get(SCHEDULER_ENV) or None
+def no_workers_timeout() -> float:
+    """Seconds a run may go on without any worker before it fails: $SIAMCLI_NO_WORKERS_TIMEOUT,
+    else NO_WORKERS_TIMEOUT (30)."""
+    text = os.environ.get(NO_WORKERS_ENV, "").strip()
+    if not text:
+        return NO_WORKERS_TIMEOUT
+    try:
+        seconds = float(text)
+    except ValueError:
+        seconds = float("nan")
+    if not 0 < seconds < float("inf"):
+        raise UsageError(f"${NO_WORKERS_ENV} must be a number of seconds > 0, got '{text}'")
+    return seconds
 
 
-def connect(address: str | None = "local", timeout: float = 10.0):
+def connect(address: str | None = "local", timeout: float = 10.0, *, quiet: bool = False):
     """A dask.distributed Client: "local" or "local:N" starts a LocalCluster of N worker
     processes (default 2, one thread each) on this machine; anything else is a scheduler
     address such as tcp://host:8786, reached within `timeout` seconds. Local workers are new
-    processes: a script that starts them needs the `if __name__ == "__main__":` guard."""
+    processes: a script that starts them needs the `if __name__ == "__main__":` guard; they
+    ignore Ctrl-C (closing the client stops them) and, with `quiet`, log nothing.
+
+    A scheduler is trusted like code: Dask sends pickled functions and data both ways, so the
+    scheduler (or anyone who can reach its port) can run code in this process and on the workers."""
     _require_dask()
     from distributed import Client
 
@@ -99,29 +130,116 @@ def connect(address: str | None = "local", timeout: float = 10.0):
         count = address.partition(":")[2] or str(DEFAULT_LOCAL_WORKERS)
         if not count.isdigit() or int(count) < 1:
             raise UsageError(f"--scheduler local:N needs a number of workers N >= 1, got '{address}'")
-        # the client owns the cluster it starts: closing the client stops the workers
-        return Client(n_workers=int(count), threads_per_worker=1, processes=True, dashboard_address=":0")
+        # the client owns the cluster it starts: closing the client stops the workers. Each worker
+        # runs dask_setup below first (a preload); `config` reaches it, and restarted workers too.
+        try:
+            return Client(n_workers=int(count), threads_per_worker=1, processes=True, dashboard_address=":0",
+                          silence_logs=logging.CRITICAL if quiet else logging.WARNING,
+                          preload=[__name__], config={_QUIET_KEY: quiet})
+        except RuntimeError as exc:  # "Nanny failed to start": a worker process died as it started
+            raise ClusterError(f"the local Dask cluster ({address}) did not start: {exc}") from None
     try:
         return Client(address, timeout=timeout)
     except (OSError, TimeoutError, ValueError) as exc:
         raise InputError(f"cannot reach the Dask scheduler at {address}: {exc}") from None
 
 
+def dask_setup(worker) -> None:
+    """Prepares each worker process of a cluster `connect` starts (Dask runs it: a preload).
+    Ctrl-C in a terminal reaches the whole process group, workers included, but only the client
+    answers it (closing the cluster): a worker ignores SIGINT, so it prints no traceback; and
+    without --debug it logs nothing."""
+    import signal
+    import threading
+
+    if threading.current_thread() is threading.main_thread():  # where a handler can be set
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+    import dask
+
+    if dask.config.get(_QUIET_KEY, default=False):
+        _silence_dask()
+
+
+def _silence_dask() -> list:
+    """Silences Dask's loggers and warnings in this process; returns what to restore."""
+    saved = [(name, logging.getLogger(name).level) for name in _DASK_LOGGERS]
+    for name in _DASK_LOGGERS:
+        logging.getLogger(name).setLevel(logging.CRITICAL + 1)
+    warnings.filterwarnings("ignore", module=_DASK_MODULES)
+    warnings.filterwarnings("ignore", message=_DASK_MESSAGES)
+    return saved
+
+
+@contextlib.contextmanager
+def quiet_dask(quiet: bool = True):
+    """Within: Dask's logs and warnings in this process (the client's, and the scheduler's and
+    nannies' of a local cluster) are silenced, with `quiet`; siamcli's own messages stay."""
+    if not quiet:
+        yield
+        return
+    with warnings.catch_warnings():
+        saved = _silence_dask()
+        try:
+            yield
+        finally:
+            for name, level in saved:
+                logging.getLogger(name).setLevel(level)
+
+
+def scheduler_from_env() -> str | None:
+    """The scheduler address in $SIAMCLI_SCHEDULER, or None."""
+    return os.environ.get(SCHEDULER_ENV) or None
+
+
 # ---------------------------------------------------------------- sharded inputs
 
 
 def shard_paths(pattern_or_dir: str | os.PathLike) -> list[str]:
-    """The .npy shards of a directory, or the files a glob matches, sorted by name."""
+    """The .npy shards of a directory, or the files a glob matches, sorted by name. A path that
+    exists is taken literally (`emb[1].npy` is that file, `runs[2]/` that directory); only one
+    that does not is a glob."""
     path = os.fspath(pattern_or_dir)
-    files = sorted(glob.glob(os.path.join(path, "*.npy")) if os.path.isdir(path) else glob.glob(path))
+    if os.path.isdir(path):
+        files = glob.glob(os.path.join(glob.escape(path), "*.npy"))
+    elif os.path.exists(path):
+        files = [path]
+    else:
+        files = glob.glob(path)
+    files = sorted(f for f in files if not os.path.isdir(f))
+    for f in files:
+        if not os.path.isfile(f):  # a FIFO or device would be read for ever
+            raise InputError(f"{f}: not a regular file; a shard must be an .npy file")
     if not files:
-        raise InputError(f"{path}: no .npy shards found")
+        why = ("the directory holds no .npy file" if os.path.isdir(path)
+               else "no file matches the pattern" if glob.has_magic(path) else "no such file or directory")
+        raise InputError(f"{path}: no .npy shards found ({why})")
     return files
 
 
 def is_zarr(path: str | os.PathLike) -> bool:
     """Whether path names a zarr array: its name ends in .zarr."""
     return os.fspath(path).rstrip("/" + os.sep).lower().endswith(".zarr")
+
+
+def is_lazy_input(path: str | os.PathLike) -> bool:
+    """Whether the workers read `path` (a .zarr array, a directory of .npy shards, or a glob of
+    them) rather than this process: a path that exists is a glob only if it is a directory."""
+    path = os.fspath(path)
+    return is_zarr(path) or os.path.isdir(path) or (glob.has_magic(path) and not os.path.exists(path))
+
+
+def open_input(path: str | os.PathLike, block_rows: int | None = None, **load_options) -> EmbeddingSet:
+    """An input as the cluster reads it, checked here without a cluster: a .zarr array or shards
+    opened lazily (every shard's header read: 2-D, numeric, one dimension), else the loaded
+    file (`load_options` go to load_embeddings)."""
+    path = os.fspath(path)
+    if is_zarr(path):
+        vectors, ids = load_zarr(path, block_rows)
+    elif is_lazy_input(path):
+        vectors, ids = load_shards(path, block_rows)
+    else:
+        return load_embeddings(path, **load_options)
+    return EmbeddingSet(vectors, ids, path)
 
 
 def _open_zarr(path: str, mode: str = "r"):
@@ -166,28 +284,34 @@ def load_shards(pattern_or_dir: str | os.PathLike, block_rows: int | None = None
     >>> ids[:2]                                    # doctest: +SKIP
     ['part-000:0', 'part-000:1']
     """
+    heads = [(path, _shard_header(path)) for path in shard_paths(pattern_or_dir)]  # no Dask yet: fails fast
+    first, (_, dim, _) = heads[0]
+    for path, (_, other, _) in heads[1:]:
+        if other != dim:
+            raise ShapeError(f"{path} has {other} dimensions but {first} has {dim}; every shard must have the same")
+    if not any(rows for _, (rows, _, _) in heads):
+        raise InputError(f"{os.fspath(pattern_or_dir)}: the shards hold no rows")
     _require_dask()
     import dask.array as da
 
-    parts, ids, first = [], [], None
-    for path in shard_paths(pattern_or_dir):
-        try:
-            head = np.load(path, mmap_mode="r", allow_pickle=False)  # reads the header only
-        except (ValueError, OSError, EOFError) as exc:
-            raise InputError(f"{path}: not a valid .npy shard ({exc})") from None
-        if head.ndim != 2 or head.dtype.kind not in "iuf":
-            raise InputError(f"{path}: a shard must hold a 2-D numeric array, not {head.ndim}-D {head.dtype}")
-        if first is None:
-            first = (path, head.shape[1])
-        elif head.shape[1] != first[1]:
-            raise ShapeError(f"{path} has {head.shape[1]} dimensions but {first[0]} has {first[1]}; "
-                             "every shard must have the same")
-        parts.extend(_lazy_rows(path, head.shape, head.dtype, max(1, block_rows or head.shape[0])))
+    parts, ids = [], []
+    for path, (rows, dim, dtype) in heads:
+        parts.extend(_lazy_rows(path, (rows, dim), dtype, max(1, block_rows or rows)))
         name = os.path.basename(path).removesuffix(".npy")
-        ids.extend(f"{name}:{r}" for r in range(head.shape[0]))
-    if not parts:
-        raise InputError(f"{os.fspath(pattern_or_dir)}: the shards hold no rows")
+        ids.extend(f"{name}:{r}" for r in range(rows))
     return da.concatenate(parts), ids
+
+
+def _shard_header(path: str) -> tuple[int, int, np.dtype]:
+    """(rows, dims, dtype) of a .npy shard, from its header, checked: 2-D, numeric, and the file
+    holds the bytes its header declares (a memory map of them is made, not read)."""
+    try:
+        head = np.load(path, mmap_mode="r", allow_pickle=False)
+    except (ValueError, OSError, EOFError) as exc:
+        raise InputError(f"{path}: not a valid .npy shard ({exc})") from None
+    if head.ndim != 2 or head.dtype.kind not in "iuf":
+        raise InputError(f"{path}: a shard must hold a 2-D numeric array, not {head.ndim}-D {head.dtype}")
+    return head.shape[0], head.shape[1], head.dtype
 
 
 def load_zarr(path: str | os.PathLike, block_rows: int | None = None):
@@ -222,14 +346,7 @@ def _as_set(x, name: str, block_rows: int | None) -> EmbeddingSet:
     """An EmbeddingSet whose vectors may be a dask array: a .zarr array, shards (a directory or a
     glob), a dask array, or anything the local engine accepts (a set, an array, a file)."""
     if isinstance(x, (str, os.PathLike)):
-        path = os.fspath(x)
-        if is_zarr(path):
-            vectors, ids = load_zarr(path, block_rows)
-            return EmbeddingSet(vectors, ids, path)
-        if os.path.isdir(path) or glob.has_magic(path):
-            vectors, ids = load_shards(path, block_rows)
-            return EmbeddingSet(vectors, ids, path)
-        return load_embeddings(path)
+        return open_input(x, block_rows)
     if _is_dask_array(x):
         if x.ndim != 2:
             raise InputError(f"{name}: a dask array of vectors must be 2-D, not {x.ndim}-D")
@@ -384,17 +501,25 @@ def _matrix_block(template, a_rows, b_rows, undefined_a, undefined_b, i0, j0, pa
 
 def _compute(client, graph: list, stats: RunStats | None, on_submit: Callable[[list], None] | None = None) -> list:
     """Results of Delayed objects computed on the cluster (Dask retries tasks of a lost worker).
-    `on_submit(futures)` is called once they run, e.g. to show Dask's progress on stderr."""
-    import warnings
-
+    `on_submit(futures)` is called once they run, e.g. to show Dask's progress on stderr.
+    Fails (ClusterError) when the cluster has no worker for no_workers_timeout() seconds, or when
+    workers died running one task too often; the futures are released when it fails."""
     with warnings.catch_warnings():
         # in-memory inputs are placed in the graph on purpose (see _blocks): Dask's advice to load
         # them with Dask is what shards do
         warnings.filterwarnings("ignore", message="Sending large graph")
         futures = client.compute(graph)
-    if on_submit is not None:
-        on_submit(futures)
-    found = client.gather(futures)
+    try:
+        if on_submit is not None:
+            on_submit(futures)
+        _wait_while_workers(client, futures, no_workers_timeout())
+        found = client.gather(futures)
+    except BaseException as exc:
+        with contextlib.suppress(Exception):  # a broken connection: closing the client releases them
+            client.cancel(futures)
+        if _is_killed_worker(exc):
+            raise ClusterError(_killed_worker_message(client, exc)) from None
+        raise
     if stats is not None:
         tasks = {}
         for part in graph:
@@ -402,6 +527,70 @@ def _compute(client, graph: list, stats: RunStats | None, on_submit: Callable[[l
         stats.tasks = len(tasks)
         stats.received_bytes = sum(np.asarray(x).nbytes for r in found for x in (r if isinstance(r, tuple) else (r,)))
     return found
+
+
+def _wait_while_workers(client, futures: list, timeout: float, clock=time.monotonic) -> None:
+    """Returns once every future is finished or one has failed; raises ClusterError once the
+    cluster has had no worker for `timeout` seconds (Dask would wait for one forever)."""
+    import asyncio
+
+    from distributed import wait
+
+    pending, alone_since = list(futures), None
+    while pending:
+        try:
+            with client.as_current():
+                wait(pending, timeout=_POLL_SECONDS)
+            return
+        except (TimeoutError, asyncio.TimeoutError):
+            pass
+        if any(f.status == "error" for f in pending):
+            return  # gather raises it
+        pending = [f for f in pending if not f.done()]
+        if _worker_count(client) > 0:
+            alone_since = None
+        elif alone_since is None:
+            alone_since = clock()
+        elif clock() - alone_since >= timeout:
+            raise ClusterError(_no_workers_message(client, timeout))
+
+
+def _worker_count(client) -> int:
+    """The workers the scheduler knows (0 when it cannot be asked)."""
+    try:
+        info = client.scheduler_info(n_workers=0)
+    except TypeError:  # older distributed: no n_workers
+        info = client.scheduler_info()
+    except (OSError, TimeoutError):
+        return 0
+    return int(info.get("n_workers", len(info.get("workers", ()))))
+
+
+def _address(client) -> str:
+    return getattr(client.scheduler, "address", None) or "?"
+
+
+def _no_workers_message(client, timeout: float) -> str:
+    if getattr(client, "cluster", None) is not None:  # started by connect: its workers died for good
+        why = "its worker processes died and were not restarted"
+    else:
+        why = "start workers, or check that they reach the scheduler"
+    return (f"the Dask cluster at {_address(client)} has had no workers for {timeout:g} s; {why} "
+            f"(${NO_WORKERS_ENV} sets this wait)")
+
+
+def _is_killed_worker(exc: BaseException) -> bool:
+    from distributed import KilledWorker
+
+    return isinstance(exc, KilledWorker)
+
+
+def _killed_worker_message(client, exc) -> str:
+    task = str(getattr(exc, "task", "") or "").split("-")[0] or "a task"
+    tries = getattr(exc, "allowed_failures", None)
+    times = f"{tries + 1} times " if isinstance(tries, int) else ""
+    return (f"workers of the Dask cluster at {_address(client)} died {times}while running {task} (killed, or out "
+            "of memory: try a smaller --memory, or workers with more memory)")
 
 
 def _rows_to_look_at(metric: Metric, normalize: bool) -> Callable[[np.ndarray], np.ndarray]:
@@ -422,10 +611,36 @@ def _rows_to_look_at(metric: Metric, normalize: bool) -> Callable[[np.ndarray], 
 
 
 def _any_row(s: EmbeddingSet, test) -> bool:
-    """Whether test holds for a row of s: on the cluster for a dask array (one bool comes back)."""
+    """Whether test holds for a row of s: on the cluster for a dask array (one bool comes back;
+    the run's client is the default one), watched as every run is (_compute)."""
     if _is_dask_array(s.vectors):
-        return bool(s.vectors.map_blocks(test, drop_axis=1, dtype=bool).any().compute())
+        from distributed import default_client
+
+        [found] = _compute(default_client(), [s.vectors.map_blocks(test, drop_axis=1, dtype=bool).any()], None)
+        return bool(found)
     return bool(_scan_rows(s, test).any())
+
+
+def _stand_in(s: EmbeddingSet) -> EmbeddingSet:
+    """Two equal rows 1, 2, ..., d of s's dims and dtype: non-zero, non-constant, non-negative,
+    so engine.prepare flags no row of them."""
+    return EmbeddingSet(np.tile(np.arange(1, s.dim + 1, dtype=s.vectors.dtype), (2, 1)), None, s.source)
+
+
+def check(a, b=None, metric="cosine", *, block_rows: int | None = None, **options) -> tuple:
+    """(A, B) opened and checked as a run on the cluster would check them, without a cluster, so
+    that a bad input fails at once: shards and .zarr arrays opened (headers read), dimensions,
+    the metric and its options; the rows of an input in memory too. What needs the workers (the
+    rows of shards, a covariance fitted to the data) is checked in the run.
+
+    >>> a, b = check("queries.npy", "shards/", "cosine")   # doctest: +SKIP
+    """
+    a_set = _as_set(a, "A", block_rows)
+    b_set = None if b is None else _as_set(b, "B", block_rows)
+    m = get_metric(metric)
+    here = [s if not _is_dask_array(s.vectors) else _stand_in(s) for s in (a_set, b_set) if s is not None]
+    prepare(*here, metric=replace(m, prepare=None), **{**options, "notify": None})
+    return a_set, b_set
 
 
 def _prepare(a, b, metric, block_rows, options) -> Comparison:
@@ -448,11 +663,7 @@ def _prepare(a, b, metric, block_rows, options) -> Comparison:
     if any(_any_row(s, test) for s in sets):
         return prepare(a_set, b_set, metric=metric, **options)  # the engine's report (or masks) of those rows
 
-    def stand_in(s: EmbeddingSet) -> EmbeddingSet:
-        # two equal rows 1, 2, ..., d: non-zero, non-constant, non-negative, so no row is flagged
-        return EmbeddingSet(np.tile(np.arange(1, s.dim + 1, dtype=s.vectors.dtype), (2, 1)), None, s.source)
-
-    comp = prepare(stand_in(a_set), None if b_set is None else stand_in(b_set), metric=metric, **options)
+    comp = prepare(_stand_in(a_set), None if b_set is None else _stand_in(b_set), metric=metric, **options)
     b_set = a_set if b_set is None else b_set
     return replace(comp, a=a_set, b=b_set, undefined_a=np.zeros(len(a_set), dtype=bool),
                    undefined_b=np.zeros(len(b_set), dtype=bool))
