@@ -307,8 +307,8 @@ def _shard_header(path: str) -> tuple[int, int, np.dtype]:
     holds the bytes its header declares (a memory map of them is made, not read)."""
     try:
         head = np.load(path, mmap_mode="r", allow_pickle=False)
-    except (ValueError, OSError, EOFError) as exc:
-        raise InputError(f"{path}: not a valid .npy shard ({exc})") from None
+    except Exception as exc:  # a damaged header raises ValueError, SyntaxError, tokenize.TokenError...
+        raise InputError(f"{path}: not a valid .npy shard ({type(exc).__name__}: {exc})") from None
     if head.ndim != 2 or head.dtype.kind not in "iuf":
         raise InputError(f"{path}: a shard must hold a 2-D numeric array, not {head.ndim}-D {head.dtype}")
     return head.shape[0], head.shape[1], head.dtype
@@ -571,12 +571,8 @@ def _address(client) -> str:
 
 
 def _no_workers_message(client, timeout: float) -> str:
-    if getattr(client, "cluster", None) is not None:  # started by connect: its workers died for good
-        why = "its worker processes died and were not restarted"
-    else:
-        why = "start workers, or check that they reach the scheduler"
-    return (f"the Dask cluster at {_address(client)} has had no workers for {timeout:g} s; {why} "
-            f"(${NO_WORKERS_ENV} sets this wait)")
+    return (f"the Dask cluster at {_address(client)} has had no workers for {timeout:g} s: its workers died, or "
+            f"none reached the scheduler (${NO_WORKERS_ENV} sets this wait)")
 
 
 def _is_killed_worker(exc: BaseException) -> bool:
@@ -588,7 +584,7 @@ def _is_killed_worker(exc: BaseException) -> bool:
 def _killed_worker_message(client, exc) -> str:
     task = str(getattr(exc, "task", "") or "").split("-")[0] or "a task"
     tries = getattr(exc, "allowed_failures", None)
-    times = f"{tries + 1} times " if isinstance(tries, int) else ""
+    times = f"{tries + 1} time{'s' if tries else ''} " if isinstance(tries, int) else ""
     return (f"workers of the Dask cluster at {_address(client)} died {times}while running {task} (killed, or out "
             "of memory: try a smaller --memory, or workers with more memory)")
 

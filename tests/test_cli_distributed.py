@@ -27,6 +27,7 @@ def files(tmp_path_factory):
     return tmp, q, g
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("entry", ["runner", "executable"])
 @pytest.mark.parametrize("metric", ["cosine", "euclidean", "manhattan"])
 def test_compare_on_a_local_cluster_prints_exactly_what_this_process_prints(files, entry, metric):
@@ -38,6 +39,7 @@ def test_compare_on_a_local_cluster_prints_exactly_what_this_process_prints(file
     assert out == here.stdout and out  # identical records, scores to the last bit
 
 
+@pytest.mark.slow
 def test_scheduler_comes_from_the_environment_and_shards_name_their_rows(files):
     tmp, q, g = files
     result = run("compare", tmp / "q.npy", str(tmp / "shards" / "*.npy"), "-k", "1", "-f", "jsonl",
@@ -47,6 +49,7 @@ def test_scheduler_comes_from_the_environment_and_shards_name_their_rows(files):
     assert (best["b_index"], best["b_id"]) == (2500, "part-2:500")
 
 
+@pytest.mark.slow
 def test_paired_on_a_cluster(files):
     tmp, q, g = files
     np.save(tmp / "g25.npy", g[:25])
@@ -54,6 +57,7 @@ def test_paired_on_a_cluster(files):
     assert run(*args, "--scheduler", "local:2").stdout == run(*args).stdout
 
 
+@pytest.mark.slow
 def test_matrix_output_written_by_the_workers(files):
     tmp, q, g = files
     result = run("matrix", tmp / "q.npy", tmp / "g.npy", "-m", "euclidean", "-o", tmp / "m.npy", "--scheduler", "local:2")
@@ -88,6 +92,7 @@ def test_unreachable_scheduler_exits_2_naming_the_address(files, monkeypatch):
 EXAMPLES = __import__("pathlib").Path(__file__).resolve().parent.parent / "examples" / "siamese"
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("metric", ["euclidean,cosine", "mahalanobis"])
 def test_evaluate_on_a_cluster_reports_exactly_what_this_process_reports(metric):
     args = ["evaluate", EXAMPLES / "test_embeddings.npy", "--pairs", EXAMPLES / "test_pairs.csv", "-m", metric,
@@ -98,6 +103,7 @@ def test_evaluate_on_a_cluster_reports_exactly_what_this_process_reports(metric)
     assert there.stdout == here.stdout and here.stdout
 
 
+@pytest.mark.slow
 def test_evaluate_paired_files_on_a_cluster(files, tmp_path):
     tmp, q, g = files
     np.save(tmp_path / "right.npy", g[:25])
@@ -107,6 +113,7 @@ def test_evaluate_paired_files_on_a_cluster(files, tmp_path):
     assert run(*args, "--scheduler", "local:2").stdout == run(*args).stdout
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("sample", [[], ["--sample", "2000"]])
 def test_evaluate_classes_on_a_cluster_matches_this_process(sample):
     from test_cli import strict_json
@@ -118,6 +125,7 @@ def test_evaluate_classes_on_a_cluster_matches_this_process(sample):
     assert there == here  # every figure, to the last bit
 
 
+@pytest.mark.slow
 def test_matrix_as_row_shards_written_by_the_workers(files, tmp_path):
     tmp, q, g = files
     out = tmp_path / "scores"
@@ -151,6 +159,7 @@ def gallery_zarr(files):
     return tmp / "gallery.zarr"
 
 
+@pytest.mark.slow
 def test_compare_zarr_gallery_on_a_cluster_ranks_as_this_process_with_array_ids(files, gallery_zarr):
     tmp, *_ = files
     there = run("compare", tmp / "q.npy", gallery_zarr, "-k", "3", "-f", "jsonl", "--scheduler", "local:2")
@@ -162,6 +171,7 @@ def test_compare_zarr_gallery_on_a_cluster_ranks_as_this_process_with_array_ids(
     assert there[7 * 3]["b_id"] == "gallery:2500"  # query 7's duplicate
 
 
+@pytest.mark.slow
 def test_matrix_of_a_zarr_input_into_a_zarr_array_written_by_the_workers(files, gallery_zarr, tmp_path):
     import zarr
     from scipy.spatial.distance import cdist
@@ -193,6 +203,7 @@ def test_zarr_without_the_extra_names_it(files, tmp_path, monkeypatch):
     assert_one_error_line(result.exit_code, result.stdout, result.stderr, ["pip install 'siamcli[zarr]'"])
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("extra", [[], ["--limit", "2"], ["--threshold", "0.2"]])
 def test_listed_pairs_on_a_cluster_print_exactly_what_this_process_prints(files, tmp_path, extra):
     tmp, *_ = files
@@ -203,6 +214,7 @@ def test_listed_pairs_on_a_cluster_print_exactly_what_this_process_prints(files,
     assert there.stdout == run(*args).stdout
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("inputs, extra", [(["q", "g"], []), (["g"], []), (["g"], ["-m", "euclidean"]),
                                            (["q", "g"], ["--threshold", "0.5"])])
 def test_best_pairs_overall_on_a_cluster(files, inputs, extra):
