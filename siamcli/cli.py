@@ -301,16 +301,14 @@ def _cluster_input(path, input_format, key, ids):
 
 def _check_cluster_output(output: str, kind: str, inputs: list[str]) -> None:
     """Refuses, before any cluster starts, a -o target the workers could not write or that
-    would replace an input: its folder must exist; an .npy is not a directory, shards go into
-    a directory, a .zarr replaces only a zarr array; and no input is the target."""
+    would replace an input: its folder must exist, shards go into a directory, a .zarr replaces
+    only a zarr array, and no input is the target."""
     from .errors import InputError
 
     path = os.path.abspath(output.rstrip("/" + os.sep) or output)
     folder = os.path.dirname(path)
     if not os.path.isdir(folder):
         raise InputError(f"-o {output}: the folder {folder} does not exist")
-    if kind == "npy" and os.path.isdir(path):
-        raise InputError(f"-o {output} is a directory; name an .npy file, or end it with / for shards")
     if kind == "shards" and os.path.exists(path) and not os.path.isdir(path):
         raise InputError(f"-o {output}: shards go into a directory, and {output} is a file")
     if kind == "zarr" and os.path.exists(path) and not any(
