@@ -133,7 +133,10 @@ def connect(address: str | None = "local", timeout: float = 10.0, *, quiet: bool
         # the client owns the cluster it starts: closing the client stops the workers. Each worker
         # runs dask_setup below first (a preload); `config` reaches it, and restarted workers too.
         try:
-            return Client(n_workers=int(count), threads_per_worker=1, processes=True, dashboard_address=":0",
+            # the scheduler listens on loopback only (Dask's default); so does a dashboard, made only
+            # when not quiet (with bokeh installed): quiet, nobody would learn its port
+            return Client(n_workers=int(count), threads_per_worker=1, processes=True,
+                          dashboard_address=None if quiet else "127.0.0.1:0",
                           silence_logs=logging.CRITICAL if quiet else logging.WARNING,
                           preload=[__name__], config={_QUIET_KEY: quiet})
         except RuntimeError as exc:  # "Nanny failed to start": a worker process died as it started
