@@ -133,18 +133,73 @@ def connect(address: str | None = "local", timeout: float = 10.0, *, quiet: bool
         # the client owns the cluster it starts: closing the client stops the workers. Each worker
         # runs dask_setup below first (a preload); `config` reaches it, and restarted workers too.
         try:
-            # the scheduler listens on loopback only (Dask's default); so does a dashboard, made only
-            # when not quiet (with bokeh installed): quiet, nobody would learn its port
-            return Client(n_workers=int(count), threads_per_worker=1, processes=True,
-                          dashboard_address=None if quiet else "127.0.0.1:0",
-                          silence_logs=logging.CRITICAL if quiet else logging.WARNING,
-                          preload=[__name__], config={_QUIET_KEY: quiet})
+            with _sigint_deferred() as pressed:
+                _fork_server_ignoring_sigint()
+                # the scheduler listens on loopback only (Dask's default); so does a dashboard, made
+                # only when not quiet (with bokeh installed): quiet, nobody would learn its port
+                client = Client(n_workers=int(count), threads_per_worker=1, processes=True,
+                                dashboard_address=None if quiet else "127.0.0.1:0",
+                                silence_logs=logging.CRITICAL if quiet else logging.WARNING,
+                                preload=[__name__], config={_QUIET_KEY: quiet})
+                if pressed:
+                    client.close()
+            return client
         except RuntimeError as exc:  # "Nanny failed to start": a worker process died as it started
             raise ClusterError(f"the local Dask cluster ({address}) did not start: {exc}") from None
     try:
         return Client(address, timeout=timeout)
     except (OSError, TimeoutError, ValueError) as exc:
         raise InputError(f"cannot reach the Dask scheduler at {address}: {exc}") from None
+
+
+def _fork_server_ignoring_sigint() -> None:
+    """Makes Dask fork local workers from multiprocessing's fork server (unless this process chose
+    another way than Dask's default, spawn), started here with SIGINT ignored: it keeps ignoring
+    it, and so does every worker it forks, from its first instruction (a spawned worker takes
+    Ctrl-C while it imports, with a traceback); and a restarted worker is up in a moment, its
+    modules already imported. (A press in the few milliseconds it takes to start is lost.)"""
+    import signal
+    import threading
+    from multiprocessing import forkserver
+
+    import dask
+    from distributed.utils import get_mp_context
+
+    method = "distributed.worker.multiprocessing-method"
+    if dask.config.get(method) != "spawn":
+        return
+    dask.config.set({method: "forkserver"})  # for this process: restarted workers too
+    get_mp_context()  # Dask's modules to preload in the server, which its workers then share
+    if threading.current_thread() is not threading.main_thread():
+        forkserver.ensure_running()
+        return
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        forkserver.ensure_running()
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
+@contextlib.contextmanager
+def _sigint_deferred():
+    """Within: Ctrl-C waits (the list yielded says whether it came). A local cluster interrupted as
+    it starts is left half made, and Dask can neither use nor close it (a traceback at exit, a
+    worker left running); so the interrupt is delivered on the way out, once the client is made
+    and closed again."""
+    import signal
+    import threading
+
+    pressed: list[int] = []
+    if threading.current_thread() is not threading.main_thread():  # only there can handlers be set
+        yield pressed
+        return
+    previous = signal.signal(signal.SIGINT, lambda signum, frame: pressed.append(signum))
+    try:
+        yield pressed
+    finally:
+        signal.signal(signal.SIGINT, previous)
+        if pressed:
+            signal.raise_signal(signal.SIGINT)  # to the handler there was: KeyboardInterrupt by default
 
 
 def dask_setup(worker) -> None:
@@ -585,7 +640,9 @@ def _is_killed_worker(exc: BaseException) -> bool:
 
 
 def _killed_worker_message(client, exc) -> str:
-    task = str(getattr(exc, "task", "") or "").split("-")[0] or "a task"
+    from dask.utils import key_split
+
+    task = key_split(getattr(exc, "task", None)) if getattr(exc, "task", None) is not None else "a task"
     tries = getattr(exc, "allowed_failures", None)
     times = f"{tries + 1} time{'s' if tries else ''} " if isinstance(tries, int) else ""
     return (f"workers of the Dask cluster at {_address(client)} died {times}while running {task} (killed, or out "

@@ -623,7 +623,7 @@ def test_compute_task_whose_workers_die_is_a_cluster_error(own_cluster):
 
     client = own_cluster(1, **{"distributed.scheduler.allowed-failures": 0})
     with pytest.raises(ClusterError, match=r"workers of the Dask cluster at tcp://\S+ died 1 time while running "
-                                           r"_exit \(killed, or out of memory"):
+                                           r"exit \(killed, or out of memory"):
         dist._compute(client, [dask.delayed(os._exit, pure=False)(1)], None)
 
 
