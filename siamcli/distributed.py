@@ -219,9 +219,12 @@ def dask_setup(worker) -> None:
 
 
 def _silence_dask() -> list:
-    """Silences Dask's loggers and warnings in this process; returns what to restore."""
-    saved = [(name, logging.getLogger(name).level) for name in _DASK_LOGGERS]
-    for name in _DASK_LOGGERS:
+    """Silences Dask's loggers and warnings in this process; returns what to restore. Each logger
+    is silenced, not only the top ones: Dask gives some their own levels (distributed.client)."""
+    names = [name for name in logging.root.manager.loggerDict
+             if name.split(".")[0] in _DASK_LOGGERS] + list(_DASK_LOGGERS)
+    saved = [(name, logging.getLogger(name).level) for name in dict.fromkeys(names)]
+    for name, _ in saved:
         logging.getLogger(name).setLevel(logging.CRITICAL + 1)
     warnings.filterwarnings("ignore", module=_DASK_MODULES)
     warnings.filterwarnings("ignore", message=_DASK_MESSAGES)
@@ -567,6 +570,7 @@ def _compute(client, graph: list, stats: RunStats | None, on_submit: Callable[[l
         # them with Dask is what shards do
         warnings.filterwarnings("ignore", message="Sending large graph")
         futures = client.compute(graph)
+    address = _address(client)
     try:
         if on_submit is not None:
             on_submit(futures)
@@ -575,8 +579,9 @@ def _compute(client, graph: list, stats: RunStats | None, on_submit: Callable[[l
     except BaseException as exc:
         with contextlib.suppress(Exception):  # a broken connection: closing the client releases them
             client.cancel(futures)
-        if _is_killed_worker(exc):
-            raise ClusterError(_killed_worker_message(client, exc)) from None
+        failure = _cluster_failure(exc, address)
+        if failure is not None:
+            raise ClusterError(failure) from None
         raise
     if stats is not None:
         tasks = {}
@@ -633,20 +638,24 @@ def _no_workers_message(client, timeout: float) -> str:
             f"none reached the scheduler (${NO_WORKERS_ENV} sets this wait)")
 
 
-def _is_killed_worker(exc: BaseException) -> bool:
-    from distributed import KilledWorker
-
-    return isinstance(exc, KilledWorker)
-
-
-def _killed_worker_message(client, exc) -> str:
+def _cluster_failure(exc: BaseException, address: str) -> str | None:
+    """What went wrong, when `exc` is the cluster failing rather than siamcli or its input."""
     from dask.utils import key_split
+    from distributed import KilledWorker
+    from distributed.client import FutureCancelledError
 
-    task = key_split(getattr(exc, "task", None)) if getattr(exc, "task", None) is not None else "a task"
-    tries = getattr(exc, "allowed_failures", None)
-    times = f"{tries + 1} time{'s' if tries else ''} " if isinstance(tries, int) else ""
-    return (f"workers of the Dask cluster at {_address(client)} died {times}while running {task} (killed, or out "
-            "of memory: try a smaller --memory, or workers with more memory)")
+    if isinstance(exc, KilledWorker):
+        tries = getattr(exc, "allowed_failures", None)
+        times = f"{tries + 1} time{'s' if tries else ''} " if isinstance(tries, int) else ""
+        return (f"workers of the Dask cluster at {address} died {times}while running {key_split(exc.task)} "
+                "(killed, or out of memory: try a smaller --memory, or workers with more memory)")
+    groups = getattr(exc, "error_groups", None)  # FuturesCancelledError (newer Dask)
+    if isinstance(exc, FutureCancelledError) or groups is not None:
+        reasons = sorted({g.reason for g in groups} if groups is not None else {exc.reason})
+        if "scheduler-connection-lost" in reasons:
+            return f"lost the connection to the Dask scheduler at {address} (it stopped, or the network failed)"
+        return f"the Dask scheduler at {address} cancelled the run ({', '.join(reasons)})"
+    return None
 
 
 def _rows_to_look_at(metric: Metric, normalize: bool) -> Callable[[np.ndarray], np.ndarray]:

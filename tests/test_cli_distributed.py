@@ -466,48 +466,73 @@ def test_task_that_keeps_killing_its_workers_is_one_error_line_exit_2(long_job):
     assert _group_gone(pgid)
 
 
-@pytest.mark.slow
-def test_cluster_that_loses_all_its_workers_fails_within_the_stated_time(long_job):
-    """A scheduler of the test's own whose only worker dies for good mid-run (its nanny closed):
-    siamcli waits $SIAMCLI_NO_WORKERS_TIMEOUT seconds for a worker, then exits 2 in one line."""
+class RemoteRun:
+    """siamcli (the executable) running the long job on a scheduler of the test's own, with one
+    worker; `break_it(cluster, client)` is called once a block task runs. Then: status, stdout,
+    stderr, seconds from the break to siamcli's exit."""
+
+    def __init__(self, job, break_it, env=None):
+        import subprocess
+        import threading
+        import time
+
+        from distributed import Client, LocalCluster
+        from test_cli import EXECUTABLE, _subprocess_env
+
+        if EXECUTABLE is None:
+            pytest.skip("the siamcli executable is not installed")
+        import dask
+
+        with dask.config.set({"distributed.comm.timeouts.connect": "2s"}):  # a quick end once it is broken
+            cluster = LocalCluster(n_workers=1, threads_per_worker=1, processes=True, dashboard_address=None)
+            client = Client(cluster, set_as_default=False)
+        self.address, output = cluster.scheduler_address, {}
+        try:
+            proc = subprocess.Popen([EXECUTABLE, "compare", job / "q.npy", job / "shards", "-k", "3", "--scheduler",
+                                     self.address], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                    env=_subprocess_env(env))
+            reader = threading.Thread(target=lambda: output.update(zip("oe", proc.communicate(timeout=120))))
+            reader.start()
+            deadline = time.monotonic() + 60
+            while not client.run_on_scheduler(_block_running) and time.monotonic() < deadline:
+                time.sleep(0.01)
+            assert proc.poll() is None, "the run ended before the cluster was broken"
+            broken = time.monotonic()
+            break_it(cluster, client)
+            reader.join()
+            self.waited = time.monotonic() - broken
+        finally:
+            client.close()
+            cluster.close()
+        self.code, self.out, self.err = proc.returncode, output["o"].decode(), output["e"].decode()
+
+
+def _block_running(dask_scheduler) -> bool:
+    return any(str(ts.key).startswith("_topk_block") and ts.state == "processing"
+               for ts in dask_scheduler.tasks.values())
+
+
+def _kill_the_only_worker_for_good(cluster, client):
     import signal
-    import subprocess
-    import threading
     import time
 
-    from distributed import Client, LocalCluster
-    from test_cli import EXECUTABLE, _subprocess_env
+    [nanny] = cluster.workers.values()
+    cluster.loop.add_callback(nanny.close_gracefully)  # once its worker dies, the nanny closes
+    time.sleep(0.2)
+    os.kill(nanny.pid, signal.SIGKILL)
 
-    if EXECUTABLE is None:
-        pytest.skip("the siamcli executable is not installed")
-    cluster = LocalCluster(n_workers=1, threads_per_worker=1, processes=True, dashboard_address=None)
-    client = Client(cluster, set_as_default=False)
-    try:
-        proc = subprocess.Popen([EXECUTABLE, "compare", long_job / "q.npy", long_job / "shards", "-k", "3",
-                                 "--scheduler", cluster.scheduler_address], stdout=subprocess.PIPE,
-                                stderr=subprocess.PIPE, env=_subprocess_env({"SIAMCLI_NO_WORKERS_TIMEOUT": "2"}))
-        output = {}
-        reader = threading.Thread(target=lambda: output.update(zip(("out", "err"), proc.communicate(timeout=120))))
-        reader.start()
 
-        def running(dask_scheduler):
-            return any(str(ts.key).startswith("_topk_block") and ts.state == "processing"
-                       for ts in dask_scheduler.tasks.values())
+@pytest.mark.slow
+def test_cluster_that_loses_all_its_workers_fails_within_the_stated_time(long_job):
+    """The only worker dies for good mid-run (its nanny closed): siamcli waits
+    $SIAMCLI_NO_WORKERS_TIMEOUT seconds for a worker, then exits 2 in one line."""
+    run = RemoteRun(long_job, _kill_the_only_worker_for_good, env={"SIAMCLI_NO_WORKERS_TIMEOUT": "2"})
+    assert_one_error_line(run.code, run.out, run.err, [f"the Dask cluster at {run.address} has had no workers for 2 s"])
+    assert 2 - 0.2 <= run.waited < 2 + 8
 
-        deadline = time.monotonic() + 60
-        while not client.run_on_scheduler(running) and time.monotonic() < deadline:
-            time.sleep(0.01)
-        assert proc.poll() is None, "the run ended before its worker was killed"
-        [nanny] = cluster.workers.values()
-        cluster.loop.add_callback(nanny.close_gracefully)  # once its worker dies, the nanny closes
-        time.sleep(0.2)
-        os.kill(nanny.pid, signal.SIGKILL)
-        killed = time.monotonic()
-        reader.join()
-        waited = time.monotonic() - killed
-    finally:
-        client.close()
-        cluster.close()
-    assert_one_error_line(proc.returncode, output["out"].decode(), output["err"].decode(),
-                          [f"the Dask cluster at {cluster.scheduler_address} has had no workers for 2 s"])
-    assert 2 <= waited < 2 + 8
+
+@pytest.mark.slow
+def test_scheduler_that_stops_mid_run_is_one_error_line_exit_2(long_job):
+    run = RemoteRun(long_job, lambda cluster, client: cluster.close())  # the scheduler and its worker
+    assert_one_error_line(run.code, run.out, run.err, [f"lost the connection to the Dask scheduler at {run.address}"])
+    assert run.waited < 30, run.waited
