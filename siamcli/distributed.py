@@ -132,8 +132,13 @@ def connect(address: str | None = "local", timeout: float = 10.0, *, quiet: bool
             raise UsageError(f"--scheduler local:N needs a number of workers N >= 1, got '{address}'")
         # the client owns the cluster it starts: closing the client stops the workers. Each worker
         # runs dask_setup below first (a preload); `config` reaches it, and restarted workers too.
+        import dask
+
         try:
-            with _sigint_deferred() as pressed:
+            # the scheduler fails tasks once it has had no worker for that long: reads that
+            # engine.prepare makes outside _compute's watch (see _prepare_lazy)
+            wait = {"distributed.scheduler.no-workers-timeout": f"{no_workers_timeout()}s"}
+            with _sigint_deferred() as pressed, dask.config.set(wait):
                 _fork_server_ignoring_sigint()
                 # the scheduler listens on loopback only (Dask's default); so does a dashboard, made
                 # only when not quiet (with bokeh installed): quiet, nobody would learn its port
@@ -615,7 +620,7 @@ def _wait_while_workers(client, futures: list, timeout: float, clock=time.monoto
         elif alone_since is None:
             alone_since = clock()
         elif clock() - alone_since >= timeout:
-            raise ClusterError(_no_workers_message(client, timeout))
+            raise ClusterError(_no_workers_message(_address(client), timeout))
 
 
 def _worker_count(client) -> int:
@@ -633,8 +638,8 @@ def _address(client) -> str:
     return getattr(client.scheduler, "address", None) or "?"
 
 
-def _no_workers_message(client, timeout: float) -> str:
-    return (f"the Dask cluster at {_address(client)} has had no workers for {timeout:g} s: its workers died, or "
+def _no_workers_message(address: str, timeout: float) -> str:
+    return (f"the Dask cluster at {address} has had no workers for {timeout:g} s: its workers died, or "
             f"none reached the scheduler (${NO_WORKERS_ENV} sets this wait)")
 
 
@@ -644,6 +649,8 @@ def _cluster_failure(exc: BaseException, address: str) -> str | None:
     from distributed import KilledWorker
     from distributed.client import FutureCancelledError
 
+    if type(exc).__name__ in ("NoWorkerError", "NoValidWorkerError"):  # the scheduler's no-workers-timeout
+        return _no_workers_message(address, no_workers_timeout())
     if isinstance(exc, KilledWorker):
         tries = getattr(exc, "allowed_failures", None)
         times = f"{tries + 1} time{'s' if tries else ''} " if isinstance(tries, int) else ""
@@ -708,6 +715,22 @@ def check(a, b=None, metric="cosine", *, block_rows: int | None = None, **option
     return a_set, b_set
 
 
+def _prepare_lazy(a: EmbeddingSet, b: EmbeddingSet | None, metric, options) -> Comparison:
+    """engine.prepare over inputs the workers read (rows to report, a covariance to fit): its reads
+    run on the default client, outside _compute's watch; a local cluster's scheduler fails them
+    when it has had no worker for no_workers_timeout() (see connect), a ClusterError here."""
+    from distributed import default_client
+
+    address = _address(default_client())
+    try:
+        return prepare(a, b, metric=metric, **options)
+    except Exception as exc:
+        failure = _cluster_failure(exc, address)
+        if failure is None:
+            raise
+        raise ClusterError(failure) from None
+
+
 def _prepare(a, b, metric, block_rows, options) -> Comparison:
     """engine.prepare for the whole inputs, without reading a sharded input on the client.
 
@@ -722,11 +745,11 @@ def _prepare(a, b, metric, block_rows, options) -> Comparison:
     sets = [a_set] if b_set is None else [a_set, b_set]
     m = get_metric(metric)
     lazy = any(_is_dask_array(s.vectors) for s in sets)
-    if not lazy or m.prepare is not None or a_set.dim < 2:
+    if not lazy:
         return prepare(a_set, b_set, metric=metric, **options)
     test = _rows_to_look_at(m, options.get("normalize", False))
-    if any(_any_row(s, test) for s in sets):
-        return prepare(a_set, b_set, metric=metric, **options)  # the engine's report (or masks) of those rows
+    if m.prepare is not None or a_set.dim < 2 or any(_any_row(s, test) for s in sets):
+        return _prepare_lazy(a_set, b_set, metric, options)  # the engine's report (or masks) of those rows
 
     comp = prepare(_stand_in(a_set), None if b_set is None else _stand_in(b_set), metric=metric, **options)
     b_set = a_set if b_set is None else b_set

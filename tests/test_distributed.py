@@ -581,18 +581,19 @@ def test_module_imports_without_dask_and_names_the_extra():
 
 @pytest.fixture
 def own_cluster():
-    """make(n_workers, **config): a LocalCluster of its own and a client of it (not the default one)."""
+    """make(n_workers, default, **config): a LocalCluster of its own (Dask `config` while it starts) and a
+    client of it (the default client with `default`)."""
     import dask
     from distributed import Client, LocalCluster
 
     made = []
 
-    def make(n_workers: int, **config):
+    def make(n_workers: int, default: bool = False, **config):
         with dask.config.set(config):
             cluster = LocalCluster(n_workers=n_workers, threads_per_worker=1, processes=n_workers > 0,
                                    dashboard_address=None)
         made.append(cluster)
-        made.append(Client(cluster, set_as_default=False))
+        made.append(Client(cluster, set_as_default=default))
         return made[-1]
 
     yield make
@@ -615,6 +616,17 @@ def test_compute_without_workers_fails_after_the_timeout_and_releases_its_tasks(
     while client.run_on_scheduler(lambda dask_scheduler: len(dask_scheduler.tasks)) and time.monotonic() < deadline:
         time.sleep(0.05)
     assert client.run_on_scheduler(lambda dask_scheduler: len(dask_scheduler.tasks)) == 0  # released
+
+
+@pytest.mark.slow
+def test_covariance_fit_on_shards_without_workers_fails_after_the_timeout(own_cluster, monkeypatch, tmp_path):
+    """mahalanobis fits its covariance to the shards through engine.prepare, outside _compute: the
+    scheduler's own no-workers-timeout (which connect sets for a local cluster) ends it."""
+    monkeypatch.setenv(dist.NO_WORKERS_ENV, "1")
+    client = own_cluster(0, default=True, **{"distributed.scheduler.no-workers-timeout": "1s"})
+    folder = write_shards(tmp_path / "g", GALLERY, [250, 250])
+    with pytest.raises(ClusterError, match=r"has had no workers for 1 s"):
+        dist.topk(client, QUERIES, str(folder), metric="mahalanobis", k=3)
 
 
 @pytest.mark.slow
