@@ -163,16 +163,18 @@ def _fork_server_ignoring_sigint() -> None:
     it, and so does every worker it forks, from its first instruction (a spawned worker takes
     Ctrl-C while it imports, with a traceback); and a restarted worker is up in a moment, its
     modules already imported. (A press in the few milliseconds it takes to start is lost.)"""
+    import multiprocessing
     import signal
     import threading
-    from multiprocessing import forkserver
 
     import dask
     from distributed.utils import get_mp_context
 
     method = "distributed.worker.multiprocessing-method"
-    if dask.config.get(method) != "spawn":
-        return
+    if dask.config.get(method) != "spawn" or "forkserver" not in multiprocessing.get_all_start_methods():
+        return  # (Windows has no fork server)
+    from multiprocessing import forkserver
+
     dask.config.set({method: "forkserver"})  # for this process: restarted workers too
     get_mp_context()  # Dask's modules to preload in the server, which its workers then share
     if threading.current_thread() is not threading.main_thread():
