@@ -355,8 +355,9 @@ engine_options = _options(
 #: Run on a Dask cluster (the `dask` extra).
 scheduler_option = click.option(
     "--scheduler", default=None,
-    help="Run on a Dask cluster: a scheduler address (tcp://host:8786), or local[:N] for N worker "
-         "processes here. Default: $SIAMCLI_SCHEDULER, else this process. Needs siamcli[dask].")
+    help="Run on a Dask cluster: a scheduler address (tcp://host:8786; trusted like code: see the README), or "
+         "local[:N] for N worker processes here. Default: $SIAMCLI_SCHEDULER, else this process. A run fails "
+         "once the cluster has had no worker for 30 s ($SIAMCLI_NO_WORKERS_TIMEOUT). Needs siamcli[dask].")
 
 
 def _scheduler(option: str | None) -> str | None:
@@ -364,31 +365,54 @@ def _scheduler(option: str | None) -> str | None:
 
 
 def _is_shards(path: str) -> bool:
-    from .distributed import is_zarr
+    from .distributed import is_lazy_input
 
-    return os.path.isdir(path) or any(c in path for c in "*?[") or is_zarr(path)
+    return is_lazy_input(path)
 
 
 def _cluster_input(path, input_format, key, ids, max_input_size):
-    """A .zarr array, shard directory or glob as it is (loaded lazily by the workers), else the loaded file."""
-    from .io import load_embeddings
+    """A .zarr array or .npy shards (a directory, or a glob naming no existing path) opened lazily,
+    their headers checked here, before any cluster; else the loaded file."""
+    from .distributed import open_input
 
-    if _is_shards(path):
-        if ids is not None:
-            raise UsageError(f"--ids does not apply to {path}: the ids of its rows name shard (or array) and row")
-        return path
-    return load_embeddings(path, input_format=input_format, key=key, ids_path=ids, max_input_size=max_input_size)
+    if _is_shards(path) and ids is not None:
+        raise UsageError(f"--ids does not apply to {path}: the ids of its rows name shard (or array) and row")
+    return open_input(path, input_format=input_format, key=key, ids_path=ids, max_input_size=max_input_size)
 
 
-def _on_cluster(address: str, run, terminal: Terminal):
-    """run(client, on_submit) on the cluster at `address` (local[:N] starts one here), then let it
-    go; on_submit(futures) follows the cluster's tasks with a progress bar on stderr."""
+class _Cluster:
+    """The cluster of one command, connected the first time `client` is asked for, so that every
+    check a command makes before its first task fails before any cluster starts."""
+
+    def __init__(self, address: str, quiet: bool):
+        self.address, self.quiet, self._client = address, quiet, None
+
+    @property
+    def client(self):
+        if self._client is None:
+            from . import distributed
+
+            self._client = distributed.connect(self.address, quiet=self.quiet)
+        return self._client
+
+    def close(self) -> None:
+        if self._client is not None:
+            self._client.close()
+
+
+def _on_cluster(address: str, run, terminal: Terminal, debug: bool = False):
+    """run(cluster, on_submit) on the cluster at `address` (local[:N] starts one here, on first
+    use of cluster.client), then let it go; on_submit(futures) follows the cluster's tasks with a
+    progress bar on stderr. Dask's logs and warnings stay silent unless --debug."""
     import logging
     import threading
 
     from . import distributed
 
-    logging.getLogger("distributed").setLevel(logging.WARNING)
+    distributed.no_workers_timeout()  # a bad $SIAMCLI_NO_WORKERS_TIMEOUT fails before any cluster
+    quiet = not (debug or os.environ.get("SIAMCLI_DEBUG"))
+    if not quiet:
+        logging.getLogger("distributed").setLevel(logging.WARNING)
     bar = terminal.progress(0, "on the cluster", unit="tasks")
 
     def on_submit(futures):
@@ -408,12 +432,13 @@ def _on_cluster(address: str, run, terminal: Terminal):
 
         threading.Thread(target=lambda: ToStderr(futures, complete=True), daemon=True).start()
 
-    client = distributed.connect(address)
-    try:
-        return run(client, on_submit)
-    finally:
-        bar.close()
-        client.close()
+    with distributed.quiet_dask(quiet):
+        cluster = _Cluster(address, quiet)
+        try:
+            return run(cluster, on_submit)
+        finally:
+            bar.close()
+            cluster.close()
 
 
 def _start(comp, terminal: Terminal, threads, what: str, paired: bool = False):
@@ -550,33 +575,36 @@ def compare(a, b, top_k, limit, threshold, paired, pairs_path, metric, p, cov_fr
                                   zero_vector=zero_vector, memory=memory, notify=terminal.note)
             left, right = read_pairs(pairs_path, comp.a, comp.b, max_input_size=max_input_size)
 
-            def score_listed(client, on_submit):
-                scores = distributed.pair_scores(client, comp, left, right, on_submit=on_submit)
+            def score_listed(cluster, on_submit):
+                scores = distributed.pair_scores(cluster.client, comp, left, right, on_submit=on_submit)
                 return engine.scored_pairs(comp, left, right, scores, threshold, limit)
 
-            _emit(_on_cluster(address, score_listed, terminal), fmt, precision, terminal)
+            _emit(_on_cluster(address, score_listed, terminal, debug), fmt, precision, terminal)
             return
 
-        a_in = _cluster_input(a, input_format, key, ids_a, max_input_size)
-        b_in = _cluster_input(b[0], input_format, b_key or key, ids_b, max_input_size) if b else None
+        if paired and not b:
+            raise UsageError("--paired needs two inputs, A and B")
+        if paired and limit is not None:
+            raise UsageError("--scheduler with --paired lists pairs in row order; --limit runs here, without it")
         options = dict(p=p, cov_from=cov_from, normalize=normalize, zero_vector=zero_vector,
                        memory=memory, notify=terminal.note)
+        a_in, b_in = distributed.check(_cluster_input(a, input_format, key, ids_a, max_input_size),
+                                       _cluster_input(b[0], input_format, b_key or key, ids_b, max_input_size) if b else None,
+                                       metric, **options)  # all before any cluster starts
         if paired:
-            if b_in is None:
-                raise UsageError("--paired needs two inputs, A and B")
-            if limit is not None:
-                raise UsageError("--scheduler with --paired lists pairs in row order; --limit runs here, without it")
-
-            def run(client, on_submit):
-                return distributed.paired(client, a_in, b_in, metric, threshold, on_submit=on_submit, **options)
+            def run(cluster, on_submit):
+                return distributed.paired(cluster.client, a_in, b_in, metric, threshold, on_submit=on_submit,
+                                          **options)
         elif limit is not None:
-            def run(client, on_submit):
-                return distributed.best_overall(client, a_in, b_in, metric, None if limit == "all" else limit,
-                                                threshold, on_submit=on_submit, **options)
+            def run(cluster, on_submit):
+                return distributed.best_overall(cluster.client, a_in, b_in, metric,
+                                                None if limit == "all" else limit, threshold, on_submit=on_submit,
+                                                **options)
         else:
-            def run(client, on_submit):
-                return distributed.topk(client, a_in, b_in, metric, top_k, threshold, on_submit=on_submit, **options)
-        _emit(_on_cluster(address, run, terminal), fmt, precision, terminal)
+            def run(cluster, on_submit):
+                return distributed.topk(cluster.client, a_in, b_in, metric, top_k, threshold, on_submit=on_submit,
+                                        **options)
+        _emit(_on_cluster(address, run, terminal, debug), fmt, precision, terminal)
         return
     a_set, b_set = _load_inputs(a, b, input_format, key, b_key, ids_a, ids_b, max_input_size)
     if paired and b_set is None:
@@ -796,13 +824,14 @@ def evaluate(emb, right, labels_path, pairs_path, classes_path, labels_column, c
     if address is not None:
         from . import distributed
 
-        result = _on_cluster(address, lambda client, on_submit: evaluate_embeddings(
+        # the cluster starts at the first scores asked for, after evaluate's own checks
+        result = _on_cluster(address, lambda cluster, on_submit: evaluate_embeddings(
             a_set, b_set,
-            pair_scores=lambda comp, left, right: distributed.pair_scores(client, comp, left, right,
+            pair_scores=lambda comp, left, right: distributed.pair_scores(cluster.client, comp, left, right,
                                                                           on_submit=on_submit),
-            class_scores=lambda comp, codes, ks, every: distributed.class_pair_scores(client, comp, codes, ks, every,
-                                                                                      on_submit=on_submit),
-            **options), terminal)
+            class_scores=lambda comp, codes, ks, every: distributed.class_pair_scores(
+                cluster.client, comp, codes, ks, every, on_submit=on_submit),
+            **options), terminal, debug)
     else:
         bar = terminal.progress(0, "evaluating")
         try:
@@ -1093,22 +1122,27 @@ def matrix(a, b, output, dtype, metric, p, cov_from, normalize, zero_vector,
         from .files import check_target
 
         problem = distributed.zarr_folder_problem if to_zarr else distributed.shard_folder_problem
-        check_target(output, folder=shards or to_zarr, replaceable=problem)
         _check_outputs(("-o", output), a, *b, ids=ids_a, b_ids=ids_b, cov_from=cov_from)
+        check_target(output, folder=shards or to_zarr, replaceable=problem)
     if address is not None:
-        a_in = _cluster_input(a, input_format, key, ids_a, max_input_size)
-        b_in = _cluster_input(b[0], input_format, b_key or key, ids_b, max_input_size) if b else None
-        options = dict(dtype=dtype, p=p, cov_from=cov_from, normalize=normalize, zero_vector=zero_vector,
+        options = dict(p=p, cov_from=cov_from, normalize=normalize, zero_vector=zero_vector,
                        memory=memory, notify=terminal.note)
+        a_in, b_in = distributed.check(_cluster_input(a, input_format, key, ids_a, max_input_size),
+                                       _cluster_input(b[0], input_format, b_key or key, ids_b, max_input_size) if b else None,
+                                       metric, **options)
+        if to_zarr:
+            distributed._require_zarr()
+        options["dtype"] = dtype
         if shards:
-            written = _on_cluster(address, lambda client, on_submit: distributed.matrix_to_shards(
-                client, a_in, b_in, metric, directory=output, on_submit=on_submit, **options), terminal)
+            written = _on_cluster(address, lambda cluster, on_submit: distributed.matrix_to_shards(
+                cluster.client, a_in, b_in, metric, directory=output, on_submit=on_submit, **options),
+                terminal, debug)
             plural = "s" if len(written) != 1 else ""
             terminal.note(f"wrote the matrix as {len(written)} shard{plural} of rows in {output}")
             return
         write = distributed.matrix_to_zarr if to_zarr else distributed.matrix_to_npy
-        result = _on_cluster(address, lambda client, on_submit: write(
-            client, a_in, b_in, metric, path=output, on_submit=on_submit, **options), terminal)
+        result = _on_cluster(address, lambda cluster, on_submit: write(
+            cluster.client, a_in, b_in, metric, path=output, on_submit=on_submit, **options), terminal, debug)
         terminal.note(f"wrote the {len(result.a)} x {len(result.b)} {result.metric.name} matrix to {output}")
         return
     a_set, b_set = _load_inputs(a, b, input_format, key, b_key, ids_a, ids_b, max_input_size)

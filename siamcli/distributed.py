@@ -14,9 +14,13 @@ Dask is an optional extra (``pip install 'siamcli[dask]'``), and so is zarr for 
 
 from __future__ import annotations
 
+import contextlib
 import glob
+import logging
 import os
 import re
+import time
+import warnings
 from dataclasses import dataclass, replace
 from functools import partial
 from typing import Callable
@@ -39,7 +43,7 @@ from .engine import (
     prepare,
 )
 from . import kernels
-from .errors import InputError, ShapeError, UsageError
+from .errors import ClusterError, InputError, ShapeError, UsageError
 from .io import EmbeddingSet, load_embeddings
 from .metrics import Metric, get_metric
 from .results import MatrixResult, Ranking
@@ -53,6 +57,19 @@ DEFAULT_BLOCK_ROWS = 65536
 #: Partial top-k lists merged per reduction task.
 FAN_IN = 4
 DEFAULT_LOCAL_WORKERS = 2
+#: Seconds a run waits while its cluster has no worker at all before it fails.
+NO_WORKERS_TIMEOUT = 30.0
+#: The environment variable that changes NO_WORKERS_TIMEOUT (seconds).
+NO_WORKERS_ENV = "SIAMCLI_NO_WORKERS_TIMEOUT"
+#: Seconds between two looks at a running cluster (are there workers? has a task failed?).
+_POLL_SECONDS = 0.5
+#: The loggers of Dask and of what it runs on, silenced unless --debug.
+_DASK_LOGGERS = ("distributed", "dask", "tornado", "asyncio", "bokeh")
+#: The warnings they raise: by the module that warns, or (raised at the caller) by message.
+_DASK_MODULES = r"(dask|distributed|tornado|bokeh|zarr)(\.|$)"
+_DASK_MESSAGES = r"Sending large graph|Port \d+ is already in use|Creating scratch directories"
+#: A key of the Dask config a local cluster hands to its workers: silence their logs.
+_QUIET_KEY = "siamcli-quiet-workers"
 
 
 @dataclass
@@ -81,16 +98,30 @@ def _require_zarr() -> None:
         raise UsageError(f"a .zarr array needs zarr: {ZARR_EXTRA}") from None
 
 
-def scheduler_from_env() -> str | None:
-    """The scheduler address in $SIAMCLI_SCHEDULER, or None."""
-    return os.environ.get(SCHEDULER_ENV) or None
+def no_workers_timeout() -> float:
+    """Seconds a run may go on without any worker before it fails: $SIAMCLI_NO_WORKERS_TIMEOUT,
+    else NO_WORKERS_TIMEOUT (30)."""
+    text = os.environ.get(NO_WORKERS_ENV, "").strip()
+    if not text:
+        return NO_WORKERS_TIMEOUT
+    try:
+        seconds = float(text)
+    except ValueError:
+        seconds = float("nan")
+    if not 0 < seconds < float("inf"):
+        raise UsageError(f"${NO_WORKERS_ENV} must be a number of seconds > 0, got '{text}'")
+    return seconds
 
 
-def connect(address: str | None = "local", timeout: float = 10.0):
+def connect(address: str | None = "local", timeout: float = 10.0, *, quiet: bool = False):
     """A dask.distributed Client: "local" or "local:N" starts a LocalCluster of N worker
     processes (default 2, one thread each) on this machine; anything else is a scheduler
     address such as tcp://host:8786, reached within `timeout` seconds. Local workers are new
-    processes: a script that starts them needs the `if __name__ == "__main__":` guard."""
+    processes: a script that starts them needs the `if __name__ == "__main__":` guard; they
+    ignore Ctrl-C (closing the client stops them) and, with `quiet`, log nothing.
+
+    A scheduler is trusted like code: Dask sends pickled functions and data both ways, so the
+    scheduler (or anyone who can reach its port) can run code in this process and on the workers."""
     _require_dask()
     from distributed import Client
 
@@ -99,29 +130,184 @@ def connect(address: str | None = "local", timeout: float = 10.0):
         count = address.partition(":")[2] or str(DEFAULT_LOCAL_WORKERS)
         if not count.isdigit() or int(count) < 1:
             raise UsageError(f"--scheduler local:N needs a number of workers N >= 1, got '{address}'")
-        # the client owns the cluster it starts: closing the client stops the workers
-        return Client(n_workers=int(count), threads_per_worker=1, processes=True, dashboard_address=":0")
+        # the client owns the cluster it starts: closing the client stops the workers. Each worker
+        # runs dask_setup below first (a preload); `config` reaches it, and restarted workers too.
+        import dask
+
+        try:
+            # the scheduler fails tasks once it has had no worker for that long: reads that
+            # engine.prepare makes outside _compute's watch (see _prepare_lazy)
+            wait = {"distributed.scheduler.no-workers-timeout": f"{no_workers_timeout()}s"}
+            with _sigint_deferred() as pressed, dask.config.set(wait):
+                _fork_server_ignoring_sigint()
+                # the scheduler listens on loopback only (Dask's default); so does a dashboard, made
+                # only when not quiet (with bokeh installed): quiet, nobody would learn its port
+                client = Client(n_workers=int(count), threads_per_worker=1, processes=True,
+                                dashboard_address=None if quiet else "127.0.0.1:0",
+                                silence_logs=logging.CRITICAL if quiet else logging.WARNING,
+                                preload=[__name__], config={_QUIET_KEY: quiet})
+                if pressed:
+                    client.close()
+            return client
+        except RuntimeError as exc:  # "Nanny failed to start": a worker process died as it started
+            raise ClusterError(f"the local Dask cluster ({address}) did not start: {exc}") from None
     try:
         return Client(address, timeout=timeout)
     except (OSError, TimeoutError, ValueError) as exc:
         raise InputError(f"cannot reach the Dask scheduler at {address}: {exc}") from None
 
 
+def _fork_server_ignoring_sigint() -> None:
+    """Makes Dask fork local workers from multiprocessing's fork server (unless this process chose
+    another way than Dask's default, spawn), started here with SIGINT ignored: it keeps ignoring
+    it, and so does every worker it forks, from its first instruction (a spawned worker takes
+    Ctrl-C while it imports, with a traceback); and a restarted worker is up in a moment, its
+    modules already imported. (A press in the few milliseconds it takes to start is lost.)"""
+    import multiprocessing
+    import signal
+    import threading
+
+    import dask
+    from distributed.utils import get_mp_context
+
+    method = "distributed.worker.multiprocessing-method"
+    if dask.config.get(method) != "spawn" or "forkserver" not in multiprocessing.get_all_start_methods():
+        return  # (Windows has no fork server)
+    from multiprocessing import forkserver
+
+    dask.config.set({method: "forkserver"})  # for this process: restarted workers too
+    get_mp_context()  # Dask's modules to preload in the server, which its workers then share
+    if threading.current_thread() is not threading.main_thread():
+        forkserver.ensure_running()
+        return
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        forkserver.ensure_running()
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
+@contextlib.contextmanager
+def _sigint_deferred():
+    """Within: Ctrl-C waits (the list yielded says whether it came). A local cluster interrupted as
+    it starts is left half made, and Dask can neither use nor close it (a traceback at exit, a
+    worker left running); so the interrupt is delivered on the way out, once the client is made
+    and closed again."""
+    import signal
+    import threading
+
+    pressed: list[int] = []
+    if threading.current_thread() is not threading.main_thread():  # only there can handlers be set
+        yield pressed
+        return
+    previous = signal.signal(signal.SIGINT, lambda signum, frame: pressed.append(signum))
+    try:
+        yield pressed
+    finally:
+        signal.signal(signal.SIGINT, previous)
+        if pressed:
+            signal.raise_signal(signal.SIGINT)  # to the handler there was: KeyboardInterrupt by default
+
+
+def dask_setup(worker) -> None:
+    """Prepares each worker process of a cluster `connect` starts (Dask runs it: a preload).
+    Ctrl-C in a terminal reaches the whole process group, workers included, but only the client
+    answers it (closing the cluster): a worker ignores SIGINT, so it prints no traceback; and
+    without --debug it logs nothing."""
+    import signal
+    import threading
+
+    if threading.current_thread() is threading.main_thread():  # where a handler can be set
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+    import dask
+
+    if dask.config.get(_QUIET_KEY, default=False):
+        _silence_dask()
+
+
+def _silence_dask() -> list:
+    """Silences Dask's loggers and warnings in this process; returns what to restore. Each logger
+    is silenced, not only the top ones: Dask gives some their own levels (distributed.client)."""
+    names = [name for name in logging.root.manager.loggerDict
+             if name.split(".")[0] in _DASK_LOGGERS] + list(_DASK_LOGGERS)
+    saved = [(name, logging.getLogger(name).level) for name in dict.fromkeys(names)]
+    for name, _ in saved:
+        logging.getLogger(name).setLevel(logging.CRITICAL + 1)
+    warnings.filterwarnings("ignore", module=_DASK_MODULES)
+    warnings.filterwarnings("ignore", message=_DASK_MESSAGES)
+    return saved
+
+
+@contextlib.contextmanager
+def quiet_dask(quiet: bool = True):
+    """Within: Dask's logs and warnings in this process (the client's, and the scheduler's and
+    nannies' of a local cluster) are silenced, with `quiet`; siamcli's own messages stay."""
+    if not quiet:
+        yield
+        return
+    with warnings.catch_warnings():
+        saved = _silence_dask()
+        try:
+            yield
+        finally:
+            for name, level in saved:
+                logging.getLogger(name).setLevel(level)
+
+
+def scheduler_from_env() -> str | None:
+    """The scheduler address in $SIAMCLI_SCHEDULER, or None."""
+    return os.environ.get(SCHEDULER_ENV) or None
+
+
 # ---------------------------------------------------------------- sharded inputs
 
 
 def shard_paths(pattern_or_dir: str | os.PathLike) -> list[str]:
-    """The .npy shards of a directory, or the files a glob matches, sorted by name."""
+    """The .npy shards of a directory, or the files a glob matches, sorted by name. A path that
+    exists is taken literally (`emb[1].npy` is that file, `runs[2]/` that directory); only one
+    that does not is a glob."""
     path = os.fspath(pattern_or_dir)
-    files = sorted(glob.glob(os.path.join(path, "*.npy")) if os.path.isdir(path) else glob.glob(path))
+    if os.path.isdir(path):
+        files = glob.glob(os.path.join(glob.escape(path), "*.npy"))
+    elif os.path.exists(path):
+        files = [path]
+    else:
+        files = glob.glob(path)
+    files = sorted(f for f in files if not os.path.isdir(f))
+    for f in files:
+        if not os.path.isfile(f):  # a FIFO or device would be read for ever
+            raise InputError(f"{f}: not a regular file; a shard must be an .npy file")
     if not files:
-        raise InputError(f"{path}: no .npy shards found")
+        why = ("the directory holds no .npy file" if os.path.isdir(path)
+               else "no file matches the pattern" if glob.has_magic(path) else "no such file or directory")
+        raise InputError(f"{path}: no .npy shards found ({why})")
     return files
 
 
 def is_zarr(path: str | os.PathLike) -> bool:
     """Whether path names a zarr array: its name ends in .zarr."""
     return os.fspath(path).rstrip("/" + os.sep).lower().endswith(".zarr")
+
+
+def is_lazy_input(path: str | os.PathLike) -> bool:
+    """Whether the workers read `path` (a .zarr array, a directory of .npy shards, or a glob of
+    them) rather than this process: a path that exists is a glob only if it is a directory."""
+    path = os.fspath(path)
+    return is_zarr(path) or os.path.isdir(path) or (glob.has_magic(path) and not os.path.exists(path))
+
+
+def open_input(path: str | os.PathLike, block_rows: int | None = None, **load_options) -> EmbeddingSet:
+    """An input as the cluster reads it, checked here without a cluster: a .zarr array or shards
+    opened lazily (every shard's header read: 2-D, numeric, one dimension), else the loaded
+    file (`load_options` go to load_embeddings)."""
+    path = os.fspath(path)
+    if is_zarr(path):
+        vectors, ids = load_zarr(path, block_rows)
+    elif is_lazy_input(path):
+        vectors, ids = load_shards(path, block_rows)
+    else:
+        return load_embeddings(path, **load_options)
+    return EmbeddingSet(vectors, ids, path)
 
 
 def _open_zarr(path: str, mode: str = "r"):
@@ -166,28 +352,34 @@ def load_shards(pattern_or_dir: str | os.PathLike, block_rows: int | None = None
     >>> ids[:2]                                    # doctest: +SKIP
     ['part-000:0', 'part-000:1']
     """
+    heads = [(path, _shard_header(path)) for path in shard_paths(pattern_or_dir)]  # no Dask yet: fails fast
+    first, (_, dim, _) = heads[0]
+    for path, (_, other, _) in heads[1:]:
+        if other != dim:
+            raise ShapeError(f"{path} has {other} dimensions but {first} has {dim}; every shard must have the same")
+    if not any(rows for _, (rows, _, _) in heads):
+        raise InputError(f"{os.fspath(pattern_or_dir)}: the shards hold no rows")
     _require_dask()
     import dask.array as da
 
-    parts, ids, first = [], [], None
-    for path in shard_paths(pattern_or_dir):
-        try:
-            head = np.load(path, mmap_mode="r", allow_pickle=False)  # reads the header only
-        except (ValueError, OSError, EOFError) as exc:
-            raise InputError(f"{path}: not a valid .npy shard ({exc})") from None
-        if head.ndim != 2 or head.dtype.kind not in "iuf":
-            raise InputError(f"{path}: a shard must hold a 2-D numeric array, not {head.ndim}-D {head.dtype}")
-        if first is None:
-            first = (path, head.shape[1])
-        elif head.shape[1] != first[1]:
-            raise ShapeError(f"{path} has {head.shape[1]} dimensions but {first[0]} has {first[1]}; "
-                             "every shard must have the same")
-        parts.extend(_lazy_rows(path, head.shape, head.dtype, max(1, block_rows or head.shape[0])))
+    parts, ids = [], []
+    for path, (rows, dim, dtype) in heads:
+        parts.extend(_lazy_rows(path, (rows, dim), dtype, max(1, block_rows or rows)))
         name = os.path.basename(path).removesuffix(".npy")
-        ids.extend(f"{name}:{r}" for r in range(head.shape[0]))
-    if not parts:
-        raise InputError(f"{os.fspath(pattern_or_dir)}: the shards hold no rows")
+        ids.extend(f"{name}:{r}" for r in range(rows))
     return da.concatenate(parts), ids
+
+
+def _shard_header(path: str) -> tuple[int, int, np.dtype]:
+    """(rows, dims, dtype) of a .npy shard, from its header, checked: 2-D, numeric, and the file
+    holds the bytes its header declares (a memory map of them is made, not read)."""
+    try:
+        head = np.load(path, mmap_mode="r", allow_pickle=False)
+    except Exception as exc:  # a damaged header raises ValueError, SyntaxError, tokenize.TokenError...
+        raise InputError(f"{path}: not a valid .npy shard ({type(exc).__name__}: {exc})") from None
+    if head.ndim != 2 or head.dtype.kind not in "iuf":
+        raise InputError(f"{path}: a shard must hold a 2-D numeric array, not {head.ndim}-D {head.dtype}")
+    return head.shape[0], head.shape[1], head.dtype
 
 
 def load_zarr(path: str | os.PathLike, block_rows: int | None = None):
@@ -222,14 +414,7 @@ def _as_set(x, name: str, block_rows: int | None) -> EmbeddingSet:
     """An EmbeddingSet whose vectors may be a dask array: a .zarr array, shards (a directory or a
     glob), a dask array, or anything the local engine accepts (a set, an array, a file)."""
     if isinstance(x, (str, os.PathLike)):
-        path = os.fspath(x)
-        if is_zarr(path):
-            vectors, ids = load_zarr(path, block_rows)
-            return EmbeddingSet(vectors, ids, path)
-        if os.path.isdir(path) or glob.has_magic(path):
-            vectors, ids = load_shards(path, block_rows)
-            return EmbeddingSet(vectors, ids, path)
-        return load_embeddings(path)
+        return open_input(x, block_rows)
     if _is_dask_array(x):
         if x.ndim != 2:
             raise InputError(f"{name}: a dask array of vectors must be 2-D, not {x.ndim}-D")
@@ -384,17 +569,27 @@ def _matrix_block(template, a_rows, b_rows, undefined_a, undefined_b, i0, j0, pa
 
 def _compute(client, graph: list, stats: RunStats | None, on_submit: Callable[[list], None] | None = None) -> list:
     """Results of Delayed objects computed on the cluster (Dask retries tasks of a lost worker).
-    `on_submit(futures)` is called once they run, e.g. to show Dask's progress on stderr."""
-    import warnings
-
+    `on_submit(futures)` is called once they run, e.g. to show Dask's progress on stderr.
+    Fails (ClusterError) when the cluster has no worker for no_workers_timeout() seconds, or when
+    workers died running one task too often; the futures are released when it fails."""
     with warnings.catch_warnings():
         # in-memory inputs are placed in the graph on purpose (see _blocks): Dask's advice to load
         # them with Dask is what shards do
         warnings.filterwarnings("ignore", message="Sending large graph")
         futures = client.compute(graph)
-    if on_submit is not None:
-        on_submit(futures)
-    found = client.gather(futures)
+    address = _address(client)
+    try:
+        if on_submit is not None:
+            on_submit(futures)
+        _wait_while_workers(client, futures, no_workers_timeout())
+        found = client.gather(futures)
+    except BaseException as exc:
+        with contextlib.suppress(Exception):  # a broken connection: closing the client releases them
+            client.cancel(futures)
+        failure = _cluster_failure(exc, address)
+        if failure is not None:
+            raise ClusterError(failure) from None
+        raise
     if stats is not None:
         tasks = {}
         for part in graph:
@@ -402,6 +597,74 @@ def _compute(client, graph: list, stats: RunStats | None, on_submit: Callable[[l
         stats.tasks = len(tasks)
         stats.received_bytes = sum(np.asarray(x).nbytes for r in found for x in (r if isinstance(r, tuple) else (r,)))
     return found
+
+
+def _wait_while_workers(client, futures: list, timeout: float, clock=time.monotonic) -> None:
+    """Returns once every future is finished or one has failed; raises ClusterError once the
+    cluster has had no worker for `timeout` seconds (Dask would wait for one forever)."""
+    import asyncio
+
+    from distributed import wait
+
+    pending, alone_since = list(futures), None
+    while pending:
+        try:
+            with client.as_current():
+                wait(pending, timeout=_POLL_SECONDS)
+            return
+        except (TimeoutError, asyncio.TimeoutError):
+            pass
+        if any(f.status == "error" for f in pending):
+            return  # gather raises it
+        pending = [f for f in pending if not f.done()]
+        if _worker_count(client) > 0:
+            alone_since = None
+        elif alone_since is None:
+            alone_since = clock()
+        elif clock() - alone_since >= timeout:
+            raise ClusterError(_no_workers_message(_address(client), timeout))
+
+
+def _worker_count(client) -> int:
+    """The workers the scheduler knows (0 when it cannot be asked)."""
+    try:
+        info = client.scheduler_info(n_workers=0)
+    except TypeError:  # older distributed: no n_workers
+        info = client.scheduler_info()
+    except (OSError, TimeoutError):
+        return 0
+    return int(info.get("n_workers", len(info.get("workers", ()))))
+
+
+def _address(client) -> str:
+    return getattr(client.scheduler, "address", None) or "?"
+
+
+def _no_workers_message(address: str, timeout: float) -> str:
+    return (f"the Dask cluster at {address} has had no workers for {timeout:g} s: its workers died, or "
+            f"none reached the scheduler (${NO_WORKERS_ENV} sets this wait)")
+
+
+def _cluster_failure(exc: BaseException, address: str) -> str | None:
+    """What went wrong, when `exc` is the cluster failing rather than siamcli or its input."""
+    from dask.utils import key_split
+    from distributed import KilledWorker
+    from distributed.client import FutureCancelledError
+
+    if type(exc).__name__ in ("NoWorkerError", "NoValidWorkerError"):  # the scheduler's no-workers-timeout
+        return _no_workers_message(address, no_workers_timeout())
+    if isinstance(exc, KilledWorker):
+        tries = getattr(exc, "allowed_failures", None)
+        times = f"{tries + 1} time{'s' if tries else ''} " if isinstance(tries, int) else ""
+        return (f"workers of the Dask cluster at {address} died {times}while running {key_split(exc.task)} "
+                "(killed, or out of memory: try a smaller --memory, or workers with more memory)")
+    groups = getattr(exc, "error_groups", None)  # FuturesCancelledError (newer Dask)
+    if isinstance(exc, FutureCancelledError) or groups is not None:
+        reasons = sorted({g.reason for g in groups} if groups is not None else {exc.reason})
+        if "scheduler-connection-lost" in reasons:
+            return f"lost the connection to the Dask scheduler at {address} (it stopped, or the network failed)"
+        return f"the Dask scheduler at {address} cancelled the run ({', '.join(reasons)})"
+    return None
 
 
 def _rows_to_look_at(metric: Metric, normalize: bool) -> Callable[[np.ndarray], np.ndarray]:
@@ -422,10 +685,52 @@ def _rows_to_look_at(metric: Metric, normalize: bool) -> Callable[[np.ndarray], 
 
 
 def _any_row(s: EmbeddingSet, test) -> bool:
-    """Whether test holds for a row of s: on the cluster for a dask array (one bool comes back)."""
+    """Whether test holds for a row of s: on the cluster for a dask array (one bool comes back;
+    the run's client is the default one), watched as every run is (_compute)."""
     if _is_dask_array(s.vectors):
-        return bool(s.vectors.map_blocks(test, drop_axis=1, dtype=bool).any().compute())
+        from distributed import default_client
+
+        [found] = _compute(default_client(), [s.vectors.map_blocks(test, drop_axis=1, dtype=bool).any()], None)
+        return bool(found)
     return bool(_scan_rows(s, test).any())
+
+
+def _stand_in(s: EmbeddingSet) -> EmbeddingSet:
+    """Two equal rows 1, 2, ..., d of s's dims and dtype: non-zero, non-constant, non-negative,
+    so engine.prepare flags no row of them."""
+    return EmbeddingSet(np.tile(np.arange(1, s.dim + 1, dtype=s.vectors.dtype), (2, 1)), None, s.source)
+
+
+def check(a, b=None, metric="cosine", *, block_rows: int | None = None, **options) -> tuple:
+    """(A, B) opened and checked as a run on the cluster would check them, without a cluster, so
+    that a bad input fails at once: shards and .zarr arrays opened (headers read), dimensions,
+    the metric and its options; the rows of an input in memory too. What needs the workers (the
+    rows of shards, a covariance fitted to the data) is checked in the run.
+
+    >>> a, b = check("queries.npy", "shards/", "cosine")   # doctest: +SKIP
+    """
+    a_set = _as_set(a, "A", block_rows)
+    b_set = None if b is None else _as_set(b, "B", block_rows)
+    m = get_metric(metric)
+    here = [s if not _is_dask_array(s.vectors) else _stand_in(s) for s in (a_set, b_set) if s is not None]
+    prepare(*here, metric=replace(m, prepare=None), **{**options, "notify": None})
+    return a_set, b_set
+
+
+def _prepare_lazy(a: EmbeddingSet, b: EmbeddingSet | None, metric, options) -> Comparison:
+    """engine.prepare over inputs the workers read (rows to report, a covariance to fit): its reads
+    run on the default client, outside _compute's watch; a local cluster's scheduler fails them
+    when it has had no worker for no_workers_timeout() (see connect), a ClusterError here."""
+    from distributed import default_client
+
+    address = _address(default_client())
+    try:
+        return prepare(a, b, metric=metric, **options)
+    except Exception as exc:
+        failure = _cluster_failure(exc, address)
+        if failure is None:
+            raise
+        raise ClusterError(failure) from None
 
 
 def _prepare(a, b, metric, block_rows, options) -> Comparison:
@@ -442,17 +747,13 @@ def _prepare(a, b, metric, block_rows, options) -> Comparison:
     sets = [a_set] if b_set is None else [a_set, b_set]
     m = get_metric(metric)
     lazy = any(_is_dask_array(s.vectors) for s in sets)
-    if not lazy or m.prepare is not None or a_set.dim < 2:
+    if not lazy:
         return prepare(a_set, b_set, metric=metric, **options)
     test = _rows_to_look_at(m, options.get("normalize", False))
-    if any(_any_row(s, test) for s in sets):
-        return prepare(a_set, b_set, metric=metric, **options)  # the engine's report (or masks) of those rows
+    if m.prepare is not None or a_set.dim < 2 or any(_any_row(s, test) for s in sets):
+        return _prepare_lazy(a_set, b_set, metric, options)  # the engine's report (or masks) of those rows
 
-    def stand_in(s: EmbeddingSet) -> EmbeddingSet:
-        # two equal rows 1, 2, ..., d: non-zero, non-constant, non-negative, so no row is flagged
-        return EmbeddingSet(np.tile(np.arange(1, s.dim + 1, dtype=s.vectors.dtype), (2, 1)), None, s.source)
-
-    comp = prepare(stand_in(a_set), None if b_set is None else stand_in(b_set), metric=metric, **options)
+    comp = prepare(_stand_in(a_set), None if b_set is None else _stand_in(b_set), metric=metric, **options)
     b_set = a_set if b_set is None else b_set
     return replace(comp, a=a_set, b=b_set, undefined_a=np.zeros(len(a_set), dtype=bool),
                    undefined_b=np.zeros(len(b_set), dtype=bool))

@@ -15,6 +15,10 @@ class ShapeError(SiamError):
     """Inputs that cannot be compared: different dimensions or row counts."""
 
 
+class ClusterError(SiamError):
+    """A Dask cluster that cannot finish a run: no workers left, or workers dying on a task."""
+
+
 class UnknownMetricError(SiamError):
     """A metric name that no built-in metric or plugin provides."""
 

@@ -21,7 +21,7 @@ pytest.importorskip("distributed")
 
 import siamcli  # noqa: E402
 from siamcli import distributed as dist  # noqa: E402
-from siamcli.errors import InputError, ShapeError, UsageError  # noqa: E402
+from siamcli.errors import ClusterError, InputError, ShapeError, UsageError  # noqa: E402
 
 RNG = np.random.default_rng(5)
 QUERIES = RNG.normal(size=(30, 16)).astype(np.float32)
@@ -47,6 +47,7 @@ def assert_same_ranking(got, expected):
     np.testing.assert_array_equal(got.score.view(np.int64), expected.score.view(np.int64))
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("metric", ["cosine", "euclidean", "manhattan"])
 def test_topk_two_sets_identical_to_local_engine(client, metric):
     expected = siamcli.compare(QUERIES, GALLERY, metric=metric, top_k=7)
@@ -55,6 +56,7 @@ def test_topk_two_sets_identical_to_local_engine(client, metric):
     assert len(got) == len(QUERIES) * 7
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("metric", ["cosine", "euclidean", "manhattan"])
 def test_topk_self_comparison_excludes_self_pairs_like_local_engine(client, metric):
     expected = siamcli.compare(GALLERY, metric=metric, top_k=4)
@@ -65,6 +67,7 @@ def test_topk_self_comparison_excludes_self_pairs_like_local_engine(client, metr
     assert set(got.b_index[(got.a_index == 5) & (got.rank == 1)]) == {305}
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("metric", ["cosine", "euclidean", "manhattan"])
 def test_topk_with_threshold_identical_to_local_engine(client, metric):
     threshold = float(np.median(siamcli.compare(QUERIES, GALLERY, metric=metric, top_k=6).score))
@@ -74,6 +77,7 @@ def test_topk_with_threshold_identical_to_local_engine(client, metric):
     assert 0 < len(got) < len(QUERIES) * 6  # the threshold removed some, not all
 
 
+@pytest.mark.slow
 def test_topk_zero_vector_policy_ranks_unscreened_like_local_engine_with_same_blocks(client):
     gallery = GALLERY.copy()
     gallery[77] = 0.0  # cosine undefined there: rankings are not screened, scores come from the matrix product
@@ -87,6 +91,7 @@ def test_topk_zero_vector_policy_ranks_unscreened_like_local_engine_with_same_bl
     assert 77 not in set(got.b_index)  # NaN scores rank last
 
 
+@pytest.mark.slow
 def test_topk_every_column_when_k_is_none(client):
     expected = siamcli.compare(QUERIES[:5], GALLERY[:100], metric="euclidean", top_k=None)
     got = dist.topk(client, QUERIES[:5], GALLERY[:100], metric="euclidean", k=None, block_rows=30)
@@ -94,6 +99,7 @@ def test_topk_every_column_when_k_is_none(client):
     assert len(got) == 5 * 100
 
 
+@pytest.mark.slow
 @settings(max_examples=10, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(seed=st.integers(0, 2**16), n=st.integers(1, 12), m=st.integers(2, 90), k=st.integers(1, 8),
        block=st.integers(3, 40), metric=st.sampled_from(["cosine", "euclidean", "manhattan"]),
@@ -112,6 +118,7 @@ def test_topk_any_blocks_identical_to_local_engine_on_tied_data(client, seed, n,
     assert_same_ranking(got, expected)
 
 
+@pytest.mark.slow
 def test_topk_client_receives_queries_times_k_not_the_gallery(client):
     stats = dist.RunStats()
     gallery = np.tile(GALLERY, (8, 1))  # 4,000 rows in 63 blocks
@@ -125,6 +132,7 @@ def test_topk_client_receives_queries_times_k_not_the_gallery(client):
     assert stats.tasks > 63  # the gallery blocks, their loads and the merges
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("metric", ["cosine", "manhattan"])
 def test_paired_identical_to_local_engine(client, metric):
     b = GALLERY[: len(QUERIES)] + 0.5
@@ -133,11 +141,13 @@ def test_paired_identical_to_local_engine(client, metric):
     assert_same_ranking(got, expected)
 
 
+@pytest.mark.slow
 def test_paired_needs_equal_row_counts(client):
     with pytest.raises(ShapeError, match="same number of rows"):
         dist.paired(client, QUERIES, GALLERY, metric="cosine")
 
 
+@pytest.mark.slow
 def test_matrix_to_npy_pairwise_kernel_identical_to_local_engine(client, tmp_path):
     expected = siamcli.matrix(QUERIES, GALLERY, metric="manhattan").values
     result = dist.matrix_to_npy(client, QUERIES, GALLERY, metric="manhattan", path=tmp_path / "m.npy",
@@ -148,6 +158,7 @@ def test_matrix_to_npy_pairwise_kernel_identical_to_local_engine(client, tmp_pat
     np.testing.assert_array_equal(result.values, expected)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("metric", ["cosine", "euclidean"])
 def test_matrix_to_npy_product_kernel_identical_to_local_engine_with_same_blocks(client, tmp_path, metric):
     dist.matrix_to_npy(client, QUERIES, GALLERY, metric=metric, path=tmp_path / "m.npy", block_rows=SMALL_BLOCKS)
@@ -157,6 +168,7 @@ def test_matrix_to_npy_product_kernel_identical_to_local_engine_with_same_blocks
     np.testing.assert_allclose(on_disk, default, rtol=1e-6, atol=1e-6)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("metric", ["cosine", "euclidean", "mahalanobis"])
 def test_matrix_and_best_pairs_of_blocks_larger_than_a_tile_identical_to_local_engine_default(client, tmp_path, metric):
     """Chunks of at least a product tile become blocks of whole tiles: every score is the local
@@ -177,6 +189,7 @@ def test_matrix_and_best_pairs_of_blocks_larger_than_a_tile_identical_to_local_e
     assert (best.a_index[0], best.b_index[0]) == (7, 4000)
 
 
+@pytest.mark.slow
 def test_matrix_shards_and_zarr_hold_at_most_the_memory_budget_per_task(client, tmp_path):
     """Blocks of whole rows (shards) or of one gallery block (zarr) are split so one task's
     scores fit in --memory: 2 x 500 scores x 8 bytes (manhattan sums in float64) x 10 rows here."""
@@ -192,6 +205,7 @@ def test_matrix_shards_and_zarr_hold_at_most_the_memory_budget_per_task(client, 
     np.testing.assert_array_equal(result.values[:], siamcli.matrix(GALLERY, metric="manhattan").values)
 
 
+@pytest.mark.slow
 def test_class_pair_scores_of_row_blocks_larger_than_a_tile_identical_to_local_pass(client):
     """evaluate --classes on the cluster: the same blocks of whole rows as the local pass (here
     split by the budget into whole tiles), so the same pair scores to the last bit."""
@@ -209,6 +223,7 @@ def test_class_pair_scores_of_row_blocks_larger_than_a_tile_identical_to_local_p
     assert len(there[2]) == len(here[2]) == 3
 
 
+@pytest.mark.slow
 def test_matrix_to_npy_self_comparison_and_dtype(client, tmp_path):
     expected = siamcli.matrix(GALLERY[:200], metric="manhattan").values.astype(np.float16)
     dist.matrix_to_npy(client, GALLERY[:200], None, metric="manhattan", path=tmp_path / "m.npy", dtype="float16",
@@ -256,6 +271,114 @@ def test_load_shards_empty_folder_is_an_input_error(tmp_path):
         dist.load_shards(tmp_path / "none")
 
 
+def test_shard_paths_existing_name_with_glob_characters_is_that_file(tmp_path):
+    np.save(tmp_path / "emb[1].npy", GALLERY[:5])
+    np.save(tmp_path / "emb1.npy", GALLERY[5:9])  # what the name matches as a glob
+    literal = str(tmp_path / "emb[1].npy")
+    assert dist.shard_paths(literal) == [literal]
+    assert not dist.is_lazy_input(literal)  # an existing file is loaded, not read as shards
+    vectors, ids = dist.load_shards(literal)
+    np.testing.assert_array_equal(vectors.compute(scheduler="sync"), GALLERY[:5])
+    assert ids[0] == "emb[1]:0"
+    pattern = str(tmp_path / "emb[0-9].npy")  # no such file: a glob
+    assert dist.is_lazy_input(pattern) and dist.shard_paths(pattern) == [str(tmp_path / "emb1.npy")]
+
+
+def test_shard_paths_directory_with_glob_characters_lists_its_own_shards(tmp_path):
+    write_shards(tmp_path / "runs[2]", GALLERY, [100, 50])
+    write_shards(tmp_path / "runs2", QUERIES, [30])  # what "runs[2]" matches as a glob
+    assert dist.is_lazy_input(tmp_path / "runs[2]")
+    vectors, ids = dist.load_shards(tmp_path / "runs[2]")
+    np.testing.assert_array_equal(vectors.compute(scheduler="sync"), GALLERY[:150])
+    assert len(ids) == 150
+
+
+@pytest.mark.parametrize("name, needle", [("missing/*.npy", "no file matches the pattern"),
+                                          ("missing", "no such file or directory")])
+def test_shard_paths_nothing_found_says_why(tmp_path, name, needle):
+    with pytest.raises(InputError, match=f"no .npy shards found \\({needle}\\)"):
+        dist.shard_paths(str(tmp_path / name))
+
+
+def test_load_shards_fifo_is_refused_not_read(tmp_path):
+    write_shards(tmp_path / "g", GALLERY, [10])
+    os.mkfifo(tmp_path / "g" / "pipe.npy")  # reading it would wait for a writer for ever
+    with pytest.raises(InputError, match=r"pipe\.npy: not a regular file"):
+        dist.load_shards(tmp_path / "g")
+
+
+def _npy_bytes(array) -> bytes:
+    import io
+
+    out = io.BytesIO()
+    np.save(out, array)
+    return out.getvalue()
+
+
+VALID_SHARD = _npy_bytes(np.arange(24, dtype=np.float32).reshape(6, 4))
+
+
+@settings(max_examples=150, deadline=None)
+@given(cut=st.integers(0, len(VALID_SHARD)), flips=st.lists(st.tuples(st.integers(0, len(VALID_SHARD) - 1),
+                                                                      st.integers(0, 255)), max_size=4),
+       tail=st.binary(max_size=40))
+def test_load_shards_any_bytes_give_rows_or_an_input_error(cut, flips, tail):
+    """A shard damaged anywhere (cut, bytes changed, bytes added) is read as rows of its header's
+    shape, or refused with an InputError naming it: never another exception."""
+    import tempfile
+
+    data = bytearray(VALID_SHARD[:cut] + tail)
+    for at, value in flips:
+        if at < len(data):
+            data[at] = value
+    with tempfile.TemporaryDirectory() as folder:
+        path = os.path.join(folder, "s.npy")
+        with open(path, "wb") as handle:
+            handle.write(bytes(data))
+        try:
+            vectors, ids = dist.load_shards(path)
+            rows = vectors.compute(scheduler="sync")
+        except InputError as exc:
+            assert "s.npy" in str(exc)
+            return
+        expected = np.load(path, allow_pickle=False)  # numpy's own reading of the same bytes
+        np.testing.assert_array_equal(rows, expected)
+        assert len(ids) == len(expected) and rows.ndim == 2
+
+
+@pytest.mark.parametrize("text, seconds", [(None, 30.0), ("", 30.0), ("2.5", 2.5), (" 10 ", 10.0)])
+def test_no_workers_timeout_comes_from_the_environment(monkeypatch, text, seconds):
+    if text is None:
+        monkeypatch.delenv(dist.NO_WORKERS_ENV, raising=False)
+    else:
+        monkeypatch.setenv(dist.NO_WORKERS_ENV, text)
+    assert dist.no_workers_timeout() == seconds
+
+
+@pytest.mark.parametrize("text", ["0", "-1", "nan", "inf", "1e400", "30s", "abc"])
+def test_no_workers_timeout_bad_value_is_a_usage_error(monkeypatch, text):
+    monkeypatch.setenv(dist.NO_WORKERS_ENV, text)
+    with pytest.raises(UsageError, match=f"SIAMCLI_NO_WORKERS_TIMEOUT must be a number of seconds > 0, got '{text}'"):
+        dist.no_workers_timeout()
+
+
+def test_check_opens_and_checks_inputs_without_a_cluster(tmp_path, monkeypatch):
+    monkeypatch.setattr(dist, "connect", None)  # any use of a cluster would fail
+    folder = write_shards(tmp_path / "g", GALLERY, [200, 300])
+    a, b = dist.check(QUERIES, str(folder), "cosine")
+    assert dist._is_dask_array(b.vectors) and b.vectors.shape == GALLERY.shape and len(a) == len(QUERIES)
+    with pytest.raises(ShapeError, match="16 dimensions but .* has 8"):
+        dist.check(str(folder), np.ones((3, 8), np.float32), "cosine")
+    with pytest.raises(UsageError, match="--p applies to minkowski only"):
+        dist.check(QUERIES, str(folder), "cosine", p=3)
+    zero = QUERIES.copy()
+    zero[4] = 0
+    with pytest.raises(InputError, match="cosine is undefined for zero vectors"):  # rows here are checked here
+        dist.check(zero, str(folder), "cosine")
+    dist.check(QUERIES, str(folder), "mahalanobis")  # fitted to the data in the run, not here
+
+
+@pytest.mark.slow
 def test_topk_on_shards_identical_to_local_engine_with_shard_ids(client, tmp_path):
     folder = write_shards(tmp_path / "g", GALLERY, [120, 180, 200])
     expected = siamcli.compare(QUERIES, GALLERY, metric="cosine", top_k=5)
@@ -266,6 +389,7 @@ def test_topk_on_shards_identical_to_local_engine_with_shard_ids(client, tmp_pat
     assert [r["b_id"] for r in got.records()] == [ids[j] for j in got.b_index]
 
 
+@pytest.mark.slow
 def test_topk_on_shards_does_not_read_the_gallery_on_the_client(client, tmp_path, monkeypatch):
     folder = write_shards(tmp_path / "g", GALLERY, [250, 250])
     original = siamcli.engine._scan_rows
@@ -279,6 +403,7 @@ def test_topk_on_shards_does_not_read_the_gallery_on_the_client(client, tmp_path
     assert_same_ranking(got, siamcli.compare(QUERIES, GALLERY, metric="cosine", top_k=3))
 
 
+@pytest.mark.slow
 def test_shard_with_zero_row_gets_the_local_engine_error_with_its_id(client, tmp_path):
     gallery = GALLERY.copy()
     gallery[130] = 0.0
@@ -290,6 +415,7 @@ def test_shard_with_zero_row_gets_the_local_engine_error_with_its_id(client, tmp
     np.testing.assert_array_equal(got.b_index, expected.b_index)  # scores: see the unscreened test above
 
 
+@pytest.mark.slow
 def test_topk_options_are_checked_as_by_the_local_engine(client, tmp_path):
     folder = write_shards(tmp_path / "g", GALLERY, [250, 250])
     with pytest.raises(UsageError, match="--zero-vector must be one of"):
@@ -300,12 +426,14 @@ def test_topk_options_are_checked_as_by_the_local_engine(client, tmp_path):
         dist.topk(client, QUERIES, str(folder), k=0)
 
 
+@pytest.mark.slow
 def test_topk_mahalanobis_fits_on_the_whole_inputs_like_local_engine(client, tmp_path):
     folder = write_shards(tmp_path / "g", GALLERY, [250, 250])
     got = dist.topk(client, QUERIES, str(folder), metric="mahalanobis", k=3)
     assert_same_ranking(got, siamcli.compare(QUERIES, GALLERY, metric="mahalanobis", top_k=3))
 
 
+@pytest.mark.slow
 def test_shard_with_nan_is_reported_by_file_and_row(client, tmp_path):
     gallery = GALLERY.copy()
     gallery[130, 2] = np.nan
@@ -331,6 +459,7 @@ def test_load_zarr_blocks_are_its_row_chunks_and_ids_name_array_and_row(tmp_path
     assert dist.load_zarr(path, block_rows=200)[0].chunks[0] == (200, 200, 100)
 
 
+@pytest.mark.slow
 def test_topk_on_zarr_identical_to_local_engine_with_array_ids(client, tmp_path):
     path = write_zarr(tmp_path / "g.zarr", GALLERY, 120)
     got = dist.topk(client, QUERIES, path, metric="cosine", k=5)
@@ -338,6 +467,7 @@ def test_topk_on_zarr_identical_to_local_engine_with_array_ids(client, tmp_path)
     assert [r["b_id"] for r in got.records()] == [f"g:{j}" for j in got.b_index]
 
 
+@pytest.mark.slow
 def test_matrix_to_zarr_chunks_are_the_blocks_and_the_client_receives_a_count_per_block(client, tmp_path):
     zarr = pytest.importorskip("zarr")
     stats = dist.RunStats()
@@ -353,6 +483,7 @@ def test_matrix_to_zarr_chunks_are_the_blocks_and_the_client_receives_a_count_pe
     assert sorted(os.listdir(tmp_path)) == ["g.zarr", "m.zarr"]  # no .partial left
 
 
+@pytest.mark.slow
 def test_matrix_to_zarr_of_uneven_shards_self_comparison_and_dtype(client, tmp_path):
     zarr = pytest.importorskip("zarr")
     folder = write_shards(tmp_path / "g", GALLERY, [120, 180, 200])
@@ -362,6 +493,7 @@ def test_matrix_to_zarr_of_uneven_shards_self_comparison_and_dtype(client, tmp_p
     np.testing.assert_array_equal(out[...], siamcli.matrix(GALLERY, metric="manhattan").values.astype(np.float64))
 
 
+@pytest.mark.slow
 def test_matrix_to_zarr_failed_run_leaves_the_older_array_and_no_partial_one(client, tmp_path):
     zarr = pytest.importorskip("zarr")
     first = dist.matrix_to_zarr(client, QUERIES, GALLERY, metric="manhattan", path=tmp_path / "m.zarr").values[...]
@@ -447,6 +579,79 @@ def test_module_imports_without_dask_and_names_the_extra():
     assert "pip install 'siamcli[dask]'" in done.stdout
 
 
+@pytest.fixture
+def own_cluster():
+    """make(n_workers, default, **config): a LocalCluster of its own (Dask `config` while it starts) and a
+    client of it (the default client with `default`)."""
+    import dask
+    from distributed import Client, LocalCluster
+
+    made = []
+
+    def make(n_workers: int, default: bool = False, **config):
+        with dask.config.set(config):
+            cluster = LocalCluster(n_workers=n_workers, threads_per_worker=1, processes=n_workers > 0,
+                                   dashboard_address=None)
+        made.append(cluster)
+        made.append(Client(cluster, set_as_default=default))
+        return made[-1]
+
+    yield make
+    for thing in reversed(made):
+        thing.close()
+
+
+@pytest.mark.slow
+def test_compute_without_workers_fails_after_the_timeout_and_releases_its_tasks(own_cluster, monkeypatch):
+    import dask
+
+    monkeypatch.setenv(dist.NO_WORKERS_ENV, "1.5")
+    client = own_cluster(0)  # a scheduler with no worker: Dask alone would wait for ever
+    start = time.monotonic()
+    with pytest.raises(ClusterError, match=r"the Dask cluster at \S+ has had no workers for 1\.5 s: its workers died, "
+                                           r"or none reached the scheduler \(\$SIAMCLI_NO_WORKERS_TIMEOUT sets"):
+        dist._compute(client, [dask.delayed(sum)([1, 2])], None)
+    assert 1.5 <= time.monotonic() - start < 1.5 + 5
+    deadline = time.monotonic() + 10
+    while client.run_on_scheduler(lambda dask_scheduler: len(dask_scheduler.tasks)) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert client.run_on_scheduler(lambda dask_scheduler: len(dask_scheduler.tasks)) == 0  # released
+
+
+@pytest.mark.slow
+def test_covariance_fit_on_shards_without_workers_fails_after_the_timeout(own_cluster, monkeypatch, tmp_path):
+    """mahalanobis fits its covariance to the shards through engine.prepare, outside _compute: the
+    scheduler's own no-workers-timeout (which connect sets for a local cluster) ends it."""
+    monkeypatch.setenv(dist.NO_WORKERS_ENV, "1")
+    client = own_cluster(0, default=True, **{"distributed.scheduler.no-workers-timeout": "1s"})
+    folder = write_shards(tmp_path / "g", GALLERY, [250, 250])
+    with pytest.raises(ClusterError, match=r"has had no workers for 1 s"):
+        dist.topk(client, QUERIES, str(folder), metric="mahalanobis", k=3)
+
+
+@pytest.mark.slow
+def test_compute_task_whose_workers_die_is_a_cluster_error(own_cluster):
+    import dask
+
+    client = own_cluster(1, **{"distributed.scheduler.allowed-failures": 0})
+    with pytest.raises(ClusterError, match=r"workers of the Dask cluster at tcp://\S+ died 1 time while running "
+                                           r"exit \(killed, or out of memory"):
+        dist._compute(client, [dask.delayed(os._exit, pure=False)(1)], None)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("quiet", [True, False])
+def test_connect_local_workers_ignore_ctrl_c_and_are_silent_when_quiet(quiet):
+    client = dist.connect("local:1", quiet=quiet)
+    try:
+        [(ignored, level)] = client.run(lambda: (__import__("signal").getsignal(2) == __import__("signal").SIG_IGN,
+                                                 __import__("logging").getLogger("distributed").level)).values()
+    finally:
+        client.close()
+    assert ignored  # Ctrl-C is the client's to answer
+    assert (level > 50) == quiet  # above CRITICAL: nothing logged, unless --debug
+
+
 def _task_progress(dask_scheduler, prefix):
     """(finished, not yet finished) tasks whose key starts with prefix, on the scheduler."""
     states = [ts.state for ts in dask_scheduler.tasks.values() if str(ts.key).startswith(prefix)]
@@ -483,6 +688,7 @@ class KillMidRun:
         return False
 
 
+@pytest.mark.slow
 def test_topk_survives_a_worker_killed_mid_run(client):
     # runs last: its worker is restarted by its nanny
     gallery = np.tile(GALLERY, (6, 1))  # 3,000 rows in 94 blocks of 32
@@ -496,6 +702,7 @@ def test_topk_survives_a_worker_killed_mid_run(client):
     assert kill.victim not in set(client.scheduler_info()["workers"])  # the victim did die
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("kind", ["paired", "shards"])
 def test_paired_and_matrix_shards_survive_a_worker_killed_mid_run(client, kind, tmp_path):
     left, right = np.tile(GALLERY, (6, 1)), np.tile(GALLERY[::-1], (6, 1))
@@ -518,6 +725,7 @@ def test_paired_and_matrix_shards_survive_a_worker_killed_mid_run(client, kind, 
     client.wait_for_workers(2, timeout=30)
 
 
+@pytest.mark.slow
 def test_evaluate_survives_a_worker_killed_mid_run(client):
     from siamcli.evaluation import evaluate
 
