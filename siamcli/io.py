@@ -175,9 +175,12 @@ def _delimited_rows(text: str, delimiter: str | None, source: str) -> list[tuple
 
 
 def _is_header(first: list[str]) -> bool:
-    """A header only when no cell of the first row is a number, or pandas' `,0,1,2,...` (its
-    index column, then the positional column names)."""
+    """A header only when no cell of the first row is a number, or pandas' positional column
+    names: `,0,1,2,...` (its index column first) or, written with index=False, `0,1,2,...` (at
+    least three: a data row of exactly 0, 1, 2, ... written as integers is not an embedding)."""
     if not any(is_number(c) for c in first):
+        return True
+    if len(first) >= 3 and first == [str(j) for j in range(len(first))]:
         return True
     return (len(first) > 1 and first[0].lower() in ID_COLUMN_NAMES
             and first[1:] == [str(j) for j in range(len(first) - 1)])

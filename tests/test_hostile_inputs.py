@@ -596,3 +596,20 @@ def test_cli_max_input_size_lets_the_same_file_through_when_larger(tmp_path):
     result = CliRunner().invoke(cli, ["inspect", str(path), "-f", "json", "--max-input-size", "2M"])
     assert result.exit_code == 0, result.stderr
     assert json.loads(result.stdout)["n"] == 200_000
+
+
+@pytest.mark.parametrize("index", [True, False])
+def test_load_embeddings_csv_written_by_pandas_reads_back_the_array(tmp_path, index):
+    """pandas' to_csv with or without its index: the positional header `0,1,...` is never a data row."""
+    import pandas as pd
+
+    array = np.random.default_rng(3).standard_normal((4, 5))
+    pd.DataFrame(array).to_csv(tmp_path / "p.csv", index=index)
+    loaded = sio.load_embeddings(tmp_path / "p.csv")
+    np.testing.assert_array_equal(loaded.vectors, array)
+    assert loaded.ids == (["0", "1", "2", "3"] if index else None)
+
+
+def test_load_embeddings_two_column_first_row_0_1_stays_data(tmp_path):
+    loaded = sio.load_embeddings(lines(tmp_path / "two.csv", ["0,1", "2,3"]))
+    np.testing.assert_array_equal(loaded.vectors, [[0, 1], [2, 3]])
