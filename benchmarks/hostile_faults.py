@@ -175,7 +175,7 @@ def _one_signal(f: Faults, argv, target: Path, sig, at: float, whole: float) -> 
     began = time.perf_counter()
     proc, err = _spawn(f, argv)
     time.sleep(at)
-    finished_early = proc.poll() is not None
+    finished_early = not _running(proc.pid)
     os.kill(proc.pid, sig)
     outcome = _outcome_of(proc, argv, began, 120, None, err)
     os.unlink(err)
@@ -211,7 +211,7 @@ def _signal_stdout(f: Faults) -> None:
         began = time.perf_counter()
         proc, err = _spawn(f, argv)
         time.sleep(1.0)
-        early = proc.poll() is not None
+        early = not _running(proc.pid)
         os.kill(proc.pid, sig)
         outcome = _outcome_of(proc, argv, began, 60, None, err)
         os.unlink(err)
@@ -440,9 +440,11 @@ def _worker_kills(f: Faults) -> None:
     argv = ["compare", "wk_q.npy", "wk_gallery/", "-k", "5", "--scheduler", "local:2", "-f", "jsonl"]
     began = time.perf_counter()
     proc, err = _spawn(f, argv, mem_limit=None)
-    kills = 0
-    time.sleep(4.0)  # let the cluster start: the scenario is losing workers mid-run
-    while time.perf_counter() - began < 44 and proc.poll() is None:
+    kills, started = 0, None
+    while time.perf_counter() - began < 60 and _running(proc.pid) and started is None:
+        time.sleep(0.5)  # let the cluster start: the scenario is losing workers mid-run
+        started = time.perf_counter() if len(_workers(proc.pid)) >= 2 else None
+    while started is not None and time.perf_counter() - started < 40 and _running(proc.pid):
         time.sleep(2.0)
         for pid in _workers(proc.pid):
             try:
@@ -457,7 +459,7 @@ def _worker_kills(f: Faults) -> None:
         problems.append(("hang (timeout)", f"no exit within 120 s of the last of {kills} worker kills"))
     elif outcome.returncode != 0 and not clean_error(outcome):
         problems.append(("unclean failure", f"{status_of(outcome)}: {first_line(stderr_text(outcome))}"))
-    f.record("dask", f"every worker process killed every 2 s from 6 s to 44 s ({kills} kills)", "exit 0, or a clean exit 2 in time",
+    f.record("dask", f"every worker process killed every 2 s for 40 s once both are up ({kills} kills)", "exit 0, or a clean exit 2 in time",
              argv, outcome, problems)
 
 
@@ -475,6 +477,14 @@ def _workers(pid: int) -> list[int]:
         if b"resource_tracker" not in cmd and (b"spawn_main" in cmd or b"forkserver" in cmd or b"distributed" in cmd):
             found.append(p)
     return found
+
+
+def _running(pid: int) -> bool:
+    """Whether pid still runs (not a zombie), without reaping it: wait4 must keep its resource usage."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except (OSError, IndexError):
+        return False
 
 
 def _ppid(pid: int) -> int:

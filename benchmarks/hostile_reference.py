@@ -127,7 +127,7 @@ def representable(ref: np.ndarray, precision: str) -> str:
 # ---------------------------------------------------------------- checks (each returns problem texts)
 
 def _fmt(x) -> str:
-    return f"{float(x):.6g}" if np.isfinite(float(x)) else ("null" if x is None or math.isnan(float(x)) else str(float(x)))
+    return f"{float(x):.10g}" if np.isfinite(float(x)) else ("null" if x is None or math.isnan(float(x)) else str(float(x)))
 
 
 def check_values(got, ref, scale, precision: str, what="scores") -> list[str]:
@@ -148,7 +148,7 @@ def check_values(got, ref, scale, precision: str, what="scores") -> list[str]:
     if wrong.any():
         worst = int(np.argmax(np.where(wrong, err / np.maximum(tol, 1e-4930), 0)))
         problems.append(f"{what}: {int(wrong.sum())} of {ref.size} wrong (worst: got {_fmt(got[worst])}, "
-                        f"expected {_fmt(ref[worst])})")
+                        f"expected {_fmt(ref[worst])}, error {float(err[worst]):.2g} > tolerance {float(tol[worst]):.2g})")
     return problems
 
 
