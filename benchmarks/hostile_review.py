@@ -448,6 +448,7 @@ def _header(review, args, seconds, counts) -> list[str]:
         version = f"unknown ({exc})"
     import scipy
     load = ", ".join(f"{x:.2f}" for x in os.getloadavg())
+    floor = run(["true"], review.scratch if review.scratch.exists() else None, timeout=10).max_rss / 2**20
     return [
         f"siamcli hostile review ({args.label}, {datetime.date.today().isoformat()})",
         f"  siamcli   {review.siamcli} ({version})",
@@ -456,6 +457,8 @@ def _header(review, args, seconds, counts) -> list[str]:
         f"  settings  seed {review.seed}, timeout {review.timeout:g} s per run, address space {args.mem_limit:g} GiB per run, "
         f"{review.jobs} jobs{', --quick' if review.quick else ''}{', --with-dask' if review.with_dask else ''}",
         f"  scope     {counts}",
+        f"  memory    peak RSS per run from wait4; Linux counts the harness's RSS at fork into it ({floor:.0f} MiB now),"
+        " so smaller peaks show as that floor (thresholds far above it are unaffected)",
         f"  took      {seconds / 60:.1f} min",
         *[f"  note      {n}" for n in review.notes],
         f"  command   python benchmarks/hostile_review.py --siamcli {args.siamcli} --label {args.label}"
