@@ -732,7 +732,7 @@ class NumberList(click.ParamType):
               help="As --labels-column, for the classes: of the --classes file, or of EMB itself.")
 @click.option("--sample", type=click.IntRange(2, None), default=None,
               help="With --classes: a balanced random sample of N pairs (half same, half different) instead of all.")
-@click.option("--seed", type=int, default=0, show_default=True, help="Seed of --sample and of the folds.")
+@click.option("--seed", type=click.IntRange(0, None), default=0, show_default=True, help="Seed of --sample and of the folds.")
 @click.option("--positive-label", default="1", show_default=True,
               help="The label value meaning 'same' (1 also accepts 1/0, 1/-1, true/false, same/different).")
 @click.option("-m", "--metric", default="cosine", show_default=True,
@@ -876,7 +876,7 @@ def _plot_evaluation(result, path: str) -> None:
               help="Metric of the class distances (with --classes).")
 @click.option("--sample", type=click.IntRange(2, 5000), default=2000, show_default=True,
               help="Rows sampled for the pairwise figures (cosines, near duplicates, class distances).")
-@click.option("--seed", type=int, default=0, show_default=True, help="Seed of the sample.")
+@click.option("--seed", type=click.IntRange(0, None), default=0, show_default=True, help="Seed of the sample.")
 @click.option("--plot", type=click.Path(dir_okay=False), default=None,
               help="Save a norm histogram and a 2-D PCA scatter (coloured by class) as an image (needs siamcli[plot]).")
 @click.option("--input-format", type=click.Choice(INPUT_FORMATS), default=None,

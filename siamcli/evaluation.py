@@ -716,6 +716,12 @@ def sample_pairs(classes, n: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray
     return left[order].astype(np.int64), right[order].astype(np.int64), same[order]
 
 
+def check_seed(seed) -> None:
+    """A seed numpy's generators take: a whole number >= 0."""
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
+        raise UsageError(f"seed must be a whole number >= 0, got {seed!r}")
+
+
 def check_pair_count(size: int, limit: int = DEFAULT_PAIR_LIMIT) -> int:
     """The number of unordered pairs of `size` items, if within `limit`."""
     total = size * (size - 1) // 2
@@ -1024,6 +1030,7 @@ def evaluate(emb, right=None, *, labels=None, pairs=None, classes=None, sample: 
     memory = engine.DEFAULT_MEMORY_BYTES if memory is None else memory
     emb = engine.as_embedding_set(emb, "EMB")
     right = None if right is None else engine.as_embedding_set(right, "RIGHT")
+    check_seed(seed)
     given = [name for name, value in (("labels", labels), ("pairs", pairs), ("classes", classes)) if value is not None]
     if len(given) != 1:
         raise UsageError("say how pairs are labelled: --labels (with LEFT RIGHT), --pairs FILE or --classes"

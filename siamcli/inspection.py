@@ -23,6 +23,7 @@ from typing import Iterator
 import numpy as np
 
 from .engine import compute_dtype, prepare
+from .evaluation import check_seed
 from .errors import InputError, ShapeError, UsageError
 from .io import EmbeddingSet
 from .metrics import get_metric
@@ -524,6 +525,7 @@ def inspect_embeddings(emb, *, classes=None, sample: int = 2000, seed: int = 0, 
     x = emb.vectors
     n, dim = x.shape
     _check_options(sample, spectrum_rows)
+    check_seed(seed)
     metric_record = get_metric(metric)  # fail fast on a misspelt name, before reading any row
     labels = label_values = label_counts = None
     if classes is not None:

@@ -240,16 +240,29 @@ def _metric_name(metric) -> str | None:
     return None if metric is None else distance_metric(metric).name
 
 
+def _mean(terms: np.ndarray, kind: str, margin: float) -> float:
+    """The mean of finite loss terms, scaled so that the sum cannot overflow; a loss beyond the
+    float64 range (a margin such as 1e308, squared) is an error, never inf or null."""
+    largest = float(np.max(terms, initial=0.0))
+    if not math.isfinite(largest):
+        raise UsageError(f"the {kind} loss exceeds the float64 range with margin {margin:g}; choose a smaller margin")
+    if largest == 0.0:
+        return 0.0
+    return largest * float(np.mean(terms / largest))
+
+
 def _contrastive(d: np.ndarray, y: np.ndarray, margin: float, squared: bool, metric: str | None) -> ContrastiveReport:
-    gap = np.maximum(margin - d, 0.0)
-    terms = np.where(y, d**2 if squared else d, gap**2 if squared else gap)
+    with np.errstate(over="ignore"):  # a square beyond float64 is inf here, and an error in _mean
+        gap = np.maximum(margin - d, 0.0)
+        terms = np.where(y, d**2 if squared else d, gap**2 if squared else gap)
     positives, negatives = int(y.sum()), int((~y).sum())
     active_pos = y & (d > 0)
     active_neg = ~y & (d < margin)
     return ContrastiveReport(
-        "contrastive", metric, margin, len(d), float(terms.mean()), float((active_pos | active_neg).mean()),
-        squared, positives, negatives,
-        float(terms[y].mean()) if positives else None, float(terms[~y].mean()) if negatives else None,
+        "contrastive", metric, margin, len(d), _mean(terms, "contrastive", margin),
+        float((active_pos | active_neg).mean()), squared, positives, negatives,
+        _mean(terms[y], "contrastive", margin) if positives else None,
+        _mean(terms[~y], "contrastive", margin) if negatives else None,
         float(active_pos.sum() / positives) if positives else None,
         float(active_neg.sum() / negatives) if negatives else None,
     )
@@ -275,12 +288,13 @@ def contrastive_loss(distances, similar, margin: float, *, squared: bool = True,
 
 
 def _triplet(d_ap: np.ndarray, d_an: np.ndarray, margin: float, metric: str | None) -> TripletReport:
-    g = d_an - d_ap
-    terms = np.maximum(margin - g, 0.0)
+    with np.errstate(over="ignore"):  # beyond float64: inf here, and an error in _mean
+        g = d_an - d_ap
+        terms = np.maximum(margin - g, 0.0)
     easy = g > margin
     hard = g <= 0
     return TripletReport(
-        "triplet", metric, margin, len(g), float(terms.mean()), float((g < margin).mean()),
+        "triplet", metric, margin, len(g), _mean(terms, "triplet", margin), float((g < margin).mean()),
         float(easy.mean()), float((~easy & ~hard).mean()), float(hard.mean()),
     )
 

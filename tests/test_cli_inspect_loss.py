@@ -246,3 +246,15 @@ def test_cli_out_of_memory_is_one_line_saying_what_and_how_big_exit_2(monkeypatc
     assert result.exit_code == 2 and result.stdout == ""
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("Error: out of memory: Unable to allocate 7.28 TiB")
+
+
+@pytest.mark.parametrize("args", [["inspect", "examples/siamese/test_embeddings.npy", "--seed", "-1"],
+                                  ["evaluate", "examples/siamese/test_embeddings.npy", "--classes",
+                                   "examples/siamese/test_labels.txt", "--seed", "-1"],
+                                  ["loss", "contrastive", "examples/siamese/test_embeddings.npy", "--pairs",
+                                   "examples/siamese/test_pairs.csv", "--margin", "1e308"]])
+def test_cli_negative_seeds_and_overflowing_losses_are_one_error_line(args):
+    result = run(*args)
+    assert result.exit_code == 2 and result.stdout == ""
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("Error:") and "internal" not in lines[0]

@@ -320,3 +320,17 @@ def test_loss_record_has_plain_values_and_none_for_empty_groups():
     assert record["negative_loss"] is None and record["active_negative_fraction"] is None
     assert {"kind", "metric", "margin", "n", "loss", "active_fraction"} <= set(record)
     assert all(type(v) in (str, int, float, bool, type(None)) for v in record.values())
+
+
+def test_losses_beyond_float64_are_usage_errors_and_large_finite_ones_are_exact():
+    from fractions import Fraction
+
+    with pytest.raises(UsageError, match="exceeds the float64 range"):
+        contrastive_loss([1.0, 2.0], [True, False], margin=1e308)  # (1e308 - 2)^2
+    with pytest.raises(UsageError, match="exceeds the float64 range"):
+        triplet_loss([1.7e308], [0.0], margin=1.7e308)  # 1.7e308 + 1.7e308
+    # terms near the top of the range: their float sum overflows, their mean does not
+    d_ap, d_an = [0.0] * 4, [0.5] * 4
+    report = triplet_loss(d_ap, d_an, margin=1.5e308)
+    exact = sum(Fraction(1.5e308) - Fraction(0.5) for _ in range(4)) / 4
+    assert report.loss == float(exact)
