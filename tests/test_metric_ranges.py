@@ -26,6 +26,7 @@ from hypothesis.extra.numpy import arrays
 import siamcli
 from siamcli import engine
 from siamcli.errors import InputError
+from test_cli import assert_one_error_line, invoke, parse_jsonl
 
 LD = np.longdouble
 pytestmark = pytest.mark.skipif(np.finfo(LD).maxexp <= 1024, reason="needs an extended long double (x86)")
@@ -457,3 +458,96 @@ def test_nan_scores_are_kept_by_paired_and_listed_pairs():
     assert np.isnan(listed.score[:2]).all() and np.isfinite(listed.score[2])
     ranked = siamcli.compare(a, b[:5], metric="cosine", paired=True, limit="all", zero_vector="nan")
     assert np.isnan(ranked.score[-2:]).all() and np.isfinite(ranked.score[:-2]).all()
+
+
+# ---------------------------------------------------------------- the issue's one-line reproductions, through the CLI
+
+
+@pytest.mark.parametrize("entry", ["runner", pytest.param("executable", marks=pytest.mark.slow)])
+def test_cli_verify_paired_identical_float32_vectors_scaled_by_1e10_all_match(tmp_path, entry):
+
+    rng = np.random.default_rng(8)
+    path = tmp_path / "v.npy"
+    np.save(path, (rng.normal(size=(20, 32)) * 1e10).astype(np.float32))
+    code, out, err = invoke(entry, "verify", path, path, "--paired", "-t", "0.9", "-f", "jsonl")
+    records = parse_jsonl(out)
+    assert code == 0 and err == ""  # was exit 1: every identical pair scored 0.0
+    assert len(records) == 20 and all(r["match"] and r["score"] == 1.0 for r in records)
+
+
+@pytest.mark.parametrize("entry", ["runner", pytest.param("executable", marks=pytest.mark.slow)])
+def test_cli_compare_float64_values_near_1e_minus_170_lists_every_row(tmp_path, entry):
+
+    rng = np.random.default_rng(9)
+    x = rng.normal(size=(12, 6)) * 1e-170
+    path = tmp_path / "num_f64_1e-170.npy"
+    np.save(path, x)
+    code, out, err = invoke(entry, "compare", path, "-k", "2", "-f", "jsonl")
+    records = parse_jsonl(out)
+    assert code == 0 and err == ""  # was 0 records, and RuntimeWarnings on stderr
+    assert len(records) == 24
+    ref = reference("cosine", x, x)
+    for r in records:
+        assert abs(r["score"] - float(ref[r["a_index"], r["b_index"]])) <= 1e-10
+
+
+@pytest.mark.parametrize("scale", ["1e19", "1e-44"])
+def test_cli_compare_float32_extremes_give_no_null_scores(tmp_path, scale):
+
+    rng = np.random.default_rng(10)
+    x = (rng.normal(size=(10, 5)) * float(scale)).astype(np.float32)
+    x[x == 0] = np.float32(scale)
+    path = tmp_path / "x.npy"
+    np.save(path, x)
+    for metric in ("cosine", "dot", "euclidean"):
+        code, out, err = invoke("runner", "compare", path, "-k", "3", "-m", metric, "-f", "jsonl")
+        records = parse_jsonl(out)
+        assert code == 0 and err == "" and len(records) == 30
+        assert all(r["score"] is not None and math.isfinite(r["score"]) for r in records)
+
+
+def test_cli_a_dot_product_beyond_float64_is_one_error_line_naming_the_pair(tmp_path):
+
+    path = tmp_path / "big.npy"
+    np.save(path, np.array([[1.0, 2.0], [1e200, 1e200], [2e200, 1e200]]))
+    code, out, err = invoke("runner", "matrix", path, "-m", "dot", "-f", "jsonl")
+    assert_one_error_line(code, out, err, [f"the dot product of {path} row 1", f"{path} row 1 exceeds the float64 range"])
+
+
+def test_cli_zero_vector_nan_lists_undefined_pairs_last_as_null(tmp_path):
+
+    path = tmp_path / "z.npy"
+    np.save(path, np.array([[1.0, 0.0], [0.0, 0.0], [1.0, 1.0], [0.0, 2.0]]))
+    code, out, err = invoke("runner", "compare", path, "-k", "3", "--zero-vector", "nan", "-f", "jsonl")
+    records = parse_jsonl(out)
+    assert code == 0 and len(records) == 4 * 3
+    for i in range(4):
+        scores = [r["score"] for r in records if r["a_index"] == i]
+        nulls = [s is None for s in scores]
+        assert nulls == ([True] * 3 if i == 1 else [False, False, True])
+
+
+@pytest.mark.slow
+def test_dask_paths_give_the_same_safe_scores(tmp_path):
+    """The cluster runs the same engine: float32 rows near 1e19 (squares beyond float32) and
+    float64 rows near 1e-170 (squares below float64) score right on top-k, paired and matrix."""
+    dist = pytest.importorskip("siamcli.distributed")
+    pytest.importorskip("distributed")
+    rng = np.random.default_rng(11)
+    big = (rng.normal(size=(40, 8)) * 1e19).astype(np.float32)
+    tiny = rng.normal(size=(40, 8)) * 1e-170
+    client = dist.connect("local:2")
+    try:
+        for x in (big, tiny):
+            for name in ("cosine", "euclidean", "dot"):
+                ref = reference(name, x[:10], x)
+                top = dist.topk(client, x[:10], x, metric=name, k=3, block_rows=16)
+                _check_topk(name, x[:10], x, 3, top, ref)
+                paired = dist.paired(client, x[:10], x[10:20], metric=name, block_rows=4)
+                diag = np.diagonal(reference(name, x[:10], x[10:20])).copy()
+                assert_close(name, paired.score, diag, x[:10], x[10:20], rows=np.arange(10), cols=np.arange(10))
+                path = tmp_path / f"{name}-{x.dtype}.npy"
+                matrix = dist.matrix_to_npy(client, x[:10], x, metric=name, path=path, block_rows=16)
+                assert_close(name, np.asarray(matrix.values), ref, x[:10], x)
+    finally:
+        client.close()
