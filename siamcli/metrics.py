@@ -563,11 +563,11 @@ def _scipy_matrix(name: str, compiled: str | None = None, guard=None, **fixed):
 
         from . import kernels
 
-        a64, b64 = a.astype(np.float64, copy=False), b.astype(np.float64, copy=False)
         if compiled is not None:
             fast = kernels.compiled_matrix(compiled, a, b, out)
             if fast is not None:
-                return guard(a64, b64, params, fast) if guard else fast
+                return guard(a, b, params, fast) if guard else fast
+        a64, b64 = a.astype(np.float64, copy=False), b.astype(np.float64, copy=False)
         kwargs = dict(fixed)
         if name == "minkowski":
             kwargs["p"] = params.p
@@ -582,7 +582,7 @@ def _scipy_matrix(name: str, compiled: str | None = None, guard=None, **fixed):
 
         with np.errstate(all="ignore"):
             kernels.rows_into(rows, a64, b64, out)
-        return guard(a64, b64, params, out) if guard else out
+        return guard(a, b, params, out) if guard else out
 
     matrix.__name__ = f"cdist_{name}"
     return matrix
@@ -958,8 +958,14 @@ def _rounding_bound(x: np.ndarray) -> float:
     return (2 * x.shape[1] + 16) * float(np.finfo(x.dtype).eps)
 
 
+def _underflow_bound(x: np.ndarray) -> float:
+    """An absolute bound on what one product value loses to underflow: each term (and each squared
+    norm's term) rounds by at most half the smallest subnormal."""
+    return (2 * x.shape[1] + 16) * float(np.finfo(x.dtype).smallest_subnormal)
+
+
 def _unit_slack(left, right):
-    return np.full(left.shape[0], _rounding_bound(left))
+    return np.full(left.shape[0], _rounding_bound(left) + _underflow_bound(left))
 
 
 def _augmented_left(a, sq=None):
@@ -984,11 +990,13 @@ def _augmented_right(b, sq=None):
 
 def _squared_slack(left, right):
     # |a|^2 + |b|^2 bounds every term's magnitude (2|a||b| <= |a|^2 + |b|^2)
-    return 2.0 * _rounding_bound(left) * (left[:, -2].astype(np.float64) + float(right[:, -1].max(initial=0.0)))
+    return (2.0 * _rounding_bound(left) * (left[:, -2].astype(np.float64) + float(right[:, -1].max(initial=0.0)))
+            + _underflow_bound(left))
 
 
 def _dot_slack(left, right):
-    return _rounding_bound(left) * _row_norms(left) * float(np.sqrt(_row_sqnorms(right).max(initial=0.0)))
+    return (_rounding_bound(left) * _row_norms(left) * float(np.sqrt(_row_sqnorms(right).max(initial=0.0)))
+            + _underflow_bound(left))
 
 
 def _cosine_screen(value) -> Screen:
