@@ -917,8 +917,21 @@ def fill_matrix(comp: Comparison, out: np.ndarray | None = None, block_rows: int
             if view is None:
                 comp.block(i0, i1, j0, j1, out=target)
             else:
-                target[...] = comp.block(i0, i1, j0, j1, out=view(i1 - i0, j1 - j0))
+                target[...] = _fitting(comp.block(i0, i1, j0, j1, out=view(i1 - i0, j1 - j0)), out.dtype)
     return out
+
+
+def _fitting(scores: np.ndarray, dtype: np.dtype) -> np.ndarray:
+    """scores, or an InputError when a narrower output type (matrix -o --dtype) cannot hold them:
+    a finite score is never written as inf."""
+    largest = float(np.finfo(dtype).max) if dtype.kind == "f" else math.inf
+    if largest >= float(np.finfo(scores.dtype).max):
+        return scores
+    peak = float(np.fmax.reduce(np.abs(scores), axis=None, initial=0.0))  # NaN (undefined pairs) is left out
+    if peak > largest:
+        raise InputError(f"scores up to {peak:.4g} do not fit the output type {dtype} (largest {largest:.4g}); "
+                         "save them as float64")
+    return scores
 
 
 def matrix_row_blocks(comp: Comparison) -> list[tuple[int, int]]:

@@ -551,3 +551,18 @@ def test_dask_paths_give_the_same_safe_scores(tmp_path):
                 assert_close(name, np.asarray(matrix.values), ref, x[:10], x)
     finally:
         client.close()
+
+
+def test_scores_beyond_a_narrower_output_type_are_an_error_not_inf(tmp_path):
+    x = (np.random.default_rng(12).normal(size=(6, 4)) * 1e19).astype(np.float32)
+    wide = siamcli.matrix(x, metric="dot").values  # float32 inputs whose dots exceed float32: float64 scores
+    assert wide.dtype == np.float64 and np.isfinite(wide).all() and np.abs(wide).max() > F32_MAX
+    with pytest.raises(InputError, match="do not fit the output type float32"):
+        siamcli.matrix(x, metric="dot", out=np.empty((6, 6), np.float32))
+    path = tmp_path / "x.npy"
+    np.save(path, x)
+    code, out, err = invoke("runner", "matrix", path, "-m", "dot", "-o", tmp_path / "out.npy", "--dtype", "float32")
+    assert_one_error_line(code, out, err, ["do not fit the output type float32"])
+    small = siamcli.matrix(x / np.float32(1e19), metric="euclidean", out=np.empty((6, 6), np.float32)).values
+    np.testing.assert_allclose(small, reference("euclidean", x / np.float32(1e19), x / np.float32(1e19)).astype(float),
+                               rtol=1e-5, atol=1e-6)
