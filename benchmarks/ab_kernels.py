@@ -55,6 +55,10 @@ def main() -> int:
     parser.add_argument("--old", required=True, type=Path)
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--quick", action="store_true", help="a tenth of every size")
+    parser.add_argument("--extra", action="store_true",
+                        help="also correlation (all pairs 2,000 x 2,000, paired 200,000) and the cdist guard "
+                             "(manhattan, chebyshev 2,000 x 2,000)")
+    parser.add_argument("--only", default="", help="run only the cases whose names contain this")
     args = parser.parse_args()
     new, old = load("siamcli", HERE), load("siamcli_old", args.old)
     scale = 10 if args.quick else 1
@@ -72,6 +76,14 @@ def main() -> int:
         cases.append((f"top-10 {metric}", lambda s, m=metric: s.compare(q, g, metric=m, top_k=10)))
     for metric in ("cosine", "euclidean"):
         cases.append((f"paired {metric}", lambda s, m=metric: s.compare(pa, pb, metric=m, paired=True)))
+    if args.extra:
+        c, e = a[: 2_000 // scale], b[: 2_000 // scale]
+        cases.append(("allpairs correlation", lambda s: s.matrix(c, e, metric="correlation").values))
+        cases.append(("paired correlation", lambda s: s.compare(pa[: 200_000 // scale], pb[: 200_000 // scale],
+                                                                metric="correlation", paired=True)))
+        for metric in ("manhattan", "chebyshev"):
+            cases.append((f"nonblas {metric}", lambda s, m=metric: s.matrix(c, e, metric=m).values))
+    cases = [case for case in cases if args.only in case[0]]
     print(f"numpy {np.__version__}; rounds {args.rounds}; old {args.old}; new {HERE}")
     for name, call in cases:
         for s in (old, new):  # warm-up, and the results must agree
