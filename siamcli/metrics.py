@@ -350,22 +350,27 @@ def _center(x):
     x64 = x.astype(np.float64, copy=False)
     with np.errstate(over="ignore", invalid="ignore"):
         mean = x64.mean(axis=1, keepdims=True)
-        centred = x64 - mean
-        sq = _row_sqnorms(centred)
-        # Nearly constant rows: the mean's rounding is as large as what is left after centring, and
-        # the mean of the centred row (exact differences) takes it out. Rows whose values would leave
-        # the safe range are scaled (before and after) as said above.
-        close = np.flatnonzero(sq < x64.shape[1] * mean[:, 0] ** 2 * 2.0**-20)
-        if len(close):
-            centred[close] -= centred[close].mean(axis=1, keepdims=True)
-            sq[close] = _row_sqnorms(centred[close])
+        if dtype == np.float32:
+            # the float64 mean errs far below float32's resolution; the rows are checked where they
+            # must fit, in float32 (half the memory traffic)
+            centred = np.subtract(x64, mean, out=x64).astype(np.float32)  # x64 is a copy
+            sq = np.einsum("ij,ij->i", centred, centred)
+        else:
+            centred = x64 - mean
+            sq = _row_sqnorms(centred)
+            # Nearly constant rows: the mean's rounding is as large as what is left after centring,
+            # and the mean of the centred row (exact differences) takes it out.
+            close = np.flatnonzero(sq < x64.shape[1] * mean[:, 0] ** 2 * 2.0**-20)
+            if len(close):
+                centred[close] -= centred[close].mean(axis=1, keepdims=True)
+                sq[close] = _row_sqnorms(centred[close])
         bad = _outside(sq, dtype)
     if len(bad):
-        rows = _rescaled(x64[bad], np.arange(len(bad)))
+        rows = _rescaled(x[bad].astype(np.float64), np.arange(len(bad)))
         rows -= rows.mean(axis=1, keepdims=True)
         rows -= rows.mean(axis=1, keepdims=True)
         centred[bad] = _rescaled(rows, np.arange(len(bad)))
-    return centred.astype(dtype, copy=False)
+    return centred
 
 
 def _correlation(a, b, params, paired=False, out=None):
