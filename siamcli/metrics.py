@@ -609,12 +609,14 @@ def _guard(paired, what: str | None, suspect=None):
         step = max(1, _GUARD_CHUNK_VALUES // max(1, out.shape[1]))
         for r0 in range(0, out.shape[0], step):
             chunk = out[r0 : r0 + step]
-            with np.errstate(invalid="ignore"):
+            with np.errstate(all="ignore"):
+                if flag is None and np.isfinite(chunk.sum()):
+                    continue  # a finite sum: every value is finite (one pass, no mask)
                 mask = ~np.isfinite(chunk)
                 if flag is not None:
                     mask |= flag(chunk, r0)
-            rows, cols = np.nonzero(mask)
-            if len(rows):
+            if mask.any():
+                rows, cols = np.nonzero(mask)
                 with np.errstate(all="ignore"):
                     values = _exact_pairs(a, b, rows + r0, cols, lambda u, v: paired(u, v, params))
                 chunk[rows, cols] = values if what is None else _check_finite(values, what, rows + r0, cols)
