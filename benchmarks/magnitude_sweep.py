@@ -3,10 +3,11 @@ ones and jensenshannon, with `compare -k 3`, `compare --limit 20`, `compare --pa
 on 30 x 16 inputs (float32 near 1e10, 1e19, 3e38 and subnormal; float64 near 1e-300, 1e-170, 1e150,
 1e300, and rows of 1e200 with rows of 1e-200). Counts exit statuses, runs that print null scores
 or anything on stderr (beyond mahalanobis' note), and scores off the long double reference of
-tests/test_metric_ranges.py by more than 1e-4 (absolute for cosine-like scores, else relative).
+tests/test_metric_ranges.py (rounded to float64) by more than 1e-4 (absolute for cosine-like scores,
+else relative) plus twice the inputs' smallest subnormal.
 
     python benchmarks/magnitude_sweep.py                      # the siamcli on PATH
-    SIAM="env PYTHONPATH=/path/to/old python -m siamcli" python benchmarks/magnitude_sweep.py
+    cd /tmp && SIAM="env PYTHONPATH=/path/to/old python -m siamcli" python /path/to/benchmarks/magnitude_sweep.py
 """
 
 from __future__ import annotations
@@ -53,7 +54,9 @@ def inputs() -> dict[str, np.ndarray]:
 def wrong_scores(x: np.ndarray, metric: str, stdout: str) -> int:
     if metric == "mahalanobis":
         return 0  # its covariance is fitted: tests/test_metric_ranges.py checks it against scipy instead
-    ref = reference(metric, x, x)
+    # rounded to float64 (a dot product of 1e-170s is 0 there), within the inputs' smallest subnormal
+    ref = reference(metric, x, x).astype(np.float64).astype(LD)
+    tiny = LD(2 * float(np.finfo(x.dtype).smallest_subnormal))
     count = 0
     for line in stdout.splitlines():
         record = json.loads(line)
@@ -65,7 +68,7 @@ def wrong_scores(x: np.ndarray, metric: str, stdout: str) -> int:
             if value is None:
                 continue  # counted as null
             scale = max(LD(1), abs(ref[i, j])) if metric in BOUNDED else abs(ref[i, j])
-            count += not abs(LD(value) - ref[i, j]) <= LD(1e-4) * scale
+            count += not abs(LD(value) - ref[i, j]) <= LD(1e-4) * scale + tiny
     return count
 
 

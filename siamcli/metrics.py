@@ -384,7 +384,11 @@ def _dot(a, b, params, paired=False, out=None):
     if paired:
         with np.errstate(over="ignore", invalid="ignore"):
             dots = np.einsum("ij,ij->i", a, b)
-        bad = np.flatnonzero(~np.isfinite(dots))  # an overflow leaves inf or nan: nothing else does
+        # an overflow leaves inf or nan; float32 products far below 1 may have underflowed (to 0):
+        # in float64 they are the correctly rounded value, as a matrix of such rows gives
+        lo = _safe_sqnorms(np.result_type(a, b))[0]
+        with np.errstate(invalid="ignore"):
+            bad = np.flatnonzero(~(np.abs(dots) >= lo) | np.isinf(dots))
         if len(bad):
             dots = dots.astype(np.float64)
             dots[bad] = _scaled_dots(a[bad], b[bad], bad, bad)

@@ -148,11 +148,12 @@ def scaled_sets(draw, dtype, max_rows=5, max_dim=6, nonnegative=False):
             b[j] = a[j % n]
             if twin == "near":
                 k = draw(st.integers(0, d - 1))
-                b[j, k] = np.nextafter(b[j, k], np.inf if b[j, k] >= 0 else -np.inf, dtype=dtype)
+                b[j, k] = np.nextafter(b[j, k], dtype(0) if b[j, k] != 0 else dtype(1), dtype=dtype)  # never inf
     return a, b
 
 
-SETTINGS = settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+#: A fixed example budget: SETTINGS for the fast loop, MANY for the slow run (-m slow).
+SETTINGS = settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 MANY = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 
@@ -231,6 +232,10 @@ def _check_topk(name, a, b, k, ranking, ref):
 @SETTINGS
 @given(data=st.data())
 def test_kernel_topk_matches_long_double_over_the_whole_range(screened, name, dtype, data):
+    _topk_case(screened, name, dtype, data)
+
+
+def _topk_case(screened, name, dtype, data):
     a, b = data.draw(scaled_sets(dtype))
     k = data.draw(st.integers(1, len(b)))
     ref = reference(name, a, b)
@@ -274,6 +279,16 @@ def test_kernel_matrix_and_paired_agree_with_long_double_on_many_examples(name, 
     got = _expect(name, diag, lambda: ranked(a[:k], b[:k], name, paired=True))
     if got is not None:
         assert_close(name, got.score, diag, a[:k], b[:k], rows=np.arange(k), cols=np.arange(k))
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("screened", [True, False], ids=["screened", "unscreened"])
+@pytest.mark.parametrize("name", COSINE_LIKE + MAGNITUDES)
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@MANY
+@given(data=st.data())
+def test_kernel_topk_agrees_with_long_double_on_many_examples(screened, name, dtype, data):
+    _topk_case(screened, name, dtype, data)
 
 
 @pytest.mark.parametrize("name", CDIST)
