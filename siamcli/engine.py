@@ -19,7 +19,7 @@ import numpy as np
 
 from .errors import InputError, ShapeError, UsageError
 from .io import EmbeddingSet, embeddings_from_array, load_embeddings
-from .metrics import Metric, Params, check_params, get_metric
+from .metrics import SAFE_SQNORMS, WIDE_SQNORM, Metric, Params, ScoreOutOfRange, check_params, get_metric, unit_rows
 from .results import MatrixResult, Ranking, Score, Verdicts
 
 DEFAULT_MEMORY_BYTES = 512 * 2**20
@@ -112,13 +112,36 @@ def _describe_rows(s: EmbeddingSet, mask: np.ndarray) -> str:
 
 
 def _as_rows(x, dtype: np.dtype, normalize: bool) -> np.ndarray:
-    """x in the compute dtype, L2-normalised if asked (zero rows stay zero: the policy decides)."""
+    """x in the compute dtype, L2-normalised if asked (zero rows stay zero: the policy decides;
+    rows of any finite magnitude normalise correctly)."""
     x = np.asarray(x, dtype=dtype)
-    if normalize:
-        norms = np.sqrt(np.einsum("ij,ij->i", x, x, dtype=np.float64))
-        norms[norms == 0] = 1.0
-        x = x / norms.astype(dtype)[:, None]
-    return x
+    return unit_rows(x) if normalize else x
+
+
+def _sqnorm_peak(s: EmbeddingSet, dtype: np.dtype) -> float:
+    """The largest squared row norm of s, summed in `dtype` (inf beyond it: all that matters then);
+    NaN for vectors that are not in memory here (a Dask array: its blocks are looked at where they are)."""
+    from . import kernels
+
+    x = s.vectors
+    if not isinstance(x, np.ndarray) or not len(x):
+        return math.nan if len(x) else 0.0
+
+    def peak(i0: int, i1: int) -> float:
+        rows = np.asarray(x[i0:i1], dtype=dtype)
+        with np.errstate(over="ignore", invalid="ignore"):
+            return float(np.einsum("ij,ij->i", rows, rows).max(initial=0.0))
+
+    return max(kernels.chunks_in_threads(peak, len(x), _SCAN_ROWS, x.size))
+
+
+def _row_text(s: EmbeddingSet, row: int) -> str:
+    return f"{s.source} row {row}" + ("" if s.ids is None else f" ({s.id_of(row)})")
+
+
+def _out_of_range(comp: "Comparison", exc: ScoreOutOfRange, a_row: int, b_row: int) -> InputError:
+    """The kernel's ScoreOutOfRange, naming the pair by its rows (and ids) in the inputs."""
+    return InputError(exc.describe(_row_text(comp.a, int(a_row)), _row_text(comp.b, int(b_row))))
 
 
 def _rows(s: EmbeddingSet, start: int, stop: int, dtype: np.dtype, normalize: bool) -> np.ndarray:
@@ -140,13 +163,49 @@ class Comparison:
     a: EmbeddingSet
     b: EmbeddingSet
     same: bool  # B is A: self-pairs are excluded from rankings
-    dtype: np.dtype
+    input_dtype: np.dtype  # the type the inputs compute in (float32 inputs stay float32 for BLAS metrics)
     normalize: bool
     zero_vector: str
     undefined_a: np.ndarray  # rows whose scores follow the --zero-vector policy
     undefined_b: np.ndarray
     memory: int = DEFAULT_MEMORY_BYTES
     progress: Callable[[int], None] | None = None  # told how many pairs each finished block scored
+    #: The largest squared row norms of A and of B (NaN: not known here); None: not looked at yet.
+    #: Only matrices and rankings look (paired scores never need it: their kernels return float64).
+    sqnorm_peaks: tuple[float, float] | None = None
+
+    @property
+    def dtype(self) -> np.dtype:
+        """The type of blocks of scores and of the rows they come from: the inputs' type, except that
+        float32 inputs whose scores could leave float32's range compute in float64: for a metric
+        whose scores grow with the vectors, a squared row norm above WIDE_SQNORM (about 2e37), or
+        every one below the safe range (about 8e-31: their squared distances would round to 0)."""
+        if self.input_dtype == np.float64 or self.metric.bounded or self.normalize:
+            return self.input_dtype
+        top = max(self.peaks())
+        lo = SAFE_SQNORMS[np.dtype(np.float32)][0]
+        return np.dtype(np.float64) if top > WIDE_SQNORM or top < lo else self.input_dtype
+
+    def peaks(self) -> tuple[float, float]:
+        """sqnorm_peaks, looked at once (one pass over each input, in the worker threads)."""
+        if self.sqnorm_peaks is None:
+            pa = _sqnorm_peak(self.a, self.input_dtype)
+            self.sqnorm_peaks = (pa, pa if self.same else _sqnorm_peak(self.b, self.input_dtype))
+        return self.sqnorm_peaks
+
+    def screen_is_safe(self) -> bool:
+        """Whether a screen's products can neither overflow nor all underflow: always on unit rows
+        (bounded metrics, --normalize); else when both inputs' largest squared norms lie in the
+        safe range of the type the product runs in (outside it, blocks are scored by the matrix
+        kernel, which scales them)."""
+        if self.metric.bounded or self.normalize:
+            return True
+        dtype = self.dtype
+        if dtype != self.input_dtype:  # float32 inputs in float64: any float32 row is safe there
+            return True
+        lo, hi = SAFE_SQNORMS.get(dtype, SAFE_SQNORMS[np.dtype(np.float64)])
+        hi = WIDE_SQNORM if dtype == np.float32 else hi
+        return all(math.isnan(p) or lo <= p <= hi for p in self.peaks())
 
     def report(self, pairs: int) -> None:
         if self.progress is not None:
@@ -175,13 +234,16 @@ class Comparison:
         """Scores of rows i0:i1 of A against rows j0:j1 of B (written into `out` if given)."""
         a = self.rows(self.a, i0, i1)
         b = a if (self.same and (i0, i1) == (j0, j1)) else self.rows(self.b, j0, j1)
-        if out is not None and self.metric.writes_into and out.dtype == self.dtype and out.flags.c_contiguous:
-            scores = self.metric.matrix(a, b, self.params, out=out)
-        else:
-            scores = self.metric.matrix(a, b, self.params)
-            if out is not None:
-                out[...] = scores
-                scores = out
+        try:
+            if out is not None and self.metric.writes_into and out.dtype == self.dtype and out.flags.c_contiguous:
+                scores = self.metric.matrix(a, b, self.params, out=out)
+            else:
+                scores = self.metric.matrix(a, b, self.params)
+                if out is not None:
+                    out[...] = scores
+                    scores = out
+        except ScoreOutOfRange as exc:
+            raise _out_of_range(self, exc, i0 + exc.row, j0 + exc.col) from None
         scores = self._apply_policy(scores, self.undefined_a[i0:i1], self.undefined_b[j0:j1], paired=False)
         self.report((i1 - i0) * (j1 - j0))
         return scores
@@ -190,16 +252,26 @@ class Comparison:
                      b_index: np.ndarray | None = None) -> np.ndarray:
         """Scores of row i of A against row i of B for i in i0:i1, or of the listed pairs
         a_index[i0:i1], b_index[i0:i1] when given."""
+        # in the inputs' type: paired kernels return float64 where float32 cannot hold a score
+        dtype = self.input_dtype
         if a_index is None:
-            a, b = self.rows(self.a, i0, i1), self.rows(self.b, i0, i1)
+            a, b = _rows(self.a, i0, i1, dtype, self.normalize), _rows(self.b, i0, i1, dtype, self.normalize)
             ua, ub = self.undefined_a[i0:i1], self.undefined_b[i0:i1]
+            ai = bi = np.arange(i0, i1)
         else:
             ai, bi = a_index[i0:i1], b_index[i0:i1]
-            a, b = _gather(self.a, ai, self.dtype, self.normalize), _gather(self.b, bi, self.dtype, self.normalize)
+            a, b = _gather(self.a, ai, dtype, self.normalize), _gather(self.b, bi, dtype, self.normalize)
             ua, ub = self.undefined_a[ai], self.undefined_b[bi]
         from . import kernels
 
-        scores = kernels.pairs_in_threads(lambda x, y: np.asarray(self.metric.paired(x, y, self.params)), a, b)
+        try:
+            scores = kernels.pairs_in_threads(lambda x, y: np.asarray(self.metric.paired(x, y, self.params)), a, b)
+        except ScoreOutOfRange:
+            try:  # again in one piece, for the pair's place (the threads' chunks number their own rows)
+                self.metric.paired(a, b, self.params)
+            except ScoreOutOfRange as exc:
+                raise _out_of_range(self, exc, ai[exc.row], bi[exc.row]) from None
+            raise
         scores = self._apply_policy(scores, ua, ub, paired=True)
         self.report(i1 - i0)
         return scores
@@ -307,7 +379,7 @@ def prepare(
     params = check_params(m, p)
     if cov_from is not None and m.name != "mahalanobis":
         raise UsageError(f"--cov-from applies to mahalanobis only, not to {m.name}")
-    dtype = compute_dtype(a, b) if m.keeps_float32 else np.dtype(np.float64)
+    dtype = compute_dtype(a, b) if m.keeps_float32 else np.dtype(np.float64)  # scores may widen: Comparison.dtype
     inputs = [a] if same else [a, b]
 
     if m.domain == "nonnegative":
@@ -469,7 +541,7 @@ def _can_screen(comp: Comparison, k: int) -> bool:
     """Rankings of metrics with a product screen, when no row follows the --zero-vector policy
     and k is small enough that most pairs are dismissed."""
     return (comp.metric.screen is not None and not comp.undefined_a.any() and not comp.undefined_b.any()
-            and k <= _SCREEN_BLOCK_COLS // 4)
+            and k <= _SCREEN_BLOCK_COLS // 4 and comp.screen_is_safe())
 
 
 def _screened_topk(comp: Comparison, k: int, threshold: float | None, block_rows: int | None) -> Iterator[Ranking]:
@@ -644,7 +716,10 @@ def _exact_ranking(comp: Comparison, kept, i0: int, k: int, threshold) -> Rankin
     for s0 in range(0, len(rows), step):
         a = _gather(comp.a, rows[s0 : s0 + step] + i0, comp.dtype, comp.normalize)
         b = _gather(comp.b, cols[s0 : s0 + step], comp.dtype, comp.normalize)
-        scores[s0 : s0 + step] = comp.metric.paired(a, b, comp.params)
+        try:
+            scores[s0 : s0 + step] = comp.metric.paired(a, b, comp.params)
+        except ScoreOutOfRange as exc:
+            raise _out_of_range(comp, exc, rows[s0 + exc.row] + i0, cols[s0 + exc.row]) from None
     if threshold is not None:
         keep = comp.passes(scores, threshold)
         rows, cols, scores = rows[keep], cols[keep], scores[keep]
@@ -802,7 +877,7 @@ def paired_best(comp: Comparison, limit: int | None, threshold: float | None = N
                 block_rows: int | None = None, pairs=None) -> Ranking:
     """Paired (or listed) scores ranked overall, best first."""
     allp = Ranking.concat(list(iter_paired(comp, threshold, block_rows, pairs)), comp.metric, comp.a, comp.b, "overall")
-    return scored_pairs(comp, allp.a_index, allp.b_index, allp.score, None, limit)
+    return scored_pairs(comp, allp.a_index, allp.b_index, allp.score, None, "all" if limit is None else limit)
 
 
 def scored_pairs(comp: Comparison, a_index: np.ndarray, b_index: np.ndarray, scores: np.ndarray,
@@ -842,8 +917,21 @@ def fill_matrix(comp: Comparison, out: np.ndarray | None = None, block_rows: int
             if view is None:
                 comp.block(i0, i1, j0, j1, out=target)
             else:
-                target[...] = comp.block(i0, i1, j0, j1, out=view(i1 - i0, j1 - j0))
+                target[...] = _fitting(comp.block(i0, i1, j0, j1, out=view(i1 - i0, j1 - j0)), out.dtype)
     return out
+
+
+def _fitting(scores: np.ndarray, dtype: np.dtype) -> np.ndarray:
+    """scores, or an InputError when a narrower output type (matrix -o --dtype) cannot hold them:
+    a finite score is never written as inf."""
+    largest = float(np.finfo(dtype).max) if dtype.kind == "f" else math.inf
+    if largest >= float(np.finfo(scores.dtype).max):
+        return scores
+    peak = float(np.fmax.reduce(np.abs(scores), axis=None, initial=0.0))  # NaN (undefined pairs) is left out
+    if peak > largest:
+        raise InputError(f"scores up to {peak:.4g} do not fit the output type {dtype} (largest {largest:.4g}); "
+                         "save them as float64")
+    return scores
 
 
 def matrix_row_blocks(comp: Comparison) -> list[tuple[int, int]]:
