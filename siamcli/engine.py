@@ -78,10 +78,11 @@ def parse_size(text: str) -> int:
 
 
 def compute_dtype(*sets: EmbeddingSet) -> np.dtype:
-    """float64 if any input needs it (float64, or integers float32 cannot hold exactly), else float32."""
+    """float64 if any input needs it (float64 in either byte order, or integers float32 cannot hold
+    exactly), else float32."""
     for s in sets:
         dt = s.vectors.dtype
-        if dt == np.float64 or (dt.kind in "iu" and dt.itemsize >= 4):
+        if (dt.kind == "f" and dt.itemsize >= 8) or (dt.kind in "iu" and dt.itemsize >= 4):
             return np.dtype(np.float64)
     return np.dtype(np.float32)
 

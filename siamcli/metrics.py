@@ -42,7 +42,14 @@ class ScoreOutOfRange(InputError):
         super().__init__(self.describe(f"A row {self.row}", f"B row {self.col}"))
 
     def describe(self, a_row: str, b_row: str) -> str:
+        if self.what == BRAYCURTIS_INFINITE:  # no overflow: the metric's own division by zero
+            return (f"the braycurtis distance of {a_row} and {b_row} is infinite: one is minus the other, so "
+                    "sum |a_i + b_i| is 0")
         return f"the {self.what} of {a_row} and {b_row} exceeds the float64 range (about 1.8e308)"
+
+
+#: What ScoreOutOfRange says for braycurtis of a = -b (scipy's inf, which JSON cannot hold).
+BRAYCURTIS_INFINITE = "braycurtis distance, infinite"
 
 
 @dataclass(frozen=True, eq=False)  # arrays and functions: records compare by identity
@@ -655,7 +662,8 @@ def _minkowski_underflow(a, b, params):
 
 
 def _braycurtis_matrix(a, b, params, out=None):
-    out = _scipy_matrix("braycurtis", guard=_guard(_p_braycurtis, None, _big_rows(_FLOAT64_MAX / 2, summed=True)))(a, b, params, out)
+    guard = _guard(_p_braycurtis, BRAYCURTIS_INFINITE, _big_rows(_FLOAT64_MAX / 2, summed=True))
+    out = _scipy_matrix("braycurtis", guard=guard)(a, b, params, out)
     out[np.isnan(out)] = 0.0  # 0/0 only for two zero vectors: identical, so distance 0
     return out
 
@@ -1062,8 +1070,8 @@ BUILTIN_METRICS: list[Metric] = [
     Metric("canberra", "distance", _scipy_matrix("canberra", guard=_guard(_p_canberra, "canberra distance", _big_rows(_FLOAT64_MAX / 2, summed=False))),
            _paired64(_p_canberra, "canberra distance"), _ref_canberra,
            "sum |a_i - b_i| / (|a_i| + |b_i|), terms with 0/0 count 0", writes_into=True),
-    Metric("braycurtis", "distance", _braycurtis_matrix, _paired64(_p_braycurtis), _ref_braycurtis,
-           "sum |a_i - b_i| / sum |a_i + b_i|; 0 for two zero vectors", aliases=("bray_curtis",), writes_into=True),
+    Metric("braycurtis", "distance", _braycurtis_matrix, _paired64(_p_braycurtis, BRAYCURTIS_INFINITE),
+           _ref_braycurtis, "sum |a_i - b_i| / sum |a_i + b_i|; 0 for two zero vectors; an error for a = -b", aliases=("bray_curtis",), writes_into=True),
     Metric("hamming", "distance", _scipy_matrix("hamming"), _paired64(_p_hamming), _ref_hamming,
            "fraction of components that differ", domain="discrete", writes_into=True),
     Metric("jaccard", "distance", _scipy_matrix("jaccard"), _paired64(_p_jaccard), _ref_jaccard,

@@ -400,3 +400,13 @@ def test_paired_scores_on_two_threads_equal_one_thread_and_the_reference(metric)
     if metric == "cosine":
         reference = 1.0 - reference
     np.testing.assert_allclose(both.score, reference, rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("dtype", [">f8", "<f8", ">f4", ">i4"])
+def test_compute_dtype_follows_precision_not_byte_order(dtype):
+    x = (np.random.default_rng(4).standard_normal((20, 8)) * 100).astype(dtype)
+    comp = siamcli.prepare(x, metric="euclidean")
+    expected = np.float32 if dtype == ">f4" else np.float64
+    assert comp.dtype == expected
+    matrix = siamcli.matrix(x, metric="euclidean").values
+    np.testing.assert_allclose(matrix, cdist(x.astype(float), x.astype(float)), rtol=0, atol=1e-9 if expected == np.float64 else 2e-3)
