@@ -27,6 +27,15 @@ OUTPUT_FORMATS = tuple(FORMATTERS)  # the one table of formatters: a new format 
 INPUT_FORMATS = tuple(FORMATS)  # the one table of loaders
 
 
+#: A library parameter -> the flag that sets it, where it is not `--` and the name with dashes.
+FLAGS = {"output": "-o"}
+
+
+def flag_name(param: str) -> str:
+    """The flag a library parameter is set by: the one place parameters become flags."""
+    return FLAGS.get(param, "--" + param.replace("_", "-"))
+
+
 class Terminal:
     """Everything a person reads on stderr: notes, warnings, errors, progress. Never stdout."""
 
@@ -121,7 +130,7 @@ class SiamGroup(click.Group):
         except SiamError as exc:
             if debug:
                 _print_traceback()
-            terminal.error(" ".join(str(exc).split()))
+            terminal.error(" ".join(exc.render(flag_name).split()))
             code = EXIT_BAD_INPUT
         except BrokenPipeError:
             _silence_stdout()
@@ -289,7 +298,7 @@ class Size(click.ParamType):
         try:
             return parse_size(value)
         except UsageError as exc:
-            self.fail(str(exc), param, ctx)
+            self.fail(exc.render(flag_name), param, ctx)
 
 
 def _options(*decorators):

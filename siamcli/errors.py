@@ -1,10 +1,47 @@
-"""Errors the library raises; the CLI turns each into one `Error: ...` line and exit status 2."""
+"""Errors the library raises; the CLI turns each into one `Error: ...` line and exit status 2.
+
+The library speaks of parameters, the CLI of flags: a message names a parameter with
+`mention("zero_vector")`. `str(error)` shows it by its Python name (`zero_vector`); the CLI renders
+the same error with `error.render(flag_name)`, so one place maps parameters to flags.
+"""
 
 from __future__ import annotations
 
+import re
+from typing import Callable
+
+_MARK = "\x1f"  # unit separator: never part of a message a user writes
+_MENTION = re.compile(f"{_MARK}([A-Za-z_][A-Za-z0-9_]*){_MARK}")
+
+
+def mention(param: str) -> str:
+    """A parameter's name inside an error message, shown as `param` by str() and as its flag by the CLI."""
+    return f"{_MARK}{param}{_MARK}"
+
+
+def mentioned(message: str) -> list[str]:
+    """The parameters a message mentions, in order."""
+    return _MENTION.findall(message)
+
 
 class SiamError(Exception):
-    """Base class: something the user can fix (bad input, bad option)."""
+    """Base class: something the user can fix (bad input, bad option).
+
+    `param` is the parameter the error is about (the first one the message mentions, unless given).
+    """
+
+    def __init__(self, message: str = "", *, param: str | None = None):
+        super().__init__(message)
+        self.template = message
+        found = mentioned(message)
+        self.param = param if param is not None else (found[0] if found else None)
+
+    def render(self, name: Callable[[str], str] = lambda param: param) -> str:
+        """The message with each mentioned parameter shown as `name(param)`."""
+        return _MENTION.sub(lambda match: name(match.group(1)), self.template)
+
+    def __str__(self) -> str:
+        return self.render()
 
 
 class InputError(SiamError):
