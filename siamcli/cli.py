@@ -715,8 +715,9 @@ class NumberList(click.ParamType):
     def convert(self, value, param, ctx):
         if not isinstance(value, str):
             return value
-        try:
-            numbers = tuple(self.kind(x) for x in value.split(",") if x.strip())
+        items = value.split(",")
+        try:  # an empty item ('', '1,,2') is a typo, not "nothing here"
+            numbers = tuple(self.kind(x) for x in items) if all(x.strip() for x in items) else (float("nan"),)
         except ValueError:
             numbers = (float("nan"),)
         if any(x != x or x in (float("inf"), float("-inf")) for x in numbers):

@@ -217,6 +217,42 @@ def _chunks(x: np.ndarray, index: np.ndarray | None = None) -> Iterator[np.ndarr
             yield np.asarray(x[index[start : start + step]])
 
 
+class _Scaled:
+    """Rows of x times 2**-exponent, read on demand (exact: a power of two), for data so large or so
+    small that squares and sums of squares would overflow or underflow the compute type."""
+
+    def __init__(self, x: np.ndarray, exponent: int):
+        self.x, self.exponent = x, exponent
+        self.shape, self.dtype, self.itemsize = x.shape, x.dtype, x.itemsize
+
+    def __getitem__(self, key) -> np.ndarray:
+        return np.ldexp(np.asarray(self.x[key]), -self.exponent)
+
+
+#: Peak magnitudes whose squares, summed over many rows and columns, stay well inside each type.
+_SAFE_PEAKS = {np.dtype(np.float32): (2.0**-40, 2.0**40), np.dtype(np.float64): (2.0**-400, 2.0**400)}
+
+
+def _scale_exponent(scan: "_Scan", cdtype: np.dtype) -> int:
+    """0 when the finite values' peak magnitude is safe, else the power of two that brings it near 1."""
+    if not scan.finite.any():
+        return 0
+    peak = float(max(np.abs(scan.col_min).max(), np.abs(scan.col_max).max()))
+    low, high = _SAFE_PEAKS.get(np.dtype(cdtype), _SAFE_PEAKS[np.dtype(np.float64)])
+    return 0 if peak == 0 or low <= peak <= high else int(np.frexp(peak)[1])
+
+
+def _unscaled(values, exponent: int, what: str, source: str):
+    """Figures of scaled rows brought back to the data's scale; an InputError when float64 cannot hold one."""
+    if values is None or not exponent:
+        return values
+    with np.errstate(over="ignore"):
+        out = np.ldexp(np.asarray(values, dtype=np.float64), exponent)
+    if not np.all(np.isfinite(out)):
+        raise InputError(f"{source}: {what} exceeds the float64 range (about 1.8e308); scale the vectors down")
+    return out if np.ndim(out) else float(out)
+
+
 # ---------------------------------------------------------------- the pass over every row
 
 
@@ -260,7 +296,8 @@ def _safe_norms(rows: np.ndarray) -> np.ndarray:
     x = rows.astype(np.float64)
     scale = np.abs(x).max(axis=1)
     scale[scale == 0] = 1.0
-    return scale * np.sqrt(np.einsum("ij,ij->i", x / scale[:, None], x / scale[:, None]))
+    with np.errstate(over="ignore"):  # a norm past float64: the scan is redone on scaled rows (_Scaled)
+        return scale * np.sqrt(np.einsum("ij,ij->i", x / scale[:, None], x / scale[:, None]))
 
 
 def _scan(x: np.ndarray, cdtype: np.dtype) -> _Scan:
@@ -296,7 +333,8 @@ def _scan(x: np.ndarray, cdtype: np.dtype) -> _Scan:
             np.minimum(col_min, good.min(axis=0), out=col_min)
             np.maximum(col_max, good.max(axis=0), out=col_max)
             if shift is None:
-                shift = good.mean(axis=0, dtype=np.float64).astype(cdtype)
+                with np.errstate(over="ignore"):  # values near the type's limit: rescanned scaled (_Scaled)
+                    shift = good.mean(axis=0, dtype=np.float64).astype(cdtype)
             with np.errstate(over="ignore", invalid="ignore"):
                 centred = good - shift
                 col_sum += centred.sum(axis=0, dtype=np.float64)
@@ -531,7 +569,14 @@ def inspect_embeddings(emb, *, classes=None, sample: int = 2000, seed: int = 0, 
     if classes is not None:
         labels, label_values, label_counts = _class_codes(classes, n, emb.source)
 
-    scan = _scan(x, compute_dtype(emb))
+    cdtype = compute_dtype(emb)
+    scan = _scan(x, cdtype)
+    exponent = _scale_exponent(scan, cdtype)
+    rows_x = x  # the rows figures are computed on: scaled by 2**-exponent when squares would overflow
+    if exponent:
+        rows_x = _Scaled(x, exponent)
+        original, scan = scan, _scan(rows_x, cdtype)
+        scan.hashes, scan.zero = original.hashes, original.zero  # of the original values, which scaling may round
     finite_rows = np.flatnonzero(scan.finite)
     n_finite = len(finite_rows)
     norms = scan.norms[finite_rows]
@@ -543,18 +588,25 @@ def inspect_embeddings(emb, *, classes=None, sample: int = 2000, seed: int = 0, 
 
     norm_figures = dict(norm_min=None, norm_mean=None, norm_std=None, norm_quantiles=None, norm_max=None)
     if n_finite:
-        norm_figures = dict(norm_min=float(norms.min()), norm_mean=float(norms.mean()), norm_std=float(norms.std()),
-                            norm_quantiles=_quantiles(norms), norm_max=float(norms.max()))
+        norm_max = _unscaled(norms.max(), exponent, f"the norm of row {int(finite_rows[np.argmax(norms)])}",
+                             emb.source)
+        norm_figures = dict(norm_min=_unscaled(norms.min(), exponent, "a norm", emb.source),
+                            norm_mean=_unscaled(norms.mean(), exponent, "the mean norm", emb.source),
+                            norm_std=_unscaled(norms.std(), exponent, "the norms' deviation", emb.source),
+                            norm_quantiles={key: _unscaled(value, exponent, "a norm", emb.source)
+                                            for key, value in _quantiles(norms).items()},
+                            norm_max=norm_max)
     variance, dead, low = _variance_figures(scan, n_finite)
     erank = participation = explained90 = axes = None
     spectrum_count = 0
     if n_finite >= 2:
-        spectrum_count, erank, participation, explained90, axes = _spectrum(x, scan, finite_rows, spectrum_rows, rng)
+        spectrum_count, erank, participation, explained90, axes = _spectrum(rows_x, scan, finite_rows, spectrum_rows,
+                                                                            rng)
 
     # One random sample: its first `sample` rows give the pairwise figures, up to PROJECTION_ROWS the plot.
     wanted = min(max(sample, PROJECTION_ROWS), _rows_within_budget(dim))
     picked = finite_rows[rng.choice(n_finite, size=min(n_finite, wanted), replace=False)]
-    picked_rows = _gather(x, picked)
+    picked_rows = _gather(rows_x, picked)
     pair_index, pair_rows = picked[:sample], picked_rows[:sample]
     nonzero = ~scan.zero[pair_index]
     cos = _cosine_values(pair_rows[nonzero].astype(np.float64)) if nonzero.sum() >= 2 else np.empty(0)
@@ -573,21 +625,28 @@ def inspect_embeddings(emb, *, classes=None, sample: int = 2000, seed: int = 0, 
 
     class_report = None
     if labels is not None and n_finite >= 2:
-        class_report = _class_separation(pair_rows, labels[pair_index], label_values, label_counts, metric, emb.source)
+        class_rows = _gather(x, pair_index) if exponent else pair_rows  # scores at the data's own scale
+        class_report = _class_separation(class_rows, labels[pair_index], label_values, label_counts, metric,
+                                         emb.source)
     shown = picked[:PROJECTION_ROWS]
     projection = projection_labels = None
     if axes is not None:
         mean = scan.shift.astype(np.float64) + scan.col_sum / n_finite
         projection = np.zeros((len(shown), 2))
         projection[:, : axes.shape[1]] = (picked_rows[: len(shown)].astype(np.float64) - mean) @ axes
+        projection = _unscaled(projection, exponent, "a projected coordinate", emb.source)
         if labels is not None:
             projection_labels = label_values[labels[shown]]
     kept = norms if n_finite <= NORMS_KEPT else norms[np.sort(rng.choice(n_finite, size=NORMS_KEPT, replace=False))]
+    kept = _unscaled(kept, exponent, "a norm", emb.source)
+    if variance is not None:
+        worst = int(np.argmax(variance))
+        variance = _unscaled(variance, 2 * exponent, f"the variance of column {worst}", emb.source)
 
     report = InspectionReport(
         source=emb.source, n=n, dim=dim, dtype=str(x.dtype), nonfinite_rows=n - n_finite,
         zero_rows=int(scan.zero.sum()), **norm_figures,
-        normalized=bool(n_finite and np.all(np.abs(norms - 1.0) <= NORMALIZED_TOLERANCE)),
+        normalized=bool(n_finite and not exponent and np.all(np.abs(norms - 1.0) <= NORMALIZED_TOLERANCE)),
         variance_min=None if variance is None else float(variance.min()),
         variance_median=None if variance is None else float(np.median(variance)),
         variance_max=None if variance is None else float(variance.max()),
@@ -600,7 +659,7 @@ def inspect_embeddings(emb, *, classes=None, sample: int = 2000, seed: int = 0, 
         collapsed=collapsed, verdict=verdict, warnings=[], summary=[], classes=class_report,
         norms_sample=kept, projection=projection, projection_rows=shown, projection_labels=projection_labels,
     )
-    report.warnings = _warnings(report, norms, n_finite)
+    report.warnings = _warnings(report, kept if exponent else norms, n_finite)
     report.summary = _summary(report, n_finite)
     return report
 

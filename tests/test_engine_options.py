@@ -54,6 +54,9 @@ def test_library_threshold_must_be_finite(threshold):
     ["matrix", "A", "B", "--memory", "1e400"], ["compare", "A", "B", "-m", "minkowski", "--p", "nan"],
     ["evaluate", "A", "B", "--labels", "L", "--far", "0.1,nan"], ["loss", "triplet", "A", "A", "B", "--margin", "nan"],
     ["loss", "contrastive", "A", "B", "--labels", "L", "--margins", "0.1,inf"],
+    ["evaluate", "A", "B", "--labels", "L", "--far", ""], ["loss", "contrastive", "A", "B", "--labels", "L", "--sweep",
+                                                           "--margins", "1,,2"],
+    ["evaluate", "A", "B", "--labels", "L", "--recall-k", "1,5,"],
 ])
 def test_cli_nonfinite_numbers_and_sizes_are_usage_errors(tmp_path, args):
     np.save(tmp_path / "a.npy", np.eye(3))

@@ -331,7 +331,8 @@ def test_inspect_norm_stats_match_numpy(x):
     assert r.norm_min == pytest.approx(norms.min(), rel=1e-9, abs=1e-300)
     assert r.norm_max == pytest.approx(norms.max(), rel=1e-9)
     assert r.norm_mean == pytest.approx(norms.mean(), rel=1e-9)
-    assert r.norm_std == pytest.approx(norms.std(), rel=1e-6, abs=1e-9 * norms.max())
+    peak = norms.max() or 1.0  # scaled: numpy's own std of norms near 1e-174 underflows to 0
+    assert r.norm_std == pytest.approx((norms / peak).std() * peak, rel=1e-6, abs=1e-9 * norms.max())
     expected = np.quantile(norms, QUANTILES)
     assert [r.norm_quantiles[k] for k in QUANTILE_KEYS] == pytest.approx(expected, rel=1e-9, abs=1e-300)
     assert r.normalized == bool(np.all(np.abs(norms - 1) <= 1e-3))
@@ -459,3 +460,35 @@ def test_inspect_fortran_order_input_reports_as_c_order(tmp_path):
     for name in ("norm_mean", "norm_max", "variance_median", "effective_rank", "mean_cosine", "spread_ratio"):
         assert getattr(fortran, name) == pytest.approx(getattr(c_order, name), rel=1e-5)  # float32 sums in another order
     assert fortran.summary[0] == c_order.summary[0] and fortran.collapsed == c_order.collapsed
+
+
+@pytest.mark.parametrize("dtype, scale", [
+    (np.float64, 1e150), (np.float64, 1e-200), (np.float64, 1e-300), (np.float64, 1e-310), (np.float64, 1e153),
+    (np.float32, 1e18), (np.float32, 1e-30), (np.float32, 3e37),
+])
+def test_inspect_any_finite_magnitude_gives_the_long_double_figures(dtype, scale):
+    rng = np.random.default_rng(11)
+    base = rng.normal(size=(80, 6))
+    x = (base * scale).astype(dtype) if dtype == np.float64 or scale < 1e30 else (base / 4 * scale).astype(dtype)
+    exact = x.astype(np.longdouble)
+    peak = np.abs(exact).max()
+    norms = np.sqrt(((exact / peak) ** 2).sum(axis=1)) * peak
+    report = inspect_embeddings(x)  # warnings are errors in this suite: none may be raised
+    tol = 1e-12 if dtype == np.float64 else 1e-5
+    assert report.norm_max == pytest.approx(float(norms.max()), rel=tol)
+    assert report.norm_mean == pytest.approx(float(norms.mean()), rel=tol)
+    variance = (exact / peak).var(axis=0, ddof=1) * peak * peak
+    if float(variance.max()) > np.finfo(np.float64).tiny:
+        assert report.variance_max == pytest.approx(float(variance.max()), rel=1e-4 if dtype == np.float32 else tol)
+    reference = inspect_embeddings(base.astype(dtype))  # the same directions at an ordinary scale
+    assert report.effective_rank == pytest.approx(reference.effective_rank, rel=1e-4)
+    assert report.mean_cosine == pytest.approx(reference.mean_cosine, abs=1e-5)
+    assert not report.normalized and all(np.isfinite(report.projection).ravel())
+
+
+@pytest.mark.parametrize("scale, what", [(1e200, "the variance of column"), (1.5e308, "the norm of row")])
+def test_inspect_figures_beyond_float64_are_an_error_naming_them(scale, what):
+    x = np.random.default_rng(2).normal(size=(40, 4))
+    x /= np.abs(x).max()
+    with pytest.raises(InputError, match=what + ".*float64 range"):
+        inspect_embeddings(x * scale)
