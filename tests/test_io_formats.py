@@ -119,3 +119,19 @@ def test_register_format_without_labels_reader_refuses_labels(vec_format, tmp_pa
 def test_formats_every_suffix_names_one_format():
     suffixes = [suffix for fmt in sio.FORMATS.values() for suffix in fmt.suffixes]
     assert len(suffixes) == len(set(suffixes)) and all(s.startswith(".") and s == s.lower() for s in suffixes)
+
+
+def test_register_format_missing_extra_says_what_to_install(tmp_path):
+    def read_needing_a_package(data, source, **options):
+        import siamcli_no_such_package  # noqa: F401  (the optional dependency, not installed)
+
+    fmt = sio.Format("toy", (".toy",), read_needing_a_package, "needs an extra", binary=True, extra="toy")
+    sio.register_format(fmt)
+    try:
+        (tmp_path / "a.toy").write_bytes(b"\x00\x01")
+        result = CliRunner().invoke(cli, ["compare", str(tmp_path / "a.toy"), str(tmp_path / "a.toy")])
+    finally:
+        del sio.FORMATS["toy"]
+    assert result.exit_code == 2 and result.stdout == ""
+    assert result.stderr == (f"Error: {tmp_path / 'a.toy'}: reading toy files needs siamcli_no_such_package; "
+                             "pip install 'siamcli[toy]'\n")

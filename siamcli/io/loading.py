@@ -70,12 +70,19 @@ def read_input(path: str, source: str, fmt: Format | None, gz: bool | None, limi
 
 
 def parse(fmt: Format, data, source: str, key: str | None, labels: str | None, limit: int) -> Parsed:
-    if fmt.binary:
+    """What `fmt`'s reader makes of the bytes (binary formats) or of their text; a reader whose
+    optional dependency is missing says which extra to install."""
+    if not fmt.binary:
+        data = bounded.decode(data, source)
+        if not data.strip():
+            raise InputError(f"{source}: is empty")
+    try:
         return fmt.read(data, source, key=key, labels=labels, limit=limit)
-    text = bounded.decode(data, source)
-    if not text.strip():
-        raise InputError(f"{source}: is empty")
-    return fmt.read(text, source, key=key, labels=labels, limit=limit)
+    except ImportError as exc:
+        if fmt.extra is None:
+            raise
+        raise InputError(f"{source}: reading {fmt.name} files needs {exc.name or 'an optional package'}; "
+                         f"pip install 'siamcli[{fmt.extra}]'") from None
 
 
 @contextmanager
