@@ -135,3 +135,29 @@ def test_register_format_missing_extra_says_what_to_install(tmp_path):
     assert result.exit_code == 2 and result.stdout == ""
     assert result.stderr == (f"Error: {tmp_path / 'a.toy'}: reading toy files needs siamcli_no_such_package; "
                              "pip install 'siamcli[toy]'\n")
+
+
+def test_register_format_gives_vectors_labels_and_pairs_from_one_entry(tmp_path):
+    """A pipe-separated format: one entry gives embeddings, a labels file and a pairs table."""
+    from siamcli.io.delimited import read_delimited
+    from siamcli.io.textcells import csv_records
+
+    def labels_psv(text, source, column, limit):
+        return [cells[0] for _, cells in csv_records(text, "|", source)]
+
+    fmt = sio.Format("psv", (".psv",), lambda text, source, key=None, labels=None, limit=0:
+                     read_delimited(text, source, "|", labels),
+                     "pipe-separated", labels=labels_psv, table=lambda text, source: csv_records(text, "|", source))
+    sio.register_format(fmt)
+    try:
+        (tmp_path / "e.psv").write_text("id|x|y|kind\nu|1|0|a\nv|0|1|b\nw|1|1|a\n")
+        (tmp_path / "l.psv").write_text("a\nb\na\n")
+        (tmp_path / "p.psv").write_text("u|w|1\nv|u|0\n")  # commas nowhere: the table reader, not a sniff
+        loaded = sio.load_embeddings(tmp_path / "e.psv", labels="kind")
+        labels = sio.read_labels(tmp_path / "l.psv", 3)
+        left, right, same = sio.read_labelled_pairs(tmp_path / "p.psv", loaded)
+    finally:
+        del sio.FORMATS["psv"]
+    np.testing.assert_array_equal(loaded.vectors, [[1, 0], [0, 1], [1, 1]])
+    assert loaded.ids == ["u", "v", "w"] and loaded.labels == ["a", "b", "a"] and labels == ["a", "b", "a"]
+    assert left.tolist() == [0, 1] and right.tolist() == [2, 0] and same == ["1", "0"]

@@ -116,6 +116,8 @@ def read_txt(text: str, source: str, key: str | None = None, labels: str | None 
 
 
 def text_labels(text: str, source: str, column: str | None, limit: int = 0) -> list[str]:
+    """Labels from text: one per line (a first line naming the column is a header), or the
+    `column` of a table (default: the one named label/class/...); the delimiter is sniffed."""
     delimiter = sniff_delimiter(first_line(text))
     if delimiter is None and column is None:  # one label per line; a first line naming the column is a header
         labels = [line.strip() for line in text_lines(text) if line.strip() and not line.lstrip().startswith("#")]
