@@ -1159,3 +1159,23 @@ def test_a_named_pipe_is_read_as_it_comes(tmp_path):
     writer.join()
     np.testing.assert_array_equal(loaded.vectors, [[1.0, 2.0], [3.0, 4.0]])
     assert list(loaded.ids) == ["a", "b"]
+
+
+def test_io_errors_name_parameters_and_the_cli_shows_flags(tmp_path):
+    """The library's messages mention a parameter (labels_column, input_format); the CLI shows its flag."""
+    (tmp_path / "lab.csv").write_text("a,b\n1,2\n3,4\n")
+    (tmp_path / "e.csv").write_text("1,0\n0,1\n")
+    (tmp_path / "e.foo").write_text("1 2\n")
+    with pytest.raises(InputError) as labels_error:
+        read_labels(tmp_path / "lab.csv", 2)
+    assert labels_error.value.param == "labels_column" and str(labels_error.value).endswith("(labels_column NAME)")
+    with pytest.raises(InputError) as format_error:
+        load_embeddings(tmp_path / "e.foo")
+    assert format_error.value.param == "input_format" and str(format_error.value).endswith("or name one with input_format")
+    labels_cli = CliRunner().invoke(cli, ["evaluate", str(tmp_path / "e.csv"), "--labels", str(tmp_path / "lab.csv")])
+    assert labels_cli.exit_code == 2 and labels_cli.stdout == ""
+    assert labels_cli.stderr == f"Error: {tmp_path / 'lab.csv'}: has columns a, b; say which holds the labels (--labels-column NAME)\n"
+    format_cli = CliRunner().invoke(cli, ["compare", str(tmp_path / "e.foo"), str(tmp_path / "e.foo")])
+    assert format_cli.exit_code == 2 and format_cli.stderr == (
+        f"Error: {tmp_path / 'e.foo'}: unknown file type ('.foo'); known: .csv, .json, .jsonl, .ndjson, .npy, .npz, "
+        ".tab, .tsv, .txt (and .gz of each); or name one with --input-format\n")
