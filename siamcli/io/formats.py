@@ -36,15 +36,9 @@ class Format:
     table: Callable[[str, str], list] | None = None
     magic: bytes = b""  # the first bytes of every file of this format (binary formats)
     not_magic: str = ""  # what a file without them is not, for the message
-    sniff: Callable[[bytes], bool] | None = None  # whether the first bytes of unnamed text look like it
+    sniff: Callable[[bytes], bool] | None = None  # whether unnamed text (its first non-comment bytes) looks like it
     options: tuple[str, ...] = ()  # the load options it reads beyond `labels` (e.g. 'key': an array or column)
     extra: str | None = None  # the optional dependency of its reader: pip install 'siamcli[extra]'
-
-    def sniffed(self, head: bytes) -> bool:
-        """Whether the first bytes of unnamed input (stdin) are of this format."""
-        if self.magic:
-            return head.startswith(self.magic)
-        return self.sniff is not None and self.sniff(_text_head(head))
 
     def magic_check(self, source: str) -> Callable[[bytes], None] | None:
         """A check of a stream's first bytes that refuses a file without the magic before more is read."""
@@ -143,7 +137,8 @@ def named_format(name: str) -> Format:
 
 def sniff_format(data: bytes) -> Format:
     """Guess the format of unnamed bytes (stdin) from their first bytes."""
+    head = _text_head(data)
     for fmt in FORMATS.values():
-        if fmt.sniffed(data):
+        if data.startswith(fmt.magic) if fmt.magic else fmt.sniff is not None and fmt.sniff(head):
             return fmt
     return FORMATS[FALLBACK_FORMAT]
