@@ -89,7 +89,7 @@ def strict_cost(path: Path, repeat: int) -> None:
     import itertools
 
     import siamcli.io as sio
-    from siamcli import textcells
+    from siamcli.io import textcells
 
     rows = [cells for _, cells in textcells.csv_records(path.read_text(), ",", str(path))]
 

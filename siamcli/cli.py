@@ -27,6 +27,22 @@ OUTPUT_FORMATS = tuple(FORMATTERS)  # the one table of formatters: a new format 
 INPUT_FORMATS = tuple(FORMATS)  # the one table of loaders
 
 
+class InputFormatChoice(click.Choice):
+    """--input-format's choices, read from the table of formats when used: a format registered
+    at run time is accepted at once."""
+
+    def __init__(self):
+        super().__init__(())
+
+    @property
+    def choices(self):
+        return tuple(FORMATS)
+
+    @choices.setter
+    def choices(self, value):  # click.Choice.__init__ sets it; the table is the one truth
+        pass
+
+
 #: A library parameter -> the flag that sets it, where it is not `--` and the name with dashes.
 FLAGS = {"output": "-o"}
 
@@ -342,7 +358,7 @@ max_input_option = click.option(
 
 #: How to read A and B.
 input_options = _options(
-    click.option("--input-format", type=click.Choice(INPUT_FORMATS), default=None,
+    click.option("--input-format", type=InputFormatChoice(), default=None,
                  help="Format of the inputs when the suffix does not say (needed rarely for '-', stdin)."),
     click.option("--key", default=None, help="Array to use from an .npz A (default: the only one, or 'embeddings')."),
     click.option("--b-key", default=None, help="Array to use from an .npz B (default: as --key)."),
@@ -889,7 +905,7 @@ def _plot_evaluation(result, path: str) -> None:
 @click.option("--seed", type=click.IntRange(0, None), default=0, show_default=True, help="Seed of the sample.")
 @click.option("--plot", type=click.Path(dir_okay=False), default=None,
               help="Save a norm histogram and a 2-D PCA scatter (coloured by class) as an image (needs siamcli[plot]).")
-@click.option("--input-format", type=click.Choice(INPUT_FORMATS), default=None,
+@click.option("--input-format", type=InputFormatChoice(), default=None,
               help="Format of EMB when the suffix does not say (needed rarely for '-', stdin).")
 @click.option("--key", default=None, help="Array to use from an .npz (default: the only one, or 'embeddings').")
 @click.option("--ids", "ids_a", type=click.Path(), default=None, help="Row ids, one per line.")
@@ -961,7 +977,7 @@ loss_options = _options(
                  help="A table of the loss and the active share at several margins (see --margins)."),
     click.option("--margins", type=NumberList(float), default=None,
                  help="Margins of --sweep (default: 0 and the 0%, 10%, ..., 100% quantiles of the data)."),
-    click.option("--input-format", type=click.Choice(INPUT_FORMATS), default=None,
+    click.option("--input-format", type=InputFormatChoice(), default=None,
                  help="Format of the inputs when the suffix does not say."),
     max_input_option,
     click.option("--threads", type=click.IntRange(1, None), default=None,

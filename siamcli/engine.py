@@ -348,11 +348,9 @@ def _whole_tiles(count: int, total: int, axis: int) -> int:
 
 def as_embedding_set(x, name: str = "<array>") -> EmbeddingSet:
     """An EmbeddingSet from a set, an array, or a path."""
-    if isinstance(x, EmbeddingSet):
-        return x
-    if isinstance(x, (np.ndarray, list, tuple)):
-        return embeddings_from_array(x, name)
-    return load_embeddings(x)
+    from .io import as_embedding_set as accepted
+
+    return accepted(x, name)
 
 
 def prepare(

@@ -173,19 +173,10 @@ def distance_metric(name: str | Metric) -> Metric:
 
 
 def _rows(x, name: str) -> np.ndarray:
-    array = np.asarray(x)
-    if array.dtype.kind not in "fiub":
-        raise InputError(f"{name}: expected numeric vectors, got {array.dtype}")
-    array = array.astype(np.float64)
-    if array.ndim == 1:
-        array = array.reshape(1, -1)
-    if array.ndim != 2 or 0 in array.shape:
-        raise InputError(f"{name}: expected a non-empty 2-D array of rows, got shape {array.shape}")
-    bad = ~np.isfinite(array)
-    if bad.any():
-        row, col = (int(i) for i in np.argwhere(bad)[0])
-        raise InputError(f"{name}: row {row}, column {col} is not finite; embeddings must be finite")
-    return array
+    """Rows of `x` (an array, a set or a path, accepted as every input is: numeric, finite) in float64."""
+    from .io import as_embedding_set
+
+    return np.asarray(as_embedding_set(x, name).vectors).astype(np.float64)
 
 
 def _paired(metric: str | Metric, p: float | None, named: Sequence[tuple[str, object]]) -> list:

@@ -18,13 +18,13 @@ def main() -> None:
     import atheris  # only here: pytest's doctest collection imports this module without atheris
 
     with atheris.instrument_imports():
-        import siamcli.bounded  # noqa: F401
+        import siamcli.io.bounded  # noqa: F401
         import siamcli.io as sio
-        import siamcli.textcells  # noqa: F401
+        import siamcli.io.textcells  # noqa: F401
         from siamcli.errors import InputError
 
     fmt = sys.argv.pop(1)
-    sio.CATCH_READER_ERRORS = False  # the bugs themselves, not the safety net's InputError
+    sio.loading.CATCH_READER_ERRORS = False  # the bugs themselves, not the safety net's InputError
     folder = tempfile.mkdtemp()
     suffix = sio.FORMATS[fmt].suffixes[0]
 

@@ -36,12 +36,12 @@ LIMIT = 2**20  # a 1 MiB ceiling: decompression bombs made by mutation stop earl
 @contextlib.contextmanager
 def reader_bugs_raised():
     """Switch off load_embeddings' safety net (a context manager: hypothesis and function fixtures do not mix)."""
-    saved = sio.CATCH_READER_ERRORS
-    sio.CATCH_READER_ERRORS = False
+    saved = sio.loading.CATCH_READER_ERRORS
+    sio.loading.CATCH_READER_ERRORS = False
     try:
         yield
     finally:
-        sio.CATCH_READER_ERRORS = saved
+        sio.loading.CATCH_READER_ERRORS = saved
 
 
 def seed_files() -> dict[str, bytes]:
@@ -140,13 +140,13 @@ def run_path(folder: Path, fmt: str, data: bytes, mapped: bool = False) -> None:
     hold them; `mapped`: every .npy takes the memory-mapped path."""
     path = _path_for(folder, fmt, data)
     labels = None if fmt == "npy" else "labels" if fmt == "npz" else "label"
-    saved = sio.MMAP_THRESHOLD_BYTES
-    sio.MMAP_THRESHOLD_BYTES = 0 if mapped else saved
+    saved = sio.arrays.MMAP_THRESHOLD_BYTES
+    sio.arrays.MMAP_THRESHOLD_BYTES = 0 if mapped else saved
     try:
         must_load_or_refuse(lambda: sio.load_embeddings(path, max_input_size=LIMIT, labels=labels))
         must_load_or_refuse(lambda: sio.load_embeddings(path, max_input_size=LIMIT))
     finally:
-        sio.MMAP_THRESHOLD_BYTES = saved
+        sio.arrays.MMAP_THRESHOLD_BYTES = saved
 
 
 @pytest.mark.parametrize("fmt", FORMAT_NAMES)

@@ -26,7 +26,7 @@ import pytest
 from click.testing import CliRunner
 
 import siamcli.io as sio
-from siamcli.cli import cli
+from siamcli.cli import cli, flag_name
 from siamcli.errors import InputError
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -72,7 +72,7 @@ def header_lies_past_memory(tmp: Path) -> Case:
 
 
 def header_lies_memory_mapped(tmp: Path, monkeypatch) -> Case:
-    monkeypatch.setattr(sio, "MMAP_THRESHOLD_BYTES", 1024)  # this 4 KiB file takes the memory-mapped path
+    monkeypatch.setattr(sio.arrays, "MMAP_THRESHOLD_BYTES", 1024)  # this 4 KiB file takes the memory-mapped path
     path = write(tmp / "liar-mmap.npy", hostile.npy_header((10_000, 384), "<f8") + bytes(4096))
     return Case(path, ("declares 10000 x 384 float64 (29.3 MiB)", "holds 4,096 bytes"))
 
@@ -297,7 +297,9 @@ def assert_refused(case: Case) -> str:
         tracemalloc.stop()
     assert elapsed < case.seconds, f"took {elapsed:.2f} s"
     assert peak < case.peak_mib * MiB, f"peak {peak / MiB:.1f} MiB"
-    message = str(info.value)
+    message = info.value.render(flag_name)  # as the CLI shows it: the library names the parameter
+    if any("(--max-input-size)" in fragment for fragment in case.fragments):
+        assert "(max_input_size)" in str(info.value) and info.value.param == "max_input_size"
     _check_message(message, case)
     return message
 
@@ -371,8 +373,9 @@ def test_load_embeddings_gzip_bomb_stops_at_the_default_ceiling(tmp_path):
     path = write(tmp_path / "big-bomb.csv.gz", hostile.gzip_bomb(2_300_000_000, exact_crc=False))
     tracemalloc.start()
     try:
-        with pytest.raises(InputError, match=r"decompresses to more than 2G \(--max-input-size\)"):
+        with pytest.raises(InputError, match=r"decompresses to more than 2G \(max_input_size\)") as info:
             sio.load_embeddings(path)
+        assert info.value.param == "max_input_size"
         peak = tracemalloc.get_traced_memory()[1]
     finally:
         tracemalloc.stop()
@@ -438,7 +441,7 @@ def test_load_embeddings_reads_fortran_order_npy(tmp_path, monkeypatch, mmap):
     np.save(path, array)
     assert b"'fortran_order': True" in path.read_bytes()[:128]
     if mmap:
-        monkeypatch.setattr(sio, "MMAP_THRESHOLD_BYTES", 64)
+        monkeypatch.setattr(sio.arrays, "MMAP_THRESHOLD_BYTES", 64)
     loaded = sio.load_embeddings(path)
     assert isinstance(loaded.vectors, np.memmap) is mmap
     np.testing.assert_array_equal(loaded.vectors, array)
@@ -481,8 +484,9 @@ def test_load_embeddings_json_id_with_a_huge_integer_is_text(tmp_path):
 
 def test_load_embeddings_stdin_gzip_bomb_stops_at_the_ceiling():
     data = hostile.gzip_bomb(64 * MiB, exact_crc=False)
-    with pytest.raises(InputError, match=r"<stdin>: decompresses to more than 1M \(--max-input-size\)"):
+    with pytest.raises(InputError, match=r"<stdin>: decompresses to more than 1M \(max_input_size\)") as info:
         sio.load_embeddings("-", stdin=io.BytesIO(data), max_input_size=MiB)
+    assert info.value.render(flag_name).endswith("(--max-input-size)")
 
 
 def test_load_embeddings_stdin_lying_npy_header():
@@ -498,7 +502,7 @@ def test_load_embeddings_out_of_memory_says_what_did_not_fit(tmp_path, monkeypat
     def no_memory(*args, **kwargs):
         raise MemoryError
 
-    monkeypatch.setattr(sio, "parse_numbers", no_memory)
+    monkeypatch.setattr(sio.delimited, "parse_numbers", no_memory)
     with pytest.raises(InputError, match=rf"{path}: not enough memory to read 8 bytes of text"):
         sio.load_embeddings(path)
 
@@ -510,10 +514,10 @@ def test_load_embeddings_turns_a_reader_bug_into_an_input_error(tmp_path, monkey
     def buggy(*args, **kwargs):
         return 1 / 0
 
-    monkeypatch.setattr(sio, "parse_numbers", buggy)
+    monkeypatch.setattr(sio.delimited, "parse_numbers", buggy)
     with pytest.raises(InputError, match=rf"{path}: cannot be read as csv \(ZeroDivisionError: division by zero\)"):
         sio.load_embeddings(path)
-    monkeypatch.setattr(sio, "CATCH_READER_ERRORS", False)
+    monkeypatch.setattr(sio.loading, "CATCH_READER_ERRORS", False)
     with pytest.raises(ZeroDivisionError):
         sio.load_embeddings(path)
 

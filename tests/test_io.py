@@ -210,7 +210,7 @@ def test_load_embeddings_npy_single_row_is_single(tmp_path):
                          ids=["2d", "1d", "fortran-order"])
 def test_load_embeddings_large_npy_is_memory_mapped(tmp_path, monkeypatch, array):
     path = write_npy(tmp_path / "big.npy", array)
-    monkeypatch.setattr(sio, "MMAP_THRESHOLD_BYTES", 16)
+    monkeypatch.setattr(sio.arrays, "MMAP_THRESHOLD_BYTES", 16)
     loaded = load_embeddings(path)
     assert isinstance(loaded.vectors, np.memmap)
     np.testing.assert_array_equal(loaded.vectors, np.atleast_2d(array))
@@ -219,7 +219,7 @@ def test_load_embeddings_large_npy_is_memory_mapped(tmp_path, monkeypatch, array
 
 def test_load_embeddings_small_npy_is_read_into_memory(tmp_path, monkeypatch):
     path = write_npy(tmp_path / "small.npy", VALUES)
-    monkeypatch.setattr(sio, "MMAP_THRESHOLD_BYTES", path.stat().st_size)  # not larger than: not mapped
+    monkeypatch.setattr(sio.arrays, "MMAP_THRESHOLD_BYTES", path.stat().st_size)  # not larger than: not mapped
     assert not isinstance(load_embeddings(path).vectors, np.memmap)
 
 
@@ -255,7 +255,8 @@ def test_load_embeddings_npz_several_arrays_without_key_lists_their_names(tmp_pa
     message = load_error(tmp_path / "a.npz")
     assert str(tmp_path / "a.npz") in message
     assert "left" in message and "right" in message
-    assert "--key" in message
+    assert "choose one with key" in message  # the parameter; the CLI shows its flag
+    assert CliRunner().invoke(cli, ["inspect", str(tmp_path / "a.npz")]).stderr.endswith("choose one with --key\n")
 
 
 def test_load_embeddings_npz_unknown_key_names_key_and_arrays(tmp_path):
@@ -973,7 +974,7 @@ def test_load_embeddings_never_unpickles(tmp_path, monkeypatch, name, mmap):
     marker = tmp_path / "ran"
     path = write_bytes(tmp_path / f"payload{suffix}", make(marker))
     if mmap:
-        monkeypatch.setattr(sio, "MMAP_THRESHOLD_BYTES", 1)
+        monkeypatch.setattr(sio.arrays, "MMAP_THRESHOLD_BYTES", 1)
     message = load_error(path)
     assert str(path) in message
     assert not marker.exists()
@@ -1033,7 +1034,7 @@ def test_load_embeddings_text_named_npy_is_not_called_pickled(tmp_path):
 
 def test_load_embeddings_large_pickled_npy_says_pickled(tmp_path, monkeypatch):
     bad = bad_pickled_npy(tmp_path)
-    monkeypatch.setattr(sio, "MMAP_THRESHOLD_BYTES", 1)
+    monkeypatch.setattr(sio.arrays, "MMAP_THRESHOLD_BYTES", 1)
     assert "pickle" in load_error(bad.path).lower()
 
 
@@ -1158,3 +1159,23 @@ def test_a_named_pipe_is_read_as_it_comes(tmp_path):
     writer.join()
     np.testing.assert_array_equal(loaded.vectors, [[1.0, 2.0], [3.0, 4.0]])
     assert list(loaded.ids) == ["a", "b"]
+
+
+def test_io_errors_name_parameters_and_the_cli_shows_flags(tmp_path):
+    """The library's messages mention a parameter (labels_column, input_format); the CLI shows its flag."""
+    (tmp_path / "lab.csv").write_text("a,b\n1,2\n3,4\n")
+    (tmp_path / "e.csv").write_text("1,0\n0,1\n")
+    (tmp_path / "e.foo").write_text("1 2\n")
+    with pytest.raises(InputError) as labels_error:
+        read_labels(tmp_path / "lab.csv", 2)
+    assert labels_error.value.param == "labels_column" and str(labels_error.value).endswith("(labels_column NAME)")
+    with pytest.raises(InputError) as format_error:
+        load_embeddings(tmp_path / "e.foo")
+    assert format_error.value.param == "input_format" and str(format_error.value).endswith("or name one with input_format")
+    labels_cli = CliRunner().invoke(cli, ["evaluate", str(tmp_path / "e.csv"), "--labels", str(tmp_path / "lab.csv")])
+    assert labels_cli.exit_code == 2 and labels_cli.stdout == ""
+    assert labels_cli.stderr == f"Error: {tmp_path / 'lab.csv'}: has columns a, b; say which holds the labels (--labels-column NAME)\n"
+    format_cli = CliRunner().invoke(cli, ["compare", str(tmp_path / "e.foo"), str(tmp_path / "e.foo")])
+    assert format_cli.exit_code == 2 and format_cli.stderr == (
+        f"Error: {tmp_path / 'e.foo'}: unknown file type ('.foo'); known: .csv, .json, .jsonl, .ndjson, .npy, .npz, "
+        ".tab, .tsv, .txt (and .gz of each); or name one with --input-format\n")

@@ -201,7 +201,7 @@ def test_pair_distances_input_errors():
     undefined = r"row 1 is a zero vector, for which cosine_distance is undefined \(1 such row\)"
     with pytest.raises(InputError, match=undefined):
         pair_distances(np.array([[1.0, 0.0], [0.0, 0.0]]), np.ones((2, 2)), "cosine_distance")
-    with pytest.raises(InputError, match="row 0, column 1 is not finite"):
+    with pytest.raises(InputError, match="row 0, column 1 is NaN; embeddings must be finite"):
         pair_distances(np.array([[1.0, np.nan]]), np.ones((1, 2)))
     with pytest.raises(UnknownMetricError):
         pair_distances(np.ones((1, 2)), np.ones((1, 2)), "euclidian")

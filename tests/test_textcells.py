@@ -12,7 +12,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from siamcli import textcells
+from siamcli.io import textcells
 
 CELL_CHARS = st.sampled_from(list("0123456789+-.eEnaifNAIFtyTY_ x,\"'\t\r\n\x00") + ["\u0661", "\uff11", "\u2028"])
 

@@ -15,7 +15,7 @@ from typing import BinaryIO, Callable, Iterator
 
 import numpy as np
 
-from .errors import InputError
+from ..errors import InputError, UsageError, mention
 
 #: The default ceiling of --max-input-size: bytes one input may bring into memory.
 DEFAULT_MAX_INPUT_BYTES = 2 * 2**30
@@ -59,7 +59,7 @@ def limit_text(limit: int) -> str:
 
 
 def too_large(source: str, what: str, limit: int) -> InputError:
-    return InputError(f"{source}: {what} more than {limit_text(limit)} (--max-input-size)")
+    return InputError(f"{source}: {what} more than {limit_text(limit)} ({mention('max_input_size')})")
 
 
 # ---------------------------------------------------------------- opening and reading under the ceiling
@@ -350,7 +350,7 @@ def npz_member(archive, info, source: str, name: str, limit: int, kinds: str = N
     where = f"{source}[{name}]"
     if info.file_size > limit:
         raise InputError(f"{where}: decompresses to {human_size(info.file_size)}, more than "
-                         f"{limit_text(limit)} (--max-input-size)")
+                         f"{limit_text(limit)} ({mention('max_input_size')})")
     try:
         with archive.open(info) as member:
             data = _read_declared(member, info.file_size)
@@ -382,3 +382,65 @@ def _short(exc: Exception) -> str:
     text = " ".join(str(exc).split()) or type(exc).__name__
     text = text if len(text) <= 80 else text[:77] + "..."
     return text if text.isprintable() else "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
+
+
+# ---------------------------------------------------------------- what a reader gets
+
+STDIN = "-"
+
+
+def input_bytes(path: str, source: str, binary: bool, gz: bool | None, limit: int, stdin=None,
+                check: Callable[[bytes], None] | None = None):
+    """What a reader gets: a DiskFile for a regular file of a `binary` format (its header bounds
+    it), else its bytes (a bytearray), decompressed when `gz` (None: sniffed), read under the
+    ceiling. `check` sees the first bytes of a stream and may refuse them before more is read."""
+    if path == STDIN:
+        data = read_stream(stdin_stream(stdin), source, limit, gz, check)
+    else:
+        handle, info = open_path(path, source)
+        with handle:
+            if not stat.S_ISREG(info.st_mode):  # a pipe or a device (`<(command)`): its size says nothing
+                data = read_stream(handle, source, limit, gz, check)
+            elif info.st_size == 0:
+                raise InputError(f"{source}: is empty")
+            elif gz:
+                data = collect(gunzip(chunks(handle, source), source, limit), source, limit, "decompresses to", check)
+            elif binary:
+                return DiskFile(path)
+            elif info.st_size > limit:
+                raise InputError(f"{source}: holds {human_size(info.st_size)} of text, more than "
+                                 f"{limit_text(limit)} ({mention('max_input_size')})")
+            else:
+                data = collect(chunks(handle, source), source, limit)
+    if not data:
+        raise InputError(f"{source}: is empty")
+    return data
+
+
+def decode(data, source: str) -> str:
+    """UTF-8 text (a BOM dropped), or an InputError naming the first byte that is not."""
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise InputError(f"{source}: byte {exc.start} is not UTF-8 text (is it a binary file?)") from None
+
+
+def read_text(path, limit: int = DEFAULT_MAX_INPUT_BYTES) -> tuple[str, str]:
+    """(text, source name) of a text file such as an ids or pairs list (never decompressed)."""
+    from .textcells import printable
+
+    path = os.fspath(path)
+    source = printable(path)
+    return decode(input_bytes(path, source, False, False, limit), source), source
+
+
+def max_bytes(value) -> int:
+    """A ceiling in bytes from an int or a size such as '2G'."""
+    if isinstance(value, str):
+        from ..engine import parse_size
+
+        return parse_size(value)
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise UsageError(f"{mention('max_input_size')} must be a positive number of bytes or a size such as "
+                         f"'2G', got {value!r}")
+    return value

@@ -62,7 +62,7 @@ def csv_records(text: str, delimiter: str, source: str) -> list[tuple[int, list[
     """
     import csv
 
-    from .errors import InputError
+    from ..errors import InputError
 
     returned = [0]  # records the csv reader has handed back: a change means the next line starts one
     where = [0, 0]  # (line of the record being read, line last given to the reader)
@@ -91,6 +91,25 @@ def csv_records(text: str, delimiter: str, source: str) -> list[tuple[int, list[
     finally:
         csv.field_size_limit(limit)
     return records
+
+
+def sniff_delimiter(first_line: str) -> str | None:
+    """The delimiter of delimited text from its first line: a tab, else a comma, else None (whitespace)."""
+    return "\t" if "\t" in first_line else "," if "," in first_line else None
+
+
+def first_line(text: str) -> str:
+    """The first non-blank line of a text ('' when there is none)."""
+    found = lines(text.lstrip())
+    return found[0] if found else ""
+
+
+def listed(names, most: int = 12) -> str:
+    """Names for a message: each quoted when it needs to be, at most `most` of them."""
+    names = list(names)
+    shown = [name if name.isprintable() and len(name) <= 40 else excerpt(name, 40) for name in names[:most]]
+    more = f" and {len(names) - most} more" if len(names) > most else ""
+    return (", ".join(shown) or "none") + more
 
 
 def first_bad_cell(rows: Sequence[Sequence[str]]) -> tuple[int, int] | None:
