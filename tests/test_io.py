@@ -1179,3 +1179,16 @@ def test_io_errors_name_parameters_and_the_cli_shows_flags(tmp_path):
     assert format_cli.exit_code == 2 and format_cli.stderr == (
         f"Error: {tmp_path / 'e.foo'}: unknown file type ('.foo'); known: .csv, .json, .jsonl, .ndjson, .npy, .npz, "
         ".tab, .tsv, .txt (and .gz of each); or name one with --input-format\n")
+
+
+@pytest.mark.parametrize("first", ["0x1F", "abc", "1e"])
+def test_read_csv_one_text_cell_over_a_column_of_numbers_is_an_error_naming_it(tmp_path, first):
+    path = tmp_path / "e.csv"
+    path.write_text(f"{first},2,3\n1,2,3\n4,5,6\n")
+    with pytest.raises(InputError, match=r"line 1, column 1: .* is not a number, and column 1 holds numbers"):
+        sio.load_embeddings(path)
+    (tmp_path / "ids.csv").write_text(f"id,x,y\n{first},2,3\n1,2,3\n4,5,6\n")  # named in a header: ids
+    loaded = sio.load_embeddings(tmp_path / "ids.csv")
+    assert loaded.ids == [first, "1", "4"] and loaded.vectors.tolist() == [[2, 3], [2, 3], [5, 6]]
+    (tmp_path / "text.csv").write_text(f"{first},2,3\nb,2,3\n")  # text ids throughout
+    assert sio.load_embeddings(tmp_path / "text.csv").ids == [first, "b"]

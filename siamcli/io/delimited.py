@@ -79,6 +79,11 @@ def read_delimited(text: str, source: str, delimiter: str | None, exclude: str |
         has_ids = True
     else:
         has_ids = len(data_first) > 1 and _id_like(data_first[0])
+        if has_ids and len(rows) > 1 and not any(not is_number(cells[0]) for _, cells in rows[1:]):
+            # one text cell over a column of numbers is a typo or a stray value, not a column of ids
+            raise InputError(f"{source}: line {rows[0][0]}, column 1: {excerpt(data_first[0])} is not a number, "
+                             "and column 1 holds numbers on every other line (to read column 1 as ids, "
+                             "name it in a header line: id,...)")
     width = len(data_first)
     if header is not None and len(header) != width:
         raise InputError(f"{source}: line {rows[0][0]} has {width + extra} columns but the header has "

@@ -43,11 +43,22 @@ class Format:
     def magic_check(self, source: str) -> Callable[[bytes], None] | None:
         """A check of a stream's first bytes that refuses a file without the magic before more is read."""
         if not self.magic:
-            return None
+            return None if self.binary else self._text_check(source)
 
         def check(head: bytes) -> None:
             if len(head) < len(self.magic) or not head.startswith(self.magic):
                 raise InputError(f"{source}: {self.not_magic}")
+
+        return check
+
+
+    def _text_check(self, source: str) -> Callable[[bytes], None]:
+        """Text never holds a NUL byte: a device such as /dev/zero or a binary file is refused at once."""
+
+        def check(head: bytes) -> None:
+            if b"\x00" in head:
+                raise InputError(f"{source}: byte {head.index(0)} is a NUL byte, which {self.name} text never holds "
+                                 "(is it a binary file?)")
 
         return check
 
