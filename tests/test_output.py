@@ -176,7 +176,7 @@ def test_matrix_rows_read_back_the_hostile_ids_exactly(sep):
 
 
 def test_csv_quotes_only_fields_a_reader_could_misread():
-    line = output._line(["id", "a,b", "a\tb", "cr\r", 'q"', " s", "s ", "#c", "x#", "naïve", 1.5, None, True], ",")
+    line = output.text.line(["id", "a,b", "a\tb", "cr\r", 'q"', " s", "s ", "#c", "x#", "naïve", 1.5, None, True], ",")
     assert line == 'id,"a,b",a\tb,"cr\r","q"""," s","s ","#c",x#,naïve,1.5,,true\n'
 
 
@@ -208,7 +208,7 @@ def _rich_reference(parts, precision=4) -> str:
     from rich.table import Table
 
     first = parts[0]
-    columns = output._RANKING_COLUMNS[first.grouping] + (("match",) if isinstance(first, Verdicts) else ())
+    columns = output.ranking._RANKING_COLUMNS[first.grouping] + (("match",) if isinstance(first, Verdicts) else ())
     table = Table(show_edge=False, pad_edge=False)
     for name in columns:
         table.add_column(name, justify="right" if name in ("rank", "score") else "left")
@@ -240,7 +240,7 @@ def _verdicts(ids_a, ids_b, threshold):
 def test_ranking_table_is_drawn_as_rich_draws_it(monkeypatch, case, group):
     """Rows written in groups, across chunk boundaries, give rich's table to the character."""
     monkeypatch.setenv("COLUMNS", "100")
-    monkeypatch.setattr(output, "TABLE_ROW_GROUP", group)
+    monkeypatch.setattr(output.ranking, "TABLE_ROW_GROUP", group)
     ids_a, ids_b = ["q1", "query-two", "q3", "é東", "q5"], ["g1", "g2", "gallery-3", "g4", "[b]g5[/b]"]
     precision = 0 if case == "precision 0" else 4
     parts = {"top-k": lambda: _ranking(ids_a, ids_b, top_k=5, block_rows=2),
@@ -271,7 +271,7 @@ def test_ranking_table_cuts_long_ids_and_fits_the_terminal(monkeypatch):
 
 
 def test_ranking_table_widens_a_column_for_a_later_wider_score(monkeypatch):
-    monkeypatch.setattr(output, "TABLE_ROW_GROUP", 2)
+    monkeypatch.setattr(output.ranking, "TABLE_ROW_GROUP", 2)
     metric = engine.get_metric("euclidean")
     a, b = _set(np.zeros((4, 1)), None), _set(np.zeros((1, 1)), None)
     scores = np.array([1.0, 2.0, 12345.5, 3.0])
@@ -297,7 +297,7 @@ def test_table_lines_hold_no_raw_control_for_any_ids(ids_a, ids_b):
     shown = _render(parts, "table")
     for ident in ids_a + ids_b:
         escaped = output.safe_text(ident)
-        if len(escaped) < output._MIN_ID_WIDTH and escaped.isascii() and escaped.strip() == escaped and escaped:
+        if len(escaped) < output.ranking._MIN_ID_WIDTH and escaped.isascii() and escaped.strip() == escaped and escaped:
             assert escaped in shown
 
 
