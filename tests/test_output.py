@@ -338,3 +338,45 @@ def test_ranking_table_memory_does_not_grow_with_the_rows(rows):
     assert sink.lines == 2 + rows + rows // 10 - 1 + 1  # header, rule, rows, a rule per row of A, the footer
     # a chunk's arrays (10,000 rows) and one group of lines; rich's Table held every row (hundreds of MB)
     assert peak < 6 * 2**20, f"{peak / 2**20:.1f} MiB"
+
+
+# ---------------------------------------------------------------- what output knows
+
+
+def test_output_imports_no_domain_module():
+    """output/ knows results only through siamcli.results: no import of a domain module (issue 14)."""
+    import ast
+    import pathlib
+
+    domain = {"io", "engine", "metrics", "kernels", "evaluation", "inspection", "losses", "plots", "distributed",
+              "files", "bounded", "textcells", "cli", "reports", "backends"}
+    package = pathlib.Path(output.__file__).parent
+    sources = sorted(package.glob("*.py"))
+    assert len(sources) >= 3
+    for source in sources:
+        for node in ast.walk(ast.parse(source.read_text())):
+            if isinstance(node, ast.ImportFrom):
+                names = [node.module or ""] if node.level == 0 else [f"{'.' * node.level}{node.module or ''}"]
+                names += [f"{names[0]}.{alias.name}" for alias in node.names]
+            elif isinstance(node, ast.Import):
+                names = [alias.name for alias in node.names]
+            else:
+                continue
+            for name in names:
+                parts = [p for p in name.replace("siamcli.", ".").split(".") if p]
+                assert not domain & set(parts[:2]), f"{source.name} imports {name}"
+
+
+def test_output_renders_a_new_result_kind_through_renderers(monkeypatch):
+    """A result kind unknown to output is refused with a clear TypeError until RENDERERS has it."""
+
+    class Tally:
+        def records(self):
+            yield {"n": 3}
+
+    with pytest.raises(TypeError, match="no renderer for Tally"):
+        _render(Tally(), "table")
+    assert _render(Tally(), "jsonl") == '{"n": 3}\n'  # records need no entry
+    monkeypatch.setitem(output.RENDERERS, Tally, output.Renderer(table=lambda parts, out, options: out.write("3 things\n")))
+    assert _render(Tally(), "table") == "3 things\n"
+    assert _render(Tally(), "json") == '[\n{"n": 3}\n]\n'

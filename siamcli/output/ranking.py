@@ -11,7 +11,6 @@ from .tables import console_on, direction
 from .text import format_number, safe_text
 
 if TYPE_CHECKING:
-    from ..io import EmbeddingSet
     from ..results import Ranking
     from . import OutputOptions
 
@@ -25,8 +24,8 @@ MAX_ID_WIDTH = 40
 _MIN_ID_WIDTH = 8  # ids give way to the terminal's width down to this
 
 
-def _id_width(ids: EmbeddingSet) -> int:
-    """Display width of the widest id of a set, escaped as tables show them, at most MAX_ID_WIDTH."""
+def _id_width(ids) -> int:
+    """Display width of the widest id of a set (an EmbeddingSet), escaped as tables show them, at most MAX_ID_WIDTH."""
     if ids.ids is None:
         return len(str(max(len(ids) - 1, 0)))
     from rich.cells import cell_len
