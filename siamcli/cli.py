@@ -23,7 +23,6 @@ from .output import FORMATTERS, safe_text
 EXIT_BAD_INPUT = 2
 EXIT_INTERNAL = 3
 EXIT_BROKEN_PIPE = 141  # as a Unix tool killed by SIGPIPE: `siamcli ... | head`
-OUTPUT_FORMATS = tuple(FORMATTERS)  # the one table of formatters: a new format appears everywhere
 INPUT_FORMATS = tuple(FORMATS)  # the one table of loaders
 
 
@@ -301,6 +300,22 @@ class Number(click.ParamType):
         return number
 
 
+class FormatChoice(click.Choice):
+    """-f: the formats of output.FORMATTERS as they are when used, so that a format added at run
+    time (output.register_format) is offered by every command."""
+
+    def __init__(self):
+        super().__init__(())
+
+    @property
+    def choices(self) -> tuple[str, ...]:
+        return tuple(FORMATTERS)
+
+    @choices.setter
+    def choices(self, value) -> None:
+        pass  # always the live table
+
+
 class Size(click.ParamType):
     """A size in bytes written as 512M, 2G, 1.5GiB or a plain number of bytes."""
 
@@ -330,7 +345,7 @@ def _options(*decorators):
 
 #: -f/--format, --precision and --debug, the same on every command.
 output_options = _options(
-    click.option("-f", "--format", "fmt", type=click.Choice(OUTPUT_FORMATS), default=None,
+    click.option("-f", "--format", "fmt", type=FormatChoice(), default=None,
                  help="Output format. Default: table on a terminal, jsonl otherwise."),
     click.option("--precision", type=click.IntRange(0, 17), default=4, show_default=True,
                  help="Decimals shown in tables (machine formats keep full precision)."),
@@ -367,13 +382,17 @@ input_options = _options(
     max_input_option,
 )
 
+#: -q/--quiet, on every command.
+quiet_option = click.option("-q", "--quiet", is_flag=True,
+                            help="No progress bar and no notes on stderr (errors still show).")
+
 #: How much memory and how many threads the computation may use; --quiet.
 engine_options = _options(
     click.option("--memory", type=Size(), default="512M", show_default=True,
                  help="Working memory beyond the inputs (e.g. 256M, 2G); work runs in blocks that fit."),
     click.option("--threads", type=click.IntRange(1, None), default=None,
                  help="Threads for BLAS and the kernels (default: every core)."),
-    click.option("-q", "--quiet", is_flag=True, help="No progress bar and no notes on stderr (errors still show)."),
+    quiet_option,
 )
 
 
@@ -912,9 +931,10 @@ def _plot_evaluation(result, path: str) -> None:
 @max_input_option
 @click.option("--threads", type=click.IntRange(1, None), default=None,
               help="Threads for BLAS and the kernels (default: every core).")
+@quiet_option
 @output_options
 def inspect(emb, classes_path, classes_column, metric, sample, seed, plot, input_format, key, ids_a, max_input_size,
-            threads, fmt, precision, debug):
+            threads, quiet, fmt, precision, debug):
     """A health report of an embedding set: plain-language findings first, then the figures.
 
     Shape and dtype; NaN, infinite and zero rows; the norm distribution and whether the set is
@@ -936,7 +956,7 @@ def inspect(emb, classes_path, classes_column, metric, sample, seed, plot, input
     from .inspection import inspect_embeddings
     from .io import load_embeddings, read_labels
 
-    terminal = Terminal()
+    terminal = Terminal(quiet)
     _check_plot(plot, emb, classes=classes_path, ids=ids_a)
     emb_set = load_embeddings(emb, input_format=input_format, key=key, ids_path=ids_a,
                               labels=classes_column if classes_path is None else None, max_input_size=max_input_size)
@@ -982,6 +1002,7 @@ loss_options = _options(
     max_input_option,
     click.option("--threads", type=click.IntRange(1, None), default=None,
                  help="Threads for BLAS and the kernels (default: every core)."),
+    quiet_option,
 )
 
 
@@ -1000,7 +1021,7 @@ loss_options = _options(
 @loss_options
 @output_options
 def contrastive(left, right, labels_path, pairs_path, positive_label, margin, squared, metric, p, sweep, margins,
-                input_format, max_input_size, threads, fmt, precision, debug):
+                input_format, max_input_size, threads, quiet, fmt, precision, debug):
     """Contrastive loss of labelled pairs: mean of y d^2 + (1 - y) max(0, m - d)^2.
 
     y = 1 for a similar pair (the label given by --positive-label), 0 for a dissimilar one; d
@@ -1018,7 +1039,7 @@ def contrastive(left, right, labels_path, pairs_path, positive_label, margin, sq
     from .evaluation import parse_labels
     from .io import load_embeddings, read_labelled_pairs, read_labels
 
-    terminal = Terminal()
+    terminal = Terminal(quiet)
     if (labels_path is None) == (pairs_path is None):
         raise UsageError("label the pairs with --labels FILE (with LEFT RIGHT) or --pairs FILE, one of them")
     engine.set_threads(threads)
@@ -1055,8 +1076,8 @@ def contrastive(left, right, labels_path, pairs_path, positive_label, margin, sq
 @click.option("--margin", type=Number(), default=0.2, show_default=True, help="The margin m (FaceNet's alpha).")
 @loss_options
 @output_options
-def triplet(anchor, positive, negative, margin, metric, p, sweep, margins, input_format, max_input_size, threads, fmt,
-            precision, debug):
+def triplet(anchor, positive, negative, margin, metric, p, sweep, margins, input_format, max_input_size, threads,
+            quiet, fmt, precision, debug):
     """Triplet loss: mean of max(0, d(a, p) - d(a, n) + m) over rows i of ANCHOR, POSITIVE, NEGATIVE.
 
     Row i of the three files is one triplet: the anchor, a sample of the same identity and one
@@ -1072,7 +1093,7 @@ def triplet(anchor, positive, negative, margin, metric, p, sweep, margins, input
     from . import engine, losses
     from .io import load_embeddings
 
-    terminal = Terminal()
+    terminal = Terminal(quiet)
     engine.set_threads(threads)
     sets = [load_embeddings(path, input_format=input_format, max_input_size=max_input_size)
             for path in (anchor, positive, negative)]
@@ -1209,8 +1230,9 @@ def _save_matrix(comp, path: str, dtype: str | None = None) -> None:
 
 
 @cli.command(context_settings=CONTEXT)
+@quiet_option
 @output_options
-def metrics(fmt, precision, debug):
+def metrics(quiet, fmt, precision, debug):
     """List the metrics: name, aliases, kind (distance or similarity) and what each computes.
 
     Similarities rank highest first, distances lowest first. Packages can add metrics through
@@ -1224,7 +1246,7 @@ def metrics(fmt, precision, debug):
     from .metrics import available_metrics
     from .results import MetricList
 
-    terminal = Terminal()
+    terminal = Terminal(quiet)
     _emit(MetricList(available_metrics(warn=terminal.note)), fmt, precision, terminal)
 
 

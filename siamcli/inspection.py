@@ -27,7 +27,7 @@ from .evaluation import check_seed
 from .errors import InputError, ShapeError, UsageError
 from .io import EmbeddingSet
 from .metrics import get_metric
-from .results import plain
+from .results import Column, Document, Grid, key_value_grid, plain
 
 #: Quantiles reported for norms and cosines; record keys are "1%", "5%", ...
 QUANTILES = (0.01, 0.05, 0.25, 0.5, 0.75, 0.95, 0.99)
@@ -119,7 +119,7 @@ class ClassSeparation:
 
 
 @dataclass
-class InspectionReport:
+class InspectionReport(Document):
     """What `inspect_embeddings` found: plain-language `summary` and `warnings`, then the figures.
 
     Figures that cannot be computed (too few rows, every row zero) are None. The arrays at the
@@ -181,6 +181,10 @@ class InspectionReport:
         out = {name: getattr(self, name) for name in self.fields}
         out["classes"] = None if self.classes is None else self.classes.record()
         return plain(out)
+
+    def table_layout(self, precision: int) -> list:
+        """Plain language first (summary, findings), then the figures, then the classes."""
+        return _inspection_layout(self.record(), precision)
 
 
 def _quantile_keys() -> list[str]:
@@ -839,3 +843,58 @@ def _summary(r: InspectionReport, n_finite: int) -> list[str]:
 
 
 __all__ = ["inspect_embeddings", "InspectionReport", "ClassSeparation", "ClassRow"]
+
+
+# ---------------------------------------------------------------- the table (siamcli.output draws it)
+
+
+def _figures_grid(r: dict, precision: int) -> Grid:
+    from .output.text import figure
+
+    num = lambda x: figure(x, precision)  # noqa: E731
+    cos = r["cosine_quantiles"] or {}
+    norms = r["norm_quantiles"] or {}
+    return key_value_grid([
+        ("vectors x dimensions", f"{r['n']:,} x {r['dim']:,} ({r['dtype']})"),
+        ("non-finite / zero rows", f"{r['nonfinite_rows']:,} / {r['zero_rows']:,}"),
+        ("norm min / median / max", f"{num(r['norm_min'])} / {num(norms.get('50%'))} / {num(r['norm_max'])}"),
+        ("L2-normalised", "yes" if r["normalized"] else "no"),
+        ("dead / low-variance dimensions", f"{r['dead_dimensions']} / {r['low_variance_dimensions']}"),
+        ("effective rank", num(r["effective_rank"])),
+        ("participation ratio", num(r["participation_ratio"])),
+        ("components for 90% of variance", str(r["explained_variance_90"])),
+        ("mean cosine (std)", f"{num(r['mean_cosine'])} ({num(r['std_cosine'])})"),
+        ("cosine 5% / 50% / 95%", f"{num(cos.get('5%'))} / {num(cos.get('50%'))} / {num(cos.get('95%'))}"),
+        ("pairs with cosine > 0.95", num(r["high_cosine_fraction"])),
+        ("spread (RMS distance / RMS norm)", num(r["spread_ratio"])),
+        ("exact duplicate rows", f"{r['exact_duplicate_rows']:,}"),
+        ("near-duplicate pairs (sampled)", f"{r['near_duplicate_pairs']:,}"),
+        ("sampled rows / pairs", f"{r['sampled_rows']:,} / {r['sampled_pairs']:,}"),
+        ("collapsed", "YES" if r["collapsed"] else "no"),
+    ])
+
+
+def _classes_blocks(classes: dict, precision: int) -> list:
+    from .output.text import figure
+
+    num = lambda x: figure(x, precision)  # noqa: E731
+    said = (f"classes ({classes['metric']}; {'higher' if classes['higher_is_better'] else 'lower'} is closer): "
+            f"same-class mean {num(classes['intra_mean'])}, other-class mean {num(classes['inter_mean'])}, "
+            f"separation d' {num(classes['separation'])}")
+    grid = Grid([Column(name, justify=justify) for name, justify in (
+        ("class", "left"), ("count", "right"), ("same-class", "right"), ("other-class", "right"),
+        ("nearest class", "left"), ("to nearest", "right"), ("separated", "left"))])
+    for row in classes["per_class"]:
+        grid.rows.append([str(row["class"]), f"{row['count']:,}", num(row["intra_mean"]), num(row["inter_mean"]),
+                          str(row["nearest_class"]), num(row["nearest_mean"]), "yes" if row["separated"] else "NO"])
+    return ["", said, grid]
+
+
+def _inspection_layout(r: dict, precision: int) -> list:
+    blocks = [f"{r['source']}:", *(f"  {line}" for line in r["summary"])]
+    if r["warnings"]:
+        blocks += ["findings:", *(f"  ! {line}" for line in r["warnings"])]
+    blocks += ["", _figures_grid(r, precision)]
+    if r["classes"] is not None:
+        blocks += _classes_blocks(r["classes"], precision)
+    return blocks

@@ -19,7 +19,7 @@ import numpy as np
 
 from .errors import InputError, ShapeError, UsageError
 from .metrics import Metric, available_metrics, check_params, get_metric
-from .results import plain
+from .results import Column, Grid, Report, key_value_grid, plain
 
 LOSS_KINDS = ("contrastive", "triplet")
 #: A default sweep puts margins at these quantiles of the data (see `margin_sweep`).
@@ -34,7 +34,7 @@ def _count(number: int, noun: str) -> str:
 
 
 @dataclass
-class LossReport:
+class LossReport(Report):
     """A loss at one margin: its mean over the n pairs or triplets, and the share with non-zero loss."""
 
     kind: str  # "contrastive" or "triplet"
@@ -52,6 +52,10 @@ class LossReport:
 
     def records(self) -> Iterator[dict]:
         yield self.record()
+
+    def table_layout(self, precision: int) -> list:
+        """The loss and its figures, label and value."""
+        return _loss_layout([self.record()], None, precision)
 
 
 @dataclass
@@ -88,7 +92,7 @@ class TripletReport(LossReport):
 
 
 @dataclass
-class MarginSweep:
+class MarginSweep(Report):
     """A loss at several margins (one report per margin, in the order given or ascending by default),
     and `suggestion`: a plain-language description of which margins keep how much of the data active."""
 
@@ -108,6 +112,10 @@ class MarginSweep:
     def record(self) -> dict:
         return {"kind": self.kind, "metric": self.metric, "suggestion": self.suggestion,
                 "rows": list(self.records())}
+
+    def table_layout(self, precision: int) -> list:
+        """One row per margin; what is the same at every margin is said once, above."""
+        return _loss_layout(list(self.records()), self, precision)
 
 
 # ---------------------------------------------------------------- checking inputs
@@ -379,3 +387,28 @@ __all__ = [
     "LOSS_KINDS", "LossReport", "ContrastiveReport", "TripletReport", "MarginSweep", "contrastive_loss",
     "triplet_loss", "margin_sweep", "pair_distances", "triplet_distances", "distance_metric",
 ]
+
+
+# ---------------------------------------------------------------- the table (siamcli.output draws it)
+
+
+def _loss_layout(records: list[dict], sweep: MarginSweep | None, precision: int) -> list:
+    """One loss as figures, or a margin sweep as one row per margin."""
+    from .output.text import figure
+
+    show = lambda v: f"{v:,}" if isinstance(v, int) else figure(v, precision)  # noqa: E731
+    skip = {"kind", "metric", "n", "squared"}
+    first = records[0]
+    what = f"{first['kind']} loss over {first['n']:,} {'pairs' if first['kind'] == 'contrastive' else 'triplets'}"
+    blocks = [what + (f" ({first['metric']} distances)" if first.get("metric") else "")]
+    if sweep is None:
+        return blocks + [key_value_grid([(k.replace("_", " "), show(v)) for k, v in first.items() if k not in skip])]
+    constant = {k for k in first if k != "margin" and len({r[k] for r in records}) == 1}  # said once, above
+    blocks += [f"{k.replace('_', ' ')}: {show(first[k])}" for k in sorted(constant - skip, key=list(first).index)]
+    columns = [k for k in first if k not in skip | constant]
+    grid = Grid([Column(c.replace("_fraction", "").replace("_", " "), justify="right") for c in columns])
+    grid.rows = [[show(r[c]) for c in columns] for r in records]
+    blocks.append(grid)
+    if sweep.suggestion:
+        blocks.append(sweep.suggestion)
+    return blocks

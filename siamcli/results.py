@@ -1,15 +1,22 @@
-"""Typed results the library returns; `output.py` turns them into text."""
+"""Typed results the library returns, and the words they use to say how they look as a table.
+
+Every result yields its records (`records()`: flat-able dicts, what JSON and CSV show). A report
+also describes its table as data (`table_layout()`: lines of text and `Grid`s); `siamcli.output`
+draws that, and knows the result kinds only through its RENDERERS table keyed by the types here.
+"""
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
-from typing import Iterator, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Iterator, Sequence, Union
 
 import numpy as np
 
-from .io import EmbeddingSet
-from .metrics import Metric
+if TYPE_CHECKING:  # annotations only: output imports this module and must not pull in io or metrics
+    from .io import EmbeddingSet
+    from .metrics import Metric
+
 
 def plain(value):
     """A strict-JSON-ready copy of a record value: Python scalars, lists and dicts; numpy scalars
@@ -148,13 +155,71 @@ class MatrixResult:
             }
 
 
+@dataclass(frozen=True)
+class Column:
+    """A column of a Grid, as rich's Table.add_column takes it."""
+
+    name: str
+    justify: str = "left"
+    no_wrap: bool = False
+    min_width: int | None = None
+    overflow: str = "ellipsis"
+
+
 @dataclass
-class MetricList:
+class Grid:
+    """A table of text cells: `columns`, then `rows` of cells (already formatted).
+    Without `box`, a borderless grid (label and value pairs)."""
+
+    columns: list[Column]
+    rows: list[list[str]] = field(default_factory=list)
+    show_header: bool = True
+    box: bool = True
+
+
+#: What a report's table is made of: lines of text ("" is a blank line) and grids, in order.
+Block = Union[str, Grid]
+
+
+def key_value_grid(rows) -> Grid:
+    """Figures as label and value pairs, the value right-aligned, without header or borders."""
+    return Grid([Column("figure"), Column("value", justify="right")], [list(r) for r in rows],
+                show_header=False, box=False)
+
+
+class Report:
+    """A result drawn as a table from the blocks of its `table_layout(precision)`."""
+
+    fields: tuple[str, ...] = ()
+
+    def records(self) -> Iterator[dict]:
+        raise NotImplementedError
+
+    def table_layout(self, precision: int) -> list[Block]:
+        raise NotImplementedError
+
+
+class Document(Report):
+    """A report that is one object (`record()`): JSON shows it as an object, not a list."""
+
+    def record(self) -> dict:
+        raise NotImplementedError
+
+    def records(self) -> Iterator[dict]:
+        yield self.record()
+
+
+@dataclass
+class MetricList(Report):
     """The metrics siamcli knows, built-in and from plugins."""
 
     metrics: list[Metric]
 
     fields = METRIC_FIELDS
+
+    def table_layout(self, precision: int) -> list[Block]:
+        columns = [Column(name, overflow="fold") for name in ("name", "aliases", "kind", "summary")]
+        return [Grid(columns, [[m.name, ", ".join(m.aliases), m.kind, m.summary] for m in self.metrics])]
 
     def records(self) -> Iterator[dict]:
         for m in self.metrics:

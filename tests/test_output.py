@@ -176,7 +176,7 @@ def test_matrix_rows_read_back_the_hostile_ids_exactly(sep):
 
 
 def test_csv_quotes_only_fields_a_reader_could_misread():
-    line = output._line(["id", "a,b", "a\tb", "cr\r", 'q"', " s", "s ", "#c", "x#", "naïve", 1.5, None, True], ",")
+    line = output.text.line(["id", "a,b", "a\tb", "cr\r", 'q"', " s", "s ", "#c", "x#", "naïve", 1.5, None, True], ",")
     assert line == 'id,"a,b",a\tb,"cr\r","q"""," s","s ","#c",x#,naïve,1.5,,true\n'
 
 
@@ -208,7 +208,7 @@ def _rich_reference(parts, precision=4) -> str:
     from rich.table import Table
 
     first = parts[0]
-    columns = output._RANKING_COLUMNS[first.grouping] + (("match",) if isinstance(first, Verdicts) else ())
+    columns = output.ranking._RANKING_COLUMNS[first.grouping] + (("match",) if isinstance(first, Verdicts) else ())
     table = Table(show_edge=False, pad_edge=False)
     for name in columns:
         table.add_column(name, justify="right" if name in ("rank", "score") else "left")
@@ -240,7 +240,7 @@ def _verdicts(ids_a, ids_b, threshold):
 def test_ranking_table_is_drawn_as_rich_draws_it(monkeypatch, case, group):
     """Rows written in groups, across chunk boundaries, give rich's table to the character."""
     monkeypatch.setenv("COLUMNS", "100")
-    monkeypatch.setattr(output, "TABLE_ROW_GROUP", group)
+    monkeypatch.setattr(output.ranking, "TABLE_ROW_GROUP", group)
     ids_a, ids_b = ["q1", "query-two", "q3", "é東", "q5"], ["g1", "g2", "gallery-3", "g4", "[b]g5[/b]"]
     precision = 0 if case == "precision 0" else 4
     parts = {"top-k": lambda: _ranking(ids_a, ids_b, top_k=5, block_rows=2),
@@ -271,7 +271,7 @@ def test_ranking_table_cuts_long_ids_and_fits_the_terminal(monkeypatch):
 
 
 def test_ranking_table_widens_a_column_for_a_later_wider_score(monkeypatch):
-    monkeypatch.setattr(output, "TABLE_ROW_GROUP", 2)
+    monkeypatch.setattr(output.ranking, "TABLE_ROW_GROUP", 2)
     metric = engine.get_metric("euclidean")
     a, b = _set(np.zeros((4, 1)), None), _set(np.zeros((1, 1)), None)
     scores = np.array([1.0, 2.0, 12345.5, 3.0])
@@ -297,7 +297,7 @@ def test_table_lines_hold_no_raw_control_for_any_ids(ids_a, ids_b):
     shown = _render(parts, "table")
     for ident in ids_a + ids_b:
         escaped = output.safe_text(ident)
-        if len(escaped) < output._MIN_ID_WIDTH and escaped.isascii() and escaped.strip() == escaped and escaped:
+        if len(escaped) < output.ranking._MIN_ID_WIDTH and escaped.isascii() and escaped.strip() == escaped and escaped:
             assert escaped in shown
 
 
@@ -338,3 +338,45 @@ def test_ranking_table_memory_does_not_grow_with_the_rows(rows):
     assert sink.lines == 2 + rows + rows // 10 - 1 + 1  # header, rule, rows, a rule per row of A, the footer
     # a chunk's arrays (10,000 rows) and one group of lines; rich's Table held every row (hundreds of MB)
     assert peak < 6 * 2**20, f"{peak / 2**20:.1f} MiB"
+
+
+# ---------------------------------------------------------------- what output knows
+
+
+def test_output_imports_no_domain_module():
+    """output/ knows results only through siamcli.results: no import of a domain module (issue 14)."""
+    import ast
+    import pathlib
+
+    domain = {"io", "engine", "metrics", "kernels", "evaluation", "inspection", "losses", "plots", "distributed",
+              "files", "bounded", "textcells", "cli", "reports", "backends"}
+    package = pathlib.Path(output.__file__).parent
+    sources = sorted(package.glob("*.py"))
+    assert len(sources) >= 3
+    for source in sources:
+        for node in ast.walk(ast.parse(source.read_text())):
+            if isinstance(node, ast.ImportFrom):
+                names = [node.module or ""] if node.level == 0 else [f"{'.' * node.level}{node.module or ''}"]
+                names += [f"{names[0]}.{alias.name}" for alias in node.names]
+            elif isinstance(node, ast.Import):
+                names = [alias.name for alias in node.names]
+            else:
+                continue
+            for name in names:
+                parts = [p for p in name.replace("siamcli.", ".").split(".") if p]
+                assert not domain & set(parts[:2]), f"{source.name} imports {name}"
+
+
+def test_output_renders_a_new_result_kind_through_renderers(monkeypatch):
+    """A result kind unknown to output is refused with a clear TypeError until RENDERERS has it."""
+
+    class Tally:
+        def records(self):
+            yield {"n": 3}
+
+    with pytest.raises(TypeError, match="no renderer for Tally"):
+        _render(Tally(), "table")
+    assert _render(Tally(), "jsonl") == '{"n": 3}\n'  # records need no entry
+    monkeypatch.setitem(output.RENDERERS, Tally, output.Renderer(table=lambda parts, out, options: out.write("3 things\n")))
+    assert _render(Tally(), "table") == "3 things\n"
+    assert _render(Tally(), "json") == '[\n{"n": 3}\n]\n'
