@@ -19,7 +19,7 @@ import numpy as np
 
 from .errors import InputError, ShapeError, UsageError
 from .io import EmbeddingSet, embeddings_from_array, load_embeddings
-from .metrics import SAFE_SQNORMS, WIDE_SQNORM, Metric, Params, ScoreOutOfRange, check_params, get_metric, unit_rows
+from .metrics import SAFE_SQNORMS, WIDE_SQNORM, Metric, Params, ScoreOutOfRange, get_metric, unit_rows
 from .results import MatrixResult, Ranking, Score, Verdicts
 
 DEFAULT_MEMORY_BYTES = 512 * 2**20
@@ -366,8 +366,10 @@ def prepare(
     zero_vector: str = "error",
     memory: int = DEFAULT_MEMORY_BYTES,
     notify: Callable[[str], None] | None = None,
+    **metric_params,
 ) -> Comparison:
-    """Check two inputs against a metric and fit what the metric needs (covariance)."""
+    """Check two inputs against a metric and fit what the metric needs (covariance). The metric's
+    parameters (p, cov_from, a plugin's own) are keywords; None leaves one at its default."""
     memory = check_memory(memory)
     a = as_embedding_set(a, "A")
     same = b is None
@@ -377,9 +379,7 @@ def prepare(
         raise UsageError(f"--zero-vector must be one of {', '.join(ZERO_VECTOR_POLICIES)}, got '{zero_vector}'")
     if a.dim != b.dim:
         raise ShapeError(f"{a.source} has {a.dim} dimensions but {b.source} has {b.dim}; they cannot be compared")
-    params = check_params(m, p)
-    if cov_from is not None and m.name != "mahalanobis":
-        raise UsageError(f"--cov-from applies to mahalanobis only, not to {m.name}")
+    params = m.bind(dict(p=p, cov_from=cov_from, **metric_params))
     dtype = compute_dtype(a, b) if m.keeps_float32 else np.dtype(np.float64)  # scores may widen: Comparison.dtype
     inputs = [a] if same else [a, b]
 
@@ -404,9 +404,8 @@ def prepare(
                 )
             mask |= zero
         if mask.any() and zero_vector == "error":
-            what = {"correlation": "constant vectors"}.get(m.name, "zero vectors")
             raise InputError(
-                f"{m.name} is undefined for {what}: {_describe_rows(s, mask)} "
+                f"{m.name} is undefined for {m.undefined_words[1]}: {_describe_rows(s, mask)} "
                 "(choose --zero-vector nan or zero to score them anyway)"
             )
         return mask
@@ -416,20 +415,21 @@ def prepare(
 
     comparison = Comparison(m, params, a, b, same, dtype, normalize, zero_vector, undefined_a, undefined_b, memory)
     if m.prepare is not None:
-        if cov_from is not None:
-            source = as_embedding_set(cov_from, "covariance data")
-            if source.dim != a.dim:
-                raise ShapeError(f"{source.source} has {source.dim} dimensions but {a.source} has {a.dim}")
-            cov_sets = [source]
-        else:
-            cov_sets = inputs
+        data = {}
+        for param in m.params:  # "data" parameters (mahalanobis' cov_from): loaded once, here
+            if param.kind == "data" and params.get(param.name) is not None:
+                source = data[param.name] = as_embedding_set(params.get(param.name), param.what)
+                if source.dim != a.dim:
+                    raise ShapeError(f"{source.source} has {source.dim} dimensions but {a.source} has {a.dim}")
+        params = params.with_values(**data)
 
-        def chunks():
-            for s in cov_sets:
+        def chunks(source: EmbeddingSet | None = None):
+            for s in inputs if source is None else [source]:
                 for _, rows in _row_chunks(s.vectors):
                     yield _as_rows(rows, np.dtype(np.float64), normalize)
 
-        comparison.params = m.prepare(chunks, a.dim, params)
+        fitted = m.prepare(chunks, a.dim, params)
+        comparison.params = fitted.without(*(param.name for param in m.params if param.kind == "data"))
     if notify is not None:
         for note in comparison.params.notes:
             notify(note)

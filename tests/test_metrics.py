@@ -15,6 +15,7 @@ from scipy.spatial.distance import cdist
 
 import siamcli
 from siamcli import metrics as metrics_module
+from siamcli.metrics import registry
 from siamcli.errors import InputError, UnknownMetricError, UsageError
 from siamcli.metrics import BUILTIN_METRICS, Params, get_metric
 
@@ -504,14 +505,14 @@ def plugin_dir(tmp_path, monkeypatch):
     (info / "METADATA").write_text("Metadata-Version: 2.1\nName: siamcli-testplugin\nVersion: 0.1\n")
     (info / "entry_points.txt").write_text("[siamcli.metrics]\ndoubled_l1 = siamcli_testplugin:metric\n")
     monkeypatch.syspath_prepend(str(tmp_path))
-    saved = (dict(metrics_module._registry), dict(metrics_module._lookup), metrics_module._plugins_loaded)
-    metrics_module._plugins_loaded = False
+    saved = (dict(registry.METRICS), dict(registry._lookup), registry._plugins_loaded)
+    registry._plugins_loaded = False
     yield tmp_path
-    metrics_module._registry.clear()
-    metrics_module._registry.update(saved[0])
-    metrics_module._lookup.clear()
-    metrics_module._lookup.update(saved[1])
-    metrics_module._plugins_loaded = saved[2]
+    registry.METRICS.clear()
+    registry.METRICS.update(saved[0])
+    registry._lookup.clear()
+    registry._lookup.update(saved[1])
+    registry._plugins_loaded = saved[2]
     sys.modules.pop("siamcli_testplugin", None)
 
 
@@ -540,7 +541,7 @@ def test_broken_plugin_warns_instead_of_failing(tmp_path, monkeypatch):
     (info / "METADATA").write_text("Metadata-Version: 2.1\nName: broken-plugin\nVersion: 0.1\n")
     (info / "entry_points.txt").write_text("[siamcli.metrics]\nbroken = no_such_module_xyz:metric\n")
     monkeypatch.syspath_prepend(str(tmp_path))
-    monkeypatch.setattr(metrics_module, "_plugins_loaded", False)
+    monkeypatch.setattr(registry, "_plugins_loaded", False)
     warnings = []
     names = [m.name for m in metrics_module.available_metrics(warn=warnings.append)]
     assert "cosine" in names
