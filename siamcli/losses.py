@@ -206,7 +206,7 @@ def _paired(metric: str | Metric, metric_params: dict, named: Sequence[tuple[str
                 raise InputError(f"{name}: row {undefined[0]} is {m.undefined_words[0]}, for which {m.name} is undefined "
                                  f"({_count(len(undefined), 'such row')})")
     if m.prepare is not None:  # mahalanobis: the covariance of every given row, or of cov_from's
-        data = {p.name: _rows(params.get(p.name), p.what) for p in m.params
+        data = {p.name: _data_rows(params.get(p.name), p.what) for p in m.params
                 if p.kind == "data" and params.get(p.name) is not None}
         for what, array in zip([p.what for p in m.params if p.name in data], data.values()):
             if array.shape[1] != first.shape[1]:
@@ -214,6 +214,15 @@ def _paired(metric: str | Metric, metric_params: dict, named: Sequence[tuple[str
         params = m.prepare(lambda source=None: iter(arrays if source is None else [source]), first.shape[1],
                            params.with_values(**data))
     return [m, params, *arrays]
+
+
+def _data_rows(value, what: str) -> np.ndarray:
+    """The rows of a "data" parameter's value (mahalanobis' cov_from): an array, or a file to load."""
+    if isinstance(value, (str, bytes)) or hasattr(value, "__fspath__"):
+        from .io import load_embeddings
+
+        value = load_embeddings(value).vectors
+    return _rows(getattr(value, "vectors", value), what)
 
 
 def pair_distances(a, b, metric: str | Metric = "euclidean", *, p: float | None = None, **metric_params) -> np.ndarray:

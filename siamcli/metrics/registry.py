@@ -16,6 +16,9 @@ METRICS: dict[str, Metric] = {}
 #: Lower-case names and aliases -> name.
 _lookup: dict[str, str] = {}
 _plugins_loaded = False
+#: Plugins that failed to load, said once to the first caller that listens (the CLI loads plugins
+#: when it builds its options, before it has anywhere to say this).
+_unsaid_problems: list[str] = []
 
 
 def register(metric: Metric) -> Metric:
@@ -40,6 +43,9 @@ def _load_plugins(warn: Callable[[str], None] | None = None) -> None:
     """Register the metrics that installed packages declare under ENTRY_POINT_GROUP (once)."""
     global _plugins_loaded
     if _plugins_loaded:
+        if warn is not None:
+            while _unsaid_problems:
+                warn(_unsaid_problems.pop(0))
         return
     _plugins_loaded = True
     from importlib.metadata import entry_points
@@ -52,8 +58,11 @@ def _load_plugins(warn: Callable[[str], None] | None = None) -> None:
             for metric in [obj] if isinstance(obj, Metric) else list(obj):
                 register(metric)
         except Exception as exc:  # a broken plugin must not break the tool
+            problem = f"warning: metric plugin '{ep.name}' ({ep.value}) was not loaded: {exc}"
             if warn is not None:
-                warn(f"warning: metric plugin '{ep.name}' ({ep.value}) was not loaded: {exc}")
+                warn(problem)
+            else:
+                _unsaid_problems.append(problem)
 
 
 def available_metrics(warn: Callable[[str], None] | None = None) -> list[Metric]:
