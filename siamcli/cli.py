@@ -322,11 +322,12 @@ output_options = _options(
 )
 
 def metric_param_options(command):
-    """An option per parameter of every registered metric, plugins included (--p, --cov-from, ...),
-    made from the metrics' Param records; the command takes them as **metric_params."""
+    """An option per parameter of every metric registered when the commands are built (--p,
+    --cov-from, ...), made from the metrics' Param records; the command takes them as **metric_params.
+    Entry-point plugins are not loaded for this: importlib.metadata would cost every start-up."""
     from .metrics import metric_params
 
-    for name, (param, _) in reversed(list(metric_params().items())):
+    for name, (param, _) in reversed(list(metric_params(plugins=False).items())):
         kind = click.Path() if param.kind == "data" else Number(allow_inf=param.allow_inf)
         command = click.option(flag_name(name), name, type=kind, default=None, help=param.help)(command)
     return command
@@ -336,7 +337,7 @@ def _data_params(values: dict) -> dict:
     """The metric parameters given that name files (cov_from), which outputs must not overwrite."""
     from .metrics import metric_params
 
-    specs = metric_params()
+    specs = metric_params(plugins=False)
     return {k: v for k, v in values.items() if k in specs and specs[k][0].kind == "data"}
 
 
