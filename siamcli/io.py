@@ -793,7 +793,7 @@ def _validated(parsed: Parsed, source: str) -> EmbeddingSet:
 def _check_finite(array: np.ndarray, source: str, locate: Callable[[int, int], str] | None) -> None:
     """Raise naming the first NaN or infinite value; reads the array (memory-mapped ones too) in
     chunks, on the worker threads when it is large."""
-    from . import kernels
+    from .metrics import kernels
 
     def scan(start: int, stop: int):
         chunk = np.asarray(array[start:stop])

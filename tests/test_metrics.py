@@ -317,7 +317,8 @@ def test_square_roots_of_many_tiles_fill_a_given_output_and_keep_near_duplicates
     """The product of each tile goes to a buffer of its thread, and only the square roots go to the
     output: every value of a given output is written, and near pairs in any tile (also partial
     tiles at the edges) get their values from the differences, not from that buffer."""
-    from siamcli import engine, kernels
+    from siamcli import engine
+    from siamcli.metrics import kernels
 
     rows, cols = kernels.PRODUCT_TILE
     rng = np.random.default_rng(17)
