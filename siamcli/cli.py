@@ -352,13 +352,31 @@ output_options = _options(
     click.option("--debug", is_flag=True, help="Show Python tracebacks on errors."),
 )
 
+def metric_param_options(command):
+    """An option per parameter of every metric registered when the commands are built (--p,
+    --cov-from, ...), made from the metrics' Param records; the command takes them as **metric_params.
+    Entry-point plugins are not loaded for this: importlib.metadata would cost every start-up."""
+    from .metrics import metric_params
+
+    for name, (param, _) in reversed(list(metric_params(plugins=False).items())):
+        kind = click.Path() if param.kind == "data" else Number(allow_inf=param.allow_inf)
+        command = click.option(flag_name(name), name, type=kind, default=None, help=param.help)(command)
+    return command
+
+
+def _data_params(values: dict) -> dict:
+    """The metric parameters given that name files (cov_from), which outputs must not overwrite."""
+    from .metrics import metric_params
+
+    specs = metric_params(plugins=False)
+    return {k: v for k, v in values.items() if k in specs and specs[k][0].kind == "data"}
+
+
 #: The metric and how it treats the inputs.
 metric_options = _options(
     click.option("-m", "--metric", default="cosine", show_default=True,
                  help="Metric name or alias; 'siamcli metrics' lists them."),
-    click.option("--p", "p", type=Number(allow_inf=True), default=None, help="Exponent for minkowski (default 2)."),
-    click.option("--cov-from", type=click.Path(), default=None,
-                 help="mahalanobis: estimate the covariance from this file instead of the inputs."),
+    metric_param_options,
     click.option("--normalize", is_flag=True, help="L2-normalise every vector before the metric."),
     click.option("--zero-vector", type=click.Choice(["error", "nan", "zero"]), default="error", show_default=True,
                  help="Vectors where the metric is undefined (zero vectors for cosine): stop with an error, "
@@ -577,9 +595,9 @@ def cli():
 @engine_options
 @scheduler_option
 @output_options
-def compare(a, b, top_k, limit, threshold, paired, pairs_path, metric, p, cov_from, normalize, zero_vector,
+def compare(a, b, top_k, limit, threshold, paired, pairs_path, metric, normalize, zero_vector,
             input_format, key, b_key, ids_a, ids_b, max_input_size, memory, threads, quiet, scheduler, fmt, precision,
-            debug):
+            debug, **metric_params):
     """Compare the vectors of A with those of B (or of A with itself), best first.
 
     Two single vectors give one score. Otherwise each row of A gets its --top-k best rows of B
@@ -615,7 +633,7 @@ def compare(a, b, top_k, limit, threshold, paired, pairs_path, metric, p, cov_fr
             from .io import read_pairs
 
             a_set, b_set = _load_inputs(a, b, input_format, key, b_key, ids_a, ids_b, max_input_size)
-            comp = engine.prepare(a_set, b_set, metric=metric, p=p, cov_from=cov_from, normalize=normalize,
+            comp = engine.prepare(a_set, b_set, metric=metric, **metric_params, normalize=normalize,
                                   zero_vector=zero_vector, memory=memory, notify=terminal.note)
             left, right = read_pairs(pairs_path, comp.a, comp.b, max_input_size=max_input_size)
 
@@ -630,7 +648,7 @@ def compare(a, b, top_k, limit, threshold, paired, pairs_path, metric, p, cov_fr
             raise UsageError("--paired needs two inputs, A and B")
         if paired and limit is not None:
             raise UsageError("--scheduler with --paired lists pairs in row order; --limit runs here, without it")
-        options = dict(p=p, cov_from=cov_from, normalize=normalize, zero_vector=zero_vector,
+        options = dict(**metric_params, normalize=normalize, zero_vector=zero_vector,
                        memory=memory, notify=terminal.note)
         a_in, b_in = distributed.check(_cluster_input(a, input_format, key, ids_a, max_input_size),
                                        _cluster_input(b[0], input_format, b_key or key, ids_b, max_input_size) if b else None,
@@ -655,7 +673,7 @@ def compare(a, b, top_k, limit, threshold, paired, pairs_path, metric, p, cov_fr
         raise UsageError("--paired needs two inputs, A and B")
     if paired and pairs_path is not None:
         raise UsageError("choose either --paired (row i with row i) or --pairs FILE (the listed pairs)")
-    comp = engine.prepare(a_set, b_set, metric=metric, p=p, cov_from=cov_from, normalize=normalize,
+    comp = engine.prepare(a_set, b_set, metric=metric, **metric_params, normalize=normalize,
                           zero_vector=zero_vector, memory=memory, notify=terminal.note)
     pairs = None
     if pairs_path is not None:
@@ -687,8 +705,9 @@ EXIT_NOT_MET = 1
 @input_options
 @engine_options
 @output_options
-def verify(a, b, threshold, paired, pairs_path, metric, p, cov_from, normalize, zero_vector,
-           input_format, key, b_key, ids_a, ids_b, max_input_size, memory, threads, quiet, fmt, precision, debug):
+def verify(a, b, threshold, paired, pairs_path, metric, normalize, zero_vector,
+           input_format, key, b_key, ids_a, ids_b, max_input_size, memory, threads, quiet, fmt, precision, debug,
+           **metric_params):
     """Judge pairs same or different: exit 0 when every pair matches, 1 when any does not.
 
     A pair matches when its score is at least as close as --threshold in the metric's own
@@ -710,7 +729,7 @@ def verify(a, b, threshold, paired, pairs_path, metric, p, cov_from, normalize, 
     if paired and pairs_path is not None:
         raise UsageError("choose either --paired (row i with row i) or --pairs FILE (the listed pairs)")
     a_set, b_set = _load_inputs(a, [b], input_format, key, b_key, ids_a, ids_b, max_input_size)
-    comp = engine.prepare(a_set, b_set, metric=metric, p=p, cov_from=cov_from, normalize=normalize,
+    comp = engine.prepare(a_set, b_set, metric=metric, **metric_params, normalize=normalize,
                           zero_vector=zero_vector, memory=memory, notify=terminal.note)
     listed = None
     if pairs_path is not None:
@@ -793,9 +812,7 @@ class NumberList(click.ParamType):
               help="Exit 1 unless the best metric meets these, e.g. auc=0.95,eer=0.05,tar@0.001=0.8.")
 @click.option("--plot", type=click.Path(dir_okay=False), default=None,
               help="Save the ROC curves and score histograms as an image (.png .svg .pdf; needs siamcli[plot]).")
-@click.option("--p", "p", type=Number(allow_inf=True), default=None, help="Exponent for minkowski (default 2).")
-@click.option("--cov-from", type=click.Path(), default=None,
-              help="mahalanobis: estimate the covariance from this file instead of the inputs.")
+@metric_param_options
 @click.option("--zero-vector", type=click.Choice(["error", "nan", "zero"]), default="error", show_default=True,
               help="Vectors where a metric is undefined: an error, NaN scores, or the metric's neutral value.")
 @input_options
@@ -803,9 +820,9 @@ class NumberList(click.ParamType):
 @scheduler_option
 @output_options
 def evaluate(emb, right, labels_path, pairs_path, classes_path, labels_column, classes_column, sample, seed,
-             positive_label, metric, normalize, folds, fars, ks, fail_under, plot, p, cov_from, zero_vector,
+             positive_label, metric, normalize, folds, fars, ks, fail_under, plot, zero_vector,
              input_format, key, b_key, ids_a, ids_b, max_input_size, memory, threads, quiet, scheduler, fmt, precision,
-             debug):
+             debug, **metric_params):
     """How well a metric separates same from different pairs: ROC AUC, EER, accuracy, TAR@FAR.
 
     \b
@@ -838,7 +855,7 @@ def evaluate(emb, right, labels_path, pairs_path, classes_path, labels_column, c
     if fail_under is not None:  # a bad spec fails before any work
         check_fail_under(fail_under, fars, ks, retrieval=classes_path is not None or classes_column is not None)
     _check_plot(plot, emb, right, labels=labels_path, pairs=pairs_path, classes=classes_path, ids=ids_a,
-                b_ids=ids_b, cov_from=cov_from)
+                b_ids=ids_b, **_data_params(metric_params))
     label_from_emb = labels_column if labels_path is None and pairs_path is None else None
     class_from_emb = classes_column if classes_path is None else None
     if label_from_emb is not None and class_from_emb is not None:
@@ -863,7 +880,7 @@ def evaluate(emb, right, labels_path, pairs_path, classes_path, labels_column, c
     engine.set_threads(threads)
     options = dict(labels=labels, pairs=pairs, classes=classes, sample=sample, seed=seed,
                    positive_label=positive_label, metric=metric, normalize=normalize, folds=folds, fars=fars,
-                   ks=ks, p=p, cov_from=cov_from, zero_vector=zero_vector, memory=memory,
+                   ks=ks, **metric_params, zero_vector=zero_vector, memory=memory,
                    notify=terminal.note)
     address = _scheduler(scheduler)
     if address is not None:
@@ -992,7 +1009,7 @@ def loss():
 loss_options = _options(
     click.option("-m", "--metric", default="euclidean", show_default=True,
                  help="A distance metric (cosine_distance, angular, euclidean, ...); similarities are refused."),
-    click.option("--p", "p", type=Number(allow_inf=True), default=None, help="Exponent for minkowski (default 2)."),
+    metric_param_options,
     click.option("--sweep", is_flag=True,
                  help="A table of the loss and the active share at several margins (see --margins)."),
     click.option("--margins", type=NumberList(float), default=None,
@@ -1020,8 +1037,8 @@ loss_options = _options(
               help="Squared terms (Hadsell et al.) or plain d and max(0, m - d).")
 @loss_options
 @output_options
-def contrastive(left, right, labels_path, pairs_path, positive_label, margin, squared, metric, p, sweep, margins,
-                input_format, max_input_size, threads, quiet, fmt, precision, debug):
+def contrastive(left, right, labels_path, pairs_path, positive_label, margin, squared, metric, sweep, margins,
+                input_format, max_input_size, threads, quiet, fmt, precision, debug, **metric_params):
     """Contrastive loss of labelled pairs: mean of y d^2 + (1 - y) max(0, m - d)^2.
 
     y = 1 for a similar pair (the label given by --positive-label), 0 for a dissimilar one; d
@@ -1061,7 +1078,7 @@ def contrastive(left, right, labels_path, pairs_path, positive_label, margin, sq
         first, second = a.vectors[rows_a], b.vectors[rows_b]
     if b.dim != a.dim:
         raise ShapeError(f"{a.source} has {a.dim} dimensions but {b.source} has {b.dim}")
-    distances = losses.pair_distances(first, second, metric, p=p)
+    distances = losses.pair_distances(first, second, metric, **metric_params)
     if sweep:
         result = losses.margin_sweep("contrastive", distances, similar, margins, squared=squared, metric=metric)
     else:
@@ -1076,8 +1093,8 @@ def contrastive(left, right, labels_path, pairs_path, positive_label, margin, sq
 @click.option("--margin", type=Number(), default=0.2, show_default=True, help="The margin m (FaceNet's alpha).")
 @loss_options
 @output_options
-def triplet(anchor, positive, negative, margin, metric, p, sweep, margins, input_format, max_input_size, threads,
-            quiet, fmt, precision, debug):
+def triplet(anchor, positive, negative, margin, metric, sweep, margins, input_format, max_input_size, threads,
+            quiet, fmt, precision, debug, **metric_params):
     """Triplet loss: mean of max(0, d(a, p) - d(a, n) + m) over rows i of ANCHOR, POSITIVE, NEGATIVE.
 
     Row i of the three files is one triplet: the anchor, a sample of the same identity and one
@@ -1103,7 +1120,7 @@ def triplet(anchor, positive, negative, margin, metric, p, sweep, margins, input
     for s in sets[1:]:
         if s.dim != sets[0].dim:
             raise ShapeError(f"{sets[0].source} has {sets[0].dim} dimensions but {s.source} has {s.dim}")
-    d_ap, d_an = losses.triplet_distances(*(s.vectors for s in sets), metric, p=p)
+    d_ap, d_an = losses.triplet_distances(*(s.vectors for s in sets), metric, **metric_params)
     if sweep:
         result = losses.margin_sweep("triplet", d_ap, d_an, margins, metric=metric)
     else:
@@ -1128,9 +1145,9 @@ MATRIX_SUFFIXES = (".npy", ".csv")
 @engine_options
 @scheduler_option
 @output_options
-def matrix(a, b, output, dtype, metric, p, cov_from, normalize, zero_vector,
+def matrix(a, b, output, dtype, metric, normalize, zero_vector,
            input_format, key, b_key, ids_a, ids_b, max_input_size, memory, threads, quiet, scheduler, fmt, precision,
-           debug):
+           debug, **metric_params):
     """The full matrix of scores: every row of A against every row of B (or of A).
 
     A table shows what fits the terminal and says on stderr how much is hidden; -f csv/json/jsonl
@@ -1169,10 +1186,10 @@ def matrix(a, b, output, dtype, metric, p, cov_from, normalize, zero_vector,
         from .files import check_target
 
         problem = distributed.zarr_folder_problem if to_zarr else distributed.shard_folder_problem
-        _check_outputs(("-o", output), a, *b, ids=ids_a, b_ids=ids_b, cov_from=cov_from)
+        _check_outputs(("-o", output), a, *b, ids=ids_a, b_ids=ids_b, **_data_params(metric_params))
         check_target(output, folder=shards or to_zarr, replaceable=problem)
     if address is not None:
-        options = dict(p=p, cov_from=cov_from, normalize=normalize, zero_vector=zero_vector,
+        options = dict(**metric_params, normalize=normalize, zero_vector=zero_vector,
                        memory=memory, notify=terminal.note)
         a_in, b_in = distributed.check(_cluster_input(a, input_format, key, ids_a, max_input_size),
                                        _cluster_input(b[0], input_format, b_key or key, ids_b, max_input_size) if b else None,
@@ -1193,7 +1210,7 @@ def matrix(a, b, output, dtype, metric, p, cov_from, normalize, zero_vector,
         terminal.note(f"wrote the {len(result.a)} x {len(result.b)} {result.metric.name} matrix to {output}")
         return
     a_set, b_set = _load_inputs(a, b, input_format, key, b_key, ids_a, ids_b, max_input_size)
-    comp = engine.prepare(a_set, b_set, metric=metric, p=p, cov_from=cov_from, normalize=normalize,
+    comp = engine.prepare(a_set, b_set, metric=metric, **metric_params, normalize=normalize,
                           zero_vector=zero_vector, memory=memory, notify=terminal.note)
     bar = _start(comp, terminal, threads, "matrix")
     try:

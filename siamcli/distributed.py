@@ -42,7 +42,7 @@ from .engine import (
     matrix_row_blocks,
     prepare,
 )
-from . import kernels
+from .metrics import kernels
 from .errors import ClusterError, InputError, ShapeError, UsageError
 from .io import EmbeddingSet, load_embeddings
 from .metrics import Metric, get_metric

@@ -19,7 +19,7 @@ import numpy as np
 
 from .errors import InputError, ShapeError, UsageError
 from .io import EmbeddingSet, embeddings_from_array, load_embeddings
-from .metrics import SAFE_SQNORMS, WIDE_SQNORM, Metric, Params, ScoreOutOfRange, check_params, get_metric, unit_rows
+from .metrics import SAFE_SQNORMS, WIDE_SQNORM, Metric, Params, ScoreOutOfRange, get_metric, unit_rows
 from .results import MatrixResult, Ranking, Score, Verdicts
 
 DEFAULT_MEMORY_BYTES = 512 * 2**20
@@ -46,7 +46,7 @@ EXACT_ROWS_PER_CHUNK = 65536
 
 def set_threads(count: int | None = None) -> int:
     """Threads for BLAS, the compiled kernels and scipy's row chunks (None: every core)."""
-    from . import kernels
+    from .metrics import kernels
 
     explicit = count is not None
     count = max(1, count or os.cpu_count() or 1)
@@ -99,7 +99,7 @@ def _row_chunks(x: np.ndarray, rows: int = _SCAN_ROWS) -> Iterator[tuple[int, np
 def _scan_rows(s: EmbeddingSet, test: Callable[[np.ndarray], np.ndarray]) -> np.ndarray:
     """Boolean mask over the rows of s where test(rows) holds, read chunk by chunk (on the worker
     threads for large inputs: a 1,000,000 x 384 scan takes half the time on two)."""
-    from . import kernels
+    from .metrics import kernels
 
     x = s.vectors
     return np.concatenate(kernels.chunks_in_threads(lambda i0, i1: test(np.asarray(x[i0:i1])), len(x), _SCAN_ROWS, x.size))
@@ -122,7 +122,7 @@ def _as_rows(x, dtype: np.dtype, normalize: bool) -> np.ndarray:
 def _sqnorm_peak(s: EmbeddingSet, dtype: np.dtype) -> float:
     """The largest squared row norm of s, summed in `dtype` (inf beyond it: all that matters then);
     NaN for vectors that are not in memory here (a Dask array: its blocks are looked at where they are)."""
-    from . import kernels
+    from .metrics import kernels
 
     x = s.vectors
     if not isinstance(x, np.ndarray) or not len(x):
@@ -263,7 +263,7 @@ class Comparison:
             ai, bi = a_index[i0:i1], b_index[i0:i1]
             a, b = _gather(self.a, ai, dtype, self.normalize), _gather(self.b, bi, dtype, self.normalize)
             ua, ub = self.undefined_a[ai], self.undefined_b[bi]
-        from . import kernels
+        from .metrics import kernels
 
         try:
             scores = kernels.pairs_in_threads(lambda x, y: np.asarray(self.metric.paired(x, y, self.params)), a, b)
@@ -308,7 +308,7 @@ class Comparison:
         may also hold up to `candidates` ranked pairs (_CANDIDATE_BYTES each)."""
         if block_rows is not None:
             return max(1, block_rows), max(1, block_rows)
-        from . import kernels
+        from .metrics import kernels
 
         operand = _OPERAND_BYTES_PER_VALUE * (self.a.dim + 2)  # per row of either side
 
@@ -338,7 +338,7 @@ def _whole_tiles(count: int, total: int, axis: int) -> int:
     """A block's rows (axis 0) or columns (axis 1) out of `total`, rounded down to whole product
     tiles when it holds one but not all: blocks then split the product where its tiles do, and the
     scores do not depend on the budget (kernels.PRODUCT_TILE). At least 1."""
-    from . import kernels
+    from .metrics import kernels
 
     tile = kernels.PRODUCT_TILE[axis]
     if count >= total:
@@ -364,8 +364,10 @@ def prepare(
     zero_vector: str = "error",
     memory: int = DEFAULT_MEMORY_BYTES,
     notify: Callable[[str], None] | None = None,
+    **metric_params,
 ) -> Comparison:
-    """Check two inputs against a metric and fit what the metric needs (covariance)."""
+    """Check two inputs against a metric and fit what the metric needs (covariance). The metric's
+    parameters (p, cov_from, a plugin's own) are keywords; None leaves one at its default."""
     memory = check_memory(memory)
     a = as_embedding_set(a, "A")
     same = b is None
@@ -375,9 +377,7 @@ def prepare(
         raise UsageError(f"--zero-vector must be one of {', '.join(ZERO_VECTOR_POLICIES)}, got '{zero_vector}'")
     if a.dim != b.dim:
         raise ShapeError(f"{a.source} has {a.dim} dimensions but {b.source} has {b.dim}; they cannot be compared")
-    params = check_params(m, p)
-    if cov_from is not None and m.name != "mahalanobis":
-        raise UsageError(f"--cov-from applies to mahalanobis only, not to {m.name}")
+    params = m.bind(dict(p=p, cov_from=cov_from, **metric_params))
     dtype = compute_dtype(a, b) if m.keeps_float32 else np.dtype(np.float64)  # scores may widen: Comparison.dtype
     inputs = [a] if same else [a, b]
 
@@ -402,9 +402,8 @@ def prepare(
                 )
             mask |= zero
         if mask.any() and zero_vector == "error":
-            what = {"correlation": "constant vectors"}.get(m.name, "zero vectors")
             raise InputError(
-                f"{m.name} is undefined for {what}: {_describe_rows(s, mask)} "
+                f"{m.name} is undefined for {m.undefined_words[1]}: {_describe_rows(s, mask)} "
                 "(choose --zero-vector nan or zero to score them anyway)"
             )
         return mask
@@ -414,20 +413,21 @@ def prepare(
 
     comparison = Comparison(m, params, a, b, same, dtype, normalize, zero_vector, undefined_a, undefined_b, memory)
     if m.prepare is not None:
-        if cov_from is not None:
-            source = as_embedding_set(cov_from, "covariance data")
-            if source.dim != a.dim:
-                raise ShapeError(f"{source.source} has {source.dim} dimensions but {a.source} has {a.dim}")
-            cov_sets = [source]
-        else:
-            cov_sets = inputs
+        data = {}
+        for param in m.params:  # "data" parameters (mahalanobis' cov_from): loaded once, here
+            if param.kind == "data" and params.get(param.name) is not None:
+                source = data[param.name] = as_embedding_set(params.get(param.name), param.what)
+                if source.dim != a.dim:
+                    raise ShapeError(f"{source.source} has {source.dim} dimensions but {a.source} has {a.dim}")
+        params = params.with_values(**data)
 
-        def chunks():
-            for s in cov_sets:
+        def chunks(source: EmbeddingSet | None = None):
+            for s in inputs if source is None else [source]:
                 for _, rows in _row_chunks(s.vectors):
                     yield _as_rows(rows, np.dtype(np.float64), normalize)
 
-        comparison.params = m.prepare(chunks, a.dim, params)
+        fitted = m.prepare(chunks, a.dim, params)
+        comparison.params = fitted.without(*(param.name for param in m.params if param.kind == "data"))
     if notify is not None:
         for note in comparison.params.notes:
             notify(note)
@@ -549,7 +549,7 @@ def _screened_topk(comp: Comparison, k: int, threshold: float | None, block_rows
     k-th best product value: one comparison per product chunk (kept in cache) dismisses almost
     every pair. The few kept are scored exactly by the paired kernel at the end of the row block,
     which picks the k best: every reported score is the paired kernel's."""
-    from . import kernels
+    from .metrics import kernels
 
     screen = comp.metric.screen
     n, m = len(comp.a), len(comp.b)
@@ -571,7 +571,7 @@ def _screened_rows(comp: Comparison, k: int, threshold, good_threshold, i0: int,
                    chunk_bytes: int) -> Ranking:
     """The ranking of rows i0:i1 of A (see _screened_topk): the product of each row chunk with
     each gallery block is a tile, computed and screened by one thread while it is in cache."""
-    from . import kernels
+    from .metrics import kernels
 
     screen = comp.metric.screen
     sign = 1.0 if screen.higher else -1.0

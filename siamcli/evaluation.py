@@ -66,6 +66,7 @@ from typing import Iterable, Mapping, Sequence
 import numpy as np
 
 from .errors import InputError, ShapeError, UsageError, did_you_mean
+from .metrics import ranking_keys
 from .results import Column, Grid, Report, plain
 
 DEFAULT_FARS = (1e-1, 1e-2, 1e-3)
@@ -286,7 +287,7 @@ def verification_report(scores, same, higher_is_better: bool, *, folds: int = 10
     warnings: list[str] = []
 
     closeness = scores if higher else -scores
-    order = np.argsort(-closeness, kind="stable")  # closest first
+    order = np.argsort(ranking_keys(scores, higher), kind="stable")  # closest first
     sorted_c, sorted_same = closeness[order], same[order]
     curve = _curve(sorted_c, sorted_same)
     n, n_pos, n_neg = len(scores), curve.n_pos, curve.n_neg
@@ -433,7 +434,7 @@ def score_distribution(scores, same, bins: int = 20, *, higher_is_better: bool |
     dist = ScoreDistribution(_summary(pos), _summary(neg), overlap, edges, pos_counts, neg_counts)
     if higher_is_better is not None:
         closeness = scores if higher_is_better else -scores
-        order = np.argsort(-closeness, kind="stable")
+        order = np.argsort(ranking_keys(scores, higher_is_better), kind="stable")
         curve = _curve(closeness[order], same[order])
         best = _best_accuracy(curve)
         if best.index is None:  # nothing is called same
@@ -593,10 +594,7 @@ def retrieval_counts(score_rows: Iterable[tuple[int, np.ndarray]], codes: np.nda
             if not wanted.any():
                 continue
             rows = rows[wanted]
-            keys = block[rows - first_row].astype(np.float64)  # smaller is better
-            if higher:
-                np.negative(keys, out=keys)
-            keys[np.isnan(keys)] = np.inf  # NaN scores rank last
+            keys = ranking_keys(block[rows - first_row], higher).astype(np.float64, copy=False)
             local = np.arange(len(rows))
             keys[local, rows] = np.nan  # self pairs: never candidates
             r_of = others[rows]
@@ -967,7 +965,7 @@ class Evaluation(Report):
         return self.results[0]
 
 
-def choose_metrics(names, sets, p=None, zero_vector: str = "error") -> tuple[list, list[str]]:
+def choose_metrics(names, sets, p=None, zero_vector: str = "error", **metric_params) -> tuple[list, list[str]]:
     """Metrics for `names` ("all", a comma list, or a list): (Metric list, notes on skipped ones).
 
     "all" takes every metric that orders pairs differently from the others, and leaves out
@@ -992,12 +990,13 @@ def choose_metrics(names, sets, p=None, zero_vector: str = "error") -> tuple[lis
     vectors = [np.asarray(s.vectors[: 100_000]) for s in sets]
     negative = any((v < 0).any() for v in vectors)
     discrete = all(np.array_equal(v, np.round(v)) for v in vectors)
+    given = {k for k, v in dict(p=p, **metric_params).items() if v is not None}
     for metric in available_metrics():
         undefined = metric.undefined_rows is not None and any(metric.undefined_rows(v).any() for v in vectors)
         if metric.same_order_as is not None:
             continue  # ranks pairs exactly as another metric: same figures
-        if metric.name == "minkowski" and p is None:
-            continue  # with the default p = 2 it is euclidean
+        if metric.default_order_as is not None and not given & {param.name for param in metric.params}:
+            continue  # with its parameters at their defaults it ranks as another (minkowski, p = 2: euclidean)
         if metric.domain == "nonnegative" and negative:
             skipped.append(f"{metric.name}: needs non-negative vectors")
         elif metric.domain == "discrete" and not discrete:
@@ -1013,7 +1012,7 @@ def evaluate(emb, right=None, *, labels=None, pairs=None, classes=None, sample: 
              seed: int = 0, positive_label: str = "1", metric="cosine", normalize: bool = False,
              folds: int = 10, fars=DEFAULT_FARS, ks=DEFAULT_KS, p: float | None = None, cov_from=None,
              zero_vector: str = "error", memory: int | None = None, notify=None, progress=None,
-             pair_scores=None, class_scores=None) -> Evaluation:
+             pair_scores=None, class_scores=None, **metric_params) -> Evaluation:
     """Evaluate how well a metric separates same from different pairs, for one or more metrics.
 
     Pairs come from one of: `right` and `labels` (row i of emb with row i of right, one label
@@ -1069,7 +1068,9 @@ def evaluate(emb, right=None, *, labels=None, pairs=None, classes=None, sample: 
             same = None  # from the matrix, block by block
             described = f"all {check_pair_count(len(emb)):,} pairs of {len(emb):,} labelled rows"
 
-    metrics, skipped = choose_metrics(metric, [emb] if right is None else [emb, right], p, zero_vector)
+    metric_params = dict(p=p, cov_from=cov_from, **metric_params)
+    metrics, skipped = choose_metrics(metric, [emb] if right is None else [emb, right], zero_vector=zero_vector,
+                                      **metric_params)
     variants = [(m, False) for m in metrics] + ([(m, True) for m in metrics] if normalize else [])
     n = len(emb)
     per_variant = (n * n if same is None else len(same)) + (n * n if classes is not None and same is not None else 0)
@@ -1077,8 +1078,7 @@ def evaluate(emb, right=None, *, labels=None, pairs=None, classes=None, sample: 
         progress.total = per_variant * len(variants)
     results = []
     for m, normalized in variants:
-        comp = engine.prepare(emb, right, metric=m, p=p if m.name == "minkowski" else None,
-                              cov_from=cov_from if m.name == "mahalanobis" else None, normalize=normalized,
+        comp = engine.prepare(emb, right, metric=m, **m.own_params(metric_params), normalize=normalized,
                               zero_vector=zero_vector, memory=memory, notify=notify)
         comp.progress = progress
         retrieval = None

@@ -18,15 +18,13 @@ from typing import Iterator, Sequence
 import numpy as np
 
 from .errors import InputError, ShapeError, UsageError
-from .metrics import Metric, available_metrics, check_params, get_metric
+from .metrics import Metric, available_metrics, get_metric
 from .results import Column, Grid, Report, key_value_grid, plain
 
 LOSS_KINDS = ("contrastive", "triplet")
 #: A default sweep puts margins at these quantiles of the data (see `margin_sweep`).
 SWEEP_QUANTILES = tuple(i / 10 for i in range(11))
 _COMMON_FIELDS = ("kind", "metric", "margin", "n", "loss", "active_fraction")
-#: What the rows a metric cannot score are (its `undefined_rows`), for error messages.
-_UNDEFINED_FOR = {"correlation": "a constant vector", "jensenshannon": "a vector summing to 0"}
 
 
 def _count(number: int, noun: str) -> str:
@@ -174,7 +172,7 @@ def distance_metric(name: str | Metric) -> Metric:
     m = get_metric(name)
     if m.kind != "distance":
         choices = [x.name for x in available_metrics() if x.kind == "distance"]
-        preferred = [c for c in ("cosine_distance", "angular", "euclidean") if c in choices]
+        preferred = [c for c in m.distances if c in choices]
         raise UsageError(f"{m.name} is a similarity (higher means closer); contrastive and triplet losses need a "
                          f"distance: use {', '.join(preferred) or ', '.join(choices)} instead")
     return m
@@ -187,10 +185,10 @@ def _rows(x, name: str) -> np.ndarray:
     return np.asarray(as_embedding_set(x, name).vectors).astype(np.float64)
 
 
-def _paired(metric: str | Metric, p: float | None, named: Sequence[tuple[str, object]]) -> list:
+def _paired(metric: str | Metric, metric_params: dict, named: Sequence[tuple[str, object]]) -> list:
     """[metric, params, rows of each named input], checked against each other and against the metric."""
     m = distance_metric(metric)
-    params = check_params(m, p)
+    params = m.bind(metric_params)
     arrays = [_rows(x, name) for name, x in named]
     (first_name, _), first = named[0], arrays[0]
     for (name, _), array in zip(named[1:], arrays[1:]):
@@ -204,15 +202,29 @@ def _paired(metric: str | Metric, p: float | None, named: Sequence[tuple[str, ob
         if m.undefined_rows is not None:
             undefined = np.flatnonzero(m.undefined_rows(array))
             if len(undefined):
-                what = _UNDEFINED_FOR.get(m.name, "a zero vector")
-                raise InputError(f"{name}: row {undefined[0]} is {what}, for which {m.name} is undefined "
+                raise InputError(f"{name}: row {undefined[0]} is {m.undefined_words[0]}, for which {m.name} is undefined "
                                  f"({_count(len(undefined), 'such row')})")
-    if m.prepare is not None:  # mahalanobis: the covariance of every given row
-        params = m.prepare(lambda: iter(arrays), first.shape[1], params)
+    if m.prepare is not None:  # mahalanobis: the covariance of every given row, or of cov_from's
+        data = {p.name: _data_rows(params.get(p.name), p.what) for p in m.params
+                if p.kind == "data" and params.get(p.name) is not None}
+        for what, array in zip([p.what for p in m.params if p.name in data], data.values()):
+            if array.shape[1] != first.shape[1]:
+                raise ShapeError(f"{what} has {array.shape[1]} dimensions but {first_name} has {first.shape[1]}")
+        params = m.prepare(lambda source=None: iter(arrays if source is None else [source]), first.shape[1],
+                           params.with_values(**data))
     return [m, params, *arrays]
 
 
-def pair_distances(a, b, metric: str | Metric = "euclidean", *, p: float | None = None) -> np.ndarray:
+def _data_rows(value, what: str) -> np.ndarray:
+    """The rows of a "data" parameter's value (mahalanobis' cov_from): an array, or a file to load."""
+    if isinstance(value, (str, bytes)) or hasattr(value, "__fspath__"):
+        from .io import load_embeddings
+
+        value = load_embeddings(value).vectors
+    return _rows(getattr(value, "vectors", value), what)
+
+
+def pair_distances(a, b, metric: str | Metric = "euclidean", *, p: float | None = None, **metric_params) -> np.ndarray:
     """Distance between row i of `a` and row i of `b` under a distance metric, in float64.
 
     Mahalanobis uses the covariance of all rows of a and b.
@@ -220,14 +232,14 @@ def pair_distances(a, b, metric: str | Metric = "euclidean", *, p: float | None 
     >>> pair_distances([[0.0, 0.0], [1.0, 1.0]], [[3.0, 4.0], [1.0, 1.0]]).tolist()
     [5.0, 0.0]
     """
-    m, params, a, b = _paired(metric, p, [("a", a), ("b", b)])
+    m, params, a, b = _paired(metric, dict(p=p, **metric_params), [("a", a), ("b", b)])
     return np.asarray(m.paired(a, b, params), dtype=np.float64)
 
 
 def triplet_distances(anchor, positive, negative, metric: str | Metric = "euclidean", *,
-                      p: float | None = None) -> tuple[np.ndarray, np.ndarray]:
+                      p: float | None = None, **metric_params) -> tuple[np.ndarray, np.ndarray]:
     """(d_ap, d_an): distances from each anchor row to its positive row and to its negative row."""
-    m, params, a, pos, neg = _paired(metric, p, [("anchor", anchor), ("positive", positive), ("negative", negative)])
+    m, params, a, pos, neg = _paired(metric, dict(p=p, **metric_params), [("anchor", anchor), ("positive", positive), ("negative", negative)])
     return (np.asarray(m.paired(a, pos, params), dtype=np.float64),
             np.asarray(m.paired(a, neg, params), dtype=np.float64))
 

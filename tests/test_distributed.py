@@ -369,7 +369,7 @@ def test_check_opens_and_checks_inputs_without_a_cluster(tmp_path, monkeypatch):
     assert dist._is_dask_array(b.vectors) and b.vectors.shape == GALLERY.shape and len(a) == len(QUERIES)
     with pytest.raises(ShapeError, match="16 dimensions but .* has 8"):
         dist.check(str(folder), np.ones((3, 8), np.float32), "cosine")
-    with pytest.raises(UsageError, match="--p applies to minkowski only"):
+    with pytest.raises(UsageError, match="p applies to minkowski only"):
         dist.check(QUERIES, str(folder), "cosine", p=3)
     zero = QUERIES.copy()
     zero[4] = 0

@@ -321,7 +321,7 @@ TILED_B = np.random.default_rng(12).normal(size=(4500, 16)).astype(np.float32)
 def test_product_scores_are_the_same_to_the_last_bit_for_any_thread_count_and_budget(metric):
     """A float32 GEMM's last bit depends on how BLAS splits it, so every product runs in the same
     fixed tiles with one BLAS thread each: threads and blocks of whole tiles change nothing."""
-    from siamcli import kernels
+    from siamcli.metrics import kernels
 
     expected = siamcli.matrix(TILED_A, TILED_B, metric=metric).values
     # a budget that splits the work into blocks of whole tiles (--limit walks blocks of the matrix)
@@ -344,7 +344,7 @@ def test_product_scores_are_the_same_to_the_last_bit_for_any_thread_count_and_bu
 def test_operands_made_on_two_threads_give_the_scores_of_one_thread(metric):
     """Inputs this large (kernels._PARALLEL_MIN_VALUES) have their operands (normalised or
     augmented rows) made on two threads at once: the same scores as one thread, in order."""
-    from siamcli import kernels
+    from siamcli.metrics import kernels
 
     a = np.random.default_rng(13).normal(size=(1200, 512)).astype(np.float32)
     b = np.random.default_rng(14).normal(size=(900, 512)).astype(np.float32)

@@ -11,7 +11,8 @@ from click.testing import CliRunner
 from scipy.spatial.distance import cdist
 
 import siamcli
-from siamcli import engine, kernels
+from siamcli import engine
+from siamcli.metrics import kernels
 from siamcli.cli import ProgressBar, cli
 from siamcli.errors import UsageError
 

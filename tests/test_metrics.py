@@ -15,6 +15,7 @@ from scipy.spatial.distance import cdist
 
 import siamcli
 from siamcli import metrics as metrics_module
+from siamcli.metrics import registry
 from siamcli.errors import InputError, UnknownMetricError, UsageError
 from siamcli.metrics import BUILTIN_METRICS, Params, get_metric
 
@@ -214,6 +215,12 @@ def test_metric_kernels_match_the_slow_reference(name, data):
         return
     comparison = siamcli.prepare(a, b, metric=name, zero_vector="nan")
     params = comparison.params
+    if name == "braycurtis":  # a and -a (a != 0): sum |a_i - b_i| / 0, an infinite distance, is an error naming them
+        sums, diffs = (np.abs(a[:, None, :] + s * b[None, :, :]).sum(axis=-1) for s in (1, -1))
+        if ((sums == 0) & (diffs > 0)).any():
+            with pytest.raises(InputError, match="braycurtis distance of A row .* is infinite"):
+                siamcli.engine.fill_matrix(comparison)
+            return
     matrix = siamcli.engine.fill_matrix(comparison)
     defined = _defined(metric, a, b)
     for i in range(len(a)):
@@ -316,7 +323,8 @@ def test_square_roots_of_many_tiles_fill_a_given_output_and_keep_near_duplicates
     """The product of each tile goes to a buffer of its thread, and only the square roots go to the
     output: every value of a given output is written, and near pairs in any tile (also partial
     tiles at the edges) get their values from the differences, not from that buffer."""
-    from siamcli import engine, kernels
+    from siamcli import engine
+    from siamcli.metrics import kernels
 
     rows, cols = kernels.PRODUCT_TILE
     rng = np.random.default_rng(17)
@@ -504,14 +512,14 @@ def plugin_dir(tmp_path, monkeypatch):
     (info / "METADATA").write_text("Metadata-Version: 2.1\nName: siamcli-testplugin\nVersion: 0.1\n")
     (info / "entry_points.txt").write_text("[siamcli.metrics]\ndoubled_l1 = siamcli_testplugin:metric\n")
     monkeypatch.syspath_prepend(str(tmp_path))
-    saved = (dict(metrics_module._registry), dict(metrics_module._lookup), metrics_module._plugins_loaded)
-    metrics_module._plugins_loaded = False
+    saved = (dict(registry.METRICS), dict(registry._lookup), registry._plugins_loaded)
+    registry._plugins_loaded = False
     yield tmp_path
-    metrics_module._registry.clear()
-    metrics_module._registry.update(saved[0])
-    metrics_module._lookup.clear()
-    metrics_module._lookup.update(saved[1])
-    metrics_module._plugins_loaded = saved[2]
+    registry.METRICS.clear()
+    registry.METRICS.update(saved[0])
+    registry._lookup.clear()
+    registry._lookup.update(saved[1])
+    registry._plugins_loaded = saved[2]
     sys.modules.pop("siamcli_testplugin", None)
 
 
@@ -540,7 +548,7 @@ def test_broken_plugin_warns_instead_of_failing(tmp_path, monkeypatch):
     (info / "METADATA").write_text("Metadata-Version: 2.1\nName: broken-plugin\nVersion: 0.1\n")
     (info / "entry_points.txt").write_text("[siamcli.metrics]\nbroken = no_such_module_xyz:metric\n")
     monkeypatch.syspath_prepend(str(tmp_path))
-    monkeypatch.setattr(metrics_module, "_plugins_loaded", False)
+    monkeypatch.setattr(registry, "_plugins_loaded", False)
     warnings = []
     names = [m.name for m in metrics_module.available_metrics(warn=warnings.append)]
     assert "cosine" in names

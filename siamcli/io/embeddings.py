@@ -99,7 +99,7 @@ def check_finite(array: np.ndarray, source: str, locate: Callable[[int, int], st
     """Raise naming the first NaN or infinite value of 2-D rows (`locate` says where a (row, column)
     is in the file; default 'row r, column c'); reads the array (memory-mapped ones too) in chunks,
     on the worker threads when it is large."""
-    from .. import kernels
+    from ..metrics import kernels
 
     def scan(start: int, stop: int):
         chunk = np.asarray(array[start:stop])
