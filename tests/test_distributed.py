@@ -392,13 +392,13 @@ def test_topk_on_shards_identical_to_local_engine_with_shard_ids(client, tmp_pat
 @pytest.mark.slow
 def test_topk_on_shards_does_not_read_the_gallery_on_the_client(client, tmp_path, monkeypatch):
     folder = write_shards(tmp_path / "g", GALLERY, [250, 250])
-    original = siamcli.engine._scan_rows
+    original = siamcli.engine.comparison.scan_rows
 
     def scan_in_memory_only(s, test):
         assert not dist._is_dask_array(s.vectors), "the client scanned a sharded input"
         return original(s, test)
 
-    monkeypatch.setattr(siamcli.engine, "_scan_rows", scan_in_memory_only)
+    monkeypatch.setattr(siamcli.engine.comparison, "scan_rows", scan_in_memory_only)
     got = dist.topk(client, QUERIES, str(folder), metric="cosine", k=3)
     assert_same_ranking(got, siamcli.compare(QUERIES, GALLERY, metric="cosine", top_k=3))
 
