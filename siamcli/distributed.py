@@ -29,11 +29,11 @@ import numpy as np
 
 from .engine import (
     Comparison,
-    _best_per_row_index,
+    best_per_row_index,
     best_pairs,
-    _can_screen,
-    _scan_rows,
-    _whole_tiles,
+    can_screen,
+    scan_rows,
+    whole_tiles,
     as_embedding_set,
     check_counts,
     fill_matrix,
@@ -91,7 +91,7 @@ def _require_dask() -> None:
         raise UsageError(f"running on a Dask cluster needs Dask: {EXTRA}") from None
 
 
-def _require_zarr() -> None:
+def require_zarr() -> None:
     try:
         import zarr  # noqa: F401
     except ImportError:
@@ -254,11 +254,6 @@ def quiet_dask(quiet: bool = True):
                 logging.getLogger(name).setLevel(level)
 
 
-def scheduler_from_env() -> str | None:
-    """The scheduler address in $SIAMCLI_SCHEDULER, or None."""
-    return os.environ.get(SCHEDULER_ENV) or None
-
-
 # ---------------------------------------------------------------- sharded inputs
 
 
@@ -392,7 +387,7 @@ def load_zarr(path: str | os.PathLike, block_rows: int | None = None):
     ['gallery:0', 'gallery:1']
     """
     _require_dask()
-    _require_zarr()
+    require_zarr()
     import dask.array as da
 
     path = os.fspath(path).rstrip("/" + os.sep)
@@ -473,7 +468,7 @@ def _matrix_grid(comp: Comparison, block_rows: int | None, whole_rows: bool):
     a_bounds = _bounds(comp.a, block_rows)
     b_bounds = a_bounds if comp.same else _bounds(comp.b, block_rows)
     width = len(comp.b) if whole_rows else max(j1 - j0 for j0, j1 in b_bounds)
-    step = _whole_tiles(comp.memory // (2 * width * comp.dtype.itemsize), len(comp.a), 0)
+    step = whole_tiles(comp.memory // (2 * width * comp.dtype.itemsize), len(comp.a), 0)
     split = [(r, min(r1, r + step)) for r0, r1 in a_bounds for r in range(r0, r1, step)]
     b_blocks = _blocks(comp.b, b_bounds)
     return split, _blocks(comp.a, split), b_bounds, b_blocks
@@ -494,7 +489,7 @@ def _template(comp: Comparison, k: int | None = None) -> Comparison:
     ranking is not screened (a row under the --zero-vector policy, or a large k), no block is:
     every block then ranks by the same kernel as the local engine would."""
     metric = comp.metric
-    if k is not None and metric.screen is not None and not _can_screen(comp, k):
+    if k is not None and metric.screen is not None and not can_screen(comp, k):
         metric = replace(metric, screen=None)
     return replace(comp, metric=metric, a=None, b=None, undefined_a=None, undefined_b=None, progress=None)
 
@@ -538,7 +533,7 @@ def _merge_topk(k: int, higher: bool, *parts):
     scores = np.concatenate([p[2] for p in parts])
     keys = np.negative(scores) if higher else scores.copy()  # as Comparison.keys
     keys[np.isnan(keys)] = np.inf
-    order, rank = _best_per_row_index(rows, cols, keys, k)
+    order, rank = best_per_row_index(rows, cols, keys, k)
     return rows[order], cols[order], scores[order], rank
 
 
@@ -692,7 +687,7 @@ def _any_row(s: EmbeddingSet, test) -> bool:
 
         [found] = _compute(default_client(), [s.vectors.map_blocks(test, drop_axis=1, dtype=bool).any()], None)
         return bool(found)
-    return bool(_scan_rows(s, test).any())
+    return bool(scan_rows(s, test).any())
 
 
 def _stand_in(s: EmbeddingSet) -> EmbeddingSet:
@@ -733,7 +728,7 @@ def _prepare_lazy(a: EmbeddingSet, b: EmbeddingSet | None, metric, options) -> C
         raise ClusterError(failure) from None
 
 
-def _prepare(a, b, metric, block_rows, options) -> Comparison:
+def prepare_on_cluster(a, b=None, metric="cosine", *, block_rows: int | None = None, **options) -> Comparison:
     """engine.prepare for the whole inputs, without reading a sharded input on the client.
 
     engine.prepare reads every row where it checks rows (cosine's zero rows, ...). Instead the
@@ -777,7 +772,14 @@ def topk(client, a, b=None, metric="cosine", k: int | None = 5, threshold: float
     """
     _require_dask()
     check_counts(k, None)
-    comp = _prepare(a, b, metric, block_rows, options)
+    comp = prepare_on_cluster(a, b, metric, block_rows=block_rows, **options)
+    return topk_of(client, comp, k, threshold, block_rows=block_rows, stats=stats, on_submit=on_submit)
+
+
+def topk_of(client, comp: Comparison, k: int | None = 5, threshold: float | None = None, *,
+            block_rows: int | None = None, stats: RunStats | None = None,
+            on_submit: Callable[[list], None] | None = None) -> Ranking:
+    """`topk` of a prepared comparison (prepare_on_cluster)."""
     m = len(comp.b)
     template = _template(comp, m if k is None else k)
     a_bounds, a_blocks, b_bounds, b_blocks = _grid(comp, block_rows, tiled=template.metric.screen is None)
@@ -805,7 +807,13 @@ def paired(client, a, b=None, metric="cosine", threshold: float | None = None, *
     """Row i of A against row i of B, in row blocks on the cluster; the same Ranking as
     `siamcli.compare(a, b, metric=..., paired=True)`."""
     _require_dask()
-    comp = _prepare(a, b, metric, block_rows, options)
+    comp = prepare_on_cluster(a, b, metric, block_rows=block_rows, **options)
+    return paired_of(client, comp, threshold, block_rows=block_rows, stats=stats, on_submit=on_submit)
+
+
+def paired_of(client, comp: Comparison, threshold: float | None = None, *, block_rows: int | None = None,
+              stats: RunStats | None = None, on_submit: Callable[[list], None] | None = None) -> Ranking:
+    """`paired` of a prepared comparison (prepare_on_cluster)."""
     if len(comp.b) != len(comp.a):
         raise ShapeError(f"--paired needs the same number of rows: {comp.a.source} has {len(comp.a)}, "
                          f"{comp.b.source} has {len(comp.b)}")
@@ -888,11 +896,18 @@ def matrix_to_npy(client, a, b=None, metric="cosine", *, path: str | os.PathLike
     renamed to `path` once every block is in (see siamcli.files): a failed run leaves the old file.
     Returns a MatrixResult over the file (memory-mapped, read-only).
     `dtype`: the file's dtype (default: the compute dtype, as `siamcli matrix -o x.npy`)."""
-    from .files import Output, new_npy
-
     _require_dask()
     _check_output(os.fspath(path), a, b, options)
-    comp = _prepare(a, b, metric, block_rows, options)
+    comp = prepare_on_cluster(a, b, metric, block_rows=block_rows, **options)
+    return matrix_to_npy_of(client, comp, path=path, dtype=dtype, block_rows=block_rows, stats=stats,
+                            on_submit=on_submit)
+
+
+def matrix_to_npy_of(client, comp: Comparison, *, path: str | os.PathLike, dtype=None, block_rows: int | None = None,
+                     stats: RunStats | None = None, on_submit: Callable[[list], None] | None = None) -> MatrixResult:
+    """`matrix_to_npy` of a prepared comparison; `path` is checked by the caller (files.check_target)."""
+    from .files import Output, new_npy
+
     import dask
 
     with Output(path) as out:  # out.temp: an absolute path, the same for every worker
@@ -1016,11 +1031,19 @@ def matrix_to_shards(client, a, b=None, metric="cosine", *, directory: str | os.
     `directory` (they must share its filesystem), which replaces `directory` whole once every
     shard is in (see siamcli.files): no shard of an earlier run survives, and a failed run leaves
     the old folder as it was. A folder holding other files is refused. Returns the shards' paths."""
-    from .files import Output
-
     _require_dask()
     _check_output(os.fspath(directory), a, b, options, folder=True, replaceable=shard_folder_problem)
-    comp = _prepare(a, b, metric, block_rows, options)
+    comp = prepare_on_cluster(a, b, metric, block_rows=block_rows, **options)
+    return matrix_to_shards_of(client, comp, directory=directory, dtype=dtype, block_rows=block_rows, stats=stats,
+                               on_submit=on_submit)
+
+
+def matrix_to_shards_of(client, comp: Comparison, *, directory: str | os.PathLike, dtype=None,
+                        block_rows: int | None = None, stats: RunStats | None = None,
+                        on_submit: Callable[[list], None] | None = None) -> list[str]:
+    """`matrix_to_shards` of a prepared comparison; `directory` is checked by the caller."""
+    from .files import Output
+
     dtype = np.dtype(dtype or comp.dtype)
     template = _template(comp)
     a_bounds, a_blocks, b_bounds, b_blocks = _matrix_grid(comp, block_rows, whole_rows=True)
@@ -1086,14 +1109,22 @@ def matrix_to_zarr(client, a, b=None, metric="cosine", *, path: str | os.PathLik
     every block is in (see siamcli.files): a failed run leaves the old array (or none) at `path`.
     Returns a MatrixResult over the new array (read-only). `dtype`: a float type (default: the
     compute dtype)."""
+    _require_dask()
+    require_zarr()
+    _check_output(os.fspath(path), a, b, options, folder=True, replaceable=zarr_folder_problem)
+    comp = prepare_on_cluster(a, b, metric, block_rows=block_rows, **options)
+    return matrix_to_zarr_of(client, comp, path=path, dtype=dtype, block_rows=block_rows, stats=stats,
+                             on_submit=on_submit)
+
+
+def matrix_to_zarr_of(client, comp: Comparison, *, path: str | os.PathLike, dtype=None, block_rows: int | None = None,
+                      stats: RunStats | None = None, on_submit: Callable[[list], None] | None = None) -> MatrixResult:
+    """`matrix_to_zarr` of a prepared comparison; `path` is checked by the caller."""
     from .files import Output
 
-    _require_dask()
-    _require_zarr()
+    require_zarr()
     import zarr
 
-    _check_output(os.fspath(path), a, b, options, folder=True, replaceable=zarr_folder_problem)
-    comp = _prepare(a, b, metric, block_rows, options)
     even_a = _even_rows(comp.a)
     comp = replace(comp, a=even_a, b=even_a if comp.same else _even_rows(comp.b))
     grid = _matrix_grid(comp, block_rows, whole_rows=False)
@@ -1140,7 +1171,14 @@ def best_overall(client, a, b=None, metric="cosine", limit: int | None = None, t
     (blocks below the diagonal are skipped)."""
     _require_dask()
     check_counts(None, limit)
-    comp = _prepare(a, b, metric, block_rows, options)
+    comp = prepare_on_cluster(a, b, metric, block_rows=block_rows, **options)
+    return best_overall_of(client, comp, limit, threshold, block_rows=block_rows, stats=stats, on_submit=on_submit)
+
+
+def best_overall_of(client, comp: Comparison, limit: int | None = None, threshold: float | None = None, *,
+                    block_rows: int | None = None, stats: RunStats | None = None,
+                    on_submit: Callable[[list], None] | None = None) -> Ranking:
+    """`best_overall` of a prepared comparison (prepare_on_cluster)."""
     import dask
 
     template = dask.delayed(_template(comp), traverse=False)
@@ -1154,3 +1192,25 @@ def best_overall(client, a, b=None, metric="cosine", limit: int | None = None, t
     return Ranking(comp.metric, comp.a, comp.b, a_index.astype(np.int64), b_index.astype(np.int64),
                    scores.astype(np.float64), np.arange(1, len(scores) + 1), "overall")
 
+
+
+def matrix_of(client, comp: Comparison, *, block_rows: int | None = None, stats: RunStats | None = None,
+              on_submit: Callable[[list], None] | None = None) -> np.ndarray:
+    """The whole score matrix of a prepared comparison, its blocks computed by the workers and
+    gathered here (for a matrix printed, or saved as .csv): the blocks of `matrix_to_zarr`, so the
+    local engine's scores to the last bit."""
+    _require_dask()
+    grid = _matrix_grid(comp, block_rows, whole_rows=False)
+
+    import dask
+
+    template = dask.delayed(_template(comp), traverse=False)
+    part = dask.delayed(_matrix_part, pure=False)
+    places, graph = [], []
+    for ua, ub, i0, j0, ab, bb, diagonal in _block_pairs(comp, grid):
+        places.append((i0, j0))
+        graph.append(part(template, ab, bb, ua, ub, diagonal))
+    out = np.empty((len(comp.a), len(comp.b)), dtype=comp.dtype)
+    for (i0, j0), block in zip(places, _compute(client, graph, stats, on_submit)):
+        out[i0 : i0 + block.shape[0], j0 : j0 + block.shape[1]] = block
+    return out
