@@ -83,7 +83,7 @@ class RunStats:
 # ---------------------------------------------------------------- the cluster
 
 
-def _require_dask() -> None:
+def require_dask() -> None:
     try:
         import dask  # noqa: F401
         import distributed  # noqa: F401
@@ -122,7 +122,7 @@ def connect(address: str | None = "local", timeout: float = 10.0, *, quiet: bool
 
     A scheduler is trusted like code: Dask sends pickled functions and data both ways, so the
     scheduler (or anyone who can reach its port) can run code in this process and on the workers."""
-    _require_dask()
+    require_dask()
     from distributed import Client
 
     address = address or "local"
@@ -354,7 +354,7 @@ def load_shards(pattern_or_dir: str | os.PathLike, block_rows: int | None = None
             raise ShapeError(f"{path} has {other} dimensions but {first} has {dim}; every shard must have the same")
     if not any(rows for _, (rows, _, _) in heads):
         raise InputError(f"{os.fspath(pattern_or_dir)}: the shards hold no rows")
-    _require_dask()
+    require_dask()
     import dask.array as da
 
     parts, ids = [], []
@@ -386,7 +386,7 @@ def load_zarr(path: str | os.PathLike, block_rows: int | None = None):
     >>> ids[:2]                                    # doctest: +SKIP
     ['gallery:0', 'gallery:1']
     """
-    _require_dask()
+    require_dask()
     require_zarr()
     import dask.array as da
 
@@ -770,7 +770,7 @@ def topk(client, a, b=None, metric="cosine", k: int | None = 5, threshold: float
     `stats`, if given, is filled in (tasks, bytes received); `on_submit(futures)` is called once
     the work is submitted (a progress display).
     """
-    _require_dask()
+    require_dask()
     check_counts(k, None)
     comp = prepare_on_cluster(a, b, metric, block_rows=block_rows, **options)
     return topk_of(client, comp, k, threshold, block_rows=block_rows, stats=stats, on_submit=on_submit)
@@ -806,7 +806,7 @@ def paired(client, a, b=None, metric="cosine", threshold: float | None = None, *
            on_submit: Callable[[list], None] | None = None, **options) -> Ranking:
     """Row i of A against row i of B, in row blocks on the cluster; the same Ranking as
     `siamcli.compare(a, b, metric=..., paired=True)`."""
-    _require_dask()
+    require_dask()
     comp = prepare_on_cluster(a, b, metric, block_rows=block_rows, **options)
     return paired_of(client, comp, threshold, block_rows=block_rows, stats=stats, on_submit=on_submit)
 
@@ -896,7 +896,7 @@ def matrix_to_npy(client, a, b=None, metric="cosine", *, path: str | os.PathLike
     renamed to `path` once every block is in (see siamcli.files): a failed run leaves the old file.
     Returns a MatrixResult over the file (memory-mapped, read-only).
     `dtype`: the file's dtype (default: the compute dtype, as `siamcli matrix -o x.npy`)."""
-    _require_dask()
+    require_dask()
     _check_output(os.fspath(path), a, b, options)
     comp = prepare_on_cluster(a, b, metric, block_rows=block_rows, **options)
     return matrix_to_npy_of(client, comp, path=path, dtype=dtype, block_rows=block_rows, stats=stats,
@@ -927,7 +927,7 @@ def pair_scores(client, comp: Comparison, left=None, right=None, *, block_rows: 
     none are listed) is gathered here and scored by a worker with the comparison's own paired
     kernel, so the float64 scores are the local engine's, bit for bit (the kernel works row by
     row). For `siamcli evaluate --scheduler`: `comp` is prepared here, on the whole inputs."""
-    _require_dask()
+    require_dask()
     n = len(comp.a) if left is None else len(left)
     step = block_rows or max(1, comp.memory // (comp.a.dim * 32))
 
@@ -965,7 +965,7 @@ def class_pair_scores(client, comp: Comparison, codes: np.ndarray, ks, all_pairs
     """`evaluation.class_pair_scores` on the cluster: each block of whole matrix rows (the blocks
     iter_matrix_rows makes) computed by a worker, which returns its pairs' scores and retrieval
     tallies, never the block; the same figures as the local pass, bit for bit."""
-    _require_dask()
+    require_dask()
     n = len(comp.a)
     blocks = matrix_row_blocks(comp)
 
@@ -1031,7 +1031,7 @@ def matrix_to_shards(client, a, b=None, metric="cosine", *, directory: str | os.
     `directory` (they must share its filesystem), which replaces `directory` whole once every
     shard is in (see siamcli.files): no shard of an earlier run survives, and a failed run leaves
     the old folder as it was. A folder holding other files is refused. Returns the shards' paths."""
-    _require_dask()
+    require_dask()
     _check_output(os.fspath(directory), a, b, options, folder=True, replaceable=shard_folder_problem)
     comp = prepare_on_cluster(a, b, metric, block_rows=block_rows, **options)
     return matrix_to_shards_of(client, comp, directory=directory, dtype=dtype, block_rows=block_rows, stats=stats,
@@ -1109,7 +1109,7 @@ def matrix_to_zarr(client, a, b=None, metric="cosine", *, path: str | os.PathLik
     every block is in (see siamcli.files): a failed run leaves the old array (or none) at `path`.
     Returns a MatrixResult over the new array (read-only). `dtype`: a float type (default: the
     compute dtype)."""
-    _require_dask()
+    require_dask()
     require_zarr()
     _check_output(os.fspath(path), a, b, options, folder=True, replaceable=zarr_folder_problem)
     comp = prepare_on_cluster(a, b, metric, block_rows=block_rows, **options)
@@ -1169,7 +1169,7 @@ def best_overall(client, a, b=None, metric="cosine", limit: int | None = None, t
     """The `limit` best pairs overall (None: all), as `siamcli.compare(a, b, limit=...)`: each
     block's best on a worker, merged in a tree; a self-comparison lists each unordered pair once
     (blocks below the diagonal are skipped)."""
-    _require_dask()
+    require_dask()
     check_counts(None, limit)
     comp = prepare_on_cluster(a, b, metric, block_rows=block_rows, **options)
     return best_overall_of(client, comp, limit, threshold, block_rows=block_rows, stats=stats, on_submit=on_submit)
@@ -1199,7 +1199,7 @@ def matrix_of(client, comp: Comparison, *, block_rows: int | None = None, stats:
     """The whole score matrix of a prepared comparison, its blocks computed by the workers and
     gathered here (for a matrix printed, or saved as .csv): the blocks of `matrix_to_zarr`, so the
     local engine's scores to the last bit."""
-    _require_dask()
+    require_dask()
     grid = _matrix_grid(comp, block_rows, whole_rows=False)
 
     import dask

@@ -32,6 +32,7 @@ class DaskBackend(Backend):
     def __enter__(self) -> "DaskBackend":
         from .. import distributed
 
+        distributed.require_dask()  # imported before quiet_dask: Dask's import sets its loggers' levels
         if not self.quiet:
             logging.getLogger("distributed").setLevel(logging.WARNING)
         self._quieted = distributed.quiet_dask(self.quiet)
