@@ -43,15 +43,13 @@ from .engine import (
     prepare,
 )
 from . import kernels
-from .errors import ClusterError, InputError, ShapeError, UsageError
+from .errors import ClusterError, InputError, ShapeError, UsageError, mention
 from .io import EmbeddingSet, load_embeddings
 from .metrics import Metric, get_metric
 from .results import MatrixResult, Ranking
 
 EXTRA = "pip install 'siamcli[dask]'"
 ZARR_EXTRA = "pip install 'siamcli[zarr]'"
-#: The environment variable the CLI reads when --scheduler is not given.
-SCHEDULER_ENV = "SIAMCLI_SCHEDULER"
 #: Rows per block of an in-memory input (a sharded input keeps its shards' blocks).
 DEFAULT_BLOCK_ROWS = 65536
 #: Partial top-k lists merged per reduction task.
@@ -129,7 +127,7 @@ def connect(address: str | None = "local", timeout: float = 10.0, *, quiet: bool
     if address == "local" or address.startswith("local:"):
         count = address.partition(":")[2] or str(DEFAULT_LOCAL_WORKERS)
         if not count.isdigit() or int(count) < 1:
-            raise UsageError(f"--scheduler local:N needs a number of workers N >= 1, got '{address}'")
+            raise UsageError(f"{mention('scheduler')} local:N needs a number of workers N >= 1, got '{address}'")
         # the client owns the cluster it starts: closing the client stops the workers. Each worker
         # runs dask_setup below first (a preload); `config` reaches it, and restarted workers too.
         import dask
@@ -652,7 +650,7 @@ def _cluster_failure(exc: BaseException, address: str) -> str | None:
         tries = getattr(exc, "allowed_failures", None)
         times = f"{tries + 1} time{'s' if tries else ''} " if isinstance(tries, int) else ""
         return (f"workers of the Dask cluster at {address} died {times}while running {key_split(exc.task)} "
-                "(killed, or out of memory: try a smaller --memory, or workers with more memory)")
+                f"(killed, or out of memory: try a smaller {mention('memory')}, or workers with more memory)")
     groups = getattr(exc, "error_groups", None)  # FuturesCancelledError (newer Dask)
     if isinstance(exc, FutureCancelledError) or groups is not None:
         reasons = sorted({g.reason for g in groups} if groups is not None else {exc.reason})
@@ -815,7 +813,7 @@ def paired_of(client, comp: Comparison, threshold: float | None = None, *, block
               stats: RunStats | None = None, on_submit: Callable[[list], None] | None = None) -> Ranking:
     """`paired` of a prepared comparison (prepare_on_cluster)."""
     if len(comp.b) != len(comp.a):
-        raise ShapeError(f"--paired needs the same number of rows: {comp.a.source} has {len(comp.a)}, "
+        raise ShapeError(f"{mention('paired')} needs the same number of rows: {comp.a.source} has {len(comp.a)}, "
                          f"{comp.b.source} has {len(comp.b)}")
     template = _template(comp)
     bounds = _bounds(comp.a, block_rows)

@@ -418,11 +418,11 @@ def test_shard_with_zero_row_gets_the_local_engine_error_with_its_id(client, tmp
 @pytest.mark.slow
 def test_topk_options_are_checked_as_by_the_local_engine(client, tmp_path):
     folder = write_shards(tmp_path / "g", GALLERY, [250, 250])
-    with pytest.raises(UsageError, match="--zero-vector must be one of"):
+    with pytest.raises(UsageError, match="zero_vector must be one of"):
         dist.topk(client, QUERIES, str(folder), metric="cosine", k=3, zero_vector="maybe")
     with pytest.raises(ShapeError, match="16 dimensions but .* has 8"):
         dist.topk(client, QUERIES, np.ones((4, 8), np.float32), metric="cosine", k=3)
-    with pytest.raises(UsageError, match="--top-k must be at least 1"):
+    with pytest.raises(UsageError, match="top_k must be at least 1"):
         dist.topk(client, QUERIES, str(folder), k=0)
 
 
@@ -553,10 +553,14 @@ def test_connect_bad_local_worker_count_is_a_usage_error(address):
 
 
 def test_scheduler_from_env(monkeypatch):
+    """The CLI's one place for the scheduler (distributed.scheduler_from_env was never used)."""
+    from siamcli.cli import _scheduler
+
     monkeypatch.setenv("SIAMCLI_SCHEDULER", "tcp://10.0.0.1:8786")
-    assert dist.scheduler_from_env() == "tcp://10.0.0.1:8786"
+    assert _scheduler(None) == "tcp://10.0.0.1:8786"
+    assert _scheduler("local:2") == "local:2"  # --scheduler wins
     monkeypatch.delenv("SIAMCLI_SCHEDULER")
-    assert dist.scheduler_from_env() is None
+    assert _scheduler(None) is None
 
 
 def test_module_imports_without_dask_and_names_the_extra():

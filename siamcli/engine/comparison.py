@@ -16,7 +16,7 @@ from typing import Callable, Iterator
 
 import numpy as np
 
-from ..errors import InputError, ShapeError, UsageError
+from ..errors import InputError, ShapeError, UsageError, mention
 from ..io import EmbeddingSet, embeddings_from_array, load_embeddings
 from ..metrics import SAFE_SQNORMS, WIDE_SQNORM, Metric, Params, ScoreOutOfRange, check_params, get_metric, unit_rows
 
@@ -372,7 +372,7 @@ def prepare(
     b = a if same else as_embedding_set(b, "B")
     m = get_metric(metric, warn=notify)
     if zero_vector not in ZERO_VECTOR_POLICIES:
-        raise UsageError(f"--zero-vector must be one of {', '.join(ZERO_VECTOR_POLICIES)}, got '{zero_vector}'")
+        raise UsageError(f"{mention('zero_vector')} must be one of {', '.join(ZERO_VECTOR_POLICIES)}, got '{zero_vector}'")
     if a.dim != b.dim:
         raise ShapeError(f"{a.source} has {a.dim} dimensions but {b.source} has {b.dim}; they cannot be compared")
     params = check_params(m, p)
@@ -397,15 +397,15 @@ def prepare(
             zero = scan_rows(s, lambda x: ~np.any(x != 0, axis=1))
             if zero.any() and zero_vector == "error":
                 raise InputError(
-                    f"--normalize: {_describe_rows(s, zero)} {'are zero vectors' if zero.sum() > 1 else 'is a zero vector'} "
-                    "and cannot be L2-normalised (choose --zero-vector nan or zero)"
+                    f"{mention('normalize')}: {_describe_rows(s, zero)} {'are zero vectors' if zero.sum() > 1 else 'is a zero vector'} "
+                    f"and cannot be L2-normalised (choose {mention('zero_vector')} nan or zero)"
                 )
             mask |= zero
         if mask.any() and zero_vector == "error":
             what = {"correlation": "constant vectors"}.get(m.name, "zero vectors")
             raise InputError(
                 f"{m.name} is undefined for {what}: {_describe_rows(s, mask)} "
-                "(choose --zero-vector nan or zero to score them anyway)"
+                f"(choose {mention('zero_vector')} nan or zero to score them anyway)"
             )
         return mask
 
@@ -450,6 +450,6 @@ def check_memory(memory) -> int:
 
 def check_counts(top_k: int | None, limit: int | None) -> None:
     if top_k is not None and top_k < 1:
-        raise UsageError(f"--top-k must be at least 1 (or 'all'), got {top_k}")
+        raise UsageError(f"{mention('top_k')} must be at least 1 (or 'all'), got {top_k}")
     if limit is not None and limit < 1:
-        raise UsageError(f"--limit must be at least 1 (or 'all'), got {limit}")
+        raise UsageError(f"{mention('limit')} must be at least 1 (or 'all'), got {limit}")

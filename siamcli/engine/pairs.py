@@ -6,7 +6,7 @@ from typing import Iterator
 
 import numpy as np
 
-from ..errors import ShapeError
+from ..errors import ShapeError, mention
 from ..results import Ranking
 from .comparison import Comparison, check_threshold
 
@@ -17,7 +17,7 @@ def iter_paired(comp: Comparison, threshold: float | None = None, block_rows: in
     if pairs is None:
         n = len(comp.a)
         if len(comp.b) != n:
-            raise ShapeError(f"--paired needs the same number of rows: {comp.a.source} has {n}, {comp.b.source} has {len(comp.b)}")
+            raise ShapeError(f"{mention('paired')} needs the same number of rows: {comp.a.source} has {n}, {comp.b.source} has {len(comp.b)}")
         a_index = b_index = None
     else:
         a_index, b_index = pairs
