@@ -126,9 +126,9 @@ def test_what_ran_only_here_before_runs_on_the_cluster_with_the_same_output(file
 
 
 def test_unreachable_scheduler_exits_2_naming_the_address(files, monkeypatch):
-    from siamcli import distributed
+    from siamcli.backends.dask import cluster
 
-    monkeypatch.setattr(distributed, "connect", functools.partial(distributed.connect, timeout=1.0))
+    monkeypatch.setattr(cluster, "connect", functools.partial(cluster.connect, timeout=1.0))
     tmp, *_ = files
     result = run("compare", tmp / "q.npy", tmp / "g.npy", "--scheduler", "tcp://127.0.0.1:9")
     assert_one_error_line(result.exit_code, result.stdout, result.stderr, ["tcp://127.0.0.1:9"])
@@ -278,12 +278,12 @@ def test_best_pairs_overall_on_a_cluster(files, inputs, extra):
 @pytest.fixture
 def no_cluster(monkeypatch):
     """Fails the test if a command connects to (or starts) a cluster."""
-    from siamcli import distributed
+    from siamcli.backends.dask import cluster
 
     def refuse(*args, **kwargs):
         raise AssertionError("a cluster was started before the inputs were checked")
 
-    monkeypatch.setattr(distributed, "connect", refuse)
+    monkeypatch.setattr(cluster, "connect", refuse)
 
 
 def _bad_inputs(tmp):

@@ -9,14 +9,10 @@ import os
 import numpy as np
 
 from ..errors import UsageError, mention
+from .dask.inputs import is_zarr
 
 #: The single files a matrix is saved as, by any backend.
 MATRIX_SUFFIXES = (".npy", ".csv")
-
-
-def is_zarr(path) -> bool:
-    """Whether path names a zarr array: its name ends in .zarr."""
-    return os.fspath(path).rstrip("/" + os.sep).lower().endswith(".zarr")
 
 
 def matrix_format(path: str, dtype=None, *, folders: bool = False) -> str:
@@ -33,7 +29,7 @@ def matrix_format(path: str, dtype=None, *, folders: bool = False) -> str:
                          f"zarr array: {mention('output')} X.zarr)")
     check_dtype(kind, dtype)
     if kind == "zarr":
-        from ..distributed import require_zarr
+        from .dask.cluster import require_zarr
 
         require_zarr()
     return kind
@@ -49,11 +45,11 @@ def check_dtype(kind: str | None, dtype) -> None:
 def folder_problem(kind: str):
     """The check of an existing folder a new matrix of this kind would replace (see files.check_target)."""
     if kind == "shards":
-        from ..distributed import shard_folder_problem
+        from .dask.ops import shard_folder_problem
 
         return shard_folder_problem
     if kind == "zarr":
-        from ..distributed import zarr_folder_problem
+        from .dask.ops import zarr_folder_problem
 
         return zarr_folder_problem
     return None
