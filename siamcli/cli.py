@@ -82,8 +82,11 @@ class ProgressBar:
         self.bar = None
         self.closed = False  # once closed, late updates (a watcher thread) draw nothing
 
-    def __call__(self, pairs: int) -> None:
+    def __call__(self, pairs: int, total: int | None = None) -> None:
+        """`pairs` more done (tasks, on a cluster); `total`, when given, the new total."""
         self.done += pairs
+        if total is not None:
+            self.total = total
         if self.stream is None or self.closed:
             return
         if self.bar is None:
@@ -426,107 +429,41 @@ def _scheduler(option: str | None) -> str | None:
     return option or os.environ.get("SIAMCLI_SCHEDULER") or None
 
 
-def _is_shards(path: str) -> bool:
-    from .distributed import is_lazy_input
+@contextlib.contextmanager
+def _backend(scheduler: str | None, terminal: Terminal, what: str, debug: bool = False):
+    """The backend of one command (--scheduler, else $SIAMCLI_SCHEDULER, else this process), with a
+    progress bar on stderr fed by its progress callback; a cluster is let go when the command ends.
+    Dask's logs and warnings stay silent unless --debug."""
+    from .backends import get_backend
 
-    return is_lazy_input(path)
-
-
-def _cluster_input(path, input_format, key, ids, max_input_size):
-    """A .zarr array or .npy shards (a directory, or a glob naming no existing path) opened lazily,
-    their headers checked here, before any cluster; else the loaded file."""
-    from .distributed import open_input
-
-    if _is_shards(path) and ids is not None:
-        raise UsageError(f"--ids does not apply to {path}: the ids of its rows name shard (or array) and row")
-    return open_input(path, input_format=input_format, key=key, ids_path=ids, max_input_size=max_input_size)
-
-
-class _Cluster:
-    """The cluster of one command, connected the first time `client` is asked for, so that every
-    check a command makes before its first task fails before any cluster starts."""
-
-    def __init__(self, address: str, quiet: bool):
-        self.address, self.quiet, self._client = address, quiet, None
-
-    @property
-    def client(self):
-        if self._client is None:
-            from . import distributed
-
-            self._client = distributed.connect(self.address, quiet=self.quiet)
-        return self._client
-
-    def close(self) -> None:
-        if self._client is not None:
-            self._client.close()
-
-
-def _on_cluster(address: str, run, terminal: Terminal, debug: bool = False):
-    """run(cluster, on_submit) on the cluster at `address` (local[:N] starts one here, on first
-    use of cluster.client), then let it go; on_submit(futures) follows the cluster's tasks with a
-    progress bar on stderr. Dask's logs and warnings stay silent unless --debug."""
-    import logging
-    import threading
-
-    from . import distributed
-
-    distributed.no_workers_timeout()  # a bad $SIAMCLI_NO_WORKERS_TIMEOUT fails before any cluster
+    address = _scheduler(scheduler)
+    bar = terminal.progress(0, what if address is None else "on the cluster", "pairs" if address is None else "tasks")
     quiet = not (debug or os.environ.get("SIAMCLI_DEBUG"))
-    if not quiet:
-        logging.getLogger("distributed").setLevel(logging.WARNING)
-    bar = terminal.progress(0, "on the cluster", unit="tasks")
-
-    def on_submit(futures):
-        if bar.stream is None:
-            return
-        from distributed.diagnostics.progressbar import TextProgressBar
-
-        base = bar.done  # a command may submit several times (evaluate: once per metric)
-
-        class ToStderr(TextProgressBar):  # Dask's own count of the tasks behind the futures, drawn by rich
-            def _draw_bar(self, remaining, all, **kwargs):
-                bar.total = base + all
-                bar(base + all - remaining - bar.done)
-
-            def _draw_stop(self, **kwargs):
-                pass
-
-        threading.Thread(target=lambda: ToStderr(futures, complete=True), daemon=True).start()
-
-    with distributed.quiet_dask(quiet):
-        cluster = _Cluster(address, quiet)
-        try:
-            return run(cluster, on_submit)
-        finally:
-            bar.close()
-            cluster.close()
+    try:
+        with get_backend(address, progress=bar if bar.stream is not None else None, quiet=quiet) as backend:
+            yield backend
+    finally:
+        bar.close()
 
 
-def _start(comp, terminal: Terminal, threads, what: str, paired: bool = False):
-    """Apply --threads and attach a progress bar to a prepared comparison."""
-    from . import engine
-
-    engine.set_threads(threads)
-    bar = terminal.progress(comp.total_pairs(paired), what)
-    comp.progress = bar
-    return bar
-
-
-def _load_inputs(a_path, b_paths, input_format, key, b_key, ids_a, ids_b, max_input_size):
-    """A, and B stacked from one or more files (None when no B was given)."""
-    from .io import STDIN, load_embeddings, stack_embeddings
+def _load_inputs(backend, a_path, b_paths, input_format, key, b_key, ids_a, ids_b, max_input_size):
+    """A, and B stacked from one or more files (None when no B was given), opened by the backend
+    (a cluster's workers read shards and .zarr arrays themselves)."""
+    from .io import STDIN, stack_embeddings
 
     b_paths = list(b_paths or [])
     if [a_path, *b_paths].count(STDIN) > 1:
         raise UsageError("only one input can be '-' (stdin)")
     if ids_b is not None and len(b_paths) != 1:
         raise UsageError("--b-ids needs exactly one second input B" if b_paths else "--b-ids needs a second input B")
-    a = load_embeddings(a_path, input_format=input_format, key=key, ids_path=ids_a, max_input_size=max_input_size)
+    a = backend.open(a_path, input_format=input_format, key=key, ids_path=ids_a, max_input_size=max_input_size)
     if not b_paths:
         return a, None
-    sets = [load_embeddings(path, input_format=input_format, key=b_key or key, ids_path=ids_b,
-                            max_input_size=max_input_size) for path in b_paths]
+    sets = [backend.open(path, input_format=input_format, key=b_key or key, ids_path=ids_b,
+                         max_input_size=max_input_size) for path in b_paths]
+    for path, s in zip(b_paths, sets):
+        if len(sets) > 1 and type(s.vectors).__module__.startswith("dask"):
+            raise UsageError(f"{path} is read by the workers, in blocks: give it as the only B, not one of several")
     return a, stack_embeddings(sets)
 
 
@@ -622,72 +559,22 @@ def compare(a, b, top_k, limit, threshold, paired, pairs_path, metric, normalize
     if top_k is not None and limit is not None:
         raise UsageError("choose either --top-k (per row of A) or --limit (overall), not both")
     top_k = 5 if top_k is None else (None if top_k == "all" else top_k)
-    address = _scheduler(scheduler)
-    if address is not None:
-        if len(b) > 1:
-            raise UsageError("--scheduler compares A with one B (a file, or a directory or glob of .npy shards); "
-                             "several B files run here, without it")
-        from . import distributed
-
-        if pairs_path is not None:  # listed pairs: scored by the workers, ids resolved here
+    engine.set_threads(threads)
+    with _backend(scheduler, terminal, "comparing", debug) as backend:
+        a_set, b_set = _load_inputs(backend, a, b, input_format, key, b_key, ids_a, ids_b, max_input_size)
+        if paired and b_set is None:
+            raise UsageError("--paired needs two inputs, A and B")
+        if paired and pairs_path is not None:
+            raise UsageError("choose either --paired (row i with row i) or --pairs FILE (the listed pairs)")
+        comp = backend.prepare(a_set, b_set, metric=metric, **metric_params, normalize=normalize,
+                               zero_vector=zero_vector, memory=memory, notify=terminal.note)
+        pairs = None
+        if pairs_path is not None:
             from .io import read_pairs
 
-            a_set, b_set = _load_inputs(a, b, input_format, key, b_key, ids_a, ids_b, max_input_size)
-            comp = engine.prepare(a_set, b_set, metric=metric, **metric_params, normalize=normalize,
-                                  zero_vector=zero_vector, memory=memory, notify=terminal.note)
-            left, right = read_pairs(pairs_path, comp.a, comp.b, max_input_size=max_input_size)
-
-            def score_listed(cluster, on_submit):
-                scores = distributed.pair_scores(cluster.client, comp, left, right, on_submit=on_submit)
-                return engine.scored_pairs(comp, left, right, scores, threshold, limit)
-
-            _emit(_on_cluster(address, score_listed, terminal, debug), fmt, precision, terminal)
-            return
-
-        if paired and not b:
-            raise UsageError("--paired needs two inputs, A and B")
-        if paired and limit is not None:
-            raise UsageError("--scheduler with --paired lists pairs in row order; --limit runs here, without it")
-        options = dict(**metric_params, normalize=normalize, zero_vector=zero_vector,
-                       memory=memory, notify=terminal.note)
-        a_in, b_in = distributed.check(_cluster_input(a, input_format, key, ids_a, max_input_size),
-                                       _cluster_input(b[0], input_format, b_key or key, ids_b, max_input_size) if b else None,
-                                       metric, **options)  # all before any cluster starts
-        if paired:
-            def run(cluster, on_submit):
-                return distributed.paired(cluster.client, a_in, b_in, metric, threshold, on_submit=on_submit,
-                                          **options)
-        elif limit is not None:
-            def run(cluster, on_submit):
-                return distributed.best_overall(cluster.client, a_in, b_in, metric,
-                                                None if limit == "all" else limit, threshold, on_submit=on_submit,
-                                                **options)
-        else:
-            def run(cluster, on_submit):
-                return distributed.topk(cluster.client, a_in, b_in, metric, top_k, threshold, on_submit=on_submit,
-                                        **options)
-        _emit(_on_cluster(address, run, terminal, debug), fmt, precision, terminal)
-        return
-    a_set, b_set = _load_inputs(a, b, input_format, key, b_key, ids_a, ids_b, max_input_size)
-    if paired and b_set is None:
-        raise UsageError("--paired needs two inputs, A and B")
-    if paired and pairs_path is not None:
-        raise UsageError("choose either --paired (row i with row i) or --pairs FILE (the listed pairs)")
-    comp = engine.prepare(a_set, b_set, metric=metric, **metric_params, normalize=normalize,
-                          zero_vector=zero_vector, memory=memory, notify=terminal.note)
-    pairs = None
-    if pairs_path is not None:
-        from .io import read_pairs
-
-        pairs = read_pairs(pairs_path, comp.a, comp.b, max_input_size=max_input_size)
-    bar = _start(comp, terminal, threads, "comparing", paired or pairs is not None)
-    if pairs is not None:
-        bar.total = len(pairs[0])
-    try:
-        _emit(engine.results(comp, top_k=top_k, limit=limit, threshold=threshold, paired=paired, pairs=pairs),
+            pairs = read_pairs(pairs_path, comp.a, comp.b, max_input_size=max_input_size)
+        _emit(backend.results(comp, top_k=top_k, limit=limit, threshold=threshold, paired=paired, pairs=pairs),
               fmt, precision, terminal)
-    finally:
-        bar.close()
 
 
 EXIT_NOT_MET = 1
@@ -728,17 +615,21 @@ def verify(a, b, threshold, paired, pairs_path, metric, normalize, zero_vector,
     terminal = Terminal(quiet)
     if paired and pairs_path is not None:
         raise UsageError("choose either --paired (row i with row i) or --pairs FILE (the listed pairs)")
-    a_set, b_set = _load_inputs(a, [b], input_format, key, b_key, ids_a, ids_b, max_input_size)
-    comp = engine.prepare(a_set, b_set, metric=metric, **metric_params, normalize=normalize,
-                          zero_vector=zero_vector, memory=memory, notify=terminal.note)
+    from .backends import LocalBackend
+
+    engine.set_threads(threads)
+    bar = terminal.progress(0, "verifying")
+    backend = LocalBackend(bar if bar.stream is not None else None)
+    a_set, b_set = _load_inputs(backend, a, [b], input_format, key, b_key, ids_a, ids_b, max_input_size)
+    comp = backend.prepare(a_set, b_set, metric=metric, **metric_params, normalize=normalize,
+                           zero_vector=zero_vector, memory=memory, notify=terminal.note)
     listed = None
     if pairs_path is not None:
         from .io import read_pairs
 
         listed = read_pairs(pairs_path, comp.a, comp.b, max_input_size=max_input_size)
     pairs = engine.verdict_pairs(comp, paired, listed)
-    bar = _start(comp, terminal, threads, "verifying", paired=True)
-    bar.total = len(comp.a) if pairs is None else len(pairs[0])
+    bar(0, len(comp.a) if pairs is None else len(pairs[0]))
     counts = {"pairs": 0, "different": 0}
 
     def counted(parts):
@@ -882,24 +773,9 @@ def evaluate(emb, right, labels_path, pairs_path, classes_path, labels_column, c
                    positive_label=positive_label, metric=metric, normalize=normalize, folds=folds, fars=fars,
                    ks=ks, **metric_params, zero_vector=zero_vector, memory=memory,
                    notify=terminal.note)
-    address = _scheduler(scheduler)
-    if address is not None:
-        from . import distributed
-
-        # the cluster starts at the first scores asked for, after evaluate's own checks
-        result = _on_cluster(address, lambda cluster, on_submit: evaluate_embeddings(
-            a_set, b_set,
-            pair_scores=lambda comp, left, right: distributed.pair_scores(cluster.client, comp, left, right,
-                                                                          on_submit=on_submit),
-            class_scores=lambda comp, codes, ks, every: distributed.class_pair_scores(
-                cluster.client, comp, codes, ks, every, on_submit=on_submit),
-            **options), terminal, debug)
-    else:
-        bar = terminal.progress(0, "evaluating")
-        try:
-            result = evaluate_embeddings(a_set, b_set, progress=bar, **options)
-        finally:
-            bar.close()
+    # a cluster starts at the first scores asked for, after evaluate's own checks
+    with _backend(scheduler, terminal, "evaluating", debug) as backend:
+        result = evaluate_embeddings(a_set, b_set, **backend.scorers(), **options)
     for note in result.skipped:
         terminal.note(f"skipped {note}")
     for warning in dict.fromkeys(w for r in result.records() for w in r["warnings"]):
@@ -1128,9 +1004,6 @@ def triplet(anchor, positive, negative, margin, metric, sweep, margins, input_fo
     _emit(result, fmt, precision, terminal)
 
 
-MATRIX_SUFFIXES = (".npy", ".csv")
-
-
 @cli.command(context_settings=CONTEXT)
 @click.argument("a")
 @click.argument("b", nargs=-1)
@@ -1161,89 +1034,31 @@ def matrix(a, b, output, dtype, metric, normalize, zero_vector,
       siamcli matrix gallery.zarr q.npy -o scores.zarr --scheduler local:2
     """
     from . import engine
+    from .backends.save import check_dtype, check_matrix_target, matrix_format
     from .results import MatrixResult
 
-    from . import distributed
-
     terminal = Terminal(quiet)
-    address = _scheduler(scheduler)
-    to_zarr = output is not None and distributed.is_zarr(output)
-    shards = (address is not None and output is not None and not to_zarr
-              and (output.endswith(("/", os.sep)) or os.path.isdir(output)))
-    if to_zarr and address is None:
-        raise UsageError(f"-o {output}: a .zarr matrix is written by the workers of a Dask cluster: add "
-                         "--scheduler (local[:N] starts one here)")
-    if output is not None and not (shards or to_zarr) and not output.lower().endswith(MATRIX_SUFFIXES):
-        raise UsageError(f"-o {output}: the matrix can be saved as .npy or .csv (or, with --scheduler, as .npy "
-                         "shards in a directory: -o DIR/, or as a zarr array: -o X.zarr)")
-    blockwise = output is not None and (shards or to_zarr or output.lower().endswith(".npy"))
-    if dtype is not None and not blockwise:
-        raise UsageError("--dtype applies to a matrix saved with -o FILE.npy (or X.zarr, DIR/)")
-    if address is not None and (not blockwise or len(b) > 1):
-        raise UsageError("--scheduler writes the matrix of A and one B with -o FILE.npy (one file the workers "
-                         "share), -o DIR/ (.npy shards of rows, each written by its worker) or -o X.zarr")
-    if output is not None:  # before any work: an output that cannot be written, or would be an input
-        from .files import check_target
-
-        problem = distributed.zarr_folder_problem if to_zarr else distributed.shard_folder_problem
-        _check_outputs(("-o", output), a, *b, ids=ids_a, b_ids=ids_b, **_data_params(metric_params))
-        check_target(output, folder=shards or to_zarr, replaceable=problem)
-    if address is not None:
-        options = dict(**metric_params, normalize=normalize, zero_vector=zero_vector,
-                       memory=memory, notify=terminal.note)
-        a_in, b_in = distributed.check(_cluster_input(a, input_format, key, ids_a, max_input_size),
-                                       _cluster_input(b[0], input_format, b_key or key, ids_b, max_input_size) if b else None,
-                                       metric, **options)
-        if to_zarr:
-            distributed._require_zarr()
-        options["dtype"] = dtype
-        if shards:
-            written = _on_cluster(address, lambda cluster, on_submit: distributed.matrix_to_shards(
-                cluster.client, a_in, b_in, metric, directory=output, on_submit=on_submit, **options),
-                terminal, debug)
-            plural = "s" if len(written) != 1 else ""
-            terminal.note(f"wrote the matrix as {len(written)} shard{plural} of rows in {output}")
-            return
-        write = distributed.matrix_to_zarr if to_zarr else distributed.matrix_to_npy
-        result = _on_cluster(address, lambda cluster, on_submit: write(
-            cluster.client, a_in, b_in, metric, path=output, on_submit=on_submit, **options), terminal, debug)
-        terminal.note(f"wrote the {len(result.a)} x {len(result.b)} {result.metric.name} matrix to {output}")
-        return
-    a_set, b_set = _load_inputs(a, b, input_format, key, b_key, ids_a, ids_b, max_input_size)
-    comp = engine.prepare(a_set, b_set, metric=metric, **metric_params, normalize=normalize,
-                          zero_vector=zero_vector, memory=memory, notify=terminal.note)
-    bar = _start(comp, terminal, threads, "matrix")
-    try:
+    engine.set_threads(threads)
+    with _backend(scheduler, terminal, "matrix", debug) as backend:
         if output is None:
-            values = engine.fill_matrix(comp)
-            bar.close()
-            _emit(MatrixResult(comp.metric, comp.a, comp.b, values), fmt, precision, terminal)
-            return
-        _save_matrix(comp, output, dtype)
-    finally:
-        bar.close()
-    terminal.note(f"wrote the {len(comp.a)} x {len(comp.b)} {comp.metric.name} matrix to {output}")
-
-
-def _save_matrix(comp, path: str, dtype: str | None = None) -> None:
-    """The matrix as the file at `path`, whole or not at all (see siamcli.files)."""
-    import numpy as np
-
-    from . import engine
-    from .files import Output, new_npy
-    from .output import write_matrix_rows
-
-    with Output(path) as out:
-        if path.lower().endswith(".npy"):
-            values = new_npy(out.temp, (len(comp.a), len(comp.b)), np.dtype(dtype or comp.dtype))
-            engine.fill_matrix(comp, values)
-            values.flush()
-            del values
-            return
-        with open(out.temp, "w", newline="", encoding="utf-8") as handle:
-            rows = ((comp.a.id_of(i), row) for i0, block in engine.iter_matrix_rows(comp)
-                    for i, row in enumerate(block.astype(np.float64).tolist(), i0))
-            write_matrix_rows(handle, comp.b.row_ids(), rows)
+            check_dtype(None, dtype)
+        else:  # before any work: an output that cannot be written, or would be an input
+            kind = matrix_format(output, dtype, folders=backend.writes_folders)
+            _check_outputs(("-o", output), a, *b, ids=ids_a, b_ids=ids_b, **_data_params(metric_params))
+            check_matrix_target(output, kind)
+        a_set, b_set = _load_inputs(backend, a, b, input_format, key, b_key, ids_a, ids_b, max_input_size)
+        comp = backend.prepare(a_set, b_set, metric=metric, **metric_params, normalize=normalize,
+                               zero_vector=zero_vector, memory=memory, notify=terminal.note)
+        if output is None:
+            values = backend.matrix(comp)
+        else:
+            written = backend.save_matrix(comp, output, dtype)
+    if output is None:
+        _emit(MatrixResult(comp.metric, comp.a, comp.b, values), fmt, precision, terminal)
+    elif written is not None:
+        terminal.note(f"wrote the matrix as {len(written)} shard{'s' if len(written) != 1 else ''} of rows in {output}")
+    else:
+        terminal.note(f"wrote the {len(comp.a)} x {len(comp.b)} {comp.metric.name} matrix to {output}")
 
 
 @cli.command(context_settings=CONTEXT)

@@ -1075,7 +1075,7 @@ def evaluate(emb, right=None, *, labels=None, pairs=None, classes=None, sample: 
     n = len(emb)
     per_variant = (n * n if same is None else len(same)) + (n * n if classes is not None and same is not None else 0)
     if progress is not None:
-        progress.total = per_variant * len(variants)
+        progress(0, per_variant * len(variants))
     results = []
     for m, normalized in variants:
         comp = engine.prepare(emb, right, metric=m, **m.own_params(metric_params), normalize=normalized,

@@ -69,23 +69,66 @@ def test_matrix_output_written_by_the_workers(files):
     np.testing.assert_array_equal(np.load(tmp / "m.npy"), np.load(tmp / "m_here.npy"))  # to the last bit
 
 
-@pytest.mark.parametrize("args, needles", [
-    (["compare", "{q}", "{g}", "{g}"], ["--scheduler", "several B files"]),
-    (["compare", "{q}", "{g25}", "--paired", "--limit", "3"], ["--paired", "--limit"]),
-    (["matrix", "{q}", "{g}"], ["--scheduler", "-o FILE.npy"]),
-])
-def test_what_the_cluster_does_not_run_is_a_usage_error(files, args, needles):
+def _formats():
+    from siamcli.output import FORMATTERS
+
+    return list(FORMATTERS)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("fmt", _formats())
+@pytest.mark.parametrize("inputs", [["q"], ["q", "g25"]])
+def test_matrix_on_a_cluster_prints_the_same_bytes_as_this_process(files, fmt, inputs):
+    """No -o: the workers' blocks gathered here, printed in every format exactly as without --scheduler."""
+    tmp, q, g = files
+    np.save(tmp / "g25.npy", g[:25])
+    args = ["matrix", *[tmp / f"{name}.npy" for name in inputs], "-m", "euclidean", "-f", fmt]
+    here = run(*args)
+    there = run(*args, "--scheduler", "local:2")
+    assert here.exit_code == there.exit_code == 0, there.stderr
+    assert there.stdout == here.stdout and here.stdout
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("entry", ["runner", "executable"])
+def test_matrix_on_a_cluster_through_either_entry_prints_what_this_process_prints(files, entry):
     tmp, *_ = files
-    np.save(tmp / "g25.npy", np.load(tmp / "g.npy")[:25])
-    result = run(*[a.format(q=tmp / "q.npy", g=tmp / "g.npy", g25=tmp / "g25.npy") for a in args],
-                 "--scheduler", "local:2")
-    assert_one_error_line(result.exit_code, result.stdout, result.stderr, needles)
+    args = ["matrix", tmp / "q.npy", "-f", "csv"]
+    code, out, err = invoke(entry, *args, "--scheduler", "local:2")
+    assert code == 0, err
+    assert out == run(*args).stdout and out.count("\n") == 26  # a header and 25 rows
+
+
+@pytest.mark.slow
+def test_matrix_csv_file_on_a_cluster_has_the_same_bytes(files, tmp_path):
+    tmp, *_ = files
+    assert run("matrix", tmp / "q.npy", tmp / "g.npy", "-o", tmp_path / "here.csv").exit_code == 0
+    there = run("matrix", tmp / "q.npy", tmp / "g.npy", "-o", tmp_path / "there.csv", "--scheduler", "local:2")
+    assert there.exit_code == 0, there.stderr
+    assert (tmp_path / "there.csv").read_bytes() == (tmp_path / "here.csv").read_bytes()
+    assert there.stderr.strip().endswith(f"matrix to {tmp_path / 'there.csv'}")
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("args", [
+    ["compare", "{q}", "{g}", "{g25}", "-k", "3"],  # several B files: stacked here, scored by the workers
+    ["compare", "{q}", "{g25}", "--paired", "--limit", "3"],
+    ["compare", "{q}", "{g25}", "--paired", "--limit", "all", "-t", "0.1"],
+])
+def test_what_ran_only_here_before_runs_on_the_cluster_with_the_same_output(files, args):
+    tmp, q, g = files
+    np.save(tmp / "g25.npy", g[:25])
+    args = [a.format(q=tmp / "q.npy", g=tmp / "g.npy", g25=tmp / "g25.npy") for a in args] + ["-f", "jsonl"]
+    here = run(*args)
+    there = run(*args, "--scheduler", "local:2")
+    assert here.exit_code == there.exit_code == 0, there.stderr
+    assert there.stdout == here.stdout and here.stdout
 
 
 def test_unreachable_scheduler_exits_2_naming_the_address(files, monkeypatch):
-    from siamcli import distributed
+    from siamcli.backends.dask import cluster
 
-    monkeypatch.setattr(distributed, "connect", functools.partial(distributed.connect, timeout=1.0))
+    monkeypatch.setattr(cluster, "connect", functools.partial(cluster.connect, timeout=1.0))
     tmp, *_ = files
     result = run("compare", tmp / "q.npy", tmp / "g.npy", "--scheduler", "tcp://127.0.0.1:9")
     assert_one_error_line(result.exit_code, result.stdout, result.stderr, ["tcp://127.0.0.1:9"])
@@ -235,12 +278,12 @@ def test_best_pairs_overall_on_a_cluster(files, inputs, extra):
 @pytest.fixture
 def no_cluster(monkeypatch):
     """Fails the test if a command connects to (or starts) a cluster."""
-    from siamcli import distributed
+    from siamcli.backends.dask import cluster
 
     def refuse(*args, **kwargs):
         raise AssertionError("a cluster was started before the inputs were checked")
 
-    monkeypatch.setattr(distributed, "connect", refuse)
+    monkeypatch.setattr(cluster, "connect", refuse)
 
 
 def _bad_inputs(tmp):
@@ -314,7 +357,7 @@ def test_missing_shards_fail_through_the_executable_without_a_cluster(files):
 
 
 def test_is_shards_takes_an_existing_path_literally(tmp_path):
-    from siamcli.cli import _is_shards
+    from siamcli.distributed import is_lazy_input as _is_shards
 
     np.save(tmp_path / "emb[1].npy", np.ones((2, 3), np.float32))
     (tmp_path / "runs[2]").mkdir()

@@ -21,6 +21,7 @@ pytest.importorskip("distributed")
 
 import siamcli  # noqa: E402
 from siamcli import distributed as dist  # noqa: E402
+from siamcli.backends.dask import cluster as dcluster, inputs as dinputs, tasks as dtasks  # noqa: E402
 from siamcli.errors import ClusterError, InputError, ShapeError, UsageError  # noqa: E402
 
 RNG = np.random.default_rng(5)
@@ -180,7 +181,7 @@ def test_matrix_and_best_pairs_of_blocks_larger_than_a_tile_identical_to_local_e
     b[4000] = a[7]  # an exact duplicate across blocks: its score is exact too
     expected = siamcli.matrix(a, b, metric=metric).values
     dask_b = da.from_array(b, chunks=(2100, 16))  # edges at 2,100 and 4,200 move to 2,048 and 4,096
-    assert [r0 for r0, _ in dist._bounds(dist._as_set(dask_b, "B", None), None)] == [0, 2048, 4096]
+    assert [r0 for r0, _ in dtasks._bounds(dinputs._as_set(dask_b, "B", None), None)] == [0, 2048, 4096]
     dist.matrix_to_npy(client, da.from_array(a, chunks=(2300, 16)), dask_b, metric=metric, path=tmp_path / "m.npy")
     np.testing.assert_array_equal(np.load(tmp_path / "m.npy"), expected)
     best = dist.best_overall(client, a, b, metric=metric, limit=8, block_rows=2048)
@@ -363,10 +364,10 @@ def test_no_workers_timeout_bad_value_is_a_usage_error(monkeypatch, text):
 
 
 def test_check_opens_and_checks_inputs_without_a_cluster(tmp_path, monkeypatch):
-    monkeypatch.setattr(dist, "connect", None)  # any use of a cluster would fail
+    monkeypatch.setattr(dcluster, "connect", None)  # any use of a cluster would fail
     folder = write_shards(tmp_path / "g", GALLERY, [200, 300])
     a, b = dist.check(QUERIES, str(folder), "cosine")
-    assert dist._is_dask_array(b.vectors) and b.vectors.shape == GALLERY.shape and len(a) == len(QUERIES)
+    assert dist.is_dask_array(b.vectors) and b.vectors.shape == GALLERY.shape and len(a) == len(QUERIES)
     with pytest.raises(ShapeError, match="16 dimensions but .* has 8"):
         dist.check(str(folder), np.ones((3, 8), np.float32), "cosine")
     with pytest.raises(UsageError, match="p applies to minkowski only"):
@@ -392,13 +393,13 @@ def test_topk_on_shards_identical_to_local_engine_with_shard_ids(client, tmp_pat
 @pytest.mark.slow
 def test_topk_on_shards_does_not_read_the_gallery_on_the_client(client, tmp_path, monkeypatch):
     folder = write_shards(tmp_path / "g", GALLERY, [250, 250])
-    original = siamcli.engine._scan_rows
+    original = siamcli.engine.comparison.scan_rows
 
     def scan_in_memory_only(s, test):
-        assert not dist._is_dask_array(s.vectors), "the client scanned a sharded input"
+        assert not dist.is_dask_array(s.vectors), "the client scanned a sharded input"
         return original(s, test)
 
-    monkeypatch.setattr(siamcli.engine, "_scan_rows", scan_in_memory_only)
+    monkeypatch.setattr(siamcli.engine.comparison, "scan_rows", scan_in_memory_only)
     got = dist.topk(client, QUERIES, str(folder), metric="cosine", k=3)
     assert_same_ranking(got, siamcli.compare(QUERIES, GALLERY, metric="cosine", top_k=3))
 
@@ -418,11 +419,11 @@ def test_shard_with_zero_row_gets_the_local_engine_error_with_its_id(client, tmp
 @pytest.mark.slow
 def test_topk_options_are_checked_as_by_the_local_engine(client, tmp_path):
     folder = write_shards(tmp_path / "g", GALLERY, [250, 250])
-    with pytest.raises(UsageError, match="--zero-vector must be one of"):
+    with pytest.raises(UsageError, match="zero_vector must be one of"):
         dist.topk(client, QUERIES, str(folder), metric="cosine", k=3, zero_vector="maybe")
     with pytest.raises(ShapeError, match="16 dimensions but .* has 8"):
         dist.topk(client, QUERIES, np.ones((4, 8), np.float32), metric="cosine", k=3)
-    with pytest.raises(UsageError, match="--top-k must be at least 1"):
+    with pytest.raises(UsageError, match="top_k must be at least 1"):
         dist.topk(client, QUERIES, str(folder), k=0)
 
 
@@ -553,10 +554,14 @@ def test_connect_bad_local_worker_count_is_a_usage_error(address):
 
 
 def test_scheduler_from_env(monkeypatch):
+    """The CLI's one place for the scheduler (distributed.scheduler_from_env was never used)."""
+    from siamcli.cli import _scheduler
+
     monkeypatch.setenv("SIAMCLI_SCHEDULER", "tcp://10.0.0.1:8786")
-    assert dist.scheduler_from_env() == "tcp://10.0.0.1:8786"
+    assert _scheduler(None) == "tcp://10.0.0.1:8786"
+    assert _scheduler("local:2") == "local:2"  # --scheduler wins
     monkeypatch.delenv("SIAMCLI_SCHEDULER")
-    assert dist.scheduler_from_env() is None
+    assert _scheduler(None) is None
 
 
 def test_module_imports_without_dask_and_names_the_extra():
@@ -610,7 +615,7 @@ def test_compute_without_workers_fails_after_the_timeout_and_releases_its_tasks(
     start = time.monotonic()
     with pytest.raises(ClusterError, match=r"the Dask cluster at \S+ has had no workers for 1\.5 s: its workers died, "
                                            r"or none reached the scheduler \(\$SIAMCLI_NO_WORKERS_TIMEOUT sets"):
-        dist._compute(client, [dask.delayed(sum)([1, 2])], None)
+        dcluster._compute(client, [dask.delayed(sum)([1, 2])], None)
     assert 1.5 <= time.monotonic() - start < 1.5 + 5
     deadline = time.monotonic() + 10
     while client.run_on_scheduler(lambda dask_scheduler: len(dask_scheduler.tasks)) and time.monotonic() < deadline:
@@ -636,7 +641,7 @@ def test_compute_task_whose_workers_die_is_a_cluster_error(own_cluster):
     client = own_cluster(1, **{"distributed.scheduler.allowed-failures": 0})
     with pytest.raises(ClusterError, match=r"workers of the Dask cluster at tcp://\S+ died 1 time while running "
                                            r"exit \(killed, or out of memory"):
-        dist._compute(client, [dask.delayed(os._exit, pure=False)(1)], None)
+        dcluster._compute(client, [dask.delayed(os._exit, pure=False)(1)], None)
 
 
 @pytest.mark.slow

@@ -220,7 +220,7 @@ def test_memory_budget_splits_the_work_into_blocks():
     a, b = rng.normal(size=(300, 8)), rng.normal(size=(200, 8))
     small = siamcli.prepare(a, b, metric="euclidean", memory=64 * 1024)
     rows, cols = small.block_sizes()
-    assert rows * cols * (small.dtype.itemsize + engine._EXTRA_BYTES_PER_ENTRY) <= 64 * 1024 or rows == 1
+    assert rows * cols * (small.dtype.itemsize + engine.comparison._EXTRA_BYTES_PER_ENTRY) <= 64 * 1024 or rows == 1
     r_small = siamcli.compare(a, b, metric="euclidean", top_k=4, memory=64 * 1024)
     r_big = siamcli.compare(a, b, metric="euclidean", top_k=4)
     assert _pairs(r_small) == _pairs(r_big)
@@ -259,7 +259,7 @@ def test_screened_topk_finds_planted_duplicates_in_every_block_and_ties_them_by_
         b[col] = a[5]
     b[6000] = a[5] + 1e-2 * rng.normal(size=24)  # a near-duplicate, just behind the exact ones (but for dot)
     comparison = siamcli.prepare(a, b, metric=metric)
-    assert engine._can_screen(comparison, 8)
+    assert engine.can_screen(comparison, 8)
     r = engine.Ranking.concat(list(engine.iter_topk(comparison, 8)), comparison.metric, comparison.a, comparison.b, "row")
     reference = _reference_scores(a, b, metric)
     keys = -reference if comparison.metric.higher_is_better else reference
@@ -295,8 +295,8 @@ def test_rows_the_zero_vector_policy_scores_fall_back_to_the_unscreened_path():
     x = np.eye(4)
     x[2] = 0.0
     comparison = siamcli.prepare(x, metric="cosine", zero_vector="nan")
-    assert not engine._can_screen(comparison, 2)
-    assert engine._can_screen(siamcli.prepare(np.eye(4), metric="cosine"), 2)
+    assert not engine.can_screen(comparison, 2)
+    assert engine.can_screen(siamcli.prepare(np.eye(4), metric="cosine"), 2)
 
 
 @contextlib.contextmanager
@@ -366,7 +366,7 @@ def test_screened_topk_of_many_tiles_with_any_thread_count_equals_brute_force(th
         got = siamcli.compare(queries, gallery, metric=metric, top_k=3)
     scores = brute_scores(queries, gallery, metric)
     best = np.argsort(-scores if metric == "cosine" else scores, axis=1, kind="stable")[:, :3]
-    assert engine._SCREEN_BLOCK_COLS * 3 < len(gallery)
+    assert engine.ranking._SCREEN_BLOCK_COLS * 3 < len(gallery)
     np.testing.assert_array_equal(got.b_index.reshape(1500, 3), best)
     np.testing.assert_allclose(got.score.reshape(1500, 3), np.take_along_axis(scores, best, axis=1), rtol=1e-12)
 

@@ -239,13 +239,13 @@ def _topk_case(screened, name, dtype, data):
     a, b = data.draw(scaled_sets(dtype))
     k = data.draw(st.integers(1, len(b)))
     ref = reference(name, a, b)
-    saved = engine._SCREEN_BLOCK_COLS
+    saved = engine.ranking._SCREEN_BLOCK_COLS
     if not screened:
-        engine._SCREEN_BLOCK_COLS = 0  # every k is then too large to screen: blocks of the matrix kernel
+        engine.ranking._SCREEN_BLOCK_COLS = 0  # every k is then too large to screen: blocks of the matrix kernel
     try:
         got = _expect(name, ref, lambda: ranked(a, b, name, top_k=k))
     finally:
-        engine._SCREEN_BLOCK_COLS = saved
+        engine.ranking._SCREEN_BLOCK_COLS = saved
     if got is not None:
         _check_topk(name, a, b, k, got, ref)
 
@@ -441,12 +441,12 @@ def _with_zero_rows():
 @pytest.mark.parametrize("screen_cols", [None, 0])
 def test_nan_scores_are_listed_last_by_per_row_topk(screen_cols):
     a, b = _with_zero_rows()
-    saved = engine._SCREEN_BLOCK_COLS
-    engine._SCREEN_BLOCK_COLS = saved if screen_cols is None else screen_cols
+    saved = engine.ranking._SCREEN_BLOCK_COLS
+    engine.ranking._SCREEN_BLOCK_COLS = saved if screen_cols is None else screen_cols
     try:
         r = siamcli.compare(a, b, metric="cosine", top_k=7, zero_vector="nan")
     finally:
-        engine._SCREEN_BLOCK_COLS = saved
+        engine.ranking._SCREEN_BLOCK_COLS = saved
     assert len(r.score) == 5 * 7
     for i in range(5):
         mine = r.score[r.a_index == i]
