@@ -70,6 +70,10 @@ class Outcome:
 
 def _limits(mem_limit: int | None, fsize_limit: int | None):
     def apply():
+        # as from an interactive shell: a review started in the background (`&`, nohup) has SIGINT and
+        # SIGQUIT ignored, which children inherit and Python keeps, so Ctrl-C would seem unhandled
+        signal.signal(signal.SIGINT, signal.SIG_DFL)
+        signal.signal(signal.SIGQUIT, signal.SIG_DFL)
         resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
         if mem_limit:
             resource.setrlimit(resource.RLIMIT_AS, (mem_limit, mem_limit))
