@@ -527,7 +527,7 @@ class RemoteRun:
         import dask
 
         with dask.config.set({"distributed.comm.timeouts.connect": "2s"}):  # a quick end once it is broken
-            cluster = LocalCluster(n_workers=1, threads_per_worker=1, processes=True, dashboard_address=None)
+            cluster = LocalCluster(n_workers=1, threads_per_worker=1, processes=True, dashboard_address="127.0.0.1:0")
             client = Client(cluster, set_as_default=False)
         self.address, output = cluster.scheduler_address, {}
         try:

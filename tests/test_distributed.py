@@ -596,7 +596,7 @@ def own_cluster():
     def make(n_workers: int, default: bool = False, **config):
         with dask.config.set(config):
             cluster = LocalCluster(n_workers=n_workers, threads_per_worker=1, processes=n_workers > 0,
-                                   dashboard_address=None)
+                                   dashboard_address="127.0.0.1:0")
         made.append(cluster)
         made.append(Client(cluster, set_as_default=default))
         return made[-1]

@@ -117,10 +117,11 @@ def connect(address: str | None = "local", timeout: float = 10.0, *, quiet: bool
             wait = {"distributed.scheduler.no-workers-timeout": f"{no_workers_timeout()}s"}
             with _sigint_deferred() as pressed, dask.config.set(wait):
                 _fork_server_ignoring_sigint()
-                # the scheduler listens on loopback only (Dask's default); so does a dashboard, made
-                # only when not quiet (with bokeh installed): quiet, nobody would learn its port
+                # the scheduler listens on loopback only (Dask's default); so does its HTTP server (the
+                # dashboard, with bokeh): on a free port, since None still binds 8787 on every interface
+                # and a second run at the same time met "Port 8787 is already in use"
                 client = Client(n_workers=int(count), threads_per_worker=1, processes=True,
-                                dashboard_address=None if quiet else "127.0.0.1:0",
+                                dashboard_address="127.0.0.1:0",
                                 silence_logs=logging.CRITICAL if quiet else logging.WARNING,
                                 preload=[__name__], config={_QUIET_KEY: quiet})
                 if pressed:
