@@ -16,7 +16,7 @@ from sklearn.datasets import load_digits
 from sklearn.metrics import accuracy_score, average_precision_score, f1_score, roc_auc_score, roc_curve
 
 from siamcli import engine
-from siamcli import evaluation as ev
+from siamcli.reports import evaluation as ev
 from siamcli.errors import InputError, ShapeError, UsageError
 
 SETTINGS = settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -297,7 +297,7 @@ def test_far_key_never_uses_exponents():
 def test_verification_report_cv_follows_the_lfw_protocol():
     scores, same = digit_pairs("euclidean", count=40)
     report = ev.verification_report(scores, same, False, folds=5, seed=7)
-    fold = ev._stratified_folds(same, 5, 7)
+    fold = ev.verification._stratified_folds(same, 5, 7)
     accuracies = []
     for f in range(5):
         train, test = fold != f, fold == f
@@ -311,7 +311,7 @@ def test_verification_report_cv_follows_the_lfw_protocol():
 
 def test_stratified_folds_balance_each_label():
     same = np.random.default_rng(4).random(103) < 0.2
-    fold = ev._stratified_folds(same, 10, 0)
+    fold = ev.verification._stratified_folds(same, 10, 0)
     for label in (True, False):
         counts = np.bincount(fold[same == label], minlength=10)
         assert counts.max() - counts.min() <= 1
