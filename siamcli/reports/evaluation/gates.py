@@ -47,20 +47,20 @@ def _gate_key(key: str, values: dict) -> str:
             try:
                 number = float(at)
             except ValueError:
-                raise UsageError(f"--fail-under: '{key}' needs a number after '{prefix}'") from None
+                raise UsageError(f"{mention('fail_under')}: '{key}' needs a number after '{prefix}'") from None
             measured = {k: k for k in values if k.startswith(prefix)}
             for k in measured:
                 if float(k[len(prefix):]) == number:
                     return k
-            raise UsageError(f"--fail-under: {key} is not measured; measured: "
+            raise UsageError(f"{mention('fail_under')}: {key} is not measured; measured: "
                              + (", ".join(measured) or f"no {prefix} values"))
     if key in GATES:
         if key not in values:
-            raise UsageError(f"--fail-under: {key} is not measured by this evaluation; measured: "
+            raise UsageError(f"{mention('fail_under')}: {key} is not measured by this evaluation; measured: "
                              + ", ".join(values))
         return key
     known = list(GATES) + [k for k in values if k not in GATES]
-    raise UsageError(f"--fail-under: unknown key '{key}' (keys: {', '.join(known)})" + did_you_mean(key, known))
+    raise UsageError(f"{mention('fail_under')}: unknown key '{key}' (keys: {', '.join(known)})" + did_you_mean(key, known))
 
 
 def fail_under(report_records, spec: str) -> list[str]:
@@ -76,20 +76,20 @@ def fail_under(report_records, spec: str) -> list[str]:
     values = _gate_values(report_records)
     items = [item.strip() for item in str(spec).split(",") if item.strip()]
     if not items:
-        raise UsageError("--fail-under expects key=value conditions such as auc=0.95,eer=0.05")
+        raise UsageError(f"{mention('fail_under')} expects key=value conditions such as auc=0.95,eer=0.05")
     conditions = []
     for item in items:
         key, sep, text = item.partition("=")
         key, text = key.strip().lower(), text.strip()
         if not sep or not key or not text:
-            raise UsageError(f"--fail-under expects key=value conditions such as auc=0.95,eer=0.05, got '{item}'")
+            raise UsageError(f"{mention('fail_under')} expects key=value conditions such as auc=0.95,eer=0.05, got '{item}'")
         key = _gate_key(key, values)
         try:
             limit = float(text)
         except ValueError:
-            raise UsageError(f"--fail-under: {key} needs a number, got '{text}'") from None
+            raise UsageError(f"{mention('fail_under')}: {key} needs a number, got '{text}'") from None
         if not 0 <= limit <= 1:
-            raise UsageError(f"--fail-under: {key} is a fraction between 0 and 1, got {text}")
+            raise UsageError(f"{mention('fail_under')}: {key} is a fraction between 0 and 1, got {text}")
         conditions.append((key, limit))
 
     failed = []

@@ -69,7 +69,7 @@ def check_pair_count(size: int, limit: int = DEFAULT_PAIR_LIMIT) -> int:
     total = size * (size - 1) // 2
     if total > limit:
         raise UsageError(f"{size:,} items make {total:,} pairs, more than the limit of {limit:,}; "
-                         "draw a balanced sample instead (--sample N)")
+                         f"draw a balanced sample instead ({mention('sample')} N)")
     return total
 
 
@@ -140,7 +140,7 @@ def parse_labels(values, positive_label: str = "1") -> np.ndarray:
                 is_positive = np.array([t == pos for t in tokens], dtype=bool)
                 break
         else:
-            raise InputError(f"labels are {shown}; say which one means 'same' with --positive-label "
+            raise InputError(f"labels are {shown}; say which one means 'same' with {mention('positive_label')} "
                              "(1/0, 1/-1, true/false and same/different are recognised without it)")
     else:
         if wanted not in found:

@@ -268,14 +268,34 @@ def verification_report(scores, same, higher_is_better: bool, *, folds: int = 10
     prev_tps, prev_fps = np.concatenate(([0], tps[:-1])), np.concatenate(([0], fps[:-1]))
     auc = float(np.sum((fps - prev_fps) * (tps + prev_tps))) / (2.0 * n_pos * n_neg)
     average_precision = float(np.sum((tps - prev_tps) * (tps / (tps + fps)))) / n_pos
+    eer, eer_threshold = _eer(curve, fpr, thresholds)
+    tar_at_far, tar_threshold = _tar_at_far(fars, fpr, tpr, thresholds, n_neg, warnings)
+    best, best_threshold, best_range, f1 = _best_accuracy_figures(curve, thresholds, warnings)
+    cv_accuracy, cv_std, cv_folds = _cross_validated(sorted_c, sorted_same, same, order, folds, seed, curve, warnings)
+    return VerificationReport(
+        metric=metric, higher_is_better=higher, n_pairs=n, n_positive=n_pos, n_negative=n_neg,
+        auc=auc, eer=eer, eer_threshold=eer_threshold, best_accuracy=best.correct / n,
+        best_accuracy_threshold=best_threshold, best_accuracy_threshold_range=best_range,
+        tar_at_far=tar_at_far, tar_at_far_threshold=tar_threshold, average_precision=average_precision,
+        f1=f1, cv_accuracy=cv_accuracy, cv_accuracy_std=cv_std, cv_folds=cv_folds, warnings=warnings,
+        roc=Roc(fpr, tpr, thresholds),
+    )
 
-    # EER: gap = (FPR - FNR) * n_pos * n_neg in integers, so the crossing is found exactly
-    gap = np.concatenate(([-n_pos * n_neg], fps * n_pos - (n_pos - tps) * n_neg))
+
+def _eer(curve: _Curve, fpr: np.ndarray, thresholds: np.ndarray) -> tuple[float, float]:
+    """The equal error rate and its threshold, interpolated between the two ROC points that bracket it."""
+    n_pos, n_neg = curve.n_pos, curve.n_neg
+    # gap = (FPR - FNR) * n_pos * n_neg in integers, so the crossing is found exactly
+    gap = np.concatenate(([-n_pos * n_neg], curve.fps * n_pos - (n_pos - curve.tps) * n_neg))
     i = int(np.argmax(gap >= 0))  # >= 1: the start point's gap is negative, the last is not
     w = float(-gap[i - 1]) / float(gap[i] - gap[i - 1])
     eer = float(fpr[i - 1] + w * (fpr[i] - fpr[i - 1]))
-    eer_threshold = float(thresholds[1] if i == 1 else (1 - w) * thresholds[i - 1] + w * thresholds[i])
+    return eer, float(thresholds[1] if i == 1 else (1 - w) * thresholds[i - 1] + w * thresholds[i])
 
+
+def _tar_at_far(fars: list[float], fpr: np.ndarray, tpr: np.ndarray, thresholds: np.ndarray, n_neg: int,
+                warnings: list[str]) -> tuple[dict, dict]:
+    """TAR and its threshold at each FAR, by far_key (None where not reachable); warnings appended."""
     tar_at_far: dict[str, float | None] = {}
     tar_threshold: dict[str, float | None] = {}
     for far in fars:
@@ -291,7 +311,12 @@ def verification_report(scores, same, higher_is_better: bool, *, folds: int = 10
         tar_threshold[key] = float(thresholds[j]) if j > 0 else None
         if j == 0:
             warnings.append(f"TAR at FAR {key} is 0: no observed threshold with FAR <= {key} accepts a positive pair")
+    return tar_at_far, tar_threshold
 
+
+def _best_accuracy_figures(curve: _Curve, thresholds: np.ndarray, warnings: list[str]):
+    """(the best-accuracy point, its threshold, the range of equally good thresholds, F1 there)."""
+    n = curve.n_pos + curve.n_neg
     best = best_accuracy_of(curve)
     if best.index is None:
         best_threshold = best_range = None
@@ -302,28 +327,22 @@ def verification_report(scores, same, higher_is_better: bool, *, folds: int = 10
         best_threshold = float(thresholds[best.index + 1])
         ends = (float(thresholds[best.run[0] + 1]), float(thresholds[best.run[1] + 1]))
         best_range = (min(ends), max(ends))
-        tp, fp = int(tps[best.index]), int(fps[best.index])
-    f1 = 2 * tp / (2 * tp + fp + (n_pos - tp))
+        tp, fp = int(curve.tps[best.index]), int(curve.fps[best.index])
+    return best, best_threshold, best_range, 2 * tp / (2 * tp + fp + (curve.n_pos - tp))
 
+
+def _cross_validated(sorted_c, sorted_same, same, order, folds: int, seed: int, curve: _Curve, warnings: list[str]):
+    """(mean, population std, folds used) of the held-out accuracy over stratified folds, or Nones."""
+    n_pos, n_neg = curve.n_pos, curve.n_neg
     used = min(folds, n_pos, n_neg)
-    cv_accuracy = cv_std = cv_folds = None
     if used < 2:
         warnings.append("cross-validated accuracy needs at least 2 positive and 2 negative pairs")
-    else:
-        if used < folds:
-            fewer = "positive" if n_pos <= n_neg else "negative"
-            warnings.append(f"cross-validation uses {used} folds instead of {folds}: "
-                            f"there are only {used} {fewer} pairs")
-        fold = _stratified_folds(same, used, seed)[order]
-        accuracies = _cv_accuracy(sorted_c, sorted_same, fold, used)
-        cv_accuracy, cv_std, cv_folds = float(np.mean(accuracies)), float(np.std(accuracies)), used
-
-    return VerificationReport(
-        metric=metric, higher_is_better=higher, n_pairs=n, n_positive=n_pos, n_negative=n_neg,
-        auc=auc, eer=eer, eer_threshold=eer_threshold, best_accuracy=best.correct / n,
-        best_accuracy_threshold=best_threshold, best_accuracy_threshold_range=best_range,
-        tar_at_far=tar_at_far, tar_at_far_threshold=tar_threshold, average_precision=average_precision,
-        f1=f1, cv_accuracy=cv_accuracy, cv_accuracy_std=cv_std, cv_folds=cv_folds, warnings=warnings,
-        roc=Roc(fpr, tpr, thresholds),
-    )
+        return None, None, None
+    if used < folds:
+        fewer = "positive" if n_pos <= n_neg else "negative"
+        warnings.append(f"cross-validation uses {used} folds instead of {folds}: "
+                        f"there are only {used} {fewer} pairs")
+    fold = _stratified_folds(same, used, seed)[order]
+    accuracies = _cv_accuracy(sorted_c, sorted_same, fold, used)
+    return float(np.mean(accuracies)), float(np.std(accuracies)), used
 
