@@ -3,7 +3,6 @@ duplicates, the covariance spectrum of every row or a sample, and cosines of sam
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from typing import Iterator
 
