@@ -15,7 +15,7 @@ __version__ = "0.1.0"
 load = load_embeddings
 
 #: Loaded on first use, so that `siamcli compare` does not pay for the diagnostics at start-up.
-_LAZY = {"evaluate": ("evaluation", "evaluate"), "inspect_embeddings": ("inspection", "inspect_embeddings")}
+_LAZY = {"evaluate": ("reports.evaluation", "evaluate"), "inspect_embeddings": ("reports.inspection", "inspect_embeddings")}
 
 
 def __getattr__(name: str):

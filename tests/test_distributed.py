@@ -210,7 +210,7 @@ def test_matrix_shards_and_zarr_hold_at_most_the_memory_budget_per_task(client, 
 def test_class_pair_scores_of_row_blocks_larger_than_a_tile_identical_to_local_pass(client):
     """evaluate --classes on the cluster: the same blocks of whole rows as the local pass (here
     split by the budget into whole tiles), so the same pair scores to the last bit."""
-    from siamcli.evaluation import class_pair_scores
+    from siamcli.reports.evaluation import class_pair_scores
 
     rng = np.random.default_rng(9)
     vectors = rng.normal(size=(2500, 16)).astype(np.float32)
@@ -732,7 +732,7 @@ def test_paired_and_matrix_shards_survive_a_worker_killed_mid_run(client, kind, 
 
 @pytest.mark.slow
 def test_evaluate_survives_a_worker_killed_mid_run(client):
-    from siamcli.evaluation import evaluate
+    from siamcli.reports.evaluation import evaluate
 
     left, right = np.tile(GALLERY, (6, 1)), np.tile(GALLERY[::-1], (6, 1))
     labels = (np.arange(len(left)) % 3 == 0).astype(int)

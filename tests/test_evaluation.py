@@ -16,7 +16,7 @@ from sklearn.datasets import load_digits
 from sklearn.metrics import accuracy_score, average_precision_score, f1_score, roc_auc_score, roc_curve
 
 from siamcli import engine
-from siamcli import evaluation as ev
+from siamcli.reports import evaluation as ev
 from siamcli.errors import InputError, ShapeError, UsageError
 
 SETTINGS = settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -297,7 +297,7 @@ def test_far_key_never_uses_exponents():
 def test_verification_report_cv_follows_the_lfw_protocol():
     scores, same = digit_pairs("euclidean", count=40)
     report = ev.verification_report(scores, same, False, folds=5, seed=7)
-    fold = ev._stratified_folds(same, 5, 7)
+    fold = ev.verification._stratified_folds(same, 5, 7)
     accuracies = []
     for f in range(5):
         train, test = fold != f, fold == f
@@ -311,7 +311,7 @@ def test_verification_report_cv_follows_the_lfw_protocol():
 
 def test_stratified_folds_balance_each_label():
     same = np.random.default_rng(4).random(103) < 0.2
-    fold = ev._stratified_folds(same, 10, 0)
+    fold = ev.verification._stratified_folds(same, 10, 0)
     for label in (True, False):
         counts = np.bincount(fold[same == label], minlength=10)
         assert counts.max() - counts.min() <= 1
@@ -650,7 +650,7 @@ def test_all_pairs_matches_itertools():
 
 
 def test_all_pairs_limit_suggests_sampling():
-    with pytest.raises(UsageError, match=r"1,000 items make 499,500 pairs, more than the limit of 1,000.*--sample"):
+    with pytest.raises(UsageError, match=r"1,000 items make 499,500 pairs, more than the limit of 1,000.*\(sample N\)"):
         ev.all_pairs(np.zeros(1000), limit=1000)
 
 
@@ -681,7 +681,7 @@ def test_parse_labels_explicit_positive_label():
 
 @pytest.mark.parametrize("values, positive, message", [
     (["a", "b", "c", "a"], "1", "labels must take two values (same and different), found 3: 'a', 'b', 'c'"),
-    (["match", "mismatch"], "1", "say which one means 'same' with --positive-label"),
+    (["match", "mismatch"], "1", "say which one means 'same' with positive_label"),
     (["match", "mismatch"], "Match",
      "positive label 'Match' is not among the labels ('match' and 'mismatch'); did you mean 'match'?"),
     ([1, 2, 3, 4, 5, 6, 7], "1", "found 7: '1', '2', '3', '4', '5' and 2 more"),
@@ -731,3 +731,26 @@ def test_fail_under_rejects_bad_specs(spec, message):
     with pytest.raises(UsageError) as info:
         ev.fail_under(RECORD, spec)
     assert message in str(info.value)
+
+
+def test_evaluate_takes_a_backend_whose_scorers_score_the_pairs():
+    from siamcli.backends import LocalBackend
+    from siamcli.engine import pair_scores
+
+    x = np.random.default_rng(3).standard_normal((40, 5))
+    classes = np.arange(40) % 4
+    calls, seen = [], []
+
+    class Counting(LocalBackend):
+        def scorers(self):
+            return {"pair_scores": lambda comp, left, right: calls.append(len(left)) or pair_scores(comp, left, right),
+                    "progress": lambda done, total=None: seen.append(total)}
+
+    plain_run = ev.evaluate(x, classes=classes, sample=20, folds=2, metric="euclidean")
+    backed = ev.evaluate(x, classes=classes, sample=20, folds=2, metric="euclidean", backend=Counting())
+    assert calls == [20] and seen[0] == 20 + 40 * 40  # the listed pairs, then the retrieval pass
+    assert backed.best.record() == plain_run.best.record()
+    explicit = []  # a hook given by keyword wins over the backend's
+    ev.evaluate(x, classes=classes, sample=20, folds=2, metric="euclidean", backend=Counting(),
+                pair_scores=lambda comp, left, right: explicit.append(1) or pair_scores(comp, left, right))
+    assert explicit == [1] and calls == [20]

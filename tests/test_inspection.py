@@ -11,9 +11,10 @@ from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 from scipy.spatial.distance import cdist, pdist
 
-from siamcli import inspection
+from siamcli.reports import inspection
+from siamcli.reports.inspection import scan
 from siamcli.errors import InputError, ShapeError, UnknownMetricError, UsageError
-from siamcli.inspection import inspect_embeddings
+from siamcli.reports.inspection import inspect_embeddings
 from siamcli.io import EmbeddingSet
 
 SETTINGS = settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -290,7 +291,7 @@ def test_inspect_exact_duplicates_match_brute_force(dtype, dim):
 
 def test_inspect_duplicates_survive_hash_collisions(monkeypatch):
     x = np.random.default_rng(8).integers(0, 3, size=(200, 2)).astype(np.float64)
-    monkeypatch.setattr(inspection, "_row_hashes", lambda rows: np.zeros(len(rows), dtype=np.uint64))
+    monkeypatch.setattr(scan, "_row_hashes", lambda rows: np.zeros(len(rows), dtype=np.uint64))
     assert inspect_embeddings(x).exact_duplicate_rows == brute_duplicates(x)
 
 
@@ -349,7 +350,7 @@ def test_inspect_memmap_input_read_in_chunks(tmp_path, monkeypatch):
     x[4000:4005] = x[7]
     np.save(tmp_path / "emb.npy", x)
     mapped = np.load(tmp_path / "emb.npy", mmap_mode="r")
-    monkeypatch.setattr(inspection, "_CHUNK_BYTES", 24 * 4 * 333)  # 333 rows a chunk: 16 chunks
+    monkeypatch.setattr(scan, "_CHUNK_BYTES", 24 * 4 * 333)  # 333 rows a chunk: 16 chunks
     r = inspect_embeddings(EmbeddingSet(mapped, None, "emb.npy"), sample=500)
     x64 = x.astype(np.float64)
     norms = np.linalg.norm(x64, axis=1)
@@ -414,7 +415,7 @@ def test_inspect_rejects_what_is_not_a_2d_numeric_array(bad):
 
 def test_inspect_wide_input_spectrum_is_the_covariance_spectrum_without_a_d_by_d_matrix(monkeypatch):
     """Wider than MAX_SPECTRUM_SIDE: the Gram matrix of the rows has the covariance's nonzero eigenvalues."""
-    monkeypatch.setattr(inspection, "MAX_SPECTRUM_SIDE", 64)
+    monkeypatch.setattr(scan, "MAX_SPECTRUM_SIDE", 64)
     rng = np.random.default_rng(21)
     x = rng.standard_normal((40, 300)) @ np.diag(np.linspace(0.1, 3.0, 300))
     r = inspect_embeddings(x, sample=40)
@@ -434,7 +435,7 @@ def test_inspect_wide_input_spectrum_is_the_covariance_spectrum_without_a_d_by_d
 def test_inspect_a_million_dimensions_reads_a_bounded_sample(monkeypatch):
     import tracemalloc
 
-    monkeypatch.setattr(inspection, "SAMPLE_VALUES", 2**23)
+    monkeypatch.setattr(scan, "SAMPLE_VALUES", 2**23)
     x = np.random.default_rng(22).standard_normal((12, 1_000_000)).astype(np.float32)  # 48 MB
     tracemalloc.start()
     try:
@@ -442,7 +443,7 @@ def test_inspect_a_million_dimensions_reads_a_bounded_sample(monkeypatch):
         peak = tracemalloc.get_traced_memory()[1]
     finally:
         tracemalloc.stop()
-    budget_rows = max(2, inspection.SAMPLE_VALUES // x.shape[1])
+    budget_rows = max(2, scan.SAMPLE_VALUES // x.shape[1])
     assert r.spectrum_rows == r.sampled_rows == budget_rows == 8
     assert r.effective_rank > 0.9 * (budget_rows - 1)  # noise: every sampled direction carries variance
     assert peak < 2 * budget_rows * x.shape[1] * 8 + 200 * 2**20  # the gathered rows, not a d x d matrix

@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 from scipy.spatial.distance import cdist
 
 from siamcli.errors import InputError, ShapeError, UnknownMetricError, UsageError
-from siamcli.losses import (
+from siamcli.reports.losses import (
     contrastive_loss,
     distance_metric,
     margin_sweep,

@@ -16,7 +16,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from siamcli.errors import InputError, ShapeError, UsageError
-from siamcli.plots import (FIGURE_DPI, PANEL_INCHES, RocCurve, evaluation_figure, inspection_figure,
+from siamcli.reports.plots import (FIGURE_DPI, PANEL_INCHES, RocCurve, evaluation_figure, inspection_figure,
                            plot_evaluation, plot_inspection)
 
 needs_matplotlib = pytest.mark.skipif(importlib.util.find_spec("matplotlib") is None,
@@ -103,14 +103,14 @@ def panel_pixels(panels):
 # --- optional dependency ------------------------------------------------------------------------
 
 def test_plots_import_does_not_import_matplotlib():
-    code = "import siamcli.plots, sys; assert 'matplotlib' not in sys.modules, 'matplotlib imported'"
+    code = "import siamcli.reports.plots, sys; assert 'matplotlib' not in sys.modules, 'matplotlib imported'"
     subprocess.run([sys.executable, "-c", code], check=True, capture_output=True)
 
 
 @needs_matplotlib
 def test_plots_never_load_pyplot(tmp_path):
     # pyplot picks a (possibly GUI) backend and keeps figures in global state; Agg canvases need neither.
-    code = ("import sys, numpy as np; from siamcli.plots import plot_inspection; "
+    code = ("import sys, numpy as np; from siamcli.reports.plots import plot_inspection; "
             f"plot_inspection(r'{tmp_path / 'n.png'}', np.arange(1.0, 50.0), np.ones((3, 2)), [1, 2, 2]); "
             "assert 'matplotlib.pyplot' not in sys.modules, 'pyplot imported'")
     subprocess.run([sys.executable, "-c", code], check=True, capture_output=True)

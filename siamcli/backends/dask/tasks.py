@@ -180,7 +180,7 @@ def _class_block(template: Comparison, vectors, undefined, codes, ks, i0: int, i
     """Rows i0:i1 of a self-comparison's matrix, as iter_matrix_rows makes them: the pairs i < j
     among them (scores) and their retrieval tallies (a task)."""
     from ...engine import fill_matrix, upper_triangle
-    from ...evaluation import retrieval_counts
+    from ...reports.evaluation import retrieval_counts
 
     _one_thread_per_task()
     s = EmbeddingSet(vectors, None, "A")

@@ -1,0 +1,240 @@
+"""`evaluate`: labelled pairs of embeddings scored under one or more metrics, each scored pair set
+turned into verification, retrieval and distribution reports."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from ...errors import InputError, UsageError, mention
+from ...results import Report
+from .distribution import ScoreDistribution, score_distribution
+from .pairs import check_pair_count, check_seed, parse_labels, sample_pairs
+from .retrieval import DEFAULT_KS, RetrievalReport, codes_and_sizes, class_pair_scores, retrieval_from_counts
+from .verification import DEFAULT_FARS, VerificationReport, verification_report
+from .layout import evaluation_layout
+
+@dataclass
+class MetricEvaluation:
+    """One metric (optionally after L2 normalisation) evaluated on the labelled pairs."""
+
+    verification: VerificationReport
+    distribution: ScoreDistribution
+    retrieval: RetrievalReport | None
+    normalized: bool
+    scores: np.ndarray = field(repr=False)  # the pair scores, for plots
+    same: np.ndarray = field(repr=False)
+
+    @property
+    def name(self) -> str:
+        return self.verification.metric + (" (L2)" if self.normalized else "")
+
+    def record(self) -> dict:
+        """verification keys, then retrieval keys (with classes), the score distributions and
+        the warnings of both."""
+        record = self.verification.record()
+        warnings = record.pop("warnings")
+        record["normalized"] = self.normalized
+        if self.retrieval is not None:
+            retrieval = self.retrieval.record()
+            warnings += retrieval["warnings"]
+            for key in ("precision_at_1", "recall_at_k", "map_at_r"):
+                record[key] = retrieval[key]
+        dist = self.distribution.record()
+        record["positive_scores"] = dist["positive"]
+        record["negative_scores"] = dist["negative"]
+        record["overlap"] = dist["overlap"]
+        record["warnings"] = warnings
+        return record
+
+
+@dataclass
+class Evaluation(Report):
+    """Every evaluated metric, best AUC first; `skipped` says which metrics were left out, why."""
+
+    results: list[MetricEvaluation]
+    skipped: list[str]
+    pairs: str  # how the pairs were formed, in words
+
+    def records(self):
+        for result in self.results:
+            yield result.record()
+
+    def table_layout(self, precision: int) -> list:
+        """The metrics ranked by AUC (when several), the best one in detail, its score distributions."""
+        return evaluation_layout(self, precision)
+
+    @property
+    def best(self) -> MetricEvaluation:
+        return self.results[0]
+
+
+def choose_metrics(names, sets, p=None, zero_vector: str = "error", **metric_params) -> tuple[list, list[str]]:
+    """Metrics for `names` ("all", a comma list, or a list): (Metric list, notes on skipped ones).
+
+    "all" takes every metric that orders pairs differently from the others, and leaves out
+    those that do not apply to these vectors (negative values for probability metrics, floats
+    for binary ones, zero or constant rows where a metric is undefined)."""
+    from ...metrics import available_metrics, get_metric
+
+    if isinstance(names, str):
+        names = [n.strip() for n in names.split(",") if n.strip()]
+    if not names:
+        raise UsageError(f"{mention('metric')} needs a metric name, a comma list of names, or 'all'")
+    if [n.lower() for n in names] != ["all"]:
+        if "all" in [n.lower() for n in names]:
+            raise UsageError(f"{mention('metric')} all cannot be combined with other names")
+        chosen = []
+        for name in names:
+            metric = get_metric(name)
+            if metric not in chosen:
+                chosen.append(metric)
+        return chosen, []
+    chosen, skipped = [], []
+    vectors = [np.asarray(s.vectors[: 100_000]) for s in sets]
+    negative = any((v < 0).any() for v in vectors)
+    discrete = all(np.array_equal(v, np.round(v)) for v in vectors)
+    given = {k for k, v in dict(p=p, **metric_params).items() if v is not None}
+    for metric in available_metrics():
+        undefined = metric.undefined_rows is not None and any(metric.undefined_rows(v).any() for v in vectors)
+        if metric.same_order_as is not None:
+            continue  # ranks pairs exactly as another metric: same figures
+        if metric.default_order_as is not None and not given & {param.name for param in metric.params}:
+            continue  # with its parameters at their defaults it ranks as another (minkowski, p = 2: euclidean)
+        if metric.domain == "nonnegative" and negative:
+            skipped.append(f"{metric.name}: needs non-negative vectors")
+        elif metric.domain == "discrete" and not discrete:
+            skipped.append(f"{metric.name}: meant for binary or discrete vectors, these hold fractions")
+        elif undefined and zero_vector == "error":
+            skipped.append(f"{metric.name}: undefined for some rows (zero or constant vectors); see --zero-vector")
+        else:
+            chosen.append(metric)
+    return chosen, skipped
+
+
+def evaluate(emb, right=None, *, labels=None, pairs=None, classes=None, sample: int | None = None,
+             seed: int = 0, positive_label: str = "1", metric="cosine", normalize: bool = False,
+             folds: int = 10, fars=DEFAULT_FARS, ks=DEFAULT_KS, p: float | None = None, cov_from=None,
+             zero_vector: str = "error", memory: int | None = None, notify=None, progress=None,
+             pair_scores=None, class_scores=None, backend=None, **metric_params) -> Evaluation:
+    """Evaluate how well a metric separates same from different pairs, for one or more metrics.
+
+    Pairs come from one of: `right` and `labels` (row i of emb with row i of right, one label
+    per row); `pairs`, a (left rows, right rows, labels) tuple into emb (and right, if given);
+    `classes`, one class per row of emb: every unordered pair, or a balanced `sample` of them,
+    plus retrieval scores. `metric` is a name, a comma list or "all"; `normalize` adds each
+    metric after L2 normalisation. Results are sorted by AUC, best first. `backend` computes the
+    scores (siamcli.backends.get_backend(scheduler): a Dask cluster; None: this process's threads)
+    through its `scorers()`; the hooks can also be given one by one: `pair_scores(comp, left,
+    right)` scores listed pairs (default `engine.pair_scores`), `class_scores(comp, codes, ks,
+    all_pairs)` does class_pair_scores's pass, `progress(done, total)` hears of the work done.
+
+    >>> import numpy as np
+    >>> x = np.array([[1.0, 0.1], [1.0, 0.2], [0.1, 1.0], [0.2, 1.0]])
+    >>> evaluate(x, classes=["a", "a", "b", "b"], folds=2).best.verification.auc
+    1.0
+    """
+    from ... import engine
+
+    hooks = dict(backend.scorers()) if backend is not None else {}
+    given_hooks = dict(pair_scores=pair_scores, class_scores=class_scores, progress=progress)
+    hooks.update({name: hook for name, hook in given_hooks.items() if hook is not None})
+    memory = engine.DEFAULT_MEMORY_BYTES if memory is None else memory
+    emb = engine.as_embedding_set(emb, "EMB")
+    right = None if right is None else engine.as_embedding_set(right, "RIGHT")
+    check_seed(seed)
+    _check_sources(right, labels, pairs, classes, sample)
+    plan = _pairs_plan(emb, right, labels, pairs, classes, sample, seed, positive_label)
+    metric_params = dict(p=p, cov_from=cov_from, **metric_params)
+    metrics, skipped = choose_metrics(metric, [emb] if right is None else [emb, right], zero_vector=zero_vector,
+                                      **metric_params)
+    variants = [(m, False) for m in metrics] + ([(m, True) for m in metrics] if normalize else [])
+    n = len(emb)
+    per_variant = (n * n if plan.same is None else len(plan.same)) + (
+        n * n if classes is not None and plan.same is not None else 0)
+    progress = hooks.get("progress")
+    if progress is not None:
+        progress(0, per_variant * len(variants))
+    results = []
+    for m, normalized in variants:
+        comp = engine.prepare(emb, right, metric=m, **m.own_params(metric_params), normalize=normalized,
+                              zero_vector=zero_vector, memory=memory, notify=notify)
+        comp.progress = progress
+        results.append(_evaluate_one(comp, m, normalized, plan, hooks, folds=folds, fars=fars, ks=ks, seed=seed))
+    order = sorted(range(len(results)), key=lambda i: (-results[i].verification.auc, i))
+    return Evaluation([results[i] for i in order], skipped, plan.described)
+
+
+@dataclass
+class _PairsPlan:
+    """Which pairs are scored: listed rows (or None: every pair of a labelled set, from the matrix),
+    their labels, the class codes for retrieval, and the pairs in words."""
+
+    left_rows: np.ndarray | None
+    right_rows: np.ndarray | None
+    same: np.ndarray | None
+    class_codes: np.ndarray | None
+    described: str
+
+
+def _check_sources(right, labels, pairs, classes, sample) -> None:
+    """Exactly one way of labelling pairs, with the inputs it needs."""
+    given = [name for name, value in (("labels", labels), ("pairs", pairs), ("classes", classes)) if value is not None]
+    if len(given) != 1:
+        raise UsageError(f"say how pairs are labelled: {mention('labels')} (with LEFT RIGHT), "
+                         f"{mention('pairs')} FILE or {mention('classes')}"
+                         + (f" -- one of them, not {' and '.join(given)}" if given else ""))
+    if sample is not None and classes is None:
+        raise UsageError(f"{mention('sample')} draws pairs from {mention('classes')}")
+    if labels is not None and right is None:
+        raise UsageError(f"{mention('labels')} labels the pairs of row i of LEFT with row i of RIGHT: give RIGHT too")
+    if classes is not None and right is not None:
+        raise UsageError(f"{mention('classes')} labels the rows of one set; give one embedding file")
+
+
+def _pairs_plan(emb, right, labels, pairs, classes, sample, seed: int, positive_label: str) -> _PairsPlan:
+    """The pairs to score, from paired labels, listed pairs or class labels."""
+    if labels is not None:
+        same = parse_labels(labels, positive_label)
+        if len(same) != len(emb) or len(emb) != len(right):
+            raise InputError(f"paired evaluation needs as many labels as rows: {emb.source} has {len(emb)} rows, "
+                             f"{right.source} {len(right)}, and there are {len(same)} labels")
+        described = f"{len(same):,} pairs: row i of {emb.source} with row i of {right.source}"
+        return _PairsPlan(None, None, same, None, described)
+    if pairs is not None:
+        left_rows, right_rows, pair_labels = pairs
+        same = parse_labels(pair_labels, positive_label)
+        return _PairsPlan(left_rows, right_rows, same, None, f"{len(same):,} listed pairs")
+    if len(classes) != len(emb):
+        raise InputError(f"{emb.source} has {len(emb)} rows but there are {len(classes)} class labels")
+    class_codes, _ = codes_and_sizes(classes)
+    if sample is not None:
+        left_rows, right_rows, same = sample_pairs(class_codes, sample, seed)
+        return _PairsPlan(left_rows, right_rows, same, class_codes,
+                          f"{len(same):,} pairs sampled from {len(emb):,} labelled rows (seed {seed})")
+    # same is None: every pair, from the matrix, block by block
+    described = f"all {check_pair_count(len(emb)):,} pairs of {len(emb):,} labelled rows"
+    return _PairsPlan(None, None, None, class_codes, described)
+
+
+def _evaluate_one(comp, m, normalized: bool, plan: _PairsPlan, hooks: dict, *, folds, fars, ks,
+                  seed) -> MetricEvaluation:
+    """One metric's scores of the planned pairs, and its reports."""
+    from ... import engine
+
+    class_scores = hooks.get("class_scores") or class_pair_scores
+    retrieval = None
+    if plan.same is None:  # every pair: the matrix's upper triangle, and retrieval from the same rows
+        scores, pair_same, tallies = class_scores(comp, plan.class_codes, ks, True)
+    else:
+        scores = (hooks.get("pair_scores") or engine.pair_scores)(comp, plan.left_rows, plan.right_rows)
+        pair_same = plan.same
+        if plan.class_codes is not None:
+            _, _, tallies = class_scores(comp, plan.class_codes, ks, False)
+    if plan.class_codes is not None:
+        retrieval = retrieval_from_counts(tallies, len(plan.class_codes), m.higher_is_better, ks, metric=m.name)
+    report = verification_report(scores, pair_same, m.higher_is_better, folds=folds, fars=fars, seed=seed,
+                                 metric=m.name)
+    dist = score_distribution(scores, pair_same, higher_is_better=m.higher_is_better)
+    return MetricEvaluation(report, dist, retrieval, normalized, scores, pair_same)
