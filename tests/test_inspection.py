@@ -493,3 +493,17 @@ def test_inspect_figures_beyond_float64_are_an_error_naming_them(scale, what):
     x /= np.abs(x).max()
     with pytest.raises(InputError, match=what + ".*float64 range"):
         inspect_embeddings(x * scale)
+
+
+@pytest.mark.parametrize("dtype, low, high", [(np.float64, -300, 150), (np.float32, -40, 18)])
+def test_inspect_rows_from_tiny_to_huge_give_the_cosines_of_the_originals(dtype, low, high):
+    rng = np.random.default_rng(4)
+    x = rng.normal(size=(30, 5)) * 10.0 ** np.linspace(low, high, 30)[:, None]
+    x = x.astype(dtype)
+    report = inspect_embeddings(x, sample=30)  # no warning may be raised (they are errors here)
+    exact = x.astype(np.longdouble)
+    unit = exact / np.abs(exact).max(axis=1, keepdims=True)
+    unit /= np.sqrt((unit**2).sum(axis=1, keepdims=True))
+    cos = (unit @ unit.T)[np.triu_indices(30, 1)]
+    assert report.sampled_pairs == len(cos)
+    assert report.mean_cosine == pytest.approx(float(cos.mean()), abs=1e-6)

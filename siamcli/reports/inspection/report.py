@@ -164,11 +164,13 @@ def inspect_embeddings(emb, *, classes=None, sample: int = 2000, seed: int = 0, 
     picked = finite_rows[rng.choice(n_finite, size=min(n_finite, wanted), replace=False)]
     picked_rows = gather(rows_x, picked)
     pair_index = picked[:sample]
-    cos = _pair_step(picked_rows[:sample], scan.zero[pair_index], figures)
+    # pairs at the data's own scale: scaling may round a row of tiny values to 0 (cosine_values and the
+    # metrics are overflow-safe on the originals)
+    pair_rows = gather(x, pair_index) if exponent else picked_rows[:sample]
+    cos = _pair_step(pair_rows, scan.zero[pair_index], figures)
     _collapse_step(norms, variance, figures)
     if labels is not None and n_finite >= 2:
-        class_rows = gather(x, pair_index) if exponent else picked_rows[:sample]  # scores at the data's own scale
-        figures["classes"] = class_separation(class_rows, labels[pair_index], label_values, label_counts, metric,
+        figures["classes"] = class_separation(pair_rows, labels[pair_index], label_values, label_counts, metric,
                                               emb.source)
     _projection_step(picked, picked_rows, axes, scan, n_finite, labels, label_values, back, figures)
     return _assemble(x, scan, figures, norms, variance, exponent, cos, rng, emb.source)
