@@ -1,0 +1,12 @@
+"""The one place library parameters become flags: errors name parameters (errors.mention), the CLI shows flags."""
+
+from __future__ import annotations
+
+#: A library parameter -> the flag that sets it, where it is not `--` and the name with dashes.
+FLAGS = {"output": "-o"}
+
+
+def flag_name(param: str) -> str:
+    """The flag a library parameter is set by: the one place parameters become flags."""
+    return FLAGS.get(param, "--" + param.replace("_", "-"))
+
