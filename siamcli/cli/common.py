@@ -76,6 +76,7 @@ def check_plot(plot: str | None, *inputs: str | None, **named: str | None) -> No
 
 
 def emit(parts, fmt, precision, terminal: Terminal) -> None:
+    """Hands a result to output: -f, else a table on a terminal and jsonl otherwise."""
     from ..output import OutputOptions, default_format, write
 
     out = sys.stdout

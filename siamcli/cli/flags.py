@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 #: A library parameter -> the flag that sets it, where it is not `--` and the name with dashes.
-FLAGS = {"output": "-o"}
+FLAGS = {
+    "output": "-o",
+    "fars": "--far",  # siamcli.evaluate's names for evaluate's --far and --recall-k
+    "ks": "--recall-k",
+}
 
 
 def flag_name(param: str) -> str:

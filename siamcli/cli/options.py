@@ -2,16 +2,21 @@
 
 from __future__ import annotations
 
+import functools
+
 import click
 
 from ..errors import UsageError
 from ..io import FORMATS
 from ..output import FORMATTERS
 from .flags import flag_name
+from .metric_params import SiamCommand, metric_param_options
 
 INPUT_FORMATS = tuple(FORMATS)  # the one table of loaders
 #: click settings every command shares.
 CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
+#: The decorator of every command: `@command()` as `@click.command()`, with the shared settings.
+command = functools.partial(click.command, cls=SiamCommand, context_settings=CONTEXT)
 
 
 class InputFormatChoice(click.Choice):
@@ -144,18 +149,6 @@ output_options = option_group(
                  help="Decimals shown in tables (machine formats keep full precision)."),
     click.option("--debug", is_flag=True, help="Show Python tracebacks on errors."),
 )
-
-def metric_param_options(command):
-    """An option per parameter of every metric registered when the commands are built (--p,
-    --cov-from, ...), made from the metrics' Param records; the command takes them as **metric_params.
-    Entry-point plugins are not loaded for this: importlib.metadata would cost every start-up."""
-    from ..metrics import metric_params
-
-    for name, (param, _) in reversed(list(metric_params(plugins=False).items())):
-        kind = click.Path() if param.kind == "data" else Number(allow_inf=param.allow_inf)
-        command = click.option(flag_name(name), name, type=kind, default=None, help=param.help)(command)
-    return command
-
 
 def data_params(values: dict) -> dict:
     """The metric parameters given that name files (cov_from), which outputs must not overwrite."""

@@ -6,11 +6,12 @@ import click
 
 from ...errors import UsageError
 from ..common import backend_for, emit, load_inputs
-from ..options import CONTEXT, CountOrAll, Number, engine_options, input_options, metric_options, output_options, scheduler_option
+from ..options import (command, CountOrAll, engine_options, input_options, metric_options, Number, output_options,
+                       scheduler_option)
 from ..terminal import Terminal
 
 
-@click.command(context_settings=CONTEXT)
+@command()
 @click.argument("a")
 @click.argument("b", nargs=-1)
 @click.option("-k", "--top-k", type=CountOrAll(), default=None,
@@ -69,4 +70,4 @@ def compare(a, b, top_k, limit, threshold, paired, pairs_path, metric, normalize
 
             pairs = read_pairs(pairs_path, comp.a, comp.b, max_input_size=max_input_size)
         emit(backend.results(comp, top_k=top_k, limit=limit, threshold=threshold, paired=paired, pairs=pairs),
-              fmt, precision, terminal)
+             fmt, precision, terminal)

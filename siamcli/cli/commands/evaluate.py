@@ -7,11 +7,12 @@ import click
 from ...errors import UsageError
 from ..app import EXIT_NOT_MET
 from ..common import backend_for, check_plot, emit
-from ..options import CONTEXT, NumberList, data_params, engine_options, input_options, metric_param_options, output_options, scheduler_option
+from ..options import (command, data_params, engine_options, input_options, metric_param_options, NumberList,
+                       output_options, scheduler_option)
 from ..terminal import Terminal
 
 
-@click.command(context_settings=CONTEXT)
+@command()
 @click.argument("emb")
 @click.argument("right", required=False)
 @click.option("--labels", "labels_path", type=click.Path(), default=None,
@@ -80,13 +81,37 @@ def evaluate(emb, right, labels_path, pairs_path, classes_path, labels_column, c
     """
     from ... import engine
     from ...evaluation import check_fail_under, evaluate as evaluate_embeddings, fail_under as failed_conditions
-    from ...io import load_embeddings, read_labelled_pairs, read_labels
 
     terminal = Terminal(quiet)
     if fail_under is not None:  # a bad spec fails before any work
         check_fail_under(fail_under, fars, ks, retrieval=classes_path is not None or classes_column is not None)
     check_plot(plot, emb, right, labels=labels_path, pairs=pairs_path, classes=classes_path, ids=ids_a,
-                b_ids=ids_b, **data_params(metric_params))
+               b_ids=ids_b, **data_params(metric_params))
+    a_set, b_set, labelled = _read_inputs(emb, right, labels_path, pairs_path, classes_path, labels_column,
+                                          classes_column, input_format, key, b_key, ids_a, ids_b, max_input_size)
+    engine.set_threads(threads)
+    options = dict(**labelled, sample=sample, seed=seed,
+                   positive_label=positive_label, metric=metric, normalize=normalize, folds=folds, fars=fars,
+                   ks=ks, **metric_params, zero_vector=zero_vector, memory=memory,
+                   notify=terminal.note)
+    # a cluster starts at the first scores asked for, after evaluate's own checks
+    with backend_for(scheduler, terminal, "evaluating", debug) as backend:
+        result = evaluate_embeddings(a_set, b_set, **backend.scorers(), **options)
+    _tell(result, plot, terminal)
+    emit(result, fmt, precision, terminal)
+    if fail_under is not None:
+        failed = failed_conditions([next(result.records())], fail_under)
+        if failed:
+            terminal.note(f"--fail-under not met by {result.best.name}: " + "; ".join(failed))
+            return EXIT_NOT_MET
+    return 0
+
+
+def _read_inputs(emb, right, labels_path, pairs_path, classes_path, labels_column, classes_column,
+                 input_format, key, b_key, ids_a, ids_b, max_input_size):
+    """EMB, RIGHT (or None) and the labels, pairs and classes (each None unless given), as evaluate takes them."""
+    from ...io import load_embeddings, read_labelled_pairs, read_labels
+
     label_from_emb = labels_column if labels_path is None and pairs_path is None else None
     class_from_emb = classes_column if classes_path is None else None
     if label_from_emb is not None and class_from_emb is not None:
@@ -108,14 +133,11 @@ def evaluate(emb, right, labels_path, pairs_path, classes_path, labels_column, c
         classes = read_labels(classes_path, len(a_set), classes_column, max_input_size=max_input_size)
     elif class_from_emb is not None:
         classes = a_set.labels
-    engine.set_threads(threads)
-    options = dict(labels=labels, pairs=pairs, classes=classes, sample=sample, seed=seed,
-                   positive_label=positive_label, metric=metric, normalize=normalize, folds=folds, fars=fars,
-                   ks=ks, **metric_params, zero_vector=zero_vector, memory=memory,
-                   notify=terminal.note)
-    # a cluster starts at the first scores asked for, after evaluate's own checks
-    with backend_for(scheduler, terminal, "evaluating", debug) as backend:
-        result = evaluate_embeddings(a_set, b_set, **backend.scorers(), **options)
+    return a_set, b_set, dict(labels=labels, pairs=pairs, classes=classes)
+
+
+def _tell(result, plot: str | None, terminal: Terminal) -> None:
+    """Metrics skipped and warnings on stderr; the plot, when asked for."""
     for note in result.skipped:
         terminal.note(f"skipped {note}")
     for warning in dict.fromkeys(w for r in result.records() for w in r["warnings"]):
@@ -123,13 +145,6 @@ def evaluate(emb, right, labels_path, pairs_path, classes_path, labels_column, c
     if plot is not None:
         _plot_evaluation(result, plot)
         terminal.note(f"wrote {plot}")
-    emit(result, fmt, precision, terminal)
-    if fail_under is not None:
-        failed = failed_conditions([next(result.records())], fail_under)
-        if failed:
-            terminal.note(f"--fail-under not met by {result.best.name}: " + "; ".join(failed))
-            return EXIT_NOT_MET
-    return 0
 
 
 def _plot_evaluation(result, path: str) -> None:

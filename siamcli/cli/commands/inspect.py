@@ -5,11 +5,11 @@ from __future__ import annotations
 import click
 
 from ..common import check_plot, emit
-from ..options import CONTEXT, InputFormatChoice, max_input_option, output_options, quiet_option
+from ..options import command, InputFormatChoice, max_input_option, output_options, quiet_option
 from ..terminal import Terminal
 
 
-@click.command(context_settings=CONTEXT)
+@command()
 @click.argument("emb")
 @click.option("--classes", "classes_path", type=click.Path(), default=None,
               help="A class per row (one per line or a CSV column): adds same- vs other-class distances per class.")

@@ -6,11 +6,13 @@ import click
 
 from ...errors import ShapeError, UsageError
 from ..common import emit
-from ..options import CONTEXT, InputFormatChoice, Number, NumberList, max_input_option, metric_param_options, option_group, output_options, quiet_option
+from ..metric_params import SiamCommandGroup
+from ..options import (CONTEXT, InputFormatChoice, max_input_option, metric_param_options, Number, NumberList,
+                       option_group, output_options, quiet_option)
 from ..terminal import Terminal
 
 
-@click.group(context_settings=CONTEXT)
+@click.group(cls=SiamCommandGroup, context_settings=CONTEXT)
 def loss():
     """Contrastive and triplet losses of embeddings, and how they change with the margin.
 

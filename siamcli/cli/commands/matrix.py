@@ -5,11 +5,12 @@ from __future__ import annotations
 import click
 
 from ..common import backend_for, check_outputs, emit, load_inputs
-from ..options import CONTEXT, Number, data_params, engine_options, input_options, metric_options, output_options, scheduler_option
+from ..options import (command, data_params, engine_options, input_options, metric_options, output_options,
+                       scheduler_option)
 from ..terminal import Terminal
 
 
-@click.command(context_settings=CONTEXT)
+@command()
 @click.argument("a")
 @click.argument("b", nargs=-1)
 @click.option("-o", "--output", type=click.Path(), default=None,

@@ -5,11 +5,11 @@ from __future__ import annotations
 import click
 
 from ..common import emit
-from ..options import CONTEXT, output_options, quiet_option
+from ..options import command, output_options, quiet_option
 from ..terminal import Terminal
 
 
-@click.command(context_settings=CONTEXT)
+@command()
 @quiet_option
 @output_options
 def metrics(quiet, fmt, precision, debug):

@@ -7,11 +7,11 @@ import click
 from ...errors import UsageError
 from ..app import EXIT_NOT_MET
 from ..common import emit, load_inputs
-from ..options import CONTEXT, Number, engine_options, input_options, metric_options, output_options
+from ..options import command, Number, engine_options, input_options, metric_options, output_options
 from ..terminal import Terminal
 
 
-@click.command(context_settings=CONTEXT)
+@command()
 @click.argument("a")
 @click.argument("b")
 @click.option("-t", "--threshold", type=Number(), required=True,
@@ -71,7 +71,7 @@ def verify(a, b, threshold, paired, pairs_path, metric, normalize, zero_vector,
 
     try:
         emit(counted(engine.verify(comp, threshold, paired=paired, pairs=pairs)),
-              fmt, precision, terminal)
+             fmt, precision, terminal)
     finally:
         bar.close()
     if counts["different"]:
