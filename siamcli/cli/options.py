@@ -12,7 +12,6 @@ from ..output import FORMATTERS
 from .flags import flag_name
 from .metric_params import SiamCommand, metric_param_options
 
-INPUT_FORMATS = tuple(FORMATS)  # the one table of loaders
 #: click settings every command shares.
 CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
 #: The decorator of every command: `@command()` as `@click.command()`, with the shared settings.
