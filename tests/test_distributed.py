@@ -555,13 +555,13 @@ def test_connect_bad_local_worker_count_is_a_usage_error(address):
 
 def test_scheduler_from_env(monkeypatch):
     """The CLI's one place for the scheduler (distributed.scheduler_from_env was never used)."""
-    from siamcli.cli import _scheduler
+    from siamcli.cli import scheduler_address
 
     monkeypatch.setenv("SIAMCLI_SCHEDULER", "tcp://10.0.0.1:8786")
-    assert _scheduler(None) == "tcp://10.0.0.1:8786"
-    assert _scheduler("local:2") == "local:2"  # --scheduler wins
+    assert scheduler_address(None) == "tcp://10.0.0.1:8786"
+    assert scheduler_address("local:2") == "local:2"  # --scheduler wins
     monkeypatch.delenv("SIAMCLI_SCHEDULER")
-    assert _scheduler(None) is None
+    assert scheduler_address(None) is None
 
 
 def test_module_imports_without_dask_and_names_the_extra():

@@ -1,0 +1,85 @@
+"""Steps several commands share: the backend, reading A and B, refusing outputs over inputs, emitting results."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import sys
+
+from ..errors import UsageError
+from .flags import flag_name
+from .terminal import Terminal
+
+
+def scheduler_address(option: str | None) -> str | None:
+    """--scheduler, else $SIAMCLI_SCHEDULER, else None (this process): the one place for it."""
+    return option or os.environ.get("SIAMCLI_SCHEDULER") or None
+
+
+@contextlib.contextmanager
+def backend_for(scheduler: str | None, terminal: Terminal, what: str, debug: bool = False):
+    """The backend of one command (--scheduler, else $SIAMCLI_SCHEDULER, else this process), with a
+    progress bar on stderr fed by its progress callback; a cluster is let go when the command ends.
+    Dask's logs and warnings stay silent unless --debug."""
+    from ..backends import get_backend
+
+    address = scheduler_address(scheduler)
+    bar = terminal.progress(0, what if address is None else "on the cluster", "pairs" if address is None else "tasks")
+    quiet = not (debug or os.environ.get("SIAMCLI_DEBUG"))
+    try:
+        with get_backend(address, progress=bar if bar.stream is not None else None, quiet=quiet) as backend:
+            yield backend
+    finally:
+        bar.close()
+
+
+def load_inputs(backend, a_path, b_paths, input_format, key, b_key, ids_a, ids_b, max_input_size):
+    """A, and B stacked from one or more files (None when no B was given), opened by the backend
+    (a cluster's workers read shards and .zarr arrays themselves)."""
+    from ..io import STDIN, stack_embeddings
+
+    b_paths = list(b_paths or [])
+    if [a_path, *b_paths].count(STDIN) > 1:
+        raise UsageError("only one input can be '-' (stdin)")
+    if ids_b is not None and len(b_paths) != 1:
+        raise UsageError("--b-ids needs exactly one second input B" if b_paths else "--b-ids needs a second input B")
+    a = backend.open(a_path, input_format=input_format, key=key, ids_path=ids_a, max_input_size=max_input_size)
+    if not b_paths:
+        return a, None
+    sets = [backend.open(path, input_format=input_format, key=b_key or key, ids_path=ids_b,
+                         max_input_size=max_input_size) for path in b_paths]
+    for path, s in zip(b_paths, sets):
+        if len(sets) > 1 and type(s.vectors).__module__.startswith("dask"):
+            raise UsageError(f"{path} is read by the workers, in blocks: give it as the only B, not one of several")
+    return a, stack_embeddings(sets)
+
+
+def check_outputs(output: tuple[str, str | None], *inputs: str | None, **named: str | None) -> None:
+    """Refuses, before any work, an output (flag, path) that is one of the inputs or holds one:
+    the positional inputs, and the files of the options named (ids='--ids', b_ids='--b-ids', ...)."""
+    from ..files import check_outputs as refuse_outputs_over_inputs
+
+    labelled = [("input", path) for path in inputs] + [(flag_name(k), v) for k, v in named.items()]
+    refuse_outputs_over_inputs([output], labelled)
+
+
+def check_plot(plot: str | None, *inputs: str | None, **named: str | None) -> None:
+    """--plot: matplotlib and a known suffix, a folder to write in, and not an input."""
+    if plot is None:
+        return
+    from ..files import check_target
+    from ..plots import check_plot_path
+
+    check_plot_path(plot)
+    check_target(plot)
+    check_outputs(("--plot", plot), *inputs, **named)
+
+
+def emit(parts, fmt, precision, terminal: Terminal) -> None:
+    """Hands a result to output: -f, else a table on a terminal and jsonl otherwise."""
+    from ..output import OutputOptions, default_format, write
+
+    out = sys.stdout
+    write(parts, fmt or default_format(out), out, OutputOptions(precision=precision, notify=terminal.note))
+
+
