@@ -68,7 +68,7 @@ def check_plot(plot: str | None, *inputs: str | None, **named: str | None) -> No
     if plot is None:
         return
     from ..files import check_target
-    from ..plots import check_plot_path
+    from ..reports.plots import check_plot_path
 
     check_plot_path(plot)
     check_target(plot)

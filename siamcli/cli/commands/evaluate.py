@@ -80,7 +80,7 @@ def evaluate(emb, right, labels_path, pairs_path, classes_path, labels_column, c
       siamcli evaluate emb.csv --classes-column person --sample 100000 --plot roc.png
     """
     from ... import engine
-    from ...evaluation import check_fail_under, evaluate as evaluate_embeddings, fail_under as failed_conditions
+    from ...reports.evaluation import check_fail_under, evaluate as evaluate_embeddings, fail_under as failed_conditions
 
     terminal = Terminal(quiet)
     if fail_under is not None:  # a bad spec fails before any work
@@ -148,7 +148,7 @@ def _tell(result, plot: str | None, terminal: Terminal) -> None:
 
 
 def _plot_evaluation(result, path: str) -> None:
-    from ...plots import RocCurve, plot_evaluation
+    from ...reports.plots import RocCurve, plot_evaluation
 
     curves = [RocCurve(r.name, r.verification.roc.fpr, r.verification.roc.tpr, r.verification.eer,
                        r.verification.auc) for r in result.results]

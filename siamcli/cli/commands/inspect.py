@@ -52,7 +52,7 @@ def inspect(emb, classes_path, classes_column, metric, sample, seed, plot, input
       siamcli inspect emb.npy -f json | jq '.collapsed, .warnings'
     """
     from ... import engine
-    from ...inspection import inspect_embeddings
+    from ...reports.inspection import inspect_embeddings
     from ...io import load_embeddings, read_labels
 
     terminal = Terminal(quiet)
@@ -67,7 +67,7 @@ def inspect(emb, classes_path, classes_column, metric, sample, seed, plot, input
     engine.set_threads(threads)
     report = inspect_embeddings(emb_set, classes=classes, sample=sample, seed=seed, metric=metric)
     if plot is not None:
-        from ...plots import plot_inspection
+        from ...reports.plots import plot_inspection
 
         plot_inspection(plot, report.norms_sample, report.projection, report.projection_labels,
                         title=f"{emb_set.source}: {report.verdict}")

@@ -71,8 +71,9 @@ def contrastive(left, right, labels_path, pairs_path, positive_label, margin, sq
       siamcli loss contrastive left.npy right.npy --labels same.txt --margin 1
       siamcli loss contrastive examples/siamese/test_embeddings.npy --pairs examples/siamese/test_pairs.csv --sweep
     """
-    from ... import engine, losses
-    from ...evaluation import parse_labels
+    from ... import engine
+    from ...reports import losses
+    from ...reports.evaluation import parse_labels
     from ...io import load_embeddings, read_labelled_pairs, read_labels
 
     terminal = Terminal(quiet)
@@ -126,7 +127,8 @@ def triplet(anchor, positive, negative, margin, metric, sweep, margins, input_fo
       siamcli loss triplet anchor.npy positive.npy negative.npy --margin 0.2
       siamcli loss triplet a.npy p.npy n.npy -m cosine_distance --sweep -f csv
     """
-    from ... import engine, losses
+    from ... import engine
+    from ...reports import losses
     from ...io import load_embeddings
 
     terminal = Terminal(quiet)
