@@ -276,14 +276,13 @@ class Comparison:
         return scores
 
     def keys(self, scores: np.ndarray) -> np.ndarray:
-        """Ranking keys: smaller is better; NaN scores become +inf (ranked last)."""
-        keys = np.negative(scores) if self.metric.higher_is_better else np.array(scores, copy=True)
-        keys[np.isnan(keys)] = np.inf
-        return keys
+        """Ranking keys: smaller is better; NaN scores become +inf (ranked last): the metric's own."""
+        return self.metric.ranking_keys(scores)
 
     def key_threshold(self, threshold: float) -> np.float64:
-        # a float64 scalar, so float32 keys are compared in float64, not the threshold rounded to float32
-        return np.float64(-threshold if self.metric.higher_is_better else threshold)
+        """The threshold's ranking key, as a float64 scalar, so float32 keys are compared in float64,
+        not the threshold rounded to float32."""
+        return np.float64(self.metric.ranking_keys(np.array([threshold], dtype=np.float64))[0])
 
     def passes(self, scores: np.ndarray, threshold: float | None) -> np.ndarray:
         """Which scores are at least as close as the threshold (all, without one)."""
