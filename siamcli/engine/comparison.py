@@ -18,7 +18,8 @@ import numpy as np
 
 from ..errors import InputError, ShapeError, UsageError, mention
 from ..io import EmbeddingSet
-from ..metrics import SAFE_SQNORMS, WIDE_SQNORM, Metric, Params, ScoreOutOfRange, get_metric, unit_rows
+from ..metrics import (SAFE_SQNORMS, WIDE_SQNORM, Metric, Params, ScoreOutOfRange, get_metric, unit_rows,
+                       zero_rows)
 
 DEFAULT_MEMORY_BYTES = 512 * 2**20
 #: The largest working memory accepted (a petabyte: any larger number is a typo, and overflows sizes).
@@ -405,7 +406,7 @@ def _undefined_rows(s: EmbeddingSet, m: Metric, normalize: bool, zero_vector: st
     if m.undefined_rows is not None:
         mask |= scan_rows(s, m.undefined_rows)
     if normalize:
-        zero = scan_rows(s, lambda x: ~np.any(x != 0, axis=1))
+        zero = scan_rows(s, zero_rows)
         if zero.any() and zero_vector == "error":
             raise InputError(
                 f"{mention('normalize')}: {_describe_rows(s, zero)} {'are zero vectors' if zero.sum() > 1 else 'is a zero vector'} "
