@@ -18,7 +18,8 @@ import numpy as np
 
 from ..errors import InputError, ShapeError, UsageError, mention
 from ..io import EmbeddingSet
-from ..metrics import SAFE_SQNORMS, WIDE_SQNORM, Metric, Params, ScoreOutOfRange, get_metric, unit_rows
+from ..metrics import (SAFE_SQNORMS, WIDE_SQNORM, Metric, Params, ScoreOutOfRange, get_metric, unit_rows,
+                       zero_rows)
 
 DEFAULT_MEMORY_BYTES = 512 * 2**20
 #: The largest working memory accepted (a petabyte: any larger number is a typo, and overflows sizes).
@@ -276,14 +277,13 @@ class Comparison:
         return scores
 
     def keys(self, scores: np.ndarray) -> np.ndarray:
-        """Ranking keys: smaller is better; NaN scores become +inf (ranked last)."""
-        keys = np.negative(scores) if self.metric.higher_is_better else np.array(scores, copy=True)
-        keys[np.isnan(keys)] = np.inf
-        return keys
+        """Ranking keys: smaller is better; NaN scores become +inf (ranked last): the metric's own."""
+        return self.metric.ranking_keys(scores)
 
     def key_threshold(self, threshold: float) -> np.float64:
-        # a float64 scalar, so float32 keys are compared in float64, not the threshold rounded to float32
-        return np.float64(-threshold if self.metric.higher_is_better else threshold)
+        """The threshold's ranking key, as a float64 scalar, so float32 keys are compared in float64,
+        not the threshold rounded to float32."""
+        return np.float64(self.metric.ranking_keys(np.array([threshold], dtype=np.float64))[0])
 
     def passes(self, scores: np.ndarray, threshold: float | None) -> np.ndarray:
         """Which scores are at least as close as the threshold (all, without one)."""
@@ -406,7 +406,7 @@ def _undefined_rows(s: EmbeddingSet, m: Metric, normalize: bool, zero_vector: st
     if m.undefined_rows is not None:
         mask |= scan_rows(s, m.undefined_rows)
     if normalize:
-        zero = scan_rows(s, lambda x: ~np.any(x != 0, axis=1))
+        zero = scan_rows(s, zero_rows)
         if zero.any() and zero_vector == "error":
             raise InputError(
                 f"{mention('normalize')}: {_describe_rows(s, zero)} {'are zero vectors' if zero.sum() > 1 else 'is a zero vector'} "

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import threading
+from functools import partial
 from typing import Iterator
 
 import numpy as np
@@ -152,91 +153,120 @@ def _screened_rows(comp: Comparison, k: int, threshold, good_threshold, i0: int,
     each gallery block is a tile, computed and screened by one thread while it is in cache."""
     from ..metrics import kernels
 
-    screen = comp.metric.screen
-    sign = 1.0 if screen.higher else -1.0
-    m, rows_n = len(comp.b), i1 - i0
-    left = screen.left(comp.rows(comp.a, i0, i1))
-    small = rows_n * m * left.shape[1] <= 2**24  # a few milliseconds: not worth starting threads
-    threads = 1 if small else kernels.threads()
-    chunk_rows = max(1, min(rows_n, chunk_bytes // (bc * comp.dtype.itemsize), -(-rows_n // threads)))
-    row_parts = [(r0, min(rows_n, r0 + chunk_rows)) for r0 in range(0, rows_n, chunk_rows)]
-    col_parts = 1 if len(row_parts) >= threads else threads  # few rows: each thread takes some columns
-    own = threading.local()  # each thread's product buffer
-    kept = (np.empty(0, np.intp), np.empty(0, np.intp), np.empty(0))  # rows, cols, good product values
-    kth = np.full(rows_n, -np.inf)  # running k-th best good value (-inf: fewer than k so far)
-    slack = np.zeros(rows_n)  # the largest slack of any block so far, per row
-    pending: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
-    pending_count = 0
-
-    def gallery_block(j0):
-        right = screen.right(comp.rows(comp.b, j0, min(m, j0 + bc)))
-        return right, screen.slack(left, right)
-
-    def take(waiter, width):
-        """A block's candidates, once its tiles are screened; narrowed to the close ones when they pile up."""
-        nonlocal kept, kth, pending, pending_count
-        for rows, cols, values in waiter():
-            if len(rows):
-                pending.append((rows, cols, values))
-                pending_count += len(rows)
-        comp.report(rows_n * width)
-        if pending and (pending_count > rows_n * max(k, 8) or np.isneginf(kth).any()):
-            kept, kth = _keep_close(kept, pending, rows_n, k, slack, good_threshold)
-            pending, pending_count = [], 0
-
-    upcoming, in_flight = gallery_block(0), None
+    rows = _RowScreen(comp, k, good_threshold, i0, i1, bc, chunk_bytes)
+    m = len(comp.b)
+    upcoming, in_flight = rows.gallery_block(0), None
     # A tile to a thread with one BLAS thread each; small work runs in this thread, and BLAS may
     # use its own threads there (the product only screens: the scores come from the paired kernel).
     # Not loading threadpoolctl for it keeps small comparisons quick to start.
-    with contextlib.nullcontext() if small else kernels.one_blas_thread_for(chunk_rows, min(m, bc), left.shape[1]):
+    blas = contextlib.nullcontext() if rows.small else kernels.one_blas_thread_for(rows.chunk_rows, min(m, bc),
+                                                                                  rows.left.shape[1])
+    with blas:
         for j0 in range(0, m, bc):
             j1 = min(m, j0 + bc)
             right, block_slack = upcoming
-            np.maximum(slack, block_slack, out=slack)
-            width = j1 - j0
-            cuts = sorted({width * c // col_parts for c in range(col_parts + 1)})
-            tiles = [(r0, r1, c0, c1) for r0, r1 in row_parts for c0, c1 in zip(cuts[:-1], cuts[1:])]
-
-            def screen_tile(t, j0=j0, right=right, tiles=tiles):
-                r0, r1, c0, c1 = tiles[t]
-                if getattr(own, "buffer", None) is None:
-                    own.buffer = np.empty(chunk_rows * bc, dtype=left.dtype)
-                product = own.buffer[: (r1 - r0) * (c1 - c0)].reshape(r1 - r0, c1 - c0)
-                np.matmul(left[r0:r1], right[c0:c1].T, out=product)
-                if comp.same:  # self-pairs never rank: their product value becomes the worst
-                    g = np.arange(i0 + r0, i0 + r1)
-                    on = (g >= j0 + c0) & (g < j0 + c1)
-                    product[np.flatnonzero(on), g[on] - j0 - c0] = -sign * np.inf
-                row_kth = kth[r0:r1]  # read once: the main thread may rebind kth meanwhile
-                margin = 2.0 * slack[r0:r1]
-                limit = row_kth - margin
-                if good_threshold is not None:
-                    limit = np.maximum(limit, good_threshold - margin)
-                open_rows = np.flatnonzero(np.isneginf(row_kth))
-                if len(open_rows) and k < product.shape[1]:  # fewer than k so far: this tile's k-th best
-                    col = product.shape[1] - k if sign > 0 else k - 1
-                    tile_kth = sign * np.partition(product[open_rows], col, axis=1)[:, col]
-                    limit[open_rows] = np.maximum(limit[open_rows], tile_kth - margin[open_rows])
-                hits = _at_least(product, limit, sign)
-                values = sign * product.ravel()[hits].astype(np.float64)
-                return hits // (c1 - c0) + r0, hits % (c1 - c0) + j0 + c0, values
-
-            screening = kernels.start_each(screen_tile, len(tiles), threaded=not small)
+            np.maximum(rows.slack, block_slack, out=rows.slack)
+            tiles = rows.tiles(j1 - j0)
+            screening = kernels.start_each(partial(rows.screen_tile, j0, right, tiles), len(tiles),
+                                           threaded=not rows.small)
             # No barrier between blocks: this block's tiles queue behind the previous block's, whose
             # candidates are taken now, and the next gallery block is prepared while the tiles run.
             if in_flight:
-                take(*in_flight)
+                rows.take(*in_flight)
             in_flight = (screening, j1 - j0)
-            if np.isneginf(kth).any():  # rows short of k candidates: this block's bounds help the next
-                take(*in_flight)
+            if rows.short_of_k():  # rows short of k candidates: this block's bounds help the next
+                rows.take(*in_flight)
                 in_flight = None
             if j1 < m:
-                upcoming = gallery_block(j1)
+                upcoming = rows.gallery_block(j1)
         if in_flight:
-            take(*in_flight)
-    if pending:
-        kept, kth = _keep_close(kept, pending, rows_n, k, slack, good_threshold)
-    return _exact_ranking(comp, kept, i0, k, threshold)
+            rows.take(*in_flight)
+    return _exact_ranking(comp, rows.finish(), i0, k, threshold)
+
+
+class _RowScreen:
+    """A screened ranking of rows i0:i1 of A in progress (see _screened_rows): the prepared rows,
+    how they are cut into tiles, and per row the kept candidates, the running k-th best good
+    value (kth; -inf: fewer than k so far) and the largest slack of any gallery block so far."""
+
+    def __init__(self, comp: Comparison, k: int, good_threshold, i0: int, i1: int, bc: int, chunk_bytes: int):
+        from ..metrics import kernels
+
+        self.comp, self.k, self.good_threshold, self.i0, self.bc = comp, k, good_threshold, i0, bc
+        self.screen = screen = comp.metric.screen
+        self.sign = 1.0 if screen.higher else -1.0  # "good" = sign * product value: larger is closer
+        self.rows_n = rows_n = i1 - i0
+        self.left = screen.left(comp.rows(comp.a, i0, i1))
+        self.small = rows_n * len(comp.b) * self.left.shape[1] <= 2**24  # a few milliseconds: not worth threads
+        threads = 1 if self.small else kernels.threads()
+        self.chunk_rows = max(1, min(rows_n, chunk_bytes // (bc * comp.dtype.itemsize), -(-rows_n // threads)))
+        self.row_parts = [(r0, min(rows_n, r0 + self.chunk_rows)) for r0 in range(0, rows_n, self.chunk_rows)]
+        self.col_parts = 1 if len(self.row_parts) >= threads else threads  # few rows: each thread takes some columns
+        self.own = threading.local()  # each thread's product buffer
+        self.kept = (np.empty(0, np.intp), np.empty(0, np.intp), np.empty(0))  # rows, cols, good product values
+        self.kth = np.full(rows_n, -np.inf)
+        self.slack = np.zeros(rows_n)
+        self.pending: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
+        self.pending_count = 0
+
+    def gallery_block(self, j0: int):
+        """The right operand of gallery rows j0:j0+bc, and its slack per row of A."""
+        right = self.screen.right(self.comp.rows(self.comp.b, j0, min(len(self.comp.b), j0 + self.bc)))
+        return right, self.screen.slack(self.left, right)
+
+    def tiles(self, width: int) -> list[tuple[int, int, int, int]]:
+        """(r0, r1, c0, c1) of the tiles of a gallery block `width` rows wide."""
+        cuts = sorted({width * c // self.col_parts for c in range(self.col_parts + 1)})
+        return [(r0, r1, c0, c1) for r0, r1 in self.row_parts for c0, c1 in zip(cuts[:-1], cuts[1:])]
+
+    def short_of_k(self) -> bool:
+        return bool(np.isneginf(self.kth).any())
+
+    def screen_tile(self, j0: int, right: np.ndarray, tiles, t: int):
+        """(rows, cols, good values) of tile t's pairs that may rank (run by a worker thread)."""
+        r0, r1, c0, c1 = tiles[t]
+        sign, k = self.sign, self.k
+        if getattr(self.own, "buffer", None) is None:
+            self.own.buffer = np.empty(self.chunk_rows * self.bc, dtype=self.left.dtype)
+        product = self.own.buffer[: (r1 - r0) * (c1 - c0)].reshape(r1 - r0, c1 - c0)
+        np.matmul(self.left[r0:r1], right[c0:c1].T, out=product)
+        if self.comp.same:  # self-pairs never rank: their product value becomes the worst
+            g = np.arange(self.i0 + r0, self.i0 + r1)
+            on = (g >= j0 + c0) & (g < j0 + c1)
+            product[np.flatnonzero(on), g[on] - j0 - c0] = -sign * np.inf
+        row_kth = self.kth[r0:r1]  # read once: the main thread may rebind kth meanwhile
+        margin = 2.0 * self.slack[r0:r1]
+        limit = row_kth - margin
+        if self.good_threshold is not None:
+            limit = np.maximum(limit, self.good_threshold - margin)
+        open_rows = np.flatnonzero(np.isneginf(row_kth))
+        if len(open_rows) and k < product.shape[1]:  # fewer than k so far: this tile's k-th best
+            col = product.shape[1] - k if sign > 0 else k - 1
+            tile_kth = sign * np.partition(product[open_rows], col, axis=1)[:, col]
+            limit[open_rows] = np.maximum(limit[open_rows], tile_kth - margin[open_rows])
+        hits = _at_least(product, limit, sign)
+        values = sign * product.ravel()[hits].astype(np.float64)
+        return hits // (c1 - c0) + r0, hits % (c1 - c0) + j0 + c0, values
+
+    def take(self, waiter, width: int) -> None:
+        """A block's candidates, once its tiles are screened; narrowed to the close ones when they pile up."""
+        for rows, cols, values in waiter():
+            if len(rows):
+                self.pending.append((rows, cols, values))
+                self.pending_count += len(rows)
+        self.comp.report(self.rows_n * width)
+        if self.pending and (self.pending_count > self.rows_n * max(self.k, 8) or self.short_of_k()):
+            self._narrow()
+
+    def _narrow(self) -> None:
+        self.kept, self.kth = _keep_close(self.kept, self.pending, self.rows_n, self.k, self.slack, self.good_threshold)
+        self.pending, self.pending_count = [], 0
+
+    def finish(self):
+        """The kept candidates (rows, cols, good values), every pending one looked at."""
+        if self.pending:
+            self._narrow()
+        return self.kept
 
 
 def _at_least(product: np.ndarray, limit: np.ndarray, sign: float) -> np.ndarray:

@@ -95,10 +95,12 @@ def validated(parsed: Parsed, source: str) -> EmbeddingSet:
     return EmbeddingSet(array, parsed.ids, source, single, parsed.labels)
 
 
-def check_finite(array: np.ndarray, source: str, locate: Callable[[int, int], str] | None = None) -> None:
+def check_finite(array: np.ndarray, source: str, locate: Callable[[int, int], str] | None = None,
+                 tally: bool = True) -> None:
     """Raise naming the first NaN or infinite value of 2-D rows (`locate` says where a (row, column)
-    is in the file; default 'row r, column c'); reads the array (memory-mapped ones too) in chunks,
-    on the worker threads when it is large."""
+    is in the file; default 'row r, column c') and, with `tally`, how many more there are (not for
+    a part of an input: the count would be the part's); reads the array (memory-mapped ones too) in
+    chunks, on the worker threads when it is large."""
     from ..metrics import kernels
 
     def scan(start: int, stop: int):
@@ -112,12 +114,13 @@ def check_finite(array: np.ndarray, source: str, locate: Callable[[int, int], st
         row, col = (int(x) for x in np.argwhere(bad)[0])
         return int(bad.sum()), (start + row, col, "NaN" if np.isnan(chunk[row, col]) else "infinite")
 
-    found = [f for f in kernels.chunks_in_threads(scan, array.shape[0], max(1, 2**22 // array.shape[1]), array.size) if f]
+    step = max(1, 2**22 // max(1, array.shape[1]))
+    found = [f for f in kernels.chunks_in_threads(scan, array.shape[0], step, array.size) if f]
     if found:
         total = sum(count for count, _ in found)
         row, col, value = found[0][1]
         where = locate(row, col) if locate else f"row {row}, column {col}"
-        more = f" ({total - 1} more non-finite values)" if total > 1 else ""
+        more = f" ({total - 1} more non-finite values)" if total > 1 and tally else ""
         raise InputError(f"{source}: {where} is {value}; embeddings must be finite{more}")
 
 

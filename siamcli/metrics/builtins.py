@@ -9,7 +9,7 @@ import numpy as np
 from .covariance import (prepare_mahalanobis)
 from .elementwise import (_big_rows, _braycurtis_matrix, _constant_rows, _guard, _jensenshannon_matrix,
                           _minkowski_underflow, _p_braycurtis, _p_canberra, _p_chebyshev, _p_hamming, _p_jaccard,
-                          _p_jensenshannon, _p_manhattan, _p_minkowski, _paired64, _scipy_matrix, _zero_rows,
+                          _p_jensenshannon, _p_manhattan, _p_minkowski, _paired64, _scipy_matrix, zero_rows,
                           _zero_sum_rows)
 from .numeric import (BRAYCURTIS_INFINITE, _FLOAT64_MAX)
 from .products import (_angular, _correlation, _cosine, _cosine_distance, _cosine_screen, _dot, _dot_slack,
@@ -38,7 +38,7 @@ def _blas(name, kind, fn, ref, summary, **kw) -> Metric:
 
 #: What losses suggest in place of a similarity.
 _DISTANCES_INSTEAD = ("cosine_distance", "angular", "euclidean")
-_cosine_like = dict(undefined_rows=_zero_rows, bounded=True)
+_cosine_like = dict(undefined_rows=zero_rows, bounded=True)
 
 BUILTIN_METRICS: list[Metric] = [
     _blas("cosine", "similarity", _cosine, _ref_cosine,

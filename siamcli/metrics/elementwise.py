@@ -204,7 +204,8 @@ def _p_jensenshannon(a, b, params):
     return np.sqrt(np.maximum(js, 0.0))
 
 
-def _zero_rows(x):
+def zero_rows(x):
+    """Which rows are zero vectors (where cosine is undefined, and no row can be L2-normalised)."""
     # Rows whose sum of squares is 0 (one fast pass), checked value by value: tiny values square to
     # 0 in float32 and integers can wrap around, but a zero row always sums to 0.
     zero = np.einsum("ij,ij->i", x, x) == 0

@@ -12,8 +12,8 @@ import numpy as np
 
 from ...engine import Comparison, scan_rows, as_embedding_set, prepare
 from ...errors import ClusterError, InputError, ShapeError
-from ...io import EmbeddingSet, load_embeddings
-from ...metrics import Metric, get_metric
+from ...io import EmbeddingSet, check_finite, load_embeddings
+from ...metrics import Metric, get_metric, zero_rows
 from .cluster import _address, _cluster_failure, _compute, require_dask, require_zarr
 
 
@@ -78,10 +78,7 @@ def _read_rows(path: str, r0: int, r1: int) -> np.ndarray:
     """Rows r0:r1 of a .npy shard or a .zarr array, checked finite as a loaded file is (run by a worker)."""
     source = _open_zarr(path) if is_zarr(path) else np.load(path, mmap_mode="r", allow_pickle=False)
     rows = np.array(source[r0:r1])
-    if not np.isfinite(rows).all():
-        row, col = (int(x) for x in np.argwhere(~np.isfinite(rows))[0])
-        value = "NaN" if np.isnan(rows[row, col]) else "infinite"
-        raise InputError(f"{path}: row {r0 + row}, column {col} is {value}; embeddings must be finite")
+    check_finite(rows, path, lambda row, col: f"row {r0 + row}, column {col}", tally=False)
     return rows
 
 
@@ -186,7 +183,7 @@ def _rows_to_look_at(metric: Metric, normalize: bool) -> Callable[[np.ndarray], 
         if metric.undefined_rows is not None:
             flagged |= metric.undefined_rows(rows)
         if normalize:
-            flagged |= ~np.any(rows != 0, axis=1)
+            flagged |= zero_rows(rows)
         if metric.domain == "nonnegative":
             flagged |= (rows < 0).any(axis=1)
         return flagged

@@ -20,7 +20,7 @@ from ...engine import (
     iter_paired,
     iter_topk,
 )
-from ...metrics import kernels
+from ...metrics import kernels, ranking_keys
 from ...io import EmbeddingSet
 from ...results import Ranking
 from .inputs import is_dask_array, _open_zarr
@@ -145,9 +145,7 @@ def _merge_topk(k: int, higher: bool, *parts):
     rows = np.concatenate([p[0] for p in parts])
     cols = np.concatenate([p[1] for p in parts])
     scores = np.concatenate([p[2] for p in parts])
-    keys = np.negative(scores) if higher else scores.copy()  # as Comparison.keys
-    keys[np.isnan(keys)] = np.inf
-    order, rank = best_per_row_index(rows, cols, keys, k)
+    order, rank = best_per_row_index(rows, cols, ranking_keys(scores, higher), k)
     return rows[order], cols[order], scores[order], rank
 
 
@@ -252,7 +250,5 @@ def _merge_best(limit, higher: bool, *parts):
     a = np.concatenate([p[0] for p in parts])
     b = np.concatenate([p[1] for p in parts])
     scores = np.concatenate([p[2] for p in parts])
-    keys = np.negative(scores) if higher else scores.copy()
-    keys[np.isnan(keys)] = np.inf
-    order = np.lexsort((b, a, keys))[:limit]
+    order = np.lexsort((b, a, ranking_keys(scores, higher)))[:limit]
     return a[order], b[order], scores[order]
