@@ -38,8 +38,8 @@ def medians(report: dict) -> dict[tuple[str, str], float]:
     for case, tables in report["cases"].items():
         for table in tables:
             for row in table["results"]:
-                if row.get("median_s") is not None:
-                    found[(case, row["name"])] = row["median_s"]
+                if row.get("median_s") is not None:  # one table per metric: its title names it
+                    found[(table["title"].split(":")[0], row["name"])] = row["median_s"]
     return found
 
 
@@ -64,10 +64,10 @@ def main() -> None:
                 for key, value in medians(report).items():
                     times[label].setdefault(key, []).append(value)
     print("===== summary: median seconds over rounds; ratio = after / before (< 1: after is faster)")
-    print(f"{'case':<10} {'implementation':<44} {'before':>10} {'after':>10} {'ratio':>7}")
+    print(f"{'table':<20} {'implementation':<34} {'before':>10} {'after':>10} {'ratio':>7}")
     for key in sorted(set(times["before"]) & set(times["after"])):
         before, after = statistics.median(times["before"][key]), statistics.median(times["after"][key])
-        print(f"{key[0]:<10} {key[1][:44]:<44} {before:>10.4f} {after:>10.4f} {after / before:>7.3f}")
+        print(f"{key[0][:20]:<20} {key[1][:34]:<34} {before:>10.4f} {after:>10.4f} {after / before:>7.3f}")
 
 
 if __name__ == "__main__":

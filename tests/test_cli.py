@@ -25,11 +25,12 @@ from scipy.spatial.distance import cdist
 
 import siamcli
 from siamcli.cli import cli
+from siamcli.output import FORMATTERS
 
 RECORD_KEYS = ["metric", "higher_is_better", "a_index", "a_id", "b_index", "b_id", "score", "rank"]
 METRIC_KEYS = ["name", "aliases", "kind", "higher_is_better", "summary"]
-FORMATS = ["table", "json", "jsonl", "csv", "tsv"]
-MACHINE_FORMATS = ["json", "jsonl", "csv", "tsv"]
+FORMATS = list(FORMATTERS)  # the table of formatters: a new format is run here (and must be parsed below)
+MACHINE_FORMATS = [f for f in FORMATS if f != "table"]
 COMMANDS = ["compare", "matrix", "metrics"]
 HIGHER_IS_BETTER = {"cosine": True, "dot": True}
 TOL = {np.float32: 1e-5, np.float64: 1e-9}

@@ -14,10 +14,12 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+
 from scipy.spatial.distance import cdist, pdist, squareform
 from sklearn.datasets import load_digits
 from sklearn.metrics import average_precision_score, roc_auc_score
 
+from siamcli.output import FORMATTERS
 from test_cli import assert_one_error_line, invoke, parse_jsonl, run, strict_json
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples" / "siamese"
@@ -138,7 +140,7 @@ def test_evaluate_normalize_adds_each_metric_after_l2_normalisation(digits):
     assert normalised["auc"] == pytest.approx(roc_auc_score(y[i] == y[j], -pdist(unit)), abs=1e-12)
 
 
-@pytest.mark.parametrize("fmt", ["table", "json", "jsonl", "csv", "tsv"])
+@pytest.mark.parametrize("fmt", list(FORMATTERS))
 def test_evaluate_every_output_format(fmt):
     result = run("evaluate", EXAMPLES / "test_embeddings.npy", "--pairs", EXAMPLES / "test_pairs.csv",
                  "-m", "euclidean,cosine", "-f", fmt, env={"COLUMNS": "120"})

@@ -13,9 +13,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+
 from scipy.spatial.distance import cdist, pdist
 from sklearn.datasets import load_digits
 
+from siamcli.output import FORMATTERS
 from test_cli import assert_one_error_line, invoke, parse_jsonl, run, strict_json
 
 INSPECT_KEYS = {"n", "dim", "dtype", "effective_rank", "mean_cosine", "collapsed", "warnings"}
@@ -89,7 +91,7 @@ def test_inspect_classes_from_a_column_of_the_file(tmp_path):
     assert report["classes"]["separated_fraction"] == 1.0
 
 
-@pytest.mark.parametrize("fmt", ["table", "json", "jsonl", "csv", "tsv"])
+@pytest.mark.parametrize("fmt", list(FORMATTERS))
 def test_inspect_every_output_format(files, fmt):
     tmp, *_ = files
     result = run("inspect", tmp / "digits.npy", "--classes", tmp / "classes.txt", "-f", fmt, env={"COLUMNS": "120"})
@@ -205,7 +207,7 @@ def test_loss_bad_usage_exits_2(pairs, args, needles):
     assert_one_error_line(result.exit_code, result.stdout, result.stderr, needles)
 
 
-@pytest.mark.parametrize("fmt", ["table", "json", "jsonl", "csv", "tsv"])
+@pytest.mark.parametrize("fmt", list(FORMATTERS))
 @pytest.mark.parametrize("sweep", [False, True])
 def test_loss_every_output_format(pairs, fmt, sweep):
     tmp, *_ = pairs

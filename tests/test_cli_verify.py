@@ -10,8 +10,10 @@ import io
 
 import numpy as np
 import pytest
+
 from scipy.spatial.distance import cdist
 
+from siamcli.output import FORMATTERS
 from test_cli import RECORD_KEYS, assert_one_error_line, invoke, parse_jsonl, run, strict_json, table_rows
 
 VERDICT_KEYS = RECORD_KEYS + ["threshold", "match"]
@@ -126,7 +128,7 @@ def test_verify_bad_usage_exits_2(pairs, args, needles):
     assert_one_error_line(result.exit_code, result.stdout, result.stderr, needles)
 
 
-@pytest.mark.parametrize("fmt", ["table", "json", "jsonl", "csv", "tsv"])
+@pytest.mark.parametrize("fmt", list(FORMATTERS))
 def test_verify_every_output_format(pairs, fmt):
     tmp, left, right = pairs
     result = run("verify", tmp / "left.npy", tmp / "right.npy", "--paired", "-t", "-1", "-f", fmt,
