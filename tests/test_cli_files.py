@@ -138,7 +138,14 @@ def start(*args, **popen) -> subprocess.Popen:
     if EXECUTABLE is None:
         pytest.skip("the siamcli executable is not installed")
     return subprocess.Popen([EXECUTABLE, *map(str, args)], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            env=_subprocess_env(), **popen)
+                            env=_subprocess_env(), preexec_fn=_default_signals, **popen)
+
+
+def _default_signals() -> None:
+    """As from an interactive shell: a suite started under nohup or in the background inherits SIGHUP or
+    SIGINT ignored, which siamcli rightly keeps (so the signal tests would see no signal)."""
+    for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+        signal.signal(signum, signal.SIG_DFL)
 
 
 def wait_for_temporary(proc: subprocess.Popen, folder, timeout: float = 120) -> list[str]:
