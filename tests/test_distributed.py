@@ -743,3 +743,22 @@ def test_evaluate_survives_a_worker_killed_mid_run(client):
     assert kill.seen is not None and kill.seen[1] > 0
     assert next(there.records()) == next(here.records())  # the whole report, to the last bit
     client.wait_for_workers(2, timeout=30)
+
+
+@pytest.mark.slow
+def test_library_compare_and_matrix_take_a_dask_backend_with_the_local_results():
+    from siamcli.backends import get_backend
+
+    rng = np.random.default_rng(8)
+    a, b = rng.normal(size=(20, 8)), rng.normal(size=(30, 8))
+    with get_backend("local:1") as backend:
+        on_cluster = siamcli.compare(a, b, top_k=3, backend=backend)
+        matrix = siamcli.matrix(a, b, metric="euclidean", backend=backend)
+        files = siamcli.compare("examples/queries.csv", "examples/gallery.npz", top_k=2, backend=backend)
+    here = siamcli.compare(a, b, top_k=3)
+    assert np.array_equal(on_cluster.b_index, here.b_index) and np.array_equal(on_cluster.score, here.score)
+    from scipy.spatial.distance import cdist
+
+    assert np.allclose(matrix.values, cdist(a, b), rtol=1e-12, atol=1e-12)
+    local_files = siamcli.compare("examples/queries.csv", "examples/gallery.npz", top_k=2)
+    assert np.array_equal(files.b_index, local_files.b_index) and np.array_equal(files.score, local_files.score)

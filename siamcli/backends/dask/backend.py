@@ -74,6 +74,7 @@ class DaskBackend(Backend):
         """engine.prepare's checks, here for inputs in memory; for inputs the workers read, checked
         first without a cluster (headers, dims, options), then their rows looked at by the workers."""
 
+        a, b = (self._as_set(x, name) for x, name in ((a, "A"), (b, "B")))  # as engine.prepare takes them
         lazy = any(s is not None and inputs.is_dask_array(s.vectors) for s in (a, b))
         if not lazy:
             return super().prepare(a, b, **options)
@@ -81,6 +82,14 @@ class DaskBackend(Backend):
         inputs.check(a, b, metric, **options)
         self.client  # noqa: B018 -- connected now: prepare_on_cluster reads through the default client
         return inputs.prepare_on_cluster(a, b, metric, **options)
+
+    def _as_set(self, x, name: str):
+        """An input as engine.prepare accepts it (a set, an array, a path), paths opened by this backend."""
+        from ...io import EmbeddingSet, as_embedding_set
+
+        if x is None or isinstance(x, EmbeddingSet):
+            return x
+        return self.open(x) if isinstance(x, (str, os.PathLike)) else as_embedding_set(x, name)
 
     # -- operations
     def _on_submit(self) -> Callable[[list], None] | None:
