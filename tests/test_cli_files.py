@@ -137,8 +137,15 @@ def test_matrix_stopped_by_sigterm_in_process_leaves_the_old_file(data, tmp_path
 def start(*args, **popen) -> subprocess.Popen:
     if EXECUTABLE is None:
         pytest.skip("the siamcli executable is not installed")
+    then = popen.pop("preexec_fn", None)
+
+    def prepare() -> None:
+        _default_signals()
+        if then is not None:
+            then()
+
     return subprocess.Popen([EXECUTABLE, *map(str, args)], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            env=_subprocess_env(), preexec_fn=_default_signals, **popen)
+                            env=_subprocess_env(), preexec_fn=prepare, **popen)
 
 
 def _default_signals() -> None:
