@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from hostile_run import MiB, Outcome, clean_error, first_line, kill_group, start, status_of, stderr_problems, stderr_text
+from hostile_run import MiB, Outcome, clean_error, first_line, start, status_of, wait_or_kill, stderr_problems, stderr_text
 
 SIGNAL_EXIT = {signal.SIGINT: 130, signal.SIGTERM: 143}
 
@@ -87,13 +87,7 @@ def _spawn(f, argv, stdout=subprocess.DEVNULL, mem_limit=-1, env=None):
 
 
 def _outcome_of(proc, argv, began, timeout, out_path, err_path) -> Outcome:
-    try:
-        code = proc.wait(timeout)
-    except subprocess.TimeoutExpired:
-        kill_group(proc.pid)
-        proc.wait()
-        code = None
-    kill_group(proc.pid)
+    code = wait_or_kill(proc, timeout)
     rss = proc.rusage.ru_maxrss * 1024 if proc.rusage is not None else 0
     out = Path(out_path).read_bytes() if out_path else b""
     err = Path(err_path).read_bytes()

@@ -103,6 +103,19 @@ def kill_group(pid: int, sig: int = signal.SIGKILL) -> None:
         pass
 
 
+def wait_or_kill(proc, timeout: float) -> int | None:
+    """The child's exit status, or None when it ran past `timeout`; what is left of its session (Dask
+    workers, a stuck feeder's reader) is killed either way."""
+    try:
+        code = proc.wait(timeout)
+    except subprocess.TimeoutExpired:
+        kill_group(proc.pid)
+        proc.wait()
+        code = None
+    kill_group(proc.pid)
+    return code
+
+
 def start(argv, cwd, *, mem_limit=None, fsize_limit=None, env=None, stdin=None, stdout=None, stderr=None):
     """Start a child in its own session with the limits; the caller waits."""
     return _Popen(
@@ -121,14 +134,8 @@ def run(argv, cwd, *, timeout=60.0, mem_limit=4 * GiB, fsize_limit=None, stdin_b
         if stdin_bytes is not None:
             feeder = threading.Thread(target=_feed, args=(proc.stdin, stdin_bytes), daemon=True)
             feeder.start()
-        try:
-            code = proc.wait(timeout)
-        except subprocess.TimeoutExpired:
-            kill_group(proc.pid)
-            proc.wait()
-            code = None
+        code = wait_or_kill(proc, timeout)
         seconds = time.perf_counter() - began
-        kill_group(proc.pid)  # leftovers (Dask workers, a stuck feeder's reader)
         if feeder is not None:
             feeder.join(5)
         return _collect(argv, code, seconds, proc, out, err, timeout)

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import click
-
 from ..common import emit
 from ..options import command, output_options, quiet_option
 from ..terminal import Terminal

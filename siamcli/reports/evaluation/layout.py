@@ -2,8 +2,14 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from ...results import Column, Grid
 from .distribution import text_histogram
+
+if TYPE_CHECKING:  # the evaluator imports this module
+    from .evaluator import Evaluation, MetricEvaluation
+
 
 def _ranked_grid(result: Evaluation, records: list[dict], fars: list, precision: int) -> Grid:
     """One row per metric, best AUC first, at the strictest FAR (the others are in the details)."""
