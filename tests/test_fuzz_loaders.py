@@ -65,7 +65,7 @@ def seed_files() -> dict[str, bytes]:
 
 
 SEEDS = seed_files()
-FORMAT_NAMES = sorted(sio.FORMATS)
+FORMAT_NAMES = sorted(name for name, f in sio.FORMATS.items() if f.folder is None)  # byte streams
 TOKENS = [b",", b"\t", b" ", b'"', b"'", b"\r", b"\n", b"\r\n", b"\x00", b"#", b"[", b"]", b"{", b"}", b":",
           b"1e400", b"-1e-400", b"9" * 400, b"9" * 5000, b"nan", b"Infinity", b"1_0", "\u0661".encode(), b"0x1F",
           b"\xff\xfe", b"\xef\xbb\xbf", b"PK\x03\x04", b"\x93NUMPY", b"\x1f\x8b", b"[" * 3000, b'"id"', b"null",

@@ -21,7 +21,7 @@ VECTORS = np.array([[0.5, -1.25, 3.0], [2.0, 0.0, -0.75], [1.5, 1.5, 0.25], [-3.
 IDS = ["cat", "dog", "emu", "yak"]
 
 
-def read_vec(text: str, source: str, key=None, labels=None, limit=0) -> sio.Parsed:
+def read_vec(text: str, source: str, options: sio.ReadOptions) -> sio.Parsed:
     """word2vec text: '<count> <dimensions>', then '<id> <values...>' per line."""
     lines = text.splitlines()
     header = lines[0].split()
@@ -122,7 +122,7 @@ def test_formats_every_suffix_names_one_format():
 
 
 def test_register_format_missing_extra_says_what_to_install(tmp_path):
-    def read_needing_a_package(data, source, **options):
+    def read_needing_a_package(data, source, options):
         import siamcli_no_such_package  # noqa: F401  (the optional dependency, not installed)
 
     fmt = sio.Format("toy", (".toy",), read_needing_a_package, "needs an extra", binary=True, extra="toy")
@@ -145,8 +145,8 @@ def test_register_format_gives_vectors_labels_and_pairs_from_one_entry(tmp_path)
     def labels_psv(text, source, column, limit):
         return [cells[0] for _, cells in csv_records(text, "|", source)]
 
-    fmt = sio.Format("psv", (".psv",), lambda text, source, key=None, labels=None, limit=0:
-                     read_delimited(text, source, "|", labels),
+    fmt = sio.Format("psv", (".psv",), lambda text, source, options:
+                     read_delimited(text, source, "|", options.labels),
                      "pipe-separated", labels=labels_psv, table=lambda text, source: csv_records(text, "|", source))
     sio.register_format(fmt)
     try:

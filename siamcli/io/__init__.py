@@ -8,7 +8,7 @@ shows them; arrays (.npy, .npz) give 0-based row and column indices as numpy doe
 from .arrays import MMAP_THRESHOLD_BYTES, label_array
 from .bounded import DEFAULT_MAX_INPUT_BYTES, STDIN
 from .delimited import ID_COLUMN_NAMES, LABEL_COLUMN_NAMES
-from .embeddings import (EmbeddingSet, Parsed, as_embedding_set, check_finite, embeddings_from_array,
+from .embeddings import (DTYPES, EmbeddingSet, Parsed, ReadOptions, as_embedding_set, check_finite, embeddings_from_array,
                          stack_embeddings)
 from .formats import FORMATS, Format, register_format
 from .jsonfile import JSON_ID_FIELDS, JSON_VECTOR_FIELDS
@@ -17,7 +17,7 @@ from .loading import load_embeddings
 
 __all__ = [
     "DEFAULT_MAX_INPUT_BYTES", "FORMATS", "ID_COLUMN_NAMES", "JSON_ID_FIELDS", "JSON_VECTOR_FIELDS",
-    "LABEL_COLUMN_NAMES", "MMAP_THRESHOLD_BYTES", "STDIN", "EmbeddingSet", "Format", "Parsed",
+    "LABEL_COLUMN_NAMES", "MMAP_THRESHOLD_BYTES", "STDIN", "DTYPES", "EmbeddingSet", "Format", "Parsed", "ReadOptions",
     "as_embedding_set", "check_finite", "embeddings_from_array", "label_array", "load_embeddings",
     "read_ids", "read_labelled_pairs", "read_labels", "read_pairs", "register_format", "stack_embeddings",
 ]

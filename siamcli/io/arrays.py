@@ -3,26 +3,55 @@
 
 from __future__ import annotations
 
+import os
+
 import numpy as np
 
 from ..errors import InputError, mention
 from . import bounded
-from .bounded import DEFAULT_MAX_INPUT_BYTES, DiskFile
-from .embeddings import Parsed
+from .bounded import DiskFile
+from .embeddings import Parsed, ReadOptions
 from .textcells import excerpt, listed
 
 #: .npy files larger than this are memory-mapped instead of read into memory.
 MMAP_THRESHOLD_BYTES = 64 * 2**20
 
 
-def read_npy(data, source: str, key: str | None = None, labels: str | None = None,
-             limit: int = DEFAULT_MAX_INPUT_BYTES) -> Parsed:
+def read_npy(data, source: str, options: ReadOptions) -> Parsed:
+    labels = options.labels
     if labels is not None:
         raise InputError(f"{source}: a .npy file holds one array, so no '{labels}' column; "
                          f"give the labels as a file of their own, or use an .npz with a '{labels}' array")
     if isinstance(data, DiskFile):
         return Parsed(bounded.npy_from_disk(data, source, MMAP_THRESHOLD_BYTES))
     return Parsed(bounded.npy_array(data, source))
+
+
+def npy_shards(folder: str) -> list[str]:
+    """The .npy files of a folder, sorted by name (the order the cluster reads them in too)."""
+    import glob
+
+    return sorted(f for f in glob.glob(os.path.join(glob.escape(folder), "*.npy")) if os.path.isfile(f))
+
+
+def read_npy_folder(data, source: str, options: ReadOptions) -> Parsed:
+    """The .npy shards of a folder as one array, rows in file-name order."""
+    if options.labels is not None:
+        raise InputError(f"{source}: a folder of .npy shards holds no '{options.labels}' column; "
+                         "give the labels as a file of their own")
+    parts = []
+    for path in npy_shards(data):
+        shown = f"{source}/{os.path.basename(path)}"
+        array = bounded.npy_from_disk(path, shown, MMAP_THRESHOLD_BYTES)
+        if array.ndim != 2:
+            raise InputError(f"{shown}: a shard must be a 2-D array of rows, got shape {array.shape}")
+        if parts and array.shape[1] != parts[0][1].shape[1]:
+            raise InputError(f"{shown}: has {array.shape[1]} dimensions but {parts[0][0]} has {parts[0][1].shape[1]}")
+        parts.append((shown, array))
+    if not parts:
+        raise InputError(f"{source}: the folder holds no .npy file")
+    dtype = np.result_type(*[a.dtype for _, a in parts])
+    return Parsed(np.concatenate([np.asarray(a, dtype=dtype) for _, a in parts]) if len(parts) > 1 else parts[0][1])
 
 
 def npy_labels(data, source: str, column: str | None, limit: int) -> list[str]:
@@ -40,8 +69,8 @@ def _npz(data):
     return open(data, "rb") if isinstance(data, DiskFile) else io.BytesIO(data)
 
 
-def read_npz(data, source: str, key: str | None = None, labels: str | None = None,
-             limit: int = DEFAULT_MAX_INPUT_BYTES) -> Parsed:
+def read_npz(data, source: str, options: ReadOptions) -> Parsed:
+    key, labels, limit = options.key, options.labels, options.limit
     with _npz(data) as handle:
         archive, members = bounded.open_npz(handle, source)
         with archive:

@@ -38,6 +38,16 @@ class DiskFile(str):
             return file.read(count)
 
 
+class Folder(DiskFile):
+    """The path of a folder a format reads as one input (a Hugging Face dataset, .npy shards)."""
+
+    def size(self) -> int:
+        total = 0
+        for root, _, files in os.walk(self):
+            total += sum(os.stat(os.path.join(root, f)).st_size for f in files)
+        return total
+
+
 def human_size(count: int) -> str:
     """'12,345 bytes', '1.4 GiB'."""
     if count < 1024:

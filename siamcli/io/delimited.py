@@ -4,7 +4,7 @@ a labels column read aside, and tables of cells (labels files, pairs files)."""
 from __future__ import annotations
 
 from ..errors import InputError, mention
-from .embeddings import Parsed
+from .embeddings import Parsed, ReadOptions
 from .textcells import (cell_problem, csv_records, excerpt, first_line, first_overflow, is_number, listed,
                         numbers_only, parse_numbers, sniff_delimiter, whitespace_records)
 from .textcells import lines as text_lines
@@ -108,16 +108,16 @@ def read_delimited(text: str, source: str, delimiter: str | None, exclude: str |
     return Parsed(array, ids, lambda row, col: f"line {lines[row]}, column {file_column(col + start + 1)}", labels)
 
 
-def read_csv(text: str, source: str, key: str | None = None, labels: str | None = None, limit: int = 0) -> Parsed:
-    return read_delimited(text, source, ",", labels)
+def read_csv(text: str, source: str, options: ReadOptions) -> Parsed:
+    return read_delimited(text, source, ",", options.labels)
 
 
-def read_tsv(text: str, source: str, key: str | None = None, labels: str | None = None, limit: int = 0) -> Parsed:
-    return read_delimited(text, source, "\t", labels)
+def read_tsv(text: str, source: str, options: ReadOptions) -> Parsed:
+    return read_delimited(text, source, "\t", options.labels)
 
 
-def read_txt(text: str, source: str, key: str | None = None, labels: str | None = None, limit: int = 0) -> Parsed:
-    return read_delimited(text, source, None, labels)
+def read_txt(text: str, source: str, options: ReadOptions) -> Parsed:
+    return read_delimited(text, source, None, options.labels)
 
 
 def text_labels(text: str, source: str, column: str | None, limit: int = 0) -> list[str]:

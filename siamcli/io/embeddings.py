@@ -8,7 +8,7 @@ from typing import Callable, Sequence
 
 import numpy as np
 
-from ..errors import InputError
+from ..errors import InputError, UsageError, mention
 from . import bounded
 
 
@@ -21,6 +21,8 @@ class EmbeddingSet:
     source: str
     single: bool = False  # the file held one vector (a 1-D array or a single row)
     labels: Sequence[str] | None = None  # a label per row, when read from the same file (load_embeddings)
+    fields: dict[str, Sequence[str]] | None = None  # text per row shown with results (--show): {'text': [...]}
+    format: str | None = None  # the input format it was read as (load_embeddings)
 
     def __len__(self) -> int:
         return self.vectors.shape[0]
@@ -36,6 +38,36 @@ class EmbeddingSet:
         return [self.id_of(i) for i in range(len(self))]
 
 
+@dataclass(frozen=True)
+class ReadOptions:
+    """What a reader is asked for beyond the bytes. A format lists in Format.options the ones it
+    reads (key, column, columns, id_column, fields); giving another is an error naming it.
+
+    key: the array, tensor or dataset path of a container of several (npz, safetensors, HDF5, pt).
+    column: the list column holding the vectors (Parquet, Arrow, datasets, list cells of CSV).
+    columns: the numeric columns making the vector, a comma list or a prefix pattern ('e*').
+    id_column: the column of row ids (default: one named 'id' when present).
+    labels: a column, field or array of the same file read as a label per row, not as a dimension.
+    fields: text columns kept beside the vectors (--show), as Parsed.fields.
+    dtype: 'float32' or 'float64' to compute in; None: the file's float type, and for text the
+        narrowest float that holds every value exactly (the reader decides; validated() casts).
+    limit: the most bytes the input may bring into memory (--max-input-size).
+    """
+
+    key: str | None = None
+    column: str | None = None
+    columns: str | None = None
+    id_column: str | None = None
+    labels: str | None = None
+    fields: tuple[str, ...] = ()
+    dtype: str | None = None
+    limit: int = bounded.DEFAULT_MAX_INPUT_BYTES
+
+    def given(self) -> list[str]:
+        """The names of the format-specific options set (labels and limit are every format's)."""
+        return [name for name in ("key", "column", "columns", "id_column", "fields") if getattr(self, name)]
+
+
 @dataclass(eq=False)
 class Parsed:
     """What a reader found: an array, optional ids, and the file line of each row (text formats)."""
@@ -44,6 +76,7 @@ class Parsed:
     ids: list[str] | None = None
     locate: Callable[[int, int], str] | None = None  # (row, column) -> "line 3, column 4"
     labels: list | None = None  # a label per row, when asked for (a column, field or array of the file)
+    fields: dict[str, list[str]] | None = None  # the text columns asked for (ReadOptions.fields)
 
 
 def as_embedding_set(x, name: str = "<array>", **load_options) -> EmbeddingSet:
@@ -63,8 +96,13 @@ def embeddings_from_array(array, source: str = "<array>") -> EmbeddingSet:
     return validated(Parsed(np.asarray(array)), source)
 
 
-def validated(parsed: Parsed, source: str) -> EmbeddingSet:
-    """The EmbeddingSet of what a reader parsed: numeric, one vector or 2-D rows, finite."""
+#: --dtype's choices: the float types siamcli computes in.
+DTYPES = ("float32", "float64")
+
+
+def validated(parsed: Parsed, source: str, dtype: str | None = None) -> EmbeddingSet:
+    """The EmbeddingSet of what a reader parsed: numeric, one vector or 2-D rows, finite; in
+    `dtype` when given (float16 and bfloat16 always compute in float32)."""
     array = parsed.array
     kind = array.dtype.kind
     if kind == "O":
@@ -88,11 +126,36 @@ def validated(parsed: Parsed, source: str) -> EmbeddingSet:
         array = array.astype(np.float64)
     if kind == "f":
         check_finite(array, source, parsed.locate)
+    array = _in_dtype(array, dtype, source, parsed.locate)
     if parsed.ids is not None and len(parsed.ids) != array.shape[0]:
         raise InputError(f"{source}: has {len(parsed.ids)} ids but {array.shape[0]} rows")
     if parsed.labels is not None and len(parsed.labels) != array.shape[0]:
         raise InputError(f"{source}: has {len(parsed.labels)} labels but {array.shape[0]} rows")
-    return EmbeddingSet(array, parsed.ids, source, single, parsed.labels)
+    for name, values in (parsed.fields or {}).items():
+        if len(values) != array.shape[0]:
+            raise InputError(f"{source}: has {len(values)} values of {name!r} but {array.shape[0]} rows")
+    return EmbeddingSet(array, parsed.ids, source, single, parsed.labels, parsed.fields or None)
+
+
+def _in_dtype(array: np.ndarray, dtype: str | None, source: str, locate) -> np.ndarray:
+    """The finite rows in the float type asked for: float16 as float32; float32 from wider data only
+    when every value fits (a value past float32's range is an error naming it, never an infinity)."""
+    if dtype is None:
+        return array.astype(np.float32) if array.dtype == np.float16 else array
+    if dtype not in DTYPES:
+        raise UsageError(f"{mention('dtype')} must be {' or '.join(DTYPES)}, got {dtype!r}")
+    target = np.dtype(dtype)
+    if array.dtype == target:
+        return array
+    if target == np.float32 and array.dtype.kind in "fiu" and array.dtype.itemsize >= 4:
+        with np.errstate(over="ignore"):
+            narrowed = np.asarray(array, dtype=np.float32)
+        if not np.isfinite(narrowed.sum(dtype=np.float64)):
+            bad = np.argwhere(~np.isfinite(narrowed))[0]
+            where = locate(*map(int, bad)) if locate else f"row {bad[0]}, column {bad[1]}"
+            raise InputError(f"{source}: {where} is too large for float32 ({mention('dtype')} float64 keeps it)")
+        return narrowed
+    return np.asarray(array, dtype=target)
 
 
 def check_finite(array: np.ndarray, source: str, locate: Callable[[int, int], str] | None = None,

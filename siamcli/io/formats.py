@@ -20,8 +20,9 @@ from .textcells import excerpt, printable, sniff_delimiter
 class Format:
     """An input container.
 
-    read(data, source, key=, labels=, limit=) -> Parsed: `data` is the decoded text of a text
-    format; for a `binary` one, bytes or a DiskFile (the path of a regular file, to map or read).
+    read(data, source, options: ReadOptions) -> Parsed: `data` is the decoded text of a text
+    format; for a `binary` one, bytes or a DiskFile (the path of a regular file, to map or read);
+    for a folder format, a Folder (its path).
     labels(data, source, column, limit) -> [str]: a label per row when a file of this format is
     given as labels (None: it cannot be). table(text, source) -> [(line, cells)]: the rows of a
     pairs file of this format (None: cells split at the delimiter its first line shows).
@@ -37,8 +38,10 @@ class Format:
     magic: bytes = b""  # the first bytes of every file of this format (binary formats)
     not_magic: str = ""  # what a file without them is not, for the message
     sniff: Callable[[bytes], bool] | None = None  # whether unnamed text (its first non-comment bytes) looks like it
-    options: tuple[str, ...] = ()  # the load options it reads beyond `labels` (e.g. 'key': an array or column)
+    options: tuple[str, ...] = ()  # the ReadOptions it reads beyond labels and dtype: key, column, columns, id_column, fields
     extra: str | None = None  # the optional dependency of its reader: pip install 'siamcli[extra]'
+    folder: Callable[[str], bool] | None = None  # whether a folder is an input of this format (then read gets a Folder)
+    folder_holds: str = ""  # what such a folder holds, for the message when a folder is none of them
 
     def magic_check(self, source: str) -> Callable[[bytes], None] | None:
         """A check of a stream's first bytes that refuses a file without the magic before more is read."""
@@ -103,9 +106,12 @@ BUILTIN_FORMATS = [
            labels=delimited.text_labels),
     Format("jsonl", (".jsonl", ".ndjson"), jsonfile.read_jsonl,
            "one JSON object per line (id + embedding/vector) or a bare list", labels=jsonfile.jsonl_labels,
+           options=("fields",),
            sniff=lambda head: head.startswith((b"{", b"[")) and not _json_list_of_records(head)),
     Format("json", (".json",), jsonfile.read_json, "a JSON list of vectors or of objects like jsonl's",
-           labels=jsonfile.json_labels, sniff=_json_list_of_records),
+           labels=jsonfile.json_labels, sniff=_json_list_of_records, options=("fields",)),
+    Format("npy-folder", (), arrays.read_npy_folder, "a folder of .npy shards, rows in file-name order",
+           binary=True, folder=lambda path: bool(arrays.npy_shards(path)), folder_holds=".npy file"),
 ]
 #: The one table of input formats, by name. Add a format here and every command accepts it.
 FORMATS: dict[str, Format] = {f.name: f for f in BUILTIN_FORMATS}

@@ -9,7 +9,7 @@ import json
 import numpy as np
 
 from ..errors import InputError
-from .embeddings import Parsed
+from .embeddings import Parsed, ReadOptions
 from .textcells import excerpt, first_non_finite
 
 #: Field names a JSON object may use for its id and its vector, in order of preference.
@@ -171,11 +171,14 @@ def _json_values(text: str, source: str, lines: bool, marked: bool = False) -> l
     return [("item", i, value) for i, value in enumerate(doc, 1)]
 
 
-def _read_json_text(text: str, source: str, labels: str | None, lines: bool) -> Parsed:
+def _read_json_text(text: str, source: str, options: ReadOptions, lines: bool) -> Parsed:
     unit = "line" if lines else "item"
     values = _json_values(text, source, lines)
     records = [(pos, *_json_record(value, source, f"{unit} {pos}")) for _, pos, value in values]
+    labels = options.labels
     label_values = [_json_label(value, labels, source, f"{unit} {pos}") for _, pos, value in values]
+    fields = {name: [_json_label(value, name, source, f"{unit} {pos}") for _, pos, value in values]
+              for name in options.fields}
     parsed = _records_to_parsed(records, source, unit)
     first = first_non_finite(parsed.array)
     if first is not None:  # NaN/Infinity written as such, or a number past float64 ('1e400'): parse again to tell
@@ -184,15 +187,16 @@ def _read_json_text(text: str, source: str, labels: str | None, lines: bool) -> 
         if not isinstance(_json_record(marked[row][2], source, "")[1][col], _JsonConstant):
             raise InputError(f"{source}: {unit} {records[row][0]}, element {col + 1}: a number too large for float64")
     parsed.labels = label_values if labels is not None else None
+    parsed.fields = fields or None
     return parsed
 
 
-def read_jsonl(text: str, source: str, key: str | None = None, labels: str | None = None, limit: int = 0) -> Parsed:
-    return _read_json_text(text, source, labels, lines=True)
+def read_jsonl(text: str, source: str, options: ReadOptions) -> Parsed:
+    return _read_json_text(text, source, options, lines=True)
 
 
-def read_json(text: str, source: str, key: str | None = None, labels: str | None = None, limit: int = 0) -> Parsed:
-    return _read_json_text(text, source, labels, lines=False)
+def read_json(text: str, source: str, options: ReadOptions) -> Parsed:
+    return _read_json_text(text, source, options, lines=False)
 
 
 def _labels(text: str, source: str, field: str | None, lines: bool) -> list[str]:

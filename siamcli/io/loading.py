@@ -8,11 +8,13 @@ from __future__ import annotations
 import os
 from contextlib import contextmanager
 
-from ..errors import InputError, SiamError
+from typing import Sequence
+
+from ..errors import InputError, SiamError, UsageError, mention
 from . import bounded
-from .bounded import DEFAULT_MAX_INPUT_BYTES, STDIN, DiskFile
-from .embeddings import EmbeddingSet, Parsed, validated
-from .formats import Format, format_for, named_format, sniff_format
+from .bounded import DEFAULT_MAX_INPUT_BYTES, STDIN, DiskFile, Folder
+from .embeddings import EmbeddingSet, Parsed, ReadOptions, validated
+from .formats import FORMATS, Format, format_for, named_format, sniff_format
 from .textcells import printable
 
 #: load_embeddings turns an unexpected exception of a reader into an InputError naming the file
@@ -29,13 +31,28 @@ def load_embeddings(
     stdin=None,
     labels: str | None = None,
     max_input_size: int | str = DEFAULT_MAX_INPUT_BYTES,
+    column: str | None = None,
+    columns: str | None = None,
+    id_column: str | None = None,
+    fields: Sequence[str] = (),
+    dtype: str | None = None,
+    unused_options: str = "error",
 ) -> EmbeddingSet:
-    """Load vectors from a file (`-` for stdin) and check they are finite numeric rows.
+    """Load vectors from a file, a folder (a Hugging Face dataset, .npy shards) or stdin (`-`),
+    and check they are finite numeric rows.
 
+    key: the array, tensor or dataset of a container of several (npz, safetensors, HDF5, pt).
+    column / columns: the list column, or the numeric columns (a comma list or a prefix such as
+    'e*'), that hold the vectors in a table (Parquet, Arrow, a dataset, CSV). id_column: the column
+    of row ids (default: one named 'id'). fields: text columns kept beside the vectors, shown with
+    results (`.fields`). dtype: 'float32' or 'float64' to compute in (default: the file's float
+    type; text in float32 when every value survives the round trip, else float64).
     `labels` names a column (CSV/TSV/TXT header), field (JSON) or array (.npz) of the same file
     holding a label per row: it is read into `.labels`, not used as a dimension.
     `max_input_size` (bytes, or '2G') bounds what one input may bring into memory: stdin, pipes,
     text files, decompressed gzip and .npz members (a regular .npy is bounded by its header).
+    unused_options: 'error' refuses an option the format does not take; 'ignore' (a command
+    reading A and B of different formats with the same options) leaves it to the caller.
 
     >>> load_embeddings("examples/queries.csv").vectors.shape
     (10, 64)
@@ -43,24 +60,61 @@ def load_embeddings(
     path = os.fspath(path)
     if input_format is not None:
         named_format(input_format)
-    limit = bounded.max_bytes(max_input_size)
-    if path == STDIN:
-        source, gz = "<stdin>", None
-        fmt = named_format(input_format) if input_format else None
-    else:
-        source = printable(path)
-        fmt, gz = format_for(path, input_format)  # the suffix first: nothing is read for an unknown one
+    options = ReadOptions(key=key, column=column, columns=columns, id_column=id_column, labels=labels,
+                          fields=tuple(fields or ()), dtype=dtype, limit=bounded.max_bytes(max_input_size))
+    source, fmt, gz = input_format_of(path, input_format)
     with guard(source, fmt.name if fmt else "embeddings") as reading:
-        data = read_input(path, source, fmt, gz, limit, stdin)
+        data = Folder(path) if fmt is not None and fmt.folder is not None else \
+            read_input(path, source, fmt, gz, options.limit, stdin)
         fmt = fmt or sniff_format(data)
         size = data.size() if isinstance(data, DiskFile) else len(data)
         reading.update(kind=fmt.name, what=f"{bounded.human_size(size)} of {'data' if fmt.binary else 'text'}")
-        embeddings = validated(parse(fmt, data, source, key, labels, limit), source)
+        check_options(fmt, options, unused_options == "error")
+        embeddings = validated(parse(fmt, data, source, options), source, dtype)
+    embeddings.format = fmt.name
     if ids_path is not None:
         from .labels import read_ids
 
-        embeddings.ids = read_ids(ids_path, len(embeddings), max_input_size=limit)
+        embeddings.ids = read_ids(ids_path, len(embeddings), max_input_size=options.limit)
     return embeddings
+
+
+def input_format_of(path: str, input_format: str | None) -> tuple[str, Format | None, bool | None]:
+    """(source name, format, gzip-compressed) of an input path before anything is read: by
+    --input-format, else a folder's contents or the suffix; stdin's (None, None) are sniffed later."""
+    if path == STDIN:
+        fmt = named_format(input_format) if input_format else None
+        if fmt is not None and fmt.folder is not None:
+            raise UsageError(f"{fmt.name} is read from a directory, not from stdin")
+        return "<stdin>", fmt, None
+    source = printable(path)
+    fmt, gz = folder_format(path, source, input_format) if os.path.isdir(path) else format_for(path, input_format)
+    if fmt.folder is not None and not os.path.isdir(path):
+        raise InputError(f"{source}: is not a directory, and {fmt.name} is read from one")
+    return source, fmt, gz
+
+
+def check_options(fmt: Format, options: ReadOptions, strict: bool) -> None:
+    """Refuses (when `strict`) an option `fmt` does not read, saying which formats do; --show
+    (fields) is never refused here: a format without text columns simply has none to show."""
+    if not strict:
+        return
+    for name in options.given():
+        if name != "fields" and name not in fmt.options:
+            takers = [f.name for f in FORMATS.values() if name in f.options]
+            raise UsageError(f"{mention(name)} does not apply to {fmt.name} files "
+                             f"(it does to {', '.join(takers) or 'no format'})")
+
+
+def folder_format(path: str, source: str, input_format: str | None) -> tuple[Format, bool]:
+    """The format of a folder: the one named, else the first whose `folder` test it passes."""
+    candidates = [named_format(input_format)] if input_format else list(FORMATS.values())
+    for fmt in candidates:
+        if fmt.folder is not None and fmt.folder(path):
+            return fmt, False
+    holds = [f.folder_holds for f in candidates if f.folder is not None]
+    raise InputError(f"{source}: is a directory that holds no {' and no '.join(holds)}"
+                     if holds else f"{source}: is a directory, not a {candidates[0].name} file")
 
 
 def read_input(path: str, source: str, fmt: Format | None, gz: bool | None, limit: int, stdin=None):
@@ -69,7 +123,7 @@ def read_input(path: str, source: str, fmt: Format | None, gz: bool | None, limi
     return bounded.input_bytes(path, source, fmt is not None and fmt.binary, gz, limit, stdin, check)
 
 
-def parse(fmt: Format, data, source: str, key: str | None, labels: str | None, limit: int) -> Parsed:
+def parse(fmt: Format, data, source: str, options: ReadOptions) -> Parsed:
     """What `fmt`'s reader makes of the bytes (binary formats) or of their text; a reader whose
     optional dependency is missing says which extra to install."""
     if not fmt.binary:
@@ -77,7 +131,7 @@ def parse(fmt: Format, data, source: str, key: str | None, labels: str | None, l
         if not data.strip():
             raise InputError(f"{source}: is empty")
     try:
-        return fmt.read(data, source, key=key, labels=labels, limit=limit)
+        return fmt.read(data, source, options)
     except ImportError as exc:
         if fmt.extra is None:
             raise

@@ -48,7 +48,11 @@ def is_lazy_input(path: str | os.PathLike) -> bool:
     """Whether the workers read `path` (a .zarr array, a directory of .npy shards, or a glob of
     them) rather than this process: a path that exists is a glob only if it is a directory."""
     path = os.fspath(path)
-    return is_zarr(path) or os.path.isdir(path) or (glob.has_magic(path) and not os.path.exists(path))
+    if os.path.isdir(path) and not is_zarr(path):  # a folder of shards; a dataset folder is read here
+        from ...io import FORMATS
+
+        return not any(f.folder is not None and f.name != "npy-folder" and f.folder(path) for f in FORMATS.values())
+    return is_zarr(path) or (glob.has_magic(path) and not os.path.exists(path))
 
 
 def open_input(path: str | os.PathLike, block_rows: int | None = None, **load_options) -> EmbeddingSet:
