@@ -39,6 +39,22 @@ RANKING_FIELDS = ("metric", "higher_is_better", "a_index", "a_id", "b_index", "b
 METRIC_FIELDS = ("name", "aliases", "kind", "higher_is_better", "summary")
 
 
+def shown_fields(a: EmbeddingSet, b: EmbeddingSet) -> tuple[str, ...]:
+    """The record keys of the text columns shown beside ids (--show text: a_text, b_text)."""
+    return tuple(f"{side}_{name}" for side, s in (("a", a), ("b", b)) for name in (s.fields or {}))
+
+
+def _with_fields(record: dict, a: EmbeddingSet, ai: int, b: EmbeddingSet, bi: int) -> dict:
+    """A record with the shown text of its two rows after their ids."""
+    if not (a.fields or b.fields):
+        return record
+    shown = {f"a_{name}": values[ai] for name, values in (a.fields or {}).items()}
+    shown.update({f"b_{name}": values[bi] for name, values in (b.fields or {}).items()})
+    keys = list(record)
+    cut = keys.index("b_id") + 1
+    return {**{k: record[k] for k in keys[:cut]}, **shown, **{k: record[k] for k in keys[cut:]}}
+
+
 @dataclass(eq=False)  # arrays: == would be elementwise, so results compare by identity
 class Ranking:
     """Scored pairs (row a_index of A, row b_index of B), best first within each group.
@@ -56,7 +72,11 @@ class Ranking:
     rank: np.ndarray
     grouping: str = "row"
 
-    fields = RANKING_FIELDS
+    @property
+    def fields(self) -> tuple[str, ...]:
+        """The keys of its records (the header of an empty CSV)."""
+        shown = shown_fields(self.a, self.b)
+        return RANKING_FIELDS[:6] + shown + RANKING_FIELDS[6:]
 
     def __len__(self) -> int:
         return len(self.score)
@@ -64,7 +84,7 @@ class Ranking:
     def records(self) -> Iterator[dict]:
         name, higher = self.metric.name, self.metric.higher_is_better
         for ai, bi, s, r in zip(self.a_index.tolist(), self.b_index.tolist(), self.score.tolist(), self.rank.tolist()):
-            yield {
+            yield _with_fields({
                 "metric": name,
                 "higher_is_better": higher,
                 "a_index": ai,
@@ -73,7 +93,7 @@ class Ranking:
                 "b_id": self.b.id_of(bi),
                 "score": s,
                 "rank": r,
-            }
+            }, self.a, ai, self.b, bi)
 
     @classmethod
     def concat(cls, parts: Sequence["Ranking"], metric: Metric, a: EmbeddingSet, b: EmbeddingSet, grouping: str) -> "Ranking":
@@ -92,7 +112,9 @@ class Verdicts(Ranking):
     threshold: float = 0.0
     match: np.ndarray | None = None
 
-    fields = RANKING_FIELDS + ("threshold", "match")
+    @property
+    def fields(self) -> tuple[str, ...]:
+        return super().fields + ("threshold", "match")
 
     def records(self) -> Iterator[dict]:
         for record, same in zip(super().records(), self.match.tolist()):
@@ -108,13 +130,15 @@ class Score:
     b: EmbeddingSet
     value: float
 
-    fields = RANKING_FIELDS
+    @property
+    def fields(self) -> tuple[str, ...]:
+        return RANKING_FIELDS[:6] + shown_fields(self.a, self.b) + RANKING_FIELDS[6:]
 
     def __float__(self) -> float:
         return float(self.value)
 
     def records(self) -> Iterator[dict]:
-        yield {
+        yield _with_fields({
             "metric": self.metric.name,
             "higher_is_better": self.metric.higher_is_better,
             "a_index": 0,
@@ -123,7 +147,7 @@ class Score:
             "b_id": self.b.id_of(0),
             "score": float(self.value),
             "rank": 1,
-        }
+        }, self.a, 0, self.b, 0)
 
 
 @dataclass(eq=False)

@@ -154,11 +154,18 @@ def test_cli_matrix_saves_the_dtype_asked_for(tmp_path, dtype):
     assert (np.diag(saved) == 0).all()
 
 
-def test_cli_dtype_needs_an_npy_output(tmp_path):
+def test_cli_dtype_reads_float64_inputs_in_float32_without_an_output_file(tmp_path):
+    """--dtype is the type inputs are read and computed in (and the saved matrix's): float64 data
+    asked for in float32 gives the scores of its float32 rounding, as scipy computes them."""
+    x = np.random.default_rng(4).normal(size=(5, 3)) * 1e3
     a = tmp_path / "a.npy"
-    np.save(a, np.eye(3))
-    result = CliRunner().invoke(cli, ["matrix", str(a), "--dtype", "float32"])
-    assert result.exit_code == 2 and "--dtype" in result.stderr
+    np.save(a, x)
+    result = CliRunner().invoke(cli, ["matrix", str(a), "-m", "euclidean", "--dtype", "float32", "-f", "json"])
+    assert result.exit_code == 0, result.stderr
+    values = np.array(json.loads(result.stdout)["values"])
+    rounded = x.astype(np.float32).astype(np.float64)
+    np.testing.assert_allclose(values, cdist(rounded, rounded), rtol=1e-5, atol=1e-3)
+    assert not np.allclose(cdist(rounded, rounded), cdist(x, x), rtol=0, atol=1e-9)  # the rounding shows
 
 
 @pytest.mark.parametrize("name,scipy_name", [("manhattan", "cityblock"), ("chebyshev", "chebyshev")])

@@ -20,7 +20,7 @@ from hypothesis import strategies as st
 
 from siamcli import engine, output
 from siamcli.io import EmbeddingSet
-from siamcli.results import MatrixResult, Ranking, Verdicts
+from siamcli.results import RANKING_FIELDS, MatrixResult, Ranking, Verdicts
 
 SETTINGS = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
@@ -159,7 +159,7 @@ def test_csv_ranking_reads_back_the_hostile_ids_exactly(fmt):
     parts = _ranking(HOSTILE_IDS, ids_b, top_k=3)
     records = [r for p in parts for r in p.records()]
     for rows in _read_back(_render(parts, fmt), sep):
-        assert rows[0] == list(Ranking.fields)
+        assert rows[0] == list(RANKING_FIELDS)
         assert [(row[3], row[5]) for row in rows[1:]] == [(r["a_id"], r["b_id"]) for r in records]
         assert [float(row[6]) for row in rows[1:]] == [r["score"] for r in records]  # full precision
 

@@ -33,25 +33,51 @@ def backend_for(scheduler: str | None, terminal: Terminal, what: str, debug: boo
         bar.close()
 
 
-def load_inputs(backend, a_path, b_paths, input_format, key, b_key, ids_a, ids_b, max_input_size):
+def load_inputs(backend, a_path, b_paths, input_format, key, b_key, ids_a, ids_b, max_input_size, reading=None):
     """A, and B stacked from one or more files (None when no B was given), opened by the backend
-    (a cluster's workers read shards and .zarr arrays themselves)."""
+    (a cluster's workers read shards and .zarr arrays themselves). `reading`: the table options
+    (read_options), each of which must apply to at least one input's format."""
     from ..io import STDIN, stack_embeddings
+
+    reading = dict(reading or {}, unused_options="ignore")
 
     b_paths = list(b_paths or [])
     if [a_path, *b_paths].count(STDIN) > 1:
         raise UsageError("only one input can be '-' (stdin)")
     if ids_b is not None and len(b_paths) != 1:
         raise UsageError("--b-ids needs exactly one second input B" if b_paths else "--b-ids needs a second input B")
-    a = backend.open(a_path, input_format=input_format, key=key, ids_path=ids_a, max_input_size=max_input_size)
+    a = backend.open(a_path, input_format=input_format, key=key, ids_path=ids_a, max_input_size=max_input_size,
+                     **reading)
+    sets = [backend.open(path, input_format=input_format, key=b_key or key, ids_path=ids_b,
+                         max_input_size=max_input_size, **reading) for path in b_paths]
+    check_read_options([a, *sets], reading, key=key, b_key=b_key)
     if not b_paths:
         return a, None
-    sets = [backend.open(path, input_format=input_format, key=b_key or key, ids_path=ids_b,
-                         max_input_size=max_input_size) for path in b_paths]
     for path, s in zip(b_paths, sets):
         if len(sets) > 1 and type(s.vectors).__module__.startswith("dask"):
             raise UsageError(f"{path} is read by the workers, in blocks: give it as the only B, not one of several")
     return a, stack_embeddings(sets)
+
+
+def check_read_options(sets, reading: dict, **keys) -> None:
+    """Refuses a table option (or --key) that no input's format takes, and --show of a field that
+    no input has: a typo or a wrong file must not pass unnoticed."""
+    from ..io import FORMATS
+
+    formats = {s.format for s in sets if s.format is not None}
+    if not formats:
+        return  # read by a cluster's workers: shards and .zarr arrays take no options
+    given = {name: value for name, value in {**reading, **keys}.items()
+             if value and name in ("column", "columns", "id_column", "key", "b_key")}
+    for name in given:
+        option = "key" if name == "b_key" else name
+        if not any(option in FORMATS[f].options for f in formats):
+            takers = [f.name for f in FORMATS.values() if option in f.options]
+            raise UsageError(f"{flag_name(name)} does not apply to {' or '.join(sorted(formats))} inputs "
+                             f"(it does to {', '.join(takers)})")
+    for field in reading.get("fields", ()):
+        if not any(s.fields and field in s.fields for s in sets):
+            raise UsageError(f"--show {field}: no input has a text column '{field}'")
 
 
 def check_outputs(output: tuple[str, str | None], *inputs: str | None, **named: str | None) -> None:

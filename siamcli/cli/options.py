@@ -174,14 +174,52 @@ max_input_option = click.option(
     help="Most bytes one input may bring into memory: stdin, pipes, text files, decompressed .gz "
          "and .npz members (default 2G; a .npy file is checked against its header instead).")
 
+def _collect_reading(command):
+    """Passes the table options (--column, --columns, --id-column, --show, --dtype) to the command as
+    one dict, `reading`: the keywords load_embeddings takes for them (--show's names as `fields`)."""
+
+    @functools.wraps(command)
+    def collected(*args, **kwargs):
+        reading = {name: kwargs.pop(name) for name in ("column", "columns", "id_column", "dtype")}
+        reading["fields"] = tuple(name.strip() for given in kwargs.pop("show", ()) for name in given.split(",")
+                                  if name.strip())
+        return command(*args, reading=reading, **kwargs)
+
+    return collected
+
+
+#: Which columns of a table (Parquet, Arrow, a dataset, CSV) hold the vectors, ids and text to show;
+#: the float type to compute in. The command gets them as one dict, `reading`.
+read_options = option_group(
+    _collect_reading,
+    click.option("--column", default=None,
+                 help="The list column holding the vectors (Parquet, Arrow, datasets, CSV list cells; "
+                      "default: the only one)."),
+    click.option("--columns", default=None,
+                 help="The numeric columns making each vector: a comma list, or a prefix pattern such as 'e*' "
+                      "(default: every numeric column but the id)."),
+    click.option("--id-column", default=None, help="The column of row ids (default: a column named 'id')."),
+    click.option("--dtype", type=click.Choice(["float32", "float64"]), default=None,
+                 help="Read and compute in this float type (default: the file's; text: float32 when every "
+                      "value is exact in it, else float64)."),
+)
+
+#: --show, on the commands whose results are pairs (read_options passes it on as `fields`).
+show_option = click.option(
+    "--show", multiple=True, metavar="FIELD",
+    help="A text column of the inputs to add to each result (a_FIELD, b_FIELD), e.g. --show text; repeatable.")
+
 #: How to read A and B.
 input_options = option_group(
     click.option("--input-format", type=InputFormatChoice(), default=None,
                  help="Format of the inputs when the suffix does not say (needed rarely for '-', stdin)."),
-    click.option("--key", default=None, help="Array to use from an .npz A (default: the only one, or 'embeddings')."),
-    click.option("--b-key", default=None, help="Array to use from an .npz B (default: as --key)."),
+    click.option("--key", default=None,
+                 help="Array, tensor or dataset to use from A (.npz, .safetensors, .h5, .pt; default: the only "
+                      "2-D one, or 'embeddings')."),
+    click.option("--b-key", default=None, help="As --key, for B (default: as --key)."),
     click.option("--ids", "ids_a", type=click.Path(), default=None, help="Row ids of A, one per line."),
     click.option("--b-ids", "ids_b", type=click.Path(), default=None, help="Row ids of B, one per line."),
+    read_options,
     max_input_option,
 )
 

@@ -35,11 +35,12 @@ def npy_shards(folder: str) -> list[str]:
 
 
 def read_npy_folder(data, source: str, options: ReadOptions) -> Parsed:
-    """The .npy shards of a folder as one array, rows in file-name order."""
+    """The .npy shards of a folder as one array, rows in file-name order; a row's id is 'shard:row'
+    (the file name without .npy), as when a cluster reads them."""
     if options.labels is not None:
         raise InputError(f"{source}: a folder of .npy shards holds no '{options.labels}' column; "
                          "give the labels as a file of their own")
-    parts = []
+    parts, ids = [], []
     for path in npy_shards(data):
         shown = f"{source}/{os.path.basename(path)}"
         array = bounded.npy_from_disk(path, shown, MMAP_THRESHOLD_BYTES)
@@ -48,10 +49,13 @@ def read_npy_folder(data, source: str, options: ReadOptions) -> Parsed:
         if parts and array.shape[1] != parts[0][1].shape[1]:
             raise InputError(f"{shown}: has {array.shape[1]} dimensions but {parts[0][0]} has {parts[0][1].shape[1]}")
         parts.append((shown, array))
+        name = os.path.basename(path)[:-4]
+        ids.extend(f"{name}:{r}" for r in range(array.shape[0]))
     if not parts:
         raise InputError(f"{source}: the folder holds no .npy file")
     dtype = np.result_type(*[a.dtype for _, a in parts])
-    return Parsed(np.concatenate([np.asarray(a, dtype=dtype) for _, a in parts]) if len(parts) > 1 else parts[0][1])
+    array = np.concatenate([np.asarray(a, dtype=dtype) for _, a in parts]) if len(parts) > 1 else parts[0][1]
+    return Parsed(array, ids)
 
 
 def npy_labels(data, source: str, column: str | None, limit: int) -> list[str]:

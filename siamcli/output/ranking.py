@@ -22,6 +22,25 @@ TABLE_ROW_GROUP = 1024
 #: The widest an id is shown in a ranking table; a longer one ends in an ellipsis (in the table only).
 MAX_ID_WIDTH = 40
 _MIN_ID_WIDTH = 8  # ids give way to the terminal's width down to this
+#: The widest a shown text column (--show) is drawn; longer text ends in an ellipsis (in the table only).
+MAX_TEXT_WIDTH = 60
+
+
+def _with_shown(columns: tuple[str, ...], first: Ranking) -> tuple[str, ...]:
+    """The table's columns with each shown text column (a_text, b_text) after its side's id."""
+    out = []
+    for c in columns:
+        out.append(c)
+        if c in ("a", "b"):
+            out.extend(f"{c}_{name}" for name in ((first.a if c == "a" else first.b).fields or {}))
+    return tuple(out)
+
+
+def _text_width(values, rows: int) -> int:
+    """Display width of the widest of the first `rows` texts, at most MAX_TEXT_WIDTH."""
+    from rich.cells import cell_len
+
+    return min(MAX_TEXT_WIDTH, max((cell_len(safe_text(str(v))) for v in values[:rows]), default=1))
 
 
 def _id_width(ids) -> int:
@@ -66,7 +85,7 @@ class _RankingTable:
 
         self.console, self.precision, self.verdicts = console, options.precision, verdicts
         self.grouping = first.grouping
-        self.columns = _RANKING_COLUMNS[self.grouping] + (("match",) if verdicts else ())
+        self.columns = _with_shown(_RANKING_COLUMNS[self.grouping], first) + (("match",) if verdicts else ())
         self.box = HEAVY_HEAD.substitute(console.options, safe=console.safe_box)
         sample = first.score[:TABLE_ROW_GROUP].tolist()
         finite = first.score[np.isfinite(first.score)]
@@ -77,13 +96,16 @@ class _RankingTable:
         widths = {"a": _id_width(first.a), "b": _id_width(first.b), "rank": len(str(int(first.rank.max()))),
                   "score": max(len(format_number(float(v), self.precision)) for v in sample),
                   "match": len("same") if "match" not in self.columns or first.match.all() else len("different")}
+        for c in self.columns:
+            if c[:2] in ("a_", "b_"):
+                widths[c] = _text_width(self._shown(first, c), 1000)
         self.widths = {c: max(len(c), widths[c]) for c in self.columns}
         self._fit_terminal(console.width)
         self.previous = None  # the row of A of the last row written
 
     def _fit_terminal(self, width: int) -> None:
-        """Narrow the id columns, widest first, until the table fits `width` (or they are narrow)."""
-        ids = [c for c in ("a", "b") if c in self.widths]
+        """Narrow the id and text columns, widest first, until the table fits `width` (or they are narrow)."""
+        ids = [c for c in self.columns if c in ("a", "b") or c[:2] in ("a_", "b_")]
         excess = sum(self.widths.values()) + 3 * (len(self.columns) - 1) - width
         while excess > 0:
             widest = max(ids, key=self.widths.get)
@@ -91,6 +113,11 @@ class _RankingTable:
                 return
             self.widths[widest] -= 1
             excess -= 1
+
+    @staticmethod
+    def _shown(part: Ranking, column: str):
+        """The texts of a shown column ('a_text': the 'text' field of A)."""
+        return (part.a if column[0] == "a" else part.b).fields[column[2:]]
 
     def _rule(self, level: str) -> str:
         last = len(self.columns) - 1
@@ -117,6 +144,11 @@ class _RankingTable:
             "rank": [str(r) for r in part.rank[start:stop].tolist()],
             "score": [format_number(s, self.precision) for s in part.score[start:stop].tolist()],
         }
+        for c in self.columns:
+            if c[:2] in ("a_", "b_"):
+                values = self._shown(part, c)
+                cells[c] = [_fit(safe_text(str(values[i])), self.widths[c])
+                            for i in (a_index if c[0] == "a" else b_index)]
         if "match" in self.columns:
             cells["match"] = ["same" if m else "different" for m in part.match[start:stop].tolist()]
         for c in ("rank", "score", "match"):
@@ -125,9 +157,11 @@ class _RankingTable:
                 right = c != "match"
                 cells[c] = [v.rjust(self.widths[c]) if right else v.ljust(self.widths[c]) for v in cells[c]]
         if self.grouping == "row":
-            blank = " " * self.widths["a"]
             previous = [self.previous, *a_index]
-            cells["a"] = [blank if i == prev else cell for i, prev, cell in zip(a_index, previous, cells["a"])]
+            for c in self.columns:
+                if c == "a" or c[:2] == "a_":
+                    blank = " " * self.widths[c]
+                    cells[c] = [blank if i == prev else cell for i, prev, cell in zip(a_index, previous, cells[c])]
         separator = f" {self.box.mid_vertical} "
         rule = self._rule("row") if self.grouping == "row" else None
         lines = []

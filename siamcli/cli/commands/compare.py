@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from typing import Iterable
+
 import click
 
 from ...errors import UsageError
 from ..common import backend_for, emit, load_inputs
 from ..options import (command, CountOrAll, engine_options, input_options, metric_options, Number, output_options,
-                       scheduler_option)
+                       scheduler_option, show_option)
 from ..terminal import Terminal
 
 
@@ -23,14 +25,18 @@ from ..terminal import Terminal
 @click.option("--paired", is_flag=True, help="Score row i of A against row i of B (same row counts).")
 @click.option("--pairs", "pairs_path", type=click.Path(), default=None,
               help="Score only the (a, b) pairs listed in this CSV/TSV: ids or row numbers, one pair per line.")
+@click.option("--query-id", "query_ids", multiple=True, metavar="ID",
+              help="Take this row of A (by id) as a query, against B, or against the rest of A without B "
+                   "(its own row left out); repeatable.")
+@show_option
 @metric_options
 @input_options
 @engine_options
 @scheduler_option
 @output_options
-def compare(a, b, top_k, limit, threshold, paired, pairs_path, metric, normalize, zero_vector,
-            input_format, key, b_key, ids_a, ids_b, max_input_size, memory, threads, quiet, scheduler, fmt, precision,
-            debug, **metric_params):
+def compare(a, b, top_k, limit, threshold, paired, pairs_path, query_ids, metric, normalize, zero_vector,
+            input_format, key, b_key, ids_a, ids_b, reading, max_input_size, memory, threads, quiet, scheduler, fmt,
+            precision, debug, **metric_params):
     """Compare the vectors of A with those of B (or of A with itself), best first.
 
     Two single vectors give one score. Otherwise each row of A gets its --top-k best rows of B
@@ -57,11 +63,17 @@ def compare(a, b, top_k, limit, threshold, paired, pairs_path, metric, normalize
     top_k = 5 if top_k is None else (None if top_k == "all" else top_k)
     engine.set_threads(threads)
     with backend_for(scheduler, terminal, "comparing", debug) as backend:
-        a_set, b_set = load_inputs(backend, a, b, input_format, key, b_key, ids_a, ids_b, max_input_size)
+        a_set, b_set = load_inputs(backend, a, b, input_format, key, b_key, ids_a, ids_b, max_input_size, reading)
         if paired and b_set is None:
             raise UsageError("--paired needs two inputs, A and B")
         if paired and pairs_path is not None:
             raise UsageError("choose either --paired (row i with row i) or --pairs FILE (the listed pairs)")
+        if query_ids:
+            _query_results(backend, a_set, b_set, query_ids, paired or pairs_path is not None, top_k, limit,
+                           threshold, dict(metric=metric, **metric_params, normalize=normalize,
+                                           zero_vector=zero_vector, memory=memory, notify=terminal.note),
+                           (fmt, precision, terminal))
+            return
         comp = backend.prepare(a_set, b_set, metric=metric, **metric_params, normalize=normalize,
                                zero_vector=zero_vector, memory=memory, notify=terminal.note)
         pairs = None
@@ -71,3 +83,23 @@ def compare(a, b, top_k, limit, threshold, paired, pairs_path, metric, normalize
             pairs = read_pairs(pairs_path, comp.a, comp.b, max_input_size=max_input_size)
         emit(backend.results(comp, top_k=top_k, limit=limit, threshold=threshold, paired=paired, pairs=pairs),
              fmt, precision, terminal)
+
+
+def _query_results(backend, a_set, b_set, query_ids, paired, top_k, limit, threshold, options, output) -> None:
+    """--query-id: the rows of A with those ids against B, or against A with each query's own row left out."""
+    from ...engine.queries import query_rows, without_self
+
+    if paired:
+        raise UsageError("--query-id takes queries by id; it does not combine with --paired or --pairs")
+    queries, rows = query_rows(a_set, list(dict.fromkeys(query_ids)))
+    gallery = a_set if b_set is None else b_set
+    comp = backend.prepare(queries, gallery, **options)
+    limit = None if limit == "all" else limit
+    if b_set is not None:  # queries against another set: nothing of their own to leave out
+        results = backend.results(comp, top_k=top_k, limit=limit, threshold=threshold)
+    else:
+        more = backend.results(comp, top_k=None if top_k is None else top_k + 1,
+                               limit=None if limit is None else limit + len(rows), threshold=threshold)
+        # a gallery of one row: its only pair is the query with itself (a Score), left out
+        results = without_self(more if isinstance(more, Iterable) else [], rows, gallery, top_k, limit)
+    emit(results, *output)

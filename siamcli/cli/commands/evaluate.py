@@ -53,8 +53,8 @@ from ..terminal import Terminal
 @output_options
 def evaluate(emb, right, labels_path, pairs_path, classes_path, labels_column, classes_column, sample, seed,
              positive_label, metric, normalize, folds, fars, ks, fail_under, plot, zero_vector,
-             input_format, key, b_key, ids_a, ids_b, max_input_size, memory, threads, quiet, scheduler, fmt, precision,
-             debug, **metric_params):
+             input_format, key, b_key, ids_a, ids_b, reading, max_input_size, memory, threads, quiet, scheduler, fmt,
+             precision, debug, **metric_params):
     """How well a metric separates same from different pairs: ROC AUC, EER, accuracy, TAR@FAR.
 
     \b
@@ -88,7 +88,8 @@ def evaluate(emb, right, labels_path, pairs_path, classes_path, labels_column, c
     check_plot(plot, emb, right, labels=labels_path, pairs=pairs_path, classes=classes_path, ids=ids_a,
                b_ids=ids_b, **data_params(metric_params))
     a_set, b_set, labelled = _read_inputs(emb, right, labels_path, pairs_path, classes_path, labels_column,
-                                          classes_column, input_format, key, b_key, ids_a, ids_b, max_input_size)
+                                          classes_column, input_format, key, b_key, ids_a, ids_b, max_input_size,
+                                          reading)
     engine.set_threads(threads)
     options = dict(**labelled, sample=sample, seed=seed,
                    positive_label=positive_label, metric=metric, normalize=normalize, folds=folds, fars=fars,
@@ -108,20 +109,24 @@ def evaluate(emb, right, labels_path, pairs_path, classes_path, labels_column, c
 
 
 def _read_inputs(emb, right, labels_path, pairs_path, classes_path, labels_column, classes_column,
-                 input_format, key, b_key, ids_a, ids_b, max_input_size):
+                 input_format, key, b_key, ids_a, ids_b, max_input_size, reading):
     """EMB, RIGHT (or None) and the labels, pairs and classes (each None unless given), as evaluate takes them."""
     from ...io import load_embeddings, read_labelled_pairs, read_labels
+    from ..common import check_read_options
+
+    reading = dict(reading, unused_options="ignore")
 
     label_from_emb = labels_column if labels_path is None and pairs_path is None else None
     class_from_emb = classes_column if classes_path is None else None
     if label_from_emb is not None and class_from_emb is not None:
         raise UsageError("choose either --labels-column or --classes-column from EMB, not both")
     a_set = load_embeddings(emb, input_format=input_format, key=key, ids_path=ids_a,
-                            labels=label_from_emb or class_from_emb, max_input_size=max_input_size)
+                            labels=label_from_emb or class_from_emb, max_input_size=max_input_size, **reading)
     b_set = None
     if right is not None:
         b_set = load_embeddings(right, input_format=input_format, key=b_key or key, ids_path=ids_b,
-                                max_input_size=max_input_size)
+                                max_input_size=max_input_size, **reading)
+    check_read_options([s for s in (a_set, b_set) if s is not None], reading, key=key, b_key=b_key)
     labels = pairs = classes = None
     if labels_path is not None:
         labels = read_labels(labels_path, len(a_set), labels_column, max_input_size=max_input_size)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 
 from ..common import check_plot, emit
-from ..options import command, InputFormatChoice, max_input_option, output_options, quiet_option
+from ..options import command, InputFormatChoice, max_input_option, output_options, quiet_option, read_options
 from ..terminal import Terminal
 
 
@@ -25,15 +25,17 @@ from ..terminal import Terminal
               help="Save a norm histogram and a 2-D PCA scatter (coloured by class) as an image (needs siamcli[plot]).")
 @click.option("--input-format", type=InputFormatChoice(), default=None,
               help="Format of EMB when the suffix does not say (needed rarely for '-', stdin).")
-@click.option("--key", default=None, help="Array to use from an .npz (default: the only one, or 'embeddings').")
+@click.option("--key", default=None,
+              help="Array, tensor or dataset to use (.npz, .safetensors, .h5, .pt; default: the only 2-D one).")
 @click.option("--ids", "ids_a", type=click.Path(), default=None, help="Row ids, one per line.")
+@read_options
 @max_input_option
 @click.option("--threads", type=click.IntRange(1, None), default=None,
               help="Threads for BLAS and the kernels (default: every core).")
 @quiet_option
 @output_options
-def inspect(emb, classes_path, classes_column, metric, sample, seed, plot, input_format, key, ids_a, max_input_size,
-            threads, quiet, fmt, precision, debug):
+def inspect(emb, classes_path, classes_column, metric, sample, seed, plot, input_format, key, ids_a, reading,
+            max_input_size, threads, quiet, fmt, precision, debug):
     """A health report of an embedding set: plain-language findings first, then the figures.
 
     Shape and dtype; NaN, infinite and zero rows; the norm distribution and whether the set is
@@ -58,7 +60,8 @@ def inspect(emb, classes_path, classes_column, metric, sample, seed, plot, input
     terminal = Terminal(quiet)
     check_plot(plot, emb, classes=classes_path, ids=ids_a)
     emb_set = load_embeddings(emb, input_format=input_format, key=key, ids_path=ids_a,
-                              labels=classes_column if classes_path is None else None, max_input_size=max_input_size)
+                              labels=classes_column if classes_path is None else None, max_input_size=max_input_size,
+                              **reading)
     classes = None
     if classes_path is not None:
         classes = read_labels(classes_path, len(emb_set), classes_column, max_input_size=max_input_size)

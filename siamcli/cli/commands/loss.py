@@ -8,7 +8,7 @@ from ...errors import ShapeError, UsageError
 from ..common import emit
 from ..metric_params import SiamCommandGroup
 from ..options import (CONTEXT, InputFormatChoice, max_input_option, metric_param_options, Number, NumberList,
-                       option_group, output_options, quiet_option)
+                       option_group, output_options, quiet_option, read_options)
 from ..terminal import Terminal
 
 
@@ -35,11 +35,20 @@ loss_options = option_group(
                  help="Margins of --sweep (default: 0 and the 0%, 10%, ..., 100% quantiles of the data)."),
     click.option("--input-format", type=InputFormatChoice(), default=None,
                  help="Format of the inputs when the suffix does not say."),
+    click.option("--key", default=None,
+                 help="Array, tensor or dataset to use from each input (.npz, .safetensors, .h5, .pt)."),
+    read_options,
     max_input_option,
     click.option("--threads", type=click.IntRange(1, None), default=None,
                  help="Threads for BLAS and the kernels (default: every core)."),
     quiet_option,
 )
+
+
+def _load(path, input_format, key, max_input_size, reading):
+    from ...io import load_embeddings
+
+    return load_embeddings(path, input_format=input_format, key=key, max_input_size=max_input_size, **reading)
 
 
 @loss.command(context_settings=CONTEXT)
@@ -57,7 +66,7 @@ loss_options = option_group(
 @loss_options
 @output_options
 def contrastive(left, right, labels_path, pairs_path, positive_label, margin, squared, metric, sweep, margins,
-                input_format, max_input_size, threads, quiet, fmt, precision, debug, **metric_params):
+                input_format, key, reading, max_input_size, threads, quiet, fmt, precision, debug, **metric_params):
     """Contrastive loss of labelled pairs: mean of y d^2 + (1 - y) max(0, m - d)^2.
 
     y = 1 for a similar pair (the label given by --positive-label), 0 for a dissimilar one; d
@@ -74,17 +83,17 @@ def contrastive(left, right, labels_path, pairs_path, positive_label, margin, sq
     from ... import engine
     from ...reports import losses
     from ...reports.evaluation import parse_labels
-    from ...io import load_embeddings, read_labelled_pairs, read_labels
+    from ...io import read_labelled_pairs, read_labels
 
     terminal = Terminal(quiet)
     if (labels_path is None) == (pairs_path is None):
         raise UsageError("label the pairs with --labels FILE (with LEFT RIGHT) or --pairs FILE, one of them")
     engine.set_threads(threads)
-    a = load_embeddings(left, input_format=input_format, max_input_size=max_input_size)
+    a = _load(left, input_format, key, max_input_size, reading)
     if labels_path is not None:
         if right is None:
             raise UsageError("--labels labels row i of LEFT with row i of RIGHT: give RIGHT too")
-        b = load_embeddings(right, input_format=input_format, max_input_size=max_input_size)
+        b = _load(right, input_format, key, max_input_size, reading)
         if a.dim != b.dim:
             raise ShapeError(f"{a.source} has {a.dim} dimensions but {b.source} has {b.dim}")
         if len(a) != len(b):
@@ -92,7 +101,7 @@ def contrastive(left, right, labels_path, pairs_path, positive_label, margin, sq
         similar = parse_labels(read_labels(labels_path, len(a), max_input_size=max_input_size), positive_label)
         first, second = a.vectors, b.vectors
     else:
-        b = a if right is None else load_embeddings(right, input_format=input_format, max_input_size=max_input_size)
+        b = a if right is None else _load(right, input_format, key, max_input_size, reading)
         rows_a, rows_b, labels = read_labelled_pairs(pairs_path, a, b, max_input_size=max_input_size)
         similar = parse_labels(labels, positive_label)
         first, second = a.vectors[rows_a], b.vectors[rows_b]
@@ -113,8 +122,8 @@ def contrastive(left, right, labels_path, pairs_path, positive_label, margin, sq
 @click.option("--margin", type=Number(), default=0.2, show_default=True, help="The margin m (FaceNet's alpha).")
 @loss_options
 @output_options
-def triplet(anchor, positive, negative, margin, metric, sweep, margins, input_format, max_input_size, threads,
-            quiet, fmt, precision, debug, **metric_params):
+def triplet(anchor, positive, negative, margin, metric, sweep, margins, input_format, key, reading, max_input_size,
+            threads, quiet, fmt, precision, debug, **metric_params):
     """Triplet loss: mean of max(0, d(a, p) - d(a, n) + m) over rows i of ANCHOR, POSITIVE, NEGATIVE.
 
     Row i of the three files is one triplet: the anchor, a sample of the same identity and one
@@ -129,11 +138,9 @@ def triplet(anchor, positive, negative, margin, metric, sweep, margins, input_fo
     """
     from ... import engine
     from ...reports import losses
-    from ...io import load_embeddings
-
     terminal = Terminal(quiet)
     engine.set_threads(threads)
-    sets = [load_embeddings(path, input_format=input_format, max_input_size=max_input_size)
+    sets = [_load(path, input_format, key, max_input_size, reading)
             for path in (anchor, positive, negative)]
     if len({len(s) for s in sets}) > 1:
         counts = ", ".join(f"{s.source} {len(s)}" for s in sets)

@@ -17,16 +17,14 @@ from ..terminal import Terminal
               help="Save the whole matrix to FILE (.npy or .csv) instead of printing it; with --scheduler "
                    "also DIR/ (.npy shards of rows, each written by its worker) or X.zarr (a zarr array "
                    "whose chunks are the blocks, each written by its worker; needs siamcli[zarr]).")
-@click.option("--dtype", type=click.Choice(["float32", "float64"]), default=None,
-              help="Number type of the saved .npy or .zarr (default: the type computed in).")
 @metric_options
 @input_options
 @engine_options
 @scheduler_option
 @output_options
-def matrix(a, b, output, dtype, metric, normalize, zero_vector,
-           input_format, key, b_key, ids_a, ids_b, max_input_size, memory, threads, quiet, scheduler, fmt, precision,
-           debug, **metric_params):
+def matrix(a, b, output, metric, normalize, zero_vector,
+           input_format, key, b_key, ids_a, ids_b, reading, max_input_size, memory, threads, quiet, scheduler, fmt,
+           precision, debug, **metric_params):
     """The full matrix of scores: every row of A against every row of B (or of A).
 
     A table shows what fits the terminal and says on stderr how much is hidden; -f csv/json/jsonl
@@ -40,19 +38,18 @@ def matrix(a, b, output, dtype, metric, normalize, zero_vector,
       siamcli matrix gallery.zarr q.npy -o scores.zarr --scheduler local:2
     """
     from ... import engine
-    from ...backends.save import check_dtype, check_matrix_target, matrix_format
+    from ...backends.save import check_matrix_target, matrix_format
     from ...results import MatrixResult
 
     terminal = Terminal(quiet)
     engine.set_threads(threads)
     with backend_for(scheduler, terminal, "matrix", debug) as backend:
-        if output is None:
-            check_dtype(None, dtype)
-        else:  # before any work: an output that cannot be written, or would be an input
-            kind = matrix_format(output, dtype, folders=backend.writes_folders)
+        dtype = reading["dtype"]  # the type inputs are read in, and the saved matrix's (a cluster's lazy inputs)
+        if output is not None:  # before any work: an output that cannot be written, or would be an input
+            kind = matrix_format(output, folders=backend.writes_folders)
             check_outputs(("-o", output), a, *b, ids=ids_a, b_ids=ids_b, **data_params(metric_params))
             check_matrix_target(output, kind)
-        a_set, b_set = load_inputs(backend, a, b, input_format, key, b_key, ids_a, ids_b, max_input_size)
+        a_set, b_set = load_inputs(backend, a, b, input_format, key, b_key, ids_a, ids_b, max_input_size, reading)
         comp = backend.prepare(a_set, b_set, metric=metric, **metric_params, normalize=normalize,
                                zero_vector=zero_vector, memory=memory, notify=terminal.note)
         if output is None:

@@ -7,7 +7,7 @@ import click
 from ...errors import UsageError
 from ..app import EXIT_NOT_MET
 from ..common import emit, load_inputs
-from ..options import command, Number, engine_options, input_options, metric_options, output_options
+from ..options import command, Number, engine_options, input_options, metric_options, output_options, show_option
 from ..terminal import Terminal
 
 
@@ -19,13 +19,14 @@ from ..terminal import Terminal
 @click.option("--paired", is_flag=True, help="Judge row i of A with row i of B (same row counts).")
 @click.option("--pairs", "pairs_path", type=click.Path(), default=None,
               help="Judge only the (a, b) pairs listed in this CSV/TSV: ids or row numbers, one pair per line.")
+@show_option
 @metric_options
 @input_options
 @engine_options
 @output_options
 def verify(a, b, threshold, paired, pairs_path, metric, normalize, zero_vector,
-           input_format, key, b_key, ids_a, ids_b, max_input_size, memory, threads, quiet, fmt, precision, debug,
-           **metric_params):
+           input_format, key, b_key, ids_a, ids_b, reading, max_input_size, memory, threads, quiet, fmt, precision,
+           debug, **metric_params):
     """Judge pairs same or different: exit 0 when every pair matches, 1 when any does not.
 
     A pair matches when its score is at least as close as --threshold in the metric's own
@@ -51,7 +52,7 @@ def verify(a, b, threshold, paired, pairs_path, metric, normalize, zero_vector,
     engine.set_threads(threads)
     bar = terminal.progress(0, "verifying")
     backend = LocalBackend(bar if bar.stream is not None else None)
-    a_set, b_set = load_inputs(backend, a, [b], input_format, key, b_key, ids_a, ids_b, max_input_size)
+    a_set, b_set = load_inputs(backend, a, [b], input_format, key, b_key, ids_a, ids_b, max_input_size, reading)
     comp = backend.prepare(a_set, b_set, metric=metric, **metric_params, normalize=normalize,
                            zero_vector=zero_vector, memory=memory, notify=terminal.note)
     listed = None
