@@ -9,7 +9,7 @@ import numpy as np
 
 from ..errors import InputError
 from ..io import EmbeddingSet
-from ..results import Ranking
+from ..results import Ranking, Score
 
 
 def query_rows(s: EmbeddingSet, ids: Sequence[str]) -> tuple[EmbeddingSet, np.ndarray]:
@@ -51,3 +51,13 @@ def without_self(parts: Iterable[Ranking], rows: np.ndarray, gallery: EmbeddingS
         if keep.any():
             yield Ranking(part.metric, gallery, gallery, rows[part.a_index[keep]], part.b_index[keep],
                           part.score[keep], rank[keep], part.grouping)
+
+
+def as_rows_of(parts, rows: np.ndarray, a: EmbeddingSet) -> Iterator[Ranking]:
+    """Rankings of queries (rows `rows` of `a`) against another set, with a_index the query's row in
+    `a`; `parts` may be one Score (a single query against a single vector)."""
+    if isinstance(parts, Score):
+        one = np.zeros(1, dtype=np.int64)
+        parts = [Ranking(parts.metric, parts.a, parts.b, one, one, np.array([parts.value]), one + 1, "row")]
+    for part in parts:
+        yield Ranking(part.metric, a, part.b, rows[part.a_index], part.b_index, part.score, part.rank, part.grouping)

@@ -87,7 +87,7 @@ def compare(a, b, top_k, limit, threshold, paired, pairs_path, query_ids, metric
 
 def _query_results(backend, a_set, b_set, query_ids, paired, top_k, limit, threshold, options, output) -> None:
     """--query-id: the rows of A with those ids against B, or against A with each query's own row left out."""
-    from ...engine.queries import query_rows, without_self
+    from ...engine.queries import as_rows_of, query_rows, without_self
 
     if paired:
         raise UsageError("--query-id takes queries by id; it does not combine with --paired or --pairs")
@@ -97,6 +97,7 @@ def _query_results(backend, a_set, b_set, query_ids, paired, top_k, limit, thres
     limit = None if limit == "all" else limit
     if b_set is not None:  # queries against another set: nothing of their own to leave out
         results = backend.results(comp, top_k=top_k, limit=limit, threshold=threshold)
+        results = as_rows_of(results, rows, a_set)
     else:
         more = backend.results(comp, top_k=None if top_k is None else top_k + 1,
                                limit=None if limit is None else limit + len(rows), threshold=threshold)
