@@ -13,7 +13,7 @@ from typing import Sequence
 from ..errors import InputError, SiamError, UsageError, mention
 from . import bounded
 from .bounded import DEFAULT_MAX_INPUT_BYTES, STDIN, DiskFile, Folder
-from .embeddings import EmbeddingSet, Parsed, ReadOptions, validated
+from .embeddings import EmbeddingSet, Parsed, ReadOptions, exact_float32, validated
 from .formats import FORMATS, Format, format_for, named_format, sniff_format
 from .textcells import printable
 
@@ -70,7 +70,10 @@ def load_embeddings(
         size = data.size() if isinstance(data, DiskFile) else len(data)
         reading.update(kind=fmt.name, what=f"{bounded.human_size(size)} of {'data' if fmt.binary else 'text'}")
         check_options(fmt, options, unused_options == "error")
-        embeddings = validated(parse(fmt, data, source, options), source, dtype)
+        parsed = parse(fmt, data, source, options)
+        if not fmt.binary and dtype is None:  # decimal text: float32 when every value is one
+            parsed.array = exact_float32(parsed.array)
+        embeddings = validated(parsed, source, dtype)
     embeddings.format = fmt.name
     if ids_path is not None:
         from .labels import read_ids
