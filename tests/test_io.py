@@ -1192,9 +1192,12 @@ def test_io_errors_name_parameters_and_the_cli_shows_flags(tmp_path):
     assert labels_cli.exit_code == 2 and labels_cli.stdout == ""
     assert labels_cli.stderr == f"Error: {tmp_path / 'lab.csv'}: has columns a, b; say which holds the labels (--labels-column NAME)\n"
     format_cli = CliRunner().invoke(cli, ["compare", str(tmp_path / "e.foo"), str(tmp_path / "e.foo")])
-    assert format_cli.exit_code == 2 and format_cli.stderr == (
-        f"Error: {tmp_path / 'e.foo'}: unknown file type ('.foo'); known: .csv, .json, .jsonl, .ndjson, .npy, .npz, "
-        ".tab, .tsv, .txt (and .gz of each); or name one with --input-format\n")
+    assert format_cli.exit_code == 2 and format_cli.stderr.startswith(
+        f"Error: {tmp_path / 'e.foo'}: unknown file type ('.foo'); siamcli reads ")
+    assert format_cli.stderr.endswith("(and .gz of each); or name one with --input-format\n")
+    for fmt in FORMATS.values():  # every format, by name with its suffixes (and its extra, if any)
+        assert f"{fmt.name} ({', '.join(fmt.suffixes) or 'a folder'}" in format_cli.stderr
+        assert fmt.extra is None or f"siamcli[{fmt.extra}]" in format_cli.stderr
 
 
 @pytest.mark.parametrize("first", ["0x1F", "abc", "1e"])

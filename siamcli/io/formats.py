@@ -142,8 +142,17 @@ def format_for(path: str, input_format: str | None) -> tuple[Format, bool]:
     if suffix in known:
         return known[suffix], gz
     shown = excerpt(suffix, 20) if suffix else "no suffix"
-    raise InputError(f"{printable(path)}: unknown file type ({shown}); known: "
-                     f"{', '.join(sorted(known))} (and .gz of each); or name one with {mention('input_format')}")
+    raise InputError(f"{printable(path)}: unknown file type ({shown}); siamcli reads {known_formats()} "
+                     f"(and .gz of each); or name one with {mention('input_format')}")
+
+
+def known_formats() -> str:
+    """'npy (.npy), npz (.npz), ..., parquet (.parquet; siamcli[parquet]), ..., hf-dataset (a folder)'."""
+    described = []
+    for f in FORMATS.values():
+        where = ", ".join(f.suffixes) if f.suffixes else "a folder"
+        described.append(f"{f.name} ({where}{'; siamcli[' + f.extra + ']' if f.extra else ''})")
+    return ", ".join(described)
 
 
 def named_format(name: str) -> Format:
