@@ -226,3 +226,31 @@ def test_folder_without_inputs_is_one_error_line(tmp_path, entry):
     (tmp_path / "empty" / "notes.txt").write_text("hello")
     code, out, err = invoke(entry, "compare", tmp_path / "empty")
     assert_one_error_line(code, out, err, ["is a directory that holds no .npy file"])
+
+
+# ---------------------------------------------------------------- errors name values, never echo them whole
+
+LONG = "x" * 10_000
+
+
+def _long_value_cases(tmp_path):
+    np.save(tmp_path / "a.npy", np.eye(3))
+    np.savez(tmp_path / "a.npz", **{"e" + LONG[:300]: np.eye(3), "f": np.eye(3)})
+    (tmp_path / "pairs.csv").write_text(f"{LONG},1\n0,1\n")
+    (tmp_path / "bad.jsonl").write_text(json.dumps({"id": LONG, "embedding": [1, 2]}) + "\n"
+                                        + json.dumps({"id": "b", "embedding": [1, LONG]}) + "\n")
+    (tmp_path / "bad.csv").write_text(f"id,a,b\n{LONG},1,2\nb,{LONG},3\n")
+    a, npz = str(tmp_path / "a.npy"), str(tmp_path / "a.npz")
+    return [["compare", a, a, "--pairs", str(tmp_path / "pairs.csv")], ["compare", npz, "--key", LONG],
+            ["compare", npz], ["compare", str(tmp_path / "bad.jsonl")], ["compare", str(tmp_path / "bad.csv")],
+            ["compare", a, "--input-format", LONG], ["compare", a, "-k", LONG], ["compare", a, "--query-id", LONG],
+            ["compare", a, "--show", LONG],
+            ["compare", npz, "--column", LONG]]
+
+
+def test_error_messages_never_echo_more_than_80_characters_of_a_value(tmp_path):
+    for args in _long_value_cases(tmp_path):
+        code, out, err = invoke("runner", *args)
+        assert code == 2 and out == "" and err.count("\n") == 1, (args[1:], err[:300])
+        longest = max(len(run) for run in err.replace(str(tmp_path), "").replace("'", " ").split())
+        assert longest <= 90, (args[1:], err[:300])

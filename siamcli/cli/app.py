@@ -53,7 +53,7 @@ class SiamGroup(click.Group):
             if debug:
                 _print_traceback()
             hint = f" (see '{exc.ctx.command_path} --help')" if exc.ctx is not None else ""
-            terminal.error(" ".join(exc.format_message().split()) + hint)
+            terminal.error(_shortened_values(" ".join(exc.format_message().split())) + hint)
             code = EXIT_BAD_INPUT
         except SiamError as exc:
             if debug:
@@ -187,6 +187,14 @@ def cli():
       siamcli inspect emb.npy --classes labels.txt
       siamcli metrics
     """
+
+
+def _shortened_values(message: str) -> str:
+    """click's message with each quoted value cut to 80 characters: an option given a whole line
+    or cell by mistake is named, not echoed."""
+    import re
+
+    return re.sub(r"'([^']{81,})'", lambda m: f"'{m.group(1)[:80]}...'", message)
 
 
 def main() -> None:

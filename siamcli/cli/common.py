@@ -75,9 +75,11 @@ def check_read_options(sets, reading: dict, **keys) -> None:
             takers = [f.name for f in FORMATS.values() if option in f.options]
             raise UsageError(f"{flag_name(name)} does not apply to {' or '.join(sorted(formats))} inputs "
                              f"(it does to {', '.join(takers)})")
+    from ..io.textcells import excerpt
+
     for field in reading.get("fields", ()):
         if not any(s.fields and field in s.fields for s in sets):
-            raise UsageError(f"--show {field}: no input has a text column '{field}'")
+            raise UsageError(f"--show {excerpt(field)}: no input has a text column of that name")
 
 
 def check_outputs(output: tuple[str, str | None], *inputs: str | None, **named: str | None) -> None:
