@@ -120,13 +120,19 @@ def _is_text(pa, t) -> bool:
     return pa.types.is_string(t) or pa.types.is_large_string(t) or string_view(t)
 
 
+def shown_type(t) -> str:
+    """An Arrow type for a message (a struct's type names its fields: at most 60 characters of it)."""
+    text = str(t)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
 def _holds(pa, t) -> str:
     """What a column of type `t` holds, for a message."""
     if _is_text(pa, t) or pa.types.is_dictionary(t) and _is_text(pa, t.value_type):
-        return f"text ({t})"
+        return f"text ({shown_type(t)})"
     if _is_list(pa, t):
-        return f"lists of {_holds(pa, t.value_type).split(' (')[0]} ({t})"
-    return f"numbers ({t})" if _float_dtype(pa, t) is not None else f"{t} values"
+        return f"lists of {_holds(pa, t.value_type).split(' (')[0]} ({shown_type(t)})"
+    return f"numbers ({shown_type(t)})" if _float_dtype(pa, t) is not None else f"{shown_type(t)} values"
 
 
 def plan_columns(pa, schema, options: ReadOptions, source: str) -> Plan:
@@ -240,7 +246,8 @@ def _list_values(pa, array, name: str, first: int, dim: int | None, source: str)
     wrong = np.flatnonzero(lengths != dim)
     if wrong.size:
         row = int(wrong[0])
-        raise InputError(f"{source}: row {first + row}: column {excerpt(name)} holds {lengths[row]} values "
+        count = int(lengths[row])
+        raise InputError(f"{source}: row {first + row}: column {excerpt(name)} holds {count} value{'s' * (count != 1)} "
                          f"but row 0 holds {dim}; every vector must have the same length")
     flat = array.flatten()  # the values of these rows only (a slice, not a copy)
     if flat.null_count:
@@ -314,6 +321,7 @@ def gather(batches: Iterable, rows: int, plan: Plan, source: str) -> Parsed:
         for name, found in texts.items():
             found += _texts(pa, batch.column(name), name, first, source, as_labels=name == plan.labels)
         first += count
+        del batch  # not held while the next one is read
     if first != rows:
         raise InputError(f"{source}: holds {first:,} rows but its metadata says {rows:,}")
     if out is None:
@@ -328,6 +336,7 @@ def checked(batches: Iterable) -> Iterator:
     for batch in batches:
         batch.validate(full=True)
         yield batch
+        del batch  # not held while the next one is read (a decompressed batch can be large)
 
 
 # ---------------------------------------------------------------- Parquet
@@ -406,27 +415,27 @@ class IpcInput:
     def kind(self) -> str:
         return "Arrow IPC stream" if self.stream else "Arrow IPC file"
 
-    def reader(self, columns: list[str] | None = None):
+    def reader(self):
+        """A reader of its batches: every column, since pyarrow copies what it reads of a memory-mapped
+        file when asked for some columns only (IpcReadOptions.included_fields)."""
         pa = pyarrow_module()
-        fields = [self.schema.get_field_index(c) for c in columns] if columns else None
-        options = pa.ipc.IpcReadOptions(included_fields=fields)
         open_ = pa.ipc.open_stream if self.stream else pa.ipc.open_file
-        return open_(_input_of(pa, self.data, mapped=True), options=options)
+        return open_(_input_of(pa, self.data, mapped=True))
 
-    def rows(self, columns: list[str]) -> int:
+    def rows(self) -> int:
         """How many rows it holds (a stream is read through once to count them)."""
         with invalid_as_input_error(self.source, self.kind):
-            reader = self.reader(columns)
+            reader = self.reader()
             if self.stream:
                 return sum(batch.num_rows for batch in reader)
             if hasattr(reader, "count_rows"):  # newer pyarrow: from the batches' metadata alone
                 return reader.count_rows()
             return sum(reader.get_batch(i).num_rows for i in range(reader.num_record_batches))
 
-    def batches(self, columns: list[str]) -> Iterator:
-        """Its record batches, holding only `columns`, read as they are asked for."""
+    def batches(self) -> Iterator:
+        """Its record batches, read as they are asked for."""
         with invalid_as_input_error(self.source, self.kind):
-            reader = self.reader(columns)
+            reader = self.reader()
             found = reader if self.stream else (reader.get_batch(i) for i in range(reader.num_record_batches))
             yield from checked(found)
 
@@ -446,4 +455,4 @@ def read_arrow(data, source: str, options: ReadOptions) -> Parsed:
     """An Arrow IPC file (Feather v2; memory-mapped) or stream: its record batches."""
     ipc = open_ipc(data, source)
     plan = plan_columns(pyarrow_module(), ipc.schema, options, source)
-    return gather(ipc.batches(plan.columns()), ipc.rows(plan.columns()), plan, source)
+    return gather(ipc.batches(), ipc.rows(), plan, source)

@@ -10,7 +10,7 @@ import os
 
 from ..errors import InputError
 from .bounded import DiskFile
-from .columnar import IpcInput, gather, open_ipc, plan_columns, pyarrow_module
+from .columnar import IpcInput, gather, open_ipc, plan_columns, pyarrow_module, shown_type
 from .embeddings import Parsed, ReadOptions
 from .textcells import excerpt, listed, printable
 
@@ -91,10 +91,10 @@ def read_hf_dataset(folder, source: str, options: ReadOptions) -> Parsed:
         for name in columns:
             mine, first = _field_type(shard, name), shards[0].schema.field(name).type
             if mine != first:
-                raise InputError(f"{shard.source}: column {excerpt(name)} is {mine or 'missing'} "
-                                 f"but {first} in {shards[0].source}")
-    rows = sum(shard.rows(columns) for shard in shards)
-    return gather((batch for shard in shards for batch in shard.batches(columns)), rows, plan, source)
+                raise InputError(f"{shard.source}: column {excerpt(name)} is "
+                                 f"{shown_type(mine) if mine else 'missing'} but {shown_type(first)} in {shards[0].source}")
+    rows = sum(shard.rows() for shard in shards)
+    return gather((batch for shard in shards for batch in shard.batches()), rows, plan, source)
 
 
 def _field_type(shard: IpcInput, name: str):
