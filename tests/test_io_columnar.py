@@ -521,3 +521,15 @@ def test_gather_reads_sliced_batches_of_lists_and_columns():
         parsed = columnar.gather(batches, ROWS, plan, "t")
         assert_bits(parsed.array, VECTORS)
         assert parsed.ids == IDS
+
+
+@pytest.mark.parametrize("kind", sorted(ENCODED))
+def test_read_columnar_column_name_that_is_not_utf8_is_an_input_error(tmp_path, kind):
+    """Names are UTF-8 in both formats; pyarrow raises UnicodeDecodeError on one that is not."""
+    data = pa.table({"\u00e9mbedding": pa.array(list(VECTORS), pa.list_(pa.float32()))})
+    encoded = parquet_bytes(data) if kind == "parquet" else ipc_bytes(data, stream=kind == "arrow-stream")
+    assert b"\xc3\xa9mbedding" in encoded
+    path = tmp_path / ("bad.parquet" if kind == "parquet" else "bad.arrow")
+    path.write_bytes(encoded.replace(b"\xc3\xa9mbedding", b"\x94\xa9mbedding"))
+    message = error_of(path)
+    assert message.startswith(f"{path}: not a valid ") and "\n" not in message

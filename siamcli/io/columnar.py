@@ -60,7 +60,7 @@ def invalid_as_input_error(source: str, kind: str):
         yield
     except pa.ArrowMemoryError:
         raise  # a MemoryError: load_embeddings says what did not fit
-    except (pa.ArrowException, OSError) as exc:
+    except (pa.ArrowException, OSError, UnicodeDecodeError) as exc:  # the last: names that are not UTF-8
         raise InputError(f"{source}: not a valid {kind} ({excerpt(str(exc).strip())[1:-1]})") from None
 
 
@@ -454,5 +454,6 @@ def open_ipc(data, source: str) -> IpcInput:
 def read_arrow(data, source: str, options: ReadOptions) -> Parsed:
     """An Arrow IPC file (Feather v2; memory-mapped) or stream: its record batches."""
     ipc = open_ipc(data, source)
-    plan = plan_columns(pyarrow_module(), ipc.schema, options, source)
-    return gather(ipc.batches(), ipc.rows(), plan, source)
+    with invalid_as_input_error(source, ipc.kind):
+        plan = plan_columns(pyarrow_module(), ipc.schema, options, source)
+        return gather(ipc.batches(), ipc.rows(), plan, source)

@@ -10,7 +10,7 @@ import os
 
 from ..errors import InputError
 from .bounded import DiskFile
-from .columnar import IpcInput, gather, open_ipc, plan_columns, pyarrow_module, shown_type
+from .columnar import IpcInput, gather, invalid_as_input_error, open_ipc, plan_columns, pyarrow_module, shown_type
 from .embeddings import Parsed, ReadOptions
 from .textcells import excerpt, listed, printable
 
@@ -85,6 +85,12 @@ def read_hf_dataset(folder, source: str, options: ReadOptions) -> Parsed:
                               for name in shard_names(folder, source)]
     if not shards:
         raise InputError(f"{source}: holds no .arrow data file")
+    with invalid_as_input_error(source, "Hugging Face dataset"):  # column names that are not UTF-8
+        return _read_shards(shards, source, options)
+
+
+def _read_shards(shards: list[IpcInput], source: str, options: ReadOptions) -> Parsed:
+    """The shards as one table, the columns read having the same types in each."""
     plan = plan_columns(pyarrow_module(), shards[0].schema, options, source)
     columns = plan.columns()
     for shard in shards[1:]:
