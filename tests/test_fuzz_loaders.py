@@ -61,7 +61,22 @@ def seed_files() -> dict[str, bytes]:
                  b'{"id": "b", "embedding": [1e-300, 2.5e10, -0.0], "label": 0}\n',
         "json": json.dumps([{"id": "a", "vector": [0.5, -1.25, 3.0], "label": 1},
                             {"id": "b", "vector": [1e-300, 2.5e10, -0.0], "label": 0}]).encode(),
+        **arrow_seeds(values, ids),
     }
+
+
+def arrow_seeds(values: np.ndarray, ids: np.ndarray) -> dict[str, bytes]:
+    """Parquet and Arrow IPC (an uncompressed file: mutations then reach the data, not lz4's checks)."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    table = pa.table({"id": ids, "embedding": pa.array(values.tolist(), pa.list_(pa.float64())),
+                      "label": [1, 0], "text": ["x", None]})
+    parquet, arrow = pa.BufferOutputStream(), pa.BufferOutputStream()
+    pq.write_table(table, parquet, row_group_size=1)
+    with pa.ipc.new_file(arrow, table.schema) as writer:
+        writer.write_table(table, max_chunksize=1)
+    return {"parquet": parquet.getvalue().to_pybytes(), "arrow": arrow.getvalue().to_pybytes()}
 
 
 SEEDS = seed_files()

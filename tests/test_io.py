@@ -72,6 +72,25 @@ def encode(fmt: str, array, ids=None, *, header=False, field="embedding") -> byt
         return "".join(json.dumps(r) + "\n" for r in json_records(array, ids, field)).encode()
     if fmt == "json":
         return json.dumps(json_records(array, ids, field)).encode()
+    if fmt == "parquet":  # as pandas writes a frame with an id column and a list column
+        import pandas as pd
+
+        frame = pd.DataFrame({"embedding": list(np.asarray(array))})
+        if ids is not None:
+            frame.insert(0, "id", ids)
+        buf = io.BytesIO()
+        frame.to_parquet(buf, index=False)
+        return buf.getvalue()
+    if fmt == "arrow":  # Feather v2 (an Arrow IPC file) of a fixed-size-list column, as pyarrow writes it
+        import pyarrow as pa
+        import pyarrow.feather as feather
+
+        array = np.asarray(array)
+        columns = {} if ids is None else {"id": pa.array(ids, pa.string())}
+        columns["embedding"] = pa.FixedSizeListArray.from_arrays(pa.array(array.ravel()), array.shape[1])
+        sink = pa.BufferOutputStream()
+        feather.write_feather(pa.table(columns), sink)
+        return sink.getvalue().to_pybytes()
     raise KeyError(f"no test writer for format {fmt!r}")
 
 
@@ -122,7 +141,7 @@ def looks_numeric(text: str) -> bool:
 PLAIN_SUFFIXES = [(f.name, s) for f in FORMATS.values() for s in f.suffixes]
 ALL_SUFFIXES = PLAIN_SUFFIXES + [(name, s + ".gz") for name, s in PLAIN_SUFFIXES]
 TEXT_SUFFIXES = [(name, s) for name, s in ALL_SUFFIXES if not FORMATS[name].binary]
-ID_FORMATS = {"npz", "csv", "tsv", "txt", "jsonl", "json"}  # formats that can carry their own ids
+ID_FORMATS = {"npz", "csv", "tsv", "txt", "jsonl", "json", "parquet", "arrow"}  # formats that can carry their own ids
 #: Formats read from a stream of bytes (a file or stdin); the others are read from a folder.
 STREAM_FORMATS = sorted(name for name, f in FORMATS.items() if f.folder is None)
 FOLDER_FORMATS = sorted(name for name, f in FORMATS.items() if f.folder is not None)
@@ -135,6 +154,13 @@ def write_folder(path: Path, fmt: str, array, ids=None) -> Path:
         half = len(array) // 2
         np.save(path / "part-00.npy", np.asarray(array)[:half])
         np.save(path / "part-01.npy", np.asarray(array)[half:])
+        return path
+    if fmt == "hf-dataset":  # as datasets saves a Dataset: two Arrow stream shards and state.json
+        import datasets
+
+        columns = {"embedding": np.asarray(array)} if ids is None else {"id": list(ids), "embedding": np.asarray(array)}
+        datasets.disable_progress_bars()
+        datasets.Dataset.from_dict(columns).save_to_disk(str(path), num_shards=min(2, len(array)))
         return path
     raise KeyError(f"no test writer for folder format {fmt!r}")
 
@@ -191,8 +217,8 @@ def test_load_embeddings_input_format_overrides_the_suffix(tmp_path):
 
 def test_load_embeddings_unknown_input_format_lists_the_known_ones(tmp_path):
     path = write_embeddings(tmp_path / "data.csv", "csv", VALUES)
-    message = load_error(path, input_format="parquet")
-    assert "parquet" in message
+    message = load_error(path, input_format="xlsx")
+    assert "xlsx" in message
     for name in FORMATS:
         assert name in message
 
@@ -506,7 +532,7 @@ def test_load_embeddings_round_trips_random_arrays_exactly(case, data):
         options["field"] = data.draw(st.sampled_from(["embedding", "vector"]), label="field")
         if data.draw(st.booleans(), label="with ids"):
             ids = data.draw(st.lists(ANY_IDS, min_size=n, max_size=n), label="ids")
-    elif fmt == "npz" and data.draw(st.booleans(), label="with ids"):
+    elif fmt in {"npz", "parquet", "arrow"} and data.draw(st.booleans(), label="with ids"):
         ids = data.draw(st.lists(ANY_IDS, min_size=n, max_size=n), label="ids")
     ids_file_ids = None
     if fmt == "npy" and data.draw(st.booleans(), label="with ids file"):
@@ -827,9 +853,9 @@ def test_load_embeddings_comments_only_has_no_data_rows(tmp_path, fmt):
 
 
 def test_load_embeddings_unknown_suffix_lists_every_known_suffix(tmp_path):
-    path = write_embeddings(tmp_path / "data.parquet", "csv", VALUES)
+    path = write_embeddings(tmp_path / "data.xlsx", "csv", VALUES)
     message = load_error(path)
-    assert str(path) in message and ".parquet" in message
+    assert str(path) in message and ".xlsx" in message
     for _, suffix in PLAIN_SUFFIXES:
         assert suffix in message
 

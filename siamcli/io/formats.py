@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Callable
 
 from ..errors import InputError, mention
-from . import arrays, delimited, jsonfile
+from . import arrays, columnar, delimited, hfdataset, jsonfile
 from .textcells import excerpt, printable, sniff_delimiter
 
 
@@ -98,6 +98,17 @@ BUILTIN_FORMATS = [
            "numpy archive: --key, else the only array or 'embeddings'; 'ids' gives row ids",
            binary=True, labels=arrays.npz_labels, magic=b"PK", not_magic="not a valid .npz archive (no zip header)",
            options=("key",)),
+    Format("parquet", (".parquet",), columnar.read_parquet,
+           "Parquet table: a column of numeric lists (--column) or numeric columns (--columns); ids from 'id' "
+           "or --id-column; read in row groups", binary=True, magic=columnar.PARQUET_MAGIC,
+           not_magic="not a Parquet file (no PAR1 header)", options=columnar.COLUMN_OPTIONS, extra="parquet"),
+    Format("arrow", (".arrow", ".feather"), columnar.read_arrow,
+           "Arrow IPC file (Feather v2), memory-mapped, or IPC stream; columns as for parquet", binary=True,
+           sniff=columnar.looks_like_arrow, options=columnar.COLUMN_OPTIONS, extra="parquet"),
+    Format("hf-dataset", (), hfdataset.read_hf_dataset,
+           "a Hugging Face datasets folder (save_to_disk), read with pyarrow; columns as for parquet",
+           binary=True, folder=hfdataset.is_hf_dataset, folder_holds="Hugging Face dataset (state.json and .arrow files)",
+           options=columnar.COLUMN_OPTIONS, extra="parquet"),
     Format("csv", (".csv",), delimited.read_csv, "comma-separated; header row and leading id column detected",
            labels=delimited.text_labels, sniff=_delimited_by(",")),
     Format("tsv", (".tsv", ".tab"), delimited.read_tsv, "tab-separated; header row and leading id column detected",
