@@ -225,7 +225,7 @@ def test_folder_without_inputs_is_one_error_line(tmp_path, entry):
     (tmp_path / "empty").mkdir()
     (tmp_path / "empty" / "notes.txt").write_text("hello")
     code, out, err = invoke(entry, "compare", tmp_path / "empty")
-    assert_one_error_line(code, out, err, ["is a directory that holds no .npy file"])
+    assert_one_error_line(code, out, err, ["is a directory that holds no", ".npy file", "Hugging Face dataset"])
 
 
 # ---------------------------------------------------------------- errors name values, never echo them whole

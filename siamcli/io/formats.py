@@ -153,17 +153,16 @@ def format_for(path: str, input_format: str | None) -> tuple[Format, bool]:
     if suffix in known:
         return known[suffix], gz
     shown = excerpt(suffix, 20) if suffix else "no suffix"
-    raise InputError(f"{printable(path)}: unknown file type ({shown}); siamcli reads {known_formats()} "
-                     f"(and .gz of each); or name one with {mention('input_format')}")
+    raise InputError(f"{printable(path)}: unknown file type ({shown}); known: {known_formats()}; "
+                     f"or name one with {mention('input_format')}")
 
 
 def known_formats() -> str:
-    """'npy (.npy), npz (.npz), ..., parquet (.parquet; siamcli[parquet]), ..., hf-dataset (a folder)'."""
-    described = []
-    for f in FORMATS.values():
-        where = ", ".join(f.suffixes) if f.suffixes else "a folder"
-        described.append(f"{f.name} ({where}{'; siamcli[' + f.extra + ']' if f.extra else ''})")
-    return ", ".join(described)
+    """'.npy .npz .parquet ... (and .gz of each), and folders (npy-folder, hf-dataset)': every format,
+    briefly (a missing extra is named when a file of its format is read)."""
+    files = " ".join(s for f in FORMATS.values() for s in f.suffixes)
+    folders = [f.name for f in FORMATS.values() if f.folder is not None]
+    return f"{files} (and .gz of each)" + (f", and folders ({', '.join(folders)})" if folders else "")
 
 
 def named_format(name: str) -> Format:
