@@ -165,6 +165,29 @@ def first_non_finite(array: np.ndarray) -> tuple[int, int] | None:
     return (int(found[0][0]), int(found[0][1])) if len(found) else None
 
 
+def list_elements(cell: str) -> list[str] | None:
+    """The elements of a list cell, as pandas writes a list column ('[0.1, 0.2]') or numpy prints
+    an array ('[0.1 0.2]', possibly over several lines); None when the cell is not a list."""
+    cell = cell.strip()
+    if len(cell) < 2 or cell[0] != "[" or cell[-1] != "]":
+        return None
+    inner = cell[1:-1].strip()
+    if not inner:
+        return []
+    return [e.strip() for e in inner.split(",")] if "," in inner else inner.split()
+
+
+def narrowest(array: np.ndarray, dtype: str | None) -> np.ndarray:
+    """Float64 values parsed from text in the type to compute in: float32 when `dtype` is None and
+    every value is exactly a float32 (the decimal text denotes a float32, as a float32 array
+    written with repr() of its values does), else float64. `dtype` given: left to validated()."""
+    if dtype is not None or array.dtype != np.float64:
+        return array
+    with np.errstate(over="ignore"):  # a value past float32's range: not exact, kept in float64
+        narrow = array.astype(np.float32)
+    return narrow if np.array_equal(narrow, array) else array
+
+
 def first_overflow(array: np.ndarray, rows: Sequence[Sequence[str]]) -> tuple[int, int] | None:
     """(row, column) of the first non-finite value when its cell does not say nan or inf: a
     number too large for float64 ('1e400', a long integer). None otherwise (the finite check
