@@ -19,10 +19,14 @@ from .bounded import DiskFile, decode, human_size, limit_text
 
 #: The first bytes of a large input, whose records decide its layout; smaller inputs are read carefully.
 HEAD_BYTES = 1 << 20
+#: The largest head read to find its first records (longer records are left to the careful reader).
+HEAD_LIMIT = 64 << 20
 #: Below this size pyarrow's import (0.15 s) costs more than its parser saves.
 ARROW_MIN_BYTES = 16 << 20
-#: Text parsed at a time (the numpy engine) or per batch (pyarrow).
+#: Text parsed at a time by numpy's engine.
 BLOCK_BYTES = 8 << 20
+#: Text per batch of pyarrow's reader (a record longer than this is left to the careful reader).
+ARROW_BLOCK_BYTES = 8 << 20
 #: The engines tried, in order ("arrow" is skipped when pyarrow is not installed).
 ENGINES = ("arrow", "numpy")
 _BOM = b"\xef\xbb\xbf"
@@ -70,12 +74,12 @@ def whole_text(data, source: str) -> str:
     return text
 
 
-def head(raw: RawText, rows_of, least: int = 3) -> tuple[list, bytes] | None:
+def head(raw: RawText, rows_of, least: int = 2) -> tuple[list, bytes] | None:
     """(records, their bytes) of the first complete records of a large input: at least `least`
     of them, the last one read dropped (it may go on past the head). None for a small input, or
     when the head is no text `rows_of` (text -> records) can read."""
     size = HEAD_BYTES
-    while raw.start + size < raw.size and size <= 64 * HEAD_BYTES:
+    while raw.start + size < raw.size and size <= HEAD_LIMIT:
         chunk = raw.read(raw.start, size)
         chunk = chunk[: chunk.rfind(b"\n") + 1]
         try:
@@ -84,7 +88,7 @@ def head(raw: RawText, rows_of, least: int = 3) -> tuple[list, bytes] | None:
             return None
         if len(rows) >= least:
             return rows, chunk
-        size *= 4
+        size *= 2
     return None
 
 
@@ -168,7 +172,7 @@ def _arrow_table(raw, offset, delimiter, width, floats, strings, collect):
         if raw.path is not None:
             stream.seek(offset)
         reader = pc.open_csv(
-            stream, read_options=pc.ReadOptions(column_names=names, block_size=BLOCK_BYTES // 2),
+            stream, read_options=pc.ReadOptions(column_names=names, block_size=ARROW_BLOCK_BYTES),
             parse_options=pc.ParseOptions(delimiter=delimiter, quote_char='"', double_quote=True, escape_char=False,
                                           newlines_in_values=True, ignore_empty_lines=True),
             convert_options=pc.ConvertOptions(column_types=types, include_columns=[names[c] for c in floats + strings],
