@@ -37,6 +37,7 @@ class RawText:
 
     def __init__(self, data):
         self.path = data if isinstance(data, DiskFile) else None
+        self.obj = data if self.path is None else None  # bytes or a bytearray
         self.data = memoryview(data) if self.path is None else None
         self.size = self.path.size() if self.path is not None else len(data)
         self.start = len(_BOM) if self.read(0, len(_BOM)) == _BOM else 0
@@ -47,16 +48,6 @@ class RawText:
         with open(self.path, "rb") as handle:
             handle.seek(offset)
             return handle.read(count)
-
-    def pieces(self, offset: int, size: int) -> Iterator[bytes]:
-        if self.path is None:
-            for at in range(offset, self.size, size):
-                yield bytes(self.data[at : at + size])
-            return
-        with open(self.path, "rb") as handle:
-            handle.seek(offset)
-            while piece := handle.read(size):
-                yield piece
 
 
 def check_size(data, source: str, limit: int) -> None:
@@ -215,10 +206,8 @@ def _numpy_table(raw, offset, delimiter, width, floats, strings, collect):
     texts = {c: [] for c in strings}
     quote = '"' if delimiter is not None else None
     whole = floats == list(range(width))  # numpy checks every row's width itself
-    for chunk in record_chunks(raw, offset, quote):
-        try:
-            text = chunk.decode("utf-8")
-        except (AttributeError, UnicodeDecodeError):  # None: no record boundary found
+    for text in record_texts(raw, offset, quote):
+        if text is None:
             return None
         rows = None if whole and not strings else string_rows(text, delimiter, width, max(strings, default=width - 1))
         if rows is None and not (whole and not strings):
@@ -239,7 +228,8 @@ def loadtxt(text: str, delimiter: str | None, quote: str | None, usecols) -> np.
     quote can join lines into one record (faster), else a stream."""
     import warnings
 
-    lines = io.StringIO(text) if quote is not None and quote in text else text.split("\n")
+    quote = quote if quote is not None and quote in text else None  # numpy is faster without quotes to handle
+    lines = io.StringIO(text) if quote is not None else text.split("\n")
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # a block of blank lines: numpy warns of an empty input
@@ -252,6 +242,8 @@ def loadtxt(text: str, delimiter: str | None, quote: str | None, usecols) -> np.
 def string_rows(text: str, delimiter: str | None, width: int, last: int) -> list[list[str]] | None:
     """The stripped cells (up to column `last`) of each record, as numpy.loadtxt splits them
     (blank lines skipped); None for a record of another width, or quoting it cannot vouch for."""
+    if "\r" in text and "\r" in text.replace("\r\n", ""):
+        return None  # a line ending in CR alone: the careful reader counts lines as it does
     lines = text.split("\n")
     if lines and lines[-1] == "":
         lines.pop()
@@ -275,34 +267,48 @@ def string_rows(text: str, delimiter: str | None, width: int, last: int) -> list
     return rows
 
 
-def record_chunks(raw: RawText, offset: int, quote: str | None) -> Iterator[bytes | None]:
-    """Blocks of whole records from `offset` on: cut after a line end outside quotes (an even
-    number of quote characters before it). None when no such line end comes in 64 blocks."""
-    carry = b""
-    for piece in raw.pieces(offset, BLOCK_BYTES):
-        buffer = carry + piece
-        cut = _record_end(buffer, quote)
-        if cut:
-            yield buffer[:cut]
-            carry = buffer[cut:]
-        elif len(buffer) > 64 * BLOCK_BYTES:
-            yield None
-            return
-        else:
-            carry = buffer
-    if carry:
-        yield carry
+def record_texts(raw: RawText, offset: int, quote: str | None) -> Iterator[str | None]:
+    """Decoded blocks of whole records from `offset` on, each cut after a line end outside quotes
+    (an even number of quote characters before it), without copying the bytes. None when no such
+    line end comes in 64 blocks, or the bytes are not UTF-8."""
+    handle = open(raw.path, "rb") if raw.path is not None else None
+    try:
+        at, size = offset, BLOCK_BYTES
+        while at < raw.size:
+            if handle is not None:
+                handle.seek(at)
+                buffer, start = handle.read(size), 0
+            else:
+                buffer, start = raw.obj, at
+            end = min(start + size, len(buffer))
+            last = at + (end - start) >= raw.size
+            cut = end if last else _record_end(buffer, start, end, quote)
+            if cut <= start:
+                if size >= 64 * BLOCK_BYTES:
+                    yield None
+                    return
+                size *= 2
+                continue
+            try:
+                yield str(memoryview(buffer)[start:cut], "utf-8")
+            except UnicodeDecodeError:
+                yield None
+                return
+            at, size = at + cut - start, BLOCK_BYTES
+    finally:
+        if handle is not None:
+            handle.close()
 
 
-def _record_end(buffer: bytes, quote: str | None) -> int:
-    cut = buffer.rfind(b"\n") + 1
-    if quote is None:
+def _record_end(buffer, start: int, end: int, quote: str | None) -> int:
+    cut = buffer.rfind(b"\n", start, end) + 1
+    if quote is None or buffer.find(b'"', start, cut) < 0:
         return cut
     for _ in range(64):
-        if cut <= 0 or buffer.count(b'"', 0, cut) % 2 == 0:
-            return max(cut, 0)
-        cut = buffer.rfind(b"\n", 0, cut - 1) + 1
-    return 0
+        if cut <= start or buffer.count(b'"', start, cut) % 2 == 0:
+            return cut
+        cut = buffer.rfind(b"\n", start, cut - 1) + 1
+    return start
 
 
 def list_array(cells: list[str], dtype: str | None) -> np.ndarray | None:
