@@ -412,6 +412,15 @@ def test_load_embeddings_numeric_column_with_a_few_bad_cells_is_an_error_not_a_f
         sio.load_embeddings(path)
 
 
+def test_load_embeddings_field_may_name_a_column_of_numbers(reader, tmp_path):
+    rows = [[f"r{i}", repr(0.5 * i), repr(1.5 * i)] for i in range(8)]
+    path = tmp_path / "e.csv"
+    path.write_bytes(table(rows, ",", ["id", "a", "b"]))
+    loaded = sio.load_embeddings(path, fields=["b"])
+    assert loaded.fields == {"b": [row[2] for row in rows]}
+    np.testing.assert_array_equal(loaded.vectors, [[0.5 * i, 1.5 * i] for i in range(8)])
+
+
 def test_load_embeddings_fields_need_a_header(tmp_path):
     (tmp_path / "e.csv").write_text("a,1,2\nb,3,4\n")
     with pytest.raises(InputError, match="no column named 'text' in its header line"):

@@ -64,7 +64,6 @@ class Layout:
     width: int
     first_line: int  # the line of the first data row
     ids: int | None = None
-    guessed_ids: bool = False  # ids told by a text first cell, not by the header: numbers under it are an error
     labels: int | None = None
     lists: int | None = None  # the column of list cells holding the vectors
     vectors: list[int] = field(default_factory=list)  # the columns of numbers making the vectors
@@ -130,7 +129,7 @@ def _plan_ids(layout: Layout, data, source: str, options: ReadOptions) -> None:
     if layout.header is not None and layout.header[lead].lower() in ID_COLUMN_NAMES:
         layout.ids = lead
     elif _id_like(data[0][1][lead]):
-        layout.ids, layout.guessed_ids = lead, True
+        layout.ids = lead
         if len(data) > 1 and all(is_number(cells[lead]) for _, cells in data[1:]):
             raise guessed_ids_error(layout, data[0][1][lead], source)
 
@@ -291,6 +290,8 @@ def read_fast(data, source: str, delimiter: str | None, options: ReadOptions) ->
     except InputError:
         return None
     floats = layout.vectors
+    if set(layout.fields.values()) & set(floats):
+        return None  # a field that is also a column of numbers: its text is the careful reader's to give
     strings = sorted(set(layout.strings()) | ({0} - set(floats)))  # column 0 shows a comment line
     offset = raw.start + fastcsv.line_offset(found[1], layout.first_line)
     table = fastcsv.parse_table(raw, offset, delimiter, layout.width, floats, strings, options.dtype)
