@@ -104,12 +104,10 @@ class Narrowing:
         self.blocks: list[np.ndarray] = []
         self.wide = dtype == "float64"
         self.exact = dtype is None  # float32 only when nothing is lost
-        self.rows = 0
 
     def add(self, block: np.ndarray) -> bool:
-        self.rows += len(block)
         with np.errstate(invalid="ignore", over="ignore"):
-            if not np.isfinite(block.sum()):
+            if not np.isfinite(block.sum()) and not np.isfinite(block).all():  # one fast pass on the common path
                 return False
             narrow = None if self.wide else block.astype(np.float32)
         if narrow is not None and (np.array_equal(narrow, block) if self.exact else np.isfinite(narrow).all()):
@@ -163,11 +161,11 @@ def _arrow_table(raw, offset, delimiter, width, floats, strings, collect):
 
     names = [str(c) for c in range(width)]
     types = {**{names[c]: pa.float64() for c in floats}, **{names[c]: pa.string() for c in strings}}
-    stream = pa.BufferReader(raw.data[offset:]) if raw.path is None else pa.OSFile(raw.path)
     texts = {c: [] for c in strings}
+    stream = None
     try:
-        if raw.path is not None:
-            stream.seek(offset)
+        stream = pa.BufferReader(raw.data[offset:]) if raw.path is None else pa.OSFile(raw.path)
+        stream.seek(0 if raw.path is None else offset)
         reader = pc.open_csv(
             stream, read_options=pc.ReadOptions(column_names=names, block_size=ARROW_BLOCK_BYTES),
             parse_options=pc.ParseOptions(delimiter=delimiter, quote_char='"', double_quote=True, escape_char=False,
@@ -187,7 +185,8 @@ def _arrow_table(raw, offset, delimiter, width, floats, strings, collect):
     except (pa.ArrowException, OSError, ValueError):
         return None
     finally:
-        stream.close()
+        if stream is not None:
+            stream.close()
     return texts
 
 
