@@ -210,36 +210,48 @@ def _arrow_texts(column) -> list[str]:
 def _numpy_table(raw, offset, delimiter, width, floats, strings, collect):
     texts = {c: [] for c in strings}
     quote = '"' if delimiter is not None else None
-    whole = floats == list(range(width))  # numpy checks every row's width itself
-    for text in record_texts(raw, offset, quote):
-        if text is None:
+    numbers_only = floats == list(range(width)) and not strings  # numpy checks every row's width itself
+    for block in record_blocks(raw, offset, quote):
+        if block is None:
             return None
-        rows = None if whole and not strings else string_rows(text, delimiter, width, max(strings, default=width - 1))
-        if rows is None and not (whole and not strings):
-            return None
-        if floats:
-            block = loadtxt(text, delimiter, quote, None if whole else floats)
-            if block is None or block.shape[1] != len(floats) or (rows is not None and len(rows) != len(block)):
+        if numbers_only and block.isascii():  # ASCII: read as bytes, without decoding or splitting it here
+            rows, text = None, block
+        else:
+            try:
+                text = block.decode("utf-8")
+            except UnicodeDecodeError:
                 return None
-            if not collect.add(block):
+            rows = string_rows(text, delimiter, width, max(strings, default=width - 1))
+            if rows is None:
+                return None
+        if floats:
+            values = loadtxt(text, delimiter, quote, None if numbers_only else floats)
+            if values is None or values.shape[1] != len(floats) or (rows is not None and len(rows) != len(values)):
+                return None
+            if not collect.add(values):
                 return None
         for c in strings:
             texts[c].extend(row[c] for row in rows)
     return texts
 
 
-def loadtxt(text: str, delimiter: str | None, quote: str | None, usecols) -> np.ndarray | None:
-    """numpy.loadtxt of a block of records (None when it refuses them): given its lines when no
-    quote can join lines into one record (faster), else a stream."""
+def loadtxt(text: str | bytes, delimiter: str | None, quote: str | None, usecols) -> np.ndarray | None:
+    """numpy.loadtxt of a block of records (None when it refuses them): ASCII bytes as a stream
+    (numpy reads it fastest), text as its lines when no quote can join lines into one record,
+    else as a stream."""
     import warnings
 
-    quote = quote if quote is not None and quote in text else None  # numpy is faster without quotes to handle
-    lines = io.StringIO(text) if quote is not None else text.split("\n")
+    if isinstance(text, bytes):
+        lines, encoding = io.BytesIO(text), "latin1"
+        quote = quote if quote is not None and quote.encode() in text else None
+    else:
+        quote = quote if quote is not None and quote in text else None  # numpy is faster without quotes to handle
+        lines, encoding = io.StringIO(text) if quote is not None else text.split("\n"), None
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # a block of blank lines: numpy warns of an empty input
             return np.loadtxt(lines, dtype=np.float64, delimiter=delimiter, quotechar=quote, comments=None,
-                              usecols=usecols, ndmin=2)
+                              usecols=usecols, ndmin=2, encoding=encoding)
     except (ValueError, IndexError, OverflowError):
         return None
 
@@ -272,10 +284,10 @@ def string_rows(text: str, delimiter: str | None, width: int, last: int) -> list
     return rows
 
 
-def record_texts(raw: RawText, offset: int, quote: str | None) -> Iterator[str | None]:
-    """Decoded blocks of whole records from `offset` on, each cut after a line end outside quotes
-    (an even number of quote characters before it), without copying the bytes. None when no such
-    line end comes in 64 blocks, or the bytes are not UTF-8."""
+def record_blocks(raw: RawText, offset: int, quote: str | None) -> Iterator[bytes | None]:
+    """Blocks of whole records from `offset` on, each cut after a line end outside quotes (an
+    even number of quote characters before it); a file is read again from the cut, not carried
+    over. None when no such line end comes in 64 blocks."""
     handle = open(raw.path, "rb") if raw.path is not None else None
     try:
         at, size = offset, BLOCK_BYTES
@@ -286,19 +298,14 @@ def record_texts(raw: RawText, offset: int, quote: str | None) -> Iterator[str |
             else:
                 buffer, start = raw.obj, at
             end = min(start + size, len(buffer))
-            last = at + (end - start) >= raw.size
-            cut = end if last else _record_end(buffer, start, end, quote)
+            cut = end if at + (end - start) >= raw.size else _record_end(buffer, start, end, quote)
             if cut <= start:
                 if size >= 64 * BLOCK_BYTES:
                     yield None
                     return
                 size *= 2
                 continue
-            try:
-                yield str(memoryview(buffer)[start:cut], "utf-8")
-            except UnicodeDecodeError:
-                yield None
-                return
+            yield bytes(buffer[start:cut]) if start or cut < len(buffer) or not isinstance(buffer, bytes) else buffer
             at, size = at + cut - start, BLOCK_BYTES
     finally:
         if handle is not None:
