@@ -50,7 +50,7 @@ class ReadOptions:
     labels: a column, field or array of the same file read as a label per row, not as a dimension.
     fields: text columns kept beside the vectors (--show), as Parsed.fields.
     dtype: 'float32' or 'float64' to compute in; None: the file's float type, and for text the
-        narrowest float that holds every value exactly (the reader decides; validated() casts).
+        narrowest float that holds every value exactly (loading narrows text with exact_float32).
     limit: the most bytes the input may bring into memory (--max-input-size).
     """
 

@@ -21,7 +21,8 @@ class Format:
     """An input container.
 
     read(data, source, options: ReadOptions) -> Parsed: `data` is the decoded text of a text
-    format; for a `binary` one, bytes or a DiskFile (the path of a regular file, to map or read);
+    format; for a `binary` one, or an `undecoded` text format (which decodes it itself, parsing a
+    large file as it reads it), bytes or a DiskFile (the path of a regular file, to map or read);
     for a folder format, a Folder (its path).
     labels(data, source, column, limit) -> [str]: a label per row when a file of this format is
     given as labels (None: it cannot be). table(text, source) -> [(line, cells)]: the rows of a
@@ -33,6 +34,7 @@ class Format:
     read: Callable[..., object]
     summary: str
     binary: bool = False
+    undecoded: bool = False  # text whose reader takes bytes or a DiskFile, and decodes it itself
     labels: Callable[..., list[str]] | None = None
     table: Callable[[str, str], list] | None = None
     magic: bytes = b""  # the first bytes of every file of this format (binary formats)
@@ -90,6 +92,8 @@ def _delimited_by(delimiter: str | None) -> Callable[[bytes], bool]:
     return sniff
 
 
+#: The options of a table of text (CSV, TSV, TXT): a list column, numeric columns, id column, fields.
+TABLE_OPTIONS = ("column", "columns", "id_column", "fields")
 #: Built-in formats, in the order unnamed input is tried against them (txt: the last resort).
 BUILTIN_FORMATS = [
     Format("npy", (".npy",), arrays.read_npy, "numpy array, memory-mapped when large; never unpickled",
@@ -109,12 +113,15 @@ BUILTIN_FORMATS = [
            "a Hugging Face datasets folder (save_to_disk), read with pyarrow; columns as for parquet",
            binary=True, folder=hfdataset.is_hf_dataset, folder_holds="Hugging Face dataset (state.json and .arrow files)",
            options=columnar.COLUMN_OPTIONS, extra="parquet"),
-    Format("csv", (".csv",), delimited.read_csv, "comma-separated; header row and leading id column detected",
-           labels=delimited.text_labels, sniff=_delimited_by(",")),
-    Format("tsv", (".tsv", ".tab"), delimited.read_tsv, "tab-separated; header row and leading id column detected",
-           labels=delimited.text_labels, sniff=_delimited_by("\t")),
-    Format("txt", (".txt",), delimited.read_txt, "whitespace-separated; header row and leading id column detected",
-           labels=delimited.text_labels),
+    Format("csv", (".csv",), delimited.read_csv,
+           "comma-separated: header, id column, text columns and list cells detected; parsed in C",
+           labels=delimited.text_labels, sniff=_delimited_by(","), undecoded=True, options=TABLE_OPTIONS),
+    Format("tsv", (".tsv", ".tab"), delimited.read_tsv,
+           "tab-separated: header, id column, text columns and list cells detected; parsed in C",
+           labels=delimited.text_labels, sniff=_delimited_by("\t"), undecoded=True, options=TABLE_OPTIONS),
+    Format("txt", (".txt",), delimited.read_txt,
+           "whitespace-separated: header, id column and text columns detected; parsed in C",
+           labels=delimited.text_labels, undecoded=True, options=TABLE_OPTIONS),
     Format("jsonl", (".jsonl", ".ndjson"), jsonfile.read_jsonl,
            "one JSON object per line (id + embedding/vector) or a bare list", labels=jsonfile.jsonl_labels,
            options=("fields",),

@@ -65,7 +65,7 @@ def load_embeddings(
     source, fmt, gz = input_format_of(path, input_format)
     with guard(source, fmt.name if fmt else "embeddings") as reading:
         data = Folder(path) if fmt is not None and fmt.folder is not None else \
-            read_input(path, source, fmt, gz, options.limit, stdin)
+            read_input(path, source, fmt, gz, options.limit, stdin, undecoded=True)
         fmt = fmt or sniff_format(data)
         size = data.size() if isinstance(data, DiskFile) else len(data)
         reading.update(kind=fmt.name, what=f"{bounded.human_size(size)} of {'data' if fmt.binary else 'text'}")
@@ -120,16 +120,19 @@ def folder_format(path: str, source: str, input_format: str | None) -> tuple[For
                      if holds else f"{source}: is a directory, not a {candidates[0].name} file")
 
 
-def read_input(path: str, source: str, fmt: Format | None, gz: bool | None, limit: int, stdin=None):
-    """The bytes (or DiskFile) of an input of format `fmt` (None: not known yet), its magic checked early."""
+def read_input(path: str, source: str, fmt: Format | None, gz: bool | None, limit: int, stdin=None,
+               undecoded: bool = False):
+    """The bytes (or DiskFile) of an input of format `fmt` (None: not known yet), its magic checked
+    early; a regular file of an `undecoded` text format as a DiskFile when the caller takes one."""
     check = fmt.magic_check(source) if fmt is not None else None
-    return bounded.input_bytes(path, source, fmt is not None and fmt.binary, gz, limit, stdin, check)
+    as_file = fmt is not None and (fmt.binary or (undecoded and fmt.undecoded))
+    return bounded.input_bytes(path, source, as_file, gz, limit, stdin, check)
 
 
 def parse(fmt: Format, data, source: str, options: ReadOptions) -> Parsed:
     """What `fmt`'s reader makes of the bytes (binary formats) or of their text; a reader whose
     optional dependency is missing says which extra to install."""
-    if not fmt.binary:
+    if not fmt.binary and not fmt.undecoded:
         data = bounded.decode(data, source)
         if not data.strip():
             raise InputError(f"{source}: is empty")

@@ -165,6 +165,18 @@ def first_non_finite(array: np.ndarray) -> tuple[int, int] | None:
     return (int(found[0][0]), int(found[0][1])) if len(found) else None
 
 
+def list_elements(cell: str) -> list[str] | None:
+    """The elements of a list cell, as pandas writes a list column ('[0.1, 0.2]') or numpy prints
+    an array ('[0.1 0.2]', possibly over several lines); None when the cell is not a list."""
+    cell = cell.strip()
+    if len(cell) < 2 or cell[0] != "[" or cell[-1] != "]":
+        return None
+    inner = cell[1:-1].strip()
+    if not inner:
+        return []
+    return [e.strip() for e in inner.split(",")] if "," in inner else inner.split()
+
+
 def first_overflow(array: np.ndarray, rows: Sequence[Sequence[str]]) -> tuple[int, int] | None:
     """(row, column) of the first non-finite value when its cell does not say nan or inf: a
     number too large for float64 ('1e400', a long integer). None otherwise (the finite check
