@@ -13,6 +13,7 @@ from __future__ import annotations
 import io
 import json
 import struct
+import subprocess
 import sys
 import tempfile
 import tracemalloc
@@ -248,6 +249,23 @@ def test_hdf5_ids_of_another_length_are_an_error(tmp_path):
     assert load_error(path) == f"{path}[/vectors]: has 4 ids but 10 rows"
 
 
+@pytest.mark.slow  # a child process
+def test_hdf5_ids_in_a_global_heap_hdf5_would_walk_forever_are_refused(tmp_path):
+    """An object of index 0 and size 0 in the heap holding the ids: HDF5 1.14 loops on it forever,
+    so siamcli checks the heap first (in a child process with a timeout: a regression must not hang)."""
+    path = write_h5(tmp_path / "heap.h5", {"vectors": ROWS, "ids": np.array([f"row{i}" for i in range(10)],
+                                                                             dtype=h5py.string_dtype())})
+    data = bytearray(path.read_bytes())
+    heap = data.index(b"GCOL")
+    data[heap + 16 : heap + 18] = bytes(2)  # the first object's index: 0 (free space)
+    data[heap + 24 : heap + 32] = bytes(8)  # its size: 0
+    path.write_bytes(bytes(data))
+    code = "import siamcli.io as s, sys\ntry: s.load_embeddings(sys.argv[1])\nexcept s.loading.InputError as e: print(e)"
+    done = subprocess.run([sys.executable, "-c", code, str(path)], capture_output=True, text=True, timeout=120)
+    assert done.stdout == (f"{path}[/vectors]: the 'ids' dataset beside it lies in a damaged global heap "
+                           "(HDF5 would read it forever)\n"), done.stderr
+
+
 def test_hdf5_labels_dataset_beside_the_vectors(tmp_path):
     path = write_h5(tmp_path / "l.h5", {"vectors": ROWS, "same": np.array([1, 0] * 5)})
     assert load_embeddings(path, labels="same").labels == ["1", "0"] * 5
@@ -258,6 +276,16 @@ def test_hdf5_key_is_a_dataset_path_with_or_without_its_slash(tmp_path):
     path = write_h5(tmp_path / "k.h5", {"a/q": ROWS[:4], "a/g": ROWS[4:]})
     assert_bits(load_embeddings(path, key="/a/g").vectors, ROWS[4:])
     assert_bits(load_embeddings(path, key="a/q").vectors, ROWS[:4])
+
+
+def test_hdf5_walk_follows_each_group_once_and_no_soft_link(tmp_path):
+    with h5py.File(tmp_path / "cycle.h5", "w") as file:
+        file["emb/vectors"] = ROWS
+        file["emb/back"] = file["/"]  # a hard link to the root: a cycle HDF5 allows
+        file["alias"] = h5py.SoftLink("/emb/vectors")
+        file["elsewhere"] = h5py.ExternalLink("other.h5", "/v")
+    loaded = load_embeddings(tmp_path / "cycle.h5")
+    assert_bits(loaded.vectors, ROWS)
 
 
 def test_hdf5_several_2d_datasets_list_the_first_eight_and_name_key(tmp_path):
