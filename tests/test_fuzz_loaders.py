@@ -62,7 +62,32 @@ def seed_files() -> dict[str, bytes]:
         "json": json.dumps([{"id": "a", "vector": [0.5, -1.25, 3.0], "label": 1},
                             {"id": "b", "vector": [1e-300, 2.5e10, -0.0], "label": 0}]).encode(),
         **arrow_seeds(values, ids),
+        "safetensors": safetensors_seed(values),
+        "hdf5": hdf5_seed(values, ids),
+        "pytorch": (Path(__file__).resolve().parent / "data" / "torch" / "dict.pt").read_bytes(),  # torch.save's
     }
+
+
+def safetensors_seed(values) -> bytes:
+    """Tensors of several dtypes and shapes, with metadata, as safetensors' numpy API writes them."""
+    from safetensors.numpy import save
+
+    return save({"embeddings": values, "half": np.array([0.5, -1.25, 3.0], dtype=np.float16), "counts": np.arange(4, dtype=np.int32)},
+                metadata={"model": "seed"})
+
+
+def hdf5_seed(values, ids) -> bytes:
+    """A contiguous 2-D dataset with ids and labels beside it, and a chunked gzip-compressed one."""
+    import h5py
+
+    buf = io.BytesIO()
+    with h5py.File(buf, "w") as file:
+        group = file.create_group("emb")
+        group["vectors"] = values
+        group.create_dataset("ids", data=list(ids), dtype=h5py.string_dtype())
+        group["label"] = np.array([1, 0])
+        file.create_dataset("extra", data=np.arange(40.0), chunks=(8,), compression="gzip")
+    return buf.getvalue()
 
 
 def arrow_seeds(values: np.ndarray, ids: np.ndarray) -> dict[str, bytes]:

@@ -8,6 +8,7 @@ use 0-based row/column (as numpy indexes them), as io.py's docstring promises.
 from __future__ import annotations
 
 import gzip
+import importlib.util
 import io
 import json
 import os
@@ -91,7 +92,33 @@ def encode(fmt: str, array, ids=None, *, header=False, field="embedding") -> byt
         sink = pa.BufferOutputStream()
         feather.write_feather(pa.table(columns), sink)
         return sink.getvalue().to_pybytes()
+    if fmt == "safetensors":  # tensors only: no ids
+        from safetensors.numpy import save
+
+        return save({"embeddings": np.ascontiguousarray(array)})
+    if fmt == "hdf5":
+        return hdf5_bytes(array, ids)
+    if fmt == "pytorch":
+        import torch
+
+        buf = io.BytesIO()
+        tensor = torch.from_numpy(np.ascontiguousarray(array))
+        torch.save(tensor if ids is None else {"embeddings": tensor, "ids": list(ids)}, buf)
+        return buf.getvalue()
     raise KeyError(f"no test writer for format {fmt!r}")
+
+
+def hdf5_bytes(array, ids=None) -> bytes:
+    """An HDF5 file written by h5py: the array in a group, its ids (UTF-8 strings) beside it."""
+    import h5py
+
+    buf = io.BytesIO()
+    with h5py.File(buf, "w") as file:
+        group = file.create_group("embeddings")
+        group["vectors"] = np.asarray(array)
+        if ids is not None:
+            group.create_dataset("ids", data=list(ids), dtype=h5py.string_dtype())
+    return buf.getvalue()
 
 
 def write_bytes(path: Path, data: bytes) -> Path:
@@ -137,13 +164,16 @@ def looks_numeric(text: str) -> bool:
     return True
 
 
+#: Formats whose reader needs a package the test extra leaves out (torch: several GB of wheels);
+#: tested wherever it is installed (and, without it, test_io_tensors checks the message saying so).
+UNTESTABLE = set() if importlib.util.find_spec("torch") else {"pytorch"}
 #: (format name, file suffix) for every suffix in the one FORMATS table, plus the .gz of each.
-PLAIN_SUFFIXES = [(f.name, s) for f in FORMATS.values() for s in f.suffixes]
+PLAIN_SUFFIXES = [(f.name, s) for f in FORMATS.values() for s in f.suffixes if f.name not in UNTESTABLE]
 ALL_SUFFIXES = PLAIN_SUFFIXES + [(name, s + ".gz") for name, s in PLAIN_SUFFIXES]
 TEXT_SUFFIXES = [(name, s) for name, s in ALL_SUFFIXES if not FORMATS[name].binary]
-ID_FORMATS = {"npz", "csv", "tsv", "txt", "jsonl", "json", "parquet", "arrow"}  # formats that can carry their own ids
+ID_FORMATS = {"npz", "csv", "tsv", "txt", "jsonl", "json", "parquet", "arrow", "hdf5", "pytorch"}  # formats that can carry their own ids
 #: Formats read from a stream of bytes (a file or stdin); the others are read from a folder.
-STREAM_FORMATS = sorted(name for name, f in FORMATS.items() if f.folder is None)
+STREAM_FORMATS = sorted(name for name, f in FORMATS.items() if f.folder is None and name not in UNTESTABLE)
 FOLDER_FORMATS = sorted(name for name, f in FORMATS.items() if f.folder is not None)
 
 

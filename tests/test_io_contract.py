@@ -13,7 +13,7 @@ import pytest
 
 from siamcli.io import FORMATS, load_embeddings
 from test_cli import invoke, parse_jsonl
-from test_io import ID_FORMATS, STREAM_FORMATS, encode, write_folder
+from test_io import ID_FORMATS, STREAM_FORMATS, UNTESTABLE, encode, write_folder
 
 #: float32 values (embeddings are written from float32): every format keeps them exactly and
 #: computes in float32, so every score equals the .npy's bit for bit.
@@ -24,6 +24,8 @@ IDS = [f"item-{i}" for i in range(len(VALUES))]
 
 
 def _write(tmp_path, fmt: str, ids=None):
+    if fmt in UNTESTABLE:
+        pytest.skip(f"the test writer of {fmt} needs a package the test extra leaves out")
     if fmt in STREAM_FORMATS:
         path = tmp_path / f"data{FORMATS[fmt].suffixes[0]}"
         path.write_bytes(encode(fmt, VALUES, ids))
@@ -69,7 +71,7 @@ def test_every_format_gives_the_npy_answers_of_compare_and_matrix(tmp_path, fmt,
 def test_json_of_every_format_is_the_same_document(tmp_path):
     """One strict JSON document from each format: identical, ids aside."""
     documents = set()
-    for fmt in sorted(FORMATS):
+    for fmt in sorted(set(FORMATS) - UNTESTABLE):
         folder = tmp_path / fmt
         folder.mkdir()
         code, out, err = invoke("runner", "matrix", _write(folder, fmt), "-m", "euclidean", "-f", "json")

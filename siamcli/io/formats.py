@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Callable
 
 from ..errors import InputError, mention
-from . import arrays, columnar, delimited, hfdataset, jsonfile
+from . import arrays, columnar, delimited, hdf5, hfdataset, jsonfile, tensors
 from .textcells import excerpt, printable, sniff_delimiter
 
 
@@ -98,6 +98,16 @@ TABLE_OPTIONS = ("column", "columns", "id_column", "fields")
 BUILTIN_FORMATS = [
     Format("npy", (".npy",), arrays.read_npy, "numpy array, memory-mapped when large; never unpickled",
            binary=True, labels=arrays.npy_labels, magic=b"\x93NUMPY", not_magic="not a .npy file (no NumPy header)"),
+    Format("safetensors", (".safetensors",), tensors.read_safetensors,
+           "safetensors: --key, else the only 2-D tensor; memory-mapped; float16 and bfloat16 read as float32",
+           binary=True, sniff=tensors.looks_like_safetensors, options=("key",)),
+    Format("hdf5", (".h5", ".hdf5"), hdf5.read_hdf5,
+           "HDF5: --key a dataset path, else the only 2-D numeric dataset; 'ids' beside it gives row ids; "
+           "memory-mapped when contiguous", binary=True, magic=hdf5.HDF5_SIGNATURE,
+           not_magic="not an HDF5 file (no HDF5 signature at its start)", options=("key",), extra="hdf5"),
+    Format("pytorch", (".pt", ".pth"), tensors.read_pytorch,
+           "torch.save's tensor, or dict of tensors (--key, else the only 2-D one); weights only: never unpickles code",
+           binary=True, sniff=tensors.looks_like_torch, options=("key",), extra="torch"),  # before npz: a zip too
     Format("npz", (".npz",), arrays.read_npz,
            "numpy archive: --key, else the only array or 'embeddings'; 'ids' gives row ids",
            binary=True, labels=arrays.npz_labels, magic=b"PK", not_magic="not a valid .npz archive (no zip header)",
