@@ -42,8 +42,9 @@ def compare(a, b, top_k, limit, threshold, paired, pairs_path, query_ids, metric
     Two single vectors give one score. Otherwise each row of A gets its --top-k best rows of B
     (ties broken by row index), or --limit gives the best pairs overall. Without B, A is compared
     with itself: self-pairs are left out, and with --limit each unordered pair appears once
-    (near-duplicate search). A and B are files (.npy .npz .csv .tsv .txt .jsonl .json, also
-    gzipped) or '-' for stdin; B may be several files, stacked, with ids that name the file.
+    (near-duplicate search). A and B are files of any input format (npy, npz, Parquet, Arrow,
+    safetensors, HDF5, PyTorch, CSV, JSON lines: see the README's Inputs), folders, or '-' for
+    stdin; B may be several files, stacked, with ids that name the file.
 
     \b
     Examples:
@@ -53,6 +54,7 @@ def compare(a, b, top_k, limit, threshold, paired, pairs_path, query_ids, metric
       siamcli compare ref.npy faces/*.npy -k 3                 # one run for a whole folder
       siamcli compare a.npy b.npy --pairs pairs.csv             # only the listed pairs
       siamcli compare emb.npy --limit all --threshold 0.98      # near-duplicates
+      siamcli compare docs.parquet --query-id doc42 --show text # like `llm similar doc42`
       siamcli compare q.npy g.npy -f jsonl | jq -r 'select(.rank == 1) | .b_id'
     """
     from ... import engine
