@@ -225,7 +225,7 @@ def test_diff_a_rotation_agrees_completely():
     assert report.procrustes_residual < 1e-6
     assert report.rsa_spearman == pytest.approx(1.0, abs=1e-12)
     assert (report.jaccard == 1.0).all()
-    assert "nearly a rotation of A" in report.record()["summary"][2]
+    assert report.record()["summary"][2].startswith("the two spaces agree closely: B is nearly a rotation of A")
     assert report.record()["summary"][0].startswith("neighbourhoods barely changed")
 
 
@@ -238,6 +238,7 @@ def test_diff_an_isotropic_scaling_has_cka_one_and_is_a_rotation_only_up_to_scal
     assert report.procrustes_residual == pytest.approx(2 / 3, rel=1e-10)
     assert report.procrustes_residual == pytest.approx(procrustes(a, 3.0 * a), rel=1e-10)
     assert report.procrustes_scaled_residual < 1e-6
+    assert "B is nearly a scaled rotation of A" in " ".join(report.record()["summary"])
 
 
 def test_diff_far_from_one_in_magnitude_gives_the_figures_of_ordinary_values():
@@ -366,8 +367,9 @@ def test_cli_diff_table_says_the_findings_first_then_figures_and_the_items(pair)
     a_path, b_path, _, _ = pair
     code, out, err = invoke("runner", "diff", a_path, b_path, "-k", "3", "-f", "table")
     assert code == 0, err
-    words = " ".join(out.split())
-    assert out.startswith("A: ") and words.index("40 items matched by row") < words.index("neighbourhoods")
+    assert out.startswith("40 items matched by row:\n  A: ")
+    words = " ".join(out.split())  # long paths wrap
+    assert words.index(" A: ") < words.index(" B: ") < words.index("(4 dimensions, cosine) neighbourhoods changed")
     assert out.index("linear CKA") > out.index("neighbourhoods") and "items that changed most (10 of 40" in out
     assert out.index("items that changed most") > out.index("Procrustes residual")
 

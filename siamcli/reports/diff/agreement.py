@@ -69,21 +69,21 @@ def _centred(chunk: np.ndarray, centring) -> np.ndarray:
     return np.ldexp(np.ldexp(chunk.astype(np.float64), -e0) - mean, -e1)
 
 
-def _budget(n: int, p: int, q: int, memory: int) -> str:
-    """'feature' or 'kernel': the form whose products are smaller, if it fits within `memory`."""
+def _budget(n: int, p: int, q: int, memory: int) -> tuple[str, int]:
+    """('feature' or 'kernel', its bytes): the form whose products are smaller, if it fits within `memory`."""
     feature, kernel = 8 * (p * p + q * q + p * q), 8 * (2 * n * n + n * (p + q))
     form, need = ("feature", feature) if feature <= kernel else ("kernel", kernel)
     if need > memory:
         raise UsageError(f"CKA of {n:,} items of {p:,} and {q:,} dimensions needs {need / 2**20:,.0f} MiB of "
                          f"products, more than {mention('memory')} ({memory / 2**20:,.0f} MiB) allows")
-    return form
+    return form, need
 
 
 def products(a: np.ndarray, b: np.ndarray, memory: int, sources: tuple[str, str]) -> Products:
     """The sums of centred A and B (rows matched), read in row chunks within `memory`."""
     n, p, q = a.shape[0], a.shape[1], b.shape[1]
-    form = _budget(n, p, q, memory)
-    rows = max(1, min(n, (memory // 2) // (8 * 4 * (p + q))))
+    form, need = _budget(n, p, q, memory)
+    rows = max(1, min(n, (memory - need) // (8 * 4 * (p + q))))  # a chunk, its float64 and centred copies
     ca, cb = _centring(a, rows, sources[0]), _centring(b, rows, sources[1])
     if form == "kernel":
         x, y = _centred(np.asarray(a), ca), _centred(np.asarray(b), cb)

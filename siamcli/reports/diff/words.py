@@ -26,8 +26,7 @@ def neighbourhood_line(f: dict) -> str:
             else "neighbourhoods changed a lot" if share < CHANGED_A_LOT else "neighbourhoods changed in part")
     if k == 1:
         return f"{head}: the nearest neighbour is the same in both spaces for {share:.0%} of items"
-    return (f"{head}: on average {share:.0%} of the {k} nearest neighbours are shared "
-            f"(mean Jaccard {f['jaccard_mean']:.3f}, median {f['jaccard_median']:.3f})")
+    return f"{head}: on average {share:.0%} of the {k} nearest neighbours are shared"
 
 
 def extremes_line(f: dict) -> str:
@@ -37,22 +36,23 @@ def extremes_line(f: dict) -> str:
             f"{_items(every)} ({every / f['n']:.0%}) keep all {f['k']}")
 
 
-def agreement_line(f: dict) -> str | None:
+def agreement_lines(f: dict) -> list[str]:
+    """CKA's verdict, then Procrustes' (when the dimensions match): one line when B is nearly a rotation."""
     cka, residual, scaled = f["cka"], f["procrustes_residual"], f["procrustes_scaled_residual"]
-    name = "debiased linear CKA" if f["cka_debiased"] else "linear CKA"
+    name = "debiased CKA" if f["cka_debiased"] else "linear CKA"
+    said = "" if cka is None else f", {name} {cka:.3f}"
     if residual is not None and residual < NEARLY_ROTATION:
-        return (f"the two spaces agree closely: B is nearly a rotation of A "
-                f"(Procrustes residual {residual:.2%} of B's size{'' if cka is None else f', {name} {cka:.3f}'})")
-    line = None
+        return [f"the two spaces agree closely: B is nearly a rotation of A (residual {residual:.2%}{said})"]
+    lines = []
     if cka is not None:
-        line = ("the two spaces agree closely in global geometry" if cka >= CLOSE
-                else "the two spaces differ in global geometry" if cka < DIFFERENT
-                else "the two spaces agree in part in global geometry") + f" ({name} {cka:.3f})"
-    if residual is None:
-        return line
-    rotation = (f"B is not a rotation of A (Procrustes residual {residual:.0%} of B's size)" if scaled >= NEARLY_ROTATION
-                else f"B is nearly a rotation of A scaled (residual {residual:.0%}, {scaled:.2%} with the best scale)")
-    return rotation if line is None else f"{line}; {rotation}"
+        lines.append(("the two spaces agree closely in global geometry" if cka >= CLOSE
+                      else "the two spaces differ in global geometry" if cka < DIFFERENT
+                      else "the two spaces agree in part in global geometry") + f" ({name} {cka:.3f})")
+    if residual is not None:
+        lines.append(f"B is not a rotation of A (Procrustes residual {residual:.0%} of B's size)"
+                     if scaled >= NEARLY_ROTATION else
+                     f"B is nearly a scaled rotation of A (residual {residual:.0%}; {scaled:.2%} with the best scale)")
+    return lines
 
 
 def similarity_line(f: dict) -> str | None:
@@ -63,12 +63,12 @@ def similarity_line(f: dict) -> str | None:
             else "pairs are ranked differently in the two spaces" if rho < DIFFERENT
             else "pairs are ranked partly alike in both spaces")
     how = f"{f['rsa_pairs']:,} sampled pairs" if f["rsa_sampled"] else f"all {f['rsa_pairs']:,} pairs"
-    return f"{head}: Spearman's rho {rho:.3f} between their closeness in A and in B ({how})"
+    return f"{head} (Spearman's rho {rho:.3f} over {how})"
 
 
 def summary_lines(f: dict) -> list[str]:
     """The findings in words, most telling first."""
-    lines = [neighbourhood_line(f), extremes_line(f), agreement_line(f), similarity_line(f)]
+    lines = [neighbourhood_line(f), extremes_line(f), *agreement_lines(f), similarity_line(f)]
     return [line for line in lines if line]
 
 
@@ -131,7 +131,9 @@ def _items_grid(items: list[dict], fields: list[str], precision: int) -> Grid:
 def layout(f: dict, items: list[dict], notes: list[str], precision: int) -> list:
     """Plain language first, then the figures, the histogram of neighbours shared, and the items."""
     fields = [name for name in (items[0] if items else {}) if f"a_neighbors_{name}" in items[0]]
-    blocks = [f"A: {f['a']}, B: {f['b']}: {_items(f['n'])} matched by {f['matched_by']}",
+    blocks = [f"{_items(f['n'])} matched by {f['matched_by']}:",
+              f"  A: {f['a']} ({f['dim_a']:,} dimensions, {f['metric']})",
+              f"  B: {f['b']} ({f['dim_b']:,} dimensions, {f['metric_b']})",
               *(f"  {line}" for line in summary_lines(f))]
     if notes:
         blocks += ["notes:", *(f"  ! {line}" for line in notes)]
