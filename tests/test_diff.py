@@ -74,10 +74,15 @@ def feature_cka(x: np.ndarray, y: np.ndarray) -> float:
     return np.linalg.norm(y.T @ x) ** 2 / (np.linalg.norm(x.T @ x) * np.linalg.norm(y.T @ y))
 
 
-def procrustes(x: np.ndarray, y: np.ndarray) -> float:
+def procrustes(x: np.ndarray, y: np.ndarray, best_scale: bool = False) -> float:
+    """||A R - B|| / ||B|| of the centred spaces, R from scipy; with `best_scale`, A R also scaled by the
+    least-squares factor <AR, B> / ||AR||^2."""
     xc, yc = x - x.mean(axis=0), y - y.mean(axis=0)
     r, _ = orthogonal_procrustes(xc, yc)
-    return np.linalg.norm(xc @ r - yc) / np.linalg.norm(yc)
+    turned = xc @ r
+    if best_scale:
+        turned *= np.vdot(turned, yc) / np.vdot(turned, turned)
+    return np.linalg.norm(turned - yc) / np.linalg.norm(yc)
 
 
 def rotation(d: int, seed: int) -> np.ndarray:
@@ -201,7 +206,8 @@ def test_diff_cka_and_procrustes_match_the_formulas(n, p, q):
     debiased = diff_spaces(a, b, top_k=2, metric="euclidean", debiased=True)
     assert debiased.cka == pytest.approx(debiased_cka(a, b), rel=1e-9)
     if p == q:
-        assert report.procrustes_residual == pytest.approx(procrustes(a, b), rel=1e-8)
+        assert report.procrustes_residual == pytest.approx(procrustes(a, b), rel=1e-10)
+        assert report.procrustes_scaled_residual == pytest.approx(procrustes(a, b, best_scale=True), rel=1e-10)
     else:
         assert report.procrustes_residual is None and report.record()["procrustes_residual"] is None
 
@@ -222,7 +228,7 @@ def test_diff_a_rotation_agrees_completely():
     b = a @ rotation(8, 9)
     report = diff_spaces(a, b, top_k=10, metric="euclidean")
     assert report.cka == pytest.approx(1.0, abs=1e-12)
-    assert report.procrustes_residual < 1e-6
+    assert report.procrustes_residual < 1e-13 and report.procrustes_scaled_residual < 1e-13
     assert report.rsa_spearman == pytest.approx(1.0, abs=1e-12)
     assert (report.jaccard == 1.0).all()
     assert report.record()["summary"][2].startswith("the two spaces agree closely: B is nearly a rotation of A")
@@ -237,7 +243,7 @@ def test_diff_an_isotropic_scaling_has_cka_one_and_is_a_rotation_only_up_to_scal
     # ||A R - 3A|| / ||3A|| is least at R = I: 2/3 (as scipy finds); with the best scale, 0
     assert report.procrustes_residual == pytest.approx(2 / 3, rel=1e-10)
     assert report.procrustes_residual == pytest.approx(procrustes(a, 3.0 * a), rel=1e-10)
-    assert report.procrustes_scaled_residual < 1e-6
+    assert report.procrustes_scaled_residual < 1e-13
     assert "B is nearly a scaled rotation of A" in " ".join(report.record()["summary"])
 
 

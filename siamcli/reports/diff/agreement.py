@@ -22,9 +22,9 @@ from ...errors import InputError, UsageError, mention
 
 @dataclass
 class Products:
-    """The sums CKA and Procrustes need, of centred rows x_i (of A) and y_i (of B) scaled by 2^-scale_a
-    and 2^-scale_b: ||X'Y||_F^2, ||X'X||_F^2, ||Y'Y||_F^2, sum |x_i|^2 |y_i|^2 and the like, and the
-    nuclear norm ||X'Y||_* (dimensions equal)."""
+    """The sums CKA needs, of centred rows x_i (of A) and y_i (of B) scaled by powers of two:
+    ||X'Y||_F^2, ||X'X||_F^2, ||Y'Y||_F^2, sum |x_i|^2 |y_i|^2 and the like; and, when the dimensions
+    match, the Procrustes residuals (relative: they do not depend on the scales)."""
 
     n: int
     xy: float
@@ -35,9 +35,8 @@ class Products:
     ry_ry: float
     sx: float  # ||X||_F^2
     sy: float
-    nuclear: float | None
-    scale_a: int
-    scale_b: int
+    residual: float | None = None  # min over orthogonal R of ||AR - B||_F / ||B||_F
+    scaled_residual: float | None = None  # min over R and a scale s of ||sAR - B||_F / ||B||_F
 
 
 def _chunks(x: np.ndarray, rows: int) -> Iterator[tuple[int, np.ndarray]]:
@@ -80,20 +79,32 @@ def _budget(n: int, p: int, q: int, memory: int) -> tuple[str, int]:
 
 
 def products(a: np.ndarray, b: np.ndarray, memory: int, sources: tuple[str, str]) -> Products:
-    """The sums of centred A and B (rows matched), read in row chunks within `memory`."""
+    """The sums of centred A and B (rows matched), read in row chunks within `memory`, and the
+    Procrustes residuals when the dimensions match (one more pass, for the rotated rows)."""
     n, p, q = a.shape[0], a.shape[1], b.shape[1]
     form, need = _budget(n, p, q, memory)
     rows = max(1, min(n, (memory - need) // (8 * 4 * (p + q))))  # a chunk, its float64 and centred copies
     ca, cb = _centring(a, rows, sources[0]), _centring(b, rows, sources[1])
+    shift = ca[1] + ca[2] - cb[1] - cb[2]  # A's rows in B's units: x * 2^shift
     if form == "kernel":
         x, y = _centred(np.asarray(a), ca), _centred(np.asarray(b), cb)
-        sums = _kernel_form(x, y)
-    else:
-        sums = _feature_form(a, b, ca, cb, rows)
-    return Products(n, *sums, scale_a=ca[1] + ca[2], scale_b=cb[1] + cb[2])
+        sums = Products(n, *_kernel_sums(x, y))
+        if p == q:
+            rotated, nuclear = _kernel_rotated(x, y)
+            sums.residual, sums.scaled_residual = _residuals([(rotated, y)], shift, nuclear / sums.sx)
+        return sums
+    sums, cross = _feature_sums(a, b, ca, cb, rows)
+    if p == q:
+        u, singular, vt = np.linalg.svd(cross)
+        turn = u @ vt  # the orthogonal R minimising ||XR - Y|| (Schoenemann 1966)
+        pairs = ((_centred(chunk, ca) @ turn, _centred(np.asarray(b[i : i + len(chunk)]), cb))
+                 for i, chunk in _chunks(a, rows))
+        sums.residual, sums.scaled_residual = _residuals(pairs, shift, float(singular.sum()) / sums.sx)
+    return sums
 
 
-def _feature_form(a, b, ca, cb, rows: int) -> tuple:
+def _feature_sums(a, b, ca, cb, rows: int) -> tuple[Products, np.ndarray]:
+    """The sums from d x d products accumulated over row chunks, and X'Y."""
     n, p, q = a.shape[0], a.shape[1], b.shape[1]
     gx, gy, c = np.zeros((p, p)), np.zeros((q, q)), np.zeros((p, q))
     rx, ry = np.empty(n), np.empty(n)
@@ -105,22 +116,39 @@ def _feature_form(a, b, ca, cb, rows: int) -> tuple:
         c += x.T @ y
         rx[start : start + len(x)] = np.einsum("ij,ij->i", x, x)
         ry[start : start + len(y)] = np.einsum("ij,ij->i", y, y)
-    nuclear = float(np.linalg.svd(c, compute_uv=False).sum()) if p == q else None
-    return (float(np.vdot(c, c)), float(np.vdot(gx, gx)), float(np.vdot(gy, gy)), float(rx @ ry), float(rx @ rx),
-            float(ry @ ry), float(rx.sum()), float(ry.sum()), nuclear)
+    sums = Products(n, float(np.vdot(c, c)), float(np.vdot(gx, gx)), float(np.vdot(gy, gy)), float(rx @ ry),
+                    float(rx @ rx), float(ry @ ry), float(rx.sum()), float(ry.sum()))
+    return sums, c
 
 
-def _kernel_form(x: np.ndarray, y: np.ndarray) -> tuple:
+def _kernel_sums(x: np.ndarray, y: np.ndarray) -> tuple:
     """The same sums from the n x n Gram matrices (few items of many dimensions)."""
     k, l = x @ x.T, y @ y.T
     rx, ry = np.diag(k).copy(), np.diag(l).copy()
-    nuclear = None
-    if x.shape[1] == y.shape[1]:
-        # the singular values of X'Y are those of R Y, where X' = QR (Q's columns orthonormal)
-        r = np.linalg.qr(x.T, mode="r") if x.shape[0] < x.shape[1] else x.T
-        nuclear = float(np.linalg.svd(r @ y, compute_uv=False).sum())
     return (float(np.vdot(k, l)), float(np.vdot(k, k)), float(np.vdot(l, l)), float(rx @ ry), float(rx @ rx),
-            float(ry @ ry), float(rx.sum()), float(ry.sum()), nuclear)
+            float(ry @ ry), float(rx.sum()), float(ry.sum()))
+
+
+def _kernel_rotated(x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, float]:
+    """(X R, ||X'Y||_*) for the best orthogonal R, without a d x d matrix (the kernel form has n < d
+    when the dimensions match): with X' = QT (Q's n columns orthonormal) and TY = U S V', X'Y = (QU) S V',
+    so R takes QU to V and XR = T'UV'."""
+    t = np.linalg.qr(x.T, mode="r")
+    u, singular, vt = np.linalg.svd(t @ y, full_matrices=False)
+    return t.T @ u @ vt, float(singular.sum())
+
+
+def _residuals(pairs, shift: int, scale: float) -> tuple[float, float]:
+    """(||X R 2^shift - Y|| / ||Y||, ||s X R - Y|| / ||Y|| with the best scale s) from (XR, Y) row chunks."""
+    off = fit = norm = 0.0
+    with np.errstate(over="ignore", invalid="ignore"):
+        for rotated, y in pairs:
+            off += float(np.sum(np.square(np.ldexp(rotated, shift) - y)))
+            fit += float(np.sum(np.square(scale * rotated - y)))
+            norm += float(np.sum(np.square(y)))
+    if not math.isfinite(off):
+        raise InputError("A's values are beyond 1e150 times B's: the Procrustes residual overflows")
+    return math.sqrt(off / norm), math.sqrt(fit / norm)
 
 
 def _unbiased(product: float, rows: float, s1: float, s2: float, n: int) -> float:
@@ -140,23 +168,6 @@ def cka(s: Products, debiased: bool = False) -> tuple[float | None, str | None]:
         return None, ("debiased CKA is undefined here: the unbiased HSIC estimate of a space with itself is not "
                       "positive (too few items)")
     return _unbiased(s.xy, s.rx_ry, s.sx, s.sy, s.n) / math.sqrt(xx) / math.sqrt(yy), None
-
-
-def procrustes_residual(s: Products) -> tuple[float | None, float | None]:
-    """(||A R - B||_F / ||B||_F of centred A and B, R the orthogonal matrix that minimises it; the same with
-    A also scaled by the best factor), both None when the dimensions differ. With t = ||A|| / ||B|| and
-    c = ||A'B||_* / (||A|| ||B||), the minimum over R of ||AR - B||^2 / ||B||^2 is t^2 + 1 - 2tc
-    (Schoenemann 1966), and over a scale too, 1 - c^2. Accurate to about 1e-8 (a difference of squares)."""
-    if s.nuclear is None:
-        return None, None
-    c = min(1.0, s.nuclear / math.sqrt(s.sx) / math.sqrt(s.sy))
-    scaled = math.sqrt(max(0.0, (1.0 - c) * (1.0 + c)))
-    try:
-        t = math.ldexp(math.sqrt(s.sx / s.sy), s.scale_a - s.scale_b)
-        residual = math.sqrt(max(0.0, (t - c) ** 2 + (1.0 - c) * (1.0 + c)))
-    except OverflowError:
-        raise InputError("A's values are beyond 1e300 times B's: the Procrustes residual overflows") from None
-    return residual, scaled
 
 
 # ---------------------------------------------------------------- similarity of pairwise similarities
