@@ -443,6 +443,9 @@ def test_cli_diff_bad_inputs_are_one_error_line(tmp_path, pair):
     zero[3] = 0.0
     assert_one_error_line(*invoke("runner", "diff", _npy(tmp_path, "zero.npy", zero), b_path), ["zero.npy", "row 3"])
     assert_one_error_line(*invoke("runner", "diff", a_path, b_path, "--p", "3"), ["--p", "minkowski"])
+    big = _npy(tmp_path, "big.npy", np.random.default_rng(0).normal(size=(2000, 2)))
+    assert_one_error_line(*invoke("runner", "diff", big, big, "--memory", "1M", "--pairs-sample", "100000"),
+                          ["--pairs-sample", "--memory"])
 
 
 def test_cli_diff_debiased_needs_four_items(tmp_path):

@@ -76,8 +76,13 @@ def in_a_order(b: EmbeddingSet, order: np.ndarray | None) -> EmbeddingSet:
     return EmbeddingSet(np.asarray(b.vectors[order]), ids, b.source, False, None, fields, b.format)
 
 
-def check_counts(n: int, top_k, pairs_sample, seed) -> None:
-    """k from 1 to n - 1 (an item has n - 1 others), a positive pair sample, a seed numpy takes."""
+#: Working bytes per sampled pair: its rows, two scores, their keys and ranks, and rankdata's own copies.
+PAIR_BYTES = 128
+
+
+def check_counts(n: int, top_k, pairs_sample, seed, memory: int) -> None:
+    """k from 1 to n - 1 (an item has n - 1 others), a positive pair sample within `memory`, a seed
+    numpy takes."""
     from ..evaluation.pairs import check_seed
 
     if isinstance(top_k, bool) or not isinstance(top_k, (int, np.integer)) or top_k < 1:
@@ -87,4 +92,8 @@ def check_counts(n: int, top_k, pairs_sample, seed) -> None:
                          f"others, so k must be below {n:,}")
     if isinstance(pairs_sample, bool) or not isinstance(pairs_sample, (int, np.integer)) or pairs_sample < 1:
         raise UsageError(f"{mention('pairs_sample')} must be a whole number >= 1, got {pairs_sample!r}")
+    need = min(pairs_sample, n * (n - 1) // 2) * PAIR_BYTES
+    if need > memory:
+        raise UsageError(f"{mention('pairs_sample')} {pairs_sample:,} needs {need / 2**20:,.1f} MiB, more than "
+                         f"{mention('memory')} ({memory / 2**20:,.1f} MiB) allows; sample fewer pairs")
     check_seed(seed)

@@ -9,6 +9,9 @@ import numpy as np
 
 from ...engine import Comparison, rankings
 
+#: The record key of an item's neighbourhood overlap, as the issue names it (the overlap, not the metric
+#: of the same name: tests/test_metric_params.py allows this one constant).
+JACCARD = "jaccard"
 #: Quantiles of the per-item Jaccard reported; record keys are "10%", "25%", ...
 QUANTILES = (0.1, 0.25, 0.5, 0.75, 0.9)
 
@@ -56,7 +59,7 @@ def quantiles(values: np.ndarray) -> dict[str, float]:
 def histogram(shared: np.ndarray, k: int) -> list[dict]:
     """Items by neighbours shared (0 to k): the Jaccard of two k-sets takes only these k + 1 values."""
     counts = np.bincount(shared, minlength=k + 1)
-    return [{"shared": s, "jaccard": s / (2.0 * k - s), "items": int(c)} for s, c in enumerate(counts.tolist())]
+    return [{"shared": s, JACCARD: s / (2.0 * k - s), "items": int(c)} for s, c in enumerate(counts.tolist())]
 
 
 def neighbour_step(comps: tuple[Comparison, Comparison], k: int, memory: int,

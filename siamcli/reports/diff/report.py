@@ -78,7 +78,7 @@ class SpaceDiff(Document):
         texts = self.shown_fields()
         ids = self.a.id_of
         for i in self.order[: self.listed].tolist():
-            item = {"index": i, "id": ids(i), "jaccard": float(self.jaccard[i]), "shared": int(self.shared[i]),
+            item = {"index": i, "id": ids(i), neighbours.JACCARD: float(self.jaccard[i]), "shared": int(self.shared[i]),
                     "a_neighbors": [ids(j) for j in self.before[i].tolist()],
                     "b_neighbors": [ids(j) for j in self.after[i].tolist()]}
             for name, values in texts.items():
@@ -137,7 +137,7 @@ def diff_spaces(a, b, *, top_k: int = 10, metric="cosine", metric_b=None, by_row
     memory = check_memory(memory)
     order = match_rows(a, b, by_row)
     n = len(a)
-    check_counts(n, top_k, pairs_sample, seed)
+    check_counts(n, top_k, pairs_sample, seed, memory)
     if debiased and n < 4:
         raise UsageError(f"{mention('debiased')} CKA needs at least 4 items (its estimator divides by n - 3), got {n}")
     matched_by = "row" if by_row or (a.ids is None and b.ids is None) else "id"

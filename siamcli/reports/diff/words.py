@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 from ...results import Column, Grid, key_value_grid
+from .neighbours import JACCARD
+
+#: The overlap's name in tables.
+OVERLAP = JACCARD.capitalize()
 
 #: Mean share of neighbours kept above which neighbourhoods "barely changed", and below which "a lot".
 BARELY_CHANGED = 0.9
@@ -83,8 +87,8 @@ def _figures_grid(f: dict, precision: int) -> Grid:
     rows = [
         ("items x dimensions", f"{f['n']:,} x {f['dim_a']:,} (A), {f['dim_b']:,} (B)"),
         ("metric (A / B)", f"{f['metric']} / {f['metric_b']}"),
-        (f"Jaccard of {f['k']} neighbours: mean / median", f"{num(f['jaccard_mean'])} / {num(f['jaccard_median'])}"),
-        ("Jaccard 10% / 25% / 75% / 90%", " / ".join(num(q[key]) for key in ("10%", "25%", "75%", "90%"))),
+        (f"{OVERLAP} of {f['k']} neighbours: mean / median", f"{num(f['jaccard_mean'])} / {num(f['jaccard_median'])}"),
+        (f"{OVERLAP} 10% / 25% / 75% / 90%", " / ".join(num(q[key]) for key in ("10%", "25%", "75%", "90%"))),
         ("neighbours shared (mean share)", num(f["shared_mean"])),
         ("debiased linear CKA" if f["cka_debiased"] else "linear CKA", num(f["cka"])),
         ("Spearman's rho of pair closeness", num(f["rsa_spearman"])),
@@ -101,11 +105,11 @@ def _histogram_grid(f: dict, precision: int) -> Grid:
 
     rows = f["shared_histogram"]
     top = max(row["items"] for row in rows) or 1
-    grid = Grid([Column("shared", justify="right"), Column("Jaccard", justify="right"),
+    grid = Grid([Column("shared", justify="right"), Column(OVERLAP, justify="right"),
                  Column("items", justify="right"), Column("")])
     for row in rows:
         bar = "#" * round(BAR_WIDTH * row["items"] / top)
-        grid.rows.append([f"{row['shared']}/{f['k']}", figure(row["jaccard"], precision), f"{row['items']:,}", bar])
+        grid.rows.append([f"{row['shared']}/{f['k']}", figure(row[JACCARD], precision), f"{row['items']:,}", bar])
     return grid
 
 
@@ -117,13 +121,13 @@ def _items_grid(items: list[dict], fields: list[str], precision: int) -> Grid:
     named = any(item["id"] != str(item["index"]) for item in items)
     columns = [Column("index", justify="right"), *([Column("id", overflow="fold")] if named else [])]
     columns += [Column(name, overflow="fold") for name in fields]
-    columns += [Column("Jaccard", justify="right"), Column("neighbours in A", overflow="fold"),
+    columns += [Column(OVERLAP, justify="right"), Column("neighbours in A", overflow="fold"),
                 Column("neighbours in B", overflow="fold")]
     grid = Grid(columns)
     for item in items:
         key = f"_{fields[0]}" if fields else ""
         grid.rows.append([str(item["index"]), *([item["id"]] if named else []), *(str(item[name]) for name in fields),
-                          figure(item["jaccard"], precision), ", ".join(map(str, item[f"a_neighbors{key}"])),
+                          figure(item[JACCARD], precision), ", ".join(map(str, item[f"a_neighbors{key}"])),
                           ", ".join(map(str, item[f"b_neighbors{key}"]))])
     return grid
 
