@@ -431,6 +431,8 @@ def test_cli_diff_bad_inputs_are_one_error_line(tmp_path, pair):
     other = ids[:39] + ["stranger"]
     assert_one_error_line(*invoke("runner", "diff", a_path, b_path, "--ids", _ids(tmp_path, "a.txt", ids),
                                   "--b-ids", _ids(tmp_path, "b.txt", other)), ["'doc39'", "row 39", "40 rows"])
+    assert_one_error_line(*invoke("runner", "diff", a_path, b_path, "--ids", _ids(tmp_path, "a.txt", ids)),
+                          ["row 0, id 'doc0'", "b.npy has no ids", "--by-row"])
     dup = ids[:39] + ["doc0"]
     assert_one_error_line(*invoke("runner", "diff", a_path, b_path, "--ids", _ids(tmp_path, "a.txt", ids),
                                   "--b-ids", _ids(tmp_path, "dup.txt", dup)), ["'doc0'", "rows 0 and 39"])

@@ -30,11 +30,9 @@ def _missing(one: EmbeddingSet, ids: list[str], other: EmbeddingSet, there: dict
     if not lacking:
         return
     row = lacking[0]
-    hint = ""
-    if other.ids is None:
-        hint = f" ({other.source} has no ids: its rows are named by number; give its ids, or match by row with {mention('by_row')})"
-    elif one.ids is None:
-        hint = f" ({one.source} has no ids: its rows are named by number; give its ids, or match by row with {mention('by_row')})"
+    unnamed = other if other.ids is None else one if one.ids is None else None
+    hint = "" if unnamed is None else (f" ({unnamed.source} has no ids: its rows are named by number; give its ids, "
+                                       f"or match by row with {mention('by_row')})")
     raise InputError(f"{one.source} row {row}, id {_quoted(ids[row])}, is not in {other.source} "
                      f"({len(lacking):,} of its ids are not; A has {n:,} rows, B has {m:,}){hint}")
 

@@ -152,5 +152,5 @@ def diff_spaces(a, b, *, top_k: int = 10, metric="cosine", metric_b=None, by_row
     rho, pairs, sampled, rho_why_not = agreement.spearman(comps, pairs_sample, seed)
     jaccard = neighbours.jaccard(shared, top_k)
     return SpaceDiff(a, b, top_k, comps[0].metric.name, comps[1].metric.name, matched_by, before, after, shared,
-                     jaccard, neighbours.changed_order(jaccard), cka, debiased, sums.residual, sums.scaled_residual, rho, pairs,
-                     sampled, seed, [note for note in (why_not, rho_why_not) if note])
+                     jaccard, neighbours.changed_order(jaccard), cka, debiased, sums.residual, sums.scaled_residual,
+                     rho, pairs, sampled, seed, [note for note in (why_not, rho_why_not) if note])
