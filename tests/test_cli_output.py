@@ -286,6 +286,7 @@ def pipe_inputs(tmp_path_factory):
         "matrix": ["matrix", t("m.npy"), "-q"],
         "evaluate": ["evaluate", t("l.npy"), t("r.npy"), "--labels", t("labels.txt"), "--far", fars, "-q"],
         "inspect": ["inspect", t("x.npy"), "--classes", t("classes.txt"), "-q"],
+        "diff": ["diff", t("x.npy"), t("x.npy"), "--top", "all", "-q"],
         "metrics": ["metrics", "-q"],
         "loss contrastive": ["loss", "contrastive", t("l.npy"), t("r.npy"), "--labels", t("labels.txt"),
                              "--sweep", "--margins", margins, "-q"],

@@ -43,6 +43,7 @@ COMMAND_ARGS: dict[str, list[str]] = {
     "matrix": ["{a}", "{b}"],
     "evaluate": ["{a}", "{b}", "--labels", "{same}"],
     "inspect": ["{a}"],
+    "diff": ["{a}", "{b}", "-k", "3"],
     "loss contrastive": ["{a}", "{b}", "--labels", "{same}"],
     "loss triplet": ["{a}", "{b}", "{n}"],
     "metrics": [],

@@ -146,6 +146,8 @@ def test_metric_bind_fills_defaults_and_keeps_values():
 
 #: Default metrics of signatures and options: documented defaults, not branches on a metric.
 ALLOWED_DEFAULTS = {"cosine", "euclidean"}
+#: Strings that name a metric but mean something else: diff's record key for the neighbourhood overlap.
+ALLOWED_WORDS = {("reports/diff/neighbours.py", "jaccard")}
 
 
 def _metric_names() -> set[str]:
@@ -173,6 +175,8 @@ def test_no_module_outside_metrics_names_a_metric():
         for node in ast.walk(tree):
             if isinstance(node, ast.Constant) and isinstance(node.value, str) and node.value.lower() in names:
                 if id(node) in defaults and node.value in ALLOWED_DEFAULTS:
+                    continue
+                if (str(path.relative_to(ROOT)), node.value) in ALLOWED_WORDS:
                     continue
                 offences.append(f"{path.relative_to(ROOT)}:{node.lineno}: {node.value!r}")
     assert offences == []

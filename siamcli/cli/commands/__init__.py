@@ -4,6 +4,7 @@ A new command is a new module here and one entry in COMMANDS.
 """
 
 from .compare import compare
+from .diff import diff
 from .evaluate import evaluate
 from .inspect import inspect
 from .loss import loss
@@ -12,4 +13,4 @@ from .metrics import metrics
 from .verify import verify
 
 #: Every command of the `siamcli` group (click lists them by name).
-COMMANDS = (compare, verify, evaluate, inspect, loss, matrix, metrics)
+COMMANDS = (compare, verify, evaluate, inspect, diff, loss, matrix, metrics)
