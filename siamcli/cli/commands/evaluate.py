@@ -201,7 +201,7 @@ def _read_inputs(specs, labels_path, pairs_path, classes_path, labels_column, cl
     (each None unless given), as evaluate takes them; pairs, labels and classes refer to the
     first model's rows."""
     from ...io import load_embeddings, read_labelled_pairs, read_labels
-    from ...reports.evaluation import Model
+    from ...reports.evaluation import Model, align_models
     from ..common import check_read_options
 
     reading = dict(reading, unused_options="ignore")
@@ -218,6 +218,7 @@ def _read_inputs(specs, labels_path, pairs_path, classes_path, labels_column, cl
                                                            ids_path=ids_b, max_input_size=max_input_size, **reading)
         models.append(Model(name, a_set, b_set))
     check_read_options([s for m in models for s in (m.a, m.b) if s is not None], reading, key=key, b_key=b_key)
+    models = align_models(models)  # before the pairs are read: a mismatch is said as one
     first = models[0]
     labels = pairs = classes = None
     if labels_path is not None:

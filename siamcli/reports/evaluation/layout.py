@@ -11,32 +11,72 @@ if TYPE_CHECKING:  # the evaluator imports this module
     from .evaluator import Evaluation, MetricEvaluation
 
 
-def _interval(ci, precision: int) -> str:
+def _interval(ci, precision: int, sep: str = " .. ") -> str:
     from ...output.text import figure
 
-    return "-" if ci is None else f"{figure(ci[0], precision)} .. {figure(ci[1], precision)}"
+    return "-" if ci is None else f"{figure(ci[0], precision)}{sep}{figure(ci[1], precision)}"
 
 
-def _ranked_grid(result: Evaluation, records: list[dict], fars: list, precision: int) -> Grid:
-    """One row per (model, metric), best AUC first, at the strictest FAR (the others are in the details)."""
+def _p(value, precision: int) -> str:
+    """A p-value as the table shows it: '<0.0001' below the shown precision."""
+    from ...output.text import figure
+
+    return f"<{10.0 ** -precision:.{precision}f}" if value is not None and value < 10.0 ** -precision else figure(
+        value, precision)
+
+
+def short_names(names: list[str]) -> dict[str, str]:
+    """Each model's name as tables show it: its file name (each side's, for LEFT:RIGHT) when
+    that tells the models apart, else the name as given."""
+    import os
+
+    short = {name: ":".join(os.path.basename(side) or side for side in name.split(":")) for name in names}
+    return short if len(set(short.values())) == len(short) else {name: name for name in names}
+
+
+def _number_columns(names: list[str], precision: int) -> list[Column]:
+    width = precision + 2  # "0.": numbers are never cut
+    return [Column(c, overflow="fold", min_width=6) if c in ("model", "metric") else
+            Column(c, justify="right", no_wrap=True, min_width=max(len(c), width)) for c in names]
+
+
+def _metrics_grid(result: Evaluation, records: list[dict], fars: list, precision: int) -> Grid:
+    """One model: a row per metric, best AUC first, at the strictest FAR (the others are in the details)."""
     from ...output.text import figure
 
     num = lambda x: figure(x, precision)  # noqa: E731
     retrieval = result.best.retrieval is not None
-    several = len(result.models) > 1
     strictest = fars[-1] if fars else None
-    names = [*(["model"] if several else []), "metric", "AUC", "95% CI", *(["p"] if several else []), "EER", "acc",
-             *([f"TAR@{strictest}"] if fars else []), "cv acc"]
+    names = ["metric", "AUC", "EER", "acc", *([f"TAR@{strictest}"] if fars else []), "cv acc"]
     names += ["P@1", "mAP@R"] if retrieval else []
-    width = precision + 2  # "0.": numbers are never cut
-    columns = [Column(c, overflow="fold") if c in ("model", "metric") else
-               Column(c, justify="right", no_wrap=True, min_width=max(len(c), width)) for c in names]
-    grid = Grid(columns)
+    grid = Grid(_number_columns(names, precision))
     for r, evaluated in zip(records, result.results):
-        row = [*([evaluated.model] if several else []), evaluated.name, num(r["auc"]), _interval(r["auc_ci"], precision),
-               *([num(r["auc_p_value"])] if several else []), num(r["eer"]), num(r["best_accuracy"]),
+        row = [evaluated.name, num(r["auc"]), num(r["eer"]), num(r["best_accuracy"]),
                *([num(r["tar_at_far"][strictest])] if fars else []), num(r["cv_accuracy"])]
         row += [num(r.get("precision_at_1")), num(r.get("map_at_r"))] if retrieval else []
+        grid.rows.append(row)
+    return grid
+
+
+def _models_grid(result: Evaluation, records: list[dict], fars: list, precision: int) -> Grid:
+    """Several models: a row per (model, metric), best AUC first, with the AUC's interval and p
+    against the best model with the same metric; then EER and TAR at the strictest FAR, or with
+    classes precision@1 and mAP@R (the rest is in the details and the records). The metric
+    column only when there are several metrics."""
+    from ...output.text import figure
+
+    num = lambda x: figure(x, precision)  # noqa: E731
+    retrieval = result.best.retrieval is not None
+    strictest = fars[-1] if fars else None
+    short = short_names(result.models)
+    metrics = len({r.name for r in result.results}) > 1
+    tail = ["P@1", "mAP@R"] if retrieval else ["EER", *([f"TAR@{strictest}"] if fars else [])]
+    grid = Grid(_number_columns(["model", *(["metric"] if metrics else []), "AUC", "95% CI", "p", *tail], precision))
+    for r, evaluated in zip(records, result.results):
+        row = [short[evaluated.model], *([evaluated.name] if metrics else []), num(r["auc"]),
+               _interval(r["auc_ci"], precision, ".."), _p(r["auc_p_value"], precision)]
+        row += ([num(r["precision_at_1"]), num(r["map_at_r"])] if retrieval else
+                [num(r["eer"]), *([num(r["tar_at_far"][strictest])] if fars else [])])
         grid.rows.append(row)
     return grid
 
@@ -47,6 +87,7 @@ def _verdicts(result: Evaluation, precision: int, limit: int = 12) -> list[str]:
     from ...output.text import figure
 
     num = lambda x: figure(x, precision)  # noqa: E731
+    short = short_names(result.models)
     leaders: dict[str, MetricEvaluation] = {}
     lines = []
     for r in result.results:
@@ -54,18 +95,17 @@ def _verdicts(result: Evaluation, precision: int, limit: int = 12) -> list[str]:
         if leader is r:
             continue
         gap = f"AUC {num(leader.verification.auc)} against {num(r.verification.auc)}"
+        first, other, p = short[leader.model], short[r.model], _p(r.auc_p_value, precision)
         if r.auc_p_value is None:
-            lines.append(f"{r.name}: {leader.model} ranks above {r.model} ({gap}; no test: too few pairs)")
+            lines.append(f"{r.name}: {first} ranks above {other} ({gap}; too few pairs to test)")
         elif r.auc_p_value < 0.05:
-            lines.append(f"{r.name}: {leader.model} beats {r.model} ({gap}, p = {num(r.auc_p_value)}: "
-                         "not chance)")
+            lines.append(f"{r.name}: {first} beats {other} ({gap}, p {'< ' + p[1:] if p[0] == '<' else '= ' + p})")
         else:
-            lines.append(f"{r.name}: {leader.model} and {r.model} are not told apart by these pairs "
-                         f"({gap}, p = {num(r.auc_p_value)}: could be chance)")
+            lines.append(f"{r.name}: {first} and {other} are not told apart by these pairs ({gap}, p = {p})")
     if len(lines) > limit:
         lines = lines[:limit] + [f"... and {len(lines) - limit} more comparisons in the table (column p)"]
     best = result.best
-    head = (f"Best: {best.model} with {best.name}, AUC {num(best.verification.auc)} "
+    head = (f"Best: {short[best.model]} with {best.name}, AUC {num(best.verification.auc)} "
             f"(95% CI {_interval(best.intervals.auc if best.intervals else None, precision)}).")
     return [head, *lines, ""]
 
@@ -122,16 +162,18 @@ def evaluation_layout(result: Evaluation, precision: int) -> list:
     blocks = [f"{result.pairs}: {record['n_positive']:,} same, {record['n_negative']:,} different"]
     if len(result.models) > 1:
         blocks += _verdicts(result, precision)
-    if len(records) > 1:
-        blocks += [_ranked_grid(result, records, fars, precision),
-                   "acc: best accuracy; cv acc: cross-validated accuracy; 95% CI of the AUC: DeLong; ranked by AUC",
-                   *(["p: DeLong's paired test of the AUC against the best model with the same metric "
-                      "(two-sided; below 0.05: the gap is unlikely to be chance)"] if len(result.models) > 1 else []),
-                   ""]
+    if len(result.models) > 1:
+        blocks += [_models_grid(result, records, fars, precision),
+                   "ranked by AUC; 95% CI: DeLong; p: DeLong's paired test of the AUC against the best model "
+                   "with the same metric (two-sided)", ""]
+    elif len(records) > 1:
+        blocks += [_metrics_grid(result, records, fars, precision),
+                   "acc: best accuracy; cv acc: cross-validated accuracy; ranked by AUC", ""]
     direction = "higher" if record["higher_is_better"] else "lower"
     intervals = (f"95% CI: AUC by DeLong, the others by {result.bootstrap:,} bootstrap resamples (seed {result.seed})"
                  if result.bootstrap else "95% CI: AUC by DeLong (no bootstrap resamples asked for)")
-    blocks += [f"{best.label if len(result.models) > 1 else best.name} ({direction} is closer):", _details_grid(best, record, precision), intervals, "",
+    shown = f"{short_names(result.models)[best.model]} {best.name}" if len(result.models) > 1 else best.name
+    blocks += [f"{shown} ({direction} is closer):", _details_grid(best, record, precision), intervals, "",
                _distribution_grid(record, precision),
                f"overlap of the two histograms: {figure(record['overlap'], precision)} (0 = separated, 1 = identical)",
                "", *text_histogram(best.distribution)]

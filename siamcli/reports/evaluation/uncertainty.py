@@ -28,7 +28,7 @@ from typing import Sequence
 
 import numpy as np
 
-from ...errors import UsageError
+from ...errors import UsageError, mention
 
 DEFAULT_BOOTSTRAP = 1000
 LEVEL = 0.95
@@ -110,7 +110,8 @@ def check_bootstrap(n_resamples) -> int:
     """A number of bootstrap resamples: 0 (no bootstrap) or at least 2."""
     if isinstance(n_resamples, bool) or not isinstance(n_resamples, (int, np.integer)) or n_resamples < 0 \
             or n_resamples == 1:
-        raise UsageError(f"bootstrap takes 0 (no bootstrap intervals) or at least 2 resamples, got {n_resamples!r}")
+        raise UsageError(f"{mention('bootstrap')} takes 0 (no bootstrap intervals) or at least 2 resamples, "
+                         f"got {n_resamples!r}")
     return int(n_resamples)
 
 
