@@ -175,10 +175,18 @@ def test_delong_needs_two_pairs_of_each_kind():
         un.auc_components(np.array([1.0, 2.0]), np.array([True, True]))
 
 
-def test_midranks_match_scipy():
-    values = np.random.default_rng(1).integers(0, 6, 300).astype(float)
-    np.testing.assert_array_equal(un.midranks(values), rankdata(values))
-    assert un.midranks(np.empty(0)).shape == (0,)
+def test_pair_groups_follow_a_given_order():
+    """Groups from verification's own sort (ties in index order) equal groups from a fresh sort."""
+    from siamcli.reports.evaluation.verification import closest_first
+
+    distance = np.random.default_rng(1).integers(0, 6, 300).astype(float)
+    same = np.random.default_rng(2).random(300) < 0.3
+    given = un.pair_groups(-distance, same, closest_first(distance, False))
+    fresh = un.pair_groups(-distance, same)
+    for name in ("positives", "negatives", "group_of"):
+        np.testing.assert_array_equal(getattr(given, name), getattr(fresh, name))
+    ranks = rankdata(distance, method="dense") - 1  # group 0 is the closest: the smallest distance
+    np.testing.assert_array_equal(given.group_of, ranks)
 
 
 # ---------------------------------------------------------------- bootstrap over pairs

@@ -12,7 +12,7 @@ from ...results import Report, plain
 from .distribution import ScoreDistribution, score_distribution
 from .pairs import check_pair_count, check_seed, parse_labels, sample_pairs
 from .retrieval import DEFAULT_KS, RetrievalReport, codes_and_sizes, class_pair_scores, retrieval_from_counts
-from .verification import DEFAULT_FARS, VerificationReport, verification_report
+from .verification import DEFAULT_FARS, VerificationReport, check_pairs, closest_first, verification_report
 from .layout import evaluation_layout
 from .models import Model, align_models, as_models, rank_and_test
 from .uncertainty import DEFAULT_BOOTSTRAP, AucComponents, Intervals, check_bootstrap, intervals_of
@@ -271,9 +271,12 @@ def _evaluate_one(comp, model: Model, m, normalized: bool, plan: _PairsPlan, hoo
             _, _, tallies = class_scores(comp, plan.class_codes, ks, False)
     if plan.class_codes is not None:
         retrieval = retrieval_from_counts(tallies, len(plan.class_codes), m.higher_is_better, ks, metric=m.name)
+    scores, pair_same = check_pairs(scores, pair_same)
+    order = closest_first(scores, m.higher_is_better)  # one sort for the report and its intervals
     report = verification_report(scores, pair_same, m.higher_is_better, folds=folds, fars=fars, seed=seed,
-                                 metric=m.name)
+                                 metric=m.name, order=order)
     dist = score_distribution(scores, pair_same, higher_is_better=m.higher_is_better)
-    components, intervals, notes = intervals_of(scores, pair_same, report, retrieval, n_resamples=bootstrap, seed=seed)
+    components, intervals, notes = intervals_of(scores, pair_same, report, retrieval, n_resamples=bootstrap, seed=seed,
+                                                order=order)
     return MetricEvaluation(report, dist, retrieval, normalized, scores, pair_same, model.name, dict(model.fields),
                             intervals, components, notes=notes)

@@ -53,29 +53,47 @@ class AucComponents:
         return float(np.var(self.v10, ddof=1) / m + np.var(self.v01, ddof=1) / n)
 
 
-def midranks(x: np.ndarray) -> np.ndarray:
-    """Ranks from 1, ties given the mean of the ranks they span: midranks([5, 3, 5]) = [2.5, 1, 2.5]."""
-    order = np.argsort(x, kind="stable")
-    ordered = x[order]
-    n = len(x)
-    starts = np.flatnonzero(np.r_[True, ordered[1:] != ordered[:-1]]) if n else np.empty(0, np.int64)
-    ends = np.r_[starts[1:], n]
-    ranks = np.empty(n, dtype=np.float64)
-    ranks[order] = np.repeat((starts + ends + 1) / 2.0, ends - starts)
-    return ranks
+@dataclass
+class Groups:
+    """Scored pairs grouped by equal closeness, closest group first: the positive and negative
+    pairs of each group, and each pair's group (in the pairs' order)."""
+
+    positives: np.ndarray
+    negatives: np.ndarray
+    group_of: np.ndarray = field(repr=False)
 
 
-def auc_components(closeness, same) -> AucComponents:
-    """DeLong's components of the AUC of `closeness` (higher: more likely same) for labels `same`."""
+def pair_groups(closeness, same, order=None) -> Groups:
+    """The Groups of scored pairs; `order` (optional) sorts them closest first, ties in any order
+    (verification_report's sort, so that it is done once)."""
     closeness = np.asarray(closeness, dtype=np.float64)
     same = np.asarray(same, dtype=bool)
-    x, y = closeness[same], closeness[~same]
-    m, n = len(x), len(y)
+    order = np.argsort(-closeness, kind="stable") if order is None else order
+    ordered = closeness[order]
+    size = len(ordered)
+    starts = np.flatnonzero(np.concatenate(([True], ordered[1:] != ordered[:-1]))) if size else np.empty(0, np.intp)
+    ends = np.append(starts[1:], size)
+    before = np.concatenate(([0], np.cumsum(same[order], dtype=np.int64)))
+    positives = before[ends] - before[starts]
+    group_of = np.empty(size, dtype=np.intp)
+    group_of[order] = np.repeat(np.arange(len(starts)), ends - starts)
+    return Groups(positives, (ends - starts) - positives, group_of)
+
+
+def auc_components(closeness, same, groups: Groups | None = None) -> AucComponents:
+    """DeLong's components of the AUC of `closeness` (higher: more likely same) for labels
+    `same`: V10 of a positive pair is (negatives less close + half the tied ones) / n, V01 of a
+    negative pair (positives closer + half the tied ones) / m, read off the groups of equal
+    closeness (Sun & Xu's midranks, counted once)."""
+    same = np.asarray(same, dtype=bool)
+    groups = pair_groups(closeness, same) if groups is None else groups
+    m, n = int(groups.positives.sum()), int(groups.negatives.sum())
     if m == 0 or n == 0:
         raise UsageError("the AUC needs at least one positive and one negative pair")
-    combined = midranks(np.concatenate([x, y]))
-    v10 = (combined[:m] - midranks(x)) / n
-    v01 = 1.0 - (combined[m:] - midranks(y)) / m
+    negatives_below = n - np.cumsum(groups.negatives)
+    positives_above = np.cumsum(groups.positives) - groups.positives
+    v10 = ((negatives_below + groups.negatives / 2.0) / n)[groups.group_of[same]]
+    v01 = ((positives_above + groups.positives / 2.0) / m)[groups.group_of[~same]]
     return AucComponents(float(np.mean(v10)), v10, v01)
 
 
@@ -140,13 +158,10 @@ class Runs:
         return int(self.negatives.sum())
 
 
-def pair_runs(closeness: np.ndarray, same: np.ndarray) -> Runs:
+def pair_runs(closeness, same, groups: Groups | None = None) -> Runs:
     """The runs of scored pairs (see Runs); closeness: higher is closer."""
-    order = np.argsort(-closeness, kind="stable")
-    ordered, labels = closeness[order], same[order]
-    ends = np.append(np.flatnonzero(np.diff(ordered)), len(ordered) - 1)
-    positives = np.diff(np.concatenate(([0], np.cumsum(labels, dtype=np.int64)[ends])))
-    negatives = np.diff(np.concatenate(([-1], ends))) - positives
+    groups = pair_groups(closeness, same) if groups is None else groups
+    positives, negatives = groups.positives, groups.negatives
     kind = np.where(negatives == 0, 1, np.where(positives == 0, -1, 0))
     starts = np.flatnonzero(np.concatenate(([True], (kind[1:] != kind[:-1]) | (kind[1:] == 0))))
     return Runs(np.add.reduceat(positives, starts), np.add.reduceat(negatives, starts))
@@ -198,23 +213,26 @@ def crossing(split, runs: Runs, batch: int, crossed):
 def most_correct(split, runs: Runs, batch: int) -> np.ndarray:
     """For each of `batch` resamples, the most pairs any ROC point decides right (TP + TN), by
     branch and bound: a part of the runs from point s to point e holds no point above
-    tps(e) + n - fps(s), so it is split only while that bound beats the best point seen."""
+    tps(e) + n - fps(s), so it is split only while that bound beats the best point seen. The
+    resamples go in chunks whose worst case (every part split) fits the working memory."""
     m, n, size = runs.m, runs.n, len(runs.positives)
     best = np.full(batch, max(m, n), np.int64)  # the start point (n right) and the last (m right)
-    rows = np.arange(batch if size > 1 else 0)
-    a, b = np.zeros(len(rows), np.int64), np.full(len(rows), size, np.int64)
-    t0, f0 = np.zeros(len(rows), np.int64), np.zeros(len(rows), np.int64)
-    p, q = np.full(len(rows), m, np.int64), np.full(len(rows), n, np.int64)
-    while len(rows):
-        mid = (a + b) // 2
-        pl, ql = split(rows, a, mid, b, p, q)
-        tm, fm = t0 + pl, f0 + ql
-        np.maximum.at(best, rows, tm + n - fm)
-        rows, t0, f0 = np.concatenate([rows, rows]), np.concatenate([t0, tm]), np.concatenate([f0, fm])
-        a, b = np.concatenate([a, mid]), np.concatenate([mid, b])
-        p, q = np.concatenate([pl, p - pl]), np.concatenate([ql, q - ql])
-        keep = (b - a > 1) & (t0 + p + n - f0 > best[rows])
-        rows, a, b, t0, f0, p, q = (x[keep] for x in (rows, a, b, t0, f0, p, q))
+    chunk = max(1, _BATCH_ENTRIES // size)
+    for first in range(0, batch if size > 1 else 0, chunk):
+        rows = np.arange(first, min(batch, first + chunk))
+        a, b = np.zeros(len(rows), np.int64), np.full(len(rows), size, np.int64)
+        t0, f0 = np.zeros(len(rows), np.int64), np.zeros(len(rows), np.int64)
+        p, q = np.full(len(rows), m, np.int64), np.full(len(rows), n, np.int64)
+        while len(rows):
+            mid = (a + b) // 2
+            pl, ql = split(rows, a, mid, b, p, q)
+            tm, fm = t0 + pl, f0 + ql
+            np.maximum.at(best, rows, tm + n - fm)
+            rows, t0, f0 = np.concatenate([rows, rows]), np.concatenate([t0, tm]), np.concatenate([f0, fm])
+            a, b = np.concatenate([a, mid]), np.concatenate([mid, b])
+            p, q = np.concatenate([pl, p - pl]), np.concatenate([ql, q - ql])
+            keep = (b - a > 1) & (t0 + p + n - f0 > best[rows])
+            rows, a, b, t0, f0, p, q = (x[keep] for x in (rows, a, b, t0, f0, p, q))
     return best
 
 
@@ -256,7 +274,7 @@ def resampled_figures(split, runs: Runs, batch: int, limits: list[int | None]):
 
 
 def bootstrap_verification(scores, same, higher_is_better: bool, fars: Sequence[float],
-                           n_resamples: int = DEFAULT_BOOTSTRAP, seed: int = 0) -> dict:
+                           n_resamples: int = DEFAULT_BOOTSTRAP, seed: int = 0, groups: Groups | None = None) -> dict:
     """Percentile 95% intervals of the EER, the best accuracy and the TAR at each FAR over
     `n_resamples` stratified resamples of the pairs: {"eer": (lo, hi), "best_accuracy": (lo, hi),
     "tar_at_far": [(lo, hi) or None per FAR]} (None everywhere when n_resamples is 0)."""
@@ -264,18 +282,12 @@ def bootstrap_verification(scores, same, higher_is_better: bool, fars: Sequence[
 
     n_resamples = check_bootstrap(n_resamples)
     scores, same = check_pairs(scores, same)
-    runs = pair_runs(scores if higher_is_better else -scores, same)
+    runs = pair_runs(scores if higher_is_better else -scores, same, groups)
     limits = far_limits(fars, runs.n)
     if n_resamples == 0:
         return {"eer": None, "best_accuracy": None, "tar_at_far": [None] * len(limits)}
-    split = RandomSplit(np.random.default_rng(seed), runs)
-    batch = max(1, min(n_resamples, _BATCH_ENTRIES // len(runs.positives)))  # the branch and bound's worst case
-    parts = [resampled_figures(split, runs, min(batch, n_resamples - start), limits)
-             for start in range(0, n_resamples, batch)]
-    tar = [None if limit is None else np.concatenate([part[2][slot] for part in parts])
-           for slot, limit in enumerate(limits)]
-    return {"eer": percentile_interval(np.concatenate([part[0] for part in parts])),
-            "best_accuracy": percentile_interval(np.concatenate([part[1] for part in parts])),
+    eer, best, tar = resampled_figures(RandomSplit(np.random.default_rng(seed), runs), runs, n_resamples, limits)
+    return {"eer": percentile_interval(eer), "best_accuracy": percentile_interval(best),
             "tar_at_far": [None if values is None else percentile_interval(values) for values in tar]}
 
 
@@ -319,19 +331,22 @@ class Intervals:
     map_at_r: tuple[float, float] | None = None
 
 
-def intervals_of(scores, same, verification, retrieval=None, *, n_resamples: int = DEFAULT_BOOTSTRAP, seed: int = 0):
+def intervals_of(scores, same, verification, retrieval=None, *, n_resamples: int = DEFAULT_BOOTSTRAP, seed: int = 0,
+                 order=None):
     """(DeLong's components, the Intervals, notes) of scored pairs and their reports: DeLong's
     interval around the report's AUC, bootstrap intervals over pairs for EER, best accuracy and
-    TAR@FAR, and over queries for precision@1 and mAP@R (with a retrieval report)."""
+    TAR@FAR, and over queries for precision@1 and mAP@R (with a retrieval report). `order`: the
+    pairs sorted closest first, when already known."""
     higher = verification.higher_is_better
     closeness = np.asarray(scores, dtype=np.float64) if higher else -np.asarray(scores, dtype=np.float64)
-    components = auc_components(closeness, same)
+    groups = pair_groups(closeness, same, order)
+    components = auc_components(closeness, same, groups)
     notes = []
     auc = auc_interval(components, verification.auc)
     if auc is None:
         notes.append("the AUC's interval needs at least 2 same and 2 different pairs")
     fars = [float(key) for key in verification.tar_at_far]  # far_key writes each FAR's shortest exact digits
-    boot = bootstrap_verification(scores, same, higher, fars, n_resamples, seed)
+    boot = bootstrap_verification(scores, same, higher, fars, n_resamples, seed, groups)
     intervals = Intervals(auc, boot["eer"], boot["best_accuracy"], dict(zip(verification.tar_at_far, boot["tar_at_far"])))
     if retrieval is not None:
         intervals.precision_at_1, intervals.map_at_r = bootstrap_means(
