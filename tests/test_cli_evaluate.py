@@ -334,8 +334,9 @@ def test_evaluate_models_of_the_same_items_are_matched_by_id(tmp_path):
         full = squareform(pdist(x))
         np.fill_diagonal(full, np.inf)
         assert by_model[name]["precision_at_1"] == pytest.approx(np.mean(classes[full.argmin(axis=1)] == classes))
-        low, high = by_model[name]["precision_at_1_ci"]
-        assert low <= by_model[name]["precision_at_1"] <= high and by_model[name]["map_at_r_ci"][0] < by_model[name]["map_at_r"]
+        record = by_model[name]
+        assert record["precision_at_1_ci"][0] <= record["precision_at_1"] <= record["precision_at_1_ci"][1]
+        assert record["map_at_r_ci"][0] < record["map_at_r"] < record["map_at_r_ci"][1]
     worse = min(by_model.values(), key=lambda r: r["auc"])
     expected = plain_paired_p(-pdist(a), -pdist(b), same)
     assert worse["auc_p_value"] == pytest.approx(expected if worse is by_model["b.csv"] else
@@ -394,7 +395,8 @@ def test_evaluate_fail_under_names_the_model_and_metric_it_judges():
     assert run(*base, "--fail-under", "test_pixels.npy:euclidean:auc=0.86").exit_code == 0
     assert run(*base, "--fail-under", f"{EXAMPLES / 'test_pixels.npy'}:l2:auc=0.86,cosine:eer=0.03").exit_code == 0
     top = run(*base, "--fail-under", "auc=0.99")  # the old form: the top-ranked, said on stderr
-    assert top.exit_code == 0 and "judged" in top.stderr and "test_embeddings.npy euclidean, the top-ranked" in top.stderr
+    assert top.exit_code == 0 and "judged" in top.stderr
+    assert "test_embeddings.npy euclidean, the top-ranked" in top.stderr
     by_metric = run(*base, "--fail-under", "cosine:auc=0.995")  # the best model under cosine: 0.9930
     assert by_metric.exit_code == 1 and "test_embeddings.npy cosine" in by_metric.stderr
     unknown = run(*base, "--fail-under", "model_c:auc=0.9")
@@ -450,3 +452,23 @@ def test_evaluate_models_csv_has_interval_columns():
     low, high = map(float, rows[1]["auc_ci"].split(";"))
     assert low < float(rows[1]["auc"]) < high and rows[0]["auc_p_value"] == "" and float(rows[1]["auc_p_value"]) < 1e-20
     assert {"tar_at_far_ci.0.001", "eer_ci", "best_accuracy_ci"} <= set(rows[0])
+
+
+def test_evaluate_models_read_the_classes_column_of_every_file(tmp_path):
+    """--classes-column names a column of EMB; every model's file holds it (not a dimension) and agrees."""
+    rng = np.random.default_rng(5)
+    x, y = rng.normal(size=(40, 3)), rng.normal(size=(40, 2))
+    kinds = ["cat" if i % 2 else "dog" for i in range(40)]
+    for name, v, labels in (("a.csv", x, kinds), ("b.csv", y, kinds), ("c.csv", y, kinds[::-1])):
+        lines = ["id,kind," + ",".join(f"x{j}" for j in range(v.shape[1]))]
+        lines += [f"r{i},{labels[i]}," + ",".join(repr(float(e)) for e in v[i]) for i in range(40)]
+        (tmp_path / name).write_text("\n".join(lines) + "\n")
+    result = run("evaluate", tmp_path / "a.csv", tmp_path / "b.csv", "--classes-column", "kind", "-m", "euclidean",
+                 "--bootstrap", "0", "-f", "json")
+    assert result.exit_code == 0, result.stderr
+    same = np.array(kinds)[np.triu_indices(40, 1)[0]] == np.array(kinds)[np.triu_indices(40, 1)[1]]
+    aucs = {Path(r["model"]).name: r["auc"] for r in strict_json(result.stdout)}
+    assert aucs == pytest.approx({"a.csv": roc_auc_score(same, -pdist(x)), "b.csv": roc_auc_score(same, -pdist(y))},
+                                 abs=1e-12)
+    differ = run("evaluate", tmp_path / "a.csv", tmp_path / "c.csv", "--classes-column", "kind")
+    assert_one_error_line(differ.exit_code, differ.stdout, differ.stderr, ["c.csv", "column 'kind' differs", "'r0'"])

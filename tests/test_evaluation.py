@@ -512,7 +512,10 @@ def brute_per_query(matrix, classes, higher):
         r = sum(1 for j in range(len(classes)) if j != i and classes[j] == classes[i])
         if r == 0:
             continue
-        key = lambda j: (float("inf") if np.isnan(matrix[i][j]) else (-matrix[i][j] if higher else matrix[i][j]), j)  # noqa: E731
+        def key(j, i=i):
+            s = matrix[i][j]
+            return (float("inf") if np.isnan(s) else (-s if higher else s), j)
+
         relevant = [classes[j] == classes[i] for j in sorted((j for j in range(len(classes)) if j != i), key=key)]
         hits.append(float(relevant[0]))
         aps.append(sum(sum(relevant[: p + 1]) / (p + 1) for p in range(r) if relevant[p]) / r)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from ...errors import UsageError
+from ...errors import InputError, UsageError
 from ..app import EXIT_NOT_MET
 from ..common import backend_for, check_plot, emit
 from ..options import (command, data_params, engine_options, input_options, metric_param_options, NumberList,
@@ -201,6 +201,7 @@ def _read_inputs(specs, labels_path, pairs_path, classes_path, labels_column, cl
     (each None unless given), as evaluate takes them; pairs, labels and classes refer to the
     first model's rows."""
     from ...io import load_embeddings, read_labelled_pairs, read_labels
+    from ...io.textcells import excerpt
     from ...reports.evaluation import Model, align_models
     from ..common import check_read_options
 
@@ -211,15 +212,21 @@ def _read_inputs(specs, labels_path, pairs_path, classes_path, labels_column, cl
     if label_from_emb is not None and class_from_emb is not None:
         raise UsageError("choose either --labels-column or --classes-column from EMB, not both")
     models = []
-    for index, (name, left, right) in enumerate(specs):
+    for name, left, right in specs:  # a column of labels in EMB is in every model's file, and agrees
         a_set = load_embeddings(left, input_format=input_format, key=key, ids_path=ids_a, max_input_size=max_input_size,
-                                labels=(label_from_emb or class_from_emb) if index == 0 else None, **reading)
+                                labels=label_from_emb or class_from_emb, **reading)
         b_set = None if right is None else load_embeddings(right, input_format=input_format, key=b_key or key,
                                                            ids_path=ids_b, max_input_size=max_input_size, **reading)
         models.append(Model(name, a_set, b_set))
     check_read_options([s for m in models for s in (m.a, m.b) if s is not None], reading, key=key, b_key=b_key)
     models = align_models(models)  # before the pairs are read: a mismatch is said as one
     first = models[0]
+    for model in models[1:]:
+        if model.a.labels is not None and list(map(str, model.a.labels)) != list(map(str, first.a.labels)):
+            row = next(i for i, (x, y) in enumerate(zip(model.a.labels, first.a.labels)) if str(x) != str(y))
+            raise InputError(f"{model.name}: its column {excerpt(label_from_emb or class_from_emb)} differs from "
+                             f"{first.name}'s at item {excerpt(first.a.id_of(row))}: the models must label the same "
+                             "items alike")
     labels = pairs = classes = None
     if labels_path is not None:
         labels = read_labels(labels_path, len(first.a), labels_column, max_input_size=max_input_size)

@@ -141,7 +141,8 @@ def judge(records, spec: str) -> list[Judgement]:
     alias, "(L2)" after it for the normalised one). Without TARGET, the best record is judged;
     with a model alone, its best metric; with a metric alone, the best model under it.
 
-    >>> records = [{"model": "a.npy", "metric": "cosine", "auc": 0.9}, {"model": "b.npy", "metric": "cosine", "auc": 0.8}]
+    >>> records = [{"model": "a.npy", "metric": "cosine", "auc": 0.9},
+    ...            {"model": "b.npy", "metric": "cosine", "auc": 0.8}]
     >>> [(j.record["model"], j.failed) for j in judge(records, "b:auc=0.85")]
     [('b.npy', ['auc 0.8 is below the required 0.85'])]
     """

@@ -347,7 +347,8 @@ def intervals_of(scores, same, verification, retrieval=None, *, n_resamples: int
         notes.append("the AUC's interval needs at least 2 same and 2 different pairs")
     fars = [float(key) for key in verification.tar_at_far]  # far_key writes each FAR's shortest exact digits
     boot = bootstrap_verification(scores, same, higher, fars, n_resamples, seed, groups)
-    intervals = Intervals(auc, boot["eer"], boot["best_accuracy"], dict(zip(verification.tar_at_far, boot["tar_at_far"])))
+    tar = dict(zip(verification.tar_at_far, boot["tar_at_far"]))
+    intervals = Intervals(auc, boot["eer"], boot["best_accuracy"], tar)
     if retrieval is not None:
         intervals.precision_at_1, intervals.map_at_r = bootstrap_means(
             [retrieval.query_hits_at_1, retrieval.query_ap], n_resamples, seed)
