@@ -882,3 +882,24 @@ def test_check_fail_under_knows_the_models_and_metrics_before_any_work():
         ev.check_fail_under("c.npy:cosine:auc=0.9", models=["a.npy", "b.npy"], metrics=["cosine"])
     with pytest.raises(UsageError, match="precision_at_1 is not measured"):
         ev.check_fail_under("a.npy:precision_at_1=0.9", models=["a.npy"], metrics=["cosine"])
+
+
+def test_evaluate_variants_of_one_model_share_its_name_and_add_their_fields():
+    """The shape --dims and --quantize plug into: variants named after one file, told apart by label."""
+    x = load_digits().data[:90]
+    y = load_digits().target[:90]
+    variants = [ev.Model("emb.npy", x, fields={"dims": 64}, label="emb.npy (64 dims)"),
+                ev.Model("emb.npy", x[:, :8], fields={"dims": 8}, label="emb.npy (8 dims)")]
+    result = ev.evaluate(variants, classes=y, metric="euclidean", folds=2, bootstrap=0)
+    records = list(result.records())
+    assert [list(r)[:3] for r in records] == [["model", "dims", "metric"]] * 2
+    assert {r["model"] for r in records} == {"emb.npy"} and {r["dims"] for r in records} == {64, 8}
+    i, j = np.triu_indices(90, 1)
+    for r in records:
+        v = x[:, : r["dims"]]
+        assert r["auc"] == pytest.approx(roc_auc_score(y[i] == y[j], -cdist(v, v)[i, j]), abs=1e-12)
+    assert [r["auc_p_value"] is None for r in records] == [True, False]
+    table = "\n".join(block for block in result.table_layout(4) if isinstance(block, str))
+    assert "emb.npy (64 dims)" in table and "emb.npy (8 dims)" in table
+    with pytest.raises(UsageError, match="given 2 times"):
+        ev.evaluate([variants[0], variants[0]], classes=y)

@@ -35,6 +35,7 @@ class MetricEvaluation:
     components: AucComponents | None = field(default=None, repr=False)
     auc_p_value: float | None = None
     notes: list[str] = field(default_factory=list)  # warnings about the intervals and the test
+    model_label: str = ""  # what tells the model apart in tables (Model.key)
 
     @property
     def name(self) -> str:
@@ -43,7 +44,7 @@ class MetricEvaluation:
     @property
     def label(self) -> str:
         """The model and the metric, as messages name them."""
-        return f"{self.model} {self.name}" if self.model else self.name
+        return f"{self.model_label or self.model} {self.name}" if self.model else self.name
 
     def record(self) -> dict:
         """model (and a variant's fields), the verification keys with each figure's interval
@@ -200,7 +201,7 @@ def evaluate(emb, right=None, *, labels=None, pairs=None, classes=None, sample: 
                                   zero_vector=zero_vector, memory=memory, notify=notify)
             comp.progress = hooks.get("progress")
             results.append(_evaluate_one(comp, model, m, normalized, plan, hooks, **options))
-    return Evaluation(rank_and_test(results), skipped, plan.described, [m.name for m in models], bootstrap, seed)
+    return Evaluation(rank_and_test(results), skipped, plan.described, [m.key for m in models], bootstrap, seed)
 
 
 @dataclass
@@ -279,4 +280,4 @@ def _evaluate_one(comp, model: Model, m, normalized: bool, plan: _PairsPlan, hoo
     components, intervals, notes = intervals_of(scores, pair_same, report, retrieval, n_resamples=bootstrap, seed=seed,
                                                 order=order)
     return MetricEvaluation(report, dist, retrieval, normalized, scores, pair_same, model.name, dict(model.fields),
-                            intervals, components, notes=notes)
+                            intervals, components, notes=notes, model_label=model.key)

@@ -73,7 +73,7 @@ def _models_grid(result: Evaluation, records: list[dict], fars: list, precision:
     tail = ["P@1", "mAP@R"] if retrieval else ["EER", *([f"TAR@{strictest}"] if fars else [])]
     grid = Grid(_number_columns(["model", *(["metric"] if metrics else []), "AUC", "95% CI", "p", *tail], precision))
     for r, evaluated in zip(records, result.results):
-        row = [short[evaluated.model], *([evaluated.name] if metrics else []), num(r["auc"]),
+        row = [short[evaluated.model_label], *([evaluated.name] if metrics else []), num(r["auc"]),
                _interval(r["auc_ci"], precision, ".."), _p(r["auc_p_value"], precision)]
         row += ([num(r["precision_at_1"]), num(r["map_at_r"])] if retrieval else
                 [num(r["eer"]), *([num(r["tar_at_far"][strictest])] if fars else [])])
@@ -95,7 +95,7 @@ def _verdicts(result: Evaluation, precision: int, limit: int = 12) -> list[str]:
         if leader is r:
             continue
         gap = f"AUC {num(leader.verification.auc)} against {num(r.verification.auc)}"
-        first, other, p = short[leader.model], short[r.model], _p(r.auc_p_value, precision)
+        first, other, p = short[leader.model_label], short[r.model_label], _p(r.auc_p_value, precision)
         if r.auc_p_value is None:
             lines.append(f"{r.name}: {first} ranks above {other} ({gap}; too few pairs to test)")
         elif r.auc_p_value < 0.05:
@@ -105,7 +105,7 @@ def _verdicts(result: Evaluation, precision: int, limit: int = 12) -> list[str]:
     if len(lines) > limit:
         lines = lines[:limit] + [f"... and {len(lines) - limit} more comparisons in the table (column p)"]
     best = result.best
-    head = (f"Best: {short[best.model]} with {best.name}, AUC {num(best.verification.auc)} "
+    head = (f"Best: {short[best.model_label]} with {best.name}, AUC {num(best.verification.auc)} "
             f"(95% CI {_interval(best.intervals.auc if best.intervals else None, precision)}).")
     return [head, *lines, ""]
 
@@ -172,7 +172,7 @@ def evaluation_layout(result: Evaluation, precision: int) -> list:
     direction = "higher" if record["higher_is_better"] else "lower"
     intervals = (f"95% CI: AUC by DeLong, the others by {result.bootstrap:,} bootstrap resamples (seed {result.seed})"
                  if result.bootstrap else "95% CI: AUC by DeLong (no bootstrap resamples asked for)")
-    shown = f"{short_names(result.models)[best.model]} {best.name}" if len(result.models) > 1 else best.name
+    shown = f"{short_names(result.models)[best.model_label]} {best.name}" if len(result.models) > 1 else best.name
     blocks += [f"{shown} ({direction} is closer):", _details_grid(best, record, precision), intervals, "",
                _distribution_grid(record, precision),
                f"overlap of the two histograms: {figure(record['overlap'], precision)} (0 = separated, 1 = identical)",

@@ -22,13 +22,20 @@ if TYPE_CHECKING:
 @dataclass
 class Model:
     """One model's embeddings of the items: `a` (and `b` when the pairs join two sets, left and
-    right), `name` as records and tables show it, and `fields`: record keys a variant of a model
-    adds after `model` (dims, quantize, bytes_per_vector), the same keys for every model."""
+    right), `name` as records show it (`model`: the file as given), `fields`: record keys a
+    variant of a model adds after `model` (dims, quantize, bytes_per_vector; the same keys for
+    every model), and `label`: what tells it apart in tables and messages when several variants
+    share a name (default: the name)."""
 
     name: str
     a: Any  # an EmbeddingSet, an array or a path
     b: Any = None
     fields: dict = field(default_factory=dict)
+    label: str | None = None
+
+    @property
+    def key(self) -> str:
+        return self.label or self.name
 
 
 def as_models(emb, right=None) -> list[Model]:
@@ -56,7 +63,7 @@ def as_models(emb, right=None) -> list[Model]:
 def _check_models(models: list[Model]) -> None:
     if not models:
         raise UsageError("evaluate needs at least one model")
-    names = [m.name for m in models]
+    names = [m.key for m in models]
     twice = sorted({n for n in names if names.count(n) > 1})
     if twice:
         raise UsageError(f"each model is evaluated once: {twice[0]} is given {names.count(twice[0])} times")
