@@ -253,7 +253,7 @@ def test_variants_of_two_sets_share_one_calibration_and_score_row_i_with_row_i()
     left, right = rng.normal(size=(50, 6)), 3 * rng.normal(size=(50, 6))
     both = np.vstack([left, right])
     lo, hi = both.min(0), both.max(0)
-    found = {a.label: (a, b) for a, b in V.variants(left, right, dims=[3], quantize=["int8", "binary"])}
+    found = {a.label: (a, b) for a, b in V.variants(left, right, dims=[3, "full", 6], quantize=["int8", "binary"])}
     assert list(found) == ["original", "first 3 dims", "int8", "binary"]
     a, b = found["int8"]
     np.testing.assert_array_equal(values(a), st_int8(left, lo, hi))
@@ -437,6 +437,10 @@ def test_binary_bits_are_signs_and_hamming_counts_the_bits_that_differ(x):
     np.testing.assert_array_equal(got, popcount_hamming(packed[left], packed[right], d))
 
 
+def test_bit_metrics_are_the_registered_metrics_that_compare_bits():
+    assert [m.name for m in V.bit_metrics()] == ["hamming"]
+
+
 def test_binary_of_zero_vectors_is_all_zero_bits_at_hamming_zero():
     v = V.quantized(np.zeros((3, 10)), "binary")
     assert not values(v).any()
@@ -449,6 +453,7 @@ def test_truncated_unit_rows_stay_unit_or_zero(x, data):
     rows = x[np.linalg.norm(x, axis=1) > 0]
     if not len(rows):
         rows = np.ones((1, x.shape[1]))
+    rows = rows / np.abs(rows).max(axis=1, keepdims=True)  # no squares underflow: norms are exact enough
     unit = rows / np.linalg.norm(rows, axis=1, keepdims=True)
     d = data.draw(st.integers(1, unit.shape[1]))
     got = values(V.truncated(unit, d))

@@ -118,20 +118,21 @@ class Variant:
 
     def applies(self, metric, normalized: bool = False) -> str | None:
         """None when `metric` (a Metric) scores this variant, else why not."""
-        if self.quantize == "binary" and (metric.name != "hamming" or normalized):
-            return f"binary: sign bits are scored by hamming, not {metric.name}{' (L2)' if normalized else ''}"
+        if self.quantize == "binary" and (not metric.compares_bits or normalized):
+            return (f"binary: sign bits are scored by {', '.join(m.name for m in bit_metrics())}, "
+                    f"not {metric.name}{' (L2)' if normalized else ''}")
         if self.quantize == "int8" and metric.domain == "nonnegative":
             return f"int8: the values are signed; {metric.name} needs non-negative vectors (uint8 keeps them)"
         return None
 
     def metrics(self, chosen) -> tuple[list, list[str]]:
         """(the metrics of `chosen` that score this variant, a note on each left out); a binary
-        variant is scored by hamming whatever was chosen."""
-        from ...metrics import get_metric
-
+        variant is scored by the metrics of bits (hamming) whatever was chosen."""
         if self.quantize == "binary":
-            others = [m.name for m in chosen if m.name != "hamming"]
-            return [get_metric("hamming")], [f"binary: scored by hamming (sign bits), not {', '.join(others)}"] if others else []
+            bits = bit_metrics()
+            others = [m.name for m in chosen if m not in bits]
+            words = ", ".join(m.name for m in bits)
+            return bits, [f"binary: scored by {words} (sign bits), not {', '.join(others)}"] if others else []
         kept, notes = [], []
         for m in chosen:
             reason = self.applies(m)
@@ -140,6 +141,13 @@ class Variant:
             else:
                 kept.append(m)
         return kept, notes
+
+
+def bit_metrics() -> list:
+    """The registered metrics that score codes of bits (Metric.compares_bits): hamming."""
+    from ...metrics import available_metrics
+
+    return [m for m in available_metrics() if m.compares_bits]
 
 
 def original(vectors) -> Variant:
@@ -229,6 +237,7 @@ def variants(emb, right=None, *, dims=(), quantize=(), renormalize: bool | None 
     sets = [_as_set(emb)] + ([] if right is None else [_as_set(right)])
     pad = (None,) if right is None else ()
     out = [tuple(original(s) for s in sets) + pad]
+    dims = [d for d in dims if str(d).strip().lower() != "full"]  # the original, always first
     dims = sorted({check_dims(d, s.dim, s.source) for d in dims for s in sets} - {s.dim for s in sets})
     if dims and renormalize is None:
         renormalize = all(has_unit_rows(s) for s in sets)
