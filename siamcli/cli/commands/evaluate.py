@@ -46,9 +46,18 @@ DEFAULT_BOOTSTRAP = 1000  # evaluation.uncertainty.DEFAULT_BOOTSTRAP, without im
 @click.option("--bootstrap", type=click.IntRange(0, None), default=DEFAULT_BOOTSTRAP, show_default=True,
               help="Resamples behind the 95% intervals of EER, TAR@FAR and best accuracy (over pairs) and of "
                    "precision@1 and mAP@R (over queries); 0: none. The AUC's interval is DeLong's.")
+@click.option("--dims", default=None, metavar="LIST",
+              help="How small can it be stored? Also evaluate each model's first d dimensions, for each d of a "
+                   "comma list such as 32,64,128 (Matryoshka truncation; rows re-normalised when the model's "
+                   "are unit), each below its model with its bytes per vector and the share of the AUC it keeps.")
+@click.option("--quantize", default=None, metavar="LIST",
+              help="Also evaluate quantised copies of each model, as --dims: a comma list of float16, int8, uint8 "
+                   "(255 steps over each dimension's range in the data, as sentence-transformers' "
+                   "quantize_embeddings), binary (sign bits, compared by hamming).")
 @click.option("--fail-under", default=None,
               help="Exit 1 unless these hold, e.g. auc=0.95,eer=0.05,tar@0.001=0.8: on the top-ranked model and "
-                   "metric, or on the one named as MODEL:METRIC:auc=0.95 (or MODEL:auc=.., METRIC:auc=..).")
+                   "metric, or on the one named as MODEL:METRIC:auc=0.95 (or MODEL:auc=.., METRIC:auc=..); "
+                   "a copy as MODEL@int8:METRIC:auc=.., MODEL@64:auc=.. or @binary:auc=...")
 @click.option("--plot", type=click.Path(dir_okay=False), default=None,
               help="Save the ROC curves and score histograms as an image (.png .svg .pdf; needs siamcli[plot]).")
 @metric_param_options
@@ -59,7 +68,7 @@ DEFAULT_BOOTSTRAP = 1000  # evaluation.uncertainty.DEFAULT_BOOTSTRAP, without im
 @scheduler_option
 @output_options
 def evaluate(inputs, labels_path, pairs_path, classes_path, labels_column, classes_column, sample, seed,
-             positive_label, metric, normalize, folds, fars, ks, bootstrap, fail_under, plot, zero_vector,
+             positive_label, metric, normalize, folds, fars, ks, bootstrap, dims, quantize, fail_under, plot, zero_vector,
              input_format, key, b_key, ids_a, ids_b, reading, max_input_size, memory, threads, quiet, scheduler, fmt,
              precision, debug, **metric_params):
     """How well a metric separates same from different pairs: ROC AUC, EER, accuracy, TAR@FAR,
@@ -85,25 +94,25 @@ def evaluate(inputs, labels_path, pairs_path, classes_path, labels_column, class
     with every threshold that reaches it; cv_accuracy picks the threshold on k-1 folds and
     measures it on the held-out fold (the LFW protocol). mAP@R follows Musgrave et al. 2020.
     95% intervals: DeLong's for the AUC; the others from a bootstrap over pairs (same and
-    different resampled apart) or queries. p: DeLong's paired test of the AUC against the best
-    model with the same metric. Pairs count as independent: with --classes, pairs share items
-    and the intervals are too narrow.
+    different resampled apart) or queries. p: DeLong's paired test of the AUC against the best model
+    with the same metric; of a copy (--dims, --quantize), against its model (binary: hamming, against
+    its top metric). Pairs count as independent; with --classes they share items: intervals too narrow.
 
     \b
     Examples:
       siamcli evaluate examples/siamese/test_embeddings.npy --pairs examples/siamese/test_pairs.csv -m euclidean
       siamcli evaluate trained.npy pixels.npy --pairs pairs.csv --fail-under trained.npy:cosine:auc=0.99
       siamcli evaluate emb.npy --classes labels.txt --metric all
+      siamcli evaluate emb.npy --pairs pairs.csv --dims 64,128 --quantize int8,binary
       siamcli evaluate left.npy right.npy --labels same.txt --fail-under auc=0.95 -q
       siamcli evaluate emb.csv --classes-column person --sample 100000 --plot roc.png
     """
     from ... import engine
     from ...reports.evaluation import evaluate as evaluate_embeddings, judge
-
     terminal = Terminal(quiet)
     sources = dict(labels_path=labels_path, pairs_path=pairs_path, classes_path=classes_path,
                    labels_column=labels_column, classes_column=classes_column)
-    specs = _checked_models(inputs, fail_under, metric, normalize, fars, ks, **sources)
+    specs, copies = _checked_models(inputs, fail_under, metric, normalize, fars, ks, dims, quantize, **sources)
     check_plot(plot, *inputs, labels=labels_path, pairs=pairs_path, classes=classes_path, ids=ids_a,
                b_ids=ids_b, **data_params(metric_params))
     models, labelled = _read_inputs(specs, *sources.values(), input_format, key, b_key, ids_a, ids_b,
@@ -111,7 +120,7 @@ def evaluate(inputs, labels_path, pairs_path, classes_path, labels_column, class
     engine.set_threads(threads)
     options = dict(**labelled, sample=sample, seed=seed, positive_label=positive_label, metric=metric,
                    normalize=normalize, folds=folds, fars=fars, ks=ks, **metric_params, zero_vector=zero_vector,
-                   memory=memory, notify=terminal.note, bootstrap=bootstrap)
+                   memory=memory, notify=terminal.note, bootstrap=bootstrap, **copies)
     with backend_for(scheduler, terminal, "evaluating", debug) as backend:
         result = evaluate_embeddings(models, **backend.scorers(), **options)
     judged = judge(list(result.records()), fail_under) if fail_under is not None else []
@@ -153,18 +162,33 @@ def _split_pair(text: str) -> tuple[str, str | None]:
     return left, right
 
 
-def _checked_models(inputs, fail_under, metric, normalize, fars, ks, *, labels_path, pairs_path, classes_path,
-                    labels_column, classes_column) -> list[tuple[str, str, str | None]]:
-    """The models' specs (model_specs), once --fail-under is checked against them (before any work)."""
+def _copies(dims, quantize) -> dict:
+    """--dims and --quantize checked (before any work): dims as given ('full' or whole numbers
+    from 1; each model's dimension bounds them once it is read), the precisions once each."""
+    from ...reports.evaluation.variants import check_dims, parse_quantize
+
+    copies = dict(dims=(), quantize=())
+    if dims is not None:
+        items = [d.strip() for d in dims.split(",")]
+        copies["dims"] = tuple(d if d.lower() == "full" else check_dims(d, 2**62) for d in items)
+    if quantize is not None:
+        copies["quantize"] = tuple(parse_quantize(quantize))
+    return copies
+
+
+def _checked_models(inputs, fail_under, metric, normalize, fars, ks, dims, quantize, *, labels_path, pairs_path,
+                    classes_path, labels_column, classes_column) -> tuple[list[tuple[str, str, str | None]], dict]:
+    """The models' specs (model_specs) and their smaller copies (_copies), once --fail-under is
+    checked against them (before any work)."""
     paired = labels_path is not None or not (labels_column is None or pairs_path or classes_path or classes_column)
-    specs = model_specs(inputs, paired)
+    specs, copies = model_specs(inputs, paired), _copies(dims, quantize)
     if fail_under is not None:
-        _check_gate(fail_under, specs, metric, normalize, fars, ks,
+        _check_gate(fail_under, specs, metric, normalize, fars, ks, copies,
                     retrieval=classes_path is not None or classes_column is not None)
-    return specs
+    return specs, copies
 
 
-def _check_gate(spec, specs, metric, normalize, fars, ks, retrieval: bool) -> None:
+def _check_gate(spec, specs, metric, normalize, fars, ks, copies, retrieval: bool) -> None:
     """--fail-under's conditions, models and metrics checked before any work."""
     from ...metrics import available_metrics, get_metric
     from ...reports.evaluation import check_fail_under
@@ -175,7 +199,8 @@ def _check_gate(spec, specs, metric, normalize, fars, ks, retrieval: bool) -> No
     else:
         metrics = list(dict.fromkeys(get_metric(n).name for n in names)) or None
     check_fail_under(spec, fars, ks, retrieval=retrieval, models=[name for name, _, _ in specs], metrics=metrics,
-                     normalize=normalize)
+                     normalize=normalize, dims=[d for d in copies["dims"] if d != "full"],
+                     quantize=copies["quantize"])
 
 
 def _gate(judged, several_models: bool, terminal: Terminal) -> int:
@@ -185,10 +210,12 @@ def _gate(judged, several_models: bool, terminal: Terminal) -> int:
     for judgement in judged:
         record = judgement.record
         label = record["metric"] + (" (L2)" if record["normalized"] else "")
-        label = f"{record['model']} {label}" if several_models else label
+        model = record["model"] + ("" if judgement.copy is None else f"@{judgement.copy}")
+        label = f"{model} {label}" if several_models or judgement.copy is not None else label
         if judgement.chosen is not None:
+            copy = ", MODEL@COPY:auc=..." if "quantize" in record else ""
             terminal.note(f"--fail-under judged {label}, {judgement.chosen} "
-                          "(name another as MODEL:METRIC:auc=..., MODEL:auc=... or METRIC:auc=...)")
+                          f"(name another as MODEL:METRIC:auc=..., MODEL:auc=...{copy} or METRIC:auc=...)")
         if judgement.failed:
             terminal.note(f"--fail-under not met by {label}: " + "; ".join(judgement.failed))
             status = EXIT_NOT_MET

@@ -7,7 +7,9 @@ functions over (scores, labels), and `evaluate`, which scores labelled pairs of 
 - pairs: every pair or a balanced sample of a labelled set; pair labels read as same/different
 - uncertainty: DeLong's AUC interval and paired test; bootstrap intervals over pairs and queries
 - models: several models of the same items, matched by id or row; the paired test against the best
-- gates: fail_under conditions on the figures, each naming the model and metric it judges
+- variants: smaller copies of a model (its first d dimensions, float16/int8/uint8/binary copies)
+- storage: those copies evaluated beside their models, each tested against its model
+- gates: fail_under conditions on the figures, each naming the model (or copy) and metric it judges
 - evaluator: `evaluate`, the orchestration; layout: its table
 """
 

@@ -4,6 +4,7 @@ turned into verification, retrieval and distribution reports."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
@@ -14,7 +15,8 @@ from .pairs import check_pair_count, check_seed, parse_labels, sample_pairs
 from .retrieval import DEFAULT_KS, RetrievalReport, codes_and_sizes, class_pair_scores, retrieval_from_counts
 from .verification import DEFAULT_FARS, VerificationReport, check_pairs, closest_first, verification_report
 from .layout import evaluation_layout
-from .models import Model, align_models, as_models, rank_and_test
+from .models import Model, align_models, as_models
+from .storage import rank_with_variants, scoring_plan
 from .uncertainty import DEFAULT_BOOTSTRAP, AucComponents, Intervals, check_bootstrap, intervals_of
 
 @dataclass
@@ -36,6 +38,8 @@ class MetricEvaluation:
     auc_p_value: float | None = None
     notes: list[str] = field(default_factory=list)  # warnings about the intervals and the test
     model_label: str = ""  # what tells the model apart in tables (Model.key)
+    variant: Any = field(default=None, repr=False)  # the model's Variant (None: no --dims/--quantize)
+    reference: MetricEvaluation | None = field(default=None, repr=False)  # a variant's original row
 
     @property
     def name(self) -> str:
@@ -98,6 +102,11 @@ class Evaluation(Report):
     def best(self) -> MetricEvaluation:
         return self.results[0]
 
+    @property
+    def has_variants(self) -> bool:
+        """Whether smaller copies (--dims, --quantize) were evaluated beside the models."""
+        return any(r.variant is not None for r in self.results)
+
 
 def choose_metrics(names, sets, p=None, zero_vector: str = "error", **metric_params) -> tuple[list, list[str]]:
     """Metrics for `names` ("all", a comma list, or a list): (Metric list, notes on skipped ones).
@@ -147,7 +156,7 @@ def evaluate(emb, right=None, *, labels=None, pairs=None, classes=None, sample: 
              folds: int = 10, fars=DEFAULT_FARS, ks=DEFAULT_KS, p: float | None = None, cov_from=None,
              zero_vector: str = "error", memory: int | None = None, notify=None, progress=None,
              pair_scores=None, class_scores=None, backend=None, bootstrap: int = DEFAULT_BOOTSTRAP,
-             **metric_params) -> Evaluation:
+             dims=(), quantize=(), **metric_params) -> Evaluation:
     """Evaluate how well a metric separates same from different pairs, for one or more metrics
     and one or more models of the same items, with 95% intervals.
 
@@ -161,6 +170,8 @@ def evaluate(emb, right=None, *, labels=None, pairs=None, classes=None, sample: 
     are sorted by AUC, best first, each (model, metric) with DeLong's interval for the AUC, and
     `bootstrap` resamples (seeded by `seed`; 0: none) for the other intervals (see
     evaluation.uncertainty), and DeLong's paired test against the best model with its metric.
+    `dims` (numbers of dimensions) and `quantize` ('float16', 'int8', 'uint8', 'binary') add smaller
+    copies of every model (evaluation.variants), each after its model, tested against it (.storage).
     `backend` computes the scores (siamcli.backends.get_backend(scheduler): a Dask cluster; None:
     this process's threads) through its `scorers()`; the hooks can also be given one by one:
     `pair_scores(comp, left, right)` scores listed pairs (default `engine.pair_scores`),
@@ -187,21 +198,19 @@ def evaluate(emb, right=None, *, labels=None, pairs=None, classes=None, sample: 
     metric_params = dict(p=p, cov_from=cov_from, **metric_params)
     sets = [s for m in models for s in (m.a, m.b) if s is not None]
     metrics, skipped = choose_metrics(metric, sets, zero_vector=zero_vector, **metric_params)
-    variants = [(m, False) for m in metrics] + ([(m, True) for m in metrics] if normalize else [])
-    n = len(models[0].a)
-    per_variant = (n * n if plan.same is None else len(plan.same)) + (
-        n * n if classes is not None and plan.same is not None else 0)
+    scored, notes = scoring_plan(models, metrics, normalize, dims, quantize)
+    skipped += notes
     if hooks.get("progress") is not None:
-        hooks["progress"](0, per_variant * len(variants) * len(models))
+        hooks["progress"](0, plan.scores_per_metric(len(models[0].a)) * sum(len(chosen) for _, chosen in scored))
     options = dict(folds=folds, fars=fars, ks=ks, seed=seed, bootstrap=bootstrap)
     results = []
-    for model in models:
-        for m, normalized in variants:
+    for model, chosen in scored:
+        for m, normalized in chosen:
             comp = engine.prepare(model.a, model.b, metric=m, **m.own_params(metric_params), normalize=normalized,
                                   zero_vector=zero_vector, memory=memory, notify=notify)
             comp.progress = hooks.get("progress")
             results.append(_evaluate_one(comp, model, m, normalized, plan, hooks, **options))
-    return Evaluation(rank_and_test(results), skipped, plan.described, [m.key for m in models], bootstrap, seed)
+    return Evaluation(rank_with_variants(results), skipped, plan.described, [m.key for m in models], bootstrap, seed)
 
 
 @dataclass
@@ -214,6 +223,11 @@ class _PairsPlan:
     same: np.ndarray | None
     class_codes: np.ndarray | None
     described: str
+
+    def scores_per_metric(self, n: int) -> int:
+        """Scores one (model, metric) computes over n rows: the pairs, and with classes every pair."""
+        pairs = n * n if self.same is None else len(self.same)
+        return pairs + (n * n if self.class_codes is not None and self.same is not None else 0)
 
 
 def _check_sources(right, labels, pairs, classes, sample) -> None:
@@ -279,5 +293,6 @@ def _evaluate_one(comp, model: Model, m, normalized: bool, plan: _PairsPlan, hoo
     dist = score_distribution(scores, pair_same, higher_is_better=m.higher_is_better)
     components, intervals, notes = intervals_of(scores, pair_same, report, retrieval, n_resamples=bootstrap, seed=seed,
                                                 order=order)
+    notes += list(model.variant.notes) if model.variant is not None else []
     return MetricEvaluation(report, dist, retrieval, normalized, scores, pair_same, model.name, dict(model.fields),
-                            intervals, components, notes=notes, model_label=model.key)
+                            intervals, components, notes=notes, model_label=model.key, variant=model.variant)

@@ -1,6 +1,6 @@
 """fail_under: conditions on an evaluation's figures (auc=0.95,eer=0.05), checked before and after;
 each condition may name the (model, metric) it judges: MODEL:METRIC:auc=0.95, MODEL:auc=0.95 or
-METRIC:auc=0.95 (see `judge`)."""
+METRIC:auc=0.95, and a smaller copy of a model (--dims, --quantize) as MODEL@COPY (see `judge`)."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from typing import Mapping
 
 from ...errors import UsageError, did_you_mean, mention
 from .retrieval import DEFAULT_KS
+from .variants import bit_metrics
 from .verification import DEFAULT_FARS, far_key
 
 #: fail_under keys: True when higher is better (the value must be >= the limit).
@@ -111,16 +112,24 @@ def fail_under(report_records, spec: str) -> list[str]:
 
 
 def check_fail_under(spec: str, fars=DEFAULT_FARS, ks=DEFAULT_KS, retrieval: bool = False, models=None,
-                     metrics=None, normalize: bool = False) -> None:
+                     metrics=None, normalize: bool = False, dims=(), quantize=()) -> None:
     """Raise UsageError for a fail_under spec that an evaluation with these settings could not
     check (checked before any work is done): `models` are the model names, `metrics` the metric
-    names to be evaluated (None: any model or metric is unknown to the spec)."""
+    names to be evaluated (None: any model or metric is unknown to the spec), `dims` and
+    `quantize` the smaller copies of each model (their dimension is not known yet: @D names a
+    D of `dims`)."""
     planned = {key: 0.0 for key in GATES if retrieval or key not in ("precision_at_1", "map_at_r")}
     planned["tar_at_far"] = {far_key(f): 0.0 for f in fars}
     if retrieval:
         planned["recall_at_k"] = {str(k): 0.0 for k in ks}
-    records = [dict(planned, model=model, metric=metric, normalized=normalized) for model in (models or [""])
-               for metric in (metrics or [""]) for normalized in ((False, True) if normalize else (False,))]
+    dims = [int(d) for d in dims]
+    copies = [{}] if not (dims or quantize) else [
+        {"dims": d, "quantize": q} for d, q in [(max(dims, default=0) + 1, None), *((d, None) for d in dims),
+                                                  *((0, q) for q in quantize)]]
+    bits = None if metrics is None else [m.name for m in bit_metrics()]  # what binary copies are scored by
+    records = [dict(planned, model=model, **copy, metric=metric, normalized=normalized) for model in (models or [""])
+               for copy in copies for metric in ((bits if copy.get("quantize") == "binary" else metrics) or [""])
+               for normalized in ((False, True) if normalize and copy.get("quantize") != "binary" else (False,))]
     judge(records, spec)
 
 
@@ -132,6 +141,7 @@ class Judgement:
     record: dict
     failed: list[str]
     chosen: str | None = None
+    copy: str | None = None  # the smaller copy judged, as MODEL@COPY names it (None: the model itself)
 
 
 def judge(records, spec: str) -> list[Judgement]:
@@ -139,7 +149,10 @@ def judge(records, spec: str) -> list[Judgement]:
     it fails. A condition is [TARGET:]key=value; TARGET is MODEL:METRIC, MODEL or METRIC (a
     model as named in the records, or its file name with or without suffix; a metric by name or
     alias, "(L2)" after it for the normalised one). Without TARGET, the best record is judged;
-    with a model alone, its best metric; with a metric alone, the best model under it.
+    with a model alone, its best metric; with a metric alone, the best model under it. Records of
+    smaller copies (with `dims` and `quantize`) are named MODEL@COPY[:METRIC] or @COPY[:METRIC],
+    COPY being full, a number of dimensions or a precision (int8); without @COPY, a model's
+    records are its own, full ones.
 
     >>> records = [{"model": "a.npy", "metric": "cosine", "auc": 0.9},
     ...            {"model": "b.npy", "metric": "cosine", "auc": 0.8}]
@@ -156,8 +169,53 @@ def judge(records, spec: str) -> list[Judgement]:
         groups.setdefault(index, ([], chosen))[0].append(f"{key}={value}" if sep else item)
     if not groups:
         fail_under(records[0], spec)  # says what a spec looks like
-    return [Judgement(records[i], fail_under(records[i], ",".join(conditions)), chosen)
+    tags = copy_tags(records)
+    return [Judgement(records[i], fail_under(records[i], ",".join(conditions)), chosen,
+                      None if tags[i] in (None, "full") else tags[i])
             for i, (conditions, chosen) in groups.items()]
+
+
+def copy_tags(records: list[dict]) -> list[str | None]:
+    """What each record is as @COPY names it: None without copies (no `dims`), 'full' for a
+    model's own values, the precision of a quantised copy, the number of dimensions of a
+    truncation (fewer than the model's own: the most among its records not quantised)."""
+    full: dict[str, int] = {}
+    for r in records:
+        if r.get("dims") is not None and r.get("quantize") is None:
+            full[r.get("model")] = max(full.get(r.get("model"), 0), r["dims"])
+    return [None if r.get("dims") is None else r["quantize"] if r.get("quantize") is not None else
+            "full" if r["dims"] == full.get(r.get("model")) else str(r["dims"]) for r in records]
+
+
+def _target(records: list[dict], text: str) -> tuple[int, str | None]:
+    """The index of the record a condition's TARGET names, and how it was chosen (see judge):
+    a model and a metric, or a smaller copy of a model (@COPY) when no model or metric is
+    named by the whole TARGET."""
+    tags = copy_tags(records)
+    if "@" not in text or all(t is None for t in tags):
+        return _named(_own(records, tags), text)
+    try:
+        return _named(_own(records, tags), text)
+    except UsageError:
+        pass
+    head, _, tail = text.rpartition("@")
+    copy, _, metric = tail.partition(":")
+    copy = copy.strip().lower()
+    asked = [i for i, (r, tag) in enumerate(zip(records, tags))
+             if tag == copy or (copy == "original" and tag == "full")
+             or (copy.isdigit() and r.get("quantize") is None and r.get("dims") == int(copy))]
+    if not asked:
+        known = ", ".join(dict.fromkeys(t for t in tags if t is not None))
+        raise UsageError(f"{mention('fail_under')}: '@{copy}' names no evaluated copy of a model (copies: {known})")
+    rest = ":".join(part for part in (head.strip(), metric.strip()) if part)
+    index, chosen = _named([records[i] for i in asked], rest)
+    return asked[index], chosen
+
+
+def _own(records: list[dict], tags: list) -> list[dict]:
+    """The records with those of smaller copies blanked out (no model, no metric): a TARGET
+    without @COPY names a model's own values."""
+    return [r if tag in (None, "full") else {} for r, tag in zip(records, tags)]
 
 
 def _metric_label(text: str) -> str:
@@ -189,9 +247,9 @@ def _model_names(records: list[dict]) -> dict[str, str]:
     return {alias: next(iter(found)) for alias, found in names.items() if len(found) == 1 and alias}
 
 
-def _target(records: list[dict], text: str) -> tuple[int, str | None]:
-    """The index of the record a condition's TARGET names, and how it was chosen (see judge)."""
-    several = len(records) > 1
+def _named(records: list[dict], text: str) -> tuple[int, str | None]:
+    """The index of the record a TARGET without @COPY names, and how it was chosen (see judge)."""
+    several = len([r for r in records if r]) > 1
     if not text:
         return 0, "the top-ranked" if several else None
     models = _model_names(records)

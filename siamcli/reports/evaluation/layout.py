@@ -90,7 +90,7 @@ def _verdicts(result: Evaluation, precision: int, limit: int = 12) -> list[str]:
     short = short_names(result.models)
     leaders: dict[str, MetricEvaluation] = {}
     lines = []
-    for r in result.results:
+    for r in (r for r in result.results if r.reference is None):  # the models, not their smaller copies
         leader = leaders.setdefault(r.name, r)
         if leader is r:
             continue
@@ -108,6 +108,64 @@ def _verdicts(result: Evaluation, precision: int, limit: int = 12) -> list[str]:
     head = (f"Best: {short[best.model_label]} with {best.name}, AUC {num(best.verification.auc)} "
             f"(95% CI {_interval(best.intervals.auc if best.intervals else None, precision)}).")
     return [head, *lines, ""]
+
+
+def _variants_grid(result: Evaluation, records: list[dict], fars: list, precision: int) -> Grid:
+    """Models and their smaller copies: each model's row (ranked by AUC, as _models_grid's) with
+    its copies under the same metric below it, largest first, each with its bytes per vector, the
+    AUC's interval and p against the row it follows; then, unless a metric column is needed (80
+    columns), TAR at the strictest FAR, or with classes precision@1."""
+    from ...output.text import count, figure
+
+    num = lambda x: figure(x, precision)  # noqa: E731
+    retrieval = result.best.retrieval is not None
+    strictest = fars[-1] if fars else None
+    short = short_names(result.models)
+    metrics = len({r.name for r in result.results if r.reference is None}) > 1
+    tail = [] if metrics else ["P@1"] if retrieval else [f"TAR@{strictest}"] if fars else []
+    grid = Grid(_number_columns(["model", *(["metric"] if metrics else []), "bytes", "AUC", "95% CI", "p", *tail],
+                                precision))
+    for r, evaluated in zip(records, result.results):
+        if evaluated.reference is None:
+            label = short[evaluated.model_label]
+        else:
+            other = not metrics and evaluated.name != evaluated.reference.name
+            label = f"  {evaluated.variant.label}" + (f" ({evaluated.name})" if other else "")
+        row = [label, *([evaluated.name] if metrics else []), count(r["bytes_per_vector"]), num(r["auc"]),
+               _interval(r["auc_ci"], precision, ".."), _p(r["auc_p_value"], precision)]
+        row += [] if metrics else [num(r["precision_at_1"])] if retrieval else [
+            num(r["tar_at_far"][strictest])] if fars else []
+        grid.rows.append(row)
+    return grid
+
+
+def _kept_lines(result: Evaluation, precision: int, limit: int = 12) -> list[str]:
+    """In words, per model under its top-ranked metric: the share of the AUC each smaller copy
+    keeps at its share of the size, and whether the loss is real (DeLong's paired test)."""
+    from ...output.text import figure
+    from .variants import kept_words
+
+    short = short_names(result.models)
+    tops = {}
+    for r in result.results:
+        if r.reference is None:
+            tops.setdefault(r.model, r)
+    lines = []
+    for top in tops.values():
+        copies = [r for r in result.results if r.reference is top]
+        if not copies:
+            continue
+        full = top.variant
+        lines.append(f"{short[top.model_label]}, {full.bytes_per_vector:,} bytes a vector ({top.name} AUC "
+                     f"{figure(top.verification.auc, precision)}), stored smaller:")
+        for r in copies:
+            verdict = ("too few pairs to test" if r.auc_p_value is None else "not told apart"
+                       if r.auc_p_value >= 0.05 else
+                       f"a real {'loss' if r.verification.auc < top.verification.auc else 'gain'}")
+            lines.append(f"  {kept_words(r.variant, r.verification.auc, full, top.verification.auc)}: {verdict}")
+    if len(lines) > limit:
+        lines = lines[:limit] + [f"... and {len(lines) - limit} more in the table"]
+    return [*lines, ""]
 
 
 def _details_grid(best: MetricEvaluation, record: dict, precision: int) -> Grid:
@@ -162,7 +220,14 @@ def evaluation_layout(result: Evaluation, precision: int) -> list:
     blocks = [f"{result.pairs}: {record['n_positive']:,} same, {record['n_negative']:,} different"]
     if len(result.models) > 1:
         blocks += _verdicts(result, precision)
-    if len(result.models) > 1:
+    if result.has_variants:
+        against = ", and of each model against the best model with the same metric" if len(result.models) > 1 else ""
+        blocks += _kept_lines(result, precision)
+        blocks += [_variants_grid(result, records, fars, precision),
+                   f"bytes: one stored vector; 95% CI: DeLong; p: DeLong's paired test (two-sided) of the AUC "
+                   f"of each smaller copy against its model above it{against} (real: p < 0.05); binary: sign "
+                   "bits compared by hamming", ""]
+    elif len(result.models) > 1:
         blocks += [_models_grid(result, records, fars, precision),
                    "ranked by AUC; 95% CI: DeLong; p: DeLong's paired test of the AUC against the best model "
                    "with the same metric (two-sided)", ""]

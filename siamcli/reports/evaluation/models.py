@@ -25,13 +25,15 @@ class Model:
     right), `name` as records show it (`model`: the file as given), `fields`: record keys a
     variant of a model adds after `model` (dims, quantize, bytes_per_vector; the same keys for
     every model), and `label`: what tells it apart in tables and messages when several variants
-    share a name (default: the name)."""
+    share a name (default: the name); `variant`: the evaluation.variants.Variant it is (None: a
+    model evaluated without --dims or --quantize)."""
 
     name: str
     a: Any  # an EmbeddingSet, an array or a path
     b: Any = None
     fields: dict = field(default_factory=dict)
     label: str | None = None
+    variant: Any = None
 
     @property
     def key(self) -> str:
