@@ -282,7 +282,7 @@ def _tell(result, plot: str | None, terminal: Terminal) -> None:
 def _plot_evaluation(result, path: str) -> None:
     from ...reports.plots import RocCurve, plot_evaluation
 
-    several = len(result.models) > 1
+    several = len(result.models) > 1 or result.has_variants  # copies of one model: name each curve
     curves = [RocCurve(r.label if several else r.name, r.verification.roc.fpr, r.verification.roc.tpr,
                        r.verification.eer, r.verification.auc) for r in result.results]
     best = result.best
