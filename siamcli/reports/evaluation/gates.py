@@ -192,12 +192,11 @@ def _target(records: list[dict], text: str) -> tuple[int, str | None]:
     a model and a metric, or a smaller copy of a model (@COPY) when no model or metric is
     named by the whole TARGET."""
     tags = copy_tags(records)
-    if "@" not in text or all(t is None for t in tags):
-        return _named(_own(records, tags), text)
     try:
         return _named(_own(records, tags), text)
     except UsageError:
-        pass
+        if "@" not in text or all(t is None for t in tags):
+            raise
     head, _, tail = text.rpartition("@")
     copy, _, metric = tail.partition(":")
     copy = copy.strip().lower()

@@ -58,6 +58,7 @@ def scoring_plan(models: list[Model], metrics: list, normalize: bool, dims=(), q
     """(each model to score, with its smaller copies when `dims` or `quantize` ask for any, and
     the (metric, normalized) pairs that score it; notes on what is left out)."""
     notes: list[str] = []
+    dims, quantize = dims or (), quantize or ()
     if len(dims) or len(quantize):
         models, notes = variant_models(models, dims, quantize)
     scored = []
