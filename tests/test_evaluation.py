@@ -505,6 +505,23 @@ def brute_retrieval(matrix, classes, higher, ks):
     return hits1 / q, {str(k): v / q for k, v in recall.items()}, sum(aps) / q, q
 
 
+def brute_per_query(matrix, classes, higher):
+    """Each query's hit at 1 and AP@R, in row order (queries with another item of their class)."""
+    hits, aps = [], []
+    for i in range(len(classes)):
+        r = sum(1 for j in range(len(classes)) if j != i and classes[j] == classes[i])
+        if r == 0:
+            continue
+        def key(j, i=i):
+            s = matrix[i][j]
+            return (float("inf") if np.isnan(s) else (-s if higher else s), j)
+
+        relevant = [classes[j] == classes[i] for j in sorted((j for j in range(len(classes)) if j != i), key=key)]
+        hits.append(float(relevant[0]))
+        aps.append(sum(sum(relevant[: p + 1]) / (p + 1) for p in range(r) if relevant[p]) / r)
+    return hits, aps
+
+
 def row_blocks(matrix, rows):
     return ((i, matrix[i : i + rows]) for i in range(0, len(matrix), rows))
 
@@ -516,6 +533,9 @@ def check_retrieval(matrix, classes, higher, ks=(1, 5, 10), rows=7):
     assert report.precision_at_1 == pytest.approx(p1, abs=TOL)
     assert report.recall_at_k == pytest.approx(recall, abs=TOL)
     assert report.map_at_r == pytest.approx(map_r, abs=TOL)
+    hits, aps = brute_per_query(matrix, list(classes), higher)
+    np.testing.assert_allclose(report.query_hits_at_1, hits, atol=TOL)
+    np.testing.assert_allclose(report.query_ap, aps, atol=TOL)
     return report
 
 
@@ -754,3 +774,132 @@ def test_evaluate_takes_a_backend_whose_scorers_score_the_pairs():
     ev.evaluate(x, classes=classes, sample=20, folds=2, metric="euclidean", backend=Counting(),
                 pair_scores=lambda comp, left, right: explicit.append(1) or pair_scores(comp, left, right))
     assert explicit == [1] and calls == [20]
+
+
+# ---------------------------------------------------------------- several models, intervals, judge
+
+
+def _ids_set(vectors, ids, source):
+    from siamcli.io import EmbeddingSet
+
+    return EmbeddingSet(np.asarray(vectors, float), list(ids), source)
+
+
+def test_evaluate_models_from_a_mapping_match_by_id_and_rank_over_model_and_metric():
+    rng = np.random.default_rng(6)
+    x = rng.normal(size=(50, 4))
+    classes = np.arange(50) % 5
+    noisy = x + rng.normal(scale=2.0, size=x.shape)
+    order = rng.permutation(50)
+    ids = [f"i{k}" for k in range(50)]
+    models = {"clean": _ids_set(x, ids, "clean.csv"),
+              "noisy": _ids_set(noisy[order], [ids[k] for k in order], "noisy.csv")}
+    result = ev.evaluate(models, classes=classes, metric="euclidean,cosine", folds=2, bootstrap=50)
+    i, j = np.triu_indices(50, 1)
+    same = classes[i] == classes[j]
+    expected = {(name, metric): roc_auc_score(same, -cdist(v, v, metric)[i, j])
+                for name, v in (("clean", x), ("noisy", noisy)) for metric in ("euclidean", "cosine")}
+    found = [(r.model, r.verification.metric) for r in result.results]
+    assert found == sorted(expected, key=lambda k: -expected[k])  # one ranking over (model, metric)
+    for r in result.results:
+        assert r.verification.auc == pytest.approx(expected[r.model, r.verification.metric], abs=1e-12)
+    leaders = {}
+    for r in result.results:  # p against the best model with the same metric; None for that one
+        leader = leaders.setdefault(r.name, r)
+        assert (r.auc_p_value is None) == (leader is r)
+    assert result.models == ["clean", "noisy"]
+
+
+def test_evaluate_models_must_embed_the_same_items():
+    x = np.eye(4)
+    a = _ids_set(x, ["a", "b", "c", "d"], "a.csv")
+    with pytest.raises(InputError, match="b.csv has no id 'd' of a.csv"):
+        ev.evaluate({"a.csv": a, "b.csv": _ids_set(x, ["a", "b", "c", "e"], "b.csv")}, classes=[0, 0, 1, 1])
+    with pytest.raises(InputError, match="'b' is on two rows"):
+        ev.evaluate({"a.csv": a, "b.csv": _ids_set(x, ["a", "b", "b", "c"], "b.csv")}, classes=[0, 0, 1, 1])
+    with pytest.raises(InputError, match="matched by row .* b has 3 rows"):
+        ev.evaluate({"a": x, "b": x[:3]}, classes=[0, 0, 1, 1])
+    with pytest.raises(UsageError, match="not a mix"):
+        ev.evaluate({"a": (x, x), "b": x}, pairs=([0], [1], ["1"]))
+    with pytest.raises(UsageError, match="bootstrap"):
+        ev.evaluate(x, classes=[0, 0, 1, 1], bootstrap=1)
+
+
+def test_evaluate_record_puts_each_interval_after_its_figure():
+    x = load_digits().data[:120]
+    y = load_digits().target[:120]
+    report = ev.evaluate(x, classes=y, metric="euclidean", folds=2, bootstrap=100, sample=600, seed=2)
+    record = report.best.record()
+    keys = list(record)
+    for figure, after in (("auc", "auc_ci"), ("auc_ci", "auc_p_value"), ("eer", "eer_ci"),
+                          ("best_accuracy", "best_accuracy_ci"), ("tar_at_far", "tar_at_far_ci"),
+                          ("precision_at_1", "precision_at_1_ci"), ("map_at_r", "map_at_r_ci")):
+        assert keys[keys.index(figure) + 1] == after
+    assert keys[0] == "model" and record["model"] == "EMB"
+    assert json.loads(json.dumps(record, allow_nan=False)) == record
+    for key in ("auc", "eer", "best_accuracy", "precision_at_1", "map_at_r"):
+        low, high = record[f"{key}_ci"]
+        assert low <= record[key] <= high
+
+
+RECORDS = [
+    {"model": "runs/a.npy", "metric": "euclidean", "normalized": False, "auc": 0.99, "eer": 0.02},
+    {"model": "runs/a.npy", "metric": "cosine", "normalized": False, "auc": 0.98, "eer": 0.03},
+    {"model": "runs/b.npy", "metric": "euclidean", "normalized": False, "auc": 0.90, "eer": 0.10},
+    {"model": "runs/b.npy", "metric": "cosine", "normalized": True, "auc": 0.85, "eer": 0.20},
+]
+
+
+@pytest.mark.parametrize("spec, judged, chosen", [
+    ("auc=0.95", [0], "the top-ranked"),
+    ("runs/b.npy:euclidean:auc=0.95", [2], None),
+    ("b.npy:l2:auc=0.95", [2], None),  # the file name, and a metric by alias
+    ("b:cosine (L2):eer=0.1", [3], None),
+    ("b:auc=0.95", [2], "its top-ranked metric"),
+    ("cosine:auc=0.95", [1], None),  # one record has plain cosine
+    ("euclidean:eer=0.05", [0], "the top-ranked model under that metric"),
+    ("a:cosine:auc=0.9,b:euclidean:auc=0.95,eer=0.5", [1, 2, 0], None),
+])
+def test_judge_picks_the_record_a_condition_names(spec, judged, chosen):
+    found = ev.judge(RECORDS, spec)
+    assert [RECORDS.index(j.record) for j in found] == judged
+    assert found[0].chosen == chosen
+
+
+def test_judge_fails_in_plain_words_and_refuses_unknown_targets():
+    [judgement] = ev.judge(RECORDS, "b:euclidean:auc=0.95,b:euclidean:eer=0.05")
+    assert judgement.failed == ["auc 0.9 is below the required 0.95", "eer 0.1 is above the allowed 0.05"]
+    for spec, message in (("c:auc=0.9", "'c' names no evaluated model or metric"),
+                          ("a:hamming:auc=0.9", "metrics: euclidean, cosine, cosine(l2)"),
+                          ("a:cosine:auk=0.9", "did you mean 'auc'"), ("", "key=value")):
+        with pytest.raises(UsageError, match=re.escape(message)):
+            ev.judge(RECORDS, spec)
+
+
+def test_check_fail_under_knows_the_models_and_metrics_before_any_work():
+    ev.check_fail_under("a.npy:cosine:auc=0.9", models=["a.npy", "b.npy"], metrics=["cosine", "euclidean"])
+    with pytest.raises(UsageError, match="'c.npy:cosine' names no evaluated model or metric"):
+        ev.check_fail_under("c.npy:cosine:auc=0.9", models=["a.npy", "b.npy"], metrics=["cosine"])
+    with pytest.raises(UsageError, match="precision_at_1 is not measured"):
+        ev.check_fail_under("a.npy:precision_at_1=0.9", models=["a.npy"], metrics=["cosine"])
+
+
+def test_evaluate_variants_of_one_model_share_its_name_and_add_their_fields():
+    """The shape --dims and --quantize plug into: variants named after one file, told apart by label."""
+    x = load_digits().data[:90]
+    y = load_digits().target[:90]
+    variants = [ev.Model("emb.npy", x, fields={"dims": 64}, label="emb.npy (64 dims)"),
+                ev.Model("emb.npy", x[:, :8], fields={"dims": 8}, label="emb.npy (8 dims)")]
+    result = ev.evaluate(variants, classes=y, metric="euclidean", folds=2, bootstrap=0)
+    records = list(result.records())
+    assert [list(r)[:3] for r in records] == [["model", "dims", "metric"]] * 2
+    assert {r["model"] for r in records} == {"emb.npy"} and {r["dims"] for r in records} == {64, 8}
+    i, j = np.triu_indices(90, 1)
+    for r in records:
+        v = x[:, : r["dims"]]
+        assert r["auc"] == pytest.approx(roc_auc_score(y[i] == y[j], -cdist(v, v)[i, j]), abs=1e-12)
+    assert [r["auc_p_value"] is None for r in records] == [True, False]
+    table = "\n".join(block for block in result.table_layout(4) if isinstance(block, str))
+    assert "emb.npy (64 dims)" in table and "emb.npy (8 dims)" in table
+    with pytest.raises(UsageError, match="given 2 times"):
+        ev.evaluate([variants[0], variants[0]], classes=y)

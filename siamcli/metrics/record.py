@@ -112,6 +112,9 @@ class Metric:
     #: "real"; "nonnegative" when inputs must be >= 0 (probability-like vectors); "discrete" when
     #: the metric is meant for binary or categorical vectors (it accepts any, but means little on floats).
     domain: str = "real"
+    #: Scores codes of bits (0/1 vectors: the sign bits of `evaluate --quantize binary`, which is
+    #: scored by the metrics that set this: hamming, popcount(a xor b) / d).
+    compares_bits: bool = False
     #: Another metric that orders every set of pairs exactly as this one does (a monotone function
     #: of it: 1 - cosine, |a-b|^2), so `evaluate --metric all` reports that one only.
     same_order_as: str | None = None

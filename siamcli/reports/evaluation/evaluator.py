@@ -4,70 +4,108 @@ turned into verification, retrieval and distribution reports."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
 from ...errors import InputError, UsageError, mention
-from ...results import Report
+from ...results import Report, plain
 from .distribution import ScoreDistribution, score_distribution
 from .pairs import check_pair_count, check_seed, parse_labels, sample_pairs
 from .retrieval import DEFAULT_KS, RetrievalReport, codes_and_sizes, class_pair_scores, retrieval_from_counts
-from .verification import DEFAULT_FARS, VerificationReport, verification_report
+from .verification import DEFAULT_FARS, VerificationReport, check_pairs, closest_first, verification_report
 from .layout import evaluation_layout
+from .models import Model, align_models, as_models
+from .storage import rank_with_variants, scoring_plan
+from .uncertainty import DEFAULT_BOOTSTRAP, AucComponents, Intervals, check_bootstrap, intervals_of
 
 @dataclass
 class MetricEvaluation:
-    """One metric (optionally after L2 normalisation) evaluated on the labelled pairs."""
+    """One model under one metric (optionally after L2 normalisation) evaluated on the labelled
+    pairs, with its 95% intervals and, beside other models, DeLong's paired test against the
+    best model with the same metric."""
 
     verification: VerificationReport
     distribution: ScoreDistribution
     retrieval: RetrievalReport | None
     normalized: bool
-    scores: np.ndarray = field(repr=False)  # the pair scores, for plots
+    scores: np.ndarray = field(repr=False)  # the pair scores, for plots and the paired test
     same: np.ndarray = field(repr=False)
+    model: str = ""
+    fields: dict = field(default_factory=dict)  # a model variant's own record keys
+    intervals: Intervals | None = None
+    components: AucComponents | None = field(default=None, repr=False)
+    auc_p_value: float | None = None
+    notes: list[str] = field(default_factory=list)  # warnings about the intervals and the test
+    model_label: str = ""  # what tells the model apart in tables (Model.key)
+    variant: Any = field(default=None, repr=False)  # the model's Variant (None: no --dims/--quantize)
+    reference: MetricEvaluation | None = field(default=None, repr=False)  # a variant's original row
 
     @property
     def name(self) -> str:
         return self.verification.metric + (" (L2)" if self.normalized else "")
 
+    @property
+    def label(self) -> str:
+        """The model and the metric, as messages name them."""
+        return f"{self.model_label or self.model} {self.name}" if self.model else self.name
+
     def record(self) -> dict:
-        """verification keys, then retrieval keys (with classes), the score distributions and
-        the warnings of both."""
-        record = self.verification.record()
-        warnings = record.pop("warnings")
+        """model (and a variant's fields), the verification keys with each figure's interval
+        after it, retrieval keys (with classes), the score distributions and the warnings."""
+        verification = self.verification.record()
+        warnings = verification.pop("warnings")
+        ci = self.intervals or Intervals(None, None, None, {k: None for k in verification["tar_at_far"]})
+        after = {"auc": {"auc_ci": ci.auc, "auc_p_value": self.auc_p_value}, "eer": {"eer_ci": ci.eer},
+                 "best_accuracy": {"best_accuracy_ci": ci.best_accuracy},
+                 "tar_at_far": {"tar_at_far_ci": {k: ci.tar_at_far.get(k) for k in verification["tar_at_far"]}}}
+        record = {"model": self.model, **self.fields}
+        for key, value in verification.items():
+            record[key] = value
+            record.update(after.get(key, {}))
         record["normalized"] = self.normalized
         if self.retrieval is not None:
             retrieval = self.retrieval.record()
             warnings += retrieval["warnings"]
-            for key in ("precision_at_1", "recall_at_k", "map_at_r"):
-                record[key] = retrieval[key]
+            record.update(precision_at_1=retrieval["precision_at_1"], precision_at_1_ci=ci.precision_at_1,
+                          recall_at_k=retrieval["recall_at_k"], map_at_r=retrieval["map_at_r"], map_at_r_ci=ci.map_at_r)
         dist = self.distribution.record()
         record["positive_scores"] = dist["positive"]
         record["negative_scores"] = dist["negative"]
         record["overlap"] = dist["overlap"]
-        record["warnings"] = warnings
-        return record
+        record["warnings"] = warnings + self.notes
+        return plain(record)
 
 
 @dataclass
 class Evaluation(Report):
-    """Every evaluated metric, best AUC first; `skipped` says which metrics were left out, why."""
+    """Every evaluated (model, metric), best AUC first; `skipped` says which metrics were left
+    out, why; `models` names the models in the order given."""
 
     results: list[MetricEvaluation]
     skipped: list[str]
     pairs: str  # how the pairs were formed, in words
+    models: list[str] = field(default_factory=list)
+    bootstrap: int = DEFAULT_BOOTSTRAP  # resamples behind the bootstrap intervals (0: none)
+    seed: int = 0
 
     def records(self):
         for result in self.results:
             yield result.record()
 
     def table_layout(self, precision: int) -> list:
-        """The metrics ranked by AUC (when several), the best one in detail, its score distributions."""
+        """In words, which model is best and whether the others are really worse; the (model,
+        metric) results ranked by AUC (when several); the best one in detail; its score distributions."""
         return evaluation_layout(self, precision)
 
     @property
     def best(self) -> MetricEvaluation:
         return self.results[0]
+
+    @property
+    def has_variants(self) -> bool:
+        """Whether smaller copies (--dims, --quantize) were evaluated beside the models."""
+        return any(r.variant is not None for r in self.results)
 
 
 def choose_metrics(names, sets, p=None, zero_vector: str = "error", **metric_params) -> tuple[list, list[str]]:
@@ -117,18 +155,28 @@ def evaluate(emb, right=None, *, labels=None, pairs=None, classes=None, sample: 
              seed: int = 0, positive_label: str = "1", metric="cosine", normalize: bool = False,
              folds: int = 10, fars=DEFAULT_FARS, ks=DEFAULT_KS, p: float | None = None, cov_from=None,
              zero_vector: str = "error", memory: int | None = None, notify=None, progress=None,
-             pair_scores=None, class_scores=None, backend=None, **metric_params) -> Evaluation:
-    """Evaluate how well a metric separates same from different pairs, for one or more metrics.
+             pair_scores=None, class_scores=None, backend=None, bootstrap: int = DEFAULT_BOOTSTRAP,
+             dims=(), quantize=(), **metric_params) -> Evaluation:
+    """Evaluate how well a metric separates same from different pairs, for one or more metrics
+    and one or more models of the same items, with 95% intervals.
 
-    Pairs come from one of: `right` and `labels` (row i of emb with row i of right, one label
-    per row); `pairs`, a (left rows, right rows, labels) tuple into emb (and right, if given);
-    `classes`, one class per row of emb: every unordered pair, or a balanced `sample` of them,
-    plus retrieval scores. `metric` is a name, a comma list or "all"; `normalize` adds each
-    metric after L2 normalisation. Results are sorted by AUC, best first. `backend` computes the
-    scores (siamcli.backends.get_backend(scheduler): a Dask cluster; None: this process's threads)
-    through its `scorers()`; the hooks can also be given one by one: `pair_scores(comp, left,
-    right)` scores listed pairs (default `engine.pair_scores`), `class_scores(comp, codes, ks,
-    all_pairs)` does class_pair_scores's pass, `progress(done, total)` hears of the work done.
+    `emb` is one embedding set (`right`: its second set), or several models: a list of Model or
+    a mapping {name: set, or (left, right)}; every model is matched to the first one's rows (by
+    id when the sets have ids, else by row) and scored on the same pairs. Pairs come from one
+    of: `labels` (row i of emb with row i of right, one label per row); `pairs`, a (left rows,
+    right rows, labels) tuple into emb (and right, if given); `classes`, one class per row of
+    emb: every unordered pair, or a balanced `sample` of them, plus retrieval scores. `metric` is
+    a name, a comma list or "all"; `normalize` adds each metric after L2 normalisation. Results
+    are sorted by AUC, best first, each (model, metric) with DeLong's interval for the AUC, and
+    `bootstrap` resamples (seeded by `seed`; 0: none) for the other intervals (see
+    evaluation.uncertainty), and DeLong's paired test against the best model with its metric.
+    `dims` (numbers of dimensions) and `quantize` ('float16', 'int8', 'uint8', 'binary') add smaller
+    copies of every model (evaluation.variants), each after its model, tested against it (.storage).
+    `backend` computes the scores (siamcli.backends.get_backend(scheduler): a Dask cluster; None:
+    this process's threads) through its `scorers()`; the hooks can also be given one by one:
+    `pair_scores(comp, left, right)` scores listed pairs (default `engine.pair_scores`),
+    `class_scores(comp, codes, ks, all_pairs)` does class_pair_scores's pass, `progress(done,
+    total)` hears of the work done.
 
     >>> import numpy as np
     >>> x = np.array([[1.0, 0.1], [1.0, 0.2], [0.1, 1.0], [0.2, 1.0]])
@@ -141,29 +189,28 @@ def evaluate(emb, right=None, *, labels=None, pairs=None, classes=None, sample: 
     given_hooks = dict(pair_scores=pair_scores, class_scores=class_scores, progress=progress)
     hooks.update({name: hook for name, hook in given_hooks.items() if hook is not None})
     memory = engine.DEFAULT_MEMORY_BYTES if memory is None else memory
-    emb = engine.as_embedding_set(emb, "EMB")
-    right = None if right is None else engine.as_embedding_set(right, "RIGHT")
+    models = as_models(emb, right)
     check_seed(seed)
-    _check_sources(right, labels, pairs, classes, sample)
-    plan = _pairs_plan(emb, right, labels, pairs, classes, sample, seed, positive_label)
+    check_bootstrap(bootstrap)
+    _check_sources(models[0].b, labels, pairs, classes, sample)
+    models = align_models(models)
+    plan = _pairs_plan(models[0].a, models[0].b, labels, pairs, classes, sample, seed, positive_label)
     metric_params = dict(p=p, cov_from=cov_from, **metric_params)
-    metrics, skipped = choose_metrics(metric, [emb] if right is None else [emb, right], zero_vector=zero_vector,
-                                      **metric_params)
-    variants = [(m, False) for m in metrics] + ([(m, True) for m in metrics] if normalize else [])
-    n = len(emb)
-    per_variant = (n * n if plan.same is None else len(plan.same)) + (
-        n * n if classes is not None and plan.same is not None else 0)
-    progress = hooks.get("progress")
-    if progress is not None:
-        progress(0, per_variant * len(variants))
+    sets = [s for m in models for s in (m.a, m.b) if s is not None]
+    metrics, skipped = choose_metrics(metric, sets, zero_vector=zero_vector, **metric_params)
+    scored, notes = scoring_plan(models, metrics, normalize, dims, quantize)
+    skipped += notes
+    if hooks.get("progress") is not None:
+        hooks["progress"](0, plan.scores_per_metric(len(models[0].a)) * sum(len(chosen) for _, chosen in scored))
+    options = dict(folds=folds, fars=fars, ks=ks, seed=seed, bootstrap=bootstrap)
     results = []
-    for m, normalized in variants:
-        comp = engine.prepare(emb, right, metric=m, **m.own_params(metric_params), normalize=normalized,
-                              zero_vector=zero_vector, memory=memory, notify=notify)
-        comp.progress = progress
-        results.append(_evaluate_one(comp, m, normalized, plan, hooks, folds=folds, fars=fars, ks=ks, seed=seed))
-    order = sorted(range(len(results)), key=lambda i: (-results[i].verification.auc, i))
-    return Evaluation([results[i] for i in order], skipped, plan.described)
+    for model, chosen in scored:
+        for m, normalized in chosen:
+            comp = engine.prepare(model.a, model.b, metric=m, **m.own_params(metric_params), normalize=normalized,
+                                  zero_vector=zero_vector, memory=memory, notify=notify)
+            comp.progress = hooks.get("progress")
+            results.append(_evaluate_one(comp, model, m, normalized, plan, hooks, **options))
+    return Evaluation(rank_with_variants(results), skipped, plan.described, [m.key for m in models], bootstrap, seed)
 
 
 @dataclass
@@ -176,6 +223,11 @@ class _PairsPlan:
     same: np.ndarray | None
     class_codes: np.ndarray | None
     described: str
+
+    def scores_per_metric(self, n: int) -> int:
+        """Scores one (model, metric) computes over n rows: the pairs, and with classes every pair."""
+        pairs = n * n if self.same is None else len(self.same)
+        return pairs + (n * n if self.class_codes is not None and self.same is not None else 0)
 
 
 def _check_sources(right, labels, pairs, classes, sample) -> None:
@@ -218,9 +270,9 @@ def _pairs_plan(emb, right, labels, pairs, classes, sample, seed: int, positive_
     return _PairsPlan(None, None, None, class_codes, described)
 
 
-def _evaluate_one(comp, m, normalized: bool, plan: _PairsPlan, hooks: dict, *, folds, fars, ks,
-                  seed) -> MetricEvaluation:
-    """One metric's scores of the planned pairs, and its reports."""
+def _evaluate_one(comp, model: Model, m, normalized: bool, plan: _PairsPlan, hooks: dict, *, folds, fars, ks,
+                  seed, bootstrap) -> MetricEvaluation:
+    """One model's scores of the planned pairs under one metric, its reports and intervals."""
     from ... import engine
 
     class_scores = hooks.get("class_scores") or class_pair_scores
@@ -234,7 +286,13 @@ def _evaluate_one(comp, m, normalized: bool, plan: _PairsPlan, hooks: dict, *, f
             _, _, tallies = class_scores(comp, plan.class_codes, ks, False)
     if plan.class_codes is not None:
         retrieval = retrieval_from_counts(tallies, len(plan.class_codes), m.higher_is_better, ks, metric=m.name)
+    scores, pair_same = check_pairs(scores, pair_same)
+    order = closest_first(scores, m.higher_is_better)  # one sort for the report and its intervals
     report = verification_report(scores, pair_same, m.higher_is_better, folds=folds, fars=fars, seed=seed,
-                                 metric=m.name)
+                                 metric=m.name, order=order)
     dist = score_distribution(scores, pair_same, higher_is_better=m.higher_is_better)
-    return MetricEvaluation(report, dist, retrieval, normalized, scores, pair_same)
+    components, intervals, notes = intervals_of(scores, pair_same, report, retrieval, n_resamples=bootstrap, seed=seed,
+                                                order=order)
+    notes += list(model.variant.notes) if model.variant is not None else []
+    return MetricEvaluation(report, dist, retrieval, normalized, scores, pair_same, model.name, dict(model.fields),
+                            intervals, components, notes=notes, model_label=model.key, variant=model.variant)

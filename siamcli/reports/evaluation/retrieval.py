@@ -13,7 +13,7 @@ Retrieval partially sorts each query's row, one block of rows at a time.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Iterable, Sequence
 
 import numpy as np
@@ -43,6 +43,9 @@ class RetrievalReport:
     recall_at_k: dict[str, float]
     map_at_r: float
     warnings: list[str]
+    # each query's hit at 1 and AP@R, in row order (for intervals; not part of record())
+    query_hits_at_1: np.ndarray = field(default_factory=lambda: np.empty(0), repr=False, compare=False)
+    query_ap: np.ndarray = field(default_factory=lambda: np.empty(0), repr=False, compare=False)
 
     fields = RETRIEVAL_FIELDS
 
@@ -94,13 +97,16 @@ def retrieval_report(score_rows: Iterable[tuple[int, np.ndarray]], classes, high
 @dataclass
 class RetrievalCounts:
     """Retrieval tallies of some queries: exact counts, and AP sums per chunk in the order summed
-    (so tallies of row blocks computed apart add up to exactly the sums of one pass)."""
+    (so tallies of row blocks computed apart add up to exactly the sums of one pass); and each
+    query's hit at 1 (0 or 1) and AP@R, in row order, for intervals by bootstrap over queries."""
 
     hits_at_1: int
     hits_at_k: np.ndarray
     ap_sums: list
     n_queries: int
     n_skipped: int
+    query_hits_at_1: np.ndarray = field(default_factory=lambda: np.empty(0))
+    query_ap: np.ndarray = field(default_factory=lambda: np.empty(0))
 
 
 def retrieval_counts(score_rows: Iterable[tuple[int, np.ndarray]], codes: np.ndarray, higher_is_better: bool,
@@ -114,7 +120,7 @@ def retrieval_counts(score_rows: Iterable[tuple[int, np.ndarray]], codes: np.nda
     higher = bool(higher_is_better)
     hits_at_1 = 0
     hits_at_k = np.zeros(len(ks), dtype=np.int64)
-    ap_sums = []
+    ap_sums, query_hits, query_ap = [], [], []
     n_queries = n_skipped = 0
 
     for first_row, block in score_rows:
@@ -146,7 +152,9 @@ def retrieval_counts(score_rows: Iterable[tuple[int, np.ndarray]], codes: np.nda
             rank = np.arange(len(q)) - row_start  # 0 for the best match
             relevant = codes[col] == codes[rows[q]]
 
-            hits_at_1 += int(relevant[rank == 0].sum())
+            first_hits = np.bincount(q[relevant & (rank == 0)], minlength=len(rows))
+            hits_at_1 += int(first_hits.sum())
+            query_hits.append(first_hits.astype(np.float64))
             for slot, k in enumerate(ks):
                 hit_rows = np.bincount(q[relevant & (rank < k)], minlength=len(rows))
                 hits_at_k[slot] += int((hit_rows > 0).sum())
@@ -154,9 +162,12 @@ def retrieval_counts(score_rows: Iterable[tuple[int, np.ndarray]], codes: np.nda
             seen = np.cumsum(in_r)
             seen_in_row = seen - (seen[row_start] - in_r[row_start])  # relevant results up to here, per row
             precision = np.where(in_r, seen_in_row / (rank + 1), 0.0)
-            ap_sums.append(float((np.bincount(q, weights=precision, minlength=len(rows)) / r_of).sum()))
+            ap = np.bincount(q, weights=precision, minlength=len(rows)) / r_of
+            ap_sums.append(float(ap.sum()))
+            query_ap.append(ap)
             n_queries += len(rows)
-    return RetrievalCounts(hits_at_1, hits_at_k, ap_sums, n_queries, n_skipped)
+    joined = lambda parts: np.concatenate(parts) if parts else np.empty(0)  # noqa: E731
+    return RetrievalCounts(hits_at_1, hits_at_k, ap_sums, n_queries, n_skipped, joined(query_hits), joined(query_ap))
 
 
 def retrieval_from_counts(parts: Sequence[RetrievalCounts], n: int, higher_is_better: bool,
@@ -185,6 +196,8 @@ def retrieval_from_counts(parts: Sequence[RetrievalCounts], n: int, higher_is_be
         precision_at_1=hits_at_1 / n_queries,
         recall_at_k={str(k): int(h) / n_queries for k, h in zip(ks, hits_at_k)},
         map_at_r=ap_sum / n_queries, warnings=warnings,
+        query_hits_at_1=np.concatenate([p.query_hits_at_1 for p in parts]),
+        query_ap=np.concatenate([p.query_ap for p in parts]),
     )
 
 

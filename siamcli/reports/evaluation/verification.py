@@ -237,10 +237,12 @@ def _cv_accuracy(closeness: np.ndarray, same: np.ndarray, fold: np.ndarray, fold
 
 
 def verification_report(scores, same, higher_is_better: bool, *, folds: int = 10,
-                        fars: Sequence[float] = DEFAULT_FARS, seed: int = 0, metric: str = "") -> VerificationReport:
+                        fars: Sequence[float] = DEFAULT_FARS, seed: int = 0, metric: str = "",
+                        order=None) -> VerificationReport:
     """AUC, EER, TAR@FAR, best accuracy, AP, F1 and cross-validated accuracy of scored pairs.
 
-    `scores`: one finite score per pair; `same`: True for a positive (same identity) pair.
+    `scores`: one finite score per pair; `same`: True for a positive (same identity) pair;
+    `order` (optional): closest_first(scores, higher_is_better), when the caller has it already.
 
     >>> r = verification_report([0.1, 0.5, 0.5, 0.9], [True, True, False, False], False, folds=2)
     >>> r.auc, r.eer, r.eer_threshold
@@ -254,7 +256,7 @@ def verification_report(scores, same, higher_is_better: bool, *, folds: int = 10
     warnings: list[str] = []
 
     closeness = scores if higher else -scores
-    order = np.argsort(ranking_keys(scores, higher), kind="stable")  # closest first
+    order = closest_first(scores, higher) if order is None else order
     sorted_c, sorted_same = closeness[order], same[order]
     curve = build_curve(sorted_c, sorted_same)
     n, n_pos, n_neg = len(scores), curve.n_pos, curve.n_neg
@@ -280,6 +282,11 @@ def verification_report(scores, same, higher_is_better: bool, *, folds: int = 10
         f1=f1, cv_accuracy=cv_accuracy, cv_accuracy_std=cv_std, cv_folds=cv_folds, warnings=warnings,
         roc=Roc(fpr, tpr, thresholds),
     )
+
+
+def closest_first(scores: np.ndarray, higher_is_better: bool) -> np.ndarray:
+    """The pairs' indices, closest first, ties by index (a stable sort)."""
+    return np.argsort(ranking_keys(np.asarray(scores, dtype=np.float64), bool(higher_is_better)), kind="stable")
 
 
 def _eer(curve: _Curve, fpr: np.ndarray, thresholds: np.ndarray) -> tuple[float, float]:
