@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 from scipy.stats import ks_2samp, norm, rankdata
 from sklearn.metrics import roc_auc_score
@@ -333,3 +333,21 @@ def test_bootstrap_means_match_a_plain_bootstrap_of_the_mean(values):
     np.testing.assert_allclose(found, np.quantile(plain, [0.025, 0.975]), atol=0.006)
     assert found[0] < values.mean() < found[1]
     assert un.bootstrap_means([values], 0) == [None]
+
+
+@given(st.lists(st.tuples(st.integers(-5, 5), st.booleans()), min_size=2, max_size=60))
+def test_best_accuracy_of_runs_is_the_reports_best_accuracy(pairs):
+    scores = np.array([s for s, _ in pairs], dtype=np.float64) / 2  # coarse: many ties
+    same = np.array([k for _, k in pairs])
+    assume(same.any() and (~same).any())
+    brute = max(np.mean((scores >= t) == same) for t in np.concatenate((np.unique(scores), [np.inf])))
+    assert un.best_accuracy_of(un.pair_runs(scores, same)) == pytest.approx(brute, abs=1e-12)
+
+
+def test_bias_corrected_interval_is_efrons_formula():
+    values = np.random.default_rng(4).normal(0.9, 0.02, 999)
+    for observed in (0.88, 0.9, 0.93):
+        z0 = norm.ppf(np.mean(values < observed))
+        expected = np.quantile(values, norm.cdf([2 * z0 - 1.959964, 2 * z0 + 1.959964]))
+        assert un.bias_corrected_interval(values, observed) == pytest.approx(tuple(expected), abs=1e-6)
+    assert un.bias_corrected_interval(values, 0.9)[0] < un.bias_corrected_interval(values, 0.93)[0]

@@ -14,6 +14,8 @@ percentile bootstrap intervals for the rest.
   DeLong's variance does), `n_resamples` times from numpy's generator seeded with `seed`; the
   interval is the 2.5% and 97.5% percentiles (numpy's linear quantile) of the resampled figures,
   each computed exactly as the report computes it.
+  Best accuracy, the best of many thresholds on the same pairs, is biased up and so are its
+  resamples: its interval is Efron's bias-corrected percentile interval instead.
 - Bootstrap over queries (precision@1, mAP@R with classes): queries resampled with replacement.
 
 Every interval treats pairs (or queries) as independent draws; pairs that share items (all the
@@ -137,6 +139,26 @@ def percentile_interval(values: np.ndarray) -> tuple[float, float]:
     """The central 95% of bootstrap values (linear interpolation between order statistics)."""
     low, high = np.quantile(values, [(1 - LEVEL) / 2, (1 + LEVEL) / 2])
     return float(low), float(high)
+
+
+def bias_corrected_interval(values: np.ndarray, observed: float) -> tuple[float, float]:
+    """Efron's bias-corrected percentile interval: with z0 = Phi^-1(share of bootstrap values
+    below the observed figure, ties counted half), the Phi(2 z0 -+ 1.96) quantiles of the values.
+    For a figure that is a maximum over thresholds (best accuracy), the plain percentile interval
+    sits too high (84% coverage in benchmarks/evaluate_calibration.py; about 92% corrected)."""
+    from scipy.special import ndtr, ndtri
+
+    values = np.asarray(values, dtype=np.float64)
+    share = (np.count_nonzero(values < observed) + 0.5 * np.count_nonzero(values == observed)) / len(values)
+    z0 = float(ndtri(min(max(share, 1 / len(values)), 1 - 1 / len(values))))
+    low, high = np.quantile(values, ndtr([2 * z0 - _Z, 2 * z0 + _Z]))
+    return float(low), float(high)
+
+
+def best_accuracy_of(runs: "Runs") -> float:
+    """The best accuracy over thresholds of the pairs cut into runs: the first j runs called same."""
+    right = np.concatenate(([0], np.cumsum(runs.positives) - np.cumsum(runs.negatives))) + runs.n
+    return float(right.max() / (runs.m + runs.n))
 
 
 @dataclass
@@ -287,7 +309,7 @@ def bootstrap_verification(scores, same, higher_is_better: bool, fars: Sequence[
     if n_resamples == 0:
         return {"eer": None, "best_accuracy": None, "tar_at_far": [None] * len(limits)}
     eer, best, tar = resampled_figures(RandomSplit(np.random.default_rng(seed), runs), runs, n_resamples, limits)
-    return {"eer": percentile_interval(eer), "best_accuracy": percentile_interval(best),
+    return {"eer": percentile_interval(eer), "best_accuracy": bias_corrected_interval(best, best_accuracy_of(runs)),
             "tar_at_far": [None if values is None else percentile_interval(values) for values in tar]}
 
 
