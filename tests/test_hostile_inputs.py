@@ -404,7 +404,9 @@ def test_load_embeddings_reads_every_line_end(tmp_path, fmt, sep, end):
     path = write(tmp_path / f"ends.{fmt}", end.join(sep.join(r) for r in rows).encode() + end.encode())
     loaded = sio.load_embeddings(path)
     assert loaded.ids == ["a", "b"]
-    np.testing.assert_array_equal(loaded.vectors, [[1.5, 2.0], [3.0, -4e-3]])
+    # '-4e-3' is what a float32 prints: the text is computed in float32 (as it was written, most likely)
+    assert loaded.vectors.dtype == np.float32
+    np.testing.assert_array_equal(loaded.vectors, np.array([[1.5, 2.0], [3.0, -4e-3]], dtype=np.float32))
 
 
 def test_load_embeddings_reads_quoted_ids_spanning_lines(tmp_path):
@@ -474,7 +476,7 @@ def test_load_embeddings_text_in_the_first_column_is_an_id(tmp_path, name):
 def test_load_embeddings_first_row_of_numbers_with_an_id_is_data(tmp_path):
     loaded = sio.load_embeddings(lines(tmp_path / "ids.csv", ["img1.jpg,0.1,0.2", "img2.jpg,0.3,0.4"]))
     assert loaded.ids == ["img1.jpg", "img2.jpg"]
-    np.testing.assert_array_equal(loaded.vectors, [[0.1, 0.2], [0.3, 0.4]])
+    np.testing.assert_array_equal(loaded.vectors, np.array([[0.1, 0.2], [0.3, 0.4]], dtype=np.float32))
 
 
 def test_load_embeddings_json_id_with_a_huge_integer_is_text(tmp_path):

@@ -16,14 +16,14 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 import siamcli.io as sio
 from siamcli.errors import InputError, UsageError
 from siamcli.io import delimited, fastcsv
 from siamcli.io.bounded import DiskFile
-from siamcli.io.embeddings import ReadOptions, exact_float32
+from siamcli.io.embeddings import ReadOptions, denotes_float32, exact_float32
 
 from test_cli import invoke, parse_jsonl, reference_matrix
 from test_fuzz_loaders import SEEDS, mutated, reader_bugs_raised
@@ -276,40 +276,83 @@ def test_load_embeddings_text_written_from_float32_with_repr_is_float32_bit_for_
     assert loaded.vectors.tobytes() == array.tobytes()
 
 
-def test_load_embeddings_text_not_exactly_float32_stays_float64(tmp_path, reader):
-    """'0.1' is not a float32 value (float32(0.1) is 0.100000001490116...): the file keeps float64."""
+FLOAT64_DIGITS = "0.12345678901234566"  # float64 data's repr: more digits than a float32 carries
+
+
+def test_load_embeddings_text_with_float64_digits_stays_float64(tmp_path, reader):
+    """One value with float64's digits: computing in float32 would lose them, so the file keeps float64."""
     array = float32_matrix(30, 4)
     rows = repr_rows(array)
-    rows[20][3] = "0.1"
+    rows[20][3] = FLOAT64_DIGITS
     path = tmp_path / "e.csv"
     path.write_bytes(table(rows))
     expected = array.astype(np.float64)
-    expected[20, 3] = 0.1
+    expected[20, 3] = float(FLOAT64_DIGITS)
     loaded = sio.load_embeddings(path)
     assert loaded.vectors.dtype == np.float64
     np.testing.assert_array_equal(loaded.vectors, expected)
-    assert np.float64(np.float32(0.1)) != 0.1  # the reference: 0.1 does not survive the round trip
+
+
+def test_load_embeddings_float64_digits_after_many_shortest_decimals_reads_every_value_in_float64(tmp_path, engine):
+    """Blocks of float32 shortest decimals kept as float32, then a block with float64 digits: the
+    whole file is the float64 parse of its text, as numpy.loadtxt gives it."""
+    array = float32_matrix(3000, 8)
+    rows = [[str(v) for v in row] for row in array]  # numpy's shortest float32 decimals
+    rows[-1][0] = FLOAT64_DIGITS
+    path = tmp_path / "e.csv"
+    path.write_bytes(table(rows))
+    loaded = sio.load_embeddings(path)
+    assert loaded.vectors.dtype == np.float64
+    np.testing.assert_array_equal(loaded.vectors, np.loadtxt(path, delimiter=",", dtype=np.float64))
 
 
 def test_load_embeddings_dtype_overrides_the_choice(tmp_path, reader):
     array = float32_matrix(30, 4)
     rows = repr_rows(array)
-    rows[3][1] = "0.1"
+    rows[3][1] = FLOAT64_DIGITS
     (tmp_path / "exact.csv").write_bytes(table(repr_rows(array)))
     (tmp_path / "not.csv").write_bytes(table(rows))
     wide = sio.load_embeddings(tmp_path / "exact.csv", dtype="float64")
     assert wide.vectors.dtype == np.float64 and np.array_equal(wide.vectors, array.astype(np.float64))
     narrow = sio.load_embeddings(tmp_path / "not.csv", dtype="float32")
-    assert narrow.vectors.dtype == np.float32 and narrow.vectors[3, 1] == np.float32(0.1)
+    assert narrow.vectors.dtype == np.float32 and narrow.vectors[3, 1] == np.float32(float(FLOAT64_DIGITS))
 
 
-def test_load_embeddings_text_written_with_nine_digits_is_not_exactly_float32(tmp_path):
-    """%.9g identifies a float32 but does not denote it: such text is computed in float64, as written."""
-    array = float32_matrix(5, 3)
-    np.savetxt(tmp_path / "e.csv", array, delimiter=",", fmt="%.9g")
-    loaded = sio.load_embeddings(tmp_path / "e.csv")
-    assert loaded.vectors.dtype == np.float64
-    np.testing.assert_array_equal(loaded.vectors.astype(np.float32), array)
+@pytest.mark.parametrize("writer", ["pandas", "polars", "savetxt %.9g", "savetxt default", "numpy str"])
+def test_load_embeddings_text_as_libraries_write_float32_is_float32_bit_for_bit(tmp_path, writer):
+    """pandas and polars write a float32 frame as shortest decimals ('0.1'), C's %.9g as 9 digits,
+    savetxt's default %.18e exactly: each denotes the float32 array, which is what is computed."""
+    array = float32_matrix(200, 16)
+    array[0, :4] = [0.1, 1e-40, 3.4028235e38, -1.5e-20]
+    path = tmp_path / "e.csv"
+    if writer in ("pandas", "polars"):
+        frame = pytest.importorskip(writer).DataFrame(array)
+        frame.to_csv(path, index=False) if writer == "pandas" else frame.write_csv(path)
+    elif writer == "numpy str":
+        path.write_bytes(table([[str(v) for v in row] for row in array]))
+    else:
+        np.savetxt(path, array, delimiter=",", **({"fmt": "%.9g"} if writer.endswith("9g") else {}))
+    loaded = sio.load_embeddings(path)
+    assert loaded.vectors.dtype == np.float32
+    assert loaded.vectors.tobytes() == array.tobytes()
+
+
+@given(st.lists(st.floats(width=32, allow_nan=False, allow_infinity=False), min_size=1, max_size=40),
+       st.sampled_from(["shortest", "9 digits", "exact"]))
+def test_denotes_float32_is_true_for_text_written_from_float32(values, style):
+    single = np.array(values, dtype=np.float32)
+    text = {"shortest": lambda v: str(v), "9 digits": lambda v: f"{v:.9g}", "exact": lambda v: repr(float(v))}[style]
+    wide = np.array([float(text(v)) for v in single])
+    assert denotes_float32(wide, wide.astype(np.float32))
+
+
+@given(st.floats(allow_nan=False, allow_infinity=False, min_value=-1e30, max_value=1e30))
+def test_denotes_float32_is_false_for_float64_digits_beyond_nine(value):
+    """A float64 that is no float32 and whose repr needs more than 9 significant digits."""
+    digits = len(repr(abs(value)).split("e")[0].replace(".", "").strip("0"))
+    assume(digits > 9 and np.float64(np.float32(value)) != value)
+    wide = np.array([value, 0.5])
+    assert not denotes_float32(wide, wide.astype(np.float32))
 
 
 # ---------------------------------------------------------------- list cells
@@ -332,9 +375,10 @@ def test_load_embeddings_reads_a_list_column_as_pandas_writes_it(tmp_path, reade
     loaded = sio.load_embeddings(path, fields=["text"])
     if style == "list":
         np.testing.assert_array_equal(loaded.vectors, array)
-    else:  # numpy prints 8 significant digits: as numpy reads that text back
-        np.testing.assert_array_equal(loaded.vectors, np.array([np.array(c[1:-1].split(), dtype=float) for c in
-                                                                [np.array2string(r, max_line_width=10**6) for r in array]]))
+    else:  # numpy prints 8 significant digits: as numpy reads that text back (in float32 when it denotes one)
+        parsed = np.array([np.array(c[1:-1].split(), dtype=float) for c in
+                           [np.array2string(r, max_line_width=10**6) for r in array]])
+        np.testing.assert_array_equal(loaded.vectors, parsed.astype(loaded.vectors.dtype))
     assert loaded.ids == [f"doc{i}" for i in range(12)]
     assert loaded.fields == {"text": [f"sentence {i}, with a comma" for i in range(12)]}
 

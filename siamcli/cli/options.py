@@ -201,7 +201,7 @@ read_options = option_group(
     click.option("--id-column", default=None, help="The column of row ids (default: a column named 'id')."),
     click.option("--dtype", type=click.Choice(["float32", "float64"]), default=None,
                  help="Read and compute in this float type (default: the file's; text: float32 when every "
-                      "value is exact in it, else float64)."),
+                      "value survives the round trip to it, else float64)."),
 )
 
 #: --show, on the commands whose results are pairs (read_options passes it on as `fields`).

@@ -138,10 +138,9 @@ def validated(parsed: Parsed, source: str, dtype: str | None = None) -> Embeddin
 
 
 def exact_float32(array: np.ndarray) -> np.ndarray:
-    """Float64 values parsed from text as float32 when every one of them is a float32 value (as
-    text written from float32 embeddings is), else unchanged: nothing loses precision, and the
-    text computes as fast as the .npy it was written from. Compared in row chunks (no full copy
-    besides the float32 result)."""
+    """Float64 values parsed from text as float32 when every one of them is written from a float32
+    (see denotes_float32), else unchanged: nothing loses precision, and the text computes as fast
+    as the .npy it was written from. Checked in row chunks (no full copy besides the result)."""
     if array.dtype != np.float64 or array.ndim != 2:
         return array
     narrowed = np.empty(array.shape, dtype=np.float32)
@@ -150,9 +149,52 @@ def exact_float32(array: np.ndarray) -> np.ndarray:
         for start in range(0, array.shape[0], step):
             chunk = array[start : start + step]
             narrowed[start : start + step] = chunk
-            if not np.array_equal(narrowed[start : start + step], chunk):
+            if not denotes_float32(chunk, narrowed[start : start + step]):
                 return array
     return narrowed
+
+
+#: Powers of ten exact in float64.
+_POW10 = 10.0 ** np.arange(23)
+
+
+def denotes_float32(wide: np.ndarray, narrow: np.ndarray) -> bool:
+    """Whether each value parsed from text (`wide`, float64) is its float32 (`narrow`) as text
+    writes a float32: exactly (numpy.savetxt's %.18e, repr of the widened value), as its shortest
+    round-trip decimal (numpy, pandas, polars, JSON) or rounded to 9 significant digits (C's
+    %.9g). Text with more digits than that (float64 data) is not: computing it in float32 would
+    lose them."""
+    wide, narrow = wide.reshape(-1), narrow.reshape(-1)
+    step = 1 << 16
+    return all(_denotes_float32(wide[i : i + step], narrow[i : i + step]) for i in range(0, wide.size, step))
+
+
+def _denotes_float32(value: np.ndarray, single: np.ndarray) -> bool:
+    with np.errstate(all="ignore"):
+        differ = np.flatnonzero(single != value)
+        if differ.size == 0:
+            return True
+        value, single = value[differ], single[differ]
+        widened = single.astype(np.float64)
+        if not np.isfinite(widened).all():
+            return False
+        exponent = np.floor(np.log10(np.abs(widened))).astype(np.int64)
+        far = (exponent < -14) | (exponent > 13)  # where 10**k is not exact: the slow way, value by value
+        if far.any():
+            if any(float(str(s)) != v and float(f"{s:.9g}") != v for s, v in zip(single[far], value[far])):
+                return False
+            near = ~far
+            value, single, widened, exponent = value[near], single[near], widened[near], exponent[near]
+        pending, written = np.ones(value.size, bool), np.zeros(value.size, bool)
+        for digits in (6, 7, 8, 9):  # a decimal of d <= 6 digits is also the value rounded to 6 digits
+            k = digits - 1 - exponent
+            scale = _POW10[np.abs(k)]
+            rounded = np.where(k >= 0, np.rint(widened * scale) / scale, np.rint(widened / scale) * scale)
+            same = rounded == value
+            shortest = pending & (rounded.astype(np.float32) == single)
+            written |= (shortest | (digits == 9)) & same
+            pending &= ~shortest
+        return bool(written.all())
 
 
 def _in_dtype(array: np.ndarray, dtype: str | None, source: str, locate) -> np.ndarray:

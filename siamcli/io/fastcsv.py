@@ -16,6 +16,7 @@ import numpy as np
 
 from ..errors import InputError, mention
 from .bounded import DiskFile, decode, human_size, limit_text
+from .embeddings import denotes_float32
 
 #: The first bytes of a large input, whose records decide its layout; smaller inputs are read carefully.
 HEAD_BYTES = 1 << 20
@@ -97,24 +98,31 @@ def line_offset(chunk: bytes, line: int) -> int:
 
 
 class Narrowing:
-    """Float64 blocks kept as float32 while every value is exactly a float32 (dtype None) or as
-    asked; False from add() for a block holding NaN or infinity (the careful reader names it)."""
+    """Float64 blocks kept as float32 while every value is written from a float32 (dtype None:
+    embeddings.denotes_float32) or as asked; False from add() for a block holding NaN or infinity
+    (the careful reader names it), or when a block must widen earlier blocks kept as the float32
+    of their decimals (the careful reader reads the file in float64)."""
 
     def __init__(self, dtype: str | None):
         self.blocks: list[np.ndarray] = []
         self.wide = dtype == "float64"
         self.exact = dtype is None  # float32 only when nothing is lost
+        self.decimal = False  # a block kept in float32 was not exactly its float32 (a shortest decimal)
 
     def add(self, block: np.ndarray) -> bool:
         with np.errstate(invalid="ignore", over="ignore"):
             if not np.isfinite(block.sum()) and not np.isfinite(block).all():  # one fast pass on the common path
                 return False
             narrow = None if self.wide else block.astype(np.float32)
-        if narrow is not None and (np.array_equal(narrow, block) if self.exact else np.isfinite(narrow).all()):
+        exact = narrow is not None and self.exact and np.array_equal(narrow, block)
+        if narrow is not None and (exact or (denotes_float32(block, narrow) if self.exact else np.isfinite(narrow).all())):
             self.blocks.append(narrow)
+            self.decimal = self.decimal or not exact
             return True
-        if not self.wide:  # values so far were exact float32: widening them loses nothing
-            self.wide = True
+        if not self.wide:
+            if self.decimal:  # blocks kept as the float32 their decimals denote: their float64 parse is gone
+                return False
+            self.wide = True  # values so far were exact float32: widening them loses nothing
             self.blocks = [b.astype(np.float64) for b in self.blocks]
         self.blocks.append(block)
         return True
