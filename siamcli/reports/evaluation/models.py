@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from ...errors import InputError, UsageError, mention
+from ...errors import InputError, UsageError
 from .uncertainty import paired_p_value
 
 if TYPE_CHECKING:
