@@ -1,0 +1,105 @@
+"""What a drift report's figures mean in words, and the table siamcli.output draws."""
+
+from __future__ import annotations
+
+from ...results import key_value_grid
+
+#: Each test's name in words.
+TEST_NAMES = {"mmd": "MMD² permutation test", "knn": "nearest-neighbour test", "classifier": "domain classifier"}
+#: Classifier AUC from which the sets are "easy to tell apart".
+EASY_AUC = 0.75
+
+
+def _p(p: float) -> str:
+    return f"p = {p:.3g}"
+
+
+def verdict(f: dict) -> str:
+    """One line: drift or not, by the chosen test at alpha."""
+    how = f"{TEST_NAMES[f['test']]}, {_p(f['p_value'])} {'<' if f['drift'] else '>='} alpha {f['alpha']:g}"
+    if f["drift"]:
+        return f"drift detected: the current set is distributed differently from the reference ({how})"
+    return f"no drift detected: the two sets are consistent with one distribution ({how})"
+
+
+def _test_lines(f: dict) -> list[str]:
+    alpha = f["alpha"]
+    said = lambda p: "differ" if p < alpha else "do not differ"  # noqa: E731
+    auc = f["classifier_auc"]
+    ease = ("easy to tell apart" if auc >= EASY_AUC else "barely distinguishable" if auc < 0.6 else "partly separable")
+    return [
+        f"MMD²: {f['mmd2']:.3g} with bandwidth {f['bandwidth']:.3g} ({_p(f['mmd_p_value'])}: the sets {said(f['mmd_p_value'])})",
+        f"nearest neighbours: {f['knn_statistic']:.1%} of each row's {f['neighbors']} nearest rows ({f['metric']}) "
+        f"come from its own set, {f['knn_null_mean']:.1%} expected by chance ({_p(f['knn_p_value'])})",
+        f"domain classifier: cross-validated ROC AUC {auc:.3f} (0.5 = indistinguishable): {ease} "
+        f"({_p(f['classifier_p_value'])})",
+    ]
+
+
+def _shift_lines(f: dict) -> list[str]:
+    share = f["centroid_distance_share"]
+    lines = []
+    if share is not None:
+        # two random samples of one distribution: E|mean_a - mean_b|² = spread² (1/n + 1/m)
+        noise = (1 / f["n_reference"] + 1 / f["n_current"]) ** 0.5
+        lines.append(f"the centroid moved by {f['centroid_distance']:.3g}, {share:.1%} of the reference's RMS spread "
+                     f"({share / noise:.1f}x what two random samples of these sizes typically show)")
+    lines.append(f"{f['drifted_dimensions']:,} of {f['dim']:,} dimensions ({f['drifted_dimensions_share']:.0%}) "
+                 f"changed distribution (KS, Benjamini-Hochberg at {f['alpha']:g})")
+    mean_ref, mean_cur = f["norm_mean_reference"], f["norm_mean_current"]
+    lines.append(f"norms: mean {mean_ref:.3g} -> {mean_cur:.3g} (KS {f['norm_ks']:.3f}, {_p(f['norm_ks_p_value'])})")
+    return lines
+
+
+def _health_line(f: dict) -> str | None:
+    h = f["health"]
+    parts = []
+    for name, words_ in (("effective_rank", "effective rank"), ("mean_cosine", "mean cosine")):
+        a, b = h[name]["reference"], h[name]["current"]
+        if a is not None and b is not None:
+            parts.append(f"{words_} {a:.3g} -> {b:.3g}")
+    dup = h["exact_duplicate_rows"]
+    parts.append(f"duplicate rows {dup['reference']:,} -> {dup['current']:,}")
+    return "health: " + ", ".join(parts)
+
+
+def sample_line(f: dict) -> str:
+    if f["sampled_reference"] == f["n_reference"] and f["sampled_current"] == f["n_current"]:
+        return f"tests on every row; {f['permutations']:,} permutations (seed {f['seed']})"
+    return (f"tests on {f['sampled_reference']:,} of {f['n_reference']:,} reference rows and {f['sampled_current']:,} "
+            f"of {f['n_current']:,} current rows (sample {f['sample']:,}, seed {f['seed']}); "
+            f"{f['permutations']:,} permutations")
+
+
+def findings(f: dict) -> list[str]:
+    """The verdict, then each test, the shifts and the health change, in words."""
+    lines = [verdict(f), *_test_lines(f), *_shift_lines(f), _health_line(f), sample_line(f)]
+    return [line for line in lines if line]
+
+
+def _figures_grid(f: dict, precision: int):
+    from ...output.text import figure
+
+    num = lambda x: figure(x, precision)  # noqa: E731
+    top = ", ".join(f"{d['dimension']} ({num(d['coefficient'])})" for d in f["classifier_top_dimensions"])
+    rows = [
+        ("rows (reference / current) x dimensions", f"{f['n_reference']:,} / {f['n_current']:,} x {f['dim']:,}"),
+        ("rows tested (sample)", f"{f['sampled_reference']:,} / {f['sampled_current']:,} ({f['sample']:,})"),
+        ("MMD² (p-value)", f"{num(f['mmd2'])} ({num(f['mmd_p_value'])})"),
+        (f"RBF bandwidth ({f['bandwidth_from']})", num(f["bandwidth"])),
+        (f"kNN same-set share, k={f['neighbors']} (p-value)", f"{num(f['knn_statistic'])} ({num(f['knn_p_value'])})"),
+        ("classifier ROC AUC (p-value)", f"{num(f['classifier_auc'])} ({num(f['classifier_p_value'])})"),
+        ("classifier's top dimensions (coefficient)", top),
+        ("centroid distance (share of spread)", f"{num(f['centroid_distance'])} ({num(f['centroid_distance_share'])})"),
+        ("drifted dimensions (share)", f"{f['drifted_dimensions']:,} ({num(f['drifted_dimensions_share'])})"),
+        ("norm KS (p-value)", f"{num(f['norm_ks'])} ({num(f['norm_ks_p_value'])})"),
+        ("test, alpha, permutations, seed", f"{f['test']}, {f['alpha']:g}, {f['permutations']:,}, {f['seed']}"),
+    ]
+    return key_value_grid(rows)
+
+
+def layout(f: dict, precision: int) -> list:
+    """Plain language first (the verdict, then the findings), then the figures."""
+    first, *rest = f["findings"]
+    return [first, f"  reference: {f['reference']}", f"  current:   {f['current']}",
+            *(f"  {line}" for line in rest), "", _figures_grid(f, precision)]
