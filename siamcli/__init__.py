@@ -15,7 +15,8 @@ __version__ = "0.1.0"
 load = load_embeddings
 
 #: Loaded on first use, so that `siamcli compare` does not pay for the diagnostics at start-up.
-_LAZY = {"evaluate": ("reports.evaluation", "evaluate"), "inspect_embeddings": ("reports.inspection", "inspect_embeddings")}
+_LAZY = {"evaluate": ("reports.evaluation", "evaluate"), "inspect_embeddings": ("reports.inspection", "inspect_embeddings"),
+         "detect_drift": ("reports.drift", "detect_drift")}
 
 
 def __getattr__(name: str):
@@ -29,7 +30,7 @@ def __getattr__(name: str):
 
 __all__ = [
     "load", "load_embeddings", "get_metric", "compare", "matrix", "prepare", "available_metrics", "register",
-    "evaluate", "inspect_embeddings",
+    "evaluate", "inspect_embeddings", "detect_drift",
     "EmbeddingSet", "Metric", "Params", "Ranking", "Score", "MatrixResult", "MetricList",
     "SiamError", "InputError", "ShapeError", "UnknownMetricError", "UsageError", "__version__",
 ]

@@ -44,6 +44,7 @@ COMMAND_ARGS: dict[str, list[str]] = {
     "evaluate": ["{a}", "{b}", "--labels", "{same}"],
     "inspect": ["{a}"],
     "diff": ["{a}", "{b}", "-k", "3"],
+    "drift": ["{a}", "{b}", "--permutations", "50"],
     "loss contrastive": ["{a}", "{b}", "--labels", "{same}"],
     "loss triplet": ["{a}", "{b}", "{n}"],
     "metrics": [],

@@ -86,9 +86,11 @@ PUBLIC_API = {
     "evaluate": ["emb", "right", "labels", "pairs", "classes", "sample", "seed", "positive_label", "metric",
                  "normalize", "folds", "fars", "ks", "p", "cov_from", "zero_vector", "memory", "notify"],
     "inspect_embeddings": ["emb", "classes", "sample", "seed", "metric", "spectrum_rows"],
+    "detect_drift": ["reference", "current", "test", "alpha", "permutations", "sample", "bandwidth", "neighbors",
+                     "metric", "seed"],
 }
 PUBLIC_NAMES = {"load", "load_embeddings", "get_metric", "compare", "matrix", "prepare", "available_metrics",
-                "register", "evaluate", "inspect_embeddings", "EmbeddingSet", "Metric", "Params", "Ranking",
+                "register", "evaluate", "inspect_embeddings", "detect_drift", "EmbeddingSet", "Metric", "Params", "Ranking",
                 "Score", "MatrixResult", "MetricList", "SiamError", "InputError", "ShapeError",
                 "UnknownMetricError", "UsageError", "__version__"}
 
