@@ -5,6 +5,8 @@ its kernel matrix K is (n + m)²: it is computed in row blocks within the memory
 With a the 0/1 indicator of the reference rows, r = K 1 and T = 1ᵀ K 1, the within- and between-set
 sums are aᵀKa - n, T - 2 aᵀr + aᵀKa - m and aᵀr - aᵀKa (the diagonal of K is 1): one product K A
 with the indicator columns A of every permutation gives every statistic of the null at once.
+Float32 inputs are compared in float32 (distances and the product with A; row sums and the observed
+statistic in float64), float64 inputs in float64.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ...errors import InputError, mention
+from ...errors import InputError, UsageError, mention
 
 #: Share of the memory budget for the distances whose median is the bandwidth, for the label
 #: columns of one batch of permutations, and for one block of kernel rows (and its temporaries).
@@ -33,15 +35,19 @@ class MmdResult:
     median_rows: int  # rows whose pairwise distances gave the median (all pooled rows unless too many)
 
 
-def centred(z: np.ndarray) -> np.ndarray:
-    """Rows in float64 less their mean: distances are unchanged and products lose less to rounding."""
+def centred(z: np.ndarray, dtype=np.float64) -> np.ndarray:
+    """Rows less their mean (taken in float64), in `dtype`: distances are unchanged and products lose
+    less to rounding."""
     z = np.asarray(z, dtype=np.float64)
-    return z - z.mean(axis=0)
+    return (z - z.mean(axis=0)).astype(dtype, copy=False)
 
 
 def squared_distances(z: np.ndarray, sq: np.ndarray, i0: int, i1: int) -> np.ndarray:
     """|z_i - z_j|² of rows i0..i1 against every row (0 on the diagonal, never negative)."""
-    d2 = sq[i0:i1, None] + sq[None, :] - 2.0 * (z[i0:i1] @ z.T)
+    d2 = z[i0:i1] @ z.T
+    d2 *= -2.0
+    d2 += sq[i0:i1, None]
+    d2 += sq[None, :]
     np.maximum(d2, 0.0, out=d2)
     d2[np.arange(i1 - i0), np.arange(i0, i1)] = 0.0
     return d2
@@ -101,19 +107,23 @@ def mmd2_from_sums(quad: np.ndarray, ar: np.ndarray, total: float, n: int, m: in
 
 
 def _statistics(z: np.ndarray, labels: np.ndarray, bandwidth: float, memory: int) -> np.ndarray:
-    """MMD² for every label column (1 = reference row), the kernel computed in row blocks; the
-    permutations in batches that fit the budget, the whole kernel kept between batches when it fits."""
+    """MMD² for every label column (1 = reference row), the kernel computed in row blocks in z's
+    dtype; the permutations in batches that fit the budget, the whole kernel kept between batches
+    when it fits. Column 0 (the observed split) and the row sums are summed in float64."""
     n_rows, columns = labels.shape
     n = int(labels[:, 0].sum())
     sq = np.einsum("ij,ij->i", z, z)
+    size = z.dtype.itemsize
     step = _block_rows(n_rows, memory)
-    batch = max(1, min(columns, int(memory * _LABELS_SHARE) // (8 * n_rows)))
-    keep = batch < columns and 8 * n_rows * n_rows <= memory * _LABELS_SHARE
+    batch = max(1, min(columns, int(memory * _LABELS_SHARE) // (size * n_rows)))
+    keep = batch < columns and size * n_rows * n_rows <= memory * _LABELS_SHARE
     cached: dict[int, np.ndarray] = {}
     quad = np.zeros(columns)
     row_sums = np.zeros(n_rows)
+    observed = labels[:, 0].astype(np.float64)
+    exact = 0.0
     for c0 in range(0, columns, batch):
-        a = labels[:, c0: c0 + batch].astype(np.float64)
+        a = labels[:, c0: c0 + batch].astype(z.dtype)
         for i0 in range(0, n_rows, step):
             i1 = min(n_rows, i0 + step)
             block = cached.get(i0)
@@ -122,19 +132,23 @@ def _statistics(z: np.ndarray, labels: np.ndarray, bandwidth: float, memory: int
                 if keep:
                     cached[i0] = block
             if c0 == 0:
-                row_sums[i0:i1] = block.sum(axis=1)
-            quad[c0: c0 + batch] += np.einsum("ip,ip->p", a[i0:i1], block @ a)
+                row_sums[i0:i1] = block.sum(axis=1, dtype=np.float64)
+                exact += float(observed[i0:i1] @ (block.astype(np.float64, copy=False) @ observed))
+            product = block @ a
+            quad[c0: c0 + batch] += np.einsum("ip,ip->p", a[i0:i1], product, dtype=np.float64)
+    quad[0] = exact  # the observed split summed in float64, whatever the dtype of the blocks
     ar = labels.astype(np.float64).T @ row_sums
     return mmd2_from_sums(quad, ar, float(row_sums.sum()), n, n_rows - n)
 
 
 def mmd_test(reference: np.ndarray, current: np.ndarray, labels: np.ndarray, *, bandwidth: float | None,
-             memory: int, rng: np.random.Generator) -> MmdResult:
+             memory: int, rng: np.random.Generator, dtype=np.float64) -> MmdResult:
     """The unbiased MMD² of the two samples and its permutation p-value. `labels` is the matrix of
-    permutation.permuted_labels over the pooled rows (1 = reference), column 0 the true split."""
+    permutation.permuted_labels over the pooled rows (1 = reference), column 0 the true split;
+    kernel blocks in `dtype` (float32 or float64)."""
     from .permutation import p_value
 
-    z = centred(np.concatenate([reference, current]))
+    z = centred(np.concatenate([reference, current]), dtype)
     given = bandwidth is not None
     rows = len(z)
     if not given:
@@ -143,7 +157,7 @@ def mmd_test(reference: np.ndarray, current: np.ndarray, labels: np.ndarray, *, 
             raise InputError("the median distance between rows is 0 (most rows are duplicates): the RBF kernel has "
                              f"no scale; give {mention('bandwidth')}")
     elif not (math.isfinite(bandwidth) and bandwidth > 0):
-        raise InputError(f"{mention('bandwidth')} must be a positive number, got {bandwidth}")
+        raise UsageError(f"{mention('bandwidth')} must be a positive number, got {bandwidth}")
     stats = _statistics(z, labels, float(bandwidth), memory)
     return MmdResult(float(stats[0]), p_value(stats[0], stats[1:]), float(bandwidth),
                      "given" if given else "median", stats[1:], rows)

@@ -7,7 +7,7 @@ from typing import Callable
 
 import numpy as np
 
-from ...engine import DEFAULT_MEMORY_BYTES, as_embedding_set, check_memory
+from ...engine import DEFAULT_MEMORY_BYTES, as_embedding_set, check_memory, compute_dtype
 from ...errors import ShapeError, UsageError, mention
 from ...io import EmbeddingSet
 from ...results import Document, plain
@@ -109,7 +109,8 @@ def detect_drift(reference, current, *, test: str = "mmd", alpha: float = DEFAUL
     pooled = np.concatenate([ref_rows, cur_rows])
     labels = permuted_labels(np.r_[np.ones(len(ref_rows)), np.zeros(len(cur_rows))], permutations, rng)
     options = dict(normalize=normalize, zero_vector=zero_vector, memory=memory, notify=notify, **metric_params)
-    kernel = mmd.mmd_test(ref_rows, cur_rows, labels, bandwidth=bandwidth, memory=memory, rng=rng)
+    kernel = mmd.mmd_test(ref_rows, cur_rows, labels, bandwidth=bandwidth, memory=memory, rng=rng,
+                          dtype=compute_dtype(ref, cur))
     neighbour = knn.knn_test(pooled, labels, neighbors, metric, options)
     domain = classifier.classifier_test(pooled, labels[:, 0], rng)
     p_values = {"mmd": kernel.p_value, "knn": neighbour.p_value, "classifier": domain.p_value}
@@ -128,5 +129,7 @@ def detect_drift(reference, current, *, test: str = "mmd", alpha: float = DEFAUL
         permutations=permutations, seed=seed, median_rows=kernel.median_rows,
     )
     figures["findings"] = words.findings(figures)
+    if notify is not None and words.resolution_line(figures):
+        notify(words.resolution_line(figures))
     null, statistic = (neighbour.null, "knn_statistic") if test == "knn" else (kernel.null, "mmd2")
     return DriftReport(figures, shared_projection(pooled), labels[:, 0].copy(), null, statistic)

@@ -71,9 +71,19 @@ def sample_line(f: dict) -> str:
             f"{f['permutations']:,} permutations")
 
 
+def resolution_line(f: dict) -> str | None:
+    """A permutation test cannot give p below 1/(permutations + 1): say so when that is not below alpha."""
+    smallest = 1 / (f["permutations"] + 1)
+    if f["test"] == "classifier" or smallest < f["alpha"]:
+        return None
+    return (f"with {f['permutations']:,} permutations the smallest possible p-value is 1/{f['permutations'] + 1:,} "
+            f"= {smallest:.3g}, not below alpha {f['alpha']:g}: the {TEST_NAMES[f['test']]} cannot declare drift; "
+            f"use at least {int(1 / f['alpha']):,} permutations")
+
+
 def findings(f: dict) -> list[str]:
     """The verdict, then each test, the shifts and the health change, in words."""
-    lines = [verdict(f), *_test_lines(f), *_shift_lines(f), _health_line(f), sample_line(f)]
+    lines = [verdict(f), resolution_line(f), *_test_lines(f), *_shift_lines(f), _health_line(f), sample_line(f)]
     return [line for line in lines if line]
 
 
