@@ -42,8 +42,8 @@ def test_readme_metric_table_is_the_registry():
     assert expected in README, "README's metric table is stale; replace it with:\n" + expected
 
 
-HELP_COMMANDS = ["compare", "matrix", "metrics", "verify", "evaluate", "inspect", "diff", "loss contrastive",
-                 "loss triplet"]
+HELP_COMMANDS = ["compare", "matrix", "metrics", "verify", "evaluate", "inspect", "diff", "drift",
+                 "loss contrastive", "loss triplet"]
 
 
 @pytest.mark.parametrize("command", HELP_COMMANDS)

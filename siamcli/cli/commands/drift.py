@@ -40,8 +40,9 @@ def drift(reference, current, test, alpha, fail_on_drift, permutations, sample, 
           threads, quiet, fmt, precision, debug, **metric_params):
     """Has CURRENT drifted from REFERENCE? A verdict in plain language first, then the figures.
 
-    Both sets have one dimension; their row counts may differ. Up to --sample rows of each are
-    tested (a seeded sample when a set is larger):
+    Both sets have one dimension; their row counts may differ (--key and --ids read REFERENCE,
+    --b-key and --b-ids CURRENT). Up to --sample rows of each are tested (a seeded sample when a
+    set is larger):
 
     \b
     - MMD² (unbiased) with the RBF kernel exp(-|x - y|² / (2 s²)), s the median distance between
