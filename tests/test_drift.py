@@ -284,6 +284,12 @@ def test_detect_drift_says_when_too_few_permutations_can_never_reach_alpha():
     assert detect_drift(x, y, permutations=50, alpha=0.01, test="classifier").drift  # no permutations there
 
 
+def test_detect_drift_says_when_the_median_came_from_a_subset_of_rows():
+    x = np.random.default_rng(0).standard_normal((700, 3))
+    f = detect_drift(x[:350], x[350:], memory=2**20, permutations=20).figures
+    assert f["median_rows"] < 700 and f"median distance between {f['median_rows']:,} of the 700" in f["findings"][-1]
+
+
 def test_detect_drift_refuses_bad_arguments():
     x, y = shifted_pair()
     with pytest.raises(ShapeError, match="dimensions"):

@@ -79,9 +79,19 @@ def resolution_line(f: dict) -> str | None:
             f"use at least {int(1 / f['alpha']):,} permutations")
 
 
+def median_line(f: dict) -> str | None:
+    """When the pooled rows' distances did not fit the memory budget, the median came from a subset."""
+    pooled = f["sampled_reference"] + f["sampled_current"]
+    if f["bandwidth_from"] != "median" or f["median_rows"] >= pooled:
+        return None
+    return (f"the bandwidth is the median distance between {f['median_rows']:,} of the {pooled:,} pooled rows "
+            "(every pair of them would not fit the memory budget)")
+
+
 def findings(f: dict) -> list[str]:
     """The verdict, then each test, the shifts and the health change, in words."""
-    lines = [verdict(f), resolution_line(f), *_test_lines(f), *_shift_lines(f), _health_line(f), sample_line(f)]
+    lines = [verdict(f), resolution_line(f), *_test_lines(f), *_shift_lines(f), _health_line(f), sample_line(f),
+             median_line(f)]
     return [line for line in lines if line]
 
 
