@@ -5,6 +5,7 @@ tests use the sampled rows."""
 from __future__ import annotations
 
 import math
+import warnings
 
 import numpy as np
 
@@ -51,7 +52,9 @@ def dimension_tests(reference: np.ndarray, current: np.ndarray, alpha: float) ->
     """Two-sample KS test per dimension, BH-adjusted: the share of dimensions with adjusted p < alpha."""
     from scipy.stats import ks_2samp
 
-    tests = ks_2samp(reference, current, axis=0)
+    with warnings.catch_warnings():  # scipy falls back from the exact p-value to the asymptotic one, and says so
+        warnings.simplefilter("ignore", RuntimeWarning)
+        tests = ks_2samp(reference, current, axis=0)
     adjusted = benjamini_hochberg(tests.pvalue)
     drifted = adjusted < alpha
     worst = np.lexsort((np.arange(len(adjusted)), -tests.statistic))[:5]
@@ -68,7 +71,9 @@ def shift_figures(reference, current) -> dict:
     cur_centroid, cur_norms = centroid_and_norms(current)
     distance = float(np.linalg.norm(cur_centroid - ref_centroid))
     spread = rms_spread(reference, ref_centroid)
-    norm_test = ks_2samp(ref_norms, cur_norms)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        norm_test = ks_2samp(ref_norms, cur_norms)
     return dict(centroid_distance=distance, reference_spread=spread,
                 centroid_distance_share=distance / spread if spread > 0 else None,
                 norm_mean_reference=float(ref_norms.mean()), norm_mean_current=float(cur_norms.mean()),
