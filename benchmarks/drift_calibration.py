@@ -66,8 +66,9 @@ def class_split(x: np.ndarray, labels: np.ndarray) -> None:
 
 
 def shift_detection(x: np.ndarray, runs: int) -> None:
-    print(f"3. mean shift of one random half against the other, {runs} runs per shift; shift in units of the "
-          f"reference half's RMS spread; detection rate at alpha {ALPHA}")
+    print(f"3. mean shift of one random half against the other, {runs} runs per shift (the same {runs} seeded splits "
+          f"for every shift, so the rates at the smallest shifts repeat those splits' null rejections); shift in "
+          f"units of the reference half's RMS spread; detection rate at alpha {ALPHA}")
     for direction in ("top principal axis", "random direction"):
         rates = {name: [] for name in TESTS}
         for delta in SHIFTS:

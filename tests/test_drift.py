@@ -229,7 +229,9 @@ def test_benjamini_hochberg_matches_scipy(p):
 
 def test_centroid_spread_and_norm_ks_match_numpy_and_scipy():
     x, y = shifted_pair(90, 60, 5, shift=0.4, seed=6)
+    kept = x.copy()
     f = shifts.shift_figures(x, y)
+    assert (x == kept).all()  # the inputs are left as they were
     assert f["centroid_distance"] == pytest.approx(np.linalg.norm(y.mean(0) - x.mean(0)))
     spread = np.sqrt(((x - x.mean(0)) ** 2).sum(1).mean())
     assert f["reference_spread"] == pytest.approx(spread)

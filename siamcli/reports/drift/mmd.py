@@ -1,7 +1,8 @@
 """Unbiased MMD² with the RBF kernel k(x, y) = exp(-|x - y|² / (2 s²)) and its permutation test.
 
 The pooled sample Z (reference rows, then current rows) is at most a few thousand rows per set, but
-its kernel matrix K is (n + m)²: it is computed in row blocks within the memory budget, in float64.
+its kernel matrix K is (n + m)²: it is computed in square tiles of its upper triangle (K is
+symmetric) within the memory budget.
 With a the 0/1 indicator of the reference rows, r = K 1 and T = 1ᵀ K 1, the within- and between-set
 sums are aᵀKa - n, T - 2 aᵀr + aᵀKa - m and aᵀr - aᵀKa (the diagonal of K is 1): one product K A
 with the indicator columns A of every permutation gives every statistic of the null at once.
@@ -21,8 +22,6 @@ from ...errors import InputError, UsageError, mention
 #: Share of the memory budget for the distances whose median is the bandwidth, for the label
 #: columns of one batch of permutations, and for one block of kernel rows (and its temporaries).
 _MEDIAN_SHARE, _LABELS_SHARE, _BLOCK_SHARE = 0.5, 0.25, 0.25
-#: Bytes per kernel entry of a block of rows: the squared distances, the kernel, a temporary.
-_BLOCK_BYTES = 24
 
 
 @dataclass
@@ -42,19 +41,25 @@ def centred(z: np.ndarray, dtype=np.float64) -> np.ndarray:
     return (z - z.mean(axis=0)).astype(dtype, copy=False)
 
 
-def squared_distances(z: np.ndarray, sq: np.ndarray, i0: int, i1: int) -> np.ndarray:
-    """|z_i - z_j|² of rows i0..i1 against every row (0 on the diagonal, never negative)."""
-    d2 = z[i0:i1] @ z.T
+def squared_distances(z: np.ndarray, sq: np.ndarray, i0: int, i1: int, j0: int, j1: int) -> np.ndarray:
+    """|z_i - z_j|² of rows i0..i1 against rows j0..j1 (0 for a row with itself, never negative)."""
+    d2 = z[i0:i1] @ z[j0:j1].T
     d2 *= -2.0
     d2 += sq[i0:i1, None]
-    d2 += sq[None, :]
+    d2 += sq[None, j0:j1]
     np.maximum(d2, 0.0, out=d2)
-    d2[np.arange(i1 - i0), np.arange(i0, i1)] = 0.0
+    if i0 == j0:
+        np.fill_diagonal(d2, 0.0)
     return d2
 
 
-def _block_rows(n: int, memory: int) -> int:
-    return max(1, min(n, int(memory * _BLOCK_SHARE) // (_BLOCK_BYTES * max(n, 1))))
+def tiles(n: int, memory: int, itemsize: int) -> list[tuple[int, int, int, int]]:
+    """The upper triangle of an n x n matrix as square tiles (i0, i1, j0, j1), j0 >= i0, each of
+    whose temporaries (distances, kernel, products) fit the block share of the budget."""
+    side = max(1, min(n, int(math.isqrt(int(memory * _BLOCK_SHARE) // (3 * itemsize)))))
+    edges = list(range(0, n, side)) + [n]
+    return [(edges[a], edges[a + 1], edges[b], edges[b + 1]) for a in range(len(edges) - 1)
+            for b in range(a, len(edges) - 1)]
 
 
 def median_distance(z: np.ndarray, memory: int, rng: np.random.Generator) -> tuple[float, int]:
@@ -70,14 +75,12 @@ def median_distance(z: np.ndarray, memory: int, rng: np.random.Generator) -> tup
         z = z[np.sort(rng.choice(n, size=rows, replace=False))]
     sq = np.einsum("ij,ij->i", z, z)
     values = np.empty(rows * (rows - 1) // 2, dtype=dtype)
-    at, step = 0, _block_rows(rows, memory)
-    for i0 in range(0, rows, step):
-        i1 = min(rows, i0 + step)
-        d2 = squared_distances(z, sq, i0, i1)
-        for i in range(i0, i1):
-            row = d2[i - i0, i + 1:]
-            values[at: at + len(row)] = np.sqrt(row)
-            at += len(row)
+    at = 0
+    for i0, i1, j0, j1 in tiles(rows, memory, z.dtype.itemsize):
+        d2 = squared_distances(z, sq, i0, i1, j0, j1)
+        for part in ([row[i + 1:] for i, row in enumerate(d2)] if i0 == j0 else [d2.ravel()]):
+            values[at: at + part.size] = np.sqrt(part)
+            at += part.size
     return _median_in_place(values), rows
 
 
@@ -91,9 +94,9 @@ def _median_in_place(values: np.ndarray) -> float:
     return (float(values[half - 1]) + float(values[half])) / 2.0
 
 
-def kernel_rows(z: np.ndarray, sq: np.ndarray, i0: int, i1: int, bandwidth: float) -> np.ndarray:
-    """Rows i0..i1 of the RBF kernel matrix of z."""
-    k = squared_distances(z, sq, i0, i1)
+def kernel_tile(z: np.ndarray, sq: np.ndarray, bandwidth: float, i0: int, i1: int, j0: int, j1: int) -> np.ndarray:
+    """Rows i0..i1, columns j0..j1 of the RBF kernel matrix of z."""
+    k = squared_distances(z, sq, i0, i1, j0, j1)
     k *= -1.0 / (2.0 * bandwidth * bandwidth)
     return np.exp(k, out=k)
 
@@ -106,39 +109,49 @@ def mmd2_from_sums(quad: np.ndarray, ar: np.ndarray, total: float, n: int, m: in
     return within_a + within_b - 2.0 * between
 
 
+def _observed_quad(k: np.ndarray, reference: np.ndarray, i0: int, i1: int, j0: int, j1: int) -> float:
+    """aᵀ K_tile a of the observed split, summed in float64 (twice for a tile off the diagonal)."""
+    rows, cols = np.flatnonzero(reference[i0:i1]), np.flatnonzero(reference[j0:j1])
+    if not len(rows) or not len(cols):
+        return 0.0
+    part = k[rows[0]: rows[-1] + 1, cols[0]: cols[-1] + 1]  # the reference rows come first: one rectangle
+    total = float(part.sum(dtype=np.float64)) if len(rows) * len(cols) == part.size else float(
+        k[np.ix_(rows, cols)].sum(dtype=np.float64))
+    return total if i0 == j0 else 2.0 * total
+
+
 def _statistics(z: np.ndarray, labels: np.ndarray, bandwidth: float, memory: int) -> np.ndarray:
-    """MMD² for every label column (1 = reference row), the kernel computed in row blocks in z's
-    dtype; the permutations in batches that fit the budget, the whole kernel kept between batches
-    when it fits. Column 0 (the observed split) and the row sums are summed in float64."""
+    """MMD² for every label column (1 = reference row), from the kernel's upper triangle in square
+    tiles of z's dtype (K is symmetric: half the work); the permutations in batches that fit the
+    budget, the tiles kept between batches when they fit. The observed split (column 0) and the
+    row sums are summed in float64."""
     n_rows, columns = labels.shape
-    n = int(labels[:, 0].sum())
-    sq = np.einsum("ij,ij->i", z, z)
     size = z.dtype.itemsize
-    step = _block_rows(n_rows, memory)
+    sq = np.einsum("ij,ij->i", z, z)
     batch = max(1, min(columns, int(memory * _LABELS_SHARE) // (size * n_rows)))
     keep = batch < columns and size * n_rows * n_rows <= memory * _LABELS_SHARE
-    cached: dict[int, np.ndarray] = {}
-    quad = np.zeros(columns)
-    row_sums = np.zeros(n_rows)
-    observed = labels[:, 0].astype(np.float64)
-    exact = 0.0
+    cached: dict[tuple, np.ndarray] = {}
+    quad, row_sums, exact = np.zeros(columns), np.zeros(n_rows), 0.0
+    reference = labels[:, 0] == 1
     for c0 in range(0, columns, batch):
         a = labels[:, c0: c0 + batch].astype(z.dtype)
-        for i0 in range(0, n_rows, step):
-            i1 = min(n_rows, i0 + step)
-            block = cached.get(i0)
-            if block is None:
-                block = kernel_rows(z, sq, i0, i1, bandwidth)
+        for tile in tiles(n_rows, memory, size):
+            i0, i1, j0, j1 = tile
+            k = cached.get(tile)
+            if k is None:
+                k = kernel_tile(z, sq, bandwidth, *tile)
                 if keep:
-                    cached[i0] = block
+                    cached[tile] = k
             if c0 == 0:
-                row_sums[i0:i1] = block.sum(axis=1, dtype=np.float64)
-                exact += float(observed[i0:i1] @ (block.astype(np.float64, copy=False) @ observed))
-            product = block @ a
-            quad[c0: c0 + batch] += np.einsum("ip,ip->p", a[i0:i1], product, dtype=np.float64)
-    quad[0] = exact  # the observed split summed in float64, whatever the dtype of the blocks
+                row_sums[i0:i1] += k.sum(axis=1, dtype=np.float64)
+                if i0 != j0:
+                    row_sums[j0:j1] += k.sum(axis=0, dtype=np.float64)
+                exact += _observed_quad(k, reference, *tile)
+            twice = 1.0 if i0 == j0 else 2.0
+            quad[c0: c0 + batch] += twice * np.einsum("ip,ip->p", a[i0:i1], k @ a[j0:j1], dtype=np.float64)
+    quad[0] = exact
     ar = labels.astype(np.float64).T @ row_sums
-    return mmd2_from_sums(quad, ar, float(row_sums.sum()), n, n_rows - n)
+    return mmd2_from_sums(quad, ar, float(row_sums.sum()), int(reference.sum()), n_rows - int(reference.sum()))
 
 
 def mmd_test(reference: np.ndarray, current: np.ndarray, labels: np.ndarray, *, bandwidth: float | None,
