@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Iterator, Sequence, Union
+from typing import TYPE_CHECKING, Callable, Iterator, Sequence, Union
 
 import numpy as np
 
@@ -201,8 +201,16 @@ class Grid:
     box: bool = True
 
 
-#: What a report's table is made of: lines of text ("" is a blank line) and grids, in order.
-Block = Union[str, Grid]
+@dataclass
+class Fitted:
+    """Lines drawn for the width they must fit (a text histogram): `lines(width)`, each line at
+    most `width` columns when it can be, and never wrapped."""
+
+    lines: Callable[[int], list[str]]
+
+
+#: What a report's table is made of: lines of text ("" is a blank line), grids and fitted lines, in order.
+Block = Union[str, Grid, Fitted]
 
 
 def key_value_grid(rows) -> Grid:

@@ -108,6 +108,7 @@ def emit(parts, fmt, precision, terminal: Terminal) -> None:
     from ..output import OutputOptions, default_format, write
 
     out = sys.stdout
-    write(parts, fmt or default_format(out), out, OutputOptions(precision=precision, notify=terminal.note))
+    write(parts, fmt or default_format(out), out, OutputOptions(precision=precision, notify=terminal.note,
+                                                                       width=terminal.width))
 
 

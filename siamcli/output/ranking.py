@@ -182,7 +182,7 @@ class _RankingTable:
 
 def ranking_table(parts: Iterable[Ranking], out: TextIO, options: OutputOptions, verdicts: bool = False) -> None:
     """A stream of Ranking chunks as one table, written and flushed a group of rows at a time."""
-    console = console_on(out)
+    console = console_on(out, options.width)
     table = first = None
     for part in parts:
         for start in range(0, len(part), TABLE_ROW_GROUP):

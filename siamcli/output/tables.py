@@ -12,8 +12,8 @@ if TYPE_CHECKING:
     from . import OutputOptions
 
 
-def console_on(out: TextIO):
-    """A rich console on `out` that shows control characters escaped (rich would pass ESC through),
+def console_on(out: TextIO, width: int | None = None):
+    """A rich console on `out`, `width` columns wide (None: rich's choice), that shows control characters escaped (rich would pass ESC through),
     and lets a closed pipe raise BrokenPipeError (rich's own handling exits with status 1)."""
     from rich.console import Console
 
@@ -25,7 +25,7 @@ def console_on(out: TextIO):
             self.quiet = True  # nothing more to write to a reader that has gone
             raise BrokenPipeError
 
-    return SafeConsole(file=out, markup=False, highlight=False, emoji=False, soft_wrap=False)
+    return SafeConsole(file=out, markup=False, highlight=False, emoji=False, soft_wrap=False, width=width)
 
 
 def direction(metric) -> str:
@@ -66,7 +66,7 @@ def _matrix_grid(result: MatrixResult, console, options: OutputOptions):
 def matrix_table(parts: Iterable, out: TextIO, options: OutputOptions) -> None:
     """As much of the matrix as the terminal shows (a note says what is left out), and its direction."""
     result = next(iter(parts))
-    console = console_on(out)
+    console = console_on(out, options.width)
     console.print(_matrix_grid(result, console, options))
     console.print(direction(result.metric))
 
@@ -89,10 +89,15 @@ def _rich_table(grid: Grid):
 
 
 def layout_tables(parts: Iterable, out: TextIO, options: OutputOptions) -> None:
-    """A report as its `table_layout` describes it: lines of text and grids, in order."""
-    console = console_on(out)
+    """A report as its `table_layout` describes it: lines of text, grids and fitted lines, in order."""
+    from ..results import Grid
+
+    console = console_on(out, options.width)
     for block in next(iter(parts)).table_layout(options.precision):
         if isinstance(block, str):
             console.print(block)
-        else:
+        elif isinstance(block, Grid):
             console.print(_rich_table(block))
+        else:  # Fitted: drawn for the console's width, each line as it is (a histogram must not wrap)
+            for line in block.lines(console.width):
+                console.print(line, soft_wrap=True)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from ...results import Column, Grid
-from .distribution import text_histogram
+from .distribution import fitted_histogram
 
 if TYPE_CHECKING:  # the evaluator imports this module
     from .evaluator import Evaluation, MetricEvaluation
@@ -180,7 +180,8 @@ def _details_grid(best: MetricEvaluation, record: dict, precision: int) -> Grid:
     rows = [["ROC AUC", num(record["auc"]), ci("auc_ci"), ""],
             ["EER", num(record["eer"]), ci("eer_ci"), at(record["eer_threshold"])],
             ["best accuracy", num(record["best_accuracy"]), ci("best_accuracy_ci"),
-             "-" if lo_hi is None else f"{at(record['best_accuracy_threshold'])} (any of {num(lo_hi[0])} .. {num(lo_hi[1])})"]]
+             "-" if lo_hi is None else at(record["best_accuracy_threshold"]) + (
+                 "" if num(lo_hi[0]) == num(lo_hi[1]) else f" (any of {num(lo_hi[0])} .. {num(lo_hi[1])})")]]
     for f in record["tar_at_far"]:
         tar, threshold = record["tar_at_far"][f], record["tar_at_far_threshold"][f]
         rows.append([f"TAR at FAR {f}", "not reachable" if tar is None else num(tar),
@@ -241,5 +242,5 @@ def evaluation_layout(result: Evaluation, precision: int) -> list:
     blocks += [f"{shown} ({direction} is closer):", _details_grid(best, record, precision), intervals, "",
                _distribution_grid(record, precision),
                f"overlap of the two histograms: {figure(record['overlap'], precision)} (0 = separated, 1 = identical)",
-               "", *text_histogram(best.distribution)]
+               "", fitted_histogram(best.distribution)]
     return blocks
