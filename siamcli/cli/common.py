@@ -44,6 +44,8 @@ def load_inputs(backend, a_path, b_paths, input_format, key, b_key, ids_a, ids_b
     b_paths = list(b_paths or [])
     if [a_path, *b_paths].count(STDIN) > 1:
         raise UsageError("only one input can be '-' (stdin)")
+    if b_key is not None and not b_paths:
+        raise UsageError("--b-key needs a second input B")
     if ids_b is not None and len(b_paths) != 1:
         raise UsageError("--b-ids needs exactly one second input B" if b_paths else "--b-ids needs a second input B")
     a = backend.open(a_path, input_format=input_format, key=key, ids_path=ids_a, max_input_size=max_input_size,
@@ -112,3 +114,25 @@ def emit(parts, fmt, precision, terminal: Terminal) -> None:
                                                                        width=terminal.width))
 
 
+
+
+def given_options(*names: str) -> set[str]:
+    """Which of these parameters the command line (or the environment) set, rather than their defaults."""
+    import click
+    from click.core import ParameterSource
+
+    ctx = click.get_current_context()
+    return {name for name in names
+            if ctx.get_parameter_source(name) in (ParameterSource.COMMANDLINE, ParameterSource.ENVIRONMENT)}
+
+
+def refuse_conflicts(values: dict, rules) -> None:
+    """A UsageError for the first rule whose options are all set: each rule is (names, why); an option
+    counts as set when given on the command line (see given_options) or, for a flag, when true."""
+    import click
+
+    explicit = given_options(*values)
+    flags = {p.name: max(p.opts, key=len) for p in click.get_current_context().command.params if p.opts}
+    for names, why in rules:
+        if all(name in explicit or values[name] is True for name in names):
+            raise UsageError(" and ".join(flags.get(n, flag_name(n)) for n in names) + f" do not go together: {why}")

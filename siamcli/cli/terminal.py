@@ -13,16 +13,12 @@ from ..output import safe_text
 
 
 def terminal_width() -> int | None:
-    """The columns output should fit: $COLUMNS, else click's forced width (CliRunner's), else the terminal's when stdout or stderr is one; None when unknown (a pipe: tables
-    take rich's default, notes are not wrapped, so logs keep one note per line)."""
-    from click import formatting
-
+    """The columns output should fit: $COLUMNS, else the terminal's when stdout or stderr is one;
+    None when unknown (a pipe: tables take rich's default of 80, notes are not wrapped, so logs
+    keep one note per line)."""
     columns = os.environ.get("COLUMNS", "")
     if columns.strip().isdigit() and int(columns) > 0:
         return int(columns)
-    forced = getattr(formatting, "FORCED_WIDTH", None)
-    if forced:
-        return int(forced)
     if any(getattr(s, "isatty", lambda: False)() for s in (sys.stdout, sys.stderr)):
         import shutil
 

@@ -7,7 +7,7 @@ from typing import Iterable
 import click
 
 from ...errors import UsageError
-from ..common import backend_for, emit, load_inputs
+from ..common import backend_for, emit, load_inputs, refuse_conflicts
 from ..options import (command, CountOrAll, engine_options, input_options, metric_options, Number, output_options,
                        scheduler_option, show_option)
 from ..terminal import Terminal
@@ -62,6 +62,10 @@ def compare(a, b, top_k, limit, threshold, paired, pairs_path, query_ids, metric
     terminal = Terminal(quiet)
     if top_k is not None and limit is not None:
         raise UsageError("choose either --top-k (per row of A) or --limit (overall), not both")
+    refuse_conflicts(dict(paired=paired, pairs_path=pairs_path, top_k=top_k), [
+        (("paired", "top_k"), "--paired scores row i of A with row i of B, one pair per row; --limit N keeps the "
+                              "N best pairs"),
+        (("pairs_path", "top_k"), "--pairs scores each listed pair once; --limit N keeps the N best pairs")])
     top_k = 5 if top_k is None else (None if top_k == "all" else top_k)
     engine.set_threads(threads)
     with backend_for(scheduler, terminal, "comparing", debug) as backend:

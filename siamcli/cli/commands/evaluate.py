@@ -6,7 +6,7 @@ import click
 
 from ...errors import InputError, UsageError
 from ..app import EXIT_NOT_MET
-from ..common import backend_for, check_plot, emit
+from ..common import backend_for, check_plot, emit, given_options
 from ..options import (command, data_params, engine_options, input_options, metric_param_options, NumberList,
                        output_options, scheduler_option)
 from ..terminal import Terminal
@@ -110,6 +110,9 @@ def evaluate(inputs, labels_path, pairs_path, classes_path, labels_column, class
     from ... import engine
     from ...reports.evaluation import evaluate as evaluate_embeddings, judge
     terminal = Terminal(quiet)
+    _check_options(classes_path is not None or classes_column is not None, sources_given=given_options(
+        "ks", "positive_label"), b_key=b_key, ids_b=ids_b, inputs=inputs,
+        paired=labels_path is not None or not (labels_column is None or pairs_path or classes_path or classes_column))
     sources = dict(labels_path=labels_path, pairs_path=pairs_path, classes_path=classes_path,
                    labels_column=labels_column, classes_column=classes_column)
     specs, copies = _checked_models(inputs, fail_under, metric, normalize, fars, ks, dims, quantize, **sources)
@@ -127,6 +130,19 @@ def evaluate(inputs, labels_path, pairs_path, classes_path, labels_column, class
     _tell(result, plot, terminal)
     emit(result, fmt, precision, terminal)
     return _gate(judged, len(result.models) > 1, terminal)
+
+
+def _check_options(classes: bool, sources_given: set, b_key, ids_b, inputs, paired: bool) -> None:
+    """Options that would be ignored: --recall-k without classes, --positive-label with them,
+    --b-key and --b-ids without a right-hand set."""
+    if "ks" in sources_given and not classes:
+        raise UsageError("--recall-k sets the k of recall@k, a retrieval score: it needs --classes or --classes-column")
+    if "positive_label" in sources_given and classes:
+        raise UsageError("--positive-label and --classes do not go together: with classes, pairs of the same class "
+                         "are the positive ones")
+    if (b_key or ids_b) and not (paired or any(":" in text for text in inputs)):
+        raise UsageError(f"{'--b-key' if b_key else '--b-ids'} reads RIGHT: give LEFT RIGHT --labels FILE, or models "
+                         "as LEFT:RIGHT")
 
 
 def model_specs(inputs, paired: bool) -> list[tuple[str, str, str | None]]:
@@ -217,7 +233,7 @@ def _gate(judged, several_models: bool, terminal: Terminal) -> int:
             terminal.note(f"--fail-under judged {label}, {judgement.chosen} "
                           f"(name another as MODEL:METRIC:auc=..., MODEL:auc=...{copy} or METRIC:auc=...)")
         if judgement.failed:
-            terminal.note(f"--fail-under not met by {label}: " + "; ".join(judgement.failed))
+            terminal.reason(f"--fail-under not met by {label}: " + "; ".join(judgement.failed))
             status = EXIT_NOT_MET
     return status
 

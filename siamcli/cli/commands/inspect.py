@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import click
 
-from ..common import check_plot, emit
+from ...errors import UsageError
+from ..common import check_plot, emit, given_options
 from ..options import command, InputFormatChoice, max_input_option, output_options, quiet_option, read_options
 from ..terminal import Terminal
 
@@ -58,6 +59,8 @@ def inspect(emb, classes_path, classes_column, metric, sample, seed, plot, input
     from ...io import load_embeddings, read_labels
 
     terminal = Terminal(quiet)
+    if classes_path is None and classes_column is None and given_options("metric"):
+        raise UsageError("--metric is the metric of the class distances: give --classes or --classes-column too")
     check_plot(plot, emb, classes=classes_path, ids=ids_a)
     emb_set = load_embeddings(emb, input_format=input_format, key=key, ids_path=ids_a,
                               labels=classes_column if classes_path is None else None, max_input_size=max_input_size,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 
 from ...errors import ShapeError, UsageError
-from ..common import emit
+from ..common import emit, given_options, refuse_conflicts
 from ..metric_params import SiamCommandGroup
 from ..options import (CONTEXT, InputFormatChoice, max_input_option, metric_param_options, Number, NumberList,
                        option_group, output_options, quiet_option, read_options)
@@ -43,6 +43,14 @@ loss_options = option_group(
                  help="Threads for BLAS and the kernels (default: every core)."),
     quiet_option,
 )
+
+
+def _check_margins(sweep, margin, margins) -> None:
+    """--margins belongs to --sweep, and --margin to a single loss."""
+    refuse_conflicts(dict(sweep=sweep, margin=margin), [
+        (("sweep", "margin"), "--sweep shows the loss at several margins (--margins), not at one")])
+    if not sweep and given_options("margins"):
+        raise UsageError("--margins are the margins of --sweep: add --sweep, or give one --margin")
 
 
 def _load(path, input_format, key, max_input_size, reading):
@@ -86,6 +94,7 @@ def contrastive(left, right, labels_path, pairs_path, positive_label, margin, sq
     from ...io import read_labelled_pairs, read_labels
 
     terminal = Terminal(quiet)
+    _check_margins(sweep, margin, margins)
     if (labels_path is None) == (pairs_path is None):
         raise UsageError("label the pairs with --labels FILE (with LEFT RIGHT) or --pairs FILE, one of them")
     engine.set_threads(threads)
@@ -139,6 +148,7 @@ def triplet(anchor, positive, negative, margin, metric, sweep, margins, input_fo
     from ... import engine
     from ...reports import losses
     terminal = Terminal(quiet)
+    _check_margins(sweep, margin, margins)
     engine.set_threads(threads)
     sets = [_load(path, input_format, key, max_input_size, reading)
             for path in (anchor, positive, negative)]

@@ -5,8 +5,9 @@ from __future__ import annotations
 import click
 
 from ...errors import UsageError
+from ...output.text import counted as counted_words
 from ..app import EXIT_NOT_MET
-from ..common import emit, load_inputs
+from ..common import emit, load_inputs, refuse_conflicts
 from ..options import command, Number, engine_options, input_options, metric_options, output_options, show_option
 from ..terminal import Terminal
 
@@ -19,12 +20,14 @@ from ..terminal import Terminal
 @click.option("--paired", is_flag=True, help="Judge row i of A with row i of B (same row counts).")
 @click.option("--pairs", "pairs_path", type=click.Path(), default=None,
               help="Judge only the (a, b) pairs listed in this CSV/TSV: ids or row numbers, one pair per line.")
+@click.option("-s", "--silent", is_flag=True,
+              help="Print nothing: the exit status alone says it (0 all match, 1 not; errors still show), as grep -q.")
 @show_option
 @metric_options
 @input_options
 @engine_options
 @output_options
-def verify(a, b, threshold, paired, pairs_path, metric, normalize, zero_vector,
+def verify(a, b, threshold, paired, pairs_path, silent, metric, normalize, zero_vector,
            input_format, key, b_key, ids_a, ids_b, reading, max_input_size, memory, threads, quiet, fmt, precision,
            debug, **metric_params):
     """Judge pairs same or different: exit 0 when every pair matches, 1 when any does not.
@@ -34,17 +37,20 @@ def verify(a, b, threshold, paired, pairs_path, metric, normalize, zero_vector,
     the two vectors of single-vector files, row i with row i (--paired), the pairs a file lists
     (--pairs), or every row of one file with the single vector of the other. Each verdict is
     printed with its score; JSON records carry "match": true|false beside compare's keys.
-    Bad input exits 2, so shell scripts can tell "different" from "broken".
+    Bad input exits 2, so shell scripts can tell "different" from "broken". -s prints
+    nothing, for `if`; -q hides notes but still prints the verdicts and how many pairs differ.
 
     \b
     Examples:
       siamcli verify probe.npy enrolled.npy --metric cosine --threshold 0.6
-      siamcli verify a.npy b.npy -t 0.6 -q -f jsonl > /dev/null && echo same
+      if siamcli verify a.npy b.npy -t 0.6 -s; then echo same; fi
       siamcli verify left.npy right.npy --paired -t 1.1 --metric euclidean -f csv
     """
     from ... import engine
 
-    terminal = Terminal(quiet)
+    terminal = Terminal(quiet, silent=silent)
+    refuse_conflicts(dict(silent=silent, fmt=fmt, show=None, precision=precision), [
+        (("silent", name), "-s prints nothing") for name in ("fmt", "show", "precision")])
     if paired and pairs_path is not None:
         raise UsageError("choose either --paired (row i with row i) or --pairs FILE (the listed pairs)")
     from ...backends import LocalBackend
@@ -71,11 +77,17 @@ def verify(a, b, threshold, paired, pairs_path, metric, normalize, zero_vector,
             yield part
 
     try:
-        emit(counted(engine.verify(comp, threshold, paired=paired, pairs=pairs)),
-             fmt, precision, terminal)
+        verdicts = counted(engine.verify(comp, threshold, paired=paired, pairs=pairs))
+        if silent:
+            for _ in verdicts:
+                pass
+        else:
+            emit(verdicts, fmt, precision, terminal)
     finally:
         bar.close()
     if counts["different"]:
-        terminal.note(f"{counts['different']} of {counts['pairs']} pairs do not match")
+        differ = counts["different"]
+        terminal.reason(f"{differ:,} of {counted_words(counts['pairs'], 'pair')} "
+                        f"{'does' if differ == 1 else 'do'} not match")
         return EXIT_NOT_MET
     return 0
