@@ -55,7 +55,8 @@ DEFAULT_BOOTSTRAP = 1000  # evaluation.uncertainty.DEFAULT_BOOTSTRAP, without im
                    "(255 steps over each dimension's range in the data, as sentence-transformers' "
                    "quantize_embeddings), binary (sign bits, compared by hamming).")
 @click.option("--fail-under", default=None,
-              help="Exit 1 unless these hold, e.g. auc=0.95,eer=0.05,tar@0.001=0.8: on the top-ranked model and "
+              help="Exit 1 unless these hold, e.g. auc=0.95,eer=0.05,acc=0.9,tar@0.001=0.8 (keys as the table names "
+                   "them: auc, eer, acc, cv_acc, ap, f1, tar@FAR, p@1, map@r, recall@K): on the top-ranked model and "
                    "metric, or on the one named as MODEL:METRIC:auc=0.95 (or MODEL:auc=.., METRIC:auc=..); "
                    "a copy as MODEL@int8:METRIC:auc=.., MODEL@64:auc=.. or @binary:auc=...")
 @click.option("--plot", type=click.Path(dir_okay=False), default=None,
