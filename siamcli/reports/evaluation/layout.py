@@ -6,6 +6,7 @@ from typing import TYPE_CHECKING
 
 from ...results import Column, Grid
 from .distribution import fitted_histogram
+from .verification import baseline_words, small_gain
 
 if TYPE_CHECKING:  # the evaluator imports this module
     from .evaluator import Evaluation, MetricEvaluation
@@ -181,7 +182,9 @@ def _details_grid(best: MetricEvaluation, record: dict, precision: int) -> Grid:
             ["EER", num(record["eer"]), ci("eer_ci"), at(record["eer_threshold"])],
             ["best accuracy", num(record["best_accuracy"]), ci("best_accuracy_ci"),
              "-" if lo_hi is None else at(record["best_accuracy_threshold"]) + (
-                 "" if num(lo_hi[0]) == num(lo_hi[1]) else f" (any of {num(lo_hi[0])} .. {num(lo_hi[1])})")]]
+                 "" if num(lo_hi[0]) == num(lo_hi[1]) else f" (any of {num(lo_hi[0])} .. {num(lo_hi[1])})")],
+            ["majority baseline", num(record["majority_baseline"]), "",
+             "always " + ("'same'" if record["n_positive"] > record["n_negative"] else "'different'")]]
     for f in record["tar_at_far"]:
         tar, threshold = record["tar_at_far"][f], record["tar_at_far_threshold"][f]
         rows.append([f"TAR at FAR {f}", "not reachable" if tar is None else num(tar),
@@ -219,6 +222,8 @@ def evaluation_layout(result: Evaluation, precision: int) -> list:
     best, record = result.best, records[0]
     fars = list(record["tar_at_far"])
     blocks = [f"{result.pairs}: {record['n_positive']:,} same, {record['n_negative']:,} different"]
+    if small_gain(record["best_accuracy"], record["n_positive"], record["n_negative"]):
+        blocks.append("warning: " + baseline_words(record["best_accuracy"], record["n_positive"], record["n_negative"]))
     if len(result.models) > 1:
         blocks += _verdicts(result, precision)
     if result.has_variants:
@@ -234,7 +239,8 @@ def evaluation_layout(result: Evaluation, precision: int) -> list:
                    "with the same metric (two-sided)", ""]
     elif len(records) > 1:
         blocks += [_metrics_grid(result, records, fars, precision),
-                   "acc: best accuracy; cv acc: cross-validated accuracy; ranked by AUC", ""]
+                   f"acc: best accuracy (majority baseline {figure(record['majority_baseline'], precision)}); "
+                   "cv acc: cross-validated accuracy; ranked by AUC", ""]
     direction = "higher" if record["higher_is_better"] else "lower"
     intervals = (f"95% CI: AUC by DeLong, the others by {result.bootstrap:,} bootstrap resamples (seed {result.seed})"
                  if result.bootstrap else "95% CI: AUC by DeLong (no bootstrap resamples asked for)")
