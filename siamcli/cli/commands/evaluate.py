@@ -111,12 +111,10 @@ def evaluate(inputs, labels_path, pairs_path, classes_path, labels_column, class
     from ... import engine
     from ...reports.evaluation import evaluate as evaluate_embeddings, judge
     terminal = Terminal(quiet)
-    _check_options(classes_path is not None or classes_column is not None, sources_given=given_options(
-        "ks", "positive_label"), b_key=b_key, ids_b=ids_b, inputs=inputs,
-        paired=labels_path is not None or not (labels_column is None or pairs_path or classes_path or classes_column))
     sources = dict(labels_path=labels_path, pairs_path=pairs_path, classes_path=classes_path,
                    labels_column=labels_column, classes_column=classes_column)
-    specs, copies = _checked_models(inputs, fail_under, metric, normalize, fars, ks, dims, quantize, **sources)
+    specs, copies = _checked_models(inputs, fail_under, metric, normalize, fars, ks, dims, quantize, (b_key, ids_b),
+                                    **sources)
     check_plot(plot, *inputs, labels=labels_path, pairs=pairs_path, classes=classes_path, ids=ids_a,
                b_ids=ids_b, **data_params(metric_params))
     models, labelled = _read_inputs(specs, *sources.values(), input_format, key, b_key, ids_a, ids_b,
@@ -133,9 +131,16 @@ def evaluate(inputs, labels_path, pairs_path, classes_path, labels_column, class
     return _gate(judged, len(result.models) > 1, terminal)
 
 
-def _check_options(classes: bool, sources_given: set, b_key, ids_b, inputs, paired: bool) -> None:
+def _paired(labels_path, pairs_path, classes_path, labels_column, classes_column) -> bool:
+    """Whether the pairs are row i of LEFT with row i of RIGHT, labelled by a file or a column of LEFT."""
+    return labels_path is not None or not (labels_column is None or pairs_path or classes_path or classes_column)
+
+
+def _check_options(inputs, b_key, ids_b, **sources) -> None:
     """Options that would be ignored: --recall-k without classes, --positive-label with them,
     --b-key and --b-ids without a right-hand set."""
+    classes = sources["classes_path"] is not None or sources["classes_column"] is not None
+    sources_given, paired = given_options("ks", "positive_label"), _paired(**sources)
     if "ks" in sources_given and not classes:
         raise UsageError("--recall-k sets the k of recall@k, a retrieval score: it needs --classes or --classes-column")
     if "positive_label" in sources_given and classes:
@@ -193,11 +198,15 @@ def _copies(dims, quantize) -> dict:
     return copies
 
 
-def _checked_models(inputs, fail_under, metric, normalize, fars, ks, dims, quantize, *, labels_path, pairs_path,
-                    classes_path, labels_column, classes_column) -> tuple[list[tuple[str, str, str | None]], dict]:
-    """The models' specs (model_specs) and their smaller copies (_copies), once --fail-under is
-    checked against them (before any work)."""
-    paired = labels_path is not None or not (labels_column is None or pairs_path or classes_path or classes_column)
+def _checked_models(inputs, fail_under, metric, normalize, fars, ks, dims, quantize, right_options, *, labels_path,
+                    pairs_path, classes_path, labels_column,
+                    classes_column) -> tuple[list[tuple[str, str, str | None]], dict]:
+    """The models' specs (model_specs) and their smaller copies (_copies), once the options
+    (_check_options; right_options: --b-key, --b-ids) and --fail-under are checked against them
+    (before any work)."""
+    _check_options(inputs, *right_options, labels_path=labels_path, pairs_path=pairs_path, classes_path=classes_path,
+                   labels_column=labels_column, classes_column=classes_column)
+    paired = _paired(labels_path, pairs_path, classes_path, labels_column, classes_column)
     specs, copies = model_specs(inputs, paired), _copies(dims, quantize)
     if fail_under is not None:
         _check_gate(fail_under, specs, metric, normalize, fars, ks, copies,

@@ -68,26 +68,30 @@ def verify(a, b, threshold, paired, pairs_path, silent, metric, normalize, zero_
         listed = read_pairs(pairs_path, comp.a, comp.b, max_input_size=max_input_size)
     pairs = engine.verdict_pairs(comp, paired, listed)
     bar(0, len(comp.a) if pairs is None else len(pairs[0]))
-    counts = {"pairs": 0, "different": 0}
-
-    def counted(parts):
-        for part in parts:
-            counts["pairs"] += len(part)
-            counts["different"] += int((~part.match).sum())
-            yield part
-
     try:
-        verdicts = counted(engine.verify(comp, threshold, paired=paired, pairs=pairs))
-        if silent:
-            for _ in verdicts:
-                pass
-        else:
-            emit(verdicts, fmt, precision, terminal)
+        total, differ = _judge(engine.verify(comp, threshold, paired=paired, pairs=pairs), silent, fmt, precision,
+                               terminal)
     finally:
         bar.close()
-    if counts["different"]:
-        differ = counts["different"]
-        terminal.reason(f"{differ:,} of {counted_words(counts['pairs'], 'pair')} "
-                        f"{'does' if differ == 1 else 'do'} not match")
+    if differ:
+        terminal.reason(f"{differ:,} of {counted_words(total, 'pair')} {'does' if differ == 1 else 'do'} not match")
         return EXIT_NOT_MET
     return 0
+
+
+def _judge(parts, silent: bool, fmt, precision, terminal: Terminal) -> tuple[int, int]:
+    """The verdicts written (none with -s), and how many pairs there were and how many differ."""
+    counts = [0, 0]
+
+    def counted():
+        for part in parts:
+            counts[0] += len(part)
+            counts[1] += int((~part.match).sum())
+            yield part
+
+    if silent:
+        for _ in counted():
+            pass
+    else:
+        emit(counted(), fmt, precision, terminal)
+    return counts[0], counts[1]

@@ -16,6 +16,7 @@ from .retrieval import DEFAULT_KS, RetrievalReport, codes_and_sizes, class_pair_
 from .verification import DEFAULT_FARS, VerificationReport, check_pairs, closest_first, verification_report
 from .layout import evaluation_layout
 from .models import Model, align_models, as_models
+from .orders import mark_same_order
 from .storage import rank_with_variants, scoring_plan
 from .uncertainty import DEFAULT_BOOTSTRAP, AucComponents, Intervals, check_bootstrap, intervals_of
 
@@ -40,6 +41,7 @@ class MetricEvaluation:
     model_label: str = ""  # what tells the model apart in tables (Model.key)
     variant: Any = field(default=None, repr=False)  # the model's Variant (None: no --dims/--quantize)
     reference: MetricEvaluation | None = field(default=None, repr=False)  # a variant's original row
+    same_order_as: str | None = None  # a metric above this one that ranks the pairs identically (orders.py)
 
     @property
     def name(self) -> str:
@@ -64,6 +66,7 @@ class MetricEvaluation:
             record[key] = value
             record.update(after.get(key, {}))
         record["normalized"] = self.normalized
+        record["same_order_as"] = self.same_order_as
         if self.retrieval is not None:
             retrieval = self.retrieval.record()
             warnings += retrieval["warnings"]
@@ -210,7 +213,7 @@ def evaluate(emb, right=None, *, labels=None, pairs=None, classes=None, sample: 
                                   zero_vector=zero_vector, memory=memory, notify=notify)
             comp.progress = hooks.get("progress")
             results.append(_evaluate_one(comp, model, m, normalized, plan, hooks, **options))
-    return Evaluation(rank_with_variants(results), skipped, plan.described, [m.key for m in models], bootstrap, seed)
+    return Evaluation(mark_same_order(rank_with_variants(results)), skipped, plan.described, [m.key for m in models], bootstrap, seed)
 
 
 @dataclass

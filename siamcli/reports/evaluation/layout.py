@@ -51,12 +51,35 @@ def _metrics_grid(result: Evaluation, records: list[dict], fars: list, precision
     names = ["metric", "AUC", "EER", "acc", *([f"TAR@{strictest}"] if fars else []), "cv acc"]
     names += ["P@1", "mAP@R"] if retrieval else []
     grid = Grid(_number_columns(names, precision))
+    alike = _alike(result)
     for r, evaluated in zip(records, result.results):
-        row = [evaluated.name, num(r["auc"]), num(r["eer"]), num(r["best_accuracy"]),
+        if evaluated.same_order_as is not None:
+            continue  # on its leader's row
+        row = [", ".join([evaluated.name, *alike.get(evaluated.name, [])]), num(r["auc"]), num(r["eer"]), num(r["best_accuracy"]),
                *([num(r["tar_at_far"][strictest])] if fars else []), num(r["cv_accuracy"])]
         row += [num(r.get("precision_at_1")), num(r.get("map_at_r"))] if retrieval else []
         grid.rows.append(row)
     return grid
+
+
+def _alike(result: Evaluation) -> dict[str, list[str]]:
+    """The metrics that order the pairs as another (above them) does, by that other's name."""
+    alike: dict[str, list[str]] = {}
+    for r in result.results:
+        if r.same_order_as is not None and r.reference is None:
+            alike.setdefault(r.same_order_as, []).append(r.name)
+    return alike
+
+
+def _alike_words(result: Evaluation) -> list[str]:
+    """A line per group of metrics that order the pairs alike (none when there is none)."""
+    return [f"{', '.join([lead, *others])}: the same order of every pair, so the same figures"
+            for lead, others in _alike(result).items()]
+
+
+def _named(evaluated: MetricEvaluation) -> str:
+    """A metric's name in a table, with the metric above it that orders the pairs alike."""
+    return evaluated.name + ("" if evaluated.same_order_as is None else f" (as {evaluated.same_order_as})")
 
 
 def _models_grid(result: Evaluation, records: list[dict], fars: list, precision: int) -> Grid:
@@ -74,7 +97,7 @@ def _models_grid(result: Evaluation, records: list[dict], fars: list, precision:
     tail = ["P@1", "mAP@R"] if retrieval else ["EER", *([f"TAR@{strictest}"] if fars else [])]
     grid = Grid(_number_columns(["model", *(["metric"] if metrics else []), "AUC", "95% CI", "p", *tail], precision))
     for r, evaluated in zip(records, result.results):
-        row = [short[evaluated.model_label], *([evaluated.name] if metrics else []), num(r["auc"]),
+        row = [short[evaluated.model_label], *([_named(evaluated)] if metrics else []), num(r["auc"]),
                _interval(r["auc_ci"], precision, ".."), _p(r["auc_p_value"], precision)]
         row += ([num(r["precision_at_1"]), num(r["map_at_r"])] if retrieval else
                 [num(r["eer"]), *([num(r["tar_at_far"][strictest])] if fars else [])])
@@ -132,7 +155,7 @@ def _variants_grid(result: Evaluation, records: list[dict], fars: list, precisio
         else:
             other = not metrics and evaluated.name != evaluated.reference.name
             label = f"  {evaluated.variant.label}" + (f" ({evaluated.name})" if other else "")
-        row = [label, *([evaluated.name] if metrics else []), count(r["bytes_per_vector"]), num(r["auc"]),
+        row = [label, *([_named(evaluated)] if metrics else []), count(r["bytes_per_vector"]), num(r["auc"]),
                _interval(r["auc_ci"], precision, ".."), _p(r["auc_p_value"], precision)]
         row += [] if metrics else [num(r["precision_at_1"])] if retrieval else [
             num(r["tar_at_far"][strictest])] if fars else []
@@ -222,7 +245,8 @@ def evaluation_layout(result: Evaluation, precision: int) -> list:
     best, record = result.best, records[0]
     fars = list(record["tar_at_far"])
     blocks = [f"{result.pairs}: {record['n_positive']:,} same, {record['n_negative']:,} different"]
-    if small_gain(record["best_accuracy"], record["n_positive"], record["n_negative"]):
+    if record["best_accuracy_threshold"] is not None and small_gain(record["best_accuracy"], record["n_positive"],
+                                                                    record["n_negative"]):
         blocks.append("warning: " + baseline_words(record["best_accuracy"], record["n_positive"], record["n_negative"]))
     if len(result.models) > 1:
         blocks += _verdicts(result, precision)
@@ -236,11 +260,11 @@ def evaluation_layout(result: Evaluation, precision: int) -> list:
     elif len(result.models) > 1:
         blocks += [_models_grid(result, records, fars, precision),
                    "ranked by AUC; 95% CI: DeLong; p: DeLong's paired test of the AUC against the best model "
-                   "with the same metric (two-sided)", ""]
+                   "with the same metric (two-sided)", *_alike_words(result), ""]
     elif len(records) > 1:
         blocks += [_metrics_grid(result, records, fars, precision),
                    f"acc: best accuracy (majority baseline {figure(record['majority_baseline'], precision)}); "
-                   "cv acc: cross-validated accuracy; ranked by AUC", ""]
+                   "cv acc: cross-validated accuracy; ranked by AUC", *_alike_words(result), ""]
     direction = "higher" if record["higher_is_better"] else "lower"
     intervals = (f"95% CI: AUC by DeLong, the others by {result.bootstrap:,} bootstrap resamples (seed {result.seed})"
                  if result.bootstrap else "95% CI: AUC by DeLong (no bootstrap resamples asked for)")
