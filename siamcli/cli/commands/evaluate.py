@@ -113,8 +113,7 @@ def evaluate(inputs, labels_path, pairs_path, classes_path, labels_column, class
     terminal = Terminal(quiet)
     sources = dict(labels_path=labels_path, pairs_path=pairs_path, classes_path=classes_path,
                    labels_column=labels_column, classes_column=classes_column)
-    specs, copies = _checked_models(inputs, fail_under, metric, normalize, fars, ks, dims, quantize, (b_key, ids_b),
-                                    **sources)
+    specs, copies = _checked_models(inputs, fail_under, metric, normalize, fars, ks, dims, quantize, b_key, **sources)
     check_plot(plot, *inputs, labels=labels_path, pairs=pairs_path, classes=classes_path, ids=ids_a,
                b_ids=ids_b, **data_params(metric_params))
     models, labelled = _read_inputs(specs, *sources.values(), input_format, key, b_key, ids_a, ids_b,
@@ -136,17 +135,17 @@ def _paired(labels_path, pairs_path, classes_path, labels_column, classes_column
     return labels_path is not None or not (labels_column is None or pairs_path or classes_path or classes_column)
 
 
-def _check_options(inputs, b_key, ids_b, **sources) -> None:
+def _check_options(inputs, b_key, **sources) -> None:
     """Options that would be ignored: --recall-k without classes, --positive-label with them,
     --b-key and --b-ids without a right-hand set."""
     classes = sources["classes_path"] is not None or sources["classes_column"] is not None
-    sources_given, paired = given_options("ks", "positive_label"), _paired(**sources)
+    sources_given, paired = given_options("ks", "positive_label", "ids_b"), _paired(**sources)
     if "ks" in sources_given and not classes:
         raise UsageError("--recall-k sets the k of recall@k, a retrieval score: it needs --classes or --classes-column")
     if "positive_label" in sources_given and classes:
         raise UsageError("--positive-label and --classes do not go together: with classes, pairs of the same class "
                          "are the positive ones")
-    if (b_key or ids_b) and not (paired or any(":" in text for text in inputs)):
+    if (b_key or "ids_b" in sources_given) and not (paired or any(":" in text for text in inputs)):
         raise UsageError(f"{'--b-key' if b_key else '--b-ids'} reads RIGHT: give LEFT RIGHT --labels FILE, or models "
                          "as LEFT:RIGHT")
 
@@ -198,13 +197,12 @@ def _copies(dims, quantize) -> dict:
     return copies
 
 
-def _checked_models(inputs, fail_under, metric, normalize, fars, ks, dims, quantize, right_options, *, labels_path,
+def _checked_models(inputs, fail_under, metric, normalize, fars, ks, dims, quantize, b_key, *, labels_path,
                     pairs_path, classes_path, labels_column,
                     classes_column) -> tuple[list[tuple[str, str, str | None]], dict]:
     """The models' specs (model_specs) and their smaller copies (_copies), once the options
-    (_check_options; right_options: --b-key, --b-ids) and --fail-under are checked against them
-    (before any work)."""
-    _check_options(inputs, *right_options, labels_path=labels_path, pairs_path=pairs_path, classes_path=classes_path,
+    (_check_options) and --fail-under are checked against them (before any work)."""
+    _check_options(inputs, b_key, labels_path=labels_path, pairs_path=pairs_path, classes_path=classes_path,
                    labels_column=labels_column, classes_column=classes_column)
     paired = _paired(labels_path, pairs_path, classes_path, labels_column, classes_column)
     specs, copies = model_specs(inputs, paired), _copies(dims, quantize)
