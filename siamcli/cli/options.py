@@ -225,7 +225,8 @@ input_options = option_group(
 
 #: -q/--quiet, on every command.
 quiet_option = click.option("-q", "--quiet", is_flag=True,
-                            help="No progress bar and no notes on stderr (errors still show).")
+                            help="No progress bar and no notes on stderr (errors, and why the exit status is 1, "
+                                 "still show).")
 
 #: How much memory and how many threads the computation may use; --quiet.
 engine_options = option_group(
