@@ -6,7 +6,7 @@ from typing import Callable, Iterator
 
 import numpy as np
 
-from ..errors import UsageError, mention
+from ..errors import counted, UsageError, mention
 from ..metrics import Metric
 from ..results import MatrixResult, Ranking, Score, Verdicts
 from .blocks import fill_matrix
@@ -104,7 +104,7 @@ def verdict_pairs(comp: Comparison, paired: bool = False, pairs=None) -> tuple[n
         rows = np.arange(count)
         zeros = np.zeros(count, dtype=rows.dtype)
         return (zeros, rows) if n == 1 else (rows, zeros)
-    raise UsageError(f"{comp.a.source} has {n} rows and {comp.b.source} has {m}: say which pairs to judge "
+    raise UsageError(f"{comp.a.source} has {counted(n, 'row')} and {comp.b.source} has {m}: say which pairs to judge "
                      f"with {mention('paired')} (row i with row i) or {mention('pairs')} FILE")
 
 

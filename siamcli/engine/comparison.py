@@ -16,7 +16,7 @@ from typing import Callable, Iterator
 
 import numpy as np
 
-from ..errors import InputError, ShapeError, UsageError, mention
+from ..errors import counted, InputError, ShapeError, UsageError, mention
 from ..io import EmbeddingSet
 from ..metrics import (SAFE_SQNORMS, WIDE_SQNORM, Metric, Params, ScoreOutOfRange, get_metric, unit_rows,
                        zero_rows)
@@ -374,7 +374,7 @@ def prepare(
     if zero_vector not in ZERO_VECTOR_POLICIES:
         raise UsageError(f"{mention('zero_vector')} must be one of {', '.join(ZERO_VECTOR_POLICIES)}, got '{zero_vector}'")
     if a.dim != b.dim:
-        raise ShapeError(f"{a.source} has {a.dim} dimensions but {b.source} has {b.dim}; they cannot be compared")
+        raise ShapeError(f"{a.source} has {counted(a.dim, 'dimension')} but {b.source} has {b.dim}; they cannot be compared")
     params = m.bind(dict(p=p, cov_from=cov_from, **metric_params))
     dtype = compute_dtype(a, b) if m.keeps_float32 else np.dtype(np.float64)  # scores may widen: Comparison.dtype
     inputs = [a] if same else [a, b]
@@ -429,7 +429,7 @@ def _fitted(m: Metric, params: Params, inputs: list[EmbeddingSet], normalize: bo
         if param.kind == "data" and params.get(param.name) is not None:
             source = data[param.name] = as_embedding_set(params.get(param.name), param.what)
             if source.dim != dim:
-                raise ShapeError(f"{source.source} has {source.dim} dimensions but {inputs[0].source} has {dim}")
+                raise ShapeError(f"{source.source} has {counted(source.dim, 'dimension')} but {inputs[0].source} has {dim}")
     params = params.with_values(**data)
 
     def chunks(source: EmbeddingSet | None = None):

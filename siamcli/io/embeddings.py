@@ -8,7 +8,7 @@ from typing import Callable, Sequence
 
 import numpy as np
 
-from ..errors import InputError, UsageError, mention
+from ..errors import counted, InputError, UsageError, mention
 from . import bounded
 
 
@@ -128,12 +128,12 @@ def validated(parsed: Parsed, source: str, dtype: str | None = None) -> Embeddin
         check_finite(array, source, parsed.locate)
     array = _in_dtype(array, dtype, source, parsed.locate)
     if parsed.ids is not None and len(parsed.ids) != array.shape[0]:
-        raise InputError(f"{source}: has {len(parsed.ids)} ids but {array.shape[0]} rows")
+        raise InputError(f"{source}: has {counted(len(parsed.ids), 'id')} but {array.shape[0]} rows")
     if parsed.labels is not None and len(parsed.labels) != array.shape[0]:
-        raise InputError(f"{source}: has {len(parsed.labels)} labels but {array.shape[0]} rows")
+        raise InputError(f"{source}: has {counted(len(parsed.labels), 'label')} but {array.shape[0]} rows")
     for name, values in (parsed.fields or {}).items():
         if len(values) != array.shape[0]:
-            raise InputError(f"{source}: has {len(values)} values of {name!r} but {array.shape[0]} rows")
+            raise InputError(f"{source}: has {counted(len(values), 'value')} of {name!r} but {array.shape[0]} rows")
     return EmbeddingSet(array, parsed.ids, source, single, parsed.labels, parsed.fields or None)
 
 
@@ -255,7 +255,7 @@ def stack_embeddings(sets: Sequence[EmbeddingSet]) -> EmbeddingSet:
     first = sets[0]
     for s in sets[1:]:
         if s.dim != first.dim:
-            raise InputError(f"{s.source} has {s.dim} dimensions but {first.source} has {first.dim}")
+            raise InputError(f"{s.source} has {counted(s.dim, 'dimension')} but {first.source} has {first.dim}")
     ids = []
     for s in sets:
         ids.extend([s.source] if len(s) == 1 else [f"{s.source}:{s.id_of(i)}" for i in range(len(s))])

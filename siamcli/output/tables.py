@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Iterable, TextIO
 
+from ..errors import counted
 from .text import format_number, safe_text
 
 if TYPE_CHECKING:
@@ -57,7 +58,8 @@ def _matrix_grid(result: MatrixResult, console, options: OutputOptions):
         table.add_row(row_ids[i], *(column[i] for column in cells))
     if (shown_rows < n or shown_cols < m) and options.notify is not None:
         options.notify(
-            f"showing {shown_rows} of {n} rows and {shown_cols} of {m} columns (the terminal's size); "
+            f"showing {shown_rows} of {counted(n, 'row')} and {shown_cols} of {counted(m, 'column')} (the terminal's "
+            "size); "
             "-f csv, -f json or -o FILE gives the whole matrix"
         )
     return table

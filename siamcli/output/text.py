@@ -104,7 +104,3 @@ def count(value: int) -> str:
     """A count with thousands separators: 12,345."""
     return f"{value:,}"
 
-
-def counted(n: int, noun: str, plural: str | None = None) -> str:
-    """A number of things in words that agree with it: 1 pair, 2 pairs, 1,000 pairs; 1 query, 2 queries."""
-    return f"{n:,} {noun if n == 1 else plural or noun + 's'}"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from ...errors import ShapeError, UsageError
+from ...errors import counted, ShapeError, UsageError
 from ..common import emit, given_options, refuse_conflicts
 from ..metric_params import SiamCommandGroup
 from ..options import (CONTEXT, InputFormatChoice, max_input_option, metric_param_options, Number, NumberList,
@@ -104,9 +104,9 @@ def contrastive(left, right, labels_path, pairs_path, positive_label, margin, sq
             raise UsageError("--labels labels row i of LEFT with row i of RIGHT: give RIGHT too")
         b = _load(right, input_format, key, max_input_size, reading)
         if a.dim != b.dim:
-            raise ShapeError(f"{a.source} has {a.dim} dimensions but {b.source} has {b.dim}")
+            raise ShapeError(f"{a.source} has {counted(a.dim, 'dimension')} but {b.source} has {b.dim}")
         if len(a) != len(b):
-            raise UsageError(f"{a.source} has {len(a)} rows but {b.source} has {len(b)}: pairs need equal counts")
+            raise UsageError(f"{a.source} has {counted(len(a), 'row')} but {b.source} has {len(b)}: pairs need equal counts")
         similar = parse_labels(read_labels(labels_path, len(a), max_input_size=max_input_size), positive_label)
         first, second = a.vectors, b.vectors
     else:
@@ -115,7 +115,7 @@ def contrastive(left, right, labels_path, pairs_path, positive_label, margin, sq
         similar = parse_labels(labels, positive_label)
         first, second = a.vectors[rows_a], b.vectors[rows_b]
     if b.dim != a.dim:
-        raise ShapeError(f"{a.source} has {a.dim} dimensions but {b.source} has {b.dim}")
+        raise ShapeError(f"{a.source} has {counted(a.dim, 'dimension')} but {b.source} has {b.dim}")
     distances = losses.pair_distances(first, second, metric, **metric_params)
     if sweep:
         result = losses.margin_sweep("contrastive", distances, similar, margins, squared=squared, metric=metric)
@@ -157,7 +157,7 @@ def triplet(anchor, positive, negative, margin, metric, sweep, margins, input_fo
         raise UsageError(f"triplets need the same number of rows in the three files: {counts}")
     for s in sets[1:]:
         if s.dim != sets[0].dim:
-            raise ShapeError(f"{sets[0].source} has {sets[0].dim} dimensions but {s.source} has {s.dim}")
+            raise ShapeError(f"{sets[0].source} has {counted(sets[0].dim, 'dimension')} but {s.source} has {s.dim}")
     d_ap, d_an = losses.triplet_distances(*(s.vectors for s in sets), metric, **metric_params)
     if sweep:
         result = losses.margin_sweep("triplet", d_ap, d_an, margins, metric=metric)

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import click
 
-from ...errors import UsageError
-from ...output.text import counted as counted_words
+from ...errors import counted as counted_words, UsageError
 from ..app import EXIT_NOT_MET
 from ..common import emit, load_inputs, refuse_conflicts
 from ..options import command, Number, engine_options, input_options, metric_options, output_options, show_option

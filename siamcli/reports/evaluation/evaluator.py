@@ -8,7 +8,7 @@ from typing import Any
 
 import numpy as np
 
-from ...errors import InputError, UsageError, mention
+from ...errors import counted, InputError, UsageError, mention
 from ...results import Report, plain
 from .distribution import ScoreDistribution, score_distribution
 from .pairs import check_pair_count, check_seed, parse_labels, sample_pairs
@@ -253,7 +253,7 @@ def _pairs_plan(emb, right, labels, pairs, classes, sample, seed: int, positive_
     if labels is not None:
         same = parse_labels(labels, positive_label)
         if len(same) != len(emb) or len(emb) != len(right):
-            raise InputError(f"paired evaluation needs as many labels as rows: {emb.source} has {len(emb)} rows, "
+            raise InputError(f"paired evaluation needs as many labels as rows: {emb.source} has {counted(len(emb), 'row')}, "
                              f"{right.source} {len(right)}, and there are {len(same)} labels")
         described = f"{len(same):,} pairs: row i of {emb.source} with row i of {right.source}"
         return _PairsPlan(None, None, same, None, described)
@@ -262,7 +262,7 @@ def _pairs_plan(emb, right, labels, pairs, classes, sample, seed: int, positive_
         same = parse_labels(pair_labels, positive_label)
         return _PairsPlan(left_rows, right_rows, same, None, f"{len(same):,} listed pairs")
     if len(classes) != len(emb):
-        raise InputError(f"{emb.source} has {len(emb)} rows but there are {len(classes)} class labels")
+        raise InputError(f"{emb.source} has {counted(len(emb), 'row')} but there are {len(classes)} class labels")
     class_codes, _ = codes_and_sizes(classes)
     if sample is not None:
         left_rows, right_rows, same = sample_pairs(class_codes, sample, seed)

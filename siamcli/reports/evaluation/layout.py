@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from ...errors import counted
 from ...results import Column, Grid
 from .distribution import fitted_histogram
 from .verification import baseline_words, small_gain
@@ -266,7 +267,8 @@ def evaluation_layout(result: Evaluation, precision: int) -> list:
                    f"acc: best accuracy (majority baseline {figure(record['majority_baseline'], precision)}); "
                    "cv acc: cross-validated accuracy; ranked by AUC", *_alike_words(result), ""]
     direction = "higher" if record["higher_is_better"] else "lower"
-    intervals = (f"95% CI: AUC by DeLong, the others by {result.bootstrap:,} bootstrap resamples (seed {result.seed})"
+    intervals = (f"95% CI: AUC by DeLong, the others by {counted(result.bootstrap, 'bootstrap resample')} "
+                 f"(seed {result.seed})"
                  if result.bootstrap else "95% CI: AUC by DeLong (no bootstrap resamples asked for)")
     shown = f"{short_names(result.models)[best.model_label]} {best.name}" if len(result.models) > 1 else best.name
     blocks += [f"{shown} ({direction} is closer):", _details_grid(best, record, precision), intervals, "",

@@ -42,7 +42,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from ...errors import InputError, ShapeError, UsageError, did_you_mean, mention
+from ...errors import agrees, counted, InputError, ShapeError, UsageError, did_you_mean, mention
 
 if TYPE_CHECKING:
     from ...io import EmbeddingSet
@@ -177,8 +177,9 @@ def truncated(vectors, d: int, *, renormalize: bool | None = None) -> Variant:
         rows = RowMap(s.vectors, partial(_unit_prefix, d=d), d, dtype)
         zero = _count_rows(s, lambda x: ~np.any(x[:, :d] != 0, axis=1))
         if zero:
-            notes = (f"{s.source}: {zero} of {len(s)} rows are all zero in the first {d} dimensions "
-                     f"and stay zero (no direction to re-normalise)",)
+            notes = (f"{s.source}: {zero:,} of {counted(len(s), 'row')} {agrees(zero, 'is', 'are')} all zero in the "
+                     f"first {counted(d, 'dimension')} and {agrees(zero, 'stays', 'stay')} zero (no direction to "
+                     "re-normalise)",)
     named = dataclasses.replace(s, vectors=rows, source=f"{s.source} ({label})")
     return Variant(named, d, None, itemsize * d, bool(renormalize), notes, full_dims=s.dim)
 

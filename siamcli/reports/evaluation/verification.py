@@ -57,7 +57,7 @@ from typing import Sequence
 
 import numpy as np
 
-from ...errors import InputError, UsageError
+from ...errors import counted, InputError, UsageError
 from ...metrics import ranking_keys
 from ...results import plain
 
@@ -317,7 +317,7 @@ def _tar_at_far(fars: list[float], fpr: np.ndarray, tpr: np.ndarray, thresholds:
         key = far_key(far)
         if 1.0 / n_neg > far:
             tar_at_far[key] = tar_threshold[key] = None
-            warnings.append(f"FAR {key} is not reachable with {n_neg} negative pairs "
+            warnings.append(f"FAR {key} is not reachable with {counted(n_neg, 'negative pair')} "
                             f"(smallest non-zero FAR is 1/{n_neg} = {1.0 / n_neg:.2g})")
             continue
         last = int(np.searchsorted(fpr, far, side="right")) - 1  # the last point with FPR <= far has the largest TPR

@@ -72,7 +72,8 @@ def warning_lines(r: InspectionReport, norms: np.ndarray, n_finite: int) -> list
         out.append(f"{_plural(r.zero_rows, 'row')} {'is a zero vector' if r.zero_rows == 1 else 'are zero vectors'}: "
                    "cosine and angular scores are undefined for them")
     if r.dead_dimensions and r.dead_dimensions < r.dim:
-        out.append(f"{r.dead_dimensions} of {r.dim} dimensions are constant (dead): they carry no information")
+        out.append(f"{r.dead_dimensions} of {_plural(r.dim, 'dimension')} {'is' if r.dead_dimensions == 1 else 'are'} "
+                   f"constant (dead): {'it carries' if r.dead_dimensions == 1 else 'they carry'} no information")
     if r.low_variance_dimensions:
         verb = "varies" if r.low_variance_dimensions == 1 else "vary"
         out.append(f"{_plural(r.low_variance_dimensions, 'dimension')} {verb} less than {LOW_VARIANCE_RATIO:g} x "
@@ -91,7 +92,8 @@ def warning_lines(r: InspectionReport, norms: np.ndarray, n_finite: int) -> list
         out.append(f"{_plural(r.exact_duplicate_rows, 'row')} ({share:.1%}) {verb} an earlier row exactly "
                    f"({n_finite - r.exact_duplicate_rows} distinct vectors)")
     if r.near_duplicate_pairs and not r.collapsed:
-        out.append(f"{r.near_duplicate_pairs} of {r.sampled_pairs} sampled pairs are near-duplicates "
+        out.append(f"{r.near_duplicate_pairs} of {_plural(r.sampled_pairs, 'sampled pair')} "
+                   f"{'is a near-duplicate' if r.near_duplicate_pairs == 1 else 'are near-duplicates'} "
                    f"(cosine > {NEAR_DUPLICATE_COSINE})")
     if r.effective_rank is not None and not r.collapsed and r.dim >= 8:
         possible = min(r.dim, r.spectrum_rows - 1)

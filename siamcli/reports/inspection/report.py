@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ...engine import compute_dtype
-from ...errors import InputError, ShapeError, UsageError
+from ...errors import counted, InputError, ShapeError, UsageError
 from ...io import EmbeddingSet
 from ...metrics import get_metric
 from ...results import Document, plain
@@ -293,7 +293,7 @@ def _class_codes(classes, n: int, source: str) -> tuple[np.ndarray, np.ndarray, 
     """(code of each row, the distinct labels in sorted order, rows per label)."""
     raw = np.asarray(classes)
     if raw.ndim != 1 or len(raw) != n:
-        raise ShapeError(f"classes has {raw.size} labels (shape {raw.shape}) but {source} has {n} rows; "
+        raise ShapeError(f"classes has {counted(raw.size, 'label')} (shape {raw.shape}) but {source} has {counted(n, 'row')}; "
                          "give one label per row")
     try:
         values, codes, counts = np.unique(raw, return_inverse=True, return_counts=True)
