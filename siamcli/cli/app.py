@@ -180,9 +180,9 @@ def cli():
 
     \b
     Examples:
-      siamcli compare examples/queries.csv examples/gallery.npz --top-k 3
-      siamcli compare a.npy b.npy --metric euclidean -f json | jq '.[0]'
-      siamcli matrix a.npy -o distances.npy --metric euclidean
+      siamcli compare queries.csv gallery.npz --top-k 3
+      siamcli compare a.npy b.npy -m euclidean -f json | jq .
+      siamcli matrix a.npy -o distances.npy -m euclidean
       siamcli evaluate emb.npy --pairs pairs.csv --metric all
       siamcli inspect emb.npy --classes labels.txt
       siamcli metrics

@@ -349,9 +349,13 @@ def _best_accuracy_figures(curve: _Curve, thresholds: np.ndarray, warnings: list
 
 
 def small_gain(best_accuracy: float, n_pos: int, n_neg: int) -> bool:
-    """Whether best accuracy removes less than SMALL_GAIN of the majority baseline's errors."""
-    baseline = max(n_pos, n_neg) / (n_pos + n_neg)
-    return baseline < 1 and (best_accuracy - baseline) / (1 - baseline) < SMALL_GAIN
+    """Whether best accuracy removes less than SMALL_GAIN of the majority baseline's errors,
+    (best - baseline) / (1 - baseline) < SMALL_GAIN, decided on whole counts (no rounding)."""
+    from fractions import Fraction
+
+    n, majority = n_pos + n_neg, max(n_pos, n_neg)
+    correct = round(best_accuracy * n)
+    return majority < n and Fraction(correct - majority, n - majority) < Fraction(SMALL_GAIN)
 
 
 def baseline_words(best_accuracy: float, n_pos: int, n_neg: int) -> str:
