@@ -113,6 +113,7 @@ CONFLICTS = [
     (["evaluate", "{a}", "{b}", "--labels", "{same}", "--recall-k", "3"], ["--recall-k", "--classes"]),
     (["evaluate", "{a}", "--classes", "{classes}", "--positive-label", "1"], ["--positive-label", "--classes"]),
     (["evaluate", "{a}", "--classes", "{classes}", "--b-ids", "{same}"], ["--b-ids"]),
+    (["evaluate", "{a}", "--pairs", "{pairs}", "--labels-column", "label"], ["--labels-column", "--pairs"]),
     (["inspect", "{a}", "-m", "cosine"], ["--metric", "--classes"]),
     (["loss", "contrastive", "{a}", "{b}", "--labels", "{same}", "--margins", "0.5,1"], ["--margins", "--sweep"]),
     (["loss", "triplet", "{a}", "{b}", "{a}", "--sweep", "--margin", "0.3"], ["--sweep", "--margin"]),

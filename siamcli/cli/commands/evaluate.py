@@ -137,7 +137,8 @@ def _paired(labels_path, pairs_path, classes_path, labels_column, classes_column
 
 def _check_options(inputs, b_key, **sources) -> None:
     """Options that would be ignored: --recall-k without classes, --positive-label with them,
-    --b-key and --b-ids without a right-hand set."""
+    --labels-column with --pairs (the pairs file has its label column), --b-key and --b-ids
+    without a right-hand set."""
     classes = sources["classes_path"] is not None or sources["classes_column"] is not None
     sources_given, paired = given_options("ks", "positive_label", "ids_b"), _paired(**sources)
     if "ks" in sources_given and not classes:
@@ -145,6 +146,9 @@ def _check_options(inputs, b_key, **sources) -> None:
     if "positive_label" in sources_given and classes:
         raise UsageError("--positive-label and --classes do not go together: with classes, pairs of the same class "
                          "are the positive ones")
+    if sources["pairs_path"] is not None and sources["labels_column"] is not None:
+        raise UsageError("--labels-column and --pairs do not go together: --pairs FILE labels its pairs in its own "
+                         "label column")
     if (b_key or "ids_b" in sources_given) and not (paired or any(":" in text for text in inputs)):
         raise UsageError(f"{'--b-key' if b_key else '--b-ids'} reads RIGHT: give LEFT RIGHT --labels FILE, or models "
                          "as LEFT:RIGHT")
