@@ -140,3 +140,16 @@ def test_top_level_help_shows_whole_summaries(entry, width):
     for name, command in cli.commands.items():
         assert f"{name} {_first_sentence(command)}" in listed.replace("- ", "-"), name
     assert "..." not in out.split("Commands:")[1]
+
+
+def test_wrapped_findings_keep_their_indent(files):
+    """An indented line of a report wraps with its continuations indented further, never at column 0,
+    and says the same words as on a wide terminal."""
+    def summary(width: int) -> list[str]:
+        lines = run(*_args("inspect", files), env={"COLUMNS": str(width)}).stdout.splitlines()
+        return lines[1:lines.index("findings:")]  # the summary's items, each indented by two spaces
+
+    narrow, wide = summary(60), summary(400)
+    assert all(line.startswith("  ") for line in narrow) and len(narrow) > len(wide)
+    assert any(line.startswith("    ") for line in narrow)  # an item did wrap, under itself
+    assert " ".join(" ".join(narrow).split()) == " ".join(" ".join(wide).split())

@@ -90,6 +90,17 @@ def _rich_table(grid: Grid):
     return table
 
 
+def _hanging(line: str, width: int) -> list[str]:
+    """A line of text wrapped at `width` with its continuations indented two more spaces than it,
+    so that an indented finding reads as one item (rich alone would start them at column 0)."""
+    indent = line[: len(line) - len(line.lstrip(" "))]
+    if len(line) <= width or width <= len(indent) + 12:
+        return [line]  # (a line still too long, with wide characters, is wrapped by rich)
+    import textwrap
+
+    return textwrap.wrap(line, width, subsequent_indent=indent + "  ", break_on_hyphens=False)
+
+
 def layout_tables(parts: Iterable, out: TextIO, options: OutputOptions) -> None:
     """A report as its `table_layout` describes it: lines of text, grids and fitted lines, in order."""
     from ..results import Grid
@@ -97,7 +108,8 @@ def layout_tables(parts: Iterable, out: TextIO, options: OutputOptions) -> None:
     console = console_on(out, options.width)
     for block in next(iter(parts)).table_layout(options.precision):
         if isinstance(block, str):
-            console.print(block)
+            for line in _hanging(block, console.width):
+                console.print(line)
         elif isinstance(block, Grid):
             console.print(_rich_table(block))
         else:  # Fitted: drawn for the console's width, each line as it is (a histogram must not wrap)
