@@ -261,4 +261,4 @@ def stack_embeddings(sets: Sequence[EmbeddingSet]) -> EmbeddingSet:
         ids.extend([s.source] if len(s) == 1 else [f"{s.source}:{s.id_of(i)}" for i in range(len(s))])
     dtype = np.result_type(*[s.vectors.dtype for s in sets])
     vectors = np.concatenate([np.asarray(s.vectors, dtype=dtype) for s in sets])
-    return EmbeddingSet(vectors, ids, f"{first.source} and {len(sets) - 1} more files", False)
+    return EmbeddingSet(vectors, ids, f"{first.source} and {counted(len(sets) - 1, 'more file')}", False)

@@ -17,7 +17,7 @@ from typing import Sequence
 
 import numpy as np
 
-from ..errors import ShapeError, UsageError, mention
+from ..errors import counted, ShapeError, UsageError, mention
 
 #: Output suffix -> matplotlib format name; the suffix of the --plot file picks the format.
 PLOT_FORMATS = {".png": "png", ".svg": "svg", ".pdf": "pdf"}
@@ -122,7 +122,7 @@ def inspection_figure(norms, projection=None, classes=None, title: str = ""):
         if projection.ndim != 2 or projection.shape[1] != 2:
             raise ValueError(f"projection must be an (n, 2) array, got shape {projection.shape}")
         if classes is not None and len(classes) != len(projection):
-            raise ShapeError(f"{len(classes)} class labels for {len(projection)} projected rows")
+            raise ShapeError(f"{counted(len(classes), 'class label')} for {counted(len(projection), 'projected row')}")
     fig = _new_figure(panels=1 if projection is None else 2)
     axes = fig.subplots(1, 1 if projection is None else 2, squeeze=False)[0]
     _draw_norm_histogram(axes[0], _finite(norms))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ...errors import counted, InputError, ShapeError, UsageError, mention
+from ...errors import agrees, counted, InputError, ShapeError, UsageError, mention
 from ...io import EmbeddingSet
 
 
@@ -86,8 +86,8 @@ def check_counts(n: int, top_k, pairs_sample, seed, memory: int) -> None:
     if isinstance(top_k, bool) or not isinstance(top_k, (int, np.integer)) or top_k < 1:
         raise UsageError(f"{mention('top_k')} must be a whole number >= 1, got {top_k!r}")
     if top_k >= n:
-        raise UsageError(f"{mention('top_k')} is {top_k} but there are {n:,} items: each has only {n - 1:,} "
-                         f"others, so k must be below {n:,}")
+        raise UsageError(f"{mention('top_k')} is {top_k} but there are {n:,} items: each has only "
+                         f"{n - 1:,} {agrees(n - 1, 'other', 'others')}, so k must be below {n:,}")
     if isinstance(pairs_sample, bool) or not isinstance(pairs_sample, (int, np.integer)) or pairs_sample < 1:
         raise UsageError(f"{mention('pairs_sample')} must be a whole number >= 1, got {pairs_sample!r}")
     need = min(pairs_sample, n * (n - 1) // 2) * PAIR_BYTES

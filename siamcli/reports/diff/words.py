@@ -67,7 +67,7 @@ def similarity_line(f: dict) -> str | None:
     head = ("pairs are ranked nearly alike in both spaces" if rho >= CLOSE
             else "pairs are ranked differently in the two spaces" if rho < DIFFERENT
             else "pairs are ranked partly alike in both spaces")
-    how = f"{f['rsa_pairs']:,} sampled pairs" if f["rsa_sampled"] else f"all {f['rsa_pairs']:,} pairs"
+    how = counted(f["rsa_pairs"], "sampled pair") if f["rsa_sampled"] else f"all {counted(f['rsa_pairs'], 'pair')}"
     return f"{head} (Spearman's rho {rho:.3f} over {how})"
 
 

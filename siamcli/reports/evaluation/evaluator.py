@@ -8,7 +8,7 @@ from typing import Any
 
 import numpy as np
 
-from ...errors import counted, InputError, UsageError, mention
+from ...errors import agrees, counted, InputError, UsageError, mention
 from ...results import Report, plain
 from .distribution import ScoreDistribution, score_distribution
 from .pairs import check_pair_count, check_seed, parse_labels, sample_pairs
@@ -254,20 +254,20 @@ def _pairs_plan(emb, right, labels, pairs, classes, sample, seed: int, positive_
         same = parse_labels(labels, positive_label)
         if len(same) != len(emb) or len(emb) != len(right):
             raise InputError(f"paired evaluation needs as many labels as rows: {emb.source} has {counted(len(emb), 'row')}, "
-                             f"{right.source} {len(right)}, and there are {len(same)} labels")
-        described = f"{len(same):,} pairs: row i of {emb.source} with row i of {right.source}"
+                             f"{right.source} {len(right)}, and there {agrees(len(same), 'is', 'are')} {counted(len(same), 'label')}")
+        described = f"{counted(len(same), 'pair')}: row i of {emb.source} with row i of {right.source}"
         return _PairsPlan(None, None, same, None, described)
     if pairs is not None:
         left_rows, right_rows, pair_labels = pairs
         same = parse_labels(pair_labels, positive_label)
-        return _PairsPlan(left_rows, right_rows, same, None, f"{len(same):,} listed pairs")
+        return _PairsPlan(left_rows, right_rows, same, None, f"{counted(len(same), 'listed pair')}")
     if len(classes) != len(emb):
         raise InputError(f"{emb.source} has {counted(len(emb), 'row')} but there are {len(classes)} class labels")
     class_codes, _ = codes_and_sizes(classes)
     if sample is not None:
         left_rows, right_rows, same = sample_pairs(class_codes, sample, seed)
         return _PairsPlan(left_rows, right_rows, same, class_codes,
-                          f"{len(same):,} pairs sampled from {len(emb):,} labelled rows (seed {seed})")
+                          f"{counted(len(same), 'pair')} sampled from {counted(len(emb), 'labelled row')} (seed {seed})")
     # same is None: every pair, from the matrix, block by block
     described = f"all {check_pair_count(len(emb)):,} pairs of {len(emb):,} labelled rows"
     return _PairsPlan(None, None, None, class_codes, described)

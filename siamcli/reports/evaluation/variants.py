@@ -202,7 +202,7 @@ def quantized(vectors, kind: str, calibration=None, *, ranges=None) -> Variant:
     else:
         lo, hi = _checked_ranges(ranges, d) if ranges is not None else int8_ranges(*_calibrating(base, calibration))
         if len(lo) != d:
-            raise ShapeError(f"calibration rows have {len(lo)} dimensions but {s.source} has {d}")
+            raise ShapeError(f"calibration rows have {counted(len(lo), 'dimension')} but {s.source} has {d}")
         rows = RowMap(s.vectors, partial(_stepped, lo=lo, hi=hi, signed=kind == "int8"), d, kind)
     size = math.ceil(d / 8) if kind == "binary" else _BYTES[kind] * d
     source = s.source.removesuffix(")") + f", {kind})" if base.truncated else f"{s.source} ({kind})"
@@ -220,7 +220,7 @@ def int8_ranges(*sources) -> tuple[np.ndarray, np.ndarray]:
     lo, hi = np.full(dim, np.inf), np.full(dim, -np.inf)
     for s in sets:
         if s.dim != dim:
-            raise ShapeError(f"calibration rows have {s.dim} dimensions in {s.source} but {dim} in {sets[0].source}")
+            raise ShapeError(f"calibration rows have {counted(s.dim, 'dimension')} in {s.source} but {dim} in {sets[0].source}")
         step = max(1, _SCAN_VALUES // dim)
         for start in range(0, len(s), step):
             chunk = np.asarray(s.vectors[start : start + step], dtype=np.float64)
@@ -325,7 +325,7 @@ def check_dims(d, dim: int, source: str = "the embeddings") -> int:
     if value is None or value < 1:
         raise UsageError(f"{mention('dims')} takes whole numbers of dimensions from 1 (or 'full'), got '{d}'")
     if value > dim:
-        raise UsageError(f"{mention('dims')} {value} is more than the {dim} dimensions of {source}")
+        raise UsageError(f"{mention('dims')} {value} is more than the {counted(dim, 'dimension')} of {source}")
     return value
 
 

@@ -185,7 +185,7 @@ def check_pairs(scores, same) -> tuple[np.ndarray, np.ndarray]:
     if scores.ndim != 1 or same.ndim != 1:
         raise InputError("scores and labels must be one-dimensional: one value per pair")
     if len(scores) != len(same):
-        raise InputError(f"{len(scores)} scores but {len(same)} labels; there must be one label per pair")
+        raise InputError(f"{counted(len(scores), 'score')} but {counted(len(same), 'label')}; there must be one label per pair")
     bad = np.flatnonzero(~np.isfinite(scores))
     if len(bad):
         shown = listing(f"{i} ({scores[i]})" for i in bad)
@@ -196,9 +196,9 @@ def check_pairs(scores, same) -> tuple[np.ndarray, np.ndarray]:
         same = same.astype(bool)
     n_pos = int(same.sum())
     if n_pos == 0:
-        raise InputError(f"no positive (same) pair among the {len(same)} pairs; verification needs both kinds")
+        raise InputError(f"no positive (same) pair among the {counted(len(same), 'pair')}; verification needs both kinds")
     if n_pos == len(same):
-        raise InputError(f"no negative (different) pair among the {len(same)} pairs; verification needs both kinds")
+        raise InputError(f"no negative (different) pair among the {counted(len(same), 'pair')}; verification needs both kinds")
     return scores, same
 
 
