@@ -267,3 +267,23 @@ def test_counts_of_one_are_singular(data, tmp_path):
     np.save(tmp_path / "row.npy", np.array([[1.0, 2.0], [2.0, 1.0]])[:1].repeat(1, axis=0))
     matrix = run("matrix", tmp_path / "col.npy", tmp_path / "row.npy", "-f", "table", env={"LINES": "12"})
     assert "of 30 rows and 1 of 1 column (" in matrix.stderr
+
+
+@pytest.mark.slow
+def test_float32_unit_vectors_group_cosine_dot_and_euclidean_despite_rounding():
+    """float32 scores of unit vectors differ in their last bits; the order is still the same."""
+    from siamcli.reports.evaluation import evaluate
+
+    rng = np.random.default_rng(32)
+    x = rng.standard_normal((300, 384), dtype=np.float32)
+    x /= np.linalg.norm(x, axis=1, keepdims=True)
+    classes = rng.integers(0, 20, size=300)
+    result = evaluate(x, classes=classes, metric="cosine,dot,euclidean,manhattan", bootstrap=0, folds=2)
+    marks = {r.name: r.same_order_as for r in result.results}
+    leaders = {m for m in ("cosine", "dot", "euclidean") if marks[m] is None}
+    assert len(leaders) == 1 and {marks[m] for m in ("cosine", "dot", "euclidean")} == {None, *leaders}
+    assert marks["manhattan"] is None
+    x64 = x.astype(np.float64)
+    i, j = np.triu_indices(len(x64), 1)
+    cos, euclid = (x64[i] * x64[j]).sum(axis=1), np.linalg.norm(x64[i] - x64[j], axis=1)
+    assert abs(np.corrcoef(rankdata(cos), rankdata(-euclid))[0, 1] - 1) < 1e-9  # the premise, in float64

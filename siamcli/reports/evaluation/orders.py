@@ -6,9 +6,10 @@ from __future__ import annotations
 
 import numpy as np
 
-#: Score differences below this share of a metric's score range count as ties (rounding: cosine
-#: and dot of unit vectors differ in the last bits).
-ORDER_TOLERANCE = 1e-6
+#: Score differences below this share of a metric's largest magnitude count as ties: rounding
+#: (cosine, dot and euclidean of unit float32 vectors differ by a few units in the last place,
+#: float32's being 1.2e-7) must not tell them apart.
+ORDER_TOLERANCE = 1e-5
 
 
 def _closeness(result) -> np.ndarray:
@@ -19,8 +20,8 @@ def _closeness(result) -> np.ndarray:
 def _follows(leader: np.ndarray, other: np.ndarray) -> bool:
     """Whether `other` never goes up (beyond rounding) along `leader`'s closest-first order."""
     order = np.argsort(-leader, kind="stable")
-    span = float(other.max() - other.min()) if len(other) else 0.0
-    return bool((np.diff(other[order]) <= ORDER_TOLERANCE * span).all())
+    scale = float(np.abs(other).max()) if len(other) else 0.0
+    return bool((np.diff(other[order]) <= ORDER_TOLERANCE * scale).all())
 
 
 def same_order(a, b) -> bool:
@@ -28,7 +29,7 @@ def same_order(a, b) -> bool:
     rounding): each one's closeness never increases along the other's order."""
     if len(a.scores) != len(b.scores) or not np.array_equal(a.same, b.same):
         return False
-    if abs(a.verification.auc - b.verification.auc) > 1e-6:  # cheap: most pairs of metrics part here
+    if abs(a.verification.auc - b.verification.auc) > ORDER_TOLERANCE:  # cheap: most pairs of metrics part here
         return False
     x, y = _closeness(a), _closeness(b)
     return _follows(x, y) and _follows(y, x)
