@@ -118,6 +118,9 @@ CONFLICTS = [
     (["loss", "contrastive", "{a}", "{b}", "--labels", "{same}", "--margins", "0.5,1"], ["--margins", "--sweep"]),
     (["loss", "triplet", "{a}", "{b}", "{a}", "--sweep", "--margin", "0.3"], ["--sweep", "--margin"]),
     (["matrix", "{a}", "-o", "{out}", "-f", "csv"], ["--output", "--format"]),
+    (["matrix", "{a}", "-o", "{out}", "--precision", "3"], ["--output", "--precision"]),
+    (["compare", "{a}", "{b}", "--scheduler", "local:1", "--threads", "2"], ["--threads", "--scheduler"]),
+    (["evaluate", "{a}", "{b}", "--labels", "{same}", "--scheduler", "local:1", "--threads", "2"], ["--threads"]),
 ]
 
 

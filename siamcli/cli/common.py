@@ -17,13 +17,18 @@ def scheduler_address(option: str | None) -> str | None:
 
 
 @contextlib.contextmanager
-def backend_for(scheduler: str | None, terminal: Terminal, what: str, debug: bool = False):
+def backend_for(scheduler: str | None, terminal: Terminal, what: str, debug: bool = False, threads: int | None = None):
     """The backend of one command (--scheduler, else $SIAMCLI_SCHEDULER, else this process), with a
     progress bar on stderr fed by its progress callback; a cluster is let go when the command ends.
-    Dask's logs and warnings stay silent unless --debug."""
+    Dask's logs and warnings stay silent unless --debug. --threads (this process's) and a cluster
+    (whose workers run each block on one thread) do not go together."""
     from ..backends import get_backend
 
     address = scheduler_address(scheduler)
+    if address is not None and threads is not None:
+        raise UsageError("--threads sets this process's threads, but the work runs on the cluster of "
+                         f"{'--scheduler' if scheduler else '$SIAMCLI_SCHEDULER'}, one thread per task: give the "
+                         "cluster more workers (local:N) instead")
     bar = terminal.progress(0, what if address is None else "on the cluster", "pairs" if address is None else "tasks")
     quiet = not (debug or os.environ.get("SIAMCLI_DEBUG"))
     try:

@@ -68,7 +68,7 @@ def compare(a, b, top_k, limit, threshold, paired, pairs_path, query_ids, metric
         (("pairs_path", "top_k"), "--pairs scores each listed pair once; --limit N keeps the N best pairs")])
     top_k = 5 if top_k is None else (None if top_k == "all" else top_k)
     engine.set_threads(threads)
-    with backend_for(scheduler, terminal, "comparing", debug) as backend:
+    with backend_for(scheduler, terminal, "comparing", debug, threads) as backend:
         a_set, b_set = load_inputs(backend, a, b, input_format, key, b_key, ids_a, ids_b, max_input_size, reading)
         if paired and b_set is None:
             raise UsageError("--paired needs two inputs, A and B")

@@ -122,7 +122,7 @@ def evaluate(inputs, labels_path, pairs_path, classes_path, labels_column, class
     options = dict(**labelled, sample=sample, seed=seed, positive_label=positive_label, metric=metric,
                    normalize=normalize, folds=folds, fars=fars, ks=ks, **metric_params, zero_vector=zero_vector,
                    memory=memory, notify=terminal.note, bootstrap=bootstrap, **copies)
-    with backend_for(scheduler, terminal, "evaluating", debug) as backend:
+    with backend_for(scheduler, terminal, "evaluating", debug, threads) as backend:
         result = evaluate_embeddings(models, **backend.scorers(), **options)
     judged = judge(list(result.records()), fail_under) if fail_under is not None else []
     _tell(result, plot, terminal)

@@ -46,7 +46,7 @@ def matrix(a, b, output, metric, normalize, zero_vector,
         (("output", "fmt"), "-o saves the matrix as its suffix says (.npy, .csv, ...) and prints nothing"),
         (("output", "precision"), "-o saves every digit")])
     engine.set_threads(threads)
-    with backend_for(scheduler, terminal, "matrix", debug) as backend:
+    with backend_for(scheduler, terminal, "matrix", debug, threads) as backend:
         dtype = reading["dtype"]  # the type inputs are read in, and the saved matrix's (a cluster's lazy inputs)
         if output is not None:  # before any work: an output that cannot be written, or would be an input
             kind = matrix_format(output, folders=backend.writes_folders)
