@@ -4,6 +4,7 @@ top-level help shows whole summaries."""
 
 from __future__ import annotations
 
+import os
 import re
 from pathlib import Path
 
@@ -153,3 +154,39 @@ def test_wrapped_findings_keep_their_indent(files):
     assert all(line.startswith("  ") for line in narrow) and len(narrow) > len(wide)
     assert any(line.startswith("    ") for line in narrow)  # an item did wrap, under itself
     assert " ".join(" ".join(narrow).split()) == " ".join(" ".join(wide).split())
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not hasattr(os, "openpty"), reason="needs a pseudo-terminal")
+def test_notes_fit_the_terminal_on_stderr_when_stdout_is_a_pipe(files):
+    """`siamcli evaluate ... | jq` in a 64-column terminal: the notes on the terminal fit it."""
+    import fcntl
+    import struct
+    import subprocess
+    import termios
+
+    from test_cli import EXECUTABLE, _subprocess_env
+
+    if EXECUTABLE is None:
+        pytest.skip("the siamcli executable is not installed")
+    master, slave = os.openpty()
+    fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 64, 0, 0))
+    try:
+        proc = subprocess.run([EXECUTABLE, *_args("evaluate", files)[:-2], "-f", "jsonl"], stdin=subprocess.DEVNULL,
+                              stdout=subprocess.PIPE, stderr=slave, env=_subprocess_env(), timeout=120)
+    finally:
+        os.close(slave)
+    chunks = []
+    while True:
+        try:
+            chunk = os.read(master, 65536)
+        except OSError:  # EIO once the terminal has no writer
+            break
+        if not chunk:
+            break
+        chunks.append(chunk)
+    os.close(master)
+    err = b"".join(chunks).decode("utf-8").replace("\r\n", "\n")
+    assert proc.returncode == 0 and proc.stdout.strip()
+    assert "warning:" in err and not _too_long(err, 64)
+    assert any(line.startswith("  ") for line in err.splitlines())

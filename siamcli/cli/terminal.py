@@ -13,16 +13,18 @@ from ..output import safe_text
 
 
 def terminal_width() -> int | None:
-    """The columns output should fit: $COLUMNS, else the terminal's when stdout or stderr is one;
-    None when unknown (a pipe: tables take rich's default of 80, notes are not wrapped, so logs
-    keep one note per line)."""
+    """The columns output should fit: $COLUMNS, else the terminal's when stderr or stdout is one
+    (`siamcli ... | jq` still wraps its notes to the terminal); None when unknown (pipes: tables
+    take rich's default of 80, notes are not wrapped, so logs keep one note per line)."""
     columns = os.environ.get("COLUMNS", "")
     if columns.strip().isdigit() and int(columns) > 0:
         return int(columns)
-    if any(getattr(s, "isatty", lambda: False)() for s in (sys.stdout, sys.stderr)):
-        import shutil
-
-        return shutil.get_terminal_size().columns
+    for stream in (sys.stderr, sys.stdout):
+        try:
+            if stream.isatty():
+                return os.get_terminal_size(stream.fileno()).columns or None
+        except (AttributeError, OSError, ValueError):  # no file descriptor (a test's stream), or closed
+            continue
     return None
 
 
