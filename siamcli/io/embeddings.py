@@ -80,15 +80,15 @@ class Parsed:
 
 
 def as_embedding_set(x, name: str = "<array>", **load_options) -> EmbeddingSet:
-    """An EmbeddingSet from what a user passes: a set (as it is), an array, list or tuple (checked
-    as a loaded file is), or a path (loaded with `load_options`)."""
+    """An EmbeddingSet from what a user passes: a set (as it is), a path (loaded with
+    `load_options`), or an object in memory named `name` (an array, list, tensor or DataFrame,
+    checked as a loaded file is: objects.from_object)."""
     if isinstance(x, EmbeddingSet):
         return x
-    if isinstance(x, (np.ndarray, list, tuple)):
-        return validated(Parsed(np.asarray(x)), name)
     from .loading import load_embeddings
+    from .objects import from_object, is_path
 
-    return load_embeddings(x, **load_options)
+    return load_embeddings(x, **load_options) if is_path(x) else from_object(x, name=name)
 
 
 def embeddings_from_array(array, source: str = "<array>") -> EmbeddingSet:

@@ -15,6 +15,7 @@ from . import bounded
 from .bounded import DEFAULT_MAX_INPUT_BYTES, STDIN, DiskFile, Folder
 from .embeddings import EmbeddingSet, Parsed, ReadOptions, exact_float32, validated
 from .formats import FORMATS, Format, format_for, named_format, sniff_format
+from .objects import from_object, is_path
 from .textcells import printable
 
 #: load_embeddings turns an unexpected exception of a reader into an InputError naming the file
@@ -57,11 +58,16 @@ def load_embeddings(
     >>> load_embeddings("examples/queries.csv").vectors.shape
     (10, 64)
     """
+    options = ReadOptions(key=key, column=column, columns=columns, id_column=id_column, labels=labels,
+                          fields=tuple(fields or ()), dtype=dtype, limit=bounded.max_bytes(max_input_size))
+    if not is_path(path):
+        if input_format is not None:
+            raise UsageError(f"{mention('input_format')} applies to files, not to objects in memory")
+        embeddings = from_object(path, options)
+        return embeddings if ids_path is None else _with_ids(embeddings, ids_path, options.limit)
     path = os.fspath(path)
     if input_format is not None:
         named_format(input_format)
-    options = ReadOptions(key=key, column=column, columns=columns, id_column=id_column, labels=labels,
-                          fields=tuple(fields or ()), dtype=dtype, limit=bounded.max_bytes(max_input_size))
     source, fmt, gz = input_format_of(path, input_format)
     with guard(source, fmt.name if fmt else "embeddings") as reading:
         data = Folder(path) if fmt is not None and fmt.folder is not None else \
@@ -75,10 +81,14 @@ def load_embeddings(
             parsed.array = exact_float32(parsed.array)
         embeddings = validated(parsed, source, dtype)
     embeddings.format = fmt.name
-    if ids_path is not None:
-        from .labels import read_ids
+    return embeddings if ids_path is None else _with_ids(embeddings, ids_path, options.limit)
 
-        embeddings.ids = read_ids(ids_path, len(embeddings), max_input_size=options.limit)
+
+def _with_ids(embeddings: EmbeddingSet, ids_path, limit: int) -> EmbeddingSet:
+    """The set with its ids read from a file (one per row)."""
+    from .labels import read_ids
+
+    embeddings.ids = read_ids(ids_path, len(embeddings), max_input_size=limit)
     return embeddings
 
 
