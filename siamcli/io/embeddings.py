@@ -37,6 +37,19 @@ class EmbeddingSet:
     def row_ids(self) -> list[str]:
         return [self.id_of(i) for i in range(len(self))]
 
+    def __repr__(self) -> str:
+        """One line: where from, rows x dimensions and type, the first ids; never the vectors."""
+        source = self.source if len(self.source) <= 40 else "..." + self.source[-37:]
+        parts = [repr(source), f"{len(self)} x {self.dim} {self.vectors.dtype}"]
+        if self.ids is not None:
+            first = ", ".join(repr(self.id_of(i)[:12]) for i in range(min(3, len(self))))
+            parts.append(f"ids=[{first}{', ...' if len(self) > 3 else ''}]")
+        if self.labels is not None:
+            parts.append(f"labels={len(set(map(str, self.labels)))} distinct")
+        if self.fields:
+            parts.append(f"fields={sorted(self.fields)}")
+        return f"EmbeddingSet({', '.join(parts)})"
+
 
 @dataclass(frozen=True)
 class ReadOptions:

@@ -107,6 +107,10 @@ class MarginSweep(Report):
         for row in self.rows:
             yield row.record()
 
+    def repr_parts(self) -> list[str]:
+        margins = [row.margin for row in self.rows]
+        return [repr(self.kind), repr(self.metric), f"{len(self.rows)} margins: {brief(margins)}"]
+
     def record(self) -> dict:
         return {"kind": self.kind, "metric": self.metric, "suggestion": self.suggestion,
                 "rows": list(self.records())}

@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 
 from ...errors import InputError, UsageError, mention
-from ...results import Report, plain
+from ...results import Report, Result, brief, plain
 from .distribution import ScoreDistribution, score_distribution
 from .pairs import check_pair_count, check_seed, parse_labels, sample_pairs
 from .retrieval import DEFAULT_KS, RetrievalReport, codes_and_sizes, class_pair_scores, retrieval_from_counts
@@ -20,7 +20,7 @@ from .storage import rank_with_variants, scoring_plan
 from .uncertainty import DEFAULT_BOOTSTRAP, AucComponents, Intervals, check_bootstrap, intervals_of
 
 @dataclass
-class MetricEvaluation:
+class MetricEvaluation(Result):
     """One model under one metric (optionally after L2 normalisation) evaluated on the labelled
     pairs, with its 95% intervals and, beside other models, DeLong's paired test against the
     best model with the same metric."""
@@ -49,6 +49,11 @@ class MetricEvaluation:
     def label(self) -> str:
         """The model and the metric, as messages name them."""
         return f"{self.model_label or self.model} {self.name}" if self.model else self.name
+
+    def repr_parts(self) -> list[str]:
+        v = self.verification
+        parts = [repr(self.label), f"auc={brief(v.auc)}", f"eer={brief(v.eer)}", f"best_accuracy={brief(v.best_accuracy)}"]
+        return parts + ([f"precision_at_1={brief(self.retrieval.precision_at_1)}"] if self.retrieval else [])
 
     def record(self) -> dict:
         """model (and a variant's fields), the verification keys with each figure's interval
@@ -97,6 +102,11 @@ class Evaluation(Report):
         """In words, which model is best and whether the others are really worse; the (model,
         metric) results ranked by AUC (when several); the best one in detail; its score distributions."""
         return evaluation_layout(self, precision)
+
+    def repr_parts(self) -> list[str]:
+        count = f"{len(self.results)} result{'s' * (len(self.results) != 1)}"
+        best = self.best.repr_parts() if self.results else []
+        return [count, *(["best=" + " ".join(best)] if best else []), f"pairs={brief(self.pairs)}"]
 
     @property
     def best(self) -> MetricEvaluation:

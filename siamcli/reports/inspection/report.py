@@ -11,7 +11,7 @@ from ...engine import compute_dtype
 from ...errors import InputError, ShapeError, UsageError
 from ...io import EmbeddingSet
 from ...metrics import get_metric
-from ...results import Document, plain
+from ...results import Document, brief, plain
 from ..evaluation.pairs import check_seed
 from .scan import (Scaled, cosine_values, exact_duplicates, gather, rows_within_budget, scale_exponent, scan_all,
                    spectrum, unscaled, variance_figures)
@@ -75,6 +75,10 @@ class InspectionReport(Document):
     projection: np.ndarray = field(default=None, repr=False)  # (rows, 2): sampled rows on the top two principal axes
     projection_rows: np.ndarray = field(default=None, repr=False)  # their row indices
     projection_labels: np.ndarray | None = field(default=None, repr=False)  # their class labels, given classes
+
+    def repr_parts(self) -> list[str]:
+        return [brief(self.source), f"{self.n} x {self.dim} {self.dtype}", f"verdict={brief(self.verdict)}",
+                f"effective_rank={brief(self.effective_rank)}", f"mean_cosine={brief(self.mean_cosine)}"]
 
     #: Keys of `record()` in order, before "classes".
     fields = (
