@@ -226,9 +226,19 @@ class Ranking(Result):
         >>> indices
         array([[0, 1],
                [2, 1]])
-        >>> scores.round(4)
-        array([[0.    , 1.    ],
-               [0.    , 1.    ]])
+        >>> scores
+        array([[0., 1.],
+               [0., 1.]])
+
+        The best 3 pairs overall leave row 1 of A one pair short:
+
+        >>> scores, indices = siamcli.compare(a, b, metric="euclidean", limit=3).topk()
+        >>> indices
+        array([[ 0,  1],
+               [ 2, -1]])
+        >>> scores
+        array([[ 0.,  1.],
+               [ 0., nan]])
         """
         rows = np.asarray(self.a_index, dtype=np.int64)
         counts = np.bincount(rows, minlength=len(self.a))

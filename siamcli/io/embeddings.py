@@ -92,10 +92,10 @@ class Parsed:
     fields: dict[str, list[str]] | None = None  # the text columns asked for (ReadOptions.fields)
 
 
-def as_embedding_set(x, name: str = "<array>", **load_options) -> EmbeddingSet:
+def as_embedding_set(x, name: str | None = "<array>", **load_options) -> EmbeddingSet:
     """An EmbeddingSet from what a user passes: a set (as it is), a path (loaded with
     `load_options`), or an object in memory named `name` (an array, list, tensor or DataFrame,
-    checked as a loaded file is: objects.from_object)."""
+    checked as a loaded file is: objects.from_object; None: named by its kind)."""
     if isinstance(x, EmbeddingSet):
         return x
     from .loading import load_embeddings

@@ -111,9 +111,14 @@ def _quantiles(values: np.ndarray) -> dict[str, float]:
 
 
 def _as_set(emb) -> EmbeddingSet:
-    """An EmbeddingSet as given, or one around an array (not checked for NaN: this report counts them)."""
+    """An EmbeddingSet as given, one around an array or list (not checked for NaN: this report
+    counts them), or what siamcli.load makes of a path, a tensor or a DataFrame."""
+    from ...io import as_embedding_set
+    from ...io.objects import object_kind
+
     if not isinstance(emb, EmbeddingSet):
-        emb = EmbeddingSet(np.asarray(emb), None, "<array>")
+        in_memory = object_kind(emb) in ("array", "list")
+        emb = EmbeddingSet(np.asarray(emb), None, "<array>") if in_memory else as_embedding_set(emb, None)
     x = emb.vectors
     if x.ndim != 2 or x.dtype.kind not in "fiub" or 0 in x.shape:
         raise InputError(f"{emb.source}: expected a non-empty 2-D numeric array of embeddings, "
