@@ -128,32 +128,59 @@ def _as_set(emb) -> EmbeddingSet:
 
 
 
-def inspect_embeddings(emb, *, classes=None, sample: int = 2000, seed: int = 0, metric: str = "euclidean",
-                       spectrum_rows: int | None = SPECTRUM_ROWS) -> InspectionReport:
-    """A health report of an embedding set (an EmbeddingSet or a 2-D array).
-
-    Every row is read once in chunks (norms, per-dimension variance, exact duplicates); the
-    covariance spectrum uses every row up to `spectrum_rows` (None: always every row) and a
-    uniform random sample beyond; pairwise figures use `sample` random rows (2 to MAX_SAMPLE).
-    With `classes` (one label per row), same-class and different-class scores under `metric`
-    (any registered metric; a similarity counts higher as closer; a metric that fits parameters
-    from the data fits them on the sample) on the sampled rows. Deterministic for a given `seed`.
-
-    Collapsed means one of: every finite row is the same (or zero); the RMS distance between
-    two rows is below COLLAPSE_SPREAD of the RMS norm (every vector near one point); more than
-    COLLAPSE_PAIR_FRACTION of sampled pairs have cosine above COLLAPSE_COSINE (every vector
-    points almost the same way). Low effective rank alone is a warning, not collapse: a
-    well-trained embedding of few classes can legitimately use few directions.
-    """
+def _inputs(emb, classes, sample: int, seed: int, metric: str, spectrum_rows):
+    """The set, its class codes (label codes, values and counts; None without classes) and the
+    metric record, every option checked before a row is read."""
     emb = _as_set(emb)
-    x = emb.vectors
-    n, dim = x.shape
     _check_options(sample, spectrum_rows)
     check_seed(seed)
     metric_record = get_metric(metric)  # fail fast on a misspelt name, before reading any row
-    labels = label_values = label_counts = None
-    if classes is not None:
-        labels, label_values, label_counts = _class_codes(classes, n, emb.source)
+    codes = (None, None, None) if classes is None else _class_codes(classes, len(emb), emb.source)
+    return (emb, *codes, metric_record)
+
+
+def inspect_embeddings(emb, *, classes=None, sample: int = 2000, seed: int = 0, metric: str = "euclidean",
+                       spectrum_rows: int | None = SPECTRUM_ROWS) -> InspectionReport:
+    """A health report of an embedding set: norms, dimensions, spectrum, pairwise cosines,
+    duplicates, class separation, and a verdict on collapse in plain words.
+
+    Parameters
+    ----------
+    emb : path, array_like, torch.Tensor, DataFrame or EmbeddingSet
+        The vectors, as `siamcli.load` takes them (an array's NaN rows are counted, not refused).
+    classes : sequence, optional
+        A label per row: same-class against different-class scores under `metric`.
+    sample : int
+        Random rows behind the pairwise figures (2 to MAX_SAMPLE).
+    seed : int
+        Seeds every sample: the same seed, the same report.
+    metric : str
+        Any registered metric, for `classes` (one that fits parameters fits them on the sample).
+    spectrum_rows : int or None
+        Rows behind the covariance spectrum (a uniform sample beyond; None: every row).
+
+    Returns
+    -------
+    InspectionReport
+        ``.summary`` and ``.warnings`` in words, ``.verdict``, ``.collapsed``, then the figures.
+
+    Notes
+    -----
+    Collapsed means one of: every finite row is the same (or zero); the RMS distance between two
+    rows is below COLLAPSE_SPREAD of the RMS norm; more than COLLAPSE_PAIR_FRACTION of sampled
+    pairs have cosine above COLLAPSE_COSINE. Low effective rank alone is a warning, not collapse.
+
+    Examples
+    --------
+    >>> import numpy as np, siamcli
+    >>> x = np.random.default_rng(0).normal(size=(200, 8))
+    >>> report = siamcli.inspect_embeddings(x, sample=100)
+    >>> report.collapsed, report.n, report.dim, report.dead_dimensions
+    (False, 200, 8, 0)
+    """
+    emb, labels, label_values, label_counts, metric_record = _inputs(emb, classes, sample, seed, metric, spectrum_rows)
+    x = emb.vectors
+    n, dim = x.shape
     scan, rows_x, exponent = _read(x, compute_dtype(emb))
     finite_rows = np.flatnonzero(scan.finite)
     n_finite = len(finite_rows)
