@@ -139,6 +139,19 @@ def _inputs(emb, classes, sample: int, seed: int, metric: str, spectrum_rows):
     return (emb, *codes, metric_record)
 
 
+def _sampled(x, rows_x, finite_rows: np.ndarray, sample: int, exponent: int, rng):
+    """One random sample of finite rows: (rows picked, their scaled rows, the first `sample` of
+    them for the pairwise figures and their rows); up to PROJECTION_ROWS go to the plot."""
+    wanted = min(max(sample, PROJECTION_ROWS), rows_within_budget(x.shape[1]))
+    picked = finite_rows[rng.choice(len(finite_rows), size=min(len(finite_rows), wanted), replace=False)]
+    picked_rows = gather(rows_x, picked)
+    pair_index = picked[:sample]
+    # pairs at the data's own scale: scaling may round a row of tiny values to 0 (cosine_values and the
+    # metrics are overflow-safe on the originals)
+    pair_rows = gather(x, pair_index) if exponent else picked_rows[:sample]
+    return picked, picked_rows, pair_index, pair_rows
+
+
 def inspect_embeddings(emb, *, classes=None, sample: int = 2000, seed: int = 0, metric: str = "euclidean",
                        spectrum_rows: int | None = SPECTRUM_ROWS) -> InspectionReport:
     """A health report of an embedding set: norms, dimensions, spectrum, pairwise cosines,
@@ -162,13 +175,8 @@ def inspect_embeddings(emb, *, classes=None, sample: int = 2000, seed: int = 0, 
     Returns
     -------
     InspectionReport
-        ``.summary`` and ``.warnings`` in words, ``.verdict``, ``.collapsed``, then the figures.
-
-    Notes
-    -----
-    Collapsed means one of: every finite row is the same (or zero); the RMS distance between two
-    rows is below COLLAPSE_SPREAD of the RMS norm; more than COLLAPSE_PAIR_FRACTION of sampled
-    pairs have cosine above COLLAPSE_COSINE. Low effective rank alone is a warning, not collapse.
+        ``.summary`` and ``.warnings`` in words, ``.verdict``, ``.collapsed`` (every row alike, near one
+        point, or pointing one way: findings.collapse_verdict), then the figures.
 
     Examples
     --------
@@ -194,15 +202,7 @@ def inspect_embeddings(emb, *, classes=None, sample: int = 2000, seed: int = 0, 
     variance, dead, low = variance_figures(scan, n_finite)
     figures.update(dead_dimensions=dead, low_variance_dimensions=low)
     axes = _spectrum_step(rows_x, scan, finite_rows, spectrum_rows, rng, figures)
-
-    # One random sample: its first `sample` rows give the pairwise figures, up to PROJECTION_ROWS the plot.
-    wanted = min(max(sample, PROJECTION_ROWS), rows_within_budget(dim))
-    picked = finite_rows[rng.choice(n_finite, size=min(n_finite, wanted), replace=False)]
-    picked_rows = gather(rows_x, picked)
-    pair_index = picked[:sample]
-    # pairs at the data's own scale: scaling may round a row of tiny values to 0 (cosine_values and the
-    # metrics are overflow-safe on the originals)
-    pair_rows = gather(x, pair_index) if exponent else picked_rows[:sample]
+    picked, picked_rows, pair_index, pair_rows = _sampled(x, rows_x, finite_rows, sample, exponent, rng)
     cos = _pair_step(pair_rows, scan.zero[pair_index], figures)
     _collapse_step(norms, variance, figures)
     if labels is not None and n_finite >= 2:
