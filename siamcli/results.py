@@ -323,6 +323,15 @@ class Score(Result):
     def repr_parts(self) -> list[str]:
         return [f"{self.metric.name}={brief(self.value)}", f"a={brief(self.a)}", f"b={brief(self.b)}"]
 
+    def as_ranking(self) -> Ranking:
+        """The score as a ranking of one pair (row 0 of A with row 0 of B)."""
+        one = np.zeros(1, dtype=np.int64)
+        return Ranking(self.metric, self.a, self.b, one, one, np.array([self.value], dtype=np.float64), one + 1)
+
+    def topk(self, k: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """As Ranking.topk: (1, k) arrays, the one score and index 0 first (k defaults to 1)."""
+        return self.as_ranking().topk(k)
+
     def records(self) -> Iterator[dict]:
         yield _with_fields({
             "metric": self.metric.name,

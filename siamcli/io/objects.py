@@ -76,6 +76,8 @@ def from_object(x, options: ReadOptions = ReadOptions(), name: str | None = None
 
 def _array(x, source: str) -> np.ndarray:
     """np.asarray(x), with rows of different lengths named rather than numpy's complaint."""
+    if isinstance(x, (list, tuple)) and not x:
+        raise InputError(f"{source}: is empty")
     try:
         return np.asarray(x)
     except (ValueError, TypeError) as exc:

@@ -19,7 +19,7 @@ import numpy as np
 
 from ..errors import InputError, ShapeError, UsageError
 from ..metrics import Metric, available_metrics, get_metric
-from ..results import Column, Grid, Report, key_value_grid, plain
+from ..results import Column, Grid, Report, brief, key_value_grid, plain
 
 LOSS_KINDS = ("contrastive", "triplet")
 #: A default sweep puts margins at these quantiles of the data (see `margin_sweep`).
