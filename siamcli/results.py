@@ -110,9 +110,10 @@ class Result:
         """Its records as a pandas DataFrame, a column per key (nested values stay lists and dicts).
 
         >>> import numpy as np, siamcli
-        >>> ranking = siamcli.compare(np.eye(3), np.eye(3), top_k=1)
-        >>> ranking.to_pandas()[["a_index", "b_index", "score"]].to_numpy().tolist()
-        [[0.0, 0.0, 1.0], [1.0, 1.0, 1.0], [2.0, 2.0, 1.0]]
+        >>> x = np.array([[1.0, 0.1], [1.0, 0.2], [0.1, 1.0], [0.2, 1.0]])
+        >>> evaluation = siamcli.evaluate(x, classes=[0, 0, 1, 1], metric="cosine,euclidean", folds=2, bootstrap=0)
+        >>> evaluation.to_pandas()[["metric", "auc", "n_pairs"]].to_dict("records")
+        [{'metric': 'cosine', 'auc': 1.0, 'n_pairs': 6}, {'metric': 'euclidean', 'auc': 1.0, 'n_pairs': 6}]
         """
         pd = _pandas()
         rows = list(self.records())
@@ -157,7 +158,15 @@ class Ranking(Result):
     """Scored pairs (row a_index of A, row b_index of B), best first within each group.
 
     `grouping` is "row" (rank restarts for each row of A), "overall" (one ranking of all pairs)
-    or "paired" (row i of A against row i of B, in row order, rank 1 each).
+    or "paired" (row i of A against row i of B, in row order, rank 1 each). `topk()` gives the
+    pairs as (rows of A, k) arrays; `records()` and `to_pandas()` as rows.
+
+    >>> import siamcli
+    >>> ranking = siamcli.compare([[1.0, 0.0], [0.0, 1.0]], [[1.0, 0.1], [0.1, 1.0]], top_k=1)
+    >>> ranking
+    Ranking('cosine', 2 pairs per row of A, a='A', b='B', [0->0 0.995, 1->1 0.995])
+    >>> ranking.to_pandas()[["a_index", "b_index", "rank"]].to_dict("list")
+    {'a_index': [0, 1], 'b_index': [0, 1], 'rank': [1, 1]}
     """
 
     metric: Metric
@@ -306,7 +315,12 @@ class Verdicts(Ranking):
 
 @dataclass(eq=False)
 class Score(Result):
-    """The score of one vector against one vector."""
+    """The score of one vector against one vector (`float(score)` is its value).
+
+    >>> import siamcli
+    >>> siamcli.compare([3.0, 4.0], [4.0, 3.0], metric="euclidean")
+    Score(euclidean=1.414, a='A', b='B')
+    """
 
     metric: Metric
     a: EmbeddingSet
@@ -347,7 +361,14 @@ class Score(Result):
 
 @dataclass(eq=False)
 class MatrixResult(Result):
-    """Every row of A against every row of B: values[i, j] scores a row i with b row j."""
+    """Every row of A against every row of B: values[i, j] scores a row i with b row j.
+
+    >>> import siamcli
+    >>> siamcli.matrix([[1.0, 0.0], [0.0, 2.0]], metric="dot").to_pandas()
+         0    1
+    0  1.0  0.0
+    1  0.0  4.0
+    """
 
     metric: Metric
     a: EmbeddingSet

@@ -14,7 +14,13 @@ from . import bounded
 
 @dataclass(eq=False)  # arrays: == would be elementwise, so records compare by identity
 class EmbeddingSet:
-    """Vectors as rows of a 2-D array (possibly memory-mapped), their ids, and where they came from."""
+    """Vectors as rows of a 2-D array (possibly memory-mapped), their ids, and where they came from.
+
+    >>> import numpy as np, siamcli
+    >>> s = siamcli.load(np.zeros((2, 3), dtype=np.float32), dtype="float64")
+    >>> s, len(s), s.dim, s.row_ids()
+    (EmbeddingSet('<array>', 2 x 3 float64), 2, 3, ['0', '1'])
+    """
 
     vectors: np.ndarray
     ids: Sequence[str] | None
