@@ -78,6 +78,15 @@ def test_api_load_of_a_dataframe_reads_ids_labels_and_chosen_columns(x, data):
     assert s.ids == labels
 
 
+def test_api_load_of_a_pandas_dataframe_takes_ids_from_an_index_named_id_only():
+    frame = pd.DataFrame({"id": ["p", "q"], "e1": [1.0, 2.0], "e2": [3.0, 4.0]})
+    assert siamcli.load(frame.set_index("id")).ids == ["p", "q"]
+    assert siamcli.load(frame.rename(columns={"id": "key"}).set_index("key"), id_column="key").ids == ["p", "q"]
+    numbered = frame.drop(columns="id").set_index(pd.Index([10, 20], name="x"))
+    s = siamcli.load(numbered)  # an index of another name is neither ids nor a dimension
+    assert s.ids is None and s.vectors.tolist() == [[1.0, 3.0], [2.0, 4.0]]
+
+
 def test_api_compare_of_dataframes_equals_compare_of_the_files(tmp_path):
     a, b = RNG.normal(size=(12, 5)), RNG.normal(size=(30, 5))
     np.save(tmp_path / "a.npy", a)

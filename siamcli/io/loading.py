@@ -49,7 +49,7 @@ def load_embeddings(
     column, columns : str, optional
         A table's (DataFrame's) column of vectors, or its numeric columns (``"e1,e2"``, ``"e*"``).
     id_column : str, optional
-        A table's column of row ids (default: one named ``id``).
+        A table's column of row ids (default: one named ``id``; a pandas index so named too).
     fields : sequence of str
         A table's text columns kept beside the vectors (``.fields``), shown with results.
     dtype : {"float32", "float64"}, optional

@@ -1,7 +1,8 @@
 """Embeddings already in memory: numpy arrays (and anything with `__array__`), nested lists, torch
 tensors, pandas and polars DataFrames. Each passes the checks a loaded file passes
 (embeddings.validated); a DataFrame's columns follow a Parquet table's rules (columnar.plan_columns:
-one column of numeric lists, or the numeric columns; an 'id' column gives the ids). torch, pandas
+one column of numeric lists, or the numeric columns; an 'id' column, or a pandas index of that
+name, gives the ids). torch, pandas
 and polars are recognised by their type's module, so none of them is imported to find out."""
 
 from __future__ import annotations
@@ -108,6 +109,8 @@ def _frame(x, kind: str, options: ReadOptions, source: str) -> Parsed:
         pa = pyarrow_module()
     except ImportError:
         raise InputError(f"{source}: reading a {kind} DataFrame needs pyarrow; pip install 'siamcli[parquet]'") from None
+    if kind == "pandas" and x.index.name == (options.id_column or "id") and x.index.name not in x.columns:
+        x = x.reset_index()  # ids set as the index (df.set_index("id")); any other index is not read
     try:
         table = pa.Table.from_pandas(x, preserve_index=False) if kind == "pandas" else x.to_arrow()
     except (pa.ArrowException, TypeError, ValueError) as exc:
