@@ -78,6 +78,14 @@ def test_api_load_of_a_dataframe_reads_ids_labels_and_chosen_columns(x, data):
     assert s.ids == labels
 
 
+def test_api_load_of_a_pandas_dataframe_with_numbered_and_nullable_columns():
+    x = RNG.normal(size=(7, 3))
+    frame = pd.DataFrame(x).astype("Float64").assign(id=pd.array(range(7), dtype="Int64"))
+    s = siamcli.load(frame)  # columns 0, 1, 2 (numbers as labels), an integer id column
+    assert np.array_equal(s.vectors, x) and s.ids == [str(i) for i in range(7)]
+    assert siamcli.load(frame, columns="0,2").vectors.tolist() == x[:, [0, 2]].tolist()
+
+
 def test_api_load_of_a_pandas_dataframe_takes_ids_from_an_index_named_id_only():
     frame = pd.DataFrame({"id": ["p", "q"], "e1": [1.0, 2.0], "e2": [3.0, 4.0]})
     assert siamcli.load(frame.set_index("id")).ids == ["p", "q"]
@@ -125,7 +133,11 @@ def test_api_load_of_a_bad_object_is_an_input_error_saying_what(obj, message):
 
 @pytest.mark.parametrize("frame, message", [
     (pd.DataFrame({"text": ["a", "b"]}), "<DataFrame>: holds no column of numeric lists and no numeric column (columns: text)"),
-    (pd.DataFrame({"x": [1.0, None]}), "<DataFrame>: row 1: column 'x' is null"),
+    (pd.DataFrame({"x": [1.0, None]}), "<DataFrame>: row 1, column 'x' is NaN; embeddings must be finite"),
+    (pd.DataFrame({"x": pd.array([1.0, None], dtype="Float64")}), "<DataFrame>: row 1, column 'x' is NaN"),
+    (pd.DataFrame({"v": [np.ones(2), None]}), "<DataFrame>: row 1: column 'v' is null; every row needs a vector"),
+    (pd.DataFrame({"x": [1.0, 2.0], "id": ["a", None]}), "<DataFrame>: row 1: column 'id' is null"),
+    (pl.DataFrame({"x": [1.0, None]}), "<DataFrame>: row 1: column 'x' is null"),
     (pl.DataFrame({"v": [[1.0, 2.0], [3.0]]}), "<DataFrame>: row 1: column 'v' holds 1 value but row 0 holds 2"),
     (pd.DataFrame({"x": [1.0], "y": [float("inf")]}), "<DataFrame>: row 0, column 'y' is infinite"),
     (pd.DataFrame({"x": [1.0, 2.0]}).iloc[:0], "<DataFrame>: has no rows"),

@@ -112,8 +112,33 @@ def _frame(x, kind: str, options: ReadOptions, source: str) -> Parsed:
     if kind == "pandas" and x.index.name == (options.id_column or "id") and x.index.name not in x.columns:
         x = x.reset_index()  # ids set as the index (df.set_index("id")); any other index is not read
     try:
+        parsed = _pandas_columns(pa, x, options, source) if kind == "pandas" else None
+        if parsed is not None:
+            return parsed
         table = pa.Table.from_pandas(x, preserve_index=False) if kind == "pandas" else x.to_arrow()
     except (pa.ArrowException, TypeError, ValueError) as exc:
         raise InputError(f"{source}: cannot be read as a table ({type(exc).__name__}: {str(exc)[:120]})") from None
     plan = plan_columns(pa, table.schema, options, source)
     return gather(table.to_batches(), table.num_rows, plan, source)
+
+
+def _pandas_columns(pa, x, options: ReadOptions, source: str) -> Parsed | None:
+    """A pandas DataFrame whose vectors are numeric columns: those columns copied once from pandas'
+    block (Arrow would take them a column at a time), the text columns through Arrow; None when
+    the vectors are a column of lists (read through Arrow)."""
+    from dataclasses import replace
+
+    from .columnar import gather, plan_columns
+
+    schema = pa.Schema.from_pandas(x.iloc[:64], preserve_index=False)  # the types, from the first rows
+    names = schema.names  # pandas' labels as text (0 is '0'), in column order
+    plan = plan_columns(pa, schema, options, source)
+    if plan.listed:
+        return None
+    vectors = x.iloc[:, [names.index(name) for name in plan.vectors]].to_numpy(dtype=plan.dtype, na_value=np.nan)
+    if not plan.text_columns():
+        return Parsed(vectors, locate=plan.locate)
+    texts = pa.Table.from_pandas(x.iloc[:, [names.index(name) for name in plan.text_columns()]], preserve_index=False)
+    parsed = gather(texts.to_batches(), len(x), replace(plan, vectors=[]), source)
+    parsed.array, parsed.locate = vectors, plan.locate
+    return parsed
