@@ -86,6 +86,13 @@ def test_api_load_of_a_pandas_dataframe_with_numbered_and_nullable_columns():
     assert siamcli.load(frame, columns="0,2").vectors.tolist() == x[:, [0, 2]].tolist()
 
 
+def test_api_load_of_a_pandas_column_of_lists_reads_as_arrow_types_them():
+    ints = pd.DataFrame({"v": [[1, 2], [3, 4]]})  # integers compute in float64, as in a Parquet file
+    assert siamcli.load(ints).vectors.dtype == np.float64 and siamcli.load(ints).vectors.tolist() == [[1, 2], [3, 4]]
+    halves = pd.DataFrame({"v": list(np.eye(2, dtype=np.float16))})
+    assert siamcli.load(halves).vectors.dtype == np.float32
+
+
 def test_api_load_of_a_pandas_dataframe_takes_ids_from_an_index_named_id_only():
     frame = pd.DataFrame({"id": ["p", "q"], "e1": [1.0, 2.0], "e2": [3.0, 4.0]})
     assert siamcli.load(frame.set_index("id")).ids == ["p", "q"]
@@ -138,6 +145,8 @@ def test_api_load_of_a_bad_object_is_an_input_error_saying_what(obj, message):
     (pd.DataFrame({"v": [np.ones(2), None]}), "<DataFrame>: row 1: column 'v' is null; every row needs a vector"),
     (pd.DataFrame({"x": [1.0, 2.0], "id": ["a", None]}), "<DataFrame>: row 1: column 'id' is null"),
     (pl.DataFrame({"x": [1.0, None]}), "<DataFrame>: row 1: column 'x' is null"),
+    (pd.DataFrame({"v": [[1.0, 2.0], [3.0]]}), "<DataFrame>: row 1: column 'v' holds 1 value but row 0 holds 2"),
+    (pd.DataFrame({"v": [np.ones(2), np.array([1.0, np.nan])]}), "<DataFrame>: row 1, element 1 of column 'v' is NaN"),
     (pl.DataFrame({"v": [[1.0, 2.0], [3.0]]}), "<DataFrame>: row 1: column 'v' holds 1 value but row 0 holds 2"),
     (pd.DataFrame({"x": [1.0], "y": [float("inf")]}), "<DataFrame>: row 0, column 'y' is infinite"),
     (pd.DataFrame({"x": [1.0, 2.0]}).iloc[:0], "<DataFrame>: has no rows"),

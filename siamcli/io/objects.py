@@ -122,10 +122,20 @@ def _frame(x, kind: str, options: ReadOptions, source: str) -> Parsed:
     return gather(table.to_batches(), table.num_rows, plan, source)
 
 
+def _stacked(cells: np.ndarray, dtype: np.dtype) -> np.ndarray | None:
+    """A column of equally long numeric arrays or lists (`df["emb"] = list(x)`) as rows in one
+    copy; None for anything else (a missing cell, ragged rows, text), which Arrow reads and names."""
+    try:
+        rows = np.stack(cells)
+    except (ValueError, TypeError):
+        return None
+    return rows.astype(dtype, copy=False) if rows.ndim == 2 and rows.dtype.kind in "fiu" else None
+
+
 def _pandas_columns(pa, x, options: ReadOptions, source: str) -> Parsed | None:
-    """A pandas DataFrame whose vectors are numeric columns: those columns copied once from pandas'
-    block (Arrow would take them a column at a time), the text columns through Arrow; None when
-    the vectors are a column of lists (read through Arrow)."""
+    """A pandas DataFrame's vectors copied once from pandas (its numeric columns, or a column of
+    arrays stacked: Arrow would convert cell by cell), and its id, label and text columns through
+    Arrow; None when the column of lists is not a plain one (Arrow reads it, naming what is wrong)."""
     from dataclasses import replace
 
     from .columnar import gather, plan_columns
@@ -134,11 +144,14 @@ def _pandas_columns(pa, x, options: ReadOptions, source: str) -> Parsed | None:
     names = schema.names  # pandas' labels as text (0 is '0'), in column order
     plan = plan_columns(pa, schema, options, source)
     if plan.listed:
-        return None
-    vectors = x.iloc[:, [names.index(name) for name in plan.vectors]].to_numpy(dtype=plan.dtype, na_value=np.nan)
+        vectors = _stacked(x.iloc[:, names.index(plan.vectors[0])].to_numpy(), plan.dtype)
+        if vectors is None:
+            return None
+    else:
+        vectors = x.iloc[:, [names.index(name) for name in plan.vectors]].to_numpy(dtype=plan.dtype, na_value=np.nan)
     if not plan.text_columns():
         return Parsed(vectors, locate=plan.locate)
     texts = pa.Table.from_pandas(x.iloc[:, [names.index(name) for name in plan.text_columns()]], preserve_index=False)
-    parsed = gather(texts.to_batches(), len(x), replace(plan, vectors=[]), source)
+    parsed = gather(texts.to_batches(), len(x), replace(plan, vectors=[], listed=False), source)
     parsed.array, parsed.locate = vectors, plan.locate
     return parsed
