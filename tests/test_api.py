@@ -282,6 +282,16 @@ def test_api_repr_of_sets_and_metrics_never_shows_vectors_or_kernels():
     for metric in siamcli.available_metrics():
         text = repr(metric)
         assert text.startswith(f"Metric({metric.name!r}, {metric.kind}, aliases=") and len(text) < 120, text
+    comparison = siamcli.prepare(RNG.normal(size=(300, 40)), metric="mahalanobis", memory="64M")
+    assert repr(comparison) == ("Comparison('mahalanobis', params=['center', 'whitener'], EmbeddingSet('A', 300 x 40 "
+                                "float64) with itself, normalize=False, zero_vector='error', memory='64.0 MiB')")
+
+
+def test_api_repr_of_intervals_is_short(results):
+    intervals = results["Evaluation"].best.intervals
+    text = repr(intervals)
+    assert text.startswith(f"Intervals(auc=({intervals.auc[0]:.4g}, {intervals.auc[1]:.4g}), ")
+    assert len(text) <= MAX_REPR and "\n" not in text
 
 
 def test_api_a_new_report_dataclass_gets_the_short_repr_for_free():

@@ -174,6 +174,15 @@ class Comparison:
     #: Only matrices and rankings look (paired scores never need it: their kernels return float64).
     sqnorm_peaks: tuple[float, float] | None = None
 
+    def __repr__(self) -> str:
+        """One line: the metric and its parameters' names, the inputs' shapes, the options; no arrays."""
+        from ..io.bounded import human_size
+
+        inputs = f"{self.a!r} with itself" if self.same else f"{self.a!r} against {self.b!r}"
+        params = f", params={sorted(self.params.values)}" if self.params.values else ""
+        return (f"Comparison({self.metric.name!r}{params}, {inputs}, normalize={self.normalize}, "
+                f"zero_vector={self.zero_vector!r}, memory={human_size(self.memory)!r})")
+
     @property
     def dtype(self) -> np.dtype:
         """The type of blocks of scores and of the rows they come from: the inputs' type, except that
