@@ -97,7 +97,7 @@ class Result:
     def __init_subclass__(cls, **kwargs):
         super().__init_subclass__(**kwargs)
         if "__repr__" not in cls.__dict__:  # dataclass() writes a __repr__ only where the class has none
-            cls.__repr__ = Result.__repr__
+            cls.__repr__ = next(c.__dict__["__repr__"] for c in cls.__mro__[1:] if "__repr__" in c.__dict__)
 
     def records(self) -> Iterator[dict]:
         """Its records: one dict per row of its JSON list (a report of one object: that object)."""

@@ -235,7 +235,7 @@ def _results() -> dict:
         "ClassSummary": evaluation.best.distribution.positive,
         "InspectionReport": inspection,
         "ClassSeparation": inspection.classes,
-        "SpaceDiff": diff_spaces(x, x[:, :50], top_k=3),
+        "SpaceDiff": diff_spaces(x, x[:, :50], top_k=3, pairs_sample=1000),
         "ContrastiveReport": losses.contrastive_loss(d_ap, RNG.random(50) < 0.5, 0.5),
         "TripletReport": losses.triplet_loss(d_ap, d_an, 0.2),
         "MarginSweep": losses.margin_sweep("triplet", d_ap, d_an),
@@ -306,6 +306,16 @@ def test_api_a_new_report_dataclass_gets_the_short_repr_for_free():
         def record(self) -> dict:
             return {"name": self.name}
 
+    @dataclasses.dataclass
+    class Special(NewReport):  # a parent's own repr is inherited, not replaced
+        def __repr__(self) -> str:
+            return "special"
+
+    @dataclasses.dataclass
+    class MoreSpecial(Special):
+        extra: int = 0
+
+    assert repr(MoreSpecial(np.ones(3), "x", [])) == "special"
     report = NewReport(np.ones((500, 500)), "x" * 500, list(range(1000)))
     assert repr(report) == "NewReport(vectors=<500 x 500 float64>, name='xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx...', " \
                            "values=[0, 1, 2, ... 1000 in all])"
