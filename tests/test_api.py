@@ -192,6 +192,68 @@ def test_api_load_takes_array_likes_such_as_a_pandas_series():
     assert s.single and s.vectors.tolist() == [[1.0, 2.0, 3.0]]
 
 
+def _torch_stand_in(monkeypatch):
+    """A module called torch with a Tensor class that records how it is read (torch itself is not in
+    the test extra: its wheels take gigabytes), for the plumbing: detached, moved to the CPU, widened."""
+    import types
+
+    torch = types.ModuleType("torch")
+    torch.strided, torch.float16, torch.float32, torch.float64 = "strided", "float16", "float32", "float64"
+    calls = []
+
+    class Tensor:
+        layout = "strided"
+
+        def __init__(self, values, dtype="float32", device="cuda"):
+            self.values, self.dtype, self.device, self.shape = values, dtype, device, values.shape
+
+        def detach(self):
+            calls.append("detach")
+            return self
+
+        def cpu(self):
+            calls.append("cpu")
+            return Tensor(self.values, self.dtype, "cpu")
+
+        def to(self, dtype):
+            return Tensor(self.values.astype(np.float32), dtype, self.device)
+
+        def is_complex(self):
+            return False
+
+        def is_floating_point(self):
+            return True
+
+        def resolve_conj(self):
+            return self
+
+        resolve_neg = resolve_conj
+
+        def numpy(self):
+            if self.device != "cpu":
+                raise TypeError("can't convert cuda tensor to numpy")
+            if self.dtype not in ("float16", "float32", "float64"):
+                raise TypeError(f"Got unsupported ScalarType {self.dtype}")
+            return self.values
+
+    Tensor.__module__ = "torch"
+    torch.Tensor = Tensor
+    monkeypatch.setitem(sys.modules, "torch", torch)
+    return Tensor, calls
+
+
+def test_api_load_of_a_tensor_detaches_it_moves_it_to_the_cpu_and_widens_bfloat16(monkeypatch):
+    Tensor, calls = _torch_stand_in(monkeypatch)
+    x = RNG.normal(size=(4, 3)).astype(np.float32)
+    s = siamcli.load(Tensor(x))
+    assert s.source == "<tensor>" and np.array_equal(s.vectors, x) and calls[:2] == ["detach", "cpu"]
+    Parameter = type("Parameter", (Tensor,), {"__module__": "torch.nn.parameter"})  # a subclass is a tensor too
+    assert np.array_equal(siamcli.load(Parameter(x)).vectors, x)
+    assert siamcli.load(Tensor(x.astype(np.float64), "bfloat16")).vectors.dtype == np.float32
+    ranking = siamcli.compare(Tensor(x), Tensor(x[::-1].copy()), metric="euclidean", top_k=1)
+    assert ranking.topk()[1].ravel().tolist() == [3, 2, 1, 0]
+
+
 def test_api_load_of_torch_tensors_equals_their_numpy_values():
     torch = pytest.importorskip("torch")
     x = RNG.normal(size=(6, 4)).astype(np.float32)
