@@ -241,7 +241,7 @@ engine_options = option_group(
 #: Run on a Dask cluster (the `dask` extra).
 scheduler_option = click.option(
     "--scheduler", default=None,
-    help="Run on a Dask cluster: a scheduler address (tcp://host:8786; trusted like code: see the README), or "
+    help="Run on a Dask cluster: a scheduler address (tcp://host:8786; trusted like code: see docs/performance.md), or "
          "local[:N] for N worker processes here. Default: $SIAMCLI_SCHEDULER, else this process. A run fails "
          "once the cluster has had no worker for 30 s ($SIAMCLI_NO_WORKERS_TIMEOUT). Needs siamcli[dask].")
 
