@@ -112,8 +112,10 @@ def man_page(commands: list[CommandDoc]) -> str:
 #: The exit statuses of every command (cli/app.py).
 EXIT_STATUSES = (
     ("0", "Success."),
-    (str(EXIT_NOT_MET), "A condition asked for was not met: `verify` found a pair that differs, `evaluate --fail-under` failed."),
-    (str(EXIT_BAD_INPUT), "Bad usage or bad input, or not enough memory for the work asked: one line `Error: ...` on stderr."),
+    (str(EXIT_NOT_MET), "A condition asked for was not met: `verify` found a pair that differs, "
+                        "`evaluate --fail-under` failed."),
+    (str(EXIT_BAD_INPUT), "Bad usage or bad input, or not enough memory for the work asked: one line "
+                          "`Error: ...` on stderr."),
     (str(EXIT_INTERNAL), "An internal error (a bug): rerun with `--debug` for the traceback, and report it."),
     ("130, 143, 129", "Interrupted (Ctrl-C), terminated (SIGTERM) or hung up (SIGHUP), after removing any file "
                       "being written."),

@@ -13,6 +13,8 @@ OUTPUT_FORMATS = {
     "csv": "comma-separated records with a header row; nested values as dotted columns",
     "tsv": "tab-separated records with a header row; nested values as dotted columns",
 }
+#: What a metric's `domain` asks of the inputs, in words.
+DOMAINS = {"real": "any", "nonnegative": "values >= 0", "discrete": "binary or categorical"}
 #: The reading options, as the flags that set them (fields: --show).
 READING_FLAGS = {"key": "--key", "column": "--column", "columns": "--columns", "id_column": "--id-column",
                  "fields": "--show"}
@@ -98,7 +100,7 @@ def metrics_page() -> str:
     traits = [(f"`{m.name}`",
               m.undefined_words[1] if m.undefined_rows is not None else "-",
               "-" if m.neutral_score is None else f"{m.neutral_score:.6g}",
-              {"real": "any", "nonnegative": "values >= 0", "discrete": "binary or categorical"}.get(m.domain, m.domain),
+              DOMAINS.get(m.domain, m.domain),
               f"`{m.same_order_as}`" if m.same_order_as else
               f"`{m.default_order_as}` (at the defaults)" if m.default_order_as else "-")
               for m in BUILTIN_METRICS]
@@ -153,6 +155,9 @@ or a file. The shapes of the records, and safe text: [output.md](output.md).
 {table(("`-f`", "what it writes"), outputs)}"""
 
 
+COMPLETION_LINK = "[completion.md](completion.md)"
+
+
 def environment_page() -> str:
     def rows(entries):
         return [(", ".join(f"`{name}`" for name in names), text) for names, text in entries]
@@ -164,7 +169,7 @@ def environment_page() -> str:
 {table(("variable", "what it does"), rows(environment.SIAMCLI))}
 ## Read through click, rich and Dask
 
-{table(("variable", "what it does"), rows(environment.LIBRARIES)).replace("completion.md", "[completion.md](completion.md)")}"""
+{table(("variable", "what it does"), rows(environment.LIBRARIES)).replace("completion.md", COMPLETION_LINK)}"""
 
 
 def completion_page(commands: list[CommandDoc]) -> str:
