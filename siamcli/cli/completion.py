@@ -5,7 +5,6 @@ complete as every click.Choice does. docs/completion.md says how to turn it on."
 from __future__ import annotations
 
 import click
-from click.shell_completion import CompletionItem
 
 #: The variable click reads to complete (`_SIAMCLI_COMPLETE=bash_source siamcli` prints the bash script).
 COMPLETE_VAR = "_SIAMCLI_COMPLETE"
@@ -30,7 +29,9 @@ def complete_metric(kind: str | None = None, extra: tuple[tuple[str, str], ...] 
     `kind` only, when given) and `extra` choices ("all"); `listed`: the option takes a comma list, so
     the word after the last comma is completed."""
 
-    def complete(ctx, param, incomplete: str) -> list[CompletionItem]:
+    def complete(ctx, param, incomplete: str) -> list:
+        from click.shell_completion import CompletionItem  # only when completing: start-up stays quick
+
         head, comma, word = incomplete.rpartition(",") if listed else ("", "", incomplete)
         given = {name.strip().lower() for name in head.split(",")} if comma else set()
         return [CompletionItem(head + comma + name, help=text)
@@ -43,7 +44,9 @@ def complete_metric(kind: str | None = None, extra: tuple[tuple[str, str], ...] 
 class InputPath(click.types.StringParamType):
     """An input named on the command line (a file, a folder, '-'): converted as text, completed as a file name."""
 
-    def shell_complete(self, ctx, param, incomplete: str) -> list[CompletionItem]:
+    def shell_complete(self, ctx, param, incomplete: str) -> list:
+        from click.shell_completion import CompletionItem
+
         return [CompletionItem(incomplete, type="file")]
 
 
