@@ -26,6 +26,12 @@ def inline(text: str) -> str:
     return "".join(f"\\fB{roff(part)}\\fR" if i % 2 else roff(part) for i, part in enumerate(parts))
 
 
+def option_term(text: str) -> str:
+    """An option's names in bold and its value (metavar, choices) in italics: -k, --top-k N|ALL."""
+    return " ".join(f"\\fB{roff(word)}\\fR" if word.startswith("-") or word == "/" else f"\\fI{roff(word)}\\fR"
+                    for word in text.split(" "))
+
+
 def paragraphs(help_text: str) -> list[str]:
     """A command's help as click reads it: paragraphs rewrapped, those after \\b kept line by line
     (.nf), everything after \\f left out."""
@@ -59,7 +65,7 @@ def command_section(doc: CommandDoc) -> list[str]:
     for param in doc.command.get_params(ctx):
         record = None if isinstance(param, click.Argument) else param.get_help_record(ctx)
         if record is not None:
-            lines += [".TP", f".B {roff(record[0])}", roff(" ".join(record[1].split()))]
+            lines += [".TP", option_term(record[0]), roff(" ".join(record[1].split()))]
     if doc.subcommands:
         lines += [".PP", "Commands: " + roff(", ".join(f"{doc.name} {name}" for name in doc.subcommands)) + "."]
     return lines
