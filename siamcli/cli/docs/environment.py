@@ -27,11 +27,11 @@ LIBRARIES = (
      "the shell's completion script; that script sets `bash_complete` (`zsh_complete`, `fish_complete`) with "
      "the words typed so far to ask for completions. See completion.md."),
     (("COLUMNS",),
-     "The terminal's width, when set: `--help` wraps to it (at most 100 columns) and tables fit it. When "
-     "stdout is not a terminal, tables are 80 columns wide unless `COLUMNS` says otherwise."),
+     "The terminal's width, when set: `--help` wraps to it (at most 100 columns) and tables are drawn for it. "
+     "When stdout is not a terminal, tables are drawn for 80 columns unless `COLUMNS` says otherwise."),
     (("LINES",),
-     "The terminal's height, when set: how many rows a `matrix` table shows (25 lines when stdout is not a "
-     "terminal)."),
+     "The terminal's height, when set: a `matrix` table shows the rows that fit it (25 lines when stdout is "
+     "not a terminal)."),
     (("TERM",),
      "`TERM=dumb`: tables on a terminal are drawn without escape codes (no bold header)."),
     (("NO_COLOR",),
