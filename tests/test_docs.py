@@ -65,6 +65,20 @@ def test_docs_write_reports_changes_and_removes_pages_of_commands_that_are_gone(
     assert write(str(tmp_path)) == []
 
 
+def test_docs_check_says_whether_the_folder_is_current(tmp_path, capsys):
+    from siamcli.cli.docs import main
+
+    assert main(["--check", str(tmp_path)]) == 1
+    assert main([str(tmp_path)]) == 0
+    assert main(["--check", str(tmp_path)]) == 0
+    (tmp_path / "formats.md").write_text("edited by hand")
+    assert main(["--check", str(tmp_path)]) == 1
+    assert "stale: formats.md" in capsys.readouterr().err
+    assert main(["--no-such-option"]) == 2
+    assert capsys.readouterr().err.startswith("Error: unexpected --no-such-option; usage:")
+    assert main(["--help"]) == 0 and capsys.readouterr().out.startswith("usage: python -m siamcli.cli.docs")
+
+
 def command_pages() -> list[Path]:
     return sorted((DOCS / COMMANDS_DIR).glob("*.md"))
 

@@ -118,38 +118,61 @@ def pages() -> dict[str, str]:
     return generated
 
 
-def write(folder: str) -> list[str]:
-    """Write every generated file under `folder` (each whole or not at all) and remove command pages
-    of commands that are gone; returns the files changed, added or removed."""
-    from ...files import write_bytes
-
+def differences(folder: str, generated: dict[str, str]) -> tuple[list[str], list[str]]:
+    """(the generated files missing from `folder` or different there, the command pages of no command)."""
+    commands = os.path.join(folder, COMMANDS_DIR)
+    present = sorted(os.listdir(commands)) if os.path.isdir(commands) else []
+    gone = [f"{COMMANDS_DIR}/{name}" for name in present if f"{COMMANDS_DIR}/{name}" not in generated]
     changed = []
-    generated = pages()
-    os.makedirs(os.path.join(folder, COMMANDS_DIR), exist_ok=True)
-    for name in sorted(os.listdir(os.path.join(folder, COMMANDS_DIR))):
-        if f"{COMMANDS_DIR}/{name}" not in generated:
-            os.remove(os.path.join(folder, COMMANDS_DIR, name))
-            changed.append(f"{COMMANDS_DIR}/{name}")
     for name, text in generated.items():
-        target = os.path.join(folder, name)
-        data = text.encode("utf-8")
         try:
-            with open(target, "rb") as handle:
-                if handle.read() == data:
+            with open(os.path.join(folder, name), "rb") as handle:
+                if handle.read() == text.encode("utf-8"):
                     continue
         except FileNotFoundError:
             pass
-        write_bytes(target, data)
         changed.append(name)
-    return changed
+    return changed, gone
+
+
+def write(folder: str) -> list[str]:
+    """Write every generated file under `folder` that differs (each whole or not at all), and remove the
+    pages of commands that are gone; returns the files written and removed."""
+    from ...files import write_bytes
+
+    generated = pages()
+    changed, gone = differences(folder, generated)
+    os.makedirs(os.path.join(folder, COMMANDS_DIR), exist_ok=True)
+    for name in gone:
+        os.remove(os.path.join(folder, name))
+    for name in changed:
+        write_bytes(os.path.join(folder, name), generated[name].encode("utf-8"))
+    return changed + gone
+
+
+USAGE = "usage: python -m siamcli.cli.docs [--check] [FOLDER]  (default: docs; --check: exit 1 if it is stale)"
 
 
 def main(argv: list[str] | None = None) -> int:
-    """python -m siamcli.cli.docs [FOLDER]: regenerate the reference (default: docs)."""
+    """Regenerate the reference in FOLDER, or with --check say whether it is current (exit 1 if not)."""
     import sys
 
-    args = sys.argv[1:] if argv is None else argv
-    folder = args[0] if args else "docs"
+    args = list(sys.argv[1:] if argv is None else argv)
+    check = "--check" in args
+    rest = [arg for arg in args if arg != "--check"]
+    if {"-h", "--help"} & set(rest):
+        print(USAGE)
+        return 0
+    if len(rest) > 1 or any(arg.startswith("-") for arg in rest):
+        print(f"Error: unexpected {' '.join(rest)}; {USAGE}", file=sys.stderr)
+        return 2
+    folder = rest[0] if rest else "docs"
+    if check:
+        changed, gone = differences(folder, pages())
+        stale = changed + gone
+        print(f"{folder}: " + (f"stale: {', '.join(stale)}; run {REGENERATE}" if stale else "current"), file=sys.stderr)
+        return 1 if stale else 0
     changed = write(folder)
-    print(f"{folder}: {len(changed)} file(s) changed" + "".join(f"\n  {name}" for name in changed), file=sys.stderr)
+    print(f"{folder}: {len(changed)} file(s) written or removed" + "".join(f"\n  {name}" for name in changed),
+          file=sys.stderr)
     return 0

@@ -69,7 +69,8 @@ variables it reads. After changing a command, an option, a metric or a format, r
 {REGENERATE}
 ```
 
-`tests/test_docs.py` fails while `docs/` differs from what it writes. The guides are written by hand.
+`--check` (before `docs`) only says whether `docs/` is current, exit status 1 when it is not;
+`tests/test_docs.py` fails while it is not. The guides are written by hand.
 
 ## Commands
 
