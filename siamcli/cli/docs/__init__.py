@@ -31,6 +31,10 @@ GUIDES = (
     ("performance.md", "Speed, memory and Dask clusters", "the memory budget, threads, benchmarks, --scheduler"),
     ("python.md", "Python API", "the library under the CLI"),
 )
+#: The guide about each command (by its first word), linked from its page.
+COMMAND_GUIDES = {"compare": "ranking.md", "matrix": "ranking.md", "evaluate": "evaluation.md",
+                  "verify": "diagnostics.md", "inspect": "diagnostics.md", "loss": "diagnostics.md",
+                  "diff": "diagnostics.md", "metrics": "metrics.md"}
 
 
 @dataclass(frozen=True)

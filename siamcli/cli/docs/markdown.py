@@ -3,7 +3,7 @@ and completion, each made from the registry or the click group it documents."""
 
 from __future__ import annotations
 
-from . import GUIDES, REGENERATE, CommandDoc, environment
+from . import COMMAND_GUIDES, GUIDES, REGENERATE, CommandDoc, environment
 
 #: What each built-in output format writes (a format registered later shows its writer's docstring).
 OUTPUT_FORMATS = {
@@ -46,6 +46,10 @@ def command_page(doc: CommandDoc) -> str:
     if doc.path:
         parent = " ".join(("siamcli", *doc.path[:-1]))
         up += f" · [`{parent}`]({'-'.join(doc.path[:-1]) or 'siamcli'}.md)"
+    guide = COMMAND_GUIDES.get(doc.path[0]) if doc.path else None
+    if guide is not None:
+        titles = {page: title for page, title, _ in GUIDES}
+        up += f" · guide: [{titles.get(guide, 'Metrics')}](../{guide})"
     subcommands = ""
     if doc.subcommands:
         listed = [f"- [`{doc.name} {name}`]({'-'.join((*doc.path, name))}.md): "
