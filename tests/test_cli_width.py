@@ -129,7 +129,8 @@ def test_notes_are_not_wrapped_when_no_width_is_known(files):
 
 def _first_sentence(command: click.Command) -> str:
     paragraph = " ".join(command.help.split("\n\n")[0].split())
-    return paragraph.split(". ")[0].rstrip(".")
+    end = paragraph.find(". ")
+    return paragraph if end < 0 else paragraph[:end + 1]
 
 
 @pytest.mark.parametrize("entry, width", [("runner", 80), ("executable", 60), ("executable", 80), ("executable", 120)])

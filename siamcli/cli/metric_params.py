@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import click
 
+from .completion import complete_inputs
 from .flags import flag_name
 
 #: ctx.meta key: load the entry-point plugins before listing the metric parameters.
@@ -32,12 +33,17 @@ def whole_summary(command: click.Command) -> str:
         return click.Command.get_short_help_str(command)
     paragraph = " ".join(command.help.split("\n\n")[0].split())
     end = paragraph.find(". ")
-    return (paragraph if end < 0 else paragraph[:end + 1]).rstrip(".")
+    return paragraph if end < 0 else paragraph[:end + 1]
 
 
 class SiamCommand(click.Command):
-    """A command whose metric-parameter options are read from the registry when it parses or shows
-    help, and whose summary is whole in its group's help."""
+    """A command whose metric-parameter options are read from the registry when it parses or shows help,
+    whose arguments (its inputs) complete as file names in the shell, and whose summary is whole in its
+    group's help."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        complete_inputs(self)
 
     def get_short_help_str(self, limit: int = 45) -> str:
         return whole_summary(self)

@@ -6,6 +6,7 @@ import click
 
 from ...errors import counted, ShapeError, UsageError
 from ..common import emit, given_options, refuse_conflicts
+from ..completion import complete_metric
 from ..metric_params import SiamCommandGroup
 from ..options import (CONTEXT, InputFormatChoice, max_input_option, metric_param_options, Number, NumberList,
                        option_group, output_options, quiet_option, read_options)
@@ -26,7 +27,7 @@ def loss():
 
 #: Options shared by both losses: the distance, the margin and the sweep.
 loss_options = option_group(
-    click.option("-m", "--metric", default="euclidean", show_default=True,
+    click.option("-m", "--metric", default="euclidean", show_default=True, shell_complete=complete_metric("distance"),
                  help="A distance metric (cosine_distance, angular, euclidean, ...); similarities are refused."),
     metric_param_options,
     click.option("--sweep", is_flag=True,
