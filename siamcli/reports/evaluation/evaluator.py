@@ -223,14 +223,14 @@ def evaluate(emb, right=None, *, labels=None, pairs=None, classes=None, sample: 
                          **metric_params)
     results, skipped = _evaluate_models(models, metric, normalize, dims, quantize, plan, hooks, metric_params,
                                         dict(folds=folds, fars=fars, ks=ks, seed=seed, bootstrap=bootstrap))
-    return Evaluation(mark_same_order(rank_with_variants(results)), skipped, plan.described, [m.key for m in models],
-                      bootstrap, seed)
+    return Evaluation(results, skipped, plan.described, [m.key for m in models], bootstrap, seed)
 
 
 def _evaluate_models(models: list, metric, normalize: bool, dims, quantize, plan, hooks: dict, prepared: dict,
                      options: dict) -> tuple[list[MetricEvaluation], list[str]]:
-    """Each model (and its smaller copies) under each chosen metric: the evaluations, and the
-    notes on metrics and copies left out. `prepared`: engine.prepare's options and the metrics' parameters."""
+    """Each model (and its smaller copies) under each chosen metric: the evaluations, ranked
+    (rank_with_variants) with the metrics that order the pairs alike marked (mark_same_order), and
+    the notes on metrics and copies left out. `prepared`: engine.prepare's options and the metrics' parameters."""
     from ... import engine
 
     zero_vector, memory, notify = prepared.pop("zero_vector"), prepared.pop("memory"), prepared.pop("notify")
@@ -247,7 +247,7 @@ def _evaluate_models(models: list, metric, normalize: bool, dims, quantize, plan
                                   zero_vector=zero_vector, memory=memory, notify=notify)
             comp.progress = hooks.get("progress")
             results.append(_evaluate_one(comp, model, m, normalized, plan, hooks, **options))
-    return results, skipped + notes
+    return mark_same_order(rank_with_variants(results)), skipped + notes
 
 
 @dataclass
