@@ -202,9 +202,17 @@ def test_majority_baseline_and_its_warning(pairs):
     assert report.majority_baseline == pytest.approx(baseline, abs=1e-12)
     best, reached = _brute_best_accuracy(scores, same)
     assert report.best_accuracy == pytest.approx(best, abs=1e-12)
-    warned = any("majority baseline" in w for w in report.warnings)
+    warned = any("(the majority baseline)" in w for w in report.warnings)
     correct, majority, n = round(best * len(same)), max(same.sum(), (~same).sum()), len(same)
     assert warned == (reached and Fraction(int(correct - majority), int(n - majority)) < Fraction(SMALL_GAIN))
+
+
+def test_an_accuracy_no_better_than_the_baseline_is_said_so():
+    # a threshold calling one same and one different pair "same" is right as often as calling none
+    report = verification_report([0.9, 0.9, 0.1, 0.2], [True, False, False, False], True, folds=2)
+    assert report.best_accuracy == report.majority_baseline == 0.75 and report.best_accuracy_threshold == 0.9
+    said = [w for w in report.warnings if "(the majority baseline)" in w]
+    assert len(said) == 1 and "0.75 is no better than the 0.75 of always answering 'different'" in said[0]
 
 
 def test_evaluate_shows_the_baseline_and_warns_when_accuracy_barely_beats_it(data, tmp_path):

@@ -367,6 +367,9 @@ def baseline_words(best_accuracy: float, n_pos: int, n_neg: int) -> str:
     baseline = max(n_pos, n_neg) / (n_pos + n_neg)
     answer = "'same'" if n_pos > n_neg else "'different'" if n_neg > n_pos else "either label"
     share = (best_accuracy - baseline) / (1 - baseline)
+    if share <= 0:
+        return (f"best accuracy {best_accuracy:.4g} is no better than the {baseline:.4g} of always answering {answer} "
+                "(the majority baseline); judge by AUC, EER or TAR@FAR")
     return (f"best accuracy {best_accuracy:.4g} is barely above the {baseline:.4g} of always answering {answer} "
             f"(the majority baseline): it removes {share:.0%} of that answer's errors; judge by AUC, EER or TAR@FAR")
 
