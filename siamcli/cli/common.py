@@ -131,13 +131,13 @@ def given_options(*names: str) -> set[str]:
             if ctx.get_parameter_source(name) in (ParameterSource.COMMANDLINE, ParameterSource.ENVIRONMENT)}
 
 
-def refuse_conflicts(values: dict, rules) -> None:
-    """A UsageError for the first rule whose options are all set: each rule is (names, why); an option
-    counts as set when given on the command line (see given_options) or, for a flag, when true."""
+def refuse_conflicts(rules) -> None:
+    """A UsageError for the first rule whose options were all given (see given_options): each rule
+    is (parameter names, why they do not go together), e.g. (("paired", "top_k"), "...")."""
     import click
 
-    explicit = given_options(*values)
+    explicit = given_options(*{name for names, _ in rules for name in names})
     flags = {p.name: max(p.opts, key=len) for p in click.get_current_context().command.params if p.opts}
     for names, why in rules:
-        if all(name in explicit or values[name] is True for name in names):
+        if all(name in explicit for name in names):
             raise UsageError(" and ".join(flags.get(n, flag_name(n)) for n in names) + f" do not go together: {why}")

@@ -62,7 +62,7 @@ def compare(a, b, top_k, limit, threshold, paired, pairs_path, query_ids, metric
     terminal = Terminal(quiet)
     if top_k is not None and limit is not None:
         raise UsageError("choose either --top-k (per row of A) or --limit (overall), not both")
-    refuse_conflicts(dict(paired=paired, pairs_path=pairs_path, top_k=top_k), [
+    refuse_conflicts([
         (("paired", "top_k"), "--paired scores row i of A with row i of B, one pair per row; --limit N keeps the "
                               "N best pairs"),
         (("pairs_path", "top_k"), "--pairs scores each listed pair once; --limit N keeps the N best pairs")])

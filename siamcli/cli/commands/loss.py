@@ -46,9 +46,9 @@ loss_options = option_group(
 )
 
 
-def _check_margins(sweep, margin, margins) -> None:
+def _check_margins(sweep: bool) -> None:
     """--margins belongs to --sweep, and --margin to a single loss."""
-    refuse_conflicts(dict(sweep=sweep, margin=margin), [
+    refuse_conflicts([
         (("sweep", "margin"), "--sweep shows the loss at several margins (--margins), not at one")])
     if not sweep and given_options("margins"):
         raise UsageError("--margins are the margins of --sweep: add --sweep, or give one --margin")
@@ -95,7 +95,7 @@ def contrastive(left, right, labels_path, pairs_path, positive_label, margin, sq
     from ...io import read_labelled_pairs, read_labels
 
     terminal = Terminal(quiet)
-    _check_margins(sweep, margin, margins)
+    _check_margins(sweep)
     if (labels_path is None) == (pairs_path is None):
         raise UsageError("label the pairs with --labels FILE (with LEFT RIGHT) or --pairs FILE, one of them")
     engine.set_threads(threads)
@@ -149,7 +149,7 @@ def triplet(anchor, positive, negative, margin, metric, sweep, margins, input_fo
     from ... import engine
     from ...reports import losses
     terminal = Terminal(quiet)
-    _check_margins(sweep, margin, margins)
+    _check_margins(sweep)
     engine.set_threads(threads)
     sets = [_load(path, input_format, key, max_input_size, reading)
             for path in (anchor, positive, negative)]

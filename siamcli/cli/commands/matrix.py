@@ -42,7 +42,7 @@ def matrix(a, b, output, metric, normalize, zero_vector,
     from ...results import MatrixResult
 
     terminal = Terminal(quiet)
-    refuse_conflicts(dict(output=output, fmt=fmt, precision=precision), [
+    refuse_conflicts([
         (("output", "fmt"), "-o saves the matrix as its suffix says (.npy, .csv, ...) and prints nothing"),
         (("output", "precision"), "-o saves every digit")])
     engine.set_threads(threads)

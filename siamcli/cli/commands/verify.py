@@ -48,7 +48,7 @@ def verify(a, b, threshold, paired, pairs_path, silent, metric, normalize, zero_
     from ... import engine
 
     terminal = Terminal(quiet, silent=silent)
-    refuse_conflicts(dict(silent=silent, fmt=fmt, show=None, precision=precision), [
+    refuse_conflicts([
         (("silent", name), "-s prints nothing") for name in ("fmt", "show", "precision")])
     if paired and pairs_path is not None:
         raise UsageError("choose either --paired (row i with row i) or --pairs FILE (the listed pairs)")
