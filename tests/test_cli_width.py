@@ -25,6 +25,7 @@ TABLES = {
     "compare limit": ["compare", "{a}", "--ids", "{ids}", "--limit", "5"],
     "compare paired": ["compare", "{a}", "{n}", "--paired"],
     "compare one score": ["compare", "{one}", "{one}"],
+    "compare show": ["compare", "{docs}", "--limit", "3", "--show", "text", "--show", "title"],
     "verify": ["verify", "{a}", "{n}", "--paired", "-t", "0.2", "--ids", "{ids}"],
     "matrix": ["matrix", "{a}", "{b}", "--ids", "{ids}"],
     "evaluate": ["evaluate", "{a}", "{n}", "--labels", "{same}", "--bootstrap", "20"],
@@ -59,6 +60,10 @@ def files(tmp_path_factory):
     paths["classes"].write_text("".join(f"class-{i % 4}\n" for i in range(40)))
     paths["big_classes"] = folder / "big_classes.txt"
     paths["big_classes"].write_text("".join(f"c{i % 3}\n" for i in range(1000)))
+    paths["docs"] = folder / "docs.csv"  # two text columns shown beside the ids: they give way to the width
+    paths["docs"].write_text("id,text,title,e0,e1,e2\n" + "".join(
+        f"doc{i},some rather long text for document number {i} here,title number {i} of the doc,"
+        + ",".join(f"{x:.4f}" for x in rng.normal(size=3)) + "\n" for i in range(20)))
     paths["ids"] = folder / "ids.txt"
     paths["ids"].write_text("".join(f"an-item-with-a-rather-long-identifier-number-{i}\n" for i in range(40)))
     return {k: str(v) for k, v in paths.items()}
