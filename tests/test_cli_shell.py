@@ -275,7 +275,7 @@ def test_counts_of_one_are_singular(data, tmp_path):
     result = run("compare", tmp_path / "d1.npy", tmp_path / "d3.npy")
     assert_one_error_line(result.exit_code, result.stdout, result.stderr, ["has 1 dimension but"])
     np.save(tmp_path / "col.npy", np.arange(1.0, 61.0).reshape(30, 2))
-    np.save(tmp_path / "row.npy", np.array([[1.0, 2.0], [2.0, 1.0]])[:1].repeat(1, axis=0))
+    np.save(tmp_path / "row.npy", np.array([[1.0, 2.0]]))  # one row: a matrix of one column
     matrix = run("matrix", tmp_path / "col.npy", tmp_path / "row.npy", "-f", "table", env={"LINES": "12"})
     assert "of 30 rows and 1 of 1 column (" in matrix.stderr
 
