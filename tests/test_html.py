@@ -176,14 +176,16 @@ def test_render_page_keeps_the_spacing_of_text_lines():
 
 @pytest.fixture(scope="module")
 def digits_report():
-    from sklearn.datasets import load_digits
-
+    """Three classes in 12 dimensions of unequal spread, and their inspection."""
     import siamcli
 
-    x, y = load_digits(return_X_y=True)
-    return siamcli.inspect_embeddings(x[:400], classes=y[:400], sample=400), x[:400]
+    rng = np.random.default_rng(7)
+    y = np.repeat(np.arange(3), 100)
+    x = rng.normal(size=(3, 12))[y] * 2 + rng.normal(size=(300, 12)) * np.linspace(0.2, 2.0, 12)
+    return siamcli.inspect_embeddings(x, classes=y, sample=300), x
 
 
+@pytest.mark.slow
 @needs_matplotlib
 def test_inspection_page_holds_its_findings_tables_and_figure(digits_report):
     from sklearn.decomposition import PCA
@@ -251,6 +253,7 @@ def test_write_report_is_whole_or_not_at_all(tmp_path, monkeypatch):
     assert os.listdir(tmp_path) == ["report.html"]  # no temporary left behind
 
 
+@pytest.mark.slow
 def test_same_report_gives_the_same_bytes(tmp_path, digits_report):
     report, _ = digits_report
     first, second = (pages.write_report(tmp_path / f"{k}.html", report, "siamcli inspect d.npy") for k in "ab")
