@@ -157,7 +157,9 @@ def test_inspect_report_puts_findings_before_tables_and_figures(tmp_path, monkey
 
 
 @pytest.mark.parametrize("entry", ["runner", "executable"])
-def test_diff_report_holds_the_overlap_in_words_and_the_items_table(tmp_path, entry):
+def test_diff_report_holds_the_overlap_in_words_and_the_items_table(tmp_path, monkeypatch, entry):
+    if entry == "runner":
+        without_matplotlib(monkeypatch)
     report = tmp_path / "diff.html"
     code, out, err = invoke(entry, "diff", EMB, PIXELS, "-k", "5", "--report", report, "-f", "json")
     assert code == 0, err
@@ -169,6 +171,7 @@ def test_diff_report_holds_the_overlap_in_words_and_the_items_table(tmp_path, en
     items = next(t for t in page.tables if t[0][0] == "index")
     assert len(items) == 1 + 10  # the table's ten most changed items
     assert [int(row[0]) for row in items[1:]] == [item["index"] for item in record["items"][:10]]
+    assert page.svgs == (0 if entry == "runner" else 1)
 
 
 # --- refused before any work ------------------------------------------------------------------------

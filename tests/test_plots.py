@@ -17,7 +17,8 @@ from hypothesis import strategies as st
 
 from siamcli.errors import InputError, ShapeError, UsageError
 from siamcli.reports.plots import (FIGURE_DPI, PANEL_INCHES, RocCurve, det_points, evaluation_figure, figure_svg,
-                                   inspection_figure, plot_evaluation, plot_inspection, short_paths)
+                                   inspection_figure, overlap_figure, plot_evaluation, plot_inspection,
+                                   short_paths)
 
 needs_matplotlib = pytest.mark.skipif(importlib.util.find_spec("matplotlib") is None,
                                       reason="matplotlib is the optional [plot] extra")
@@ -562,3 +563,21 @@ def test_figure_svg_is_inline_markup_with_salted_ids(digits):
 
     clips = lambda svg: set(re.findall(r'clipPath id="([^"]+)"', svg))  # noqa: E731
     assert clips(one) and not clips(one) & clips(two)
+
+
+@needs_matplotlib
+@pytest.mark.parametrize("k", [1, 10, 30])
+def test_overlap_figure_counts_items_per_neighbours_shared(k):
+    rng = np.random.default_rng(k)
+    shared = rng.integers(0, k + 1, size=300)
+    fig = overlap_figure(shared, k, title="/x/a.npy -> /y/b.npy")
+    ax = fig.axes[0]
+    bars = by_gid(ax.patches, "shared")
+    assert [b.get_height() for b in bars] == [int((shared == c).sum()) for c in range(k + 1)]
+    assert [b.get_x() + b.get_width() / 2 for b in bars] == pytest.approx(np.arange(k + 1))
+    (mean,) = by_gid(ax.get_lines(), "mean")
+    assert mean.get_xdata()[0] == pytest.approx(shared.mean())
+    assert legend_labels(ax) == [f"mean {shared.mean():.2f} of {k} shared"]
+    assert fig._suptitle.get_text() == "a.npy -> b.npy"
+    with pytest.raises(ValueError, match=f"0..{k}"):
+        overlap_figure([k + 1], k)

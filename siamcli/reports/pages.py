@@ -108,9 +108,12 @@ def inspection_parts(report: InspectionReport) -> PageParts:
 
 
 def diff_parts(report: SpaceDiff) -> PageParts:
-    """How much the neighbourhoods and the geometry changed, in words."""
+    """How much the neighbourhoods and the geometry changed, in words; the items by neighbours kept."""
     title = f"siamcli diff: {plots.short_paths(report.a.source)} against {plots.short_paths(report.b.source)}"
-    return PageParts(title, diff_summary_lines(report.figures()), list(report.notes))
+    caption = f"Items by how many of their {report.k} nearest neighbours in A are among those in B"
+    figure = (caption, lambda: plots.overlap_figure(report.shared, report.k, title=f"{report.a.source} -> "
+                                                                                   f"{report.b.source}"))
+    return PageParts(title, diff_summary_lines(report.figures()), list(report.notes), [figure])
 
 
 def report_parts(result) -> PageParts:

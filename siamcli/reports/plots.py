@@ -168,6 +168,28 @@ def inspection_figure(norms, projection=None, classes=None, title: str = "", var
     return fig
 
 
+def overlap_figure(shared, k: int, title: str = ""):
+    """How many of its k nearest neighbours each item keeps from space A to space B (`shared`: one
+    count per item, 0 to k), as bars of items per count, with the mean marked; a `diff` figure."""
+    shared = np.asarray(shared, dtype=np.int64).reshape(-1)
+    if shared.size and (shared.min() < 0 or shared.max() > k):
+        raise ValueError(f"shared neighbour counts must lie in 0..{k}")
+    fig = _new_figure(panels=1)
+    ax = fig.subplots()
+    ax.bar(np.arange(k + 1), np.bincount(shared, minlength=k + 1), color="tab:blue", alpha=0.7, gid="shared")
+    if shared.size:
+        mean = float(shared.mean())
+        ax.axvline(mean, color="black", ls="--", lw=1.2, label=f"mean {mean:.2f} of {k} shared", gid="mean")
+        ax.legend(loc="best", fontsize="small")
+    ax.set_xticks(np.arange(k + 1), [f"{i}/{k}" for i in range(k + 1)] if k <= 12 else None)
+    ax.set_xlabel(f"nearest neighbours shared by A and B (of {k})")
+    ax.set_ylabel("items")
+    ax.set_title(f"neighbourhoods kept (n={shared.size:,})", fontsize="medium")
+    if title:
+        _fit_text(fig, fig.suptitle(short_paths(title)))
+    return fig
+
+
 def _draw_roc(ax, curves: Sequence[RocCurve], n_negative: int) -> None:
     # The smallest FPR anything could show: 1/n_negative, or a finer one the curves hold.
     candidates = [1.0 / n_negative] if n_negative else []
