@@ -101,6 +101,8 @@ def test_evaluate_report_of_two_models_holds_their_aucs_and_the_command(tmp_path
         assert shown[key] == pytest.approx(auc, abs=5e-5)  # shown to 4 decimals
     records = [json.loads(line) for line in out.splitlines()]
     assert len(records) == 8
+    said = "--report draws the 6 best of 8 ROC and DET curves by AUC; left out: "
+    assert (said in err) == (entry == "executable")  # only when figures are drawn
     if entry == "runner":
         assert page.svgs == 0 and "pip install 'siamcli[plot]'" in page.section("Figures")
     else:

@@ -138,7 +138,7 @@ def report_page(result, command: str, precision: int = PAGE_PRECISION) -> Page:
     parts = PAGES.get(type(result), report_parts)(result)
     page = Page(parts.title, command, parts.findings, parts.warnings, result.table_layout(precision),
                 notes=list(parts.notes))
-    if parts.figures and not _have_matplotlib():
+    if parts.figures and not have_matplotlib():
         page.notes.append(NO_MATPLOTLIB)
     elif parts.figures:
         page.figures = [(caption, plots.figure_svg(build, salt=f"siamcli-figure-{i}"))
@@ -158,7 +158,8 @@ def write_report(path, result, command: str, precision: int = PAGE_PRECISION) ->
     return Path(path)
 
 
-def _have_matplotlib() -> bool:
+def have_matplotlib() -> bool:
+    """Whether figures can be drawn (matplotlib, the `plot` extra, imports)."""
     try:
         import matplotlib  # noqa: F401
     except ImportError:

@@ -282,19 +282,26 @@ def _tell(result, plot: str | None, report: str | None, precision: int, terminal
         terminal.note(f"skipped {note}")
     for warning in dict.fromkeys(w for r in result.records() for w in r["warnings"]):
         terminal.note(f"warning: {warning}")
+    from ...reports.pages import have_matplotlib
+
+    if plot is not None or (report is not None and have_matplotlib()):  # figures will be drawn
+        _note_curves_left_out(result, "--plot" if plot is not None else "--report", terminal)
     if plot is not None:
-        _plot_evaluation(result, plot, terminal)
+        from ...reports.pages import evaluation_plot
+        from ...reports.plots import plot_evaluation
+
+        plot_evaluation(plot, **evaluation_plot(result))
         terminal.note(f"wrote {plot}")
     save_report(result, report, precision, terminal)
 
 
-def _plot_evaluation(result, path: str, terminal: Terminal) -> None:
+def _note_curves_left_out(result, flag: str, terminal: Terminal) -> None:
+    """Which (model, metric) curves the figures leave out (they draw the best few by AUC), on stderr."""
     from ...reports.pages import evaluation_plot
-    from ...reports.plots import plot_evaluation, shown_curves
+    from ...reports.plots import shown_curves
 
-    args = evaluation_plot(result)
-    shown, left_out = shown_curves(args["curves"])
+    curves = evaluation_plot(result)["curves"]
+    shown, left_out = shown_curves(curves)
     if left_out:
-        terminal.note(f"--plot draws the {len(shown)} best of {len(args['curves'])} ROC and DET curves by AUC; "
+        terminal.note(f"{flag} draws the {len(shown)} best of {len(curves)} ROC and DET curves by AUC; "
                       f"left out: {', '.join(c.name for c in left_out)}")
-    plot_evaluation(path, **args)
