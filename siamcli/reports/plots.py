@@ -228,36 +228,37 @@ def _curve_style(i: int) -> dict:
 def det_points(fpr, tpr) -> tuple[np.ndarray, np.ndarray]:
     """The DET curve of ROC rates on normal-deviate axes: (probit(FPR), probit(1 - TPR)) of the points
     where both rates are strictly between 0 and 1 (probit(0) and probit(1) are infinite)."""
-    from scipy.stats import norm
+    from scipy.special import ndtri  # the standard normal's quantile function (scipy.stats.norm.ppf)
 
     fpr, fnr = np.asarray(fpr, dtype=np.float64), 1.0 - np.asarray(tpr, dtype=np.float64)
     inside = (fpr > 0) & (fpr < 1) & (fnr > 0) & (fnr < 1)
-    return norm.ppf(fpr[inside]), norm.ppf(fnr[inside])
+    return ndtri(fpr[inside]), ndtri(fnr[inside])
 
 
 def _draw_det(ax, curves: Sequence[RocCurve]) -> None:
-    from scipy.stats import norm
+    from scipy.special import ndtr, ndtri
 
-    rates = []
+    ends = []  # the smallest and largest deviate of each curve
     for i, curve in enumerate(curves):
         x, y = det_points(curve.fpr, curve.tpr)
         (line,) = ax.plot(x, y, lw=1.6, label=short_paths(curve.name), gid="det", **_curve_style(i))
         if _is_number(curve.eer) and 0 < curve.eer < 1:
-            ax.plot([norm.ppf(curve.eer)], [norm.ppf(curve.eer)], "o", color=line.get_color(), ms=6,
+            ax.plot([ndtri(curve.eer)], [ndtri(curve.eer)], "o", color=line.get_color(), ms=6,
                     markeredgecolor="black", label="_nolegend_", gid="det-eer")
-        rates += [norm.cdf(x), norm.cdf(y)]
-    rates = np.concatenate(rates) if rates else np.empty(0)
+        if x.size:
+            ends += [min(x.min(), y.min()), max(x.max(), y.max())]
+    rates = ndtr(np.array(ends))
     lo = float(np.clip(rates.min() / 2, DET_TICKS[0], 0.01)) if rates.size else 0.001
     hi = float(np.clip(rates.max() * 1.2, 0.5, DET_TICKS[-1])) if rates.size else 0.5
     ticks = []
     for p in (p for p in DET_TICKS if lo <= p <= hi):  # labels at least a tenth of the axis apart
-        if not ticks or norm.ppf(p) - norm.ppf(ticks[-1]) >= (norm.ppf(hi) - norm.ppf(lo)) / 10:
+        if not ticks or ndtri(p) - ndtri(ticks[-1]) >= (ndtri(hi) - ndtri(lo)) / 10:
             ticks.append(p)
     for axis in (ax.xaxis, ax.yaxis):
-        axis.set_ticks(norm.ppf(ticks), [f"{p * 100:g}%" for p in ticks])
-    ax.set_xlim(norm.ppf(lo), norm.ppf(hi))
-    ax.set_ylim(norm.ppf(lo), norm.ppf(hi))
-    ax.plot(norm.ppf([lo, hi]), norm.ppf([lo, hi]), ":", color="grey", lw=1, label="_equal", gid="det-equal")
+        axis.set_ticks(ndtri(ticks), [f"{p * 100:g}%" for p in ticks])
+    ax.set_xlim(ndtri(lo), ndtri(hi))
+    ax.set_ylim(ndtri(lo), ndtri(hi))
+    ax.plot(ndtri([lo, hi]), ndtri([lo, hi]), ":", color="grey", lw=1, label="_equal", gid="det-equal")
     ax.set_xlabel("false match rate, FMR (%, normal-deviate scale)")
     ax.set_ylabel("false non-match rate, FNMR (%)")
     ax.set_title("DET (dots: EER, on the grey line FMR = FNMR)", fontsize="medium")
