@@ -581,3 +581,17 @@ def test_overlap_figure_counts_items_per_neighbours_shared(k):
     assert fig._suptitle.get_text() == "a.npy -> b.npy"
     with pytest.raises(ValueError, match=f"0..{k}"):
         overlap_figure([k + 1], k)
+
+
+@needs_matplotlib
+def test_dollar_signs_in_names_are_shown_as_written_not_as_math(tmp_path, digits, projection):
+    # Mathtext would read "$\bad$" as a formula and fail at draw time; file and class names are text.
+    x, y = digits
+    curve = RocCurve("run$\\bad$.npy cosine", np.r_[0.0, 0.5, 1.0], np.r_[0.0, 0.7, 1.0], 0.3, 0.6)
+    fig = evaluation_figure([curve], [0.9], [0.1], 0.5, True, title="$\\bad$ pairs", score_label="$x$")
+    fig.canvas.draw()
+    assert legend_labels(fig.axes[0])[0].startswith("run\\$\\bad\\$.npy cosine")
+    assert not fig._suptitle._preprocess_math(fig._suptitle.get_text())[1]  # not math
+    classes = np.where(y == 3, "$\\x$", y.astype(str))
+    plot_inspection(tmp_path / "dollars.png", np.linalg.norm(x, axis=1), projection, classes, title="$\\y$")
+    assert (tmp_path / "dollars.png").read_bytes()[:8] == PNG_SIGNATURE

@@ -120,18 +120,18 @@ def evaluation_figure(curves: Sequence[RocCurve], positive_scores, negative_scor
     roc_ax, det_ax, hist_ax = fig.subplots(1, 3)
     _draw_roc(roc_ax, shown, n_negative=np.asarray(negative_scores).size)
     _draw_det(det_ax, shown)
-    label = short_paths(score_label or shown[0].name)
+    label = _shown(score_label or shown[0].name)
     direction = "higher" if higher_is_better else "lower"
     lines = [(threshold, threshold_name, "--"), (eer_threshold, "EER threshold", "-.")]
     _draw_score_histograms(hist_ax, positives, negatives, lines, f"{label} ({direction} = more similar)")
     if left_out:
-        names = ", ".join(short_paths(c.name) for c in left_out)
+        names = ", ".join(_shown(c.name) for c in left_out)
         note = fig.supxlabel(f"Not drawn ({len(left_out)} of lower AUC): {names}", fontsize="small", x=0.01,
                              ha="left")
         note.set_gid("left-out")
         _fit_text(fig, note, lines=2)
     if title:
-        _fit_text(fig, fig.suptitle(short_paths(title)))
+        _fit_text(fig, fig.suptitle(_shown(title)))
     return fig
 
 
@@ -164,7 +164,7 @@ def inspection_figure(norms, projection=None, classes=None, title: str = "", var
     if projection is not None:
         _draw_projection(fig, axes[1], projection, classes, variance_shares)
     if title:
-        _fit_text(fig, fig.suptitle(short_paths(title)))
+        _fit_text(fig, fig.suptitle(_shown(title)))
     return fig
 
 
@@ -186,7 +186,7 @@ def overlap_figure(shared, k: int, title: str = ""):
     ax.set_ylabel("items")
     ax.set_title(f"neighbourhoods kept (n={shared.size:,})", fontsize="medium")
     if title:
-        _fit_text(fig, fig.suptitle(short_paths(title)))
+        _fit_text(fig, fig.suptitle(_shown(title)))
     return fig
 
 
@@ -200,7 +200,7 @@ def _draw_roc(ax, curves: Sequence[RocCurve], n_negative: int) -> None:
         if fpr.shape != tpr.shape or fpr.ndim != 1:
             raise ValueError(f"{curve.name}: fpr and tpr must be 1-D arrays of one length, "
                              f"got shapes {fpr.shape} and {tpr.shape}")
-        label = f"{short_paths(curve.name)} (AUC {curve.auc:.3f}"
+        label = f"{_shown(curve.name)} (AUC {curve.auc:.3f}"
         label += f", EER {curve.eer:.1%})" if _is_number(curve.eer) else ")"
         (line,) = ax.plot(*_roc_on_log_axis(fpr, tpr, floor), lw=1.6, label=label, gid="roc", **_curve_style(i))
         if _is_number(curve.eer):
@@ -241,7 +241,7 @@ def _draw_det(ax, curves: Sequence[RocCurve]) -> None:
     ends = []  # the smallest and largest deviate of each curve
     for i, curve in enumerate(curves):
         x, y = det_points(curve.fpr, curve.tpr)
-        (line,) = ax.plot(x, y, lw=1.6, label=short_paths(curve.name), gid="det", **_curve_style(i))
+        (line,) = ax.plot(x, y, lw=1.6, label=_shown(curve.name), gid="det", **_curve_style(i))
         if _is_number(curve.eer) and 0 < curve.eer < 1:
             ax.plot([ndtri(curve.eer)], [ndtri(curve.eer)], "o", color=line.get_color(), ms=6,
                     markeredgecolor="black", label="_nolegend_", gid="det-eer")
@@ -331,7 +331,7 @@ def _draw_projection(fig, ax, projection: np.ndarray, classes, variance_shares=N
             for code, name in enumerate(names):
                 mask = codes == code
                 ax.scatter(x[mask], y[mask], s=size, alpha=0.7, color=colours[code], linewidths=0,
-                           label=f"{name} ({int(mask.sum())})", gid="points")
+                           label=_literal(f"{name} ({int(mask.sum())})"), gid="points")
             ax.legend(title="class (rows)", fontsize="small", ncols=1 if len(names) <= 10 else 2,
                       loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0, markerscale=max(1, 30 / size) ** 0.5)
         else:
@@ -385,6 +385,16 @@ def short_paths(text: str) -> str:
     'all pairs of emb.npy by classes in labels.txt'
     """
     return _PATH.sub("", text)
+
+
+def _literal(text) -> str:
+    """Text a figure shows as written: a "$" is a dollar sign, not the start of math (mathtext)."""
+    return str(text).replace("$", r"\$")
+
+
+def _shown(text) -> str:
+    """A title, curve name or axis label from the caller: file names for paths, taken literally."""
+    return _literal(short_paths(str(text)))
 
 
 def _fit_text(fig, text, lines: int = TITLE_LINES) -> None:
