@@ -229,6 +229,7 @@ def render_in_chromium(page: Path, tmp_path: Path) -> tuple[subprocess.Completed
 @pytest.mark.slow
 def test_browser_sees_the_requests_of_a_page_that_makes_them(tmp_path):
     """The detector of the test below, shown to work: an external image and stylesheet are seen."""
+    chromium()
     pytest.importorskip("matplotlib")
     page = tmp_path / "external.html"
     page.write_text('<!DOCTYPE html><html><body><p>x</p><img src="http://example.com/x.png">'
@@ -246,6 +247,7 @@ def test_browser_sees_the_requests_of_a_page_that_makes_them(tmp_path):
     ["diff", EMB, PIXELS],
 ], ids=["evaluate", "inspect", "diff"])
 def test_report_renders_in_chromium_without_requests_or_errors(tmp_path, command):
+    chromium()  # skips, saying why, before any work when there is none
     report = tmp_path / f"{command[0]}.html"
     result = run(*command, "--report", report, "-f", "json")
     assert result.exit_code == 0, result.stderr
