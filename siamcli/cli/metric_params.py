@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import click
 
+from .completion import complete_inputs
 from .flags import flag_name
 
 #: ctx.meta key: load the entry-point plugins before listing the metric parameters.
@@ -26,7 +27,12 @@ def metric_param_options(command):
 
 
 class SiamCommand(click.Command):
-    """A command whose metric-parameter options are read from the registry when it parses or shows help."""
+    """A command whose metric-parameter options are read from the registry when it parses or shows help,
+    and whose arguments (its inputs) complete as file names in the shell."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        complete_inputs(self)
 
     def parse_args(self, ctx, args):
         if self._needs_plugins(ctx, args):

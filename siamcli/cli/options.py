@@ -9,6 +9,7 @@ import click
 from ..errors import UsageError
 from ..io import FORMATS
 from ..output import FORMATTERS
+from .completion import complete_metric
 from .flags import flag_name
 from .metric_params import SiamCommand, metric_param_options
 
@@ -165,7 +166,7 @@ def data_params(values: dict) -> dict:
 
 #: The metric and how it treats the inputs.
 metric_options = option_group(
-    click.option("-m", "--metric", default="cosine", show_default=True,
+    click.option("-m", "--metric", default="cosine", show_default=True, shell_complete=complete_metric(),
                  help="Metric name or alias; 'siamcli metrics' lists them."),
     metric_param_options,
     click.option("--normalize", is_flag=True, help="L2-normalise every vector before the metric."),
@@ -246,7 +247,7 @@ engine_options = option_group(
 #: Run on a Dask cluster (the `dask` extra).
 scheduler_option = click.option(
     "--scheduler", default=None,
-    help="Run on a Dask cluster: a scheduler address (tcp://host:8786; trusted like code: see the README), or "
+    help="Run on a Dask cluster: a scheduler address (tcp://host:8786; trusted like code: see docs/performance.md), or "
          "local[:N] for N worker processes here. Default: $SIAMCLI_SCHEDULER, else this process. A run fails "
          "once the cluster has had no worker for 30 s ($SIAMCLI_NO_WORKERS_TIMEOUT). Needs siamcli[dask].")
 

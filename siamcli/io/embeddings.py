@@ -14,7 +14,13 @@ from . import bounded
 
 @dataclass(eq=False)  # arrays: == would be elementwise, so records compare by identity
 class EmbeddingSet:
-    """Vectors as rows of a 2-D array (possibly memory-mapped), their ids, and where they came from."""
+    """Vectors as rows of a 2-D array (possibly memory-mapped), their ids, and where they came from.
+
+    >>> import numpy as np, siamcli
+    >>> s = siamcli.load(np.zeros((2, 3), dtype=np.float32), dtype="float64")
+    >>> s, len(s), s.dim, s.row_ids()
+    (EmbeddingSet('<array>', 2 x 3 float64), 2, 3, ['0', '1'])
+    """
 
     vectors: np.ndarray
     ids: Sequence[str] | None
@@ -36,6 +42,19 @@ class EmbeddingSet:
 
     def row_ids(self) -> list[str]:
         return [self.id_of(i) for i in range(len(self))]
+
+    def __repr__(self) -> str:
+        """One line: where from, rows x dimensions and type, the first ids; never the vectors."""
+        source = self.source if len(self.source) <= 40 else "..." + self.source[-37:]
+        parts = [repr(source), f"{len(self)} x {self.dim} {self.vectors.dtype}"]
+        if self.ids is not None:
+            first = ", ".join(repr(self.id_of(i)[:12]) for i in range(min(3, len(self))))
+            parts.append(f"ids=[{first}{', ...' if len(self) > 3 else ''}]")
+        if self.labels is not None:
+            parts.append(f"labels={len(set(map(str, self.labels)))} distinct")
+        if self.fields:
+            parts.append(f"fields={sorted(self.fields)}")
+        return f"EmbeddingSet({', '.join(parts)})"
 
 
 @dataclass(frozen=True)
@@ -79,16 +98,16 @@ class Parsed:
     fields: dict[str, list[str]] | None = None  # the text columns asked for (ReadOptions.fields)
 
 
-def as_embedding_set(x, name: str = "<array>", **load_options) -> EmbeddingSet:
-    """An EmbeddingSet from what a user passes: a set (as it is), an array, list or tuple (checked
-    as a loaded file is), or a path (loaded with `load_options`)."""
+def as_embedding_set(x, name: str | None = "<array>", **load_options) -> EmbeddingSet:
+    """An EmbeddingSet from what a user passes: a set (as it is), a path (loaded with
+    `load_options`), or an object in memory named `name` (an array, list, tensor or DataFrame,
+    checked as a loaded file is: objects.from_object; None: named by its kind)."""
     if isinstance(x, EmbeddingSet):
         return x
-    if isinstance(x, (np.ndarray, list, tuple)):
-        return validated(Parsed(np.asarray(x)), name)
     from .loading import load_embeddings
+    from .objects import from_object, is_path
 
-    return load_embeddings(x, **load_options)
+    return load_embeddings(x, **load_options) if is_path(x) else from_object(x, name=name)
 
 
 def embeddings_from_array(array, source: str = "<array>") -> EmbeddingSet:

@@ -19,7 +19,7 @@ import numpy as np
 
 from ..errors import InputError, ShapeError, UsageError
 from ..metrics import Metric, available_metrics, get_metric
-from ..results import Column, Grid, Report, key_value_grid, plain
+from ..results import Column, Grid, Report, brief, key_value_grid, plain
 
 LOSS_KINDS = ("contrastive", "triplet")
 #: A default sweep puts margins at these quantiles of the data (see `margin_sweep`).
@@ -106,6 +106,10 @@ class MarginSweep(Report):
     def records(self) -> Iterator[dict]:
         for row in self.rows:
             yield row.record()
+
+    def repr_parts(self) -> list[str]:
+        margins = [row.margin for row in self.rows]
+        return [repr(self.kind), repr(self.metric), f"{len(self.rows)} margins: {brief(margins)}"]
 
     def record(self) -> dict:
         return {"kind": self.kind, "metric": self.metric, "suggestion": self.suggestion,

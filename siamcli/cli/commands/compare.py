@@ -43,7 +43,7 @@ def compare(a, b, top_k, limit, threshold, paired, pairs_path, query_ids, metric
     (ties broken by row index), or --limit gives the best pairs overall. Without B, A is compared
     with itself: self-pairs are left out, and with --limit each unordered pair appears once
     (near-duplicate search). A and B are files of any input format (npy, npz, Parquet, Arrow,
-    safetensors, HDF5, PyTorch, CSV, JSON lines: see the README's Inputs), folders, or '-' for
+    safetensors, HDF5, PyTorch, CSV, JSON lines: see docs/inputs.md), folders, or '-' for
     stdin; B may be several files, stacked, with ids that name the file.
 
     \b

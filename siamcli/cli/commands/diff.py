@@ -6,6 +6,7 @@ import sys
 
 import click
 
+from ..completion import complete_metric
 from ..common import check_report, emit, load_inputs, save_report
 from ..options import command, CountOrAll, engine_options, input_options, metric_options, output_options, report_option
 from ..terminal import Terminal
@@ -19,7 +20,7 @@ TABLE_ITEMS = 10
 @click.argument("b")
 @click.option("-k", "--top-k", type=click.IntRange(1, None), default=10, show_default=True,
               help="Nearest neighbours compared per item.")
-@click.option("--metric-b", default=None, help="Metric of B (default: as --metric).")
+@click.option("--metric-b", default=None, shell_complete=complete_metric(), help="Metric of B (default: as --metric).")
 @click.option("--by-row", is_flag=True, help="Match row i of A with row i of B instead of by id.")
 @click.option("--debiased", is_flag=True, help="Debiased linear CKA (unbiased HSIC estimates; at least 4 items).")
 @click.option("--pairs-sample", type=click.IntRange(1, None), default=100_000, show_default=True,

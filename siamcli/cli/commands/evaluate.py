@@ -6,6 +6,7 @@ import click
 
 from ...errors import InputError, UsageError
 from ..app import EXIT_NOT_MET
+from ..completion import complete_metric
 from ..common import backend_for, check_plot, check_report, emit, save_report
 from ..options import (command, data_params, engine_options, input_options, metric_param_options, NumberList,
                        output_options, report_option, scheduler_option)
@@ -35,6 +36,8 @@ DEFAULT_BOOTSTRAP = 1000  # evaluation.uncertainty.DEFAULT_BOOTSTRAP, without im
 @click.option("--positive-label", default="1", show_default=True,
               help="The label value meaning 'same' (1 also accepts 1/0, 1/-1, true/false, same/different).")
 @click.option("-m", "--metric", default="cosine", show_default=True,
+              shell_complete=complete_metric(extra=(("all", "every metric that orders pairs differently"),),
+                                             listed=True),
               help="A metric, a comma list, or 'all': each is evaluated (for every model) and ranked by AUC.")
 @click.option("--normalize", is_flag=True, help="Also evaluate every metric after L2 normalisation, side by side.")
 @click.option("--folds", type=click.IntRange(2, None), default=10, show_default=True,

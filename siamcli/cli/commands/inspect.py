@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import click
 
+from ..completion import complete_metric
 from ..common import check_plot, check_report, emit, save_report
 from ..options import (command, InputFormatChoice, max_input_option, output_options, quiet_option, read_options,
                        report_option)
@@ -17,7 +18,7 @@ from ..terminal import Terminal
 @click.option("--classes-column", default=None,
               help="Column (CSV header), field (JSON) or array (.npz) holding the classes: of the --classes "
                    "file, or of EMB itself.")
-@click.option("-m", "--metric", default="euclidean", show_default=True,
+@click.option("-m", "--metric", default="euclidean", show_default=True, shell_complete=complete_metric(),
               help="Metric of the class distances (with --classes).")
 @click.option("--sample", type=click.IntRange(2, 5000), default=2000, show_default=True,
               help="Rows sampled for the pairwise figures (cosines, near duplicates, class distances).")

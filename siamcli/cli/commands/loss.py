@@ -5,6 +5,7 @@ from __future__ import annotations
 import click
 
 from ...errors import ShapeError, UsageError
+from ..completion import complete_metric
 from ..common import emit
 from ..metric_params import SiamCommandGroup
 from ..options import (CONTEXT, InputFormatChoice, max_input_option, metric_param_options, Number, NumberList,
@@ -26,7 +27,7 @@ def loss():
 
 #: Options shared by both losses: the distance, the margin and the sweep.
 loss_options = option_group(
-    click.option("-m", "--metric", default="euclidean", show_default=True,
+    click.option("-m", "--metric", default="euclidean", show_default=True, shell_complete=complete_metric("distance"),
                  help="A distance metric (cosine_distance, angular, euclidean, ...); similarities are refused."),
     metric_param_options,
     click.option("--sweep", is_flag=True,

@@ -9,14 +9,14 @@ import numpy as np
 
 from ...errors import UsageError
 from ...metrics import ranking_keys
-from ...results import plain
+from ...results import Result, brief, plain
 from .verification import best_accuracy_of, check_pairs, build_curve
 
 CLASS_SUMMARY_FIELDS = ("count", "mean", "std", "min", "q05", "q25", "q50", "q75", "q95", "max")
 
 
 @dataclass
-class ClassSummary:
+class ClassSummary(Result):
     """Scores of one label: count, mean, population std (ddof=0), min, the 5/25/50/75/95 %
     quantiles (linear interpolation, numpy's default) and max."""
 
@@ -36,7 +36,7 @@ class ClassSummary:
 
 
 @dataclass
-class ScoreDistribution:
+class ScoreDistribution(Result):
     """How the scores of positive and negative pairs spread, on shared histogram bins.
 
     overlap = sum_i min(p_i, q_i) of the two normalised histograms (0: separated, 1: identical).
@@ -53,6 +53,10 @@ class ScoreDistribution:
     threshold: float | None = None
     positive_wrong_side: float | None = None
     negative_wrong_side: float | None = None
+
+    def repr_parts(self) -> list[str]:
+        return [f"positive mean={brief(self.positive.mean)} of {self.positive.count}",
+                f"negative mean={brief(self.negative.mean)} of {self.negative.count}", f"overlap={brief(self.overlap)}"]
 
     def record(self) -> dict:
         return {

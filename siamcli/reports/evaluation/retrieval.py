@@ -20,7 +20,7 @@ import numpy as np
 
 from ...errors import InputError, ShapeError, UsageError
 from ...metrics import ranking_keys
-from ...results import plain
+from ...results import Result, brief, plain
 
 DEFAULT_KS = (1, 5, 10)
 RETRIEVAL_FIELDS = (
@@ -31,7 +31,7 @@ _RETRIEVAL_CHUNK_ENTRIES = 2**22  # score entries per row chunk: bounds the sort
 
 
 @dataclass
-class RetrievalReport:
+class RetrievalReport(Result):
     """Retrieval scores of a labelled set against itself (definitions in the module docstring)."""
 
     metric: str
@@ -51,6 +51,10 @@ class RetrievalReport:
 
     def record(self) -> dict:
         return {name: plain(getattr(self, name)) for name in RETRIEVAL_FIELDS}
+
+    def repr_parts(self) -> list[str]:
+        return [repr(self.metric), f"{self.n_queries} queries", f"precision_at_1={brief(self.precision_at_1)}",
+                f"map_at_r={brief(self.map_at_r)}"]
 
 
 def codes_and_sizes(classes) -> tuple[np.ndarray, np.ndarray]:

@@ -55,7 +55,7 @@ import numpy as np
 
 from ...errors import InputError, UsageError
 from ...metrics import ranking_keys
-from ...results import plain
+from ...results import Result, brief, plain
 
 DEFAULT_FARS = (1e-1, 1e-2, 1e-3)
 
@@ -92,7 +92,7 @@ class Roc:
 
 
 @dataclass
-class VerificationReport:
+class VerificationReport(Result):
     """Verification scores of labelled pairs (definitions in the module docstring)."""
 
     metric: str
@@ -122,6 +122,10 @@ class VerificationReport:
         """The report as plain JSON-ready values (None where undefined, never NaN or inf),
         warnings included as a list of strings; the ROC arrays are left out."""
         return {name: plain(getattr(self, name)) for name in VERIFICATION_FIELDS}
+
+    def repr_parts(self) -> list[str]:
+        return [repr(self.metric), f"{self.n_pairs} pairs ({self.n_positive} same)", f"auc={brief(self.auc)}",
+                f"eer={brief(self.eer)}", f"best_accuracy={brief(self.best_accuracy)}"]
 
 
 @dataclass
