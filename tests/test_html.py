@@ -230,6 +230,15 @@ def test_a_report_without_a_page_function_gets_its_summary_and_tables():
     assert page.tables == [[["figure", "value"], ["MMD", "0.1"]]]
 
 
+def test_a_report_whose_record_says_findings_gets_them_first():
+    class Findings(DriftLike):
+        def record(self):
+            return {"findings": ["drift: MMD p = 0.001"], "drift": True}
+
+    page = check_page(render_page(pages.report_page(Findings(), "siamcli drift a b")))
+    assert page.sections[0] == "Findings" and "drift: MMD p = 0.001" in page.section("Findings")
+
+
 def test_a_page_function_is_one_entry(monkeypatch):
     monkeypatch.setitem(pages.PAGES, DriftLike, lambda r: pages.PageParts("drift page", ["moved by 3 sigma"]))
     page = check_page(render_page(pages.report_page(DriftLike(), "siamcli drift a b")))

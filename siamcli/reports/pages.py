@@ -3,7 +3,8 @@
 `PAGES` maps a result type to the function that says what its page holds: a title, the findings
 and warnings in words, and the figures (caption, a function that builds the matplotlib figure).
 The tables are the report's own `table_layout`, as the terminal shows them. A result type not in
-`PAGES` gets `report_parts`: the `summary`, `warnings` and `notes` of its record, and no figure.
+`PAGES` gets `report_parts`: the `summary` (or `findings`), `warnings` and `notes` of its record,
+and no figure.
 Adding a command's report is one function and one entry.
 
 Figures need matplotlib (the `plot` extra); without it the page still holds the findings and the
@@ -117,10 +118,11 @@ def diff_parts(report: SpaceDiff) -> PageParts:
 
 
 def report_parts(result) -> PageParts:
-    """Any other report: the summary, warnings and notes of its record (when it is one object), no figure."""
+    """Any other report: the `summary` (or `findings`), `warnings` and `notes` of its record (when it is
+    one object), no figure."""
     record = result.record() if hasattr(result, "record") else {}
     as_list = lambda value: [str(v) for v in value] if isinstance(value, (list, tuple)) else []  # noqa: E731
-    return PageParts(f"siamcli: {type(result).__name__}", as_list(record.get("summary")),
+    return PageParts(f"siamcli: {type(result).__name__}", as_list(record.get("summary") or record.get("findings")),
                      as_list(record.get("warnings")) + as_list(record.get("notes")))
 
 
