@@ -90,6 +90,9 @@ def test_evaluate_report_of_two_models_holds_their_aucs_and_the_command(tmp_path
     page = check_page(report.read_text(encoding="utf-8"))
     assert page.sections[:2] == ["Findings", "Tables"]
     assert shlex.join(["siamcli", *map(str, args), "--report", str(report)]) in page.section("")
+    from siamcli import __version__
+
+    assert f"Made by siamcli {__version__} with the command:" in page.section("")
     findings = page.section("Findings")
     assert "2,000 listed pairs: 1,000 same, 1,000 different" in findings
     assert "test_embeddings.npy beats test_pixels.npy" in findings

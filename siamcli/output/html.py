@@ -43,7 +43,7 @@ class Page:
     """What a report page shows, in order: `findings` (and `warnings`) in words, `blocks` (a
     report's table_layout: lines of text and Grids), `figures` as (caption, SVG markup) pairs, and
     `notes` about the page itself (a figure not drawn, and why). `command` is the command line that
-    made it, shown under the title."""
+    made it, shown under the title with `made_by`."""
 
     title: str
     command: str
@@ -52,6 +52,7 @@ class Page:
     blocks: list[Block] = field(default_factory=list)
     figures: list[tuple[str, str]] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    made_by: str = "siamcli"  # the program and its version, said beside the command
 
 
 def render_page(page: Page) -> str:
@@ -64,7 +65,8 @@ def render_page(page: Page) -> str:
              '<meta name="viewport" content="width=device-width, initial-scale=1">',
              f"<title>{escape(page.title)}</title>", f"<style>{STYLE}</style>", "</head>", "<body>",
              f"<h1>{escape(page.title)}</h1>",
-             f'<p>Made by the command:</p>\n<pre class="command"><code>{escape(page.command)}</code></pre>']
+             f"<p>Made by {escape(page.made_by)} with the command:</p>",
+             f'<pre class="command"><code>{escape(page.command)}</code></pre>']
     if page.findings or page.warnings:
         items = [f"<li>{escape(line)}</li>" for line in page.findings]
         items += [f'<li class="warning">{escape(line)}</li>' for line in page.warnings]

@@ -138,8 +138,10 @@ def report_page(result, command: str, precision: int = PAGE_PRECISION) -> Page:
     """The page of a report (any result with a `table_layout`): findings, tables, and figures as
     inline SVG when matplotlib is there (else a note saying how to get them)."""
     parts = PAGES.get(type(result), report_parts)(result)
+    from .. import __version__
+
     page = Page(parts.title, command, parts.findings, parts.warnings, result.table_layout(precision),
-                notes=list(parts.notes))
+                notes=list(parts.notes), made_by=f"siamcli {__version__}")
     if parts.figures and not have_matplotlib():
         page.notes.append(NO_MATPLOTLIB)
     elif parts.figures:
