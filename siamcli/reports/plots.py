@@ -181,7 +181,8 @@ def overlap_figure(shared, k: int, title: str = ""):
         mean = float(shared.mean())
         ax.axvline(mean, color="black", ls="--", lw=1.2, label=f"mean {mean:.2f} of {k} shared", gid="mean")
         ax.legend(loc="best", fontsize="small")
-    ax.set_xticks(np.arange(k + 1), [f"{i}/{k}" for i in range(k + 1)] if k <= 12 else None)
+    if k <= 12:  # a label per count; beyond, matplotlib's own ticks
+        ax.set_xticks(np.arange(k + 1), [f"{i}/{k}" for i in range(k + 1)])
     ax.set_xlabel(f"nearest neighbours shared by A and B (of {k})")
     ax.set_ylabel("items")
     ax.set_title(f"neighbourhoods kept (n={shared.size:,})", fontsize="medium")
