@@ -196,3 +196,18 @@ def test_notes_fit_the_terminal_on_stderr_when_stdout_is_a_pipe(files):
     assert proc.returncode == 0 and proc.stdout.strip()
     assert "warning:" in err and not _too_long(err, 64)
     assert any(line.startswith("  ") for line in err.splitlines())
+
+
+@pytest.mark.slow
+def test_the_html_report_draws_the_histogram_whatever_the_terminal(files, tmp_path):
+    """A page is not a terminal: the histogram there is drawn for the page's own width, one line a bin."""
+    pytest.importorskip("matplotlib")
+    import html
+
+    page = tmp_path / "report.html"
+    result = run(*_args("evaluate", files)[:-2], "--report", page, "-f", "json", env={"COLUMNS": "60"})
+    assert result.exit_code == 0, result.stderr
+    text = html.unescape(page.read_text(encoding="utf-8"))
+    bins = _histogram(text)
+    assert "positive (#)" in bins[0] and len(bins) == 21
+    assert all(re.match(r"^\s*-?[\d.e+-]+ \.\. -?[\d.e+-]+\s", line) for line in bins[1:])

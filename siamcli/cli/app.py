@@ -82,6 +82,13 @@ class SiamGroup(click.Group):
             sys.exit(code)
         return code
 
+    def make_context(self, info_name, args, parent=None, **extra):
+        # The words of the command line as given, for what reports say made them (--report).
+        argv = ["siamcli", *args]
+        ctx = super().make_context(info_name, args, parent, **extra)
+        ctx.meta["siamcli.argv"] = argv
+        return ctx
+
     def invoke(self, ctx):
         # Here, not in main: click's own main turns a broken pipe into exit 1, our "condition not met".
         try:

@@ -110,6 +110,40 @@ def check_plot(plot: str | None, *inputs: str | None, **named: str | None) -> No
     check_outputs(("--plot", plot), *inputs, **named)
 
 
+def check_report(report: str | None, *inputs: str | None, **named: str | None) -> None:
+    """--report: an .html name, a folder to write in, and not an input (nor the --plot file)."""
+    if report is None:
+        return
+    from ..files import check_target
+    from ..reports.pages import REPORT_SUFFIXES
+
+    if os.path.splitext(report)[1].lower() not in REPORT_SUFFIXES:
+        raise UsageError(f"--report {report}: an HTML report's name ends in {' or '.join(REPORT_SUFFIXES)}")
+    check_target(report)
+    check_outputs(("--report", report), *inputs, **named)
+
+
+def command_line() -> str:
+    """The command line that is running, shell-quoted, as `siamcli ...` (what made a report)."""
+    import shlex
+
+    import click
+
+    ctx = click.get_current_context(silent=True)
+    argv = ctx.meta.get("siamcli.argv") if ctx is not None else None
+    return shlex.join(argv or ["siamcli", *sys.argv[1:]])
+
+
+def save_report(result, report: str | None, precision: int, terminal: Terminal) -> None:
+    """--report: the result's HTML page, and a note saying where it is."""
+    if report is None:
+        return
+    from ..reports.pages import write_report
+
+    write_report(report, result, command_line(), precision)
+    terminal.note(f"wrote {report}")
+
+
 def emit(parts, fmt, precision, terminal: Terminal) -> None:
     """Hands a result to output: -f, else a table on a terminal and jsonl otherwise."""
     from ..output import OutputOptions, default_format, write

@@ -150,6 +150,12 @@ output_options = option_group(
     click.option("--debug", is_flag=True, help="Show Python tracebacks on errors."),
 )
 
+#: --report FILE.html: the command's report as one self-contained HTML page.
+report_option = click.option(
+    "--report", "report", type=click.Path(dir_okay=False), default=None, metavar="FILE.html",
+    help="Also save the report as one self-contained HTML page: findings, tables, figures (with siamcli[plot]).")
+
+
 def data_params(values: dict) -> dict:
     """The metric parameters given that name files (cov_from), which outputs must not overwrite."""
     from ..metrics import metric_params

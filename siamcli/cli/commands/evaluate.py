@@ -6,10 +6,10 @@ import click
 
 from ...errors import InputError, UsageError
 from ..app import EXIT_NOT_MET
-from ..common import backend_for, check_plot, emit, given_options
+from ..common import backend_for, check_plot, check_report, emit, given_options, save_report
 from ..completion import complete_metric
 from ..options import (command, data_params, engine_options, input_options, metric_param_options, NumberList,
-                       output_options, scheduler_option)
+                       output_options, report_option, scheduler_option)
 from ..terminal import Terminal
 
 DEFAULT_BOOTSTRAP = 1000  # evaluation.uncertainty.DEFAULT_BOOTSTRAP, without importing numpy at start-up
@@ -63,7 +63,9 @@ DEFAULT_BOOTSTRAP = 1000  # evaluation.uncertainty.DEFAULT_BOOTSTRAP, without im
                    "metric, or on the one named as MODEL:METRIC:auc=0.95 (or MODEL:auc=.., METRIC:auc=..); "
                    "a copy as MODEL@int8:METRIC:auc=.., MODEL@64:auc=.. or @binary:auc=...")
 @click.option("--plot", type=click.Path(dir_okay=False), default=None,
-              help="Save the ROC curves and score histograms as an image (.png .svg .pdf; needs siamcli[plot]).")
+              help="Save the ROC and DET curves and score histograms as an image (.png .svg .pdf; needs "
+                   "siamcli[plot]).")
+@report_option
 @metric_param_options
 @click.option("--zero-vector", type=click.Choice(["error", "nan", "zero"]), default="error", show_default=True,
               help="Vectors where a metric is undefined: an error, NaN scores, or the metric's neutral value.")
@@ -72,7 +74,7 @@ DEFAULT_BOOTSTRAP = 1000  # evaluation.uncertainty.DEFAULT_BOOTSTRAP, without im
 @scheduler_option
 @output_options
 def evaluate(inputs, labels_path, pairs_path, classes_path, labels_column, classes_column, sample, seed,
-             positive_label, metric, normalize, folds, fars, ks, bootstrap, dims, quantize, fail_under, plot, zero_vector,
+             positive_label, metric, normalize, folds, fars, ks, bootstrap, dims, quantize, fail_under, plot, report, zero_vector,
              input_format, key, b_key, ids_a, ids_b, reading, max_input_size, memory, threads, quiet, scheduler, fmt,
              precision, debug, **metric_params):
     """How well a metric separates same from different pairs: ROC AUC, EER, accuracy, TAR@FAR,
@@ -117,8 +119,8 @@ def evaluate(inputs, labels_path, pairs_path, classes_path, labels_column, class
     sources = dict(labels_path=labels_path, pairs_path=pairs_path, classes_path=classes_path,
                    labels_column=labels_column, classes_column=classes_column)
     specs, copies = _checked_models(inputs, fail_under, metric, normalize, fars, ks, dims, quantize, b_key, **sources)
-    check_plot(plot, *inputs, labels=labels_path, pairs=pairs_path, classes=classes_path, ids=ids_a,
-               b_ids=ids_b, **data_params(metric_params))
+    _check_outputs(plot, report, inputs, labels=labels_path, pairs=pairs_path, classes=classes_path, ids=ids_a,
+                   b_ids=ids_b, **data_params(metric_params))
     models, labelled = _read_inputs(specs, *sources.values(), input_format, key, b_key, ids_a, ids_b,
                                     max_input_size, reading)
     engine.set_threads(threads)
@@ -128,7 +130,7 @@ def evaluate(inputs, labels_path, pairs_path, classes_path, labels_column, class
     with backend_for(scheduler, terminal, "evaluating", debug, threads) as backend:
         result = evaluate_embeddings(models, **backend.scorers(), **options)
     judged = judge(list(result.records()), fail_under) if fail_under is not None else []
-    _tell(result, plot, terminal)
+    _tell(result, plot, report, precision, terminal)
     emit(result, fmt, precision, terminal)
     return _gate(judged, len(result.models) > 1, terminal)
 
@@ -299,24 +301,38 @@ def _read_inputs(specs, labels_path, pairs_path, classes_path, labels_column, cl
     return models, dict(labels=labels, pairs=pairs, classes=classes)
 
 
-def _tell(result, plot: str | None, terminal: Terminal) -> None:
-    """Metrics skipped and warnings on stderr; the plot, when asked for."""
+def _check_outputs(plot: str | None, report: str | None, inputs, **named) -> None:
+    """--plot and --report checked before any work: writable, not over an input nor each other."""
+    check_plot(plot, *inputs, **named)
+    check_report(report, *inputs, **named, plot=plot)
+
+
+def _tell(result, plot: str | None, report: str | None, precision: int, terminal: Terminal) -> None:
+    """Metrics skipped and warnings on stderr; the plot and the HTML report, when asked for."""
     for note in result.skipped:
         terminal.note(f"skipped {note}")
     for warning in dict.fromkeys(w for r in result.records() for w in r["warnings"]):
         terminal.note(f"warning: {warning}")
+    from ...reports.pages import have_matplotlib
+
+    if plot is not None or (report is not None and have_matplotlib()):  # figures will be drawn
+        _note_curves_left_out(result, "--plot" if plot is not None else "--report", terminal)
     if plot is not None:
-        _plot_evaluation(result, plot)
+        from ...reports.pages import evaluation_plot
+        from ...reports.plots import plot_evaluation
+
+        plot_evaluation(plot, **evaluation_plot(result))
         terminal.note(f"wrote {plot}")
+    save_report(result, report, precision, terminal)
 
 
-def _plot_evaluation(result, path: str) -> None:
-    from ...reports.plots import RocCurve, plot_evaluation
+def _note_curves_left_out(result, flag: str, terminal: Terminal) -> None:
+    """Which (model, metric) curves the figures leave out (they draw the best few by AUC), on stderr."""
+    from ...reports.pages import evaluation_plot
+    from ...reports.plots import shown_curves
 
-    several = len(result.models) > 1 or result.has_variants  # copies of one model: name each curve
-    curves = [RocCurve(r.label if several else r.name, r.verification.roc.fpr, r.verification.roc.tpr,
-                       r.verification.eer, r.verification.auc) for r in result.results]
-    best = result.best
-    plot_evaluation(path, curves, best.scores[best.same], best.scores[~best.same],
-                    best.verification.best_accuracy_threshold, best.verification.higher_is_better,
-                    title=result.pairs, score_label=best.label if several else best.name)
+    curves = evaluation_plot(result)["curves"]
+    shown, left_out = shown_curves(curves)
+    if left_out:
+        terminal.note(f"{flag} draws the {len(shown)} best of {len(curves)} ROC and DET curves by AUC; "
+                      f"left out: {', '.join(c.name for c in left_out)}")

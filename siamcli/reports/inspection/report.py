@@ -75,6 +75,7 @@ class InspectionReport(Document):
     projection: np.ndarray = field(default=None, repr=False)  # (rows, 2): sampled rows on the top two principal axes
     projection_rows: np.ndarray = field(default=None, repr=False)  # their row indices
     projection_labels: np.ndarray | None = field(default=None, repr=False)  # their class labels, given classes
+    projection_shares: np.ndarray | None = field(default=None, repr=False)  # each axis's share of the variance
 
     def repr_parts(self) -> list[str]:
         return [brief(self.source), f"{self.n} x {self.dim} {self.dtype}", f"verdict={brief(self.verdict)}",
@@ -270,12 +271,13 @@ def _norm_figures(norms: np.ndarray, finite_rows: np.ndarray, back) -> dict:
 
 def _spectrum_step(rows_x, scan, finite_rows: np.ndarray, spectrum_rows, rng, figures: dict):
     """The covariance spectrum's figures into `figures`; returns the top two principal axes (or None)."""
-    erank = participation = explained90 = axes = None
+    erank = participation = explained90 = axes = shares = None
     count = 0
     if len(finite_rows) >= 2:
-        count, erank, participation, explained90, axes = spectrum(rows_x, scan, finite_rows, spectrum_rows, rng)
+        count, erank, participation, explained90, axes, shares = spectrum(rows_x, scan, finite_rows, spectrum_rows,
+                                                                          rng)
     figures.update(effective_rank=erank, participation_ratio=participation, explained_variance_90=explained90,
-                   spectrum_rows=count)
+                   spectrum_rows=count, projection_shares=shares)
     return axes
 
 
