@@ -501,7 +501,8 @@ def test_api_memory_takes_a_size_wherever_it_is_a_parameter():
 
     takers = [name for name in siamcli.__all__ if callable(getattr(siamcli, name))
               and "memory" in getattr(inspect.signature(getattr(siamcli, name)), "parameters", {})]
-    assert set(takers) == {"compare", "matrix", "prepare", "evaluate"}
+    assert set(takers) == {"compare", "matrix", "prepare", "evaluate", "detect_drift"}
+    extra = {"evaluate": {"classes": classes}, "detect_drift": {"current": y}}
     for name in takers:
         with pytest.raises(siamcli.UsageError, match="expected a size such as 512M or 2G, got 'lots'"):
-            getattr(siamcli, name)(x, memory="lots", **({"classes": classes} if name == "evaluate" else {}))
+            getattr(siamcli, name)(x, memory="lots", **extra.get(name, {}))

@@ -81,7 +81,7 @@ def drift(reference, current, test, alpha, fail_on_drift, permutations, sample, 
                           bandwidth=bandwidth, neighbors=neighbors, metric=metric, seed=seed, normalize=normalize,
                           zero_vector=zero_vector, memory=memory, notify=terminal.note, **metric_params)
     if plot is not None:
-        from ...reports.plots import plot_drift
+        from ...reports.drift.plot import plot_drift
 
         f = report.figures
         name = "MMD²" if report.null_statistic == "mmd2" else "share of neighbours from the own set"

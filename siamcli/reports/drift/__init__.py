@@ -6,6 +6,7 @@
 - classifier: a domain classifier's cross-validated ROC AUC (logistic regression, scipy's L-BFGS)
 - shifts: centroid, norms, per-dimension KS with Benjamini-Hochberg, `inspect`'s health figures
 - report: DriftReport and `detect_drift`; words: the verdict and findings in words, the table
+- plot: the figure of `drift --plot` (the shared PCA projection, the permutation null)
 """
 
 from .report import TESTS, DriftReport, detect_drift

@@ -87,29 +87,65 @@ def detect_drift(reference, current, *, test: str = "mmd", alpha: float = DEFAUL
                  permutations: int = DEFAULT_PERMUTATIONS, sample: int = DEFAULT_SAMPLE,
                  bandwidth: float | None = None, neighbors: int = DEFAULT_NEIGHBORS, metric="cosine",
                  seed: int = 0, normalize: bool = False, zero_vector: str = "error",
-                 memory: int = DEFAULT_MEMORY_BYTES, notify: Callable[[str], None] | None = None,
+                 memory: int | str = DEFAULT_MEMORY_BYTES, notify: Callable[[str], None] | None = None,
                  **metric_params) -> DriftReport:
-    """Has `current` drifted from `reference` (EmbeddingSets, arrays or paths; same dimension)?
+    """Has `current` drifted from `reference`? Three two-sample tests, shifts and a verdict in words.
 
-    Three two-sample tests on up to `sample` rows of each set (drawn with `seed` when larger), each
-    with a p-value: the unbiased MMD² with the RBF kernel exp(-|x - y|² / (2 s²)), s the median
-    distance between pooled rows unless `bandwidth` is given, and its permutation test; the
-    nearest-neighbour test (the share of each row's `neighbors` nearest pooled rows under `metric`
-    from its own set, permutation test); a domain classifier's cross-validated ROC AUC. Permutation
-    p-values are (1 + #{null >= observed}) / (1 + `permutations`). `drift` is the p-value of `test`
-    below `alpha`. Also: the centroid distance (and as a share of the reference's RMS spread), a KS
-    test of the norms, per-dimension KS tests (Benjamini-Hochberg at `alpha`) and the change in
-    `inspect`'s health figures. Kernel blocks and neighbour searches stay within `memory` bytes.
+    Parameters
+    ----------
+    reference, current : path, array_like, DataFrame or EmbeddingSet
+        The two sets, as `siamcli.load` takes them: one dimension, any row counts (2 or more).
+    test : {"mmd", "knn", "classifier"}
+        The test whose p-value decides `drift`: unbiased MMD² with the RBF kernel exp(-|x - y|² / (2 s²))
+        and a permutation test; the share of each row's nearest pooled rows from its own set, with a
+        permutation test (Schilling 1986, Henze 1988); a logistic domain classifier's cross-validated
+        ROC AUC, with Mann-Whitney p-values per fold (Bonferroni). All three are always reported.
+    alpha : float
+        Drift when the chosen test's p-value is below it; also the level of the per-dimension KS tests.
+    permutations : int
+        Label shuffles of the permutation tests: p = (1 + #null >= observed) / (1 + permutations).
+    sample : int
+        Rows of each set the tests use (a seeded sample when a set has more).
+    bandwidth : float, optional
+        The kernel's s (default: the median distance between distinct pooled rows).
+    neighbors, metric, normalize, zero_vector, **metric_params
+        The nearest-neighbour test's k, and its metric and how it treats the rows (as `compare`).
+    seed : int
+        Seeds the samples, the permutations and the folds.
+    memory : int or str
+        Working memory for kernel tiles and neighbour searches (bytes, or a size such as "512M").
+    notify : callable, optional
+        Told notes in words (too few permutations for `alpha`, the metric's notes).
+
+    Returns
+    -------
+    DriftReport
+        ``.drift``; ``.figures`` (``mmd2``, ``mmd_p_value``, ``knn_p_value``, ``classifier_auc``,
+        ``centroid_distance``, ``drifted_dimensions_share``, ``findings``, ...); ``.record()``.
+
+    Examples
+    --------
+    >>> import numpy as np, siamcli
+    >>> rng = np.random.default_rng(0)
+    >>> report = siamcli.detect_drift(rng.normal(size=(200, 4)), rng.normal(size=(150, 4)) + 1, permutations=200)
+    >>> report.drift, report.figures["mmd_p_value"] < 0.01, report.figures["classifier_auc"] > 0.9
+    (True, True, True)
     """
     _check(alpha, permutations, sample, test, neighbors)
     memory = check_memory(memory)
     ref, cur = _sets(reference, current)
+    options = dict(normalize=normalize, zero_vector=zero_vector, memory=memory, notify=notify, **metric_params)
+    return _detect(ref, cur, test, alpha, permutations, sample, bandwidth, neighbors, metric, seed, options)
+
+
+def _detect(ref: EmbeddingSet, cur: EmbeddingSet, test, alpha, permutations, sample, bandwidth, neighbors, metric,
+            seed, options: dict) -> DriftReport:
+    """The report's steps, in the order they draw from the seeded generator."""
     rng = generator(seed)
     ref_rows, cur_rows = sampled(ref, sample, rng), sampled(cur, sample, rng)
     pooled = np.concatenate([ref_rows, cur_rows])
     labels = permuted_labels(np.r_[np.ones(len(ref_rows)), np.zeros(len(cur_rows))], permutations, rng)
-    options = dict(normalize=normalize, zero_vector=zero_vector, memory=memory, notify=notify, **metric_params)
-    kernel = mmd.mmd_test(ref_rows, cur_rows, labels, bandwidth=bandwidth, memory=memory, rng=rng,
+    kernel = mmd.mmd_test(ref_rows, cur_rows, labels, bandwidth=bandwidth, memory=options["memory"], rng=rng,
                           dtype=compute_dtype(ref, cur))
     neighbour = knn.knn_test(pooled, labels, neighbors, metric, options)
     domain = classifier.classifier_test(pooled, labels[:, 0], rng)
@@ -129,6 +165,7 @@ def detect_drift(reference, current, *, test: str = "mmd", alpha: float = DEFAUL
         permutations=permutations, seed=seed, median_rows=kernel.median_rows,
     )
     figures["findings"] = words.findings(figures)
+    notify = options.get("notify")
     if notify is not None and words.resolution_line(figures):
         notify(words.resolution_line(figures))
     null, statistic = (neighbour.null, "knn_statistic") if test == "knn" else (kernel.null, "mmd2")
