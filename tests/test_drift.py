@@ -334,7 +334,8 @@ def sets(tmp_path_factory):
 def test_drift_fail_on_drift_exit_statuses(sets, entry):
     common = ["--permutations", "100", "-q", "-f", "json", "--fail-on-drift"]
     status, out, err = invoke(entry, "drift", sets["ref"], sets["moved"], *common)
-    assert status == 1 and err == "" and strict_json(out)["drift"] is True
+    assert status == 1 and strict_json(out)["drift"] is True
+    assert err.startswith("--fail-on-drift: drift detected by the MMD² permutation test")  # said even under -q
     status, out, err = invoke(entry, "drift", sets["ref"], sets["same"], *common)
     assert status == 0 and err == "" and strict_json(out)["drift"] is False
     assert_one_error_line(*invoke(entry, "drift", sets["ref"], sets["narrow"], *common), ["6 dimensions"])
@@ -371,6 +372,16 @@ def test_drift_plot_writes_an_image(sets):
         assert f.read(8) == b"\x89PNG\r\n\x1a\n"
     status, _, err = invoke("runner", "drift", sets["ref"], sets["moved"], "--plot", sets["ref"])
     assert status == 2 and "Error:" in err
+
+
+def test_drift_report_is_an_html_page_with_the_verdict(sets):
+    path = f"{sets['folder']}/drift.html"
+    status, out, err = invoke("runner", "drift", sets["ref"], sets["moved"], "--permutations", "200", "--report", path,
+                              "-f", "json")
+    assert status == 0 and strict_json(out)["drift"] is True and "wrote" in err
+    with open(path, encoding="utf-8") as f:
+        page = f.read()
+    assert page.lstrip().lower().startswith("<!doctype html") and "drift detected by the MMD² permutation test" in page
 
 
 def test_drift_bad_options_are_one_error_line(sets):

@@ -5,8 +5,8 @@ from __future__ import annotations
 import click
 
 from ..app import EXIT_NOT_MET
-from ..common import check_plot, emit, load_inputs
-from ..options import command, Number, engine_options, input_options, metric_options, output_options
+from ..common import check_plot, check_report, emit, load_inputs, save_report
+from ..options import command, Number, engine_options, input_options, metric_options, output_options, report_option
 from ..terminal import Terminal
 
 
@@ -31,12 +31,13 @@ from ..terminal import Terminal
 @click.option("--plot", type=click.Path(dir_okay=False), default=None,
               help="Save both sets in a shared 2-D PCA projection and the permutation null with the observed "
                    "statistic as an image (.png, .svg, .pdf; needs siamcli[plot]).")
+@report_option
 @metric_options
 @input_options
 @engine_options
 @output_options
 def drift(reference, current, test, alpha, fail_on_drift, permutations, sample, bandwidth, neighbors, seed, plot,
-          metric, normalize, zero_vector, input_format, key, b_key, ids_a, ids_b, reading, max_input_size, memory,
+          report, metric, normalize, zero_vector, input_format, key, b_key, ids_a, ids_b, reading, max_input_size, memory,
           threads, quiet, fmt, precision, debug, **metric_params):
     """Has CURRENT drifted from REFERENCE? A verdict in plain language first, then the figures.
 
@@ -73,20 +74,25 @@ def drift(reference, current, test, alpha, fail_on_drift, permutations, sample, 
 
     terminal = Terminal(quiet)
     check_plot(plot, reference, current, ids=ids_a, b_ids=ids_b)
+    check_report(report, reference, current, ids=ids_a, b_ids=ids_b)
     with LocalBackend() as backend:
         ref_set, cur_set = load_inputs(backend, reference, [current], input_format, key, b_key, ids_a, ids_b,
                                        max_input_size, reading)
     engine.set_threads(threads)
-    report = detect_drift(ref_set, cur_set, test=test, alpha=alpha, permutations=permutations, sample=sample,
+    result = detect_drift(ref_set, cur_set, test=test, alpha=alpha, permutations=permutations, sample=sample,
                           bandwidth=bandwidth, neighbors=neighbors, metric=metric, seed=seed, normalize=normalize,
                           zero_vector=zero_vector, memory=memory, notify=terminal.note, **metric_params)
     if plot is not None:
         from ...reports.drift.plot import plot_drift
 
-        f = report.figures
-        name = "MMD²" if report.null_statistic == "mmd2" else "share of neighbours from the own set"
-        plot_drift(plot, report.projection, report.projection_labels == 1, report.null, f[report.null_statistic],
+        f = result.figures
+        name = "MMD²" if result.null_statistic == "mmd2" else "share of neighbours from the own set"
+        plot_drift(plot, result.projection, result.projection_labels == 1, result.null, f[result.null_statistic],
                    statistic=name, title=f"{f['reference']} -> {f['current']}: {'drift' if f['drift'] else 'no drift'}")
         terminal.note(f"wrote {plot}")
-    emit(report, fmt, precision, terminal)
-    return EXIT_NOT_MET if fail_on_drift and report.drift else 0
+    save_report(result, report, precision, terminal)
+    emit(result, fmt, precision, terminal)
+    if fail_on_drift and result.drift:
+        terminal.reason(f"--fail-on-drift: {result.figures['findings'][0]}")
+        return EXIT_NOT_MET
+    return 0
