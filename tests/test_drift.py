@@ -384,6 +384,24 @@ def test_drift_report_is_an_html_page_with_the_verdict(sets):
     assert page.lstrip().lower().startswith("<!doctype html") and "drift detected by the MMD² permutation test" in page
 
 
+@pytest.mark.slow
+def test_drift_figure_draws_both_sets_and_the_observed_statistic():
+    pytest.importorskip("matplotlib")
+    from siamcli.reports.drift.plot import drift_figure
+
+    xy = np.random.default_rng(0).normal(size=(30, 2))
+    is_reference = np.arange(30) < 12
+    null = np.random.default_rng(1).normal(size=200) * 0.01
+    fig = drift_figure(xy, is_reference, null, observed=0.05, statistic="MMD²")
+    scatter_ax, null_ax = fig.axes[:2]
+    sizes = {c.get_gid(): len(c.get_offsets()) for c in scatter_ax.collections}
+    assert sizes == {"reference": 12, "current": 18}
+    (line,) = [ln for ln in null_ax.lines if ln.get_gid() == "observed"]
+    assert set(line.get_xdata()) == {0.05}
+    with pytest.raises(ShapeError):
+        drift_figure(xy, is_reference[:5], null, observed=0.05)
+
+
 def test_drift_bad_options_are_one_error_line(sets):
     for args, words in ((["--alpha", "2"], "alpha"), (["--bandwidth", "-1"], "--bandwidth"),
                         (["-k", "500"], "--neighbors"), (["--test", "t"], "--test")):
