@@ -35,20 +35,21 @@ def make_sets(rows: int, dim: int, folder: Path) -> tuple[Path, Path]:
     return paths
 
 
-def run_cli(ref: Path, cur: Path, memory: str) -> tuple[float, float, str]:
-    """(wall seconds, peak RSS MiB, stdout) of one run of the executable in a fresh process."""
+def run_cli(ref: Path, cur: Path, memory: str) -> tuple[float, float, float, str]:
+    """(wall seconds, peak RSS MiB, CPU seconds, stdout) of one run of the executable in a fresh process."""
     code = ("import resource, subprocess, sys, time; t = time.perf_counter(); "
             "p = subprocess.run(sys.argv[1:], capture_output=True, text=True); "
             "w = time.perf_counter() - t; "
-            "print(w, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024, p.returncode); "
+            "u = resource.getrusage(resource.RUSAGE_CHILDREN); "
+            "print(w, u.ru_maxrss / 1024, p.returncode, u.ru_utime + u.ru_stime); "
             "sys.stdout.write(p.stdout); sys.stderr.write(p.stderr)")
     args = [sys.executable, "-c", code, "siamcli", "drift", str(ref), str(cur), "--memory", memory, "-q", "-f", "json"]
     out = subprocess.run(args, capture_output=True, text=True, check=True)
     head, _, body = out.stdout.partition("\n")
-    wall, peak, status = head.split()
+    wall, peak, status, cpu = head.split()
     if status not in ("0", "1"):
         raise SystemExit(out.stderr)
-    return float(wall), float(peak), body
+    return float(wall), float(peak), float(cpu), body
 
 
 def plain_mmd(ref: Path, cur: Path, sample: int, permutations: int) -> tuple[float, float]:
@@ -93,15 +94,16 @@ def main() -> None:
     args = parser.parse_args()
     ref, cur = make_sets(args.rows, args.dim, Path(args.folder))
     print(f"siamcli drift, reference {args.rows:,} x {args.dim} against current {args.rows:,} x {args.dim} (float32 .npy); "
-          f"{os.cpu_count()} cores; defaults: --sample 5000, --permutations 1000, all three tests and the shifts")
+          f"{os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f} at the start; defaults: --sample 5000, "
+          "--permutations 1000, all three tests and the shifts")
     import json
 
     walls = {}
     for memory in ("512M", "2G"):
-        wall, peak, body = run_cli(ref, cur, memory)
+        wall, peak, cpu, body = run_cli(ref, cur, memory)
         walls[memory] = wall
         f = json.loads(body)
-        print(f"  siamcli drift --memory {memory}: {wall:.1f} s wall, peak RSS {peak:.0f} MiB; "
+        print(f"  siamcli drift --memory {memory}: {wall:.1f} s wall ({cpu:.1f} s CPU), peak RSS {peak:.0f} MiB; "
               f"mmd p = {f['mmd_p_value']:.3g}, knn p = {f['knn_p_value']:.3g}, classifier AUC "
               f"{f['classifier_auc']:.3f}, centroid shift {f['centroid_distance_share']:.3%} of the spread, "
               f"drift {f['drift']}")
