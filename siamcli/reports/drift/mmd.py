@@ -22,6 +22,8 @@ from ...errors import InputError, UsageError, mention
 #: Share of the memory budget for the distances whose median is the bandwidth, for the label
 #: columns of one batch of permutations, and for one block of kernel rows (and its temporaries).
 _MEDIAN_SHARE, _LABELS_SHARE, _BLOCK_SHARE = 0.5, 0.25, 0.25
+#: Tiles per side of the kernel matrix at least (when they stay this wide): 8 wastes 1/8 of a triangle.
+_MIN_TILES, _MIN_TILE_SIDE = 8, 1024
 
 
 @dataclass
@@ -57,7 +59,9 @@ def tiles(n: int, memory: int, itemsize: int) -> list[tuple[int, int, int, int]]
     """The upper triangle of an n x n matrix as square tiles (i0, i1, j0, j1), j0 >= i0, each of
     whose temporaries (distances, kernel, products) fit the block share of the budget."""
     side = max(1, min(n, int(math.isqrt(int(memory * _BLOCK_SHARE) // (3 * itemsize)))))
-    edges = list(range(0, n, side)) + [n]
+    # at least a few tiles a side: the diagonal tiles are computed whole, so few large tiles waste work
+    parts = max(-(-n // side), min(_MIN_TILES, -(-n // _MIN_TILE_SIDE)))
+    edges = [round(i * n / parts) for i in range(parts + 1)]
     return [(edges[a], edges[a + 1], edges[b], edges[b + 1]) for a in range(len(edges) - 1)
             for b in range(a, len(edges) - 1)]
 
