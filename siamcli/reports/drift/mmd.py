@@ -22,6 +22,8 @@ from ...errors import InputError, UsageError, mention
 #: Share of the memory budget for the distances whose median is the bandwidth, for the label
 #: columns of one batch of permutations, and for one block of kernel rows (and its temporaries).
 _MEDIAN_SHARE, _LABELS_SHARE, _BLOCK_SHARE = 0.5, 0.25, 0.25
+#: Up to this many pairs the median is taken over float64 distances, beyond over float32 ones.
+_EXACT_MEDIAN_PAIRS = 2**20
 #: Tiles per side of the kernel matrix at least (when they stay this wide): 8 wastes 1/8 of a triangle.
 _MIN_TILES, _MIN_TILE_SIDE = 8, 1024
 
@@ -68,10 +70,13 @@ def tiles(n: int, memory: int, itemsize: int) -> list[tuple[int, int, int, int]]
 
 def median_distance(z: np.ndarray, memory: int, rng: np.random.Generator) -> tuple[float, int]:
     """(median euclidean distance between distinct rows of z, rows used). Every pair when their
-    distances fit half the budget (float64, else float32); else the pairs of a seeded subset of rows."""
+    distances fit half the budget (float64 up to a million pairs, else float32); else the pairs of a
+    seeded subset of rows."""
     n = len(z)
     budget = int(memory * _MEDIAN_SHARE)
-    dtype = np.float64 if 8 * n * (n - 1) // 2 <= budget else np.float32
+    pairs = n * (n - 1) // 2
+    # float32 beyond a million pairs: a bandwidth needs no more digits, and halves the memory and the sort
+    dtype = np.float64 if pairs <= _EXACT_MEDIAN_PAIRS and 8 * pairs <= budget else np.float32
     rows = n
     while rows > 2 and np.dtype(dtype).itemsize * rows * (rows - 1) // 2 > budget:
         rows = int(rows * 0.9)
