@@ -6,6 +6,8 @@ every exit status of --fail-on-drift, bad input, the plot, through CliRunner and
 
 from __future__ import annotations
 
+import importlib.util
+
 import json
 
 import numpy as np
@@ -382,6 +384,20 @@ def test_drift_report_is_an_html_page_with_the_verdict(sets):
     with open(path, encoding="utf-8") as f:
         page = f.read()
     assert page.lstrip().lower().startswith("<!doctype html") and "drift detected by the MMD² permutation test" in page
+    if importlib.util.find_spec("matplotlib") is not None:  # the figure, inline, with the axes' variance shares
+        assert "<svg" in page and "of variance)" in page and "src=\"http" not in page
+
+
+def test_drift_projection_shares_are_pcas_explained_variance_ratios():
+    from sklearn.decomposition import PCA
+
+    from siamcli.reports.drift.report import shared_projection
+
+    pooled = np.random.default_rng(3).normal(size=(80, 6)) * np.array([5.0, 3.0, 1.0, 1.0, 0.5, 0.1])
+    projection, shares = shared_projection(pooled)
+    pca = PCA(n_components=2).fit(pooled)
+    np.testing.assert_allclose(shares, pca.explained_variance_ratio_, rtol=1e-9)
+    np.testing.assert_allclose(np.abs(projection), np.abs(pca.transform(pooled)), atol=1e-9)
 
 
 @pytest.mark.slow

@@ -21,6 +21,7 @@ from ..output.html import Page, render_page
 from . import plots
 from .diff import SpaceDiff
 from .diff.words import summary_lines as diff_summary_lines
+from .drift import DriftReport
 from .evaluation import Evaluation
 from .evaluation.layout import _kept_lines, _verdicts, short_names  # the words the evaluation's table opens with
 from .inspection import InspectionReport
@@ -117,6 +118,19 @@ def diff_parts(report: SpaceDiff) -> PageParts:
     return PageParts(title, diff_summary_lines(report.figures()), list(report.notes), [figure])
 
 
+def drift_parts(report: DriftReport) -> PageParts:
+    """The verdict and findings in words; both sets in one PCA projection and the permutation null."""
+    from .drift.plot import drift_figure, drift_plot_args
+
+    f = report.figures
+    title = f"siamcli drift: {plots.short_paths(f['reference'])} against {plots.short_paths(f['current'])}"
+    caption = ("Both sets on the pooled sample's top two principal axes, and the permutation null of "
+               f"{'MMD²' if report.null_statistic == 'mmd2' else 'the nearest-neighbour statistic'} "
+               "with the observed value")
+    figure = (caption, lambda: drift_figure(**drift_plot_args(report)))
+    return PageParts(title, [str(x) for x in f["findings"]], [], [figure])
+
+
 def report_parts(result) -> PageParts:
     """Any other report: the `summary` (or `findings`), `warnings` and `notes` of its record (when it is
     one object), no figure."""
@@ -131,6 +145,7 @@ PAGES: dict[type, Callable[..., PageParts]] = {
     Evaluation: evaluation_parts,
     InspectionReport: inspection_parts,
     SpaceDiff: diff_parts,
+    DriftReport: drift_parts,
 }
 
 

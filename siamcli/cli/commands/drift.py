@@ -83,12 +83,9 @@ def drift(reference, current, test, alpha, fail_on_drift, permutations, sample, 
                           bandwidth=bandwidth, neighbors=neighbors, metric=metric, seed=seed, normalize=normalize,
                           zero_vector=zero_vector, memory=memory, notify=terminal.note, **metric_params)
     if plot is not None:
-        from ...reports.drift.plot import plot_drift
+        from ...reports.drift.plot import drift_plot_args, plot_drift
 
-        f = result.figures
-        name = "MMD²" if result.null_statistic == "mmd2" else "share of neighbours from the own set"
-        plot_drift(plot, result.projection, result.projection_labels == 1, result.null, f[result.null_statistic],
-                   statistic=name, title=f"{f['reference']} -> {f['current']}: {'drift' if f['drift'] else 'no drift'}")
+        plot_drift(plot, **drift_plot_args(result))
         terminal.note(f"wrote {plot}")
     save_report(result, report, precision, terminal)
     emit(result, fmt, precision, terminal)

@@ -13,7 +13,7 @@ from .. import plots
 
 
 def plot_drift(path, projection, is_reference, null, observed: float, statistic: str = "MMD²",
-               title: str = "") -> Path:
+               title: str = "", variance_shares=None) -> Path:
     """Write both sets in one 2-D PCA projection (left) and the permutation null of the test
     statistic with the observed value (right) to `path`. See `drift_figure` for what is drawn.
 
@@ -22,16 +22,19 @@ def plot_drift(path, projection, is_reference, null, observed: float, statistic:
     fmt = plots._format_of(path)
     plots._require_matplotlib()
     with plots._style():
-        fig = drift_figure(projection, is_reference, null, observed, statistic, title=title)
+        fig = drift_figure(projection, is_reference, null, observed, statistic, title=title,
+                           variance_shares=variance_shares)
         return plots._save(fig, path, fmt)
 
 
-def drift_figure(projection, is_reference, null, observed: float, statistic: str = "MMD²", title: str = ""):
+def drift_figure(projection, is_reference, null, observed: float, statistic: str = "MMD²", title: str = "",
+                 variance_shares=None):
     """The `plot_drift` figure as a `matplotlib.figure.Figure`, two panels side by side.
 
     Left: the rows of both sets on the top two principal axes of the pooled rows (reference blue,
     current orange). Right: the histogram of the statistic under the permutations and a line at
-    the observed value, with the share of the null at or above it.
+    the observed value, with the share of the null at or above it. `variance_shares`: each axis's
+    share of the pooled rows' variance, shown on its label.
     """
     projection = np.asarray(projection, dtype=np.float64)
     is_reference = np.asarray(is_reference, dtype=bool)
@@ -44,8 +47,9 @@ def drift_figure(projection, is_reference, null, observed: float, statistic: str
     for mask, name, colour in ((is_reference, "reference", "tab:blue"), (~is_reference, "current", "tab:orange")):
         scatter_ax.scatter(projection[mask, 0], projection[mask, 1], s=size, alpha=0.5, color=colour, linewidths=0,
                            label=f"{name} ({int(mask.sum()):,})", gid=name)
-    scatter_ax.set_xlabel("PC 1")
-    scatter_ax.set_ylabel("PC 2")
+    shares = [*([] if variance_shares is None else list(variance_shares)), None, None]
+    for axis, share, set_label in ((1, shares[0], scatter_ax.set_xlabel), (2, shares[1], scatter_ax.set_ylabel)):
+        set_label(f"PC{axis} ({share:.1%} of variance)" if plots._is_number(share) else f"PC{axis}")
     scatter_ax.set_title("both sets, shared PCA projection")
     scatter_ax.legend(loc="best", fontsize="small", markerscale=max(1, 30 / size) ** 0.5)
     values = plots._finite(null)
@@ -62,3 +66,13 @@ def drift_figure(projection, is_reference, null, observed: float, statistic: str
     if title:
         fig.suptitle(title)
     return fig
+
+
+def drift_plot_args(report) -> dict:
+    """The arguments of `drift_figure` (and `plot_drift`) for a `DriftReport`."""
+    f = report.figures
+    name = "MMD²" if report.null_statistic == "mmd2" else "share of neighbours from the own set"
+    return dict(projection=report.projection, is_reference=report.projection_labels == 1, null=report.null,
+                observed=f[report.null_statistic], statistic=name, variance_shares=report.projection_shares,
+                title=f"{plots.short_paths(f['reference'])} -> {plots.short_paths(f['current'])}: "
+                      f"{'drift' if f['drift'] else 'no drift'}")

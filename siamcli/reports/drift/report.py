@@ -32,6 +32,7 @@ class DriftReport(Document):
     projection_labels: np.ndarray = field(repr=False)  # 1 for a reference row, 0 for a current one
     null: np.ndarray = field(repr=False)  # the permutation null of the plotted statistic
     null_statistic: str = "mmd2"  # the figure `null` is the null of
+    projection_shares: np.ndarray | None = field(default=None, repr=False)  # each axis's share of the variance
 
     @property
     def drift(self) -> bool:
@@ -73,14 +74,18 @@ def sampled(s: EmbeddingSet, size: int, rng: np.random.Generator) -> np.ndarray:
     return np.asarray(s.vectors[rows], dtype=np.float64)
 
 
-def shared_projection(pooled: np.ndarray) -> np.ndarray:
-    """The pooled rows on their top two principal axes (zeros where there are fewer)."""
+def shared_projection(pooled: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The pooled rows on their top two principal axes (zeros where there are fewer), and each
+    axis's share of the pooled rows' total variance."""
     centred = pooled - pooled.mean(axis=0)
     values, vectors = np.linalg.eigh(centred.T @ centred)
     axes = vectors[:, ::-1][:, :2]
     out = np.zeros((len(pooled), 2))
     out[:, : axes.shape[1]] = centred @ axes
-    return out
+    top = np.zeros(2)
+    top[: axes.shape[1]] = np.clip(values[::-1][:2], 0, None)
+    total = float(np.clip(values, 0, None).sum())
+    return out, (top / total if total > 0 else np.zeros(2))
 
 
 def detect_drift(reference, current, *, test: str = "mmd", alpha: float = DEFAULT_ALPHA,
@@ -169,4 +174,5 @@ def _detect(ref: EmbeddingSet, cur: EmbeddingSet, test, alpha, permutations, sam
     if notify is not None and words.resolution_line(figures):
         notify(words.resolution_line(figures))
     null, statistic = (neighbour.null, "knn_statistic") if test == "knn" else (kernel.null, "mmd2")
-    return DriftReport(figures, shared_projection(pooled), labels[:, 0].copy(), null, statistic)
+    projection, shares = shared_projection(pooled)
+    return DriftReport(figures, projection, labels[:, 0].copy(), null, statistic, shares)
