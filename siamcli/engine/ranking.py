@@ -69,7 +69,10 @@ def iter_topk(comp: Comparison, k: int | None, threshold: float | None = None,
     n, m = len(comp.a), len(comp.b)
     k = m if k is None else k
     if can_screen(comp, k):
-        yield from _screened_topk(comp, k, threshold, block_rows)
+        from .selfscreen import self_screen_fits, self_screened_topk
+
+        screened = self_screened_topk if self_screen_fits(comp, k) else _screened_topk
+        yield from screened(comp, k, threshold, block_rows)
         return
     br, bc = comp.block_sizes(block_rows, candidates=min(k, m))
     higher = comp.metric.higher_is_better
