@@ -50,10 +50,10 @@ def _fill_mirrored(comp: Comparison, out: np.ndarray, block_rows: int | None) ->
     direct = comp.metric.writes_into and out.dtype == comp.dtype
     if block_rows:
         br = bc = max(1, block_rows)
-    else:  # about square blocks of whole tiles, within the budget when they are scored apart
+    else:  # square blocks of whole tiles (two, one per thread), within the budget when scored apart
         tile_rows, tile_cols = kernels.PRODUCT_TILE
-        bc = whole_tiles(2 * tile_cols, n, 1)
-        br = whole_tiles(2 * tile_rows, n, 0)
+        bc = whole_tiles(tile_cols, n, 1)
+        br = whole_tiles(tile_cols, n, 0)
         if not direct:
             br, bc = (min(br, size) for size in comp.block_sizes())
     view = None if direct else comp.score_buffer(min(br, n), min(bc, n))
