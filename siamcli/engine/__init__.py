@@ -28,7 +28,8 @@ from .comparison import (
     whole_tiles,
 )
 from .pairs import iter_paired, pair_scores, paired_best, scored_pairs
-from .ranking import best_pairs, best_per_row_index, can_screen, iter_topk
+from .overall import best_pairs
+from .ranking import best_per_row_index, can_screen, iter_topk
 
 __all__ = [
     "DEFAULT_MEMORY_BYTES", "EXACT_ROWS_PER_CHUNK", "MAX_MEMORY_BYTES", "ZERO_VECTOR_POLICIES", "Comparison",
