@@ -63,9 +63,9 @@ class _Candidates:
             self.pending, self.pending_count = [], 0
 
 
-def self_screened_topk(comp: Comparison, k: int, threshold: float | None,
-                       block_rows: int | None) -> Iterator[Ranking]:
-    """iter_topk of a set against itself through the metric's Screen (see the module's docstring)."""
+def _plan(comp: Comparison, k: int, threshold, block_rows: int | None, split: int | None = None):
+    """(bounds, states, sign, chunk_rows, small, blas context) of a screened self ranking; with
+    `split`, no block spans it."""
     from ..metrics import kernels
 
     n, d = len(comp.a), comp.a.dim
@@ -77,13 +77,21 @@ def self_screened_topk(comp: Comparison, k: int, threshold: float | None,
     else:
         widest = max(1, min(_SCREEN_BLOCK_COLS, chunk_bytes // (64 * comp.dtype.itemsize)))
         size = min(n, widest, max(_MIN_BLOCK_ROWS, -(-n // _MIN_BLOCKS)))
-    bounds = [(b0, min(n, b0 + size)) for b0 in range(0, n, size)]
+    edges = [(0, n)] if split is None else [(0, split), (split, n)]
+    bounds = [(b0, min(e1, b0 + size)) for e0, e1 in edges for b0 in range(e0, e1, size)]
     good_threshold = None if threshold is None else sign * float(screen.value(np.float64(threshold)))
     states = [_Candidates(b1 - b0, k, good_threshold) for b0, b1 in bounds]
     small = n * n * (d + 2) <= 2**25  # a few milliseconds: not worth threads
     chunk_rows = max(1, min(size, chunk_bytes // (size * comp.dtype.itemsize),
                             -(-size // (1 if small else kernels.threads()))))
     blas = contextlib.nullcontext() if small else kernels.one_blas_thread_for(chunk_rows, size, d + 2)
+    return bounds, states, sign, chunk_rows, small, blas
+
+
+def self_screened_topk(comp: Comparison, k: int, threshold: float | None,
+                       block_rows: int | None) -> Iterator[Ranking]:
+    """iter_topk of a set against itself through the metric's Screen (see the module's docstring)."""
+    bounds, states, sign, chunk_rows, small, blas = _plan(comp, k, threshold, block_rows)
     with blas:
         # each block against itself first: every row then has k candidates (and a bound) before the
         # tiles above the diagonal are screened for their columns
@@ -94,6 +102,35 @@ def self_screened_topk(comp: Comparison, k: int, threshold: float | None,
             kept = states[index].kept
             states[index] = None  # done: its memory goes
             yield _exact_ranking(comp, kept, bounds[index][0], k, threshold)
+
+
+def block_pair_topk(comp: Comparison, split: int, k: int, threshold: float | None,
+                    block_rows: int | None = None) -> tuple[Ranking, Ranking]:
+    """For a set that stacks two blocks of a larger set (rows :split, then split:), compared with
+    itself: the k best of each row of the first block among the rows of the second, and of each
+    row of the second among the rows of the first, from one product (a cluster's task for a tile
+    above the diagonal). The second block's rows are first ranked among themselves, for bounds
+    only: those pairs are dropped (the task on the diagonal gives them), which keeps every pair
+    that ranks among all the rows."""
+    bounds, states, sign, chunk_rows, small, blas = _plan(comp, k, threshold, block_rows, split)
+    first = [i for i, (b0, _) in enumerate(bounds) if b0 < split]
+    second = [i for i, (b0, _) in enumerate(bounds) if b0 >= split]
+    with blas:
+        for index in second:
+            _BlockPass(comp, bounds, states, index, sign, chunk_rows, small).run([index])
+        for index in first:
+            _BlockPass(comp, bounds, states, index, sign, chunk_rows, small).run(second)
+        for index in second:
+            states[index].settle(force=True)
+    parts = []
+    for group in (first, second):
+        rankings = []
+        for index in group:
+            rows, cols, good = states[index].kept
+            keep = cols < split if index in second else cols >= split
+            rankings.append(_exact_ranking(comp, (rows[keep], cols[keep], good[keep]), bounds[index][0], k, threshold))
+        parts.append(Ranking.concat(rankings, comp.metric, comp.a, comp.b, "row"))
+    return parts[0], parts[1]
 
 
 class _BlockPass:

@@ -32,6 +32,7 @@ from .tasks import (
     _paired_block,
     _template,
     _topk_block,
+    _topk_pair_block,
     _tree,
     _write_rows,
     _zarr_block,
@@ -71,13 +72,39 @@ def topk_of(client, comp: Comparison, k: int | None = 5, threshold: float | None
 
     template = dask.delayed(template, traverse=False)  # one copy in the graph, not one per task
     task = dask.delayed(_topk_block, pure=False)
+    if comp.same and comp.metric.symmetric:
+        finals = _self_topk_graph(comp, template, (a_bounds, a_blocks), k, threshold, merge)
+        return _topk_ranking(comp, _compute(client, finals, stats, on_submit))
     finals = []
     for i, ((i0, i1), a_rows) in enumerate(zip(a_bounds, a_blocks)):
         parts = [task(template, a_rows, b_rows, comp.undefined_a[i0:i1], comp.undefined_b[j0:j1], i0, j0,
                       k, threshold, comp.same and i == j)
                  for j, ((j0, j1), b_rows) in enumerate(zip(b_bounds, b_blocks))]
         finals.append(_tree(parts, merge))
-    found = _compute(client, finals, stats, on_submit)
+    return _topk_ranking(comp, _compute(client, finals, stats, on_submit))
+
+
+def _self_topk_graph(comp: Comparison, template, grid, k, threshold, merge) -> list:
+    """A self-comparison's top-k tasks: only tiles on and above the diagonal; each tile above it
+    ranks both its blocks' rows (one product), and each row block merges its parts."""
+    import dask
+
+    bounds, blocks = grid
+    diagonal = dask.delayed(_topk_block, pure=False)
+    pair = dask.delayed(_topk_pair_block, pure=False, nout=2)
+    parts: list[list] = [[] for _ in bounds]
+    for i, ((i0, i1), a_rows) in enumerate(zip(bounds, blocks)):
+        ua = comp.undefined_a[i0:i1]
+        parts[i].append(diagonal(template, a_rows, a_rows, ua, ua, i0, i0, k, threshold, True))
+        for j in range(i + 1, len(bounds)):
+            (j0, j1), b_rows = bounds[j], blocks[j]
+            rows_side, columns_side = pair(template, a_rows, b_rows, ua, comp.undefined_a[j0:j1], i0, j0, k, threshold)
+            parts[i].append(rows_side)
+            parts[j].append(columns_side)
+    return [_tree(row_parts, merge) for row_parts in parts]
+
+
+def _topk_ranking(comp: Comparison, found) -> Ranking:
     rows, cols, scores, ranks = (np.concatenate([f[n] for f in found]) for n in range(4))
     return Ranking(comp.metric, comp.a, comp.b, rows.astype(np.int64), cols.astype(np.int64),
                    scores.astype(np.float64), ranks.astype(np.int64), "row")

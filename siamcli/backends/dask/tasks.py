@@ -139,6 +139,26 @@ def _topk_block(template, a_rows, b_rows, undefined_a, undefined_b, i0, j0, k, t
     return ranking.a_index + i0, ranking.b_index + j0, ranking.score
 
 
+def _topk_pair_block(template, a_rows, b_rows, undefined_a, undefined_b, i0, j0, k, threshold):
+    """For a tile above the diagonal of a self-comparison (rows i0.. of A's block, j0.. of B's):
+    (rows, cols, scores) of each row's k best among the other block, for A's block's rows and for
+    B's, in global indices (a task). Screened rankings take both from one product; others rank
+    the block both ways, as the tasks of the two tiles would."""
+    from ...engine.selfscreen import block_pair_topk
+
+    _one_thread_per_task()
+    split = len(a_rows)
+    both = EmbeddingSet(np.concatenate([a_rows, b_rows]), None, "A blocks")
+    undefined = np.concatenate([undefined_a, undefined_b])
+    comp = replace(template, a=both, b=both, same=True, undefined_a=undefined, undefined_b=undefined)
+    if k is not None and comp.metric.symmetric and can_screen(comp, k):
+        parts = block_pair_topk(comp, split, k, threshold)
+        place = lambda index: np.where(index < split, index + i0, index - split + j0)  # noqa: E731
+        return tuple((place(p.a_index), place(p.b_index), p.score) for p in parts)
+    return (_topk_block(template, a_rows, b_rows, undefined_a, undefined_b, i0, j0, k, threshold, False),
+            _topk_block(template, b_rows, a_rows, undefined_b, undefined_a, j0, i0, k, threshold, False))
+
+
 def _merge_topk(k: int, higher: bool, *parts):
     """The k best per row of several partial lists, with the engine's tie rule: key (smaller
     is better; NaN last), then column index. Returns (rows, cols, scores, ranks)."""
