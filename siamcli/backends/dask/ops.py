@@ -36,6 +36,7 @@ from .tasks import (
     _tree,
     _write_rows,
     _zarr_block,
+    mirrored,
     SHARD_NAME,
 )
 
@@ -182,8 +183,9 @@ def matrix_to_npy_of(client, comp: Comparison, *, path: str | os.PathLike, dtype
         del reserved  # the file is written by the workers, not through this map
         template = dask.delayed(_template(comp), traverse=False)
         task = dask.delayed(_matrix_block, pure=False)
-        graph = [task(template, ab, bb, ua, ub, i0, j0, out.temp, diagonal)
-                 for ua, ub, i0, j0, ab, bb, diagonal in _block_pairs(comp, _grid(comp, block_rows))]
+        mirror = mirrored(comp)  # blocks above the diagonal also write their mirror
+        graph = [task(template, ab, bb, ua, ub, i0, j0, out.temp, diagonal, mirror)
+                 for ua, ub, i0, j0, ab, bb, diagonal in _block_pairs(comp, _grid(comp, block_rows), upper=mirror)]
         _compute_writes(client, graph, stats, on_submit)
     return MatrixResult(comp.metric, comp.a, comp.b, np.load(out.target, mmap_mode="r"))
 
@@ -342,8 +344,9 @@ def matrix_to_zarr_of(client, comp: Comparison, *, path: str | os.PathLike, dtyp
                               chunks=(_chunk_length(grid[0]), _chunk_length(grid[2])),
                               dtype=np.dtype(dtype or comp.dtype), fill_value=np.nan)
         out.attrs.update(metric=comp.metric.name, higher_is_better=comp.metric.higher_is_better)
-        graph = [task(template, ab, bb, ua, ub, i0, j0, built.temp, diagonal)
-                 for ua, ub, i0, j0, ab, bb, diagonal in _block_pairs(comp, grid)]
+        mirror = mirrored(comp)
+        graph = [task(template, ab, bb, ua, ub, i0, j0, built.temp, diagonal, mirror)
+                 for ua, ub, i0, j0, ab, bb, diagonal in _block_pairs(comp, grid, upper=mirror)]
         _compute_writes(client, graph, stats, on_submit)
     return MatrixResult(comp.metric, comp.a, comp.b, _open_zarr(built.target))
 
@@ -391,10 +394,13 @@ def matrix_of(client, comp: Comparison, *, block_rows: int | None = None, stats:
     template = dask.delayed(_template(comp), traverse=False)
     part = dask.delayed(_matrix_part, pure=False)
     places, graph = [], []
-    for ua, ub, i0, j0, ab, bb, diagonal in _block_pairs(comp, grid):
-        places.append((i0, j0))
+    mirror = mirrored(comp)  # blocks on and above the diagonal, each placed twice
+    for ua, ub, i0, j0, ab, bb, diagonal in _block_pairs(comp, grid, upper=mirror):
+        places.append((i0, j0, mirror and not diagonal))
         graph.append(part(template, ab, bb, ua, ub, diagonal))
     out = np.empty((len(comp.a), len(comp.b)), dtype=comp.dtype)
-    for (i0, j0), block in zip(places, _compute(client, graph, stats, on_submit)):
+    for (i0, j0, twice), block in zip(places, _compute(client, graph, stats, on_submit)):
         out[i0 : i0 + block.shape[0], j0 : j0 + block.shape[1]] = block
+        if twice:
+            out[j0 : j0 + block.shape[1], i0 : i0 + block.shape[0]] = block.T
     return out
