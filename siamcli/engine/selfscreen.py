@@ -25,7 +25,7 @@ from .ranking import _SCREEN_BLOCK_COLS, _SCREEN_CHUNK_BYTES, _at_least, _exact_
 #: Self rankings cut the rows into at least this many blocks when they are large enough (only
 #: tiles on and above the diagonal are computed: the diagonal's own waste is 1 / blocks).
 _MIN_BLOCKS = 8
-_MIN_BLOCK_ROWS = 512
+_MIN_BLOCK_ROWS = 2048
 
 
 def self_screen_fits(comp: Comparison, k: int) -> bool:
