@@ -57,6 +57,24 @@ def _keys_of(comp: Comparison, scores: np.ndarray, rows: np.ndarray, j0: int, th
     return keys
 
 
+def _chunk_pairs(comp: Comparison, chunk: np.ndarray, first_row: int, j0: int, bound, key_threshold: float,
+                 threshold, limit: int | None):
+    """(rows, cols, keys, scores) of the pairs of a chunk of scores (rows first_row.., columns j0..)
+    at least as good as `bound`, at most its `limit` best (and ties); None when no row reaches it."""
+    rows = _reaching_rows(comp, chunk, min(bound, key_threshold))
+    if not len(rows):
+        return None
+    sub = chunk if len(rows) == chunk.shape[0] else chunk[rows]
+    keys = _keys_of(comp, sub, rows + first_row, j0, threshold)
+    with np.errstate(invalid="ignore"):
+        valid = keys <= bound  # NaN (left out) fails
+    if limit is not None and np.count_nonzero(valid) > limit:
+        kth = np.partition(keys[valid], limit - 1)[limit - 1]
+        valid &= keys <= kth
+    at, cols = np.nonzero(valid)
+    return rows[at] + first_row, cols + j0, keys[at, cols].astype(np.float64), sub[at, cols].astype(np.float64)
+
+
 def best_pairs(comp: Comparison, limit: int | None, threshold: float | None = None,
                block_rows: int | None = None) -> Ranking:
     """The `limit` best pairs overall (all with None). Self-comparison lists each unordered pair once,
@@ -103,21 +121,11 @@ def best_pairs(comp: Comparison, limit: int | None, threshold: float | None = No
             scores = comp.block(i0, i1, j0, j1, out=view(i1 - i0, j1 - j0))
             starts, step = _row_steps(i1 - i0, j1 - j0)
             for r0 in starts:
-                chunk = scores[r0 : r0 + step]
-                rows = _reaching_rows(comp, chunk, min(bound, key_threshold))
-                if not len(rows):
+                part = _chunk_pairs(comp, scores[r0 : r0 + step], i0 + r0, j0, bound, key_threshold, threshold, limit)
+                if part is None:
                     continue
-                sub = chunk if len(rows) == chunk.shape[0] else chunk[rows]
-                keys = _keys_of(comp, sub, rows + i0 + r0, j0, threshold)
-                with np.errstate(invalid="ignore"):
-                    valid = keys <= bound  # NaN (left out) fails
-                if limit is not None and np.count_nonzero(valid) > limit:
-                    kth = np.partition(keys[valid], limit - 1)[limit - 1]
-                    valid &= keys <= kth
-                at, cols = np.nonzero(valid)
-                found.append((rows[at] + i0 + r0, cols + j0, keys[at, cols].astype(np.float64),
-                              sub[at, cols].astype(np.float64)))
-                found_count += len(at)
+                found.append(part)
+                found_count += len(part[0])
                 if limit is not None and (found_count > max(limit, _MERGE_AFTER)
                                           or (np.isinf(bound) and found_count >= limit)):
                     merge()
