@@ -15,6 +15,7 @@ from scipy.spatial.distance import cdist
 import siamcli
 from siamcli import engine
 from siamcli.engine import blocks, selfscreen
+from test_cli import invoke
 
 #: scipy's name for each metric tested, and whether a larger score is closer.
 SCIPY = {"cosine": ("cosine", True), "euclidean": ("euclidean", False), "sqeuclidean": ("sqeuclidean", False),
@@ -236,3 +237,35 @@ def test_mirror_lower_copies_every_entry_below_the_diagonal(monkeypatch):
     expected = np.triu(m) + np.triu(m, 1).T
     blocks.mirror_lower(m)
     np.testing.assert_array_equal(m, expected)
+
+
+# ---------------------------------------------------------------- the command line
+
+
+@pytest.mark.parametrize("entry", ["runner", "executable"])
+def test_cli_self_matrix_file_equals_two_file_matrix_and_self_limit_lists_each_pair_once(entry, tmp_path):
+    x = np.random.default_rng(10).normal(size=(300, 8)).astype(np.float32)
+    x[250] = x[10]  # an exact duplicate: the best pair
+    np.save(tmp_path / "e.npy", x)
+    np.save(tmp_path / "copy.npy", x)
+    status, _, err = invoke(entry, "matrix", tmp_path / "e.npy", "-o", tmp_path / "self.npy", "--dtype", "float32")
+    assert status == 0, err
+    status, _, err = invoke(entry, "matrix", tmp_path / "e.npy", tmp_path / "copy.npy", "-o", tmp_path / "two.npy",
+                            "--dtype", "float32")
+    assert status == 0, err
+    mine, two = np.load(tmp_path / "self.npy"), np.load(tmp_path / "two.npy")
+    assert mine.dtype == np.float32
+    np.testing.assert_array_equal(mine, mine.T)
+    np.testing.assert_allclose(mine, two, atol=1e-6, rtol=0)
+    np.testing.assert_allclose(mine, 1.0 - cdist(x.astype(np.float64), x.astype(np.float64), "cosine"), atol=1e-5)
+    status, out, err = invoke(entry, "compare", tmp_path / "e.npy", "--limit", "5", "-f", "csv")
+    assert status == 0, err
+    rows = [line.split(",") for line in out.splitlines()[1:]]
+    header = out.splitlines()[0].split(",")
+    a, b = header.index("a_index"), header.index("b_index")
+    pairs = [(int(r[a]), int(r[b])) for r in rows]
+    assert pairs[0] == (10, 250)
+    assert all(i < j for i, j in pairs) and len(set(pairs)) == 5
+    upper = np.triu(mine.astype(np.float64), 1)
+    upper[np.tril_indices(len(x))] = -np.inf
+    assert sorted(pairs) == sorted(zip(*np.unravel_index(np.argsort(-upper, axis=None, kind="stable")[:5], upper.shape)))
