@@ -269,3 +269,58 @@ def test_cli_self_matrix_file_equals_two_file_matrix_and_self_limit_lists_each_p
     upper = np.triu(mine.astype(np.float64), 1)
     upper[np.tril_indices(len(x))] = -np.inf
     assert sorted(pairs) == sorted(zip(*np.unravel_index(np.argsort(-upper, axis=None, kind="stable")[:5], upper.shape)))
+
+
+# ---------------------------------------------------------------- on a Dask cluster
+
+
+@pytest.fixture(scope="module")
+def client():
+    pytest.importorskip("distributed")
+    from siamcli import distributed as dist
+
+    c = dist.connect("local:2")
+    yield c
+    c.close()
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("metric", ["cosine", "euclidean", "manhattan"])
+def test_cluster_self_comparison_tasks_only_on_and_above_the_diagonal_same_answers(client, tmp_path, metric):
+    """5 blocks of rows: 15 block tasks instead of 25 (the same graph otherwise, as an asymmetric
+    metric's shows), and every answer the local engine's, to the last bit."""
+    from siamcli import distributed as dist
+
+    rng = np.random.default_rng(11)
+    x = rng.normal(size=(500, 16)).astype(np.float32)
+    x[480:500] = x[0:20]  # exact ties across blocks
+    every_pair = replace(siamcli.get_metric(metric), symmetric=False)
+    counts = {}
+    for name, chosen in (("mirrored", metric), ("full", every_pair)):
+        stats = dist.RunStats()
+        result = dist.matrix_to_npy(client, x, None, metric=chosen, path=tmp_path / f"{name}.npy", block_rows=100,
+                                    stats=stats)
+        counts[name] = stats.tasks
+        if name == "mirrored":
+            np.testing.assert_array_equal(result.values, siamcli.matrix(x, metric=metric, block_rows=100).values)
+            np.testing.assert_array_equal(result.values, result.values.T)
+    assert counts["full"] - counts["mirrored"] == 10
+    stats = dist.RunStats()
+    got = dist.topk(client, x, None, metric=metric, k=3, block_rows=100, stats=stats)
+    expected = siamcli.compare(x, metric=metric, top_k=3)
+    np.testing.assert_array_equal(got.a_index, expected.a_index)
+    np.testing.assert_array_equal(got.b_index, expected.b_index)
+    np.testing.assert_array_equal(got.score.view(np.int64), expected.score.view(np.int64))
+    # the top-k graph: a task per block on the diagonal, one per pair of blocks above it (both ways)
+    import dask
+    from functools import partial
+
+    from siamcli.backends.dask import ops, tasks as dtasks
+
+    comp = engine.prepare(x, metric=metric)
+    bounds, row_blocks, _, _ = dtasks._grid(comp, 100)
+    finals = ops._self_topk_graph(comp, dtasks._template(comp, 3), (bounds, row_blocks), 3, None,
+                                  partial(dtasks._merge_topk, 3, comp.metric.higher_is_better))
+    names = [str(key[0] if isinstance(key, tuple) else key).split("-")[0]
+             for key in dict(dask.delayed(finals).__dask_graph__())]
+    assert names.count("_topk_block") == 5 and names.count("_topk_pair_block") == 10
