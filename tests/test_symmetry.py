@@ -324,3 +324,24 @@ def test_cluster_self_comparison_tasks_only_on_and_above_the_diagonal_same_answe
     names = [str(key[0] if isinstance(key, tuple) else key).split("-")[0]
              for key in dict(dask.delayed(finals).__dask_graph__())]
     assert names.count("_topk_block") == 5 and names.count("_topk_pair_block") == 10
+
+
+def test_evaluate_classes_pass_mirrored_when_the_matrix_fits_same_figures_as_row_blocks():
+    """evaluate --classes: a matrix that fits in half the budget is computed once per pair and mirrored;
+    the pair scores and retrieval tallies are those of the blocks of whole rows (a small budget)."""
+    from siamcli.reports.evaluation import class_pair_scores
+
+    rng = np.random.default_rng(12)
+    x = rng.normal(size=(600, 12)).astype(np.float32)
+    codes = rng.integers(0, 7, size=600)
+    mirrored = engine.prepare(x, memory=2**24)
+    rows = engine.prepare(x, memory=2**20)  # 600 x 600 x 4 bytes do not fit in half of it
+    here, there = class_pair_scores(mirrored, codes, (1, 5), True), class_pair_scores(rows, codes, (1, 5), True)
+    np.testing.assert_array_equal(here[0], there[0])
+    np.testing.assert_array_equal(here[1], there[1])
+    assert sum(t.hits_at_1 for t in here[2]) == sum(t.hits_at_1 for t in there[2])
+    np.testing.assert_allclose(np.concatenate([t.query_ap for t in here[2]]),
+                               np.concatenate([t.query_ap for t in there[2]]), rtol=0, atol=1e-12)
+    i, j = np.triu_indices(600, 1)
+    np.testing.assert_allclose(here[0], 1.0 - cdist(x.astype(np.float64), x.astype(np.float64), "cosine")[i, j],
+                               atol=1e-6)

@@ -121,7 +121,15 @@ def matrix_row_blocks(comp: Comparison) -> list[tuple[int, int]]:
 
 
 def iter_matrix_rows(comp: Comparison) -> Iterator[tuple[int, np.ndarray]]:
-    """(first row, block of whole rows) of the score matrix, each block within the memory budget."""
+    """(first row, block of whole rows) of the score matrix, each block within the memory budget.
+    A symmetric self-comparison whose whole matrix fits in half the budget computes it once, each
+    pair once (mirrored), and yields its blocks of rows."""
+    n = len(comp.a)
+    if comp.same and comp.metric.symmetric and n * n * comp.dtype.itemsize <= comp.memory // 2:
+        whole = fill_matrix(comp)
+        for i0, i1 in matrix_row_blocks(comp):
+            yield i0, whole[i0:i1]
+        return
     for i0, i1 in matrix_row_blocks(comp):
         yield i0, fill_matrix(comp, row_range=(i0, i1))
 
