@@ -1,9 +1,10 @@
 """Blockwise computation: score matrices, per-row top-k, overall best pairs and paired scores.
 
 Work proceeds in row blocks of A against column blocks of B, so memory follows the block size,
-not N x M. `comparison` binds a metric to its inputs (prepare); `ranking` holds top-k and the
-best pairs overall, `pairs` paired and listed pairs, `blocks` whole matrices, `api` the entry
-points. Progress goes to the callback a Comparison is given (pairs scored per block).
+not N x M. `comparison` binds a metric to its inputs (prepare); `ranking` holds top-k (and
+`selfscreen` a set's top-k against itself, each unordered pair computed once), `overall` the best
+pairs overall, `pairs` paired and listed pairs, `blocks` whole matrices (a self-comparison's
+mirrored), `api` the entry points. Progress goes to the callback a Comparison is given (pairs scored per block).
 """
 
 from ..metrics import get_metric
