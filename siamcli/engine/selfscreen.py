@@ -26,6 +26,9 @@ from .ranking import _SCREEN_BLOCK_COLS, _SCREEN_CHUNK_BYTES, _at_least, _exact_
 #: tiles on and above the diagonal are computed: the diagonal's own waste is 1 / blocks).
 _MIN_BLOCKS = 8
 _MIN_BLOCK_ROWS = 2048
+#: Tiles on the diagonal and this many minus one above it are screened first, one diagonal at a
+#: time: the rows' bounds then come from as many blocks on either side (fewer candidates later).
+_WARM_DISTANCES = 3
 
 
 def self_screen_fits(comp: Comparison, k: int) -> bool:
@@ -94,11 +97,14 @@ def self_screened_topk(comp: Comparison, k: int, threshold: float | None,
     bounds, states, sign, chunk_rows, small, blas = _plan(comp, k, threshold, block_rows)
     with blas:
         # each block against itself first: every row then has k candidates (and a bound) before the
-        # tiles above the diagonal are screened for their columns
+        # tiles above the diagonal are screened for their columns; then against its next few
+        # neighbours, so every row's bound comes from several blocks before the long passes
+        for distance in range(_WARM_DISTANCES):
+            for index in range(len(bounds) - distance):
+                _BlockPass(comp, bounds, states, index, sign, chunk_rows, small).run([index + distance])
         for index in range(len(bounds)):
-            _BlockPass(comp, bounds, states, index, sign, chunk_rows, small).run([index])
-        for index in range(len(bounds)):
-            _BlockPass(comp, bounds, states, index, sign, chunk_rows, small).run(range(index + 1, len(bounds)))
+            later = range(index + _WARM_DISTANCES, len(bounds))
+            _BlockPass(comp, bounds, states, index, sign, chunk_rows, small).run(later)
             kept = states[index].kept
             states[index] = None  # done: its memory goes
             yield _exact_ranking(comp, kept, bounds[index][0], k, threshold)
