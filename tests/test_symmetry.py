@@ -345,3 +345,33 @@ def test_evaluate_classes_pass_mirrored_when_the_matrix_fits_same_figures_as_row
     i, j = np.triu_indices(600, 1)
     np.testing.assert_allclose(here[0], 1.0 - cdist(x.astype(np.float64), x.astype(np.float64), "cosine")[i, j],
                                atol=1e-6)
+
+
+@settings(max_examples=30, deadline=None)
+@given(seed=st.integers(0, 2**16), n1=st.integers(1, 60), n2=st.integers(1, 60), k=st.integers(1, 5),
+       metric=st.sampled_from(["cosine", "euclidean"]), quantile=st.one_of(st.none(), st.floats(0.0, 1.0)))
+def test_block_pair_topk_both_ways_from_one_product_keeps_every_pair_that_ranks(seed, n1, n2, k, metric, quantile):
+    """A cluster's task for a tile above the diagonal: A's rows get their k best among B's rows
+    exactly; B's rows get every pair with A's rows that is among their k best of all (A and B)."""
+    rng = np.random.default_rng(seed)
+    x = tied_rows(rng, n1 + n2, 4)
+    truth = reference_scores(x, metric)
+    higher = SCIPY[metric][1]
+    threshold = None if quantile is None else float(np.quantile(truth, quantile))
+    comp = engine.prepare(x, metric=metric)
+    first, second = selfscreen.block_pair_topk(comp, n1, k, threshold)
+    tolerance = 1e-5 * max(1.0, float(np.abs(truth).max()))
+    for part in (first, second):
+        np.testing.assert_allclose(truth[part.a_index, part.b_index], part.score, atol=tolerance, rtol=0)
+        assert np.all((part.a_index < n1) != (part.b_index < n1))  # only pairs across the two blocks
+    passing = np.ones_like(truth, dtype=bool) if threshold is None else (
+        truth >= threshold + tolerance if higher else truth <= threshold - tolerance)
+    for row in range(n1 + n2):
+        mine = first if row < n1 else second
+        listed = set(mine.b_index[mine.a_index == row].tolist())
+        others = np.arange(n1, n1 + n2) if row < n1 else np.delete(np.arange(n1 + n2), row)
+        key = -truth[row, others] if higher else truth[row, others]
+        clear = np.sort(key)[k - 1] if len(key) >= k else np.inf  # the k-th best key among the candidates
+        must = [c for c, v in zip(others, key) if v < clear - tolerance and passing[row, c]
+                and (c >= n1) == (row < n1)]
+        assert set(must) <= listed
