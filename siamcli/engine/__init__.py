@@ -1,9 +1,10 @@
 """Blockwise computation: score matrices, per-row top-k, overall best pairs and paired scores.
 
 Work proceeds in row blocks of A against column blocks of B, so memory follows the block size,
-not N x M. `comparison` binds a metric to its inputs (prepare); `ranking` holds top-k and the
-best pairs overall, `pairs` paired and listed pairs, `blocks` whole matrices, `api` the entry
-points. Progress goes to the callback a Comparison is given (pairs scored per block).
+not N x M. `comparison` binds a metric to its inputs (prepare); `ranking` holds top-k (and
+`selfscreen` a set's top-k against itself, each unordered pair computed once), `overall` the best
+pairs overall, `pairs` paired and listed pairs, `blocks` whole matrices (a self-comparison's
+mirrored), `api` the entry points. Progress goes to the callback a Comparison is given (pairs scored per block).
 """
 
 from ..metrics import get_metric
@@ -28,7 +29,8 @@ from .comparison import (
     whole_tiles,
 )
 from .pairs import iter_paired, pair_scores, paired_best, scored_pairs
-from .ranking import best_pairs, best_per_row_index, can_screen, iter_topk
+from .overall import best_pairs
+from .ranking import best_per_row_index, can_screen, iter_topk
 
 __all__ = [
     "DEFAULT_MEMORY_BYTES", "EXACT_ROWS_PER_CHUNK", "MAX_MEMORY_BYTES", "ZERO_VECTOR_POLICIES", "Comparison",

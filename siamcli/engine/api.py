@@ -12,7 +12,8 @@ from ..results import MatrixResult, Ranking, Score, Verdicts
 from .blocks import fill_matrix
 from .comparison import DEFAULT_MEMORY_BYTES, Comparison, check_counts, check_threshold, prepare
 from .pairs import iter_paired, paired_best
-from .ranking import best_pairs, iter_topk
+from .overall import best_pairs
+from .ranking import iter_topk
 
 
 def rankings(comp: Comparison, *, top_k: int | None = 5, limit: int | str | None = None,

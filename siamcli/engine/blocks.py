@@ -18,6 +18,8 @@ def fill_matrix(comp: Comparison, out: np.ndarray | None = None, block_rows: int
     m = len(comp.b)
     if out is None:
         out = np.empty((r1 - r0, m), dtype=comp.dtype)
+    if row_range is None and comp.same and comp.metric.symmetric:
+        return _fill_mirrored(comp, out, block_rows)
     # A kernel that writes into `out` needs no memory for the scores: blocks of whole rows. Into
     # another type (matrix -o --dtype), each block is scored within the budget, then copied.
     direct = comp.metric.writes_into and out.dtype == comp.dtype
@@ -36,6 +38,65 @@ def fill_matrix(comp: Comparison, out: np.ndarray | None = None, block_rows: int
             else:
                 target[...] = _fitting(comp.block(i0, i1, j0, j1, out=view(i1 - i0, j1 - j0)), out.dtype)
     return out
+
+
+def _fill_mirrored(comp: Comparison, out: np.ndarray, block_rows: int | None) -> np.ndarray:
+    """The score matrix of a set against itself: blocks on and above the diagonal are computed (in
+    whole product tiles, as fill_matrix places them: the same scores to the last bit), and every
+    entry below the diagonal is the mirror of its pair above it, so the matrix is symmetric."""
+    from ..metrics import kernels
+
+    n = len(comp.a)
+    direct = comp.metric.writes_into and out.dtype == comp.dtype
+    if block_rows:
+        br = bc = max(1, block_rows)
+    else:  # square blocks of whole tiles (two, one per thread), within the budget when scored apart
+        tile_rows, tile_cols = kernels.PRODUCT_TILE
+        bc = whole_tiles(tile_cols, n, 1)
+        br = whole_tiles(tile_cols, n, 0)
+        if not direct:
+            br, bc = (min(br, size) for size in comp.block_sizes())
+    view = None if direct else comp.score_buffer(min(br, n), min(bc, n))
+    skipped = 0
+    for i0 in range(0, n, br):
+        i1 = min(n, i0 + br)
+        for j0 in range(0, n, bc):
+            j1 = min(n, j0 + bc)
+            if j1 <= i0:  # entirely below the diagonal: mirrored
+                skipped += (i1 - i0) * (j1 - j0)
+                continue
+            target = out[i0:i1, j0:j1]
+            if view is None:
+                comp.block(i0, i1, j0, j1, out=target)
+            else:
+                target[...] = _fitting(comp.block(i0, i1, j0, j1, out=view(i1 - i0, j1 - j0)), out.dtype)
+    mirror_lower(out)
+    comp.report(skipped)
+    return out
+
+
+#: Rows and columns of the squares mirror_lower copies at once (a square and its mirror stay in cache).
+_MIRROR_SQUARE = 512
+
+
+def mirror_lower(out: np.ndarray) -> None:
+    """Every entry below the diagonal of a square matrix set to its mirror above it, square by square
+    on the worker threads."""
+    from ..metrics import kernels
+
+    n, step = out.shape[0], _MIRROR_SQUARE
+    starts = range(0, n, step)
+
+    def band(b: int) -> None:
+        p0 = starts[b]
+        p1 = min(n, p0 + step)
+        square = out[p0:p1, p0:p1]
+        lower = np.tril_indices(p1 - p0, -1)
+        square[lower] = square.T[lower]
+        for q0 in range(p1, n, step):  # the squares to the right of the diagonal: their mirrors below it
+            out[q0 : q0 + step, p0:p1] = out[p0:p1, q0 : q0 + step].T
+
+    kernels.start_each(band, len(starts), threaded=out.size >= 2**22)()
 
 
 def _fitting(scores: np.ndarray, dtype: np.dtype) -> np.ndarray:
@@ -60,7 +121,15 @@ def matrix_row_blocks(comp: Comparison) -> list[tuple[int, int]]:
 
 
 def iter_matrix_rows(comp: Comparison) -> Iterator[tuple[int, np.ndarray]]:
-    """(first row, block of whole rows) of the score matrix, each block within the memory budget."""
+    """(first row, block of whole rows) of the score matrix, each block within the memory budget.
+    A symmetric self-comparison whose whole matrix fits in half the budget computes it once, each
+    pair once (mirrored), and yields its blocks of rows."""
+    n = len(comp.a)
+    if comp.same and comp.metric.symmetric and n * n * comp.dtype.itemsize <= comp.memory // 2:
+        whole = fill_matrix(comp)
+        for i0, i1 in matrix_row_blocks(comp):
+            yield i0, whole[i0:i1]
+        return
     for i0, i1 in matrix_row_blocks(comp):
         yield i0, fill_matrix(comp, row_range=(i0, i1))
 

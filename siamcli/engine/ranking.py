@@ -32,27 +32,12 @@ def _row_candidates(keys: np.ndarray, k: int):
 #: A block's scores are ranked in row chunks of about this many bytes, so that the keys and masks
 #: made for them stay this small whatever the block's size (the budget is the block's scores).
 _SELECT_CHUNK_BYTES = 2**21
-#: best_pairs merges its found pairs once they outnumber the best so far and this many (few merges).
-_MERGE_AFTER = 2**16
 
 
 def _row_steps(rows: int, width: int) -> tuple[range, int]:
     """(starts, step) of row chunks of a block `width` scores wide (see _SELECT_CHUNK_BYTES)."""
     step = max(1, _SELECT_CHUNK_BYTES // max(1, 8 * width))
     return range(0, rows, step), step
-
-
-def _keys_of(comp: Comparison, scores: np.ndarray, i0: int, j0: int, threshold, upper_only: bool) -> np.ndarray:
-    """Ranking keys of scores whose first entry is the pair (i0, j0): NaN for pairs left out
-    (self-pairs, or with upper_only every pair on or below the diagonal; pairs failing the threshold)."""
-    keys = comp.keys(scores)
-    if comp.same:
-        gi = np.arange(i0, i0 + scores.shape[0])[:, None]
-        gj = np.arange(j0, j0 + scores.shape[1])[None, :]
-        keys[(gj <= gi) if upper_only else (gj == gi)] = np.nan
-    if threshold is not None:
-        keys[keys > comp.key_threshold(threshold)] = np.nan
-    return keys
 
 
 # ---------------------------------------------------------------- rankings
@@ -69,7 +54,10 @@ def iter_topk(comp: Comparison, k: int | None, threshold: float | None = None,
     n, m = len(comp.a), len(comp.b)
     k = m if k is None else k
     if can_screen(comp, k):
-        yield from _screened_topk(comp, k, threshold, block_rows)
+        from .selfscreen import self_screen_fits, self_screened_topk
+
+        screened = self_screened_topk if self_screen_fits(comp, k) else _screened_topk
+        yield from screened(comp, k, threshold, block_rows)
         return
     br, bc = comp.block_sizes(block_rows, candidates=min(k, m))
     higher = comp.metric.higher_is_better
@@ -397,63 +385,3 @@ def _open_row_candidates(comp: Comparison, scores, open_rows, i0, j0, k, thresho
     if not rows_found:
         return np.empty(0, np.intp), np.empty(0, np.intp)
     return np.concatenate(rows_found), np.concatenate(cols_found)
-
-
-def best_pairs(comp: Comparison, limit: int | None, threshold: float | None = None,
-               block_rows: int | None = None) -> Ranking:
-    """The `limit` best pairs overall (all with None). Self-comparison lists each unordered pair once.
-
-    Blocks are ranked in row chunks (_SELECT_CHUNK_BYTES); a chunk keeps its pairs at least as
-    good as the limit-th best key so far (ties too: they may still win on index) and at most its
-    own `limit` best, and these are merged with the best so far once they outnumber them."""
-    n, m = len(comp.a), len(comp.b)
-    br, bc = comp.block_sizes(block_rows)
-    best = (np.empty(0, np.int64), np.empty(0, np.int64), np.empty(0), np.empty(0))  # rows, cols, keys, scores
-    found: list[tuple[np.ndarray, ...]] = []
-    found_count = 0
-    bound = np.float64(np.inf)  # the limit-th best key so far
-
-    def merge():
-        """The best so far and the found pairs, sorted: each column is joined and each part
-        dropped in turn, so a merge of many pairs (--limit all) holds few copies of them."""
-        nonlocal best, found, found_count, bound
-        parts = [list(best), *(list(part) for part in found)]
-        best, found, found_count = (), [], 0
-        columns = []
-        for i in range(4):
-            columns.append(np.concatenate([part[i] for part in parts]))
-            for part in parts:
-                part[i] = None
-        order = np.lexsort((columns[1], columns[0], columns[2]))[:limit]
-        for i in range(4):
-            columns[i] = columns[i][order]
-        best = tuple(columns)
-        if limit is not None and len(order) == limit:
-            bound = np.float64(best[2][-1])
-
-    view = comp.score_buffer(min(br, n), min(bc, m))
-    for i0 in range(0, n, br):
-        i1 = min(n, i0 + br)
-        for j0 in range(0, m, bc):
-            j1 = min(m, j0 + bc)
-            if comp.same and j1 <= i0 + 1:
-                comp.report((i1 - i0) * (j1 - j0))
-                continue  # entirely on or below the diagonal
-            scores = comp.block(i0, i1, j0, j1, out=view(i1 - i0, j1 - j0))
-            starts, step = _row_steps(i1 - i0, j1 - j0)
-            for r0 in starts:
-                chunk = scores[r0 : r0 + step]
-                keys = _keys_of(comp, chunk, i0 + r0, j0, threshold, upper_only=True)
-                with np.errstate(invalid="ignore"):
-                    valid = keys <= bound  # NaN (left out) fails
-                if limit is not None and np.count_nonzero(valid) > limit:
-                    kth = np.partition(keys[valid], limit - 1)[limit - 1]
-                    valid &= keys <= kth
-                rows, cols = np.nonzero(valid)
-                found.append((rows + i0 + r0, cols + j0, keys[rows, cols].astype(np.float64),
-                              chunk[rows, cols].astype(np.float64)))
-                found_count += len(rows)
-                if limit is not None and found_count > max(limit, _MERGE_AFTER):
-                    merge()
-    merge()
-    return Ranking(comp.metric, comp.a, comp.b, best[0], best[1], best[3], np.arange(1, len(best[3]) + 1), "overall")

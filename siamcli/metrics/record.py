@@ -140,6 +140,9 @@ class Metric:
     #: Scores lie in a fixed range whatever the vectors' magnitudes (cosine: [-1, 1]). Otherwise they
     #: grow with them, and float32 inputs large enough to overflow float32 scores compute in float64.
     bounded: bool = False
+    #: score(a, b) = score(b, a): a set compared with itself computes each unordered pair once
+    #: (tiles on and above the diagonal) and mirrors it; False: every ordered pair is computed.
+    symmetric: bool = True
 
     def __post_init__(self):
         if self.kind not in ("distance", "similarity"):

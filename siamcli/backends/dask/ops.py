@@ -32,9 +32,11 @@ from .tasks import (
     _paired_block,
     _template,
     _topk_block,
+    _topk_pair_block,
     _tree,
     _write_rows,
     _zarr_block,
+    mirrored,
     SHARD_NAME,
 )
 
@@ -71,13 +73,39 @@ def topk_of(client, comp: Comparison, k: int | None = 5, threshold: float | None
 
     template = dask.delayed(template, traverse=False)  # one copy in the graph, not one per task
     task = dask.delayed(_topk_block, pure=False)
+    if comp.same and comp.metric.symmetric:
+        finals = _self_topk_graph(comp, template, (a_bounds, a_blocks), k, threshold, merge)
+        return _topk_ranking(comp, _compute(client, finals, stats, on_submit))
     finals = []
     for i, ((i0, i1), a_rows) in enumerate(zip(a_bounds, a_blocks)):
         parts = [task(template, a_rows, b_rows, comp.undefined_a[i0:i1], comp.undefined_b[j0:j1], i0, j0,
                       k, threshold, comp.same and i == j)
                  for j, ((j0, j1), b_rows) in enumerate(zip(b_bounds, b_blocks))]
         finals.append(_tree(parts, merge))
-    found = _compute(client, finals, stats, on_submit)
+    return _topk_ranking(comp, _compute(client, finals, stats, on_submit))
+
+
+def _self_topk_graph(comp: Comparison, template, grid, k, threshold, merge) -> list:
+    """A self-comparison's top-k tasks: only tiles on and above the diagonal; each tile above it
+    ranks both its blocks' rows (one product), and each row block merges its parts."""
+    import dask
+
+    bounds, blocks = grid
+    diagonal = dask.delayed(_topk_block, pure=False)
+    pair = dask.delayed(_topk_pair_block, pure=False, nout=2)
+    parts: list[list] = [[] for _ in bounds]
+    for i, ((i0, i1), a_rows) in enumerate(zip(bounds, blocks)):
+        ua = comp.undefined_a[i0:i1]
+        parts[i].append(diagonal(template, a_rows, a_rows, ua, ua, i0, i0, k, threshold, True))
+        for j in range(i + 1, len(bounds)):
+            (j0, j1), b_rows = bounds[j], blocks[j]
+            rows_side, columns_side = pair(template, a_rows, b_rows, ua, comp.undefined_a[j0:j1], i0, j0, k, threshold)
+            parts[i].append(rows_side)
+            parts[j].append(columns_side)
+    return [_tree(row_parts, merge) for row_parts in parts]
+
+
+def _topk_ranking(comp: Comparison, found) -> Ranking:
     rows, cols, scores, ranks = (np.concatenate([f[n] for f in found]) for n in range(4))
     return Ranking(comp.metric, comp.a, comp.b, rows.astype(np.int64), cols.astype(np.int64),
                    scores.astype(np.float64), ranks.astype(np.int64), "row")
@@ -155,8 +183,9 @@ def matrix_to_npy_of(client, comp: Comparison, *, path: str | os.PathLike, dtype
         del reserved  # the file is written by the workers, not through this map
         template = dask.delayed(_template(comp), traverse=False)
         task = dask.delayed(_matrix_block, pure=False)
-        graph = [task(template, ab, bb, ua, ub, i0, j0, out.temp, diagonal)
-                 for ua, ub, i0, j0, ab, bb, diagonal in _block_pairs(comp, _grid(comp, block_rows))]
+        mirror = mirrored(comp)  # blocks above the diagonal also write their mirror
+        graph = [task(template, ab, bb, ua, ub, i0, j0, out.temp, diagonal, mirror)
+                 for ua, ub, i0, j0, ab, bb, diagonal in _block_pairs(comp, _grid(comp, block_rows), upper=mirror)]
         _compute_writes(client, graph, stats, on_submit)
     return MatrixResult(comp.metric, comp.a, comp.b, np.load(out.target, mmap_mode="r"))
 
@@ -315,8 +344,9 @@ def matrix_to_zarr_of(client, comp: Comparison, *, path: str | os.PathLike, dtyp
                               chunks=(_chunk_length(grid[0]), _chunk_length(grid[2])),
                               dtype=np.dtype(dtype or comp.dtype), fill_value=np.nan)
         out.attrs.update(metric=comp.metric.name, higher_is_better=comp.metric.higher_is_better)
-        graph = [task(template, ab, bb, ua, ub, i0, j0, built.temp, diagonal)
-                 for ua, ub, i0, j0, ab, bb, diagonal in _block_pairs(comp, grid)]
+        mirror = mirrored(comp)
+        graph = [task(template, ab, bb, ua, ub, i0, j0, built.temp, diagonal, mirror)
+                 for ua, ub, i0, j0, ab, bb, diagonal in _block_pairs(comp, grid, upper=mirror)]
         _compute_writes(client, graph, stats, on_submit)
     return MatrixResult(comp.metric, comp.a, comp.b, _open_zarr(built.target))
 
@@ -364,10 +394,13 @@ def matrix_of(client, comp: Comparison, *, block_rows: int | None = None, stats:
     template = dask.delayed(_template(comp), traverse=False)
     part = dask.delayed(_matrix_part, pure=False)
     places, graph = [], []
-    for ua, ub, i0, j0, ab, bb, diagonal in _block_pairs(comp, grid):
-        places.append((i0, j0))
+    mirror = mirrored(comp)  # blocks on and above the diagonal, each placed twice
+    for ua, ub, i0, j0, ab, bb, diagonal in _block_pairs(comp, grid, upper=mirror):
+        places.append((i0, j0, mirror and not diagonal))
         graph.append(part(template, ab, bb, ua, ub, diagonal))
     out = np.empty((len(comp.a), len(comp.b)), dtype=comp.dtype)
-    for (i0, j0), block in zip(places, _compute(client, graph, stats, on_submit)):
+    for (i0, j0, twice), block in zip(places, _compute(client, graph, stats, on_submit)):
         out[i0 : i0 + block.shape[0], j0 : j0 + block.shape[1]] = block
+        if twice:
+            out[j0 : j0 + block.shape[1], i0 : i0 + block.shape[0]] = block.T
     return out

@@ -78,22 +78,34 @@ def _grid(comp: Comparison, block_rows: int | None, tiled: bool = True):
 def _matrix_grid(comp: Comparison, block_rows: int | None, whole_rows: bool):
     """_grid for writing the matrix, A's blocks split so that the scores one task holds (its block,
     or with `whole_rows` its rows of the whole matrix) stay within the memory budget: blocks of
-    65,536 x 65,536 would be 16 GiB. Splits fall on whole product tiles when the budget holds one."""
+    65,536 x 65,536 would be 16 GiB. Splits fall on whole product tiles when the budget holds one.
+    A mirrored self-comparison (see mirrored) has B's blocks split alike: its grid is symmetric."""
     a_bounds = _bounds(comp.a, block_rows)
     b_bounds = a_bounds if comp.same else _bounds(comp.b, block_rows)
     width = len(comp.b) if whole_rows else max(j1 - j0 for j0, j1 in b_bounds)
     step = whole_tiles(comp.memory // (2 * width * comp.dtype.itemsize), len(comp.a), 0)
     split = [(r, min(r1, r + step)) for r0, r1 in a_bounds for r in range(r0, r1, step)]
-    b_blocks = _blocks(comp.b, b_bounds)
-    return split, _blocks(comp.a, split), b_bounds, b_blocks
+    a_blocks = _blocks(comp.a, split)
+    if mirrored(comp) and not whole_rows:
+        return split, a_blocks, split, a_blocks
+    return split, a_blocks, b_bounds, _blocks(comp.b, b_bounds)
 
 
-def _block_pairs(comp: Comparison, grid):
+def mirrored(comp: Comparison) -> bool:
+    """Whether a matrix is computed on and above the diagonal only, and mirrored (a symmetric
+    metric's self-comparison, as the local engine's fill_matrix)."""
+    return comp.same and comp.metric.symmetric
+
+
+def _block_pairs(comp: Comparison, grid, upper: bool = False):
     """(undefined rows of the A block and of the B block, i0, j0, A block, B block, diagonal) for
-    every pair of blocks of a grid; `diagonal`: the same rows of a self-comparison on both sides."""
+    every pair of blocks of a grid; `diagonal`: the same rows of a self-comparison on both sides.
+    `upper`: only the pairs on and above the diagonal (of a symmetric grid)."""
     a_bounds, a_blocks, b_bounds, b_blocks = grid
     for (i0, i1), ab in zip(a_bounds, a_blocks):
         for (j0, j1), bb in zip(b_bounds, b_blocks):
+            if upper and j0 < i0:
+                continue
             yield (comp.undefined_a[i0:i1], comp.undefined_b[j0:j1], i0, j0, ab, bb,
                    comp.same and (i0, i1) == (j0, j1))
 
@@ -139,6 +151,26 @@ def _topk_block(template, a_rows, b_rows, undefined_a, undefined_b, i0, j0, k, t
     return ranking.a_index + i0, ranking.b_index + j0, ranking.score
 
 
+def _topk_pair_block(template, a_rows, b_rows, undefined_a, undefined_b, i0, j0, k, threshold):
+    """For a tile above the diagonal of a self-comparison (rows i0.. of A's block, j0.. of B's):
+    (rows, cols, scores) of each row's k best among the other block, for A's block's rows and for
+    B's, in global indices (a task). Screened rankings take both from one product; others rank
+    the block both ways, as the tasks of the two tiles would."""
+    from ...engine.selfscreen import block_pair_topk
+
+    _one_thread_per_task()
+    split = len(a_rows)
+    both = EmbeddingSet(np.concatenate([a_rows, b_rows]), None, "A blocks")
+    undefined = np.concatenate([undefined_a, undefined_b])
+    comp = replace(template, a=both, b=both, same=True, undefined_a=undefined, undefined_b=undefined)
+    if k is not None and comp.metric.symmetric and can_screen(comp, k):
+        parts = block_pair_topk(comp, split, k, threshold)
+        place = lambda index: np.where(index < split, index + i0, index - split + j0)  # noqa: E731
+        return tuple((place(p.a_index), place(p.b_index), p.score) for p in parts)
+    return (_topk_block(template, a_rows, b_rows, undefined_a, undefined_b, i0, j0, k, threshold, False),
+            _topk_block(template, b_rows, a_rows, undefined_b, undefined_a, j0, i0, k, threshold, False))
+
+
 def _merge_topk(k: int, higher: bool, *parts):
     """The k best per row of several partial lists, with the engine's tie rule: key (smaller
     is better; NaN last), then column index. Returns (rows, cols, scores, ranks)."""
@@ -165,13 +197,17 @@ def _paired_block(template, a_rows, b_rows, undefined_a, undefined_b, i0, thresh
     return ranking.a_index + i0, ranking.score
 
 
-def _matrix_block(template, a_rows, b_rows, undefined_a, undefined_b, i0, j0, path, diagonal) -> int:
-    """Writes one block of the matrix into the .npy at `path` (opened r+), returns its pairs."""
+def _matrix_block(template, a_rows, b_rows, undefined_a, undefined_b, i0, j0, path, diagonal,
+                  mirror: bool = False) -> int:
+    """Writes one block of the matrix into the .npy at `path` (opened r+), and with `mirror` its
+    transpose in the mirrored place; returns its pairs."""
     comp = _block_comparison(template, a_rows, b_rows, undefined_a, undefined_b, diagonal)
     out = np.load(path, mmap_mode="r+")
-    fill_matrix(comp, out[i0 : i0 + len(comp.a), j0 : j0 + len(comp.b)])
+    block = fill_matrix(comp, out[i0 : i0 + len(comp.a), j0 : j0 + len(comp.b)])
+    if mirror and not diagonal:
+        out[j0 : j0 + len(comp.b), i0 : i0 + len(comp.a)] = block.T
     out.flush()
-    return len(comp.a) * len(comp.b)
+    return len(comp.a) * len(comp.b) * (2 if mirror and not diagonal else 1)
 
 
 def _class_block(template: Comparison, vectors, undefined, codes, ks, i0: int, i1: int, all_pairs: bool):
@@ -228,12 +264,16 @@ def _chunk_length(bounds: list[tuple[int, int]]) -> int:
     return int(np.gcd.reduce(starts)) if starts else max(1, bounds[0][1] if bounds else 1)
 
 
-def _zarr_block(template, a_rows, b_rows, undefined_a, undefined_b, i0, j0, path, diagonal) -> int:
+def _zarr_block(template, a_rows, b_rows, undefined_a, undefined_b, i0, j0, path, diagonal,
+                mirror: bool = False) -> int:
     """Computes one block of the matrix and writes it into the zarr array at `path`, whose chunks
-    no other block touches (a task); returns its pairs."""
+    no other block touches (a task), and with `mirror` its transpose in the mirrored place; returns its pairs."""
     values = _matrix_part(template, a_rows, b_rows, undefined_a, undefined_b, diagonal)
     out = _open_zarr(path, mode="r+")
     out[i0 : i0 + values.shape[0], j0 : j0 + values.shape[1]] = values.astype(out.dtype, copy=False)
+    if mirror and not diagonal:
+        out[j0 : j0 + values.shape[1], i0 : i0 + values.shape[0]] = values.T.astype(out.dtype, copy=False)
+        return 2 * values.size
     return values.size
 
 

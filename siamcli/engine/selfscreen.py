@@ -1,0 +1,289 @@
+"""Per-row top-k of a set against itself, each unordered pair computed once.
+
+The rows are cut into blocks; only product tiles on and above the diagonal are computed. A tile
+of row block I against block J > I is screened twice while it is in cache: for its rows (the
+pairs of I's rows) and, transposed, for its columns (the same values are the pairs of J's rows).
+Block I is finished once its tiles are done: the tiles of earlier blocks already gave its rows
+their candidates from the columns before it (and tight bounds from the start). The kept
+candidates are scored exactly by the paired kernel in the row's own orientation, as in
+ranking._screened_topk, so the rankings are the same to the last bit.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+from functools import partial
+from typing import Iterator
+
+import numpy as np
+
+from ..results import Ranking
+from .comparison import _CANDIDATE_BYTES, Comparison
+from .ranking import _SCREEN_BLOCK_COLS, _SCREEN_CHUNK_BYTES, _at_least, _exact_ranking, _keep_close
+
+#: Self rankings cut the rows into at least this many blocks when they are large enough (only
+#: tiles on and above the diagonal are computed: the diagonal's own waste is 1 / blocks).
+_MIN_BLOCKS = 8
+_MIN_BLOCK_ROWS = 2048
+#: Tiles on the diagonal and this many minus one above it are screened first, one diagonal at a
+#: time: the rows' bounds then come from as many blocks on either side (fewer candidates later).
+_WARM_DISTANCES = 3
+
+
+def self_screen_fits(comp: Comparison, k: int) -> bool:
+    """Whether every row's candidates fit in half the budget at once (rows take candidates from
+    tiles of earlier blocks before their own block is reached)."""
+    return (comp.same and comp.metric.symmetric and comp.metric.screen is not None
+            and len(comp.a) * _CANDIDATE_BYTES * k <= comp.memory // 2)
+
+
+class _Candidates:
+    """The candidates of one block of rows: kept ones, pending ones, each row's running k-th best
+    good value (kth; -inf: fewer than k so far) and the largest slack of any tile so far."""
+
+    def __init__(self, rows_n: int, k: int, good_threshold):
+        self.rows_n, self.k, self.good_threshold = rows_n, k, good_threshold
+        self.kept = (np.empty(0, np.intp), np.empty(0, np.intp), np.empty(0))
+        self.kth = np.full(rows_n, -np.inf)
+        self.slack = np.zeros(rows_n)
+        self.pending: list = []
+        self.pending_count = 0
+
+    def add(self, rows, cols, values) -> None:
+        if len(rows):
+            self.pending.append((rows, cols, values))
+            self.pending_count += len(rows)
+
+    def short_of_k(self) -> bool:
+        return bool(np.isneginf(self.kth).any())
+
+    def settle(self, force: bool = False) -> None:
+        """Narrows the candidates to the close ones when they pile up (or some row is short of k)."""
+        if self.pending and (force or self.pending_count > self.rows_n * max(self.k, 8) or self.short_of_k()):
+            self.kept, self.kth = _keep_close(self.kept, self.pending, self.rows_n, self.k, self.slack,
+                                              self.good_threshold)
+            self.pending, self.pending_count = [], 0
+
+
+def _plan(comp: Comparison, k: int, threshold, block_rows: int | None, split: int | None = None):
+    """(bounds, states, sign, chunk_rows, small, blas context) of a screened self ranking; with
+    `split`, no block spans it."""
+    from ..metrics import kernels
+
+    n, d = len(comp.a), comp.a.dim
+    screen = comp.metric.screen
+    sign = 1.0 if screen.higher else -1.0
+    chunk_bytes = min(_SCREEN_CHUNK_BYTES, comp.memory // (8 * kernels.threads()))
+    if block_rows is not None:
+        size = max(1, block_rows)
+    else:
+        widest = max(1, min(_SCREEN_BLOCK_COLS, chunk_bytes // (64 * comp.dtype.itemsize)))
+        size = min(n, widest, max(_MIN_BLOCK_ROWS, -(-n // _MIN_BLOCKS)))
+    edges = [(0, n)] if split is None else [(0, split), (split, n)]
+    bounds = [(b0, min(e1, b0 + size)) for e0, e1 in edges for b0 in range(e0, e1, size)]
+    good_threshold = None if threshold is None else sign * float(screen.value(np.float64(threshold)))
+    states = [_Candidates(b1 - b0, k, good_threshold) for b0, b1 in bounds]
+    small = n * n * (d + 2) <= 2**25  # a few milliseconds: not worth threads
+    chunk_rows = max(1, min(size, chunk_bytes // (size * comp.dtype.itemsize),
+                            -(-size // (1 if small else kernels.threads()))))
+    blas = contextlib.nullcontext() if small else kernels.one_blas_thread_for(chunk_rows, size, d + 2)
+    return bounds, states, sign, chunk_rows, small, blas
+
+
+def self_screened_topk(comp: Comparison, k: int, threshold: float | None,
+                       block_rows: int | None) -> Iterator[Ranking]:
+    """iter_topk of a set against itself through the metric's Screen (see the module's docstring)."""
+    bounds, states, sign, chunk_rows, small, blas = _plan(comp, k, threshold, block_rows)
+    with blas:
+        # each block against itself first: every row then has k candidates (and a bound) before the
+        # tiles above the diagonal are screened for their columns; then against its next few
+        # neighbours, so every row's bound comes from several blocks before the long passes
+        for distance in range(_WARM_DISTANCES):
+            for index in range(len(bounds) - distance):
+                _BlockPass(comp, bounds, states, index, sign, chunk_rows, small).run([index + distance])
+        for index in range(len(bounds)):
+            later = range(index + _WARM_DISTANCES, len(bounds))
+            _BlockPass(comp, bounds, states, index, sign, chunk_rows, small).run(later)
+            kept = states[index].kept
+            states[index] = None  # done: its memory goes
+            yield _exact_ranking(comp, kept, bounds[index][0], k, threshold)
+
+
+def block_pair_topk(comp: Comparison, split: int, k: int, threshold: float | None,
+                    block_rows: int | None = None) -> tuple[Ranking, Ranking]:
+    """For a set that stacks two blocks of a larger set (rows :split, then split:), compared with
+    itself: the k best of each row of the first block among the rows of the second, and of each
+    row of the second among the rows of the first, from one product (a cluster's task for a tile
+    above the diagonal). The second block's rows are first ranked among themselves, for bounds
+    only: those pairs are dropped (the task on the diagonal gives them), which keeps every pair
+    that ranks among all the rows."""
+    bounds, states, sign, chunk_rows, small, blas = _plan(comp, k, threshold, block_rows, split)
+    first = [i for i, (b0, _) in enumerate(bounds) if b0 < split]
+    second = [i for i, (b0, _) in enumerate(bounds) if b0 >= split]
+    with blas:
+        for index in second:
+            _BlockPass(comp, bounds, states, index, sign, chunk_rows, small).run([index])
+        for index in first:
+            _BlockPass(comp, bounds, states, index, sign, chunk_rows, small).run(second)
+        for index in second:
+            states[index].settle(force=True)
+    parts = []
+    for group in (first, second):
+        rankings = []
+        for index in group:
+            rows, cols, good = states[index].kept
+            keep = cols < split if index in second else cols >= split
+            rankings.append(_exact_ranking(comp, (rows[keep], cols[keep], good[keep]), bounds[index][0], k, threshold))
+        parts.append(Ranking.concat(rankings, comp.metric, comp.a, comp.b, "row"))
+    return parts[0], parts[1]
+
+
+class _BlockPass:
+    """The tiles of row block `index` against itself and every later block (see the module)."""
+
+    def __init__(self, comp: Comparison, bounds, states, index: int, sign: float, chunk_rows: int, small: bool):
+        self.comp, self.bounds, self.states, self.index, self.sign = comp, bounds, states, index, sign
+        self.screen = comp.metric.screen
+        self.small = small
+        self.i0, i1 = bounds[index]
+        rows = comp.rows(comp.a, self.i0, i1)
+        self.left = self.screen.left(rows)
+        self.right_own = self.left if self.screen.right is self.screen.left else self.screen.right(rows)
+        self.row_parts = [(r0, min(i1 - self.i0, r0 + chunk_rows)) for r0 in range(0, i1 - self.i0, chunk_rows)]
+        self.own = threading.local()  # each thread's product buffer
+        self.buffer_size = chunk_rows * max(b1 - b0 for b0, b1 in bounds)
+        self.state = states[index]
+        self.state.settle(force=True)  # the candidates earlier blocks gave: bounds tight from the start
+
+    def operands(self, other: int):
+        """(right operand of block `other`, its left operand's slack against this block's right) or
+        for this block itself, its own right operand and no column slack."""
+        if other == self.index:
+            return self.right_own, None
+        b0, b1 = self.bounds[other]
+        rows = self.comp.rows(self.comp.a, b0, b1)
+        left = self.screen.left(rows)
+        right = left if self.screen.right is self.screen.left else self.screen.right(rows)
+        return right, self.screen.slack(left, self.right_own)
+
+    def run(self, others) -> None:
+        """Screens the tiles of this block against each block of `others` (this one or later ones)."""
+        from ..metrics import kernels
+
+        state, others = self.state, list(others)
+        if not others:
+            return
+        in_flight, upcoming = None, self.operands(others[0])
+        for at, other in enumerate(others):
+            right, column_slack = upcoming
+            np.maximum(state.slack, self.screen.slack(self.left, right), out=state.slack)
+            if column_slack is not None:
+                np.maximum(self.states[other].slack, column_slack, out=self.states[other].slack)
+            screening = kernels.start_each(partial(self.screen_tile, other, right), len(self.row_parts),
+                                           threaded=not self.small)
+            if in_flight:
+                self.take(*in_flight)
+            in_flight = (screening, other)
+            if state.short_of_k() or self.states[other].short_of_k():
+                self.take(*in_flight)
+                in_flight = None
+            if at + 1 < len(others):
+                upcoming = self.operands(others[at + 1])
+        if in_flight:
+            self.take(*in_flight)
+        state.settle(force=True)
+
+    def take(self, waiter, other: int) -> None:
+        """A tile's candidates, for this block's rows and (transposed) for the other block's."""
+        columns = self.states[other]
+        for row_hits, column_hits in waiter():
+            self.state.add(*row_hits)
+            if column_hits is not None:
+                columns.add(*column_hits)
+        rows_n = self.state.rows_n
+        self.comp.report(rows_n * rows_n if other == self.index else 2 * rows_n * columns.rows_n)
+        self.state.settle()
+        if other != self.index:
+            columns.settle()
+
+    def screen_tile(self, other: int, right: np.ndarray, t: int):
+        """(row hits, column hits) of row part t of this block against block `other` (a worker
+        thread): (local rows, global cols, good values) for this block's rows, and for the other
+        block's rows (None on the diagonal)."""
+        r0, r1 = self.row_parts[t]
+        if getattr(self.own, "buffer", None) is None:
+            self.own.buffer = np.empty(self.buffer_size, dtype=self.left.dtype)
+        width = right.shape[0]
+        product = self.own.buffer[: (r1 - r0) * width].reshape(r1 - r0, width)
+        np.matmul(self.left[r0:r1], right.T, out=product)
+        j0 = self.bounds[other][0]
+        if other == self.index:  # self-pairs never rank: their product value becomes the worst
+            g = np.arange(r0, r1)
+            product[g - r0, g] = -self.sign * np.inf
+        row_hits = _row_hits(product, self.state, r0, r1, j0, self.sign)
+        rows, cols, values = row_hits
+        row_hits = (rows + r0, cols, values)
+        if other == self.index:
+            return row_hits, None
+        cols_local, rows_in_part, values = _column_hits(product, self.states[other], self.sign)
+        return row_hits, (cols_local, rows_in_part + self.i0 + r0, values)
+
+
+def _limits(kth: np.ndarray, slack: np.ndarray, good_threshold) -> tuple[np.ndarray, np.ndarray]:
+    """(limit, margin): a pair is kept when its good value reaches its row's limit."""
+    margin = 2.0 * slack
+    limit = kth - margin
+    if good_threshold is not None:
+        limit = np.maximum(limit, good_threshold - margin)
+    return limit, margin
+
+
+def _row_hits(product: np.ndarray, state: _Candidates, r0: int, r1: int, j0: int, sign: float):
+    """(rows of the part, global cols, good values) of the product's pairs that may rank for its rows."""
+    k = state.k
+    kth = state.kth[r0:r1]  # read once: the main thread may rebind it meanwhile
+    limit, margin = _limits(kth, state.slack[r0:r1], state.good_threshold)
+    open_rows = np.flatnonzero(np.isneginf(kth))
+    if len(open_rows) and k < product.shape[1]:  # fewer than k so far: this tile's k-th best
+        col = product.shape[1] - k if sign > 0 else k - 1
+        tile_kth = sign * np.partition(product[open_rows], col, axis=1)[:, col]
+        limit[open_rows] = np.maximum(limit[open_rows], tile_kth - margin[open_rows])
+    hits = _at_least(product, limit, sign)
+    width = product.shape[1]
+    return hits // width, hits % width + j0, sign * product.ravel()[hits].astype(np.float64)
+
+
+def _column_hits(product: np.ndarray, state: _Candidates, sign: float):
+    """(cols of the product, rows of the product, good values) of its pairs that may rank for the
+    rows its columns stand for (the transposed view), found column by column."""
+    k = state.k
+    kth = state.kth  # read once: the main thread may rebind it meanwhile
+    limit, margin = _limits(kth, state.slack, state.good_threshold)
+    open_cols = np.flatnonzero(np.isneginf(kth))
+    if len(open_cols) and k < product.shape[0]:  # fewer than k so far: this tile's k-th best
+        dtype = product.dtype
+        if state.good_threshold is not None:  # only columns with many pairs past the threshold need it
+            bound = np.nextafter((sign * limit[open_cols]).astype(dtype), dtype.type(-sign * np.inf))
+            with np.errstate(invalid="ignore"):
+                many = np.count_nonzero(sign * product[:, open_cols] >= sign * bound, axis=0) > 4 * k + 16
+            open_cols = open_cols[many]
+        if len(open_cols):
+            col = product.shape[0] - k if sign > 0 else k - 1
+            part = np.ascontiguousarray(product[:, open_cols].T)  # rare: a row short of k after its own block
+            tile_kth = sign * np.partition(part, col, axis=1)[:, col]
+            limit[open_cols] = np.maximum(limit[open_cols], tile_kth - margin[open_cols])
+    dtype = product.dtype
+    bound = np.nextafter((sign * limit).astype(dtype), dtype.type(-np.inf if sign > 0 else np.inf))
+    with np.errstate(invalid="ignore"):
+        best = np.fmax.reduce(product, axis=0) if sign > 0 else np.fmin.reduce(product, axis=0)
+        cols = np.flatnonzero(best >= bound if sign > 0 else best <= bound)
+        if len(cols) == 0:
+            return cols, cols, np.empty(0)
+        if len(cols) > product.shape[1] // 8:  # many columns: one pass over the whole product
+            width = product.shape[1]
+            flat = np.flatnonzero(product >= bound if sign > 0 else product <= bound)
+            return flat % width, flat // width, sign * product.ravel()[flat].astype(np.float64)
+        sub = product[:, cols]
+        rows, at = np.nonzero(sub >= bound[cols] if sign > 0 else sub <= bound[cols])
+    return cols[at], rows, sign * sub[rows, at].astype(np.float64)
