@@ -30,7 +30,8 @@ def _rounded_mean(total: np.ndarray, low: np.ndarray, high: np.ndarray, n: int) 
     value. Where the mean is not finite (a sum beyond float64), 0: no shift."""
     with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
         mean = total / max(n, 1)
-        unit = np.ldexp(1.0, np.frexp(high - low)[1] - 1 - SHIFT_BITS)
+        spread = high - low
+        unit = np.where(spread > 0, np.ldexp(1.0, np.frexp(spread)[1] - 1 - SHIFT_BITS), 0.0)
         rounded = np.round(mean / np.where(unit > 0, unit, 1.0)) * unit
         shift = np.where(unit > 0, rounded, low)
     return np.where(np.isfinite(shift), shift, 0.0)
