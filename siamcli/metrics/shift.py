@@ -20,8 +20,9 @@ from .record import Params
 #: (integers, pixel values) and for data far from zero relative to its spread.
 SHIFT_BITS = 6
 #: Rows of each input the shift is fitted on (evenly spaced): the mean of a sample this size lies well
-#: within the data's spread of the whole mean, which is all the shift needs, and costs milliseconds.
-SHIFT_SAMPLE_ROWS = 4096
+#: within the data's spread of the whole mean, which is all the shift needs, and costs a few
+#: milliseconds (a comparison fits it whether or not a product needs it: paired scores do not).
+SHIFT_SAMPLE_ROWS = 1024
 
 
 def _rounded_mean(total: np.ndarray, low: np.ndarray, high: np.ndarray, n: int) -> np.ndarray:
