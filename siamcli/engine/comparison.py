@@ -390,7 +390,7 @@ def prepare(
     undefined_b = undefined_a if same else _undefined_rows(b, m, normalize, zero_vector)
     comparison = Comparison(m, params, a, b, same, dtype, normalize, zero_vector, undefined_a, undefined_b, memory)
     if m.prepare is not None:
-        comparison.params = _fitted(m, params, inputs, normalize)
+        comparison.params = fit_params(m, params, inputs, normalize)
     if notify is not None:
         for note in comparison.params.notes:
             notify(note)
@@ -426,7 +426,7 @@ def _undefined_rows(s: EmbeddingSet, m: Metric, normalize: bool, zero_vector: st
     return mask
 
 
-def _fitted(m: Metric, params: Params, inputs: list[EmbeddingSet], normalize: bool) -> Params:
+def fit_params(m: Metric, params: Params, inputs: list[EmbeddingSet], normalize: bool) -> Params:
     """The metric's parameters fitted on the compared rows, or on a "data" parameter's rows (cov_from)."""
     dim = inputs[0].dim
     data = {}
