@@ -251,8 +251,9 @@ def prepare_on_cluster(a, b=None, metric="cosine", *, block_rows: int | None = N
     engine.prepare reads every row where it checks rows (cosine's zero rows, ...). Instead the
     workers look for such rows; when there are none (the usual case), engine.prepare runs on
     two-row stand-ins of the same dims and dtype, which checks the options exactly as it would,
-    and the comparison gets the real inputs with no row masked. When a row is flagged, or the
-    metric fits parameters to the data (mahalanobis), engine.prepare runs on the whole inputs.
+    and the comparison gets the real inputs with no row masked; a metric that fits parameters to
+    the data (mahalanobis' covariance, euclidean's shift) fits them to the real inputs. When a row
+    is flagged, engine.prepare runs on the whole inputs.
     """
     a_set = _as_set(a, "A", block_rows)
     b_set = None if b is None else _as_set(b, "B", block_rows)
