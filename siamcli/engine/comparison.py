@@ -95,9 +95,18 @@ def _row_chunks(x: np.ndarray, rows: int = _SCAN_ROWS) -> Iterator[tuple[int, np
         yield start, np.asarray(x[start : start + rows])
 
 
-def _sampled(x: np.ndarray, count: int) -> np.ndarray:
-    """At most `count` evenly spaced rows of x (all of them when it has no more)."""
-    return np.asarray(x[:: max(1, -(-len(x) // max(1, count)))])
+#: Rows per read of a sample (see _sampled): a read of a lazy input (a Dask array, a variant's rows
+#: made as they are read) stays small.
+_SAMPLE_READ_ROWS = 256
+
+
+def _sampled(x: np.ndarray, count: int) -> Iterator[tuple[int, np.ndarray]]:
+    """At most `count` evenly spaced rows of x (all of them when it has no more), in reads of at
+    most _SAMPLE_READ_ROWS rows, as (start, rows) like _row_chunks."""
+    step = max(1, -(-len(x) // max(1, count)))
+    span = _SAMPLE_READ_ROWS * step
+    for start in range(0, len(x), span):
+        yield start, np.asarray(x[start : start + span : step])
 
 
 def scan_rows(s: EmbeddingSet, test: Callable[[np.ndarray], np.ndarray]) -> np.ndarray:
@@ -439,7 +448,7 @@ def fit_params(m: Metric, params: Params, inputs: list[EmbeddingSet], normalize:
 
     def chunks(source: EmbeddingSet | None = None, sample: int | None = None):
         for s in inputs if source is None else [source]:
-            parts = _row_chunks(s.vectors) if sample is None else [(0, _sampled(s.vectors, sample))]
+            parts = _row_chunks(s.vectors) if sample is None else _sampled(s.vectors, sample)
             for _, rows in parts:
                 yield _as_rows(rows, np.dtype(np.float64), normalize)
 

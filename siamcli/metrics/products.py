@@ -265,10 +265,18 @@ def _sqeuclidean(a, b, params, paired=False, out=None, root=False, exact=None, w
     left, right = kernels.operands(lambda x: _augmented_left(x, sqa), a, lambda x: _augmented_right(x, sqb), b)
     tol = NEAR_TOLERANCE.get(np.dtype(dtype), NEAR_TOLERANCE[np.dtype(np.float64)])
     floor = (a.shape[1] + 2) * _UNDERFLOW_FLOOR.get(np.dtype(dtype), _UNDERFLOW_FLOOR[np.dtype(np.float64)])
+    finish = _near_then_finish(tol * sqa + floor, tol * sqb, exact, root, scale, what)
+    return _product(left, right, out, finish, scratch=root)
 
-    def near_then_finish(r0, c0, chunk, dest):
+
+def _near_then_finish(near_rows, near_cols, exact, root: bool, scale: int, what: str):
+    """The post-processing of each chunk of |a'|^2 + |b'|^2 - 2a'b' (see _sqeuclidean): values at or
+    below near_rows[i] + near_cols[j] are recomputed by `exact`; the square root (`root`) and the
+    power of two `scale` are applied on the way into the output."""
+
+    def finish(r0, c0, chunk, dest):
         width = chunk.shape[1]
-        bound_rows, nb_cols = tol * sqa[r0 : r0 + chunk.shape[0]] + floor, tol * sqb[c0 : c0 + width]
+        bound_rows, nb_cols = near_rows[r0 : r0 + chunk.shape[0]], near_cols[c0 : c0 + width]
         with np.errstate(invalid="ignore"):
             # finite inputs give finite scores here (NaN policies apply later): plain minimum is faster.
             # Row by row: with norms that vary, one test of the whole chunk against its largest
@@ -290,7 +298,7 @@ def _sqeuclidean(a, b, params, paired=False, out=None, root=False, exact=None, w
         if parts is not None:  # the root of the scaled sum: a square of 1e-170 would underflow
             dest[rows, cols] = _check_finite(_from_scaled(parts, root), what, rows + r0, cols + c0)
 
-    return _product(left, right, out, near_then_finish, scratch=root)
+    return finish
 
 
 def _paired_sqeuclidean(a, b, root: bool, what: str) -> np.ndarray:
