@@ -64,6 +64,16 @@ class UsageError(SiamError):
     """Options that contradict each other or are out of range."""
 
 
+def counted(n: int, noun: str, plural: str | None = None) -> str:
+    """A number of things in words that agree with it: 1 pair, 2 pairs, 1,000 pairs; 1 query, 2 queries."""
+    return f"{n:,} {noun if n == 1 else plural or noun + 's'}"
+
+
+def agrees(n: int, one: str, many: str) -> str:
+    """The word that agrees with a count: agrees(1, "is", "are") -> "is"."""
+    return one if n == 1 else many
+
+
 def did_you_mean(name: str, choices) -> str:
     """A ' (did you mean X?)' hint for a misspelt name, or ''."""
     import difflib

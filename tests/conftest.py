@@ -41,7 +41,6 @@ SLOW_TESTS = frozenset({
     "test_product_scores_are_the_same_to_the_last_bit_for_any_thread_count_and_budget",
     "test_rankings_stay_within_the_memory_budget",
     "test_readme_example_sessions_print_what_the_readme_shows",
-    "test_readme_help_texts_are_current",
     "test_screened_topk_finds_planted_duplicates_in_every_block_and_ties_them_by_index",
     "test_screened_topk_of_many_tiles_with_any_thread_count_equals_brute_force",
     "test_screened_topk_with_threshold_and_self_equals_brute_force",

@@ -16,8 +16,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from siamcli.errors import InputError, ShapeError, UsageError
-from siamcli.reports.plots import (FIGURE_DPI, PANEL_INCHES, RocCurve, evaluation_figure, inspection_figure,
-                           plot_evaluation, plot_inspection)
+from siamcli.reports.plots import (FIGURE_DPI, PANEL_INCHES, RocCurve, det_points, evaluation_figure, figure_svg,
+                                   inspection_figure, overlap_figure, plot_evaluation, plot_inspection,
+                                   short_paths)
 
 needs_matplotlib = pytest.mark.skipif(importlib.util.find_spec("matplotlib") is None,
                                       reason="matplotlib is the optional [plot] extra")
@@ -140,7 +141,7 @@ def test_plot_evaluation_writes_a_png_of_the_figure_size(tmp_path, pairs):
     assert written == path
     data, image = read_png(path)
     assert len(data) > 20_000
-    assert image.shape[:2] == panel_pixels(2)
+    assert image.shape[:2] == panel_pixels(3)  # ROC, DET, score histograms
     assert_not_blank(image)
 
 
@@ -215,7 +216,9 @@ def test_evaluation_figure_roc_lines_lie_on_the_sklearn_roc(pairs):
     assert roc_ax.get_xlim() == pytest.approx((floor, 1.0))
     lines = by_gid(roc_ax.get_lines(), "roc")
     assert len(lines) == 2
-    for line, curve in zip(lines, pairs["curves"]):
+    by_auc = sorted(pairs["curves"], key=lambda c: -c.auc)  # drawn best first
+    assert [line.get_label().split()[0] for line in lines] == [c.name for c in by_auc]
+    for line, curve in zip(lines, by_auc):
         x, y = (np.asarray(v, dtype=np.float64) for v in line.get_data())
         assert x.min() == pytest.approx(floor) and x.max() == 1.0
         # Every sklearn vertex is drawn (FPR 0 at the floor) ...
@@ -232,7 +235,8 @@ def test_evaluation_figure_roc_lines_lie_on_the_sklearn_roc(pairs):
     labels = legend_labels(roc_ax)
     for curve in pairs["curves"]:
         assert any(label.startswith(curve.name) and f"AUC {curve.auc:.3f}" in label for label in labels)
-    assert "chance" in labels
+    assert len(labels) == len(pairs["curves"])  # the chance line is named in the title, not the legend
+    assert len(by_gid(roc_ax.get_lines(), "chance")) == 1 and "chance" in roc_ax.get_title()
 
 
 @needs_matplotlib
@@ -243,9 +247,9 @@ def test_evaluation_figure_marks_each_eer_at_fpr_equal_miss_rate(pairs):
     dots = by_gid(fig.axes[0].get_lines(), "eer")
     assert len(dots) == 1
     assert np.asarray(dots[0].get_data(), dtype=np.float64).ravel() == pytest.approx([with_eer.eer, 1 - with_eer.eer])
-    labels = legend_labels(fig.axes[0])
-    assert f"EER {with_eer.eer:.1%}" in labels[0]
-    assert "EER" not in labels[1]
+    labels = {label.split()[0]: label for label in legend_labels(fig.axes[0])}
+    assert f"EER {with_eer.eer:.1%}" in labels["cosine"]
+    assert "EER" not in labels["euclidean"]
 
 
 @needs_matplotlib
@@ -255,7 +259,7 @@ def test_evaluation_figure_histograms_share_bins_and_show_each_class_as_fraction
     threshold = 31.5
     fig = evaluation_figure(pairs["curves"], scores[same], scores[~same], threshold, metric == "cosine",
                             score_label=metric)
-    hist_ax = fig.axes[1]
+    hist_ax = fig.axes[2]
     (positive,), (negative,) = by_gid(hist_ax.patches, "positive"), by_gid(hist_ax.patches, "negative")
     assert np.array_equal(positive.get_data().edges, negative.get_data().edges)
     edges = positive.get_data().edges
@@ -265,25 +269,45 @@ def test_evaluation_figure_histograms_share_bins_and_show_each_class_as_fraction
         assert patch.get_data().values.sum() == pytest.approx(1.0)
     (line,) = by_gid(hist_ax.get_lines(), "threshold")
     assert line.get_xdata()[0] == threshold
+    assert f"threshold {threshold:.4g}" in legend_labels(hist_ax)
     assert hist_ax.get_xlabel() == f"{metric} ({direction} = more similar)"
     assert f"positive pairs (n={same.sum():,})" in legend_labels(hist_ax)
 
 
 @needs_matplotlib
-@pytest.mark.parametrize("n_curves", [1, 3, 12])
-def test_evaluation_figure_draws_one_roc_per_metric(pairs, n_curves):
+@pytest.mark.parametrize("n_curves", [1, 3, 6, 7, 18])
+def test_evaluation_figure_draws_the_best_six_curves_by_auc_and_names_the_others(pairs, n_curves):
+    from matplotlib.colors import to_rgba
+
     base = pairs["curves"][0]
-    curves = [RocCurve(f"m{k}", base.fpr, np.clip(base.tpr * (1 - 0.02 * k), 0, 1), base.eer, base.auc)
-              for k in range(n_curves)]
+    rng = np.random.default_rng(n_curves)
+    aucs = rng.permutation(np.linspace(0.6, 0.95, n_curves))  # best not first: the figure must rank them
+    curves = [RocCurve(f"/data/run{k}/model{k}.npy m{k}", base.fpr, np.clip(base.tpr * (1 - 0.02 * k), 0, 1),
+                       base.eer, float(auc)) for k, auc in enumerate(aucs)]
     fig = cosine_figure(pairs, curves=curves, title="all metrics")
-    lines = by_gid(fig.axes[0].get_lines(), "roc")
-    assert [line.get_label().split()[0] for line in lines] == [c.name for c in curves]
-    assert len(by_gid(fig.axes[0].get_lines(), "eer")) == n_curves
-    assert len(legend_labels(fig.axes[0])) == n_curves + 1  # + chance
-    # Past ten curves the colour cycle repeats; the line style must tell them apart.
-    styles = {(line.get_color(), line.get_linestyle()) for line in lines}
-    assert len(styles) == n_curves
-    assert [t.get_text() for t in fig.texts] == ["all metrics"]
+    best = [curves[i] for i in np.argsort(-aucs, kind="stable")[:6]]
+    for ax, gid in ((fig.axes[0], "roc"), (fig.axes[1], "det")):
+        lines = by_gid(ax.get_lines(), gid)
+        # File names, not paths; the best first.
+        assert [line.get_label().split(" (AUC")[0] for line in lines] == [f"model{c.name.split('model')[1]}"
+                                                                          for c in best]
+        assert len(legend_labels(ax)) == len(best) <= 6
+        colours = [tuple(np.round(to_rgba(line.get_color()), 6)) for line in lines]
+        styles = [str(line.get_linestyle()) + str(line._dash_pattern) for line in lines]
+        assert len(set(colours)) == len(lines) and len(set(styles)) == len(lines)  # each distinct in both
+    assert len(by_gid(fig.axes[0].get_lines(), "eer")) == len(best)
+    notes = [t for t in fig.texts if t.get_gid() == "left-out"]
+    if n_curves > 6:
+        (note,) = notes
+        left_out = [c for c in curves if c not in best]
+        assert f"{len(left_out)} of lower AUC" in note.get_text()
+        text = " ".join(note.get_text().split())
+        shown = [c for c in left_out if f"model{c.name.split('model')[1]}" in text]
+        assert len(shown) == len(left_out) or text.endswith("\u2026")  # all named, or cut to fit
+        assert "/data" not in text
+    else:
+        assert notes == []
+    assert "all metrics" in [t.get_text() for t in fig.texts]
 
 
 @needs_matplotlib
@@ -299,7 +323,7 @@ def test_evaluation_figure_all_scores_equal_is_the_chance_line(tmp_path):
     x, y = (np.asarray(v, dtype=np.float64) for v in by_gid(fig.axes[0].get_lines(), "roc")[0].get_data())
     assert len(x) > 20  # the segment (0, 0)-(1, 1) bends on a log axis; two points would draw it straight
     assert y[1:] == pytest.approx(x[1:], abs=1e-12)
-    (positive,) = by_gid(fig.axes[1].patches, "positive")
+    (positive,) = by_gid(fig.axes[2].patches, "positive")
     values, edges = positive.get_data().values, positive.get_data().edges
     assert values.sum() == 1.0 and values.max() == 1.0
     assert edges[0] < 0.7 < edges[-1]
@@ -314,8 +338,8 @@ def test_evaluation_figure_fpr_zero_without_negatives_falls_back_to_the_curves()
     curve = RocCurve("cosine", np.r_[0.0, 0.0, 0.25, 1.0], np.r_[0.0, 0.5, 0.9, 1.0], 0.2, 0.9)
     fig = evaluation_figure([curve], [0.9, 0.8], [], None, True)
     assert fig.axes[0].get_xlim() == pytest.approx((0.025, 1.0))  # a decade below the smallest FPR > 0
-    assert by_gid(fig.axes[1].get_lines(), "threshold") == []
-    (negative,) = by_gid(fig.axes[1].patches, "negative")
+    assert by_gid(fig.axes[2].get_lines(), "threshold") == []
+    (negative,) = by_gid(fig.axes[2].patches, "negative")
     assert negative.get_data().values.sum() == 0
 
 
@@ -341,7 +365,7 @@ def test_evaluation_figure_any_scores_give_proper_histograms_and_a_drawable_roc(
     x, _ = by_gid(fig.axes[0].get_lines(), "roc")[0].get_data()
     assert np.min(x) >= 1 / (10 * len(negatives)) * (1 - 1e-12)
     for gid, group in (("positive", positives), ("negative", negatives)):
-        (patch,) = by_gid(fig.axes[1].patches, gid)
+        (patch,) = by_gid(fig.axes[2].patches, gid)
         assert patch.get_data().values.sum() == pytest.approx(1.0)
         assert patch.get_data().edges[0] <= min(group) and max(group) <= patch.get_data().edges[-1]
 
@@ -382,7 +406,7 @@ def test_inspection_figure_scatter_colours_each_class_with_a_legend(digits, proj
     assert len({tuple(g.get_facecolor()[0]) for g in groups}) == 10
     counts = np.bincount(y)
     assert legend_labels(scatter_ax) == [f"{d} ({counts[d]})" for d in range(10)]
-    assert (scatter_ax.get_xlabel(), scatter_ax.get_ylabel()) == ("PC 1", "PC 2")
+    assert (scatter_ax.get_xlabel(), scatter_ax.get_ylabel()) == ("PC1", "PC2")  # no shares given
 
 
 @needs_matplotlib
@@ -424,3 +448,150 @@ def test_inspection_figure_rejects_mismatched_projection_and_classes(projection)
         inspection_figure(np.ones(3), np.ones((3, 3)))
     with pytest.raises(ShapeError, match=f"2 class labels for {len(projection)} projected rows"):
         inspection_figure(np.ones(3), projection, ["a", "b"])
+
+
+# --- DET curves, thresholds, titles that fit, shares of variance ---------------------------------
+
+@needs_matplotlib
+def test_evaluation_figure_det_points_are_the_probits_of_the_roc_rates(pairs):
+    from scipy.stats import norm
+
+    fig = cosine_figure(pairs, curves=pairs["curves"])
+    det_ax = fig.axes[1]
+    for line, curve in zip(by_gid(det_ax.get_lines(), "det"), sorted(pairs["curves"], key=lambda c: -c.auc)):
+        fnmr = 1 - curve.tpr
+        inside = (curve.fpr > 0) & (curve.fpr < 1) & (fnmr > 0) & (fnmr < 1)
+        x, y = (np.asarray(v, dtype=np.float64) for v in line.get_data())
+        assert x == pytest.approx(norm.ppf(curve.fpr[inside]), rel=1e-12)
+        assert y == pytest.approx(norm.ppf(fnmr[inside]), rel=1e-12)
+        assert np.isfinite(x).all() and np.isfinite(y).all()
+    dot = by_gid(det_ax.get_lines(), "det-eer")[0]
+    eer = max(pairs["curves"], key=lambda c: c.auc).eer
+    assert np.asarray(dot.get_data(), dtype=np.float64).ravel() == pytest.approx([norm.ppf(eer)] * 2)
+    assert "%" in det_ax.get_xlabel() and "%" in det_ax.get_ylabel()
+    assert "FMR" in det_ax.get_xlabel() and "FNMR" in det_ax.get_ylabel()
+    for axis in (det_ax.xaxis, det_ax.yaxis):
+        labels = [t.get_text() for t in axis.get_ticklabels()]
+        assert labels and all(label.endswith("%") for label in labels)
+        # Each tick sits at the probit of the rate its label says.
+        rates = [float(label[:-1]) / 100 for label in labels]
+        assert axis.get_ticklocs() == pytest.approx(norm.ppf(rates))
+
+
+def test_det_points_leave_out_rates_of_zero_and_one():
+    from scipy.stats import norm
+
+    x, y = det_points(np.r_[0.0, 0.1, 0.5, 1.0], np.r_[0.2, 0.6, 1.0, 1.0])
+    assert x == pytest.approx(norm.ppf([0.1])) and y == pytest.approx(norm.ppf([0.4]))
+
+
+@needs_matplotlib
+def test_evaluation_figure_names_each_threshold_line(pairs):
+    same, cosine = pairs["same"], pairs["cosine"]
+    fig = evaluation_figure(pairs["curves"][:1], cosine[same], cosine[~same], 0.61, True,
+                            threshold_name="best-accuracy threshold", eer_threshold=0.58)
+    hist_ax = fig.axes[2]
+    (best,), (eer,) = by_gid(hist_ax.get_lines(), "threshold"), by_gid(hist_ax.get_lines(), "eer-threshold")
+    assert (best.get_xdata()[0], eer.get_xdata()[0]) == (0.61, 0.58)
+    assert best.get_linestyle() != eer.get_linestyle()
+    labels = legend_labels(hist_ax)
+    assert "best-accuracy threshold 0.61" in labels and "EER threshold 0.58" in labels
+
+
+def text_inside_figure(fig, text):
+    box = text.get_window_extent(fig.canvas.get_renderer())
+    return box.x0 >= 0 and box.x1 <= fig.bbox.width and box.y0 >= 0 and box.y1 <= fig.bbox.height
+
+
+@needs_matplotlib
+@settings(max_examples=10, deadline=None)
+@given(words=st.lists(st.text(alphabet="abcdefghij/._ ", min_size=1, max_size=40), min_size=1, max_size=30))
+def test_titles_fit_within_the_figure(words):
+    title = "/very/long/folder/name/" + " ".join(words)
+    fig = inspection_figure(np.linspace(0.5, 2.0, 40), title=title)
+    fig.canvas.draw()  # the constrained layout places the title
+    assert text_inside_figure(fig, fig._suptitle)
+    assert len(fig._suptitle.get_text().split("\n")) <= 3
+    assert "/very/long/folder" not in fig._suptitle.get_text()
+
+
+@needs_matplotlib
+def test_long_title_and_footnote_fit_the_evaluation_figure(pairs):
+    base = pairs["curves"][0]
+    curves = [RocCurve(f"/some/where/deep/embeddings_of_model_number_{k}.npy cosine (L2)", base.fpr, base.tpr,
+                       base.eer, 0.9 - k / 100) for k in range(30)]
+    title = "all 19,900 pairs of 200 labelled rows of " + "/a/b/" + "x" * 300 + ".npy"
+    fig = cosine_figure(pairs, curves=curves, title=title)
+    fig.canvas.draw()
+    (note,) = [t for t in fig.texts if t.get_gid() == "left-out"]
+    for text in (fig._suptitle, note):
+        assert text_inside_figure(fig, text)
+    assert fig._suptitle.get_text().startswith("all 19,900 pairs of 200 labelled rows of")
+
+
+@needs_matplotlib
+def test_pca_axes_show_each_components_share_of_variance(digits, projection):
+    from sklearn.decomposition import PCA
+
+    x, y = digits
+    shares = PCA(n_components=2).fit(x).explained_variance_ratio_
+    fig = inspection_figure(np.linalg.norm(x, axis=1), projection, y, variance_shares=shares)
+    ax = fig.axes[1]
+    assert ax.get_xlabel() == f"PC1 ({shares[0]:.1%} of variance)"
+    assert ax.get_ylabel() == f"PC2 ({shares[1]:.1%} of variance)"
+
+
+@pytest.mark.parametrize("text, expected", [
+    ("all pairs of /tmp/x/emb.npy by classes", "all pairs of emb.npy by classes"),
+    ("a/b.npy:c/d.npy cosine", "b.npy:d.npy cosine"),
+    ("emb.npy (int8) euclidean", "emb.npy (int8) euclidean"),
+    ("../labels.txt", "labels.txt"),
+])
+def test_short_paths_show_file_names(text, expected):
+    assert short_paths(text) == expected
+
+
+@needs_matplotlib
+def test_figure_svg_is_inline_markup_with_salted_ids(digits):
+    x, _ = digits
+    norms = np.linalg.norm(x, axis=1)
+    one, two = (figure_svg(lambda: inspection_figure(norms, title="t"), salt=s) for s in ("a", "b"))
+    assert one.startswith("<svg") and one.rstrip().endswith("</svg>")
+    assert "<!DOCTYPE" not in one and "<?xml" not in one
+    assert "<text" in one  # text kept as text, in the page's fonts
+    import re
+
+    clips = lambda svg: set(re.findall(r'clipPath id="([^"]+)"', svg))  # noqa: E731
+    assert clips(one) and not clips(one) & clips(two)
+
+
+@needs_matplotlib
+@pytest.mark.parametrize("k", [1, 10, 30])
+def test_overlap_figure_counts_items_per_neighbours_shared(k):
+    rng = np.random.default_rng(k)
+    shared = rng.integers(0, k + 1, size=300)
+    fig = overlap_figure(shared, k, title="/x/a.npy -> /y/b.npy")
+    ax = fig.axes[0]
+    bars = by_gid(ax.patches, "shared")
+    assert [b.get_height() for b in bars] == [int((shared == c).sum()) for c in range(k + 1)]
+    assert [b.get_x() + b.get_width() / 2 for b in bars] == pytest.approx(np.arange(k + 1))
+    (mean,) = by_gid(ax.get_lines(), "mean")
+    assert mean.get_xdata()[0] == pytest.approx(shared.mean())
+    assert legend_labels(ax) == [f"mean {shared.mean():.2f} of {k} shared"]
+    assert fig._suptitle.get_text() == "a.npy -> b.npy"
+    with pytest.raises(ValueError, match=f"0..{k}"):
+        overlap_figure([k + 1], k)
+
+
+@needs_matplotlib
+def test_dollar_signs_in_names_are_shown_as_written_not_as_math(tmp_path, digits, projection):
+    # Mathtext would read "$\bad$" as a formula and fail at draw time; file and class names are text.
+    x, y = digits
+    curve = RocCurve("run$\\bad$.npy cosine", np.r_[0.0, 0.5, 1.0], np.r_[0.0, 0.7, 1.0], 0.3, 0.6)
+    fig = evaluation_figure([curve], [0.9], [0.1], 0.5, True, title="$\\bad$ pairs", score_label="$x$")
+    fig.canvas.draw()
+    assert legend_labels(fig.axes[0])[0].startswith("run\\$\\bad\\$.npy cosine")
+    assert not fig._suptitle._preprocess_math(fig._suptitle.get_text())[1]  # not math
+    classes = np.where(y == 3, "$\\x$", y.astype(str))
+    plot_inspection(tmp_path / "dollars.png", np.linalg.norm(x, axis=1), projection, classes, title="$\\y$")
+    assert (tmp_path / "dollars.png").read_bytes()[:8] == PNG_SIGNATURE

@@ -82,6 +82,13 @@ class SiamGroup(click.Group):
             sys.exit(code)
         return code
 
+    def make_context(self, info_name, args, parent=None, **extra):
+        # The words of the command line as given, for what reports say made them (--report).
+        argv = ["siamcli", *args]
+        ctx = super().make_context(info_name, args, parent, **extra)
+        ctx.meta["siamcli.argv"] = argv
+        return ctx
+
     def invoke(self, ctx):
         # Here, not in main: click's own main turns a broken pipe into exit 1, our "condition not met".
         try:
@@ -180,9 +187,9 @@ def cli():
 
     \b
     Examples:
-      siamcli compare examples/queries.csv examples/gallery.npz --top-k 3
-      siamcli compare a.npy b.npy --metric euclidean -f json | jq '.[0]'
-      siamcli matrix a.npy -o distances.npy --metric euclidean
+      siamcli compare queries.csv gallery.npz --top-k 3
+      siamcli compare a.npy b.npy -m euclidean -f json | jq .
+      siamcli matrix a.npy -o distances.npy -m euclidean
       siamcli evaluate emb.npy --pairs pairs.csv --metric all
       siamcli inspect emb.npy --classes labels.txt
       siamcli metrics

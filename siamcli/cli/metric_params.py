@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import click
 
+from .completion import complete_inputs
 from .flags import flag_name
 
 #: ctx.meta key: load the entry-point plugins before listing the metric parameters.
@@ -25,8 +26,27 @@ def metric_param_options(command):
     return click.option(cls=MetricParamsSlot)(command)
 
 
+def whole_summary(command: click.Command) -> str:
+    """A command's summary in its group's --help: its short_help, else the whole first sentence of
+    its help (click cuts it at about 45 characters, mid-sentence), wrapped by the help formatter."""
+    if command.short_help or not command.help:
+        return click.Command.get_short_help_str(command)
+    paragraph = " ".join(command.help.split("\n\n")[0].split())
+    end = paragraph.find(". ")
+    return paragraph if end < 0 else paragraph[:end + 1]
+
+
 class SiamCommand(click.Command):
-    """A command whose metric-parameter options are read from the registry when it parses or shows help."""
+    """A command whose metric-parameter options are read from the registry when it parses or shows help,
+    whose arguments (its inputs) complete as file names in the shell, and whose summary is whole in its
+    group's help."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        complete_inputs(self)
+
+    def get_short_help_str(self, limit: int = 45) -> str:
+        return whole_summary(self)
 
     def parse_args(self, ctx, args):
         if self._needs_plugins(ctx, args):
@@ -70,3 +90,6 @@ class SiamCommandGroup(click.Group):
     """A group of commands (siamcli loss) whose commands complete their metric options as SiamCommand does."""
 
     command_class = SiamCommand
+
+    def get_short_help_str(self, limit: int = 45) -> str:
+        return whole_summary(self)

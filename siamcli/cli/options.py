@@ -9,6 +9,7 @@ import click
 from ..errors import UsageError
 from ..io import FORMATS
 from ..output import FORMATTERS
+from .completion import complete_metric
 from .flags import flag_name
 from .metric_params import SiamCommand, metric_param_options
 
@@ -149,6 +150,12 @@ output_options = option_group(
     click.option("--debug", is_flag=True, help="Show Python tracebacks on errors."),
 )
 
+#: --report FILE.html: the command's report as one self-contained HTML page.
+report_option = click.option(
+    "--report", "report", type=click.Path(dir_okay=False), default=None, metavar="FILE.html",
+    help="Also save the report as one self-contained HTML page: findings, tables, figures (with siamcli[plot]).")
+
+
 def data_params(values: dict) -> dict:
     """The metric parameters given that name files (cov_from), which outputs must not overwrite."""
     from ..metrics import metric_params
@@ -159,7 +166,7 @@ def data_params(values: dict) -> dict:
 
 #: The metric and how it treats the inputs.
 metric_options = option_group(
-    click.option("-m", "--metric", default="cosine", show_default=True,
+    click.option("-m", "--metric", default="cosine", show_default=True, shell_complete=complete_metric(),
                  help="Metric name or alias; 'siamcli metrics' lists them."),
     metric_param_options,
     click.option("--normalize", is_flag=True, help="L2-normalise every vector before the metric."),
@@ -225,7 +232,8 @@ input_options = option_group(
 
 #: -q/--quiet, on every command.
 quiet_option = click.option("-q", "--quiet", is_flag=True,
-                            help="No progress bar and no notes on stderr (errors still show).")
+                            help="No progress bar and no notes on stderr (errors, and why the exit status is 1, "
+                                 "still show).")
 
 #: How much memory and how many threads the computation may use; --quiet.
 engine_options = option_group(
@@ -240,7 +248,7 @@ engine_options = option_group(
 #: Run on a Dask cluster (the `dask` extra).
 scheduler_option = click.option(
     "--scheduler", default=None,
-    help="Run on a Dask cluster: a scheduler address (tcp://host:8786; trusted like code: see the README), or "
+    help="Run on a Dask cluster: a scheduler address (tcp://host:8786; trusted like code: see docs/performance.md), or "
          "local[:N] for N worker processes here. Default: $SIAMCLI_SCHEDULER, else this process. A run fails "
          "once the cluster has had no worker for 30 s ($SIAMCLI_NO_WORKERS_TIMEOUT). Needs siamcli[dask].")
 

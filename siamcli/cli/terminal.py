@@ -1,7 +1,9 @@
-"""Everything a person reads on stderr: notes, errors and the progress bar (never stdout)."""
+"""Everything a person reads on stderr: notes, errors and the progress bar (never stdout); the
+width of the terminal that tables and notes fit."""
 
 from __future__ import annotations
 
+import os
 import sys
 import time
 
@@ -10,18 +12,54 @@ import click
 from ..output import safe_text
 
 
-class Terminal:
-    """Everything a person reads on stderr: notes, warnings, errors, progress. Never stdout."""
+def terminal_width() -> int | None:
+    """The columns output should fit: $COLUMNS, else the terminal's when stderr or stdout is one
+    (`siamcli ... | jq` still wraps its notes to the terminal); None when unknown (pipes: tables
+    take rich's default of 80, notes are not wrapped, so logs keep one note per line)."""
+    columns = os.environ.get("COLUMNS", "")
+    if columns.strip().isdigit() and int(columns) > 0:
+        return int(columns)
+    for stream in (sys.stderr, sys.stdout):
+        try:
+            if stream.isatty():
+                return os.get_terminal_size(stream.fileno()).columns or None
+        except (AttributeError, OSError, ValueError):  # no file descriptor (a test's stream), or closed
+            continue
+    return None
 
-    def __init__(self, quiet: bool = False):
-        self.quiet = quiet
+
+def wrapped(message: str, width: int | None) -> str:
+    """A message in lines of at most `width` columns (continuations indented by two spaces); as
+    it is when the width is unknown."""
+    if width is None or len(message) <= width:
+        return message
+    import textwrap
+
+    return "\n".join(textwrap.wrap(message, max(width, 20), subsequent_indent="  ", break_on_hyphens=False))
+
+
+class Terminal:
+    """Everything a person reads on stderr: notes, warnings, errors, progress. Never stdout.
+
+    quiet (-q) hides notes and progress, never an error nor the reason for exit status 1;
+    silent (verify -s) hides that reason too: only errors (exit 2) are said."""
+
+    def __init__(self, quiet: bool = False, silent: bool = False):
+        self.quiet = quiet or silent
+        self.silent = silent
+        self.width = terminal_width()
 
     def note(self, message: str) -> None:
-        if not self.quiet:
-            click.echo(safe_text(message), err=True)  # ids and file names echoed: escape sequences shown, not run
+        if not self.quiet:  # ids and file names echoed: escape sequences shown, not run
+            click.echo(wrapped(safe_text(message), self.width), err=True)
+
+    def reason(self, message: str) -> None:
+        """Why the command exits 1 (a gate, a pair that does not match): said even under -q."""
+        if not self.silent:
+            click.echo(wrapped(safe_text(message), self.width), err=True)
 
     def error(self, message: str) -> None:
-        click.echo(f"Error: {safe_text(message)}", err=True)
+        click.echo(f"Error: {safe_text(message)}", err=True)  # one line, whatever the width: grep-able
 
     def progress(self, total: int, what: str, unit: str = "pairs") -> "ProgressBar":
         stream = sys.stderr

@@ -6,7 +6,7 @@ from typing import Callable, Iterator
 
 import numpy as np
 
-from ..errors import UsageError, mention
+from ..errors import counted, UsageError, mention
 from ..metrics import Metric
 from ..results import MatrixResult, Ranking, Score, Verdicts
 from .blocks import fill_matrix
@@ -60,16 +60,45 @@ def results(comp: Comparison, *, top_k: int | None = 5, limit: int | str | None 
 
 def compare(a, b=None, *, metric: str | Metric = "cosine", top_k: int | None = 5, limit: int | str | None = None,
             threshold: float | None = None, paired: bool = False, pairs=None, p: float | None = None,
-            cov_from=None, normalize: bool = False, zero_vector: str = "error", memory: int = DEFAULT_MEMORY_BYTES,
+            cov_from=None, normalize: bool = False, zero_vector: str = "error", memory: int | str = DEFAULT_MEMORY_BYTES,
             notify: Callable[[str], None] | None = None, block_rows: int | None = None, backend=None,
             **metric_params) -> Ranking | Score:
-    """Compare embeddings: one Score for two single vectors, else a Ranking. `backend` runs the work
-    (siamcli.backends.get_backend(scheduler): a Dask cluster; None: this process's threads);
-    a plugin metric's own parameters are keywords too.
+    """Score the rows of A against the rows of B (or of A itself) and rank them.
 
-    >>> import numpy as np
-    >>> float(compare(np.array([1.0, 0.0]), np.array([1.0, 1.0]), metric="cosine"))  # doctest: +ELLIPSIS
+    Parameters
+    ----------
+    a, b : path, array_like, torch.Tensor, DataFrame or EmbeddingSet
+        The vectors, as `siamcli.load` takes them; `b` None compares A with itself (no self-pairs).
+    top_k : int or None
+        The best pairs kept per row of A (None: every row of B).
+    limit : int or "all", optional
+        One ranking of the best `limit` pairs overall (``"all"``: every pair) instead.
+    threshold : float, optional
+        Keep only pairs at least this close (a similarity >= it, a distance <= it).
+    paired : bool
+        Row i of A against row i of B only.
+    pairs : path or (a_rows, b_rows), optional
+        Only these pairs, in this order: a file of index or id pairs, or two index arrays.
+    metric, p, cov_from, normalize, zero_vector, memory, notify, **metric_params
+        As `siamcli.prepare` takes them; `memory` is bytes or a size such as ``"512M"``.
+    block_rows : int, optional
+        Rows of A per block (default: as many as `memory` allows).
+    backend : Backend, optional
+        Where the work runs (``siamcli.backends.get_backend(scheduler)``: a Dask cluster; None: threads).
+
+    Returns
+    -------
+    Ranking or Score
+        A Score for two single vectors, else a Ranking (``.topk()``, ``.to_pandas()``, ``.records()``).
+
+    Examples
+    --------
+    >>> import numpy as np, siamcli
+    >>> float(siamcli.compare([1.0, 0.0], [1.0, 1.0], metric="cosine"))  # doctest: +ELLIPSIS
     0.7071067811865...
+    >>> ranking = siamcli.compare(np.eye(3), [[1.0, 0.0, 0.0], [0.0, 1.0, 1.0]], top_k=1, memory="64M")
+    >>> ranking.topk()[1].ravel().tolist()
+    [0, 1, 1]
     """
     options = dict(metric=metric, p=p, cov_from=cov_from, normalize=normalize, zero_vector=zero_vector,
                    memory=memory, notify=notify, **metric_params)
@@ -83,8 +112,7 @@ def compare(a, b=None, *, metric: str | Metric = "cosine", top_k: int | None = 5
     if isinstance(found, Score):
         return found
     parts = list(found)
-    grouping = parts[0].grouping if parts else "row"
-    return Ranking.concat(parts, comp.metric, comp.a, comp.b, grouping)
+    return Ranking.concat(parts, comp.metric, comp.a, comp.b, parts[0].grouping if parts else "row")
 
 
 def verdict_pairs(comp: Comparison, paired: bool = False, pairs=None) -> tuple[np.ndarray, np.ndarray] | None:
@@ -104,7 +132,7 @@ def verdict_pairs(comp: Comparison, paired: bool = False, pairs=None) -> tuple[n
         rows = np.arange(count)
         zeros = np.zeros(count, dtype=rows.dtype)
         return (zeros, rows) if n == 1 else (rows, zeros)
-    raise UsageError(f"{comp.a.source} has {n} rows and {comp.b.source} has {m}: say which pairs to judge "
+    raise UsageError(f"{comp.a.source} has {counted(n, 'row')} and {comp.b.source} has {m}: say which pairs to judge "
                      f"with {mention('paired')} (row i with row i) or {mention('pairs')} FILE")
 
 
@@ -131,10 +159,34 @@ def single_score(comp: Comparison) -> Score:
 
 
 def matrix(a, b=None, *, metric: str | Metric = "cosine", p: float | None = None, cov_from=None,
-           normalize: bool = False, zero_vector: str = "error", memory: int = DEFAULT_MEMORY_BYTES,
+           normalize: bool = False, zero_vector: str = "error", memory: int | str = DEFAULT_MEMORY_BYTES,
            notify: Callable[[str], None] | None = None, out: np.ndarray | None = None,
            block_rows: int | None = None, backend=None, **metric_params) -> MatrixResult:
-    """The full score matrix of A against B (or A against itself), computed by `backend` (see compare)."""
+    """The full score matrix of A against B (or A against itself).
+
+    Parameters
+    ----------
+    a, b : path, array_like, torch.Tensor, DataFrame or EmbeddingSet
+        The vectors, as `siamcli.load` takes them; `b` None scores A against itself.
+    metric, p, cov_from, normalize, zero_vector, memory, notify, **metric_params
+        As `siamcli.prepare` takes them; `memory` is bytes or a size such as ``"512M"``.
+    out : numpy.ndarray, optional
+        A (len(A), len(B)) array to fill (a memory map of a file, for a matrix larger than memory).
+    block_rows, backend
+        As `siamcli.compare` takes them.
+
+    Returns
+    -------
+    MatrixResult
+        ``.values[i, j]`` scores row i of A with row j of B; ``.to_pandas()`` labels them by id.
+
+    Examples
+    --------
+    >>> import siamcli
+    >>> siamcli.matrix([[3.0, 4.0], [0.0, 1.0]], metric="euclidean").values
+    array([[0.        , 4.24264069],
+           [4.24264069, 0.        ]])
+    """
     options = dict(metric=metric, p=p, cov_from=cov_from, normalize=normalize, zero_vector=zero_vector,
                    memory=memory, notify=notify, **metric_params)
     if backend is None:

@@ -16,7 +16,7 @@ from typing import Callable, Iterator
 
 import numpy as np
 
-from ..errors import InputError, ShapeError, UsageError, mention
+from ..errors import counted, InputError, ShapeError, UsageError, mention
 from ..io import EmbeddingSet
 from ..metrics import (SAFE_SQNORMS, WIDE_SQNORM, Metric, Params, ScoreOutOfRange, get_metric, unit_rows,
                        zero_rows)
@@ -187,6 +187,15 @@ class Comparison:
     #: The largest squared row norms of A and of B (NaN: not known here); None: not looked at yet.
     #: Only matrices and rankings look (paired scores never need it: their kernels return float64).
     sqnorm_peaks: tuple[float, float] | None = None
+
+    def __repr__(self) -> str:
+        """One line: the metric and its parameters' names, the inputs' shapes, the options; no arrays."""
+        from ..io.bounded import human_size
+
+        inputs = f"{self.a!r} with itself" if self.same else f"{self.a!r} against {self.b!r}"
+        params = f", params={sorted(self.params.values)}" if self.params.values else ""
+        return (f"Comparison({self.metric.name!r}{params}, {inputs}, normalize={self.normalize}, "
+                f"zero_vector={self.zero_vector!r}, memory={human_size(self.memory)!r})")
 
     @property
     def dtype(self) -> np.dtype:
@@ -365,21 +374,42 @@ def as_embedding_set(x, name: str = "<array>") -> EmbeddingSet:
     return accepted(x, name)
 
 
-def prepare(
-    a,
-    b=None,
-    *,
-    metric: str | Metric = "cosine",
-    p: float | None = None,
-    cov_from=None,
-    normalize: bool = False,
-    zero_vector: str = "error",
-    memory: int = DEFAULT_MEMORY_BYTES,
-    notify: Callable[[str], None] | None = None,
-    **metric_params,
-) -> Comparison:
-    """Check two inputs against a metric and fit what the metric needs (covariance). The metric's
-    parameters (p, cov_from, a plugin's own) are keywords; None leaves one at its default."""
+def prepare(a, b=None, *, metric: str | Metric = "cosine", p: float | None = None, cov_from=None,
+            normalize: bool = False, zero_vector: str = "error", memory: int | str = DEFAULT_MEMORY_BYTES,
+            notify: Callable[[str], None] | None = None, **metric_params) -> Comparison:
+    """Check two inputs against a metric and fit what it needs (mahalanobis' covariance).
+
+    Parameters
+    ----------
+    a, b : path, array_like, torch.Tensor, DataFrame or EmbeddingSet
+        The vectors, as `siamcli.load` takes them; `b` None: A against itself.
+    metric : str or Metric
+        A metric's name or alias, any case (`siamcli.available_metrics` lists them).
+    p, cov_from, **metric_params : optional
+        The metric's parameters (minkowski's p; mahalanobis' covariance data; a plugin's own);
+        None leaves one at its default.
+    normalize : bool
+        L2-normalise every row first.
+    zero_vector : {"error", "nan", "zero"}
+        Rows the metric is undefined for (zero vectors under cosine): an error, NaN scores, or
+        the metric's neutral score.
+    memory : int or str
+        Working memory beyond the inputs, in bytes or as a size (``"512M"``, ``"2G"``).
+    notify : callable, optional
+        Called with each note for the user (a plugin's problem, what a fit decided).
+
+    Returns
+    -------
+    Comparison
+        The metric bound to both inputs; ``.block(i0, i1, j0, j1)`` scores any block of pairs.
+
+    Examples
+    --------
+    >>> import siamcli
+    >>> comparison = siamcli.prepare([[1.0, 0.0], [0.0, 2.0]], metric="l1", memory="64M")
+    >>> comparison.metric.name, comparison.memory, comparison.block(0, 2, 0, 2).tolist()
+    ('manhattan', 67108864, [[0.0, 3.0], [3.0, 0.0]])
+    """
     memory = check_memory(memory)
     a = as_embedding_set(a, "A")
     same = b is None
@@ -388,7 +418,7 @@ def prepare(
     if zero_vector not in ZERO_VECTOR_POLICIES:
         raise UsageError(f"{mention('zero_vector')} must be one of {', '.join(ZERO_VECTOR_POLICIES)}, got '{zero_vector}'")
     if a.dim != b.dim:
-        raise ShapeError(f"{a.source} has {a.dim} dimensions but {b.source} has {b.dim}; they cannot be compared")
+        raise ShapeError(f"{a.source} has {counted(a.dim, 'dimension')} but {b.source} has {b.dim}; they cannot be compared")
     params = m.bind(dict(p=p, cov_from=cov_from, **metric_params))
     dtype = compute_dtype(a, b) if m.keeps_float32 else np.dtype(np.float64)  # scores may widen: Comparison.dtype
     inputs = [a] if same else [a, b]
@@ -443,7 +473,7 @@ def fit_params(m: Metric, params: Params, inputs: list[EmbeddingSet], normalize:
         if param.kind == "data" and params.get(param.name) is not None:
             source = data[param.name] = as_embedding_set(params.get(param.name), param.what)
             if source.dim != dim:
-                raise ShapeError(f"{source.source} has {source.dim} dimensions but {inputs[0].source} has {dim}")
+                raise ShapeError(f"{source.source} has {counted(source.dim, 'dimension')} but {inputs[0].source} has {dim}")
     params = params.with_values(**data)
 
     def chunks(source: EmbeddingSet | None = None, sample: int | None = None):

@@ -7,7 +7,7 @@ from typing import Iterable, Iterator, Sequence
 
 import numpy as np
 
-from ..errors import InputError
+from ..errors import counted, InputError
 from ..io import EmbeddingSet
 from ..results import Ranking, Score
 
@@ -21,7 +21,7 @@ def query_rows(s: EmbeddingSet, ids: Sequence[str]) -> tuple[EmbeddingSet, np.nd
     missing = [q for q in ids if q not in position]
     if missing:
         raise InputError(f"{s.source}: has no row with id {excerpt(missing[0])}"
-                         + (f" ({len(missing) - 1} more ids not found)" if len(missing) > 1 else ""))
+                         + (f" ({counted(len(missing) - 1, 'more id')} not found)" if len(missing) > 1 else ""))
     index = np.array([position[q] for q in ids], dtype=np.intp)
     fields = {name: [values[i] for i in index] for name, values in s.fields.items()} if s.fields else None
     labels = [s.labels[i] for i in index] if s.labels is not None else None

@@ -7,7 +7,7 @@ import os
 
 import numpy as np
 
-from ..errors import InputError, mention
+from ..errors import counted, InputError, mention
 from . import bounded
 from .bounded import DiskFile
 from .embeddings import Parsed, ReadOptions
@@ -47,7 +47,7 @@ def read_npy_folder(data, source: str, options: ReadOptions) -> Parsed:
         if array.ndim != 2:
             raise InputError(f"{shown}: a shard must be a 2-D array of rows, got shape {array.shape}")
         if parts and array.shape[1] != parts[0][1].shape[1]:
-            raise InputError(f"{shown}: has {array.shape[1]} dimensions but {parts[0][0]} has {parts[0][1].shape[1]}")
+            raise InputError(f"{shown}: has {counted(array.shape[1], 'dimension')} but {parts[0][0]} has {parts[0][1].shape[1]}")
         parts.append((shown, array))
         name = os.path.basename(path)[:-4]
         ids.extend(f"{name}:{r}" for r in range(array.shape[0]))

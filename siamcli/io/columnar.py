@@ -18,7 +18,7 @@ from typing import Callable, Iterable, Iterator
 
 import numpy as np
 
-from ..errors import InputError, UsageError, mention
+from ..errors import counted, InputError, UsageError, mention
 from .arrays import label_array
 from .bounded import DiskFile
 from .embeddings import Parsed, ReadOptions
@@ -167,7 +167,7 @@ def plan_columns(pa, schema, options: ReadOptions, source: str) -> Plan:
     plan = Plan(vectors, listed_, dtype, ids, labels, fields)
     for name in plan.columns():
         if names.count(name) > 1:
-            raise InputError(f"{source}: has {names.count(name)} columns named {excerpt(name)}")
+            raise InputError(f"{source}: has {counted(names.count(name), 'column')} named {excerpt(name)}")
     return plan
 
 

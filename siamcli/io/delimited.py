@@ -14,7 +14,7 @@ from fnmatch import fnmatchcase
 
 import numpy as np
 
-from ..errors import InputError, UsageError, mention
+from ..errors import counted, InputError, UsageError, mention
 from . import fastcsv
 from .embeddings import Parsed, ReadOptions
 from .textcells import (cell_problem, csv_records, excerpt, first_line, first_overflow, is_number, list_elements,
@@ -107,10 +107,10 @@ def plan(rows: list[tuple[int, list[str]]], source: str, options: ReadOptions) -
                 raise InputError(f"{source}: line {lineno} has no {excerpt(options.labels)} column "
                                  f"(column {layout.labels + 1})")
     if header is not None and len(header) != layout.width:
-        raise InputError(f"{source}: line {layout.first_line} has {layout.width} columns but the header has {len(header)}")
+        raise InputError(f"{source}: line {layout.first_line} has {counted(layout.width, 'column')} but the header has {len(header)}")
     for lineno, cells in data:
         if len(cells) != layout.width:
-            raise InputError(f"{source}: line {lineno} has {len(cells)} columns, expected {layout.width} "
+            raise InputError(f"{source}: line {lineno} has {counted(len(cells), 'column')}, expected {layout.width} "
                              f"(as on line {layout.first_line})")
     _plan_ids(layout, data, source, options)
     _plan_vectors(layout, data, source, options)
@@ -257,7 +257,7 @@ def _list_vectors(data, col: int, source: str):
             if not width:
                 raise InputError(f"{source}: line {lineno}, column {col + 1}: the list is empty")
         elif len(elements) != width:
-            raise InputError(f"{source}: line {lineno}, column {col + 1}: the list has {len(elements)} values, "
+            raise InputError(f"{source}: line {lineno}, column {col + 1}: the list has {counted(len(elements), 'value')}, "
                              f"expected {width} (as on line {lines[0]})")
         rows.append(elements)
     return _numbers(rows, lines, source, lambda e: f"column {col + 1}, element {e + 1}")

@@ -8,13 +8,19 @@ from typing import Callable, Sequence
 
 import numpy as np
 
-from ..errors import InputError, UsageError, mention
+from ..errors import counted, InputError, UsageError, mention
 from . import bounded
 
 
 @dataclass(eq=False)  # arrays: == would be elementwise, so records compare by identity
 class EmbeddingSet:
-    """Vectors as rows of a 2-D array (possibly memory-mapped), their ids, and where they came from."""
+    """Vectors as rows of a 2-D array (possibly memory-mapped), their ids, and where they came from.
+
+    >>> import numpy as np, siamcli
+    >>> s = siamcli.load(np.zeros((2, 3), dtype=np.float32), dtype="float64")
+    >>> s, len(s), s.dim, s.row_ids()
+    (EmbeddingSet('<array>', 2 x 3 float64), 2, 3, ['0', '1'])
+    """
 
     vectors: np.ndarray
     ids: Sequence[str] | None
@@ -36,6 +42,19 @@ class EmbeddingSet:
 
     def row_ids(self) -> list[str]:
         return [self.id_of(i) for i in range(len(self))]
+
+    def __repr__(self) -> str:
+        """One line: where from, rows x dimensions and type, the first ids; never the vectors."""
+        source = self.source if len(self.source) <= 40 else "..." + self.source[-37:]
+        parts = [repr(source), f"{len(self)} x {self.dim} {self.vectors.dtype}"]
+        if self.ids is not None:
+            first = ", ".join(repr(self.id_of(i)[:12]) for i in range(min(3, len(self))))
+            parts.append(f"ids=[{first}{', ...' if len(self) > 3 else ''}]")
+        if self.labels is not None:
+            parts.append(f"labels={len(set(map(str, self.labels)))} distinct")
+        if self.fields:
+            parts.append(f"fields={sorted(self.fields)}")
+        return f"EmbeddingSet({', '.join(parts)})"
 
 
 @dataclass(frozen=True)
@@ -79,16 +98,16 @@ class Parsed:
     fields: dict[str, list[str]] | None = None  # the text columns asked for (ReadOptions.fields)
 
 
-def as_embedding_set(x, name: str = "<array>", **load_options) -> EmbeddingSet:
-    """An EmbeddingSet from what a user passes: a set (as it is), an array, list or tuple (checked
-    as a loaded file is), or a path (loaded with `load_options`)."""
+def as_embedding_set(x, name: str | None = "<array>", **load_options) -> EmbeddingSet:
+    """An EmbeddingSet from what a user passes: a set (as it is), a path (loaded with
+    `load_options`), or an object in memory named `name` (an array, list, tensor or DataFrame,
+    checked as a loaded file is: objects.from_object; None: named by its kind)."""
     if isinstance(x, EmbeddingSet):
         return x
-    if isinstance(x, (np.ndarray, list, tuple)):
-        return validated(Parsed(np.asarray(x)), name)
     from .loading import load_embeddings
+    from .objects import from_object, is_path
 
-    return load_embeddings(x, **load_options)
+    return load_embeddings(x, **load_options) if is_path(x) else from_object(x, name=name)
 
 
 def embeddings_from_array(array, source: str = "<array>") -> EmbeddingSet:
@@ -128,12 +147,12 @@ def validated(parsed: Parsed, source: str, dtype: str | None = None) -> Embeddin
         check_finite(array, source, parsed.locate)
     array = _in_dtype(array, dtype, source, parsed.locate)
     if parsed.ids is not None and len(parsed.ids) != array.shape[0]:
-        raise InputError(f"{source}: has {len(parsed.ids)} ids but {array.shape[0]} rows")
+        raise InputError(f"{source}: has {counted(len(parsed.ids), 'id')} but {array.shape[0]} rows")
     if parsed.labels is not None and len(parsed.labels) != array.shape[0]:
-        raise InputError(f"{source}: has {len(parsed.labels)} labels but {array.shape[0]} rows")
+        raise InputError(f"{source}: has {counted(len(parsed.labels), 'label')} but {array.shape[0]} rows")
     for name, values in (parsed.fields or {}).items():
         if len(values) != array.shape[0]:
-            raise InputError(f"{source}: has {len(values)} values of {name!r} but {array.shape[0]} rows")
+            raise InputError(f"{source}: has {counted(len(values), 'value')} of {name!r} but {array.shape[0]} rows")
     return EmbeddingSet(array, parsed.ids, source, single, parsed.labels, parsed.fields or None)
 
 
@@ -255,10 +274,10 @@ def stack_embeddings(sets: Sequence[EmbeddingSet]) -> EmbeddingSet:
     first = sets[0]
     for s in sets[1:]:
         if s.dim != first.dim:
-            raise InputError(f"{s.source} has {s.dim} dimensions but {first.source} has {first.dim}")
+            raise InputError(f"{s.source} has {counted(s.dim, 'dimension')} but {first.source} has {first.dim}")
     ids = []
     for s in sets:
         ids.extend([s.source] if len(s) == 1 else [f"{s.source}:{s.id_of(i)}" for i in range(len(s))])
     dtype = np.result_type(*[s.vectors.dtype for s in sets])
     vectors = np.concatenate([np.asarray(s.vectors, dtype=dtype) for s in sets])
-    return EmbeddingSet(vectors, ids, f"{first.source} and {len(sets) - 1} more files", False)
+    return EmbeddingSet(vectors, ids, f"{first.source} and {counted(len(sets) - 1, 'more file')}", False)

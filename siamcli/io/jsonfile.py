@@ -8,7 +8,7 @@ import json
 
 import numpy as np
 
-from ..errors import InputError
+from ..errors import counted, InputError
 from .embeddings import Parsed, ReadOptions
 from .textcells import excerpt, first_non_finite
 
@@ -116,7 +116,7 @@ def _records_to_parsed(records: list[tuple[int, str | None, list]], source: str,
     for pos, _, vec in records:
         if len(vec) != width:
             raise InputError(
-                f"{source}: {unit} {pos} has {len(vec)} values, expected {width} (as in {unit} {records[0][0]})"
+                f"{source}: {unit} {pos} has {counted(len(vec), 'value')}, expected {width} (as in {unit} {records[0][0]})"
             )
     with_id = [r[1] is not None for r in records]
     if any(with_id) and not all(with_id):

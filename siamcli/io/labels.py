@@ -8,7 +8,7 @@ from typing import Callable
 
 import numpy as np
 
-from ..errors import InputError
+from ..errors import counted, InputError
 from .bounded import DEFAULT_MAX_INPUT_BYTES, decode, max_bytes, read_text
 from .embeddings import EmbeddingSet
 from .delimited import sniffed_rows
@@ -27,7 +27,7 @@ def read_ids(path: str | os.PathLike, expected: int, *, max_input_size: int | st
         while ids and not ids[-1].strip():
             ids.pop()
     if len(ids) != expected:
-        raise InputError(f"{source}: has {len(ids)} ids but the embeddings have {expected} rows")
+        raise InputError(f"{source}: has {counted(len(ids), 'id')} but the embeddings have {expected} rows")
     return ids
 
 
@@ -45,7 +45,7 @@ def read_labels(path: str | os.PathLike, expected: int, column: str | None = Non
         data = read_input(path, source, fmt, gz, limit)
         labels = fmt.labels(data if fmt.binary else decode(data, source), source, column, limit)
     if len(labels) != expected:
-        raise InputError(f"{source}: has {len(labels)} labels but the embeddings have {expected} rows")
+        raise InputError(f"{source}: has {counted(len(labels), 'label')} but the embeddings have {expected} rows")
     return labels
 
 

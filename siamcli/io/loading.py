@@ -15,6 +15,7 @@ from . import bounded
 from .bounded import DEFAULT_MAX_INPUT_BYTES, STDIN, DiskFile, Folder
 from .embeddings import EmbeddingSet, Parsed, ReadOptions, exact_float32, validated
 from .formats import FORMATS, Format, format_for, named_format, sniff_format
+from .objects import from_object, is_path
 from .textcells import printable
 
 #: load_embeddings turns an unexpected exception of a reader into an InputError naming the file
@@ -23,45 +24,69 @@ CATCH_READER_ERRORS = True
 
 
 def load_embeddings(
-    path: str | os.PathLike,
-    *,
-    input_format: str | None = None,
-    key: str | None = None,
-    ids_path: str | os.PathLike | None = None,
-    stdin=None,
-    labels: str | None = None,
-    max_input_size: int | str = DEFAULT_MAX_INPUT_BYTES,
-    column: str | None = None,
-    columns: str | None = None,
-    id_column: str | None = None,
-    fields: Sequence[str] = (),
-    dtype: str | None = None,
-    unused_options: str = "error",
+    path, *, input_format: str | None = None, key: str | None = None, ids_path: str | os.PathLike | None = None,
+    stdin=None, labels: str | None = None, max_input_size: int | str = DEFAULT_MAX_INPUT_BYTES,
+    column: str | None = None, columns: str | None = None, id_column: str | None = None, fields: Sequence[str] = (),
+    dtype: str | None = None, unused_options: str = "error",
 ) -> EmbeddingSet:
-    """Load vectors from a file, a folder (a Hugging Face dataset, .npy shards) or stdin (`-`),
-    and check they are finite numeric rows.
+    """Load embeddings and check they are finite numeric rows.
 
-    key: the array, tensor or dataset of a container of several (npz, safetensors, HDF5, pt).
-    column / columns: the list column, or the numeric columns (a comma list or a prefix such as
-    'e*'), that hold the vectors in a table (Parquet, Arrow, a dataset, CSV). id_column: the column
-    of row ids (default: one named 'id'). fields: text columns kept beside the vectors, shown with
-    results (`.fields`). dtype: 'float32' or 'float64' to compute in (default: the file's float
-    type; text in float32 when every value survives the round trip, else float64).
-    `labels` names a column (CSV/TSV/TXT header), field (JSON) or array (.npz) of the same file
-    holding a label per row: it is read into `.labels`, not used as a dimension.
-    `max_input_size` (bytes, or '2G') bounds what one input may bring into memory: stdin, pipes,
-    text files, decompressed gzip and .npz members (a regular .npy is bounded by its header).
-    unused_options: 'error' refuses an option the format does not take; 'ignore' (a command
-    reading A and B of different formats with the same options) leaves it to the caller.
+    Parameters
+    ----------
+    path : str, path, array_like, torch.Tensor or DataFrame
+        A file, a folder (a Hugging Face dataset, .npy shards) or ``"-"`` (stdin); or vectors in
+        memory: a numpy array, nested lists, a torch tensor, a pandas or polars DataFrame.
+    input_format : str, optional
+        The file's format when its suffix does not say (``siamcli.io.FORMATS``).
+    key : str, optional
+        The array, tensor or dataset of a container of several (npz, safetensors, HDF5, pt).
+    ids_path : path, optional
+        A file of row ids, one per row.
+    labels : str, optional
+        A column, field or array of the same input holding a label per row (into ``.labels``).
+    max_input_size : int or str
+        The most one input may bring into memory, in bytes or as a size (``"2G"``).
+    column, columns : str, optional
+        A table's (DataFrame's) column of vectors, or its numeric columns (``"e1,e2"``, ``"e*"``).
+    id_column : str, optional
+        A table's column of row ids (default: one named ``id``; a pandas index so named too).
+    fields : sequence of str
+        A table's text columns kept beside the vectors (``.fields``), shown with results.
+    dtype : {"float32", "float64"}, optional
+        The float type to compute in (default: the input's; text in float32 when exact).
+    stdin, unused_options
+        The stream ``"-"`` reads; ``"ignore"`` leaves an option the format does not take unrefused.
 
-    >>> load_embeddings("examples/queries.csv").vectors.shape
-    (10, 64)
+    Returns
+    -------
+    EmbeddingSet
+        ``.vectors`` (rows, dim), ``.ids``, ``.labels``, ``.source``.
+
+    Examples
+    --------
+    >>> import numpy as np, siamcli
+    >>> siamcli.load(np.eye(3, dtype=np.float32))
+    EmbeddingSet('<array>', 3 x 3 float32)
+    >>> import pandas as pd
+    >>> frame = pd.DataFrame({"id": ["x", "y"], "e1": [0.5, 1.0], "e2": [0.25, 0.0]})
+    >>> siamcli.load(frame).ids, siamcli.load(frame).vectors.tolist()
+    (['x', 'y'], [[0.5, 0.25], [1.0, 0.0]])
     """
-    path = os.fspath(path)
-    if input_format is not None:
-        named_format(input_format)
     options = ReadOptions(key=key, column=column, columns=columns, id_column=id_column, labels=labels,
                           fields=tuple(fields or ()), dtype=dtype, limit=bounded.max_bytes(max_input_size))
+    if is_path(path):
+        embeddings = _from_file(os.fspath(path), input_format, options, stdin, unused_options == "error")
+    elif input_format is not None:
+        raise UsageError(f"{mention('input_format')} applies to files, not to objects in memory")
+    else:
+        embeddings = from_object(path, options)
+    return embeddings if ids_path is None else _with_ids(embeddings, ids_path, options.limit)
+
+
+def _from_file(path: str, input_format: str | None, options: ReadOptions, stdin, strict: bool) -> EmbeddingSet:
+    """A file, folder or stdin through the table of formats (load_embeddings)."""
+    if input_format is not None:
+        named_format(input_format)
     source, fmt, gz = input_format_of(path, input_format)
     with guard(source, fmt.name if fmt else "embeddings") as reading:
         data = Folder(path) if fmt is not None and fmt.folder is not None else \
@@ -69,16 +94,20 @@ def load_embeddings(
         fmt = fmt or sniff_format(data)
         size = data.size() if isinstance(data, DiskFile) else len(data)
         reading.update(kind=fmt.name, what=f"{bounded.human_size(size)} of {'data' if fmt.binary else 'text'}")
-        check_options(fmt, options, unused_options == "error")
+        check_options(fmt, options, strict)
         parsed = parse(fmt, data, source, options)
-        if not fmt.binary and dtype is None:  # decimal text: float32 when every value is one
+        if not fmt.binary and options.dtype is None:  # decimal text: float32 when every value is one
             parsed.array = exact_float32(parsed.array)
-        embeddings = validated(parsed, source, dtype)
+        embeddings = validated(parsed, source, options.dtype)
     embeddings.format = fmt.name
-    if ids_path is not None:
-        from .labels import read_ids
+    return embeddings
 
-        embeddings.ids = read_ids(ids_path, len(embeddings), max_input_size=options.limit)
+
+def _with_ids(embeddings: EmbeddingSet, ids_path, limit: int) -> EmbeddingSet:
+    """The set with its ids read from a file (one per row)."""
+    from .labels import read_ids
+
+    embeddings.ids = read_ids(ids_path, len(embeddings), max_input_size=limit)
     return embeddings
 
 

@@ -9,7 +9,7 @@ import json
 
 import numpy as np
 
-from ..errors import InputError, mention
+from ..errors import counted, InputError, mention
 from . import arrays, bounded
 from .bounded import DiskFile
 from .embeddings import Parsed, ReadOptions
@@ -297,5 +297,5 @@ def _torch_ids(values, array: np.ndarray, name: str, source: str) -> list[str] |
         raise InputError(f"{source}: 'ids' must be a list of strings or integers, one per row")
     rows = array.shape[0] if array.ndim == 2 else 1
     if len(values) != rows:
-        raise InputError(f"{source}: has {len(values)} ids but {rows} rows")
+        raise InputError(f"{source}: has {counted(len(values), 'id')} but {rows} rows")
     return [str(v) for v in values]

@@ -18,9 +18,10 @@ from .elementwise import zero_rows
 from .numeric import (BRAYCURTIS_INFINITE, EXACT_CHUNK_VALUES, NEAR_TOLERANCE, SAFE_SQNORMS, WIDE_SQNORM,
                       ScoreOutOfRange, unit_rows)
 from .record import Metric, Param, Params, Screen, ranking_keys
-from .registry import ENTRY_POINT_GROUP, METRICS, available_metrics, get_metric, metric_params, register
+from .registry import (ENTRY_POINT_GROUP, METRICS, available_metrics, get_metric, metric_params, register,
+                       unregister)
 
-__all__ = ["Metric", "Param", "Params", "Screen", "ranking_keys", "register", "get_metric", "available_metrics",
+__all__ = ["Metric", "Param", "Params", "Screen", "ranking_keys", "register", "unregister", "get_metric", "available_metrics",
            "metric_params", "METRICS", "BUILTIN_METRICS", "ENTRY_POINT_GROUP", "ScoreOutOfRange",
            "BRAYCURTIS_INFINITE", "NEAR_TOLERANCE", "EXACT_CHUNK_VALUES", "SAFE_SQNORMS", "WIDE_SQNORM", "unit_rows",
            "zero_rows"]

@@ -7,7 +7,7 @@ from typing import Callable, Iterable
 
 import numpy as np
 
-from ..errors import UsageError, mention
+from ..errors import counted, UsageError, mention
 from .record import Params
 
 # ---------------------------------------------------------------- mahalanobis covariance
@@ -80,11 +80,11 @@ def prepare_mahalanobis(rows, dim: int, params: Params) -> Params:
     well_conditioned = n > dim and values.min() > values.max() * 1e-10
     if well_conditioned:
         whitener, _ = whitener_from_covariance(cov)
-        note = f"mahalanobis: inverse covariance of {n} rows in {dim} dimensions"
+        note = f"mahalanobis: inverse covariance of {counted(n, 'row')} in {counted(dim, 'dimension')}"
     else:
         shrunk, coefficient = _ledoit_wolf(n, scatter, fourth)
         whitener, rank = whitener_from_covariance(shrunk)
-        reason = f"only {n} rows for {dim} dimensions" if n <= dim else "it is singular"
+        reason = f"only {counted(n, 'row')} for {counted(dim, 'dimension')}" if n <= dim else "it is singular"
         if rank == dim:
             note = (f"mahalanobis: covariance cannot be inverted ({reason}); "
                     f"using Ledoit-Wolf shrinkage (coefficient {coefficient:.3g})")

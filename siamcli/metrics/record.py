@@ -156,6 +156,11 @@ class Metric:
     def higher_is_better(self) -> bool:
         return self.kind == "similarity"
 
+    def __repr__(self) -> str:
+        """Its name, kind and parameters; never its kernels."""
+        params = f", params={[p.name for p in self.params]}" if self.params else ""
+        return f"Metric({self.name!r}, {self.kind}, aliases={list(self.aliases)}{params})"
+
     def ranking_keys(self, scores) -> np.ndarray:
         """Sort keys of scores under this metric (see `ranking_keys`)."""
         return ranking_keys(scores, self.higher_is_better)

@@ -22,7 +22,34 @@ _unsaid_problems: list[str] = []
 
 
 def register(metric: Metric) -> Metric:
-    """Add a metric; its name and aliases must be new. Built-ins go through here too."""
+    """Add a metric: `compare`, `--metric`, ``siamcli metrics`` and the contract tests take it up.
+    Built-ins go through here too (plugins through the ``siamcli.metrics`` entry points).
+
+    Parameters
+    ----------
+    metric : Metric
+        Its name and aliases must be new (any case).
+
+    Returns
+    -------
+    Metric
+        The metric registered.
+
+    Examples
+    --------
+    >>> import numpy as np, siamcli
+    >>> from siamcli.metrics import Metric, unregister
+    >>> half_l1 = Metric("half_l1", "distance",
+    ...                  matrix=lambda a, b, params: np.abs(a[:, None] - b[None]).sum(-1) / 2,
+    ...                  paired=lambda a, b, params: np.abs(a - b).sum(-1) / 2,
+    ...                  reference=lambda u, v, params: sum(abs(x - y) for x, y in zip(u, v)) / 2,
+    ...                  summary="half the manhattan distance")
+    >>> siamcli.register(half_l1)
+    Metric('half_l1', distance, aliases=[])
+    >>> float(siamcli.compare([1.0, 2.0], [3.0, 5.0], metric="half_l1"))
+    2.5
+    >>> _ = unregister("half_l1")  # as the registry was before the example
+    """
     if not isinstance(metric, Metric):
         raise TypeError(f"expected a siamcli.metrics.Metric, got {type(metric).__name__}")
     names = (metric.name, *metric.aliases)
@@ -66,16 +93,52 @@ def _load_plugins(warn: Callable[[str], None] | None = None) -> None:
 
 
 def available_metrics(warn: Callable[[str], None] | None = None) -> list[Metric]:
-    """Every metric: built-ins first, then plugins."""
+    """Every metric: built-ins first, then plugins (loaded on the first call).
+
+    Parameters
+    ----------
+    warn : callable, optional
+        Called with a line for each plugin that fails to load (default: kept for a later caller).
+
+    Returns
+    -------
+    list of Metric
+
+    Examples
+    --------
+    >>> import siamcli
+    >>> [m.name for m in siamcli.available_metrics()][:3]
+    ['cosine', 'cosine_distance', 'angular']
+    """
     _load_plugins(warn)
     return list(METRICS.values())
 
 
 def get_metric(name: str | Metric, warn: Callable[[str], None] | None = None) -> Metric:
-    """The metric called `name` (or one of its aliases, any case).
+    """The metric called `name` or one of its aliases, any case.
 
-    >>> get_metric("l1").name
-    'manhattan'
+    Parameters
+    ----------
+    name : str or Metric
+        A name or alias (a Metric is returned as it is).
+    warn : callable, optional
+        As `available_metrics` takes it (plugins are loaded when a name is not a built-in's).
+
+    Returns
+    -------
+    Metric
+        Its kernels, ``kind`` ("distance" or "similarity"), ``params`` and ``summary``.
+
+    Raises
+    ------
+    UnknownMetricError
+        For a name no metric has, naming the closest and every known one.
+
+    Examples
+    --------
+    >>> import siamcli
+    >>> siamcli.get_metric("L1")
+    Metric('manhattan', distance, aliases=['cityblock', 'l1', 'taxicab'])
     """
     if isinstance(name, Metric):
         return name
@@ -86,6 +149,15 @@ def get_metric(name: str | Metric, warn: Callable[[str], None] | None = None) ->
         hint = did_you_mean(key, _lookup)
         raise UnknownMetricError(f"unknown metric '{name}'{hint} (known: {', '.join(METRICS)})")
     return METRICS[_lookup[key]]
+
+
+def unregister(name: str) -> Metric:
+    """Remove the metric called `name` (or an alias), for tests and examples that register their own."""
+    metric = get_metric(name)
+    del METRICS[metric.name]
+    for n in (metric.name, *metric.aliases):
+        _lookup.pop(n.lower(), None)
+    return metric
 
 
 def metric_params(warn: Callable[[str], None] | None = None, plugins: bool = True) -> dict[str, tuple[Param, list[str]]]:

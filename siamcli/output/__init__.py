@@ -32,6 +32,7 @@ Writer = Callable[[Iterable, TextIO, "OutputOptions"], None]
 class OutputOptions:
     precision: int = DEFAULT_PRECISION
     notify: Callable[[str], None] | None = None  # messages for the user (stderr), e.g. what a table hides
+    width: int | None = None  # columns a table must fit (None: rich's own choice, $COLUMNS or 80)
 
 
 @dataclass(frozen=True)

@@ -104,15 +104,18 @@ class _RankingTable:
         self.previous = None  # the row of A of the last row written
 
     def _fit_terminal(self, width: int) -> None:
-        """Narrow the id and text columns, widest first, until the table fits `width` (or they are narrow)."""
-        ids = [c for c in self.columns if c in ("a", "b") or c[:2] in ("a_", "b_")]
+        """Narrow the id and text columns, widest first, until the table fits `width`: all of them
+        down to _MIN_ID_WIDTH, then the shown texts (--show) down to 3 cells, then the ids down to 4."""
+        ids = [c for c in self.columns if c in ("a", "b")]
+        texts = [c for c in self.columns if c[:2] in ("a_", "b_")]
         excess = sum(self.widths.values()) + 3 * (len(self.columns) - 1) - width
-        while excess > 0:
-            widest = max(ids, key=self.widths.get)
-            if self.widths[widest] <= _MIN_ID_WIDTH:
-                return
-            self.widths[widest] -= 1
-            excess -= 1
+        for narrowed, floor in ((ids + texts, _MIN_ID_WIDTH), (texts, 3), (ids, 4)):
+            while excess > 0 and narrowed:
+                widest = max(narrowed, key=self.widths.get)
+                if self.widths[widest] <= floor:
+                    break
+                self.widths[widest] -= 1
+                excess -= 1
 
     @staticmethod
     def _shown(part: Ranking, column: str):
@@ -182,7 +185,7 @@ class _RankingTable:
 
 def ranking_table(parts: Iterable[Ranking], out: TextIO, options: OutputOptions, verdicts: bool = False) -> None:
     """A stream of Ranking chunks as one table, written and flushed a group of rows at a time."""
-    console = console_on(out)
+    console = console_on(out, options.width)
     table = first = None
     for part in parts:
         for start in range(0, len(part), TABLE_ROW_GROUP):

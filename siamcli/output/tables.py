@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Iterable, TextIO
 
+from ..errors import counted
 from .text import format_number, safe_text
 
 if TYPE_CHECKING:
@@ -12,8 +13,8 @@ if TYPE_CHECKING:
     from . import OutputOptions
 
 
-def console_on(out: TextIO):
-    """A rich console on `out` that shows control characters escaped (rich would pass ESC through),
+def console_on(out: TextIO, width: int | None = None):
+    """A rich console on `out`, `width` columns wide (None: rich's choice), that shows control characters escaped (rich would pass ESC through),
     and lets a closed pipe raise BrokenPipeError (rich's own handling exits with status 1)."""
     from rich.console import Console
 
@@ -25,7 +26,7 @@ def console_on(out: TextIO):
             self.quiet = True  # nothing more to write to a reader that has gone
             raise BrokenPipeError
 
-    return SafeConsole(file=out, markup=False, highlight=False, emoji=False, soft_wrap=False)
+    return SafeConsole(file=out, markup=False, highlight=False, emoji=False, soft_wrap=False, width=width)
 
 
 def direction(metric) -> str:
@@ -57,7 +58,8 @@ def _matrix_grid(result: MatrixResult, console, options: OutputOptions):
         table.add_row(row_ids[i], *(column[i] for column in cells))
     if (shown_rows < n or shown_cols < m) and options.notify is not None:
         options.notify(
-            f"showing {shown_rows} of {n} rows and {shown_cols} of {m} columns (the terminal's size); "
+            f"showing {shown_rows} of {counted(n, 'row')} and {shown_cols} of {counted(m, 'column')} (the terminal's "
+            "size); "
             "-f csv, -f json or -o FILE gives the whole matrix"
         )
     return table
@@ -66,7 +68,7 @@ def _matrix_grid(result: MatrixResult, console, options: OutputOptions):
 def matrix_table(parts: Iterable, out: TextIO, options: OutputOptions) -> None:
     """As much of the matrix as the terminal shows (a note says what is left out), and its direction."""
     result = next(iter(parts))
-    console = console_on(out)
+    console = console_on(out, options.width)
     console.print(_matrix_grid(result, console, options))
     console.print(direction(result.metric))
 
@@ -88,11 +90,28 @@ def _rich_table(grid: Grid):
     return table
 
 
+def _hanging(line: str, width: int) -> list[str]:
+    """A line of text wrapped at `width` with its continuations indented two more spaces than it,
+    so that an indented finding reads as one item (rich alone would start them at column 0)."""
+    indent = line[: len(line) - len(line.lstrip(" "))]
+    if len(line) <= width or width <= len(indent) + 12:
+        return [line]  # (a line still too long, with wide characters, is wrapped by rich)
+    import textwrap
+
+    return textwrap.wrap(line, width, subsequent_indent=indent + "  ", break_on_hyphens=False)
+
+
 def layout_tables(parts: Iterable, out: TextIO, options: OutputOptions) -> None:
-    """A report as its `table_layout` describes it: lines of text and grids, in order."""
-    console = console_on(out)
+    """A report as its `table_layout` describes it: lines of text, grids and fitted lines, in order."""
+    from ..results import Grid
+
+    console = console_on(out, options.width)
     for block in next(iter(parts)).table_layout(options.precision):
         if isinstance(block, str):
-            console.print(block)
-        else:
+            for line in _hanging(block, console.width):
+                console.print(line)
+        elif isinstance(block, Grid):
             console.print(_rich_table(block))
+        else:  # Fitted: drawn for the console's width, each line as it is (a histogram must not wrap)
+            for line in block.lines(console.width):
+                console.print(line, soft_wrap=True)

@@ -103,3 +103,4 @@ def figure(value, precision: int) -> str:
 def count(value: int) -> str:
     """A count with thousands separators: 12,345."""
     return f"{value:,}"
+

@@ -17,9 +17,9 @@ from typing import Iterator, Sequence
 
 import numpy as np
 
-from ..errors import InputError, ShapeError, UsageError
+from ..errors import counted, InputError, ShapeError, UsageError
 from ..metrics import Metric, available_metrics, get_metric
-from ..results import Column, Grid, Report, key_value_grid, plain
+from ..results import Column, Grid, Report, brief, key_value_grid, plain
 
 LOSS_KINDS = ("contrastive", "triplet")
 #: A default sweep puts margins at these quantiles of the data (see `margin_sweep`).
@@ -107,6 +107,10 @@ class MarginSweep(Report):
         for row in self.rows:
             yield row.record()
 
+    def repr_parts(self) -> list[str]:
+        margins = [row.margin for row in self.rows]
+        return [repr(self.kind), repr(self.metric), f"{len(self.rows)} margins: {brief(margins)}"]
+
     def record(self) -> dict:
         return {"kind": self.kind, "metric": self.metric, "suggestion": self.suggestion,
                 "rows": list(self.records())}
@@ -148,7 +152,7 @@ def _distances(values, name: str) -> np.ndarray:
 def _labels(similar, n: int) -> np.ndarray:
     y = np.asarray(similar).reshape(-1)
     if len(y) != n:
-        raise InputError(f"similar has {len(y)} labels but there are {n} distances; give one label per pair")
+        raise InputError(f"similar has {counted(len(y), 'label')} but there are {n} distances; give one label per pair")
     if y.dtype.kind == "b":
         return y
     if y.dtype.kind not in "iuf":
@@ -193,7 +197,7 @@ def _paired(metric: str | Metric, metric_params: dict, named: Sequence[tuple[str
     (first_name, _), first = named[0], arrays[0]
     for (name, _), array in zip(named[1:], arrays[1:]):
         if array.shape[1] != first.shape[1]:
-            raise ShapeError(f"{first_name} has {first.shape[1]} dimensions but {name} has {array.shape[1]}")
+            raise ShapeError(f"{first_name} has {counted(first.shape[1], 'dimension')} but {name} has {array.shape[1]}")
         _same_length(first, array, (first_name, name), "rows")
     for (name, _), array in zip(named, arrays):
         if m.domain == "nonnegative" and (array < 0).any():
@@ -209,7 +213,7 @@ def _paired(metric: str | Metric, metric_params: dict, named: Sequence[tuple[str
                 if p.kind == "data" and params.get(p.name) is not None}
         for what, array in zip([p.what for p in m.params if p.name in data], data.values()):
             if array.shape[1] != first.shape[1]:
-                raise ShapeError(f"{what} has {array.shape[1]} dimensions but {first_name} has {first.shape[1]}")
+                raise ShapeError(f"{what} has {counted(array.shape[1], 'dimension')} but {first_name} has {first.shape[1]}")
         params = m.prepare(lambda source=None, sample=None: iter(arrays if source is None else [source]), first.shape[1],
                            params.with_values(**data))
     return [m, params, *arrays]

@@ -11,7 +11,7 @@ from typing import Callable
 import numpy as np
 
 from ...engine import Comparison, scan_rows, as_embedding_set, prepare
-from ...errors import ClusterError, InputError, ShapeError
+from ...errors import counted, ClusterError, InputError, ShapeError
 from ...io import EmbeddingSet, check_finite, load_embeddings
 from ...metrics import Metric, get_metric, zero_rows
 from .cluster import _address, _cluster_failure, _compute, require_dask, require_zarr
@@ -112,7 +112,7 @@ def load_shards(pattern_or_dir: str | os.PathLike, block_rows: int | None = None
     first, (_, dim, _) = heads[0]
     for path, (_, other, _) in heads[1:]:
         if other != dim:
-            raise ShapeError(f"{path} has {other} dimensions but {first} has {dim}; every shard must have the same")
+            raise ShapeError(f"{path} has {counted(other, 'dimension')} but {first} has {dim}; every shard must have the same")
     if not any(rows for _, (rows, _, _) in heads):
         raise InputError(f"{os.fspath(pattern_or_dir)}: the shards hold no rows")
     require_dask()

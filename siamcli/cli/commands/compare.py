@@ -7,7 +7,7 @@ from typing import Iterable
 import click
 
 from ...errors import UsageError
-from ..common import backend_for, emit, load_inputs
+from ..common import backend_for, emit, load_inputs, refuse_conflicts
 from ..options import (command, CountOrAll, engine_options, input_options, metric_options, Number, output_options,
                        scheduler_option, show_option)
 from ..terminal import Terminal
@@ -43,7 +43,7 @@ def compare(a, b, top_k, limit, threshold, paired, pairs_path, query_ids, metric
     (ties broken by row index), or --limit gives the best pairs overall. Without B, A is compared
     with itself: self-pairs are left out, and with --limit each unordered pair appears once
     (near-duplicate search). A and B are files of any input format (npy, npz, Parquet, Arrow,
-    safetensors, HDF5, PyTorch, CSV, JSON lines: see the README's Inputs), folders, or '-' for
+    safetensors, HDF5, PyTorch, CSV, JSON lines: see docs/inputs.md), folders, or '-' for
     stdin; B may be several files, stacked, with ids that name the file.
 
     \b
@@ -62,9 +62,13 @@ def compare(a, b, top_k, limit, threshold, paired, pairs_path, query_ids, metric
     terminal = Terminal(quiet)
     if top_k is not None and limit is not None:
         raise UsageError("choose either --top-k (per row of A) or --limit (overall), not both")
+    refuse_conflicts([
+        (("paired", "top_k"), "--paired scores row i of A with row i of B, one pair per row; --limit N keeps the "
+                              "N best pairs"),
+        (("pairs_path", "top_k"), "--pairs scores each listed pair once; --limit N keeps the N best pairs")])
     top_k = 5 if top_k is None else (None if top_k == "all" else top_k)
     engine.set_threads(threads)
-    with backend_for(scheduler, terminal, "comparing", debug) as backend:
+    with backend_for(scheduler, terminal, "comparing", debug, threads) as backend:
         a_set, b_set = load_inputs(backend, a, b, input_format, key, b_key, ids_a, ids_b, max_input_size, reading)
         if paired and b_set is None:
             raise UsageError("--paired needs two inputs, A and B")

@@ -6,8 +6,9 @@ import sys
 
 import click
 
-from ..common import emit, load_inputs
-from ..options import command, CountOrAll, engine_options, input_options, metric_options, output_options
+from ..completion import complete_metric
+from ..common import check_report, emit, load_inputs, save_report
+from ..options import command, CountOrAll, engine_options, input_options, metric_options, output_options, report_option
 from ..terminal import Terminal
 
 #: Items listed in a table when --top is not given (machine formats list every item).
@@ -19,7 +20,7 @@ TABLE_ITEMS = 10
 @click.argument("b")
 @click.option("-k", "--top-k", type=click.IntRange(1, None), default=10, show_default=True,
               help="Nearest neighbours compared per item.")
-@click.option("--metric-b", default=None, help="Metric of B (default: as --metric).")
+@click.option("--metric-b", default=None, shell_complete=complete_metric(), help="Metric of B (default: as --metric).")
 @click.option("--by-row", is_flag=True, help="Match row i of A with row i of B instead of by id.")
 @click.option("--debiased", is_flag=True, help="Debiased linear CKA (unbiased HSIC estimates; at least 4 items).")
 @click.option("--pairs-sample", type=click.IntRange(1, None), default=100_000, show_default=True,
@@ -31,11 +32,12 @@ TABLE_ITEMS = 10
 @click.option("--show", multiple=True, metavar="FIELD",
               help="A text column of the inputs to show with each listed item and its neighbours (FIELD, "
                    "a_neighbors_FIELD, b_neighbors_FIELD), e.g. --show text; repeatable.")
+@report_option
 @metric_options
 @input_options
 @engine_options
 @output_options
-def diff(a, b, top_k, metric_b, by_row, debiased, pairs_sample, seed, top, metric, normalize, zero_vector,
+def diff(a, b, top_k, metric_b, by_row, debiased, pairs_sample, seed, top, report, metric, normalize, zero_vector,
          input_format, key, b_key, ids_a, ids_b, reading, max_input_size, memory, threads, quiet, fmt, precision,
          debug, **metric_params):
     """How the same items sit in two spaces A and B: per-item neighbourhoods, then global agreement.
@@ -75,6 +77,7 @@ def diff(a, b, top_k, metric_b, by_row, debiased, pairs_sample, seed, top, metri
     from ...reports.diff import diff_spaces
 
     terminal = Terminal(quiet)
+    check_report(report, a, b, ids=ids_a, b_ids=ids_b)
     fmt = fmt or default_format(sys.stdout)
     bar = terminal.progress(0, "neighbours")
     try:
@@ -82,11 +85,13 @@ def diff(a, b, top_k, metric_b, by_row, debiased, pairs_sample, seed, top, metri
             a_set, b_set = load_inputs(backend, a, [b], input_format, key, b_key, ids_a, ids_b, max_input_size,
                                        reading)
         engine.set_threads(threads)
-        report = diff_spaces(a_set, b_set, top_k=top_k, metric=metric, metric_b=metric_b, by_row=by_row,
+        result = diff_spaces(a_set, b_set, top_k=top_k, metric=metric, metric_b=metric_b, by_row=by_row,
                              debiased=debiased, pairs_sample=pairs_sample, seed=seed, normalize=normalize,
                              zero_vector=zero_vector, memory=memory, notify=terminal.note,
                              progress=bar if bar.stream is not None else None, **metric_params)
     finally:
         bar.close()
-    report.listed = (TABLE_ITEMS if fmt == "table" else None) if top is None else (None if top == "all" else top)
-    emit(report, fmt, precision, terminal)
+    result.listed = TABLE_ITEMS if top is None else (None if top == "all" else top)
+    save_report(result, report, precision, terminal)
+    result.listed = (TABLE_ITEMS if fmt == "table" else None) if top is None else (None if top == "all" else top)
+    emit(result, fmt, precision, terminal)

@@ -6,9 +6,10 @@ import click
 
 from ...errors import InputError, UsageError
 from ..app import EXIT_NOT_MET
-from ..common import backend_for, check_plot, emit
+from ..common import backend_for, check_plot, check_report, emit, given_options, save_report
+from ..completion import complete_metric
 from ..options import (command, data_params, engine_options, input_options, metric_param_options, NumberList,
-                       output_options, scheduler_option)
+                       output_options, report_option, scheduler_option)
 from ..terminal import Terminal
 
 DEFAULT_BOOTSTRAP = 1000  # evaluation.uncertainty.DEFAULT_BOOTSTRAP, without importing numpy at start-up
@@ -35,6 +36,8 @@ DEFAULT_BOOTSTRAP = 1000  # evaluation.uncertainty.DEFAULT_BOOTSTRAP, without im
 @click.option("--positive-label", default="1", show_default=True,
               help="The label value meaning 'same' (1 also accepts 1/0, 1/-1, true/false, same/different).")
 @click.option("-m", "--metric", default="cosine", show_default=True,
+              shell_complete=complete_metric(extra=(("all", "every metric that orders pairs differently"),),
+                                             listed=True),
               help="A metric, a comma list, or 'all': each is evaluated (for every model) and ranked by AUC.")
 @click.option("--normalize", is_flag=True, help="Also evaluate every metric after L2 normalisation, side by side.")
 @click.option("--folds", type=click.IntRange(2, None), default=10, show_default=True,
@@ -55,11 +58,14 @@ DEFAULT_BOOTSTRAP = 1000  # evaluation.uncertainty.DEFAULT_BOOTSTRAP, without im
                    "(255 steps over each dimension's range in the data, as sentence-transformers' "
                    "quantize_embeddings), binary (sign bits, compared by hamming).")
 @click.option("--fail-under", default=None,
-              help="Exit 1 unless these hold, e.g. auc=0.95,eer=0.05,tar@0.001=0.8: on the top-ranked model and "
+              help="Exit 1 unless these hold, e.g. auc=0.95,eer=0.05,acc=0.9,tar@0.001=0.8 (keys as the table names "
+                   "them: auc, eer, acc, cv_acc, ap, f1, tar@FAR, p@1, map@r, recall@K): on the top-ranked model and "
                    "metric, or on the one named as MODEL:METRIC:auc=0.95 (or MODEL:auc=.., METRIC:auc=..); "
                    "a copy as MODEL@int8:METRIC:auc=.., MODEL@64:auc=.. or @binary:auc=...")
 @click.option("--plot", type=click.Path(dir_okay=False), default=None,
-              help="Save the ROC curves and score histograms as an image (.png .svg .pdf; needs siamcli[plot]).")
+              help="Save the ROC and DET curves and score histograms as an image (.png .svg .pdf; needs "
+                   "siamcli[plot]).")
+@report_option
 @metric_param_options
 @click.option("--zero-vector", type=click.Choice(["error", "nan", "zero"]), default="error", show_default=True,
               help="Vectors where a metric is undefined: an error, NaN scores, or the metric's neutral value.")
@@ -68,7 +74,7 @@ DEFAULT_BOOTSTRAP = 1000  # evaluation.uncertainty.DEFAULT_BOOTSTRAP, without im
 @scheduler_option
 @output_options
 def evaluate(inputs, labels_path, pairs_path, classes_path, labels_column, classes_column, sample, seed,
-             positive_label, metric, normalize, folds, fars, ks, bootstrap, dims, quantize, fail_under, plot, zero_vector,
+             positive_label, metric, normalize, folds, fars, ks, bootstrap, dims, quantize, fail_under, plot, report, zero_vector,
              input_format, key, b_key, ids_a, ids_b, reading, max_input_size, memory, threads, quiet, scheduler, fmt,
              precision, debug, **metric_params):
     """How well a metric separates same from different pairs: ROC AUC, EER, accuracy, TAR@FAR,
@@ -112,21 +118,45 @@ def evaluate(inputs, labels_path, pairs_path, classes_path, labels_column, class
     terminal = Terminal(quiet)
     sources = dict(labels_path=labels_path, pairs_path=pairs_path, classes_path=classes_path,
                    labels_column=labels_column, classes_column=classes_column)
-    specs, copies = _checked_models(inputs, fail_under, metric, normalize, fars, ks, dims, quantize, **sources)
-    check_plot(plot, *inputs, labels=labels_path, pairs=pairs_path, classes=classes_path, ids=ids_a,
-               b_ids=ids_b, **data_params(metric_params))
+    specs, copies = _checked_models(inputs, fail_under, metric, normalize, fars, ks, dims, quantize, b_key, **sources)
+    _check_outputs(plot, report, inputs, labels=labels_path, pairs=pairs_path, classes=classes_path, ids=ids_a,
+                   b_ids=ids_b, **data_params(metric_params))
     models, labelled = _read_inputs(specs, *sources.values(), input_format, key, b_key, ids_a, ids_b,
                                     max_input_size, reading)
     engine.set_threads(threads)
     options = dict(**labelled, sample=sample, seed=seed, positive_label=positive_label, metric=metric,
                    normalize=normalize, folds=folds, fars=fars, ks=ks, **metric_params, zero_vector=zero_vector,
                    memory=memory, notify=terminal.note, bootstrap=bootstrap, **copies)
-    with backend_for(scheduler, terminal, "evaluating", debug) as backend:
+    with backend_for(scheduler, terminal, "evaluating", debug, threads) as backend:
         result = evaluate_embeddings(models, **backend.scorers(), **options)
     judged = judge(list(result.records()), fail_under) if fail_under is not None else []
-    _tell(result, plot, terminal)
+    _tell(result, plot, report, precision, terminal)
     emit(result, fmt, precision, terminal)
     return _gate(judged, len(result.models) > 1, terminal)
+
+
+def _paired(labels_path, pairs_path, classes_path, labels_column, classes_column) -> bool:
+    """Whether the pairs are row i of LEFT with row i of RIGHT, labelled by a file or a column of LEFT."""
+    return labels_path is not None or not (labels_column is None or pairs_path or classes_path or classes_column)
+
+
+def _check_options(inputs, b_key, **sources) -> None:
+    """Options that would be ignored: --recall-k without classes, --positive-label with them,
+    --labels-column with --pairs (the pairs file has its label column), --b-key and --b-ids
+    without a right-hand set."""
+    classes = sources["classes_path"] is not None or sources["classes_column"] is not None
+    sources_given, paired = given_options("ks", "positive_label", "ids_b"), _paired(**sources)
+    if "ks" in sources_given and not classes:
+        raise UsageError("--recall-k sets the k of recall@k, a retrieval score: it needs --classes or --classes-column")
+    if "positive_label" in sources_given and classes:
+        raise UsageError("--positive-label and --classes do not go together: with classes, pairs of the same class "
+                         "are the positive ones")
+    if sources["pairs_path"] is not None and sources["labels_column"] is not None:
+        raise UsageError("--labels-column and --pairs do not go together: --pairs FILE labels its pairs in its own "
+                         "label column")
+    if (b_key or "ids_b" in sources_given) and not (paired or any(":" in text for text in inputs)):
+        raise UsageError(f"{'--b-key' if b_key else '--b-ids'} reads RIGHT: give LEFT RIGHT --labels FILE, or models "
+                         "as LEFT:RIGHT")
 
 
 def model_specs(inputs, paired: bool) -> list[tuple[str, str, str | None]]:
@@ -176,11 +206,14 @@ def _copies(dims, quantize) -> dict:
     return copies
 
 
-def _checked_models(inputs, fail_under, metric, normalize, fars, ks, dims, quantize, *, labels_path, pairs_path,
-                    classes_path, labels_column, classes_column) -> tuple[list[tuple[str, str, str | None]], dict]:
-    """The models' specs (model_specs) and their smaller copies (_copies), once --fail-under is
-    checked against them (before any work)."""
-    paired = labels_path is not None or not (labels_column is None or pairs_path or classes_path or classes_column)
+def _checked_models(inputs, fail_under, metric, normalize, fars, ks, dims, quantize, b_key, *, labels_path,
+                    pairs_path, classes_path, labels_column,
+                    classes_column) -> tuple[list[tuple[str, str, str | None]], dict]:
+    """The models' specs (model_specs) and their smaller copies (_copies), once the options
+    (_check_options) and --fail-under are checked against them (before any work)."""
+    _check_options(inputs, b_key, labels_path=labels_path, pairs_path=pairs_path, classes_path=classes_path,
+                   labels_column=labels_column, classes_column=classes_column)
+    paired = _paired(labels_path, pairs_path, classes_path, labels_column, classes_column)
     specs, copies = model_specs(inputs, paired), _copies(dims, quantize)
     if fail_under is not None:
         _check_gate(fail_under, specs, metric, normalize, fars, ks, copies,
@@ -217,7 +250,7 @@ def _gate(judged, several_models: bool, terminal: Terminal) -> int:
             terminal.note(f"--fail-under judged {label}, {judgement.chosen} "
                           f"(name another as MODEL:METRIC:auc=..., MODEL:auc=...{copy} or METRIC:auc=...)")
         if judgement.failed:
-            terminal.note(f"--fail-under not met by {label}: " + "; ".join(judgement.failed))
+            terminal.reason(f"--fail-under not met by {label}: " + "; ".join(judgement.failed))
             status = EXIT_NOT_MET
     return status
 
@@ -268,24 +301,38 @@ def _read_inputs(specs, labels_path, pairs_path, classes_path, labels_column, cl
     return models, dict(labels=labels, pairs=pairs, classes=classes)
 
 
-def _tell(result, plot: str | None, terminal: Terminal) -> None:
-    """Metrics skipped and warnings on stderr; the plot, when asked for."""
+def _check_outputs(plot: str | None, report: str | None, inputs, **named) -> None:
+    """--plot and --report checked before any work: writable, not over an input nor each other."""
+    check_plot(plot, *inputs, **named)
+    check_report(report, *inputs, **named, plot=plot)
+
+
+def _tell(result, plot: str | None, report: str | None, precision: int, terminal: Terminal) -> None:
+    """Metrics skipped and warnings on stderr; the plot and the HTML report, when asked for."""
     for note in result.skipped:
         terminal.note(f"skipped {note}")
     for warning in dict.fromkeys(w for r in result.records() for w in r["warnings"]):
         terminal.note(f"warning: {warning}")
+    from ...reports.pages import have_matplotlib
+
+    if plot is not None or (report is not None and have_matplotlib()):  # figures will be drawn
+        _note_curves_left_out(result, "--plot" if plot is not None else "--report", terminal)
     if plot is not None:
-        _plot_evaluation(result, plot)
+        from ...reports.pages import evaluation_plot
+        from ...reports.plots import plot_evaluation
+
+        plot_evaluation(plot, **evaluation_plot(result))
         terminal.note(f"wrote {plot}")
+    save_report(result, report, precision, terminal)
 
 
-def _plot_evaluation(result, path: str) -> None:
-    from ...reports.plots import RocCurve, plot_evaluation
+def _note_curves_left_out(result, flag: str, terminal: Terminal) -> None:
+    """Which (model, metric) curves the figures leave out (they draw the best few by AUC), on stderr."""
+    from ...reports.pages import evaluation_plot
+    from ...reports.plots import shown_curves
 
-    several = len(result.models) > 1 or result.has_variants  # copies of one model: name each curve
-    curves = [RocCurve(r.label if several else r.name, r.verification.roc.fpr, r.verification.roc.tpr,
-                       r.verification.eer, r.verification.auc) for r in result.results]
-    best = result.best
-    plot_evaluation(path, curves, best.scores[best.same], best.scores[~best.same],
-                    best.verification.best_accuracy_threshold, best.verification.higher_is_better,
-                    title=result.pairs, score_label=best.label if several else best.name)
+    curves = evaluation_plot(result)["curves"]
+    shown, left_out = shown_curves(curves)
+    if left_out:
+        terminal.note(f"{flag} draws the {len(shown)} best of {len(curves)} ROC and DET curves by AUC; "
+                      f"left out: {', '.join(c.name for c in left_out)}")

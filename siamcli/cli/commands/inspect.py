@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import click
 
-from ..common import check_plot, emit
-from ..options import command, InputFormatChoice, max_input_option, output_options, quiet_option, read_options
+from ...errors import UsageError
+from ..common import check_plot, check_report, emit, given_options, save_report
+from ..completion import complete_metric
+from ..options import (command, InputFormatChoice, max_input_option, output_options, quiet_option, read_options,
+                       report_option)
 from ..terminal import Terminal
 
 
@@ -16,13 +19,14 @@ from ..terminal import Terminal
 @click.option("--classes-column", default=None,
               help="Column (CSV header), field (JSON) or array (.npz) holding the classes: of the --classes "
                    "file, or of EMB itself.")
-@click.option("-m", "--metric", default="euclidean", show_default=True,
+@click.option("-m", "--metric", default="euclidean", show_default=True, shell_complete=complete_metric(),
               help="Metric of the class distances (with --classes).")
 @click.option("--sample", type=click.IntRange(2, 5000), default=2000, show_default=True,
               help="Rows sampled for the pairwise figures (cosines, near duplicates, class distances).")
 @click.option("--seed", type=click.IntRange(0, None), default=0, show_default=True, help="Seed of the sample.")
 @click.option("--plot", type=click.Path(dir_okay=False), default=None,
               help="Save a norm histogram and a 2-D PCA scatter (coloured by class) as an image (needs siamcli[plot]).")
+@report_option
 @click.option("--input-format", type=InputFormatChoice(), default=None,
               help="Format of EMB when the suffix does not say (needed rarely for '-', stdin).")
 @click.option("--key", default=None,
@@ -34,7 +38,7 @@ from ..terminal import Terminal
               help="Threads for BLAS and the kernels (default: every core).")
 @quiet_option
 @output_options
-def inspect(emb, classes_path, classes_column, metric, sample, seed, plot, input_format, key, ids_a, reading,
+def inspect(emb, classes_path, classes_column, metric, sample, seed, plot, report, input_format, key, ids_a, reading,
             max_input_size, threads, quiet, fmt, precision, debug):
     """A health report of an embedding set: plain-language findings first, then the figures.
 
@@ -58,7 +62,10 @@ def inspect(emb, classes_path, classes_column, metric, sample, seed, plot, input
     from ...io import load_embeddings, read_labels
 
     terminal = Terminal(quiet)
+    if classes_path is None and classes_column is None and given_options("metric"):
+        raise UsageError("--metric is the metric of the class distances: give --classes or --classes-column too")
     check_plot(plot, emb, classes=classes_path, ids=ids_a)
+    check_report(report, emb, classes=classes_path, ids=ids_a, plot=plot)
     emb_set = load_embeddings(emb, input_format=input_format, key=key, ids_path=ids_a,
                               labels=classes_column if classes_path is None else None, max_input_size=max_input_size,
                               **reading)
@@ -68,11 +75,12 @@ def inspect(emb, classes_path, classes_column, metric, sample, seed, plot, input
     elif classes_column is not None:
         classes = emb_set.labels
     engine.set_threads(threads)
-    report = inspect_embeddings(emb_set, classes=classes, sample=sample, seed=seed, metric=metric)
+    result = inspect_embeddings(emb_set, classes=classes, sample=sample, seed=seed, metric=metric)
     if plot is not None:
         from ...reports.plots import plot_inspection
 
-        plot_inspection(plot, report.norms_sample, report.projection, report.projection_labels,
-                        title=f"{emb_set.source}: {report.verdict}")
+        plot_inspection(plot, result.norms_sample, result.projection, result.projection_labels,
+                        title=f"{emb_set.source}: {result.verdict}", variance_shares=result.projection_shares)
         terminal.note(f"wrote {plot}")
-    emit(report, fmt, precision, terminal)
+    save_report(result, report, precision, terminal)
+    emit(result, fmt, precision, terminal)

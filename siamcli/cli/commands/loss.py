@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import click
 
-from ...errors import ShapeError, UsageError
-from ..common import emit
+from ...errors import counted, ShapeError, UsageError
+from ..common import emit, given_options, refuse_conflicts
+from ..completion import complete_metric
 from ..metric_params import SiamCommandGroup
 from ..options import (CONTEXT, InputFormatChoice, max_input_option, metric_param_options, Number, NumberList,
                        option_group, output_options, quiet_option, read_options)
@@ -26,7 +27,7 @@ def loss():
 
 #: Options shared by both losses: the distance, the margin and the sweep.
 loss_options = option_group(
-    click.option("-m", "--metric", default="euclidean", show_default=True,
+    click.option("-m", "--metric", default="euclidean", show_default=True, shell_complete=complete_metric("distance"),
                  help="A distance metric (cosine_distance, angular, euclidean, ...); similarities are refused."),
     metric_param_options,
     click.option("--sweep", is_flag=True,
@@ -43,6 +44,14 @@ loss_options = option_group(
                  help="Threads for BLAS and the kernels (default: every core)."),
     quiet_option,
 )
+
+
+def _check_margins(sweep: bool) -> None:
+    """--margins belongs to --sweep, and --margin to a single loss."""
+    refuse_conflicts([
+        (("sweep", "margin"), "--sweep shows the loss at several margins (--margins), not at one")])
+    if not sweep and given_options("margins"):
+        raise UsageError("--margins are the margins of --sweep: add --sweep, or give one --margin")
 
 
 def _load(path, input_format, key, max_input_size, reading):
@@ -86,6 +95,7 @@ def contrastive(left, right, labels_path, pairs_path, positive_label, margin, sq
     from ...io import read_labelled_pairs, read_labels
 
     terminal = Terminal(quiet)
+    _check_margins(sweep)
     if (labels_path is None) == (pairs_path is None):
         raise UsageError("label the pairs with --labels FILE (with LEFT RIGHT) or --pairs FILE, one of them")
     engine.set_threads(threads)
@@ -95,9 +105,9 @@ def contrastive(left, right, labels_path, pairs_path, positive_label, margin, sq
             raise UsageError("--labels labels row i of LEFT with row i of RIGHT: give RIGHT too")
         b = _load(right, input_format, key, max_input_size, reading)
         if a.dim != b.dim:
-            raise ShapeError(f"{a.source} has {a.dim} dimensions but {b.source} has {b.dim}")
+            raise ShapeError(f"{a.source} has {counted(a.dim, 'dimension')} but {b.source} has {b.dim}")
         if len(a) != len(b):
-            raise UsageError(f"{a.source} has {len(a)} rows but {b.source} has {len(b)}: pairs need equal counts")
+            raise UsageError(f"{a.source} has {counted(len(a), 'row')} but {b.source} has {len(b)}: pairs need equal counts")
         similar = parse_labels(read_labels(labels_path, len(a), max_input_size=max_input_size), positive_label)
         first, second = a.vectors, b.vectors
     else:
@@ -106,7 +116,7 @@ def contrastive(left, right, labels_path, pairs_path, positive_label, margin, sq
         similar = parse_labels(labels, positive_label)
         first, second = a.vectors[rows_a], b.vectors[rows_b]
     if b.dim != a.dim:
-        raise ShapeError(f"{a.source} has {a.dim} dimensions but {b.source} has {b.dim}")
+        raise ShapeError(f"{a.source} has {counted(a.dim, 'dimension')} but {b.source} has {b.dim}")
     distances = losses.pair_distances(first, second, metric, **metric_params)
     if sweep:
         result = losses.margin_sweep("contrastive", distances, similar, margins, squared=squared, metric=metric)
@@ -139,6 +149,7 @@ def triplet(anchor, positive, negative, margin, metric, sweep, margins, input_fo
     from ... import engine
     from ...reports import losses
     terminal = Terminal(quiet)
+    _check_margins(sweep)
     engine.set_threads(threads)
     sets = [_load(path, input_format, key, max_input_size, reading)
             for path in (anchor, positive, negative)]
@@ -147,7 +158,7 @@ def triplet(anchor, positive, negative, margin, metric, sweep, margins, input_fo
         raise UsageError(f"triplets need the same number of rows in the three files: {counts}")
     for s in sets[1:]:
         if s.dim != sets[0].dim:
-            raise ShapeError(f"{sets[0].source} has {sets[0].dim} dimensions but {s.source} has {s.dim}")
+            raise ShapeError(f"{sets[0].source} has {counted(sets[0].dim, 'dimension')} but {s.source} has {s.dim}")
     d_ap, d_an = losses.triplet_distances(*(s.vectors for s in sets), metric, **metric_params)
     if sweep:
         result = losses.margin_sweep("triplet", d_ap, d_an, margins, metric=metric)

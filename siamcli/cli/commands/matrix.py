@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from ..common import backend_for, check_outputs, emit, load_inputs
+from ..common import backend_for, check_outputs, emit, load_inputs, refuse_conflicts
 from ..options import (command, data_params, engine_options, input_options, metric_options, output_options,
                        scheduler_option)
 from ..terminal import Terminal
@@ -42,8 +42,11 @@ def matrix(a, b, output, metric, normalize, zero_vector,
     from ...results import MatrixResult
 
     terminal = Terminal(quiet)
+    refuse_conflicts([
+        (("output", "fmt"), "-o saves the matrix as its suffix says (.npy, .csv, ...) and prints nothing"),
+        (("output", "precision"), "-o saves every digit")])
     engine.set_threads(threads)
-    with backend_for(scheduler, terminal, "matrix", debug) as backend:
+    with backend_for(scheduler, terminal, "matrix", debug, threads) as backend:
         dtype = reading["dtype"]  # the type inputs are read in, and the saved matrix's (a cluster's lazy inputs)
         if output is not None:  # before any work: an output that cannot be written, or would be an input
             kind = matrix_format(output, folders=backend.writes_folders)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ...errors import InputError, ShapeError, UsageError, mention
+from ...errors import agrees, counted, InputError, ShapeError, UsageError, mention
 from ...io import EmbeddingSet
 
 
@@ -34,7 +34,7 @@ def _missing(one: EmbeddingSet, ids: list[str], other: EmbeddingSet, there: dict
     hint = "" if unnamed is None else (f" ({unnamed.source} has no ids: its rows are named by number; give its ids, "
                                        f"or match by row with {mention('by_row')})")
     raise InputError(f"{one.source} row {row}, id {_quoted(ids[row])}, is not in {other.source} "
-                     f"({len(lacking):,} of its ids are not; A has {n:,} rows, B has {m:,}){hint}")
+                     f"({len(lacking):,} of its ids are not; A has {counted(n, 'row')}, B has {m:,}){hint}")
 
 
 def match_rows(a: EmbeddingSet, b: EmbeddingSet, by_row: bool = False) -> np.ndarray | None:
@@ -50,7 +50,7 @@ def match_rows(a: EmbeddingSet, b: EmbeddingSet, by_row: bool = False) -> np.nda
     if by_row or (a.ids is None and b.ids is None):
         if n != m:
             how = f"with {mention('by_row')}" if by_row else "without ids (rows are matched by number)"
-            raise ShapeError(f"{a.source} has {n:,} rows but {b.source} has {m:,}; {how} both need the same count")
+            raise ShapeError(f"{a.source} has {counted(n, 'row')} but {b.source} has {m:,}; {how} both need the same count")
         return None
     ids_a, ids_b = a.row_ids(), b.row_ids()
     _first_duplicate(a, ids_a)
@@ -86,8 +86,8 @@ def check_counts(n: int, top_k, pairs_sample, seed, memory: int) -> None:
     if isinstance(top_k, bool) or not isinstance(top_k, (int, np.integer)) or top_k < 1:
         raise UsageError(f"{mention('top_k')} must be a whole number >= 1, got {top_k!r}")
     if top_k >= n:
-        raise UsageError(f"{mention('top_k')} is {top_k} but there are {n:,} items: each has only {n - 1:,} "
-                         f"others, so k must be below {n:,}")
+        raise UsageError(f"{mention('top_k')} is {top_k} but there are {n:,} items: each has only "
+                         f"{n - 1:,} {agrees(n - 1, 'other', 'others')}, so k must be below {n:,}")
     if isinstance(pairs_sample, bool) or not isinstance(pairs_sample, (int, np.integer)) or pairs_sample < 1:
         raise UsageError(f"{mention('pairs_sample')} must be a whole number >= 1, got {pairs_sample!r}")
     need = min(pairs_sample, n * (n - 1) // 2) * PAIR_BYTES

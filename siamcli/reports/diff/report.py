@@ -11,7 +11,7 @@ from ...engine import DEFAULT_MEMORY_BYTES, Comparison, as_embedding_set, check_
 from ...errors import UsageError, mention
 from ...io import EmbeddingSet
 from ...metrics import get_metric
-from ...results import Document, plain
+from ...results import Document, brief, plain
 from . import agreement, neighbours, words
 from .match import check_counts, in_a_order, match_rows
 
@@ -68,6 +68,10 @@ class SpaceDiff(Document):
             procrustes_residual=self.procrustes_residual,
             procrustes_scaled_residual=self.procrustes_scaled_residual,
         )
+
+    def repr_parts(self) -> list[str]:
+        return [f"a={brief(self.a)}", f"b={brief(self.b)}", f"n={self.n}", f"k={self.k}", repr(self.metric),
+                f"jaccard_mean={brief(float(self.jaccard.mean()) if self.n else None)}", f"cka={brief(self.cka)}"]
 
     def shown_fields(self) -> dict:
         """The --show text of each item (A's, else B's, by field name)."""

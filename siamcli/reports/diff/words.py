@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from ...errors import counted
 from ...results import Column, Grid, key_value_grid
 from .neighbours import JACCARD
 
@@ -66,7 +67,7 @@ def similarity_line(f: dict) -> str | None:
     head = ("pairs are ranked nearly alike in both spaces" if rho >= CLOSE
             else "pairs are ranked differently in the two spaces" if rho < DIFFERENT
             else "pairs are ranked partly alike in both spaces")
-    how = f"{f['rsa_pairs']:,} sampled pairs" if f["rsa_sampled"] else f"all {f['rsa_pairs']:,} pairs"
+    how = counted(f["rsa_pairs"], "sampled pair") if f["rsa_sampled"] else f"all {counted(f['rsa_pairs'], 'pair')}"
     return f"{head} (Spearman's rho {rho:.3f} over {how})"
 
 
@@ -87,7 +88,7 @@ def _figures_grid(f: dict, precision: int) -> Grid:
     rows = [
         ("items x dimensions", f"{f['n']:,} x {f['dim_a']:,} (A), {f['dim_b']:,} (B)"),
         ("metric (A / B)", f"{f['metric']} / {f['metric_b']}"),
-        (f"{OVERLAP} of {f['k']} neighbours: mean / median", f"{num(f['jaccard_mean'])} / {num(f['jaccard_median'])}"),
+        (f"{OVERLAP} of {counted(f['k'], 'neighbour')}: mean / median", f"{num(f['jaccard_mean'])} / {num(f['jaccard_median'])}"),
         (f"{OVERLAP} 10% / 25% / 75% / 90%", " / ".join(num(q[key]) for key in ("10%", "25%", "75%", "90%"))),
         ("neighbours shared (mean share)", num(f["shared_mean"])),
         ("debiased linear CKA" if f["cka_debiased"] else "linear CKA", num(f["cka"])),
@@ -136,8 +137,8 @@ def layout(f: dict, items: list[dict], notes: list[str], precision: int) -> list
     """Plain language first, then the figures, the histogram of neighbours shared, and the items."""
     fields = [name for name in (items[0] if items else {}) if f"a_neighbors_{name}" in items[0]]
     blocks = [f"{_items(f['n'])} matched by {f['matched_by']}:",
-              f"  A: {f['a']} ({f['dim_a']:,} dimensions, {f['metric']})",
-              f"  B: {f['b']} ({f['dim_b']:,} dimensions, {f['metric_b']})",
+              f"  A: {f['a']} ({counted(f['dim_a'], 'dimension')}, {f['metric']})",
+              f"  B: {f['b']} ({counted(f['dim_b'], 'dimension')}, {f['metric_b']})",
               *(f"  {line}" for line in summary_lines(f))]
     if notes:
         blocks += ["notes:", *(f"  ! {line}" for line in notes)]

@@ -9,14 +9,14 @@ import numpy as np
 
 from ...errors import UsageError
 from ...metrics import ranking_keys
-from ...results import plain
+from ...results import Fitted, Result, brief, plain
 from .verification import best_accuracy_of, check_pairs, build_curve
 
 CLASS_SUMMARY_FIELDS = ("count", "mean", "std", "min", "q05", "q25", "q50", "q75", "q95", "max")
 
 
 @dataclass
-class ClassSummary:
+class ClassSummary(Result):
     """Scores of one label: count, mean, population std (ddof=0), min, the 5/25/50/75/95 %
     quantiles (linear interpolation, numpy's default) and max."""
 
@@ -36,7 +36,7 @@ class ClassSummary:
 
 
 @dataclass
-class ScoreDistribution:
+class ScoreDistribution(Result):
     """How the scores of positive and negative pairs spread, on shared histogram bins.
 
     overlap = sum_i min(p_i, q_i) of the two normalised histograms (0: separated, 1: identical).
@@ -53,6 +53,10 @@ class ScoreDistribution:
     threshold: float | None = None
     positive_wrong_side: float | None = None
     negative_wrong_side: float | None = None
+
+    def repr_parts(self) -> list[str]:
+        return [f"positive mean={brief(self.positive.mean)} of {self.positive.count}",
+                f"negative mean={brief(self.negative.mean)} of {self.negative.count}", f"overlap={brief(self.overlap)}"]
 
     def record(self) -> dict:
         return {
@@ -107,11 +111,13 @@ def _edge_labels(edges: np.ndarray) -> list[str]:
     return [repr(float(e)) for e in edges]
 
 
-def text_histogram(dist: ScoreDistribution, width: int = 40) -> list[str]:
+def text_histogram(dist: ScoreDistribution, width: int = 40, columns: int | None = None) -> list[str]:
     """Lines of a two-column text histogram: positives as '#', negatives as '.', one line per bin.
 
     Bars show each label's share of its own pairs, on one common scale (the longest bar is
-    `width` characters); a non-empty bin always gets at least one character.
+    `width` characters); a non-empty bin always gets at least one character. With `columns`,
+    bars are made shorter (down to 7 characters, the headings shortened to fit) so that every
+    line fits that many columns.
 
     >>> d = score_distribution([0.1, 0.2, 0.8, 0.9], [False, True, True, True], bins=2)
     >>> print("\\n".join(text_histogram(d, width=6)))
@@ -124,19 +130,27 @@ def text_histogram(dist: ScoreDistribution, width: int = 40) -> list[str]:
     pos, neg = np.asarray(dist.positive_counts), np.asarray(dist.negative_counts)
     p, q = pos / max(1, pos.sum()), neg / max(1, neg.sum())
     top = max(float(p.max()), float(q.max()), 1e-300)
-
-    def bar(share: float, char: str) -> str:
-        length = int(share / top * width + 0.5)
-        return char * (max(length, 1) if share > 0 else length)
-
     labels = _edge_labels(np.asarray(dist.bin_edges))
     lw = max(len(s) for s in labels)
     ranges = [f"{labels[i]:>{lw}} .. {labels[i + 1]:<{lw}}" for i in range(len(labels) - 1)]
     rw = max(len("score"), max(len(r) for r in ranges))
     cw = max(1, len(str(int(max(pos.max(), neg.max())))))
-    bw = max(width, len("positive (#)"))
-    lines = [f"{'score':<{rw}}  {'positive (#)':<{bw}}  {'n':>{cw}}  {'negative (.)':<{bw}}  {'n':>{cw}}"]
+    heads = ("positive (#)", "negative (.)")
+    if columns is not None:  # what is left for the two bars, shared evenly
+        width = max(7, min(width, (columns - rw - 2 * cw - 8) // 2))
+        heads = heads if width >= len(heads[0]) else ("same #", "diff .")
+
+    def bar(share: float, char: str) -> str:
+        length = int(share / top * width + 0.5)
+        return char * (max(length, 1) if share > 0 else length)
+
+    bw = max(width, len(heads[0]))
+    lines = [f"{'score':<{rw}}  {heads[0]:<{bw}}  {'n':>{cw}}  {heads[1]:<{bw}}  {'n':>{cw}}"]
     for r, pc, nc, ps, qs in zip(ranges, pos.tolist(), neg.tolist(), p, q):
         lines.append(f"{r:<{rw}}  {bar(ps, '#'):<{bw}}  {pc:>{cw}}  {bar(qs, '.'):<{bw}}  {nc:>{cw}}")
     return [line.rstrip() for line in lines]
 
+
+def fitted_histogram(dist: ScoreDistribution) -> Fitted:
+    """The text histogram as a table block drawn for the width of the console (bars of at most 40)."""
+    return Fitted(lambda columns: text_histogram(dist, columns=columns))

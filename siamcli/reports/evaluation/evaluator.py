@@ -8,19 +8,20 @@ from typing import Any
 
 import numpy as np
 
-from ...errors import InputError, UsageError, mention
-from ...results import Report, plain
+from ...errors import agrees, counted, InputError, UsageError, mention
+from ...results import Report, Result, brief, plain
 from .distribution import ScoreDistribution, score_distribution
 from .pairs import check_pair_count, check_seed, parse_labels, sample_pairs
 from .retrieval import DEFAULT_KS, RetrievalReport, codes_and_sizes, class_pair_scores, retrieval_from_counts
 from .verification import DEFAULT_FARS, VerificationReport, check_pairs, closest_first, verification_report
 from .layout import evaluation_layout
 from .models import Model, align_models, as_models
+from .orders import mark_same_order
 from .storage import rank_with_variants, scoring_plan
 from .uncertainty import DEFAULT_BOOTSTRAP, AucComponents, Intervals, check_bootstrap, intervals_of
 
 @dataclass
-class MetricEvaluation:
+class MetricEvaluation(Result):
     """One model under one metric (optionally after L2 normalisation) evaluated on the labelled
     pairs, with its 95% intervals and, beside other models, DeLong's paired test against the
     best model with the same metric."""
@@ -40,6 +41,7 @@ class MetricEvaluation:
     model_label: str = ""  # what tells the model apart in tables (Model.key)
     variant: Any = field(default=None, repr=False)  # the model's Variant (None: no --dims/--quantize)
     reference: MetricEvaluation | None = field(default=None, repr=False)  # a variant's original row
+    same_order_as: str | None = None  # a metric above this one that ranks the pairs identically (orders.py)
 
     @property
     def name(self) -> str:
@@ -49,6 +51,11 @@ class MetricEvaluation:
     def label(self) -> str:
         """The model and the metric, as messages name them."""
         return f"{self.model_label or self.model} {self.name}" if self.model else self.name
+
+    def repr_parts(self) -> list[str]:
+        v = self.verification
+        parts = [repr(self.label), f"auc={brief(v.auc)}", f"eer={brief(v.eer)}", f"best_accuracy={brief(v.best_accuracy)}"]
+        return parts + ([f"precision_at_1={brief(self.retrieval.precision_at_1)}"] if self.retrieval else [])
 
     def record(self) -> dict:
         """model (and a variant's fields), the verification keys with each figure's interval
@@ -64,6 +71,7 @@ class MetricEvaluation:
             record[key] = value
             record.update(after.get(key, {}))
         record["normalized"] = self.normalized
+        record["same_order_as"] = self.same_order_as
         if self.retrieval is not None:
             retrieval = self.retrieval.record()
             warnings += retrieval["warnings"]
@@ -97,6 +105,11 @@ class Evaluation(Report):
         """In words, which model is best and whether the others are really worse; the (model,
         metric) results ranked by AUC (when several); the best one in detail; its score distributions."""
         return evaluation_layout(self, precision)
+
+    def repr_parts(self) -> list[str]:
+        count = f"{len(self.results)} result{'s' * (len(self.results) != 1)}"
+        best = self.best.repr_parts() if self.results else []
+        return [count, *(["best=" + " ".join(best)] if best else []), f"pairs={brief(self.pairs)}"]
 
     @property
     def best(self) -> MetricEvaluation:
@@ -154,63 +167,87 @@ def choose_metrics(names, sets, p=None, zero_vector: str = "error", **metric_par
 def evaluate(emb, right=None, *, labels=None, pairs=None, classes=None, sample: int | None = None,
              seed: int = 0, positive_label: str = "1", metric="cosine", normalize: bool = False,
              folds: int = 10, fars=DEFAULT_FARS, ks=DEFAULT_KS, p: float | None = None, cov_from=None,
-             zero_vector: str = "error", memory: int | None = None, notify=None, progress=None,
+             zero_vector: str = "error", memory: int | str | None = None, notify=None, progress=None,
              pair_scores=None, class_scores=None, backend=None, bootstrap: int = DEFAULT_BOOTSTRAP,
              dims=(), quantize=(), **metric_params) -> Evaluation:
-    """Evaluate how well a metric separates same from different pairs, for one or more metrics
-    and one or more models of the same items, with 95% intervals.
+    """How well one or more metrics (and models) separate same from different pairs, with 95% intervals.
 
-    `emb` is one embedding set (`right`: its second set), or several models: a list of Model or
-    a mapping {name: set, or (left, right)}; every model is matched to the first one's rows (by
-    id when the sets have ids, else by row) and scored on the same pairs. Pairs come from one
-    of: `labels` (row i of emb with row i of right, one label per row); `pairs`, a (left rows,
-    right rows, labels) tuple into emb (and right, if given); `classes`, one class per row of
-    emb: every unordered pair, or a balanced `sample` of them, plus retrieval scores. `metric` is
-    a name, a comma list or "all"; `normalize` adds each metric after L2 normalisation. Results
-    are sorted by AUC, best first, each (model, metric) with DeLong's interval for the AUC, and
-    `bootstrap` resamples (seeded by `seed`; 0: none) for the other intervals (see
-    evaluation.uncertainty), and DeLong's paired test against the best model with its metric.
-    `dims` (numbers of dimensions) and `quantize` ('float16', 'int8', 'uint8', 'binary') add smaller
-    copies of every model (evaluation.variants), each after its model, tested against it (.storage).
-    `backend` computes the scores (siamcli.backends.get_backend(scheduler): a Dask cluster; None:
-    this process's threads) through its `scorers()`; the hooks can also be given one by one:
-    `pair_scores(comp, left, right)` scores listed pairs (default `engine.pair_scores`),
-    `class_scores(comp, codes, ks, all_pairs)` does class_pair_scores's pass, `progress(done,
-    total)` hears of the work done.
+    Parameters
+    ----------
+    emb, right : path, array_like, torch.Tensor, DataFrame, EmbeddingSet, list of Model or mapping
+        The vectors (`right`: the second side of paired labels), as `siamcli.load` takes them; or
+        several models of the same items, ``{name: set or (left, right)}``, matched to the first
+        one's rows by id (else by row) and scored on the same pairs.
+    labels, pairs, classes : optional
+        How pairs are labelled (exactly one): a label per row i of `emb` with row i of `right`;
+        ``(left_rows, right_rows, labels)``; or a class per row of `emb` (every pair, plus retrieval).
+    sample, seed, positive_label
+        Pairs sampled from `classes` (balanced); the seed of it and of the bootstrap; the "same" label.
+    metric, normalize : optional
+        A name, a comma list or "all"; `normalize` adds each metric after L2 normalisation.
+    folds, fars, ks : optional
+        Cross-validation folds of the accuracy, FARs of TAR@FAR, k of recall@k.
+    bootstrap : int
+        Resamples behind the intervals other than the AUC's (DeLong's); 0: none.
+    dims, quantize : optional
+        Smaller copies of every model: numbers of dimensions; 'float16', 'int8', 'uint8', 'binary'.
+    p, cov_from, zero_vector, memory, notify, **metric_params
+        As `siamcli.prepare` takes them; `memory` is bytes or a size such as ``"512M"``.
+    backend, pair_scores, class_scores, progress : optional
+        Where the scores are computed (``backend.scorers()``), or the hooks one by one;
+        ``progress(done, total)`` hears of the work done.
 
-    >>> import numpy as np
+    Returns
+    -------
+    Evaluation
+        ``.results`` best AUC first (``.best``: verification, retrieval, distribution, intervals).
+
+    Examples
+    --------
+    >>> import numpy as np, siamcli
     >>> x = np.array([[1.0, 0.1], [1.0, 0.2], [0.1, 1.0], [0.2, 1.0]])
-    >>> evaluate(x, classes=["a", "a", "b", "b"], folds=2).best.verification.auc
-    1.0
+    >>> evaluation = siamcli.evaluate(x, classes=["a", "a", "b", "b"], folds=2, bootstrap=0)
+    >>> evaluation.best.verification.auc, evaluation.best.retrieval.precision_at_1
+    (1.0, 1.0)
     """
-    from ... import engine
-
     hooks = dict(backend.scorers()) if backend is not None else {}
     given_hooks = dict(pair_scores=pair_scores, class_scores=class_scores, progress=progress)
     hooks.update({name: hook for name, hook in given_hooks.items() if hook is not None})
-    memory = engine.DEFAULT_MEMORY_BYTES if memory is None else memory
     models = as_models(emb, right)
     check_seed(seed)
     check_bootstrap(bootstrap)
     _check_sources(models[0].b, labels, pairs, classes, sample)
     models = align_models(models)
     plan = _pairs_plan(models[0].a, models[0].b, labels, pairs, classes, sample, seed, positive_label)
-    metric_params = dict(p=p, cov_from=cov_from, **metric_params)
+    metric_params = dict(p=p, cov_from=cov_from, zero_vector=zero_vector, memory=memory, notify=notify,
+                         **metric_params)
+    results, skipped = _evaluate_models(models, metric, normalize, dims, quantize, plan, hooks, metric_params,
+                                        dict(folds=folds, fars=fars, ks=ks, seed=seed, bootstrap=bootstrap))
+    return Evaluation(results, skipped, plan.described, [m.key for m in models], bootstrap, seed)
+
+
+def _evaluate_models(models: list, metric, normalize: bool, dims, quantize, plan, hooks: dict, prepared: dict,
+                     options: dict) -> tuple[list[MetricEvaluation], list[str]]:
+    """Each model (and its smaller copies) under each chosen metric: the evaluations, ranked
+    (rank_with_variants) with the metrics that order the pairs alike marked (mark_same_order), and
+    the notes on metrics and copies left out. `prepared`: engine.prepare's options and the metrics' parameters."""
+    from ... import engine
+
+    zero_vector, memory, notify = prepared.pop("zero_vector"), prepared.pop("memory"), prepared.pop("notify")
+    memory = engine.DEFAULT_MEMORY_BYTES if memory is None else memory
     sets = [s for m in models for s in (m.a, m.b) if s is not None]
-    metrics, skipped = choose_metrics(metric, sets, zero_vector=zero_vector, **metric_params)
+    metrics, skipped = choose_metrics(metric, sets, zero_vector=zero_vector, **prepared)
     scored, notes = scoring_plan(models, metrics, normalize, dims, quantize)
-    skipped += notes
     if hooks.get("progress") is not None:
         hooks["progress"](0, plan.scores_per_metric(len(models[0].a)) * sum(len(chosen) for _, chosen in scored))
-    options = dict(folds=folds, fars=fars, ks=ks, seed=seed, bootstrap=bootstrap)
     results = []
     for model, chosen in scored:
         for m, normalized in chosen:
-            comp = engine.prepare(model.a, model.b, metric=m, **m.own_params(metric_params), normalize=normalized,
+            comp = engine.prepare(model.a, model.b, metric=m, **m.own_params(prepared), normalize=normalized,
                                   zero_vector=zero_vector, memory=memory, notify=notify)
             comp.progress = hooks.get("progress")
             results.append(_evaluate_one(comp, model, m, normalized, plan, hooks, **options))
-    return Evaluation(rank_with_variants(results), skipped, plan.described, [m.key for m in models], bootstrap, seed)
+    return mark_same_order(rank_with_variants(results)), skipped + notes
 
 
 @dataclass
@@ -250,21 +287,21 @@ def _pairs_plan(emb, right, labels, pairs, classes, sample, seed: int, positive_
     if labels is not None:
         same = parse_labels(labels, positive_label)
         if len(same) != len(emb) or len(emb) != len(right):
-            raise InputError(f"paired evaluation needs as many labels as rows: {emb.source} has {len(emb)} rows, "
-                             f"{right.source} {len(right)}, and there are {len(same)} labels")
-        described = f"{len(same):,} pairs: row i of {emb.source} with row i of {right.source}"
+            raise InputError(f"paired evaluation needs as many labels as rows: {emb.source} has {counted(len(emb), 'row')}, "
+                             f"{right.source} {len(right)}, and there {agrees(len(same), 'is', 'are')} {counted(len(same), 'label')}")
+        described = f"{counted(len(same), 'pair')}: row i of {emb.source} with row i of {right.source}"
         return _PairsPlan(None, None, same, None, described)
     if pairs is not None:
         left_rows, right_rows, pair_labels = pairs
         same = parse_labels(pair_labels, positive_label)
-        return _PairsPlan(left_rows, right_rows, same, None, f"{len(same):,} listed pairs")
+        return _PairsPlan(left_rows, right_rows, same, None, f"{counted(len(same), 'listed pair')}")
     if len(classes) != len(emb):
-        raise InputError(f"{emb.source} has {len(emb)} rows but there are {len(classes)} class labels")
+        raise InputError(f"{emb.source} has {counted(len(emb), 'row')} but there are {len(classes)} class labels")
     class_codes, _ = codes_and_sizes(classes)
     if sample is not None:
         left_rows, right_rows, same = sample_pairs(class_codes, sample, seed)
         return _PairsPlan(left_rows, right_rows, same, class_codes,
-                          f"{len(same):,} pairs sampled from {len(emb):,} labelled rows (seed {seed})")
+                          f"{counted(len(same), 'pair')} sampled from {counted(len(emb), 'labelled row')} (seed {seed})")
     # same is None: every pair, from the matrix, block by block
     described = f"all {check_pair_count(len(emb)):,} pairs of {len(emb):,} labelled rows"
     return _PairsPlan(None, None, None, class_codes, described)

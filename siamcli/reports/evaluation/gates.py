@@ -18,6 +18,28 @@ GATES = {
     "cv_accuracy": True, "precision_at_1": True, "map_at_r": True,
 }
 GATE_PREFIXES = {"tar@": "tar_at_far", "recall@": "recall_at_k"}  # higher is better
+#: Other names of the keys: as the tables call them (acc, cv acc, P@1, mAP@R; spaces may be
+#: underscores, any case) and the records' long names.
+GATE_ALIASES = {
+    "acc": "best_accuracy", "accuracy": "best_accuracy", "cv_acc": "cv_accuracy", "ap": "average_precision",
+    "roc_auc": "auc", "p@1": "precision_at_1", "precision@1": "precision_at_1", "map@r": "map_at_r",
+    "tar_at_far@": "tar@", "recall_at_k@": "recall@", "recall_at_": "recall@",
+}
+#: How an unknown key's error lists the keys: the tables' names, with the long name after.
+KEY_LIST = ("auc, eer, acc (best_accuracy), cv_acc (cv_accuracy), ap (average_precision), f1, "
+            "p@1 (precision_at_1), map@r (map_at_r), tar@FAR (tar@0.001), recall@K (recall@5)")
+
+
+def canonical_key(key: str) -> str:
+    """A fail_under key as the records name it: 'cv acc' -> cv_accuracy, 'P@1' -> precision_at_1,
+    'TAR_at_far@0.01' -> tar@0.01."""
+    key = "_".join(key.strip().lower().split())
+    if key in GATE_ALIASES and not key.endswith(("@", "_")):
+        return GATE_ALIASES[key]
+    for alias in sorted((a for a in GATE_ALIASES if a.endswith(("@", "_"))), key=len, reverse=True):
+        if key.startswith(alias) and len(key) > len(alias):
+            return GATE_ALIASES[alias] + key[len(alias):]
+    return key
 
 
 def _gate_values(report_records) -> dict[str, object]:
@@ -63,8 +85,8 @@ def _gate_key(key: str, values: dict) -> str:
             raise UsageError(f"{mention('fail_under')}: {key} is not measured by this evaluation; measured: "
                              + ", ".join(values))
         return key
-    known = list(GATES) + [k for k in values if k not in GATES]
-    raise UsageError(f"{mention('fail_under')}: unknown key '{key}' (keys: {', '.join(known)})" + did_you_mean(key, known))
+    known = [*GATES, *(a for a in GATE_ALIASES if not a.endswith(("@", "_"))), *GATE_PREFIXES]
+    raise UsageError(f"{mention('fail_under')}: unknown key '{key}' (keys: {KEY_LIST})" + did_you_mean(key, known))
 
 
 def fail_under(report_records, spec: str) -> list[str]:
@@ -72,7 +94,8 @@ def fail_under(report_records, spec: str) -> list[str]:
 
     `spec` is comma-separated key=value: eer must be <= its value, every other key >= its
     value (auc, best_accuracy, average_precision, f1, cv_accuracy, precision_at_1, map_at_r,
-    tar@<far>, recall@<k>). A value the report could not measure (None) fails.
+    tar@<far>, recall@<k>, or as the tables name them: acc, cv acc, ap, P@1, mAP@R; see
+    canonical_key). A value the report could not measure (None) fails.
 
     >>> fail_under({"auc": 0.93, "eer": 0.04}, "auc=0.95,eer=0.05")
     ['auc 0.93 is below the required 0.95']
@@ -84,10 +107,10 @@ def fail_under(report_records, spec: str) -> list[str]:
     conditions = []
     for item in items:
         key, sep, text = item.partition("=")
-        key, text = key.strip().lower(), text.strip()
-        if not sep or not key or not text:
+        given, text = " ".join(key.strip().lower().split()), text.strip()
+        if not sep or not given or not text:
             raise UsageError(f"{mention('fail_under')} expects key=value conditions such as auc=0.95,eer=0.05, got '{item}'")
-        key = _gate_key(key, values)
+        key = _gate_key(canonical_key(given), values)
         try:
             limit = float(text)
         except ValueError:

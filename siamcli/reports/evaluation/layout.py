@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from ...errors import counted
 from ...results import Column, Grid
-from .distribution import text_histogram
+from .distribution import fitted_histogram
+from .verification import baseline_words, small_gain
 
 if TYPE_CHECKING:  # the evaluator imports this module
     from .evaluator import Evaluation, MetricEvaluation
@@ -50,12 +52,35 @@ def _metrics_grid(result: Evaluation, records: list[dict], fars: list, precision
     names = ["metric", "AUC", "EER", "acc", *([f"TAR@{strictest}"] if fars else []), "cv acc"]
     names += ["P@1", "mAP@R"] if retrieval else []
     grid = Grid(_number_columns(names, precision))
+    alike = _alike(result)
     for r, evaluated in zip(records, result.results):
-        row = [evaluated.name, num(r["auc"]), num(r["eer"]), num(r["best_accuracy"]),
+        if evaluated.same_order_as is not None:
+            continue  # on its leader's row
+        row = [", ".join([evaluated.name, *alike.get(evaluated.name, [])]), num(r["auc"]), num(r["eer"]), num(r["best_accuracy"]),
                *([num(r["tar_at_far"][strictest])] if fars else []), num(r["cv_accuracy"])]
         row += [num(r.get("precision_at_1")), num(r.get("map_at_r"))] if retrieval else []
         grid.rows.append(row)
     return grid
+
+
+def _alike(result: Evaluation) -> dict[str, list[str]]:
+    """The metrics that order the pairs as another (above them) does, by that other's name."""
+    alike: dict[str, list[str]] = {}
+    for r in result.results:
+        if r.same_order_as is not None and r.reference is None:
+            alike.setdefault(r.same_order_as, []).append(r.name)
+    return alike
+
+
+def _alike_words(result: Evaluation) -> list[str]:
+    """A line per group of metrics that order the pairs alike (none when there is none)."""
+    return [f"{', '.join([lead, *others])}: the same order of every pair, so the same figures"
+            for lead, others in _alike(result).items()]
+
+
+def _named(evaluated: MetricEvaluation) -> str:
+    """A metric's name in a table, with the metric above it that orders the pairs alike."""
+    return evaluated.name + ("" if evaluated.same_order_as is None else f" (as {evaluated.same_order_as})")
 
 
 def _models_grid(result: Evaluation, records: list[dict], fars: list, precision: int) -> Grid:
@@ -73,7 +98,7 @@ def _models_grid(result: Evaluation, records: list[dict], fars: list, precision:
     tail = ["P@1", "mAP@R"] if retrieval else ["EER", *([f"TAR@{strictest}"] if fars else [])]
     grid = Grid(_number_columns(["model", *(["metric"] if metrics else []), "AUC", "95% CI", "p", *tail], precision))
     for r, evaluated in zip(records, result.results):
-        row = [short[evaluated.model_label], *([evaluated.name] if metrics else []), num(r["auc"]),
+        row = [short[evaluated.model_label], *([_named(evaluated)] if metrics else []), num(r["auc"]),
                _interval(r["auc_ci"], precision, ".."), _p(r["auc_p_value"], precision)]
         row += ([num(r["precision_at_1"]), num(r["map_at_r"])] if retrieval else
                 [num(r["eer"]), *([num(r["tar_at_far"][strictest])] if fars else [])])
@@ -131,7 +156,7 @@ def _variants_grid(result: Evaluation, records: list[dict], fars: list, precisio
         else:
             other = not metrics and evaluated.name != evaluated.reference.name
             label = f"  {evaluated.variant.label}" + (f" ({evaluated.name})" if other else "")
-        row = [label, *([evaluated.name] if metrics else []), count(r["bytes_per_vector"]), num(r["auc"]),
+        row = [label, *([_named(evaluated)] if metrics else []), count(r["bytes_per_vector"]), num(r["auc"]),
                _interval(r["auc_ci"], precision, ".."), _p(r["auc_p_value"], precision)]
         row += [] if metrics else [num(r["precision_at_1"])] if retrieval else [
             num(r["tar_at_far"][strictest])] if fars else []
@@ -180,7 +205,10 @@ def _details_grid(best: MetricEvaluation, record: dict, precision: int) -> Grid:
     rows = [["ROC AUC", num(record["auc"]), ci("auc_ci"), ""],
             ["EER", num(record["eer"]), ci("eer_ci"), at(record["eer_threshold"])],
             ["best accuracy", num(record["best_accuracy"]), ci("best_accuracy_ci"),
-             "-" if lo_hi is None else f"{at(record['best_accuracy_threshold'])} (any of {num(lo_hi[0])} .. {num(lo_hi[1])})"]]
+             "-" if lo_hi is None else at(record["best_accuracy_threshold"]) + (
+                 "" if num(lo_hi[0]) == num(lo_hi[1]) else f" (any of {num(lo_hi[0])} .. {num(lo_hi[1])})")],
+            ["majority baseline", num(record["majority_baseline"]), "",
+             "always " + ("'same'" if record["n_positive"] > record["n_negative"] else "'different'")]]
     for f in record["tar_at_far"]:
         tar, threshold = record["tar_at_far"][f], record["tar_at_far_threshold"][f]
         rows.append([f"TAR at FAR {f}", "not reachable" if tar is None else num(tar),
@@ -218,6 +246,9 @@ def evaluation_layout(result: Evaluation, precision: int) -> list:
     best, record = result.best, records[0]
     fars = list(record["tar_at_far"])
     blocks = [f"{result.pairs}: {record['n_positive']:,} same, {record['n_negative']:,} different"]
+    if record["best_accuracy_threshold"] is not None and small_gain(record["best_accuracy"], record["n_positive"],
+                                                                    record["n_negative"]):
+        blocks.append("warning: " + baseline_words(record["best_accuracy"], record["n_positive"], record["n_negative"]))
     if len(result.models) > 1:
         blocks += _verdicts(result, precision)
     if result.has_variants:
@@ -230,16 +261,18 @@ def evaluation_layout(result: Evaluation, precision: int) -> list:
     elif len(result.models) > 1:
         blocks += [_models_grid(result, records, fars, precision),
                    "ranked by AUC; 95% CI: DeLong; p: DeLong's paired test of the AUC against the best model "
-                   "with the same metric (two-sided)", ""]
+                   "with the same metric (two-sided)", *_alike_words(result), ""]
     elif len(records) > 1:
         blocks += [_metrics_grid(result, records, fars, precision),
-                   "acc: best accuracy; cv acc: cross-validated accuracy; ranked by AUC", ""]
+                   f"acc: best accuracy (majority baseline {figure(record['majority_baseline'], precision)}); "
+                   "cv acc: cross-validated accuracy; ranked by AUC", *_alike_words(result), ""]
     direction = "higher" if record["higher_is_better"] else "lower"
-    intervals = (f"95% CI: AUC by DeLong, the others by {result.bootstrap:,} bootstrap resamples (seed {result.seed})"
+    intervals = (f"95% CI: AUC by DeLong, the others by {counted(result.bootstrap, 'bootstrap resample')} "
+                 f"(seed {result.seed})"
                  if result.bootstrap else "95% CI: AUC by DeLong (no bootstrap resamples asked for)")
     shown = f"{short_names(result.models)[best.model_label]} {best.name}" if len(result.models) > 1 else best.name
     blocks += [f"{shown} ({direction} is closer):", _details_grid(best, record, precision), intervals, "",
                _distribution_grid(record, precision),
                f"overlap of the two histograms: {figure(record['overlap'], precision)} (0 = separated, 1 = identical)",
-               "", *text_histogram(best.distribution)]
+               "", fitted_histogram(best.distribution)]
     return blocks

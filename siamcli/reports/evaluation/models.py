@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from ...errors import InputError, UsageError
+from ...errors import counted, InputError, UsageError
 from .uncertainty import paired_p_value
 
 if TYPE_CHECKING:
@@ -94,7 +94,7 @@ def _aligned(reference: EmbeddingSet, other: EmbeddingSet, name: str) -> Embeddi
 
     if reference.ids is None or other.ids is None:
         if len(other) != len(reference):
-            raise InputError(f"models are matched by row (they have no ids): {name} has {len(other):,} rows, "
+            raise InputError(f"models are matched by row (they have no ids): {name} has {counted(len(other), 'row')}, "
                              f"{reference.source} {len(reference):,}")
         return other
     wanted, held = [str(i) for i in reference.ids], [str(i) for i in other.ids]

@@ -7,7 +7,7 @@ import math
 
 import numpy as np
 
-from ...errors import InputError, UsageError, did_you_mean, mention
+from ...errors import counted, InputError, UsageError, did_you_mean, mention
 from .retrieval import codes_and_sizes
 from .verification import listing
 
@@ -39,7 +39,8 @@ def sample_pairs(classes, n: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray
     n_same, n_different = int(same_partners.sum()), int(different_partners.sum())
     for kind, available in (("same-class", n_same), ("different-class", n_different)):
         if half > available:
-            raise UsageError(f"cannot sample {half} {kind} pairs: the {size} labels give only {available}")
+            raise UsageError(f"cannot sample {counted(half, kind + ' pair')}: the {counted(size, 'label')} give only "
+                             f"{available:,}")
     rng = np.random.default_rng(seed)
 
     def draw(partners: np.ndarray, first_partner: np.ndarray, total: int):

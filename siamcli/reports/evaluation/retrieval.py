@@ -18,9 +18,9 @@ from typing import Iterable, Sequence
 
 import numpy as np
 
-from ...errors import InputError, ShapeError, UsageError
+from ...errors import counted, InputError, ShapeError, UsageError
 from ...metrics import ranking_keys
-from ...results import plain
+from ...results import Result, brief, plain
 
 DEFAULT_KS = (1, 5, 10)
 RETRIEVAL_FIELDS = (
@@ -31,7 +31,7 @@ _RETRIEVAL_CHUNK_ENTRIES = 2**22  # score entries per row chunk: bounds the sort
 
 
 @dataclass
-class RetrievalReport:
+class RetrievalReport(Result):
     """Retrieval scores of a labelled set against itself (definitions in the module docstring)."""
 
     metric: str
@@ -51,6 +51,10 @@ class RetrievalReport:
 
     def record(self) -> dict:
         return {name: plain(getattr(self, name)) for name in RETRIEVAL_FIELDS}
+
+    def repr_parts(self) -> list[str]:
+        return [repr(self.metric), f"{self.n_queries} queries", f"precision_at_1={brief(self.precision_at_1)}",
+                f"map_at_r={brief(self.map_at_r)}"]
 
 
 def codes_and_sizes(classes) -> tuple[np.ndarray, np.ndarray]:
@@ -183,14 +187,14 @@ def retrieval_from_counts(parts: Sequence[RetrievalCounts], n: int, higher_is_be
         for value in p.ap_sums:
             ap_sum += value
     if n_queries == 0:
-        raise InputError(f"no item has another item of its class among the {n} items; retrieval needs repeated classes")
+        raise InputError(f"no item has another item of its class among the {counted(n, 'item')}; retrieval needs repeated classes")
     warnings = []
     if n_skipped:
         warnings.append(f"{n_skipped} quer{'ies' if n_skipped > 1 else 'y'} skipped: "
                         "their class has no other item to retrieve")
     beyond = [k for k in ks if k > n - 1]
     if beyond:
-        warnings.append(f"recall@{beyond[0]} looks at all {n - 1} other items: the set has only {n}")
+        warnings.append(f"recall@{beyond[0]} looks at all {counted(n - 1, 'other item')}: the set has only {n}")
     return RetrievalReport(
         metric=metric, higher_is_better=bool(higher_is_better), n_items=n, n_queries=n_queries, n_skipped=n_skipped,
         precision_at_1=hits_at_1 / n_queries,

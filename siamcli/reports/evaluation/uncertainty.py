@@ -352,6 +352,12 @@ class Intervals:
     precision_at_1: tuple[float, float] | None = None
     map_at_r: tuple[float, float] | None = None
 
+    def __repr__(self) -> str:
+        from ...results import brief
+
+        shown = [f"{name}={brief(getattr(self, name))}" for name in ("auc", "eer", "best_accuracy", "precision_at_1")]
+        return f"Intervals({', '.join(shown)}, tar_at_far={brief(self.tar_at_far)})"
+
 
 def intervals_of(scores, same, verification, retrieval=None, *, n_resamples: int = DEFAULT_BOOTSTRAP, seed: int = 0,
                  order=None):

@@ -42,7 +42,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from ...errors import InputError, ShapeError, UsageError, did_you_mean, mention
+from ...errors import agrees, counted, InputError, ShapeError, UsageError, did_you_mean, mention
 
 if TYPE_CHECKING:
     from ...io import EmbeddingSet
@@ -177,8 +177,9 @@ def truncated(vectors, d: int, *, renormalize: bool | None = None) -> Variant:
         rows = RowMap(s.vectors, partial(_unit_prefix, d=d), d, dtype)
         zero = _count_rows(s, lambda x: ~np.any(x[:, :d] != 0, axis=1))
         if zero:
-            notes = (f"{s.source}: {zero} of {len(s)} rows are all zero in the first {d} dimensions "
-                     f"and stay zero (no direction to re-normalise)",)
+            notes = (f"{s.source}: {zero:,} of {counted(len(s), 'row')} {agrees(zero, 'is', 'are')} all zero in the "
+                     f"first {counted(d, 'dimension')} and {agrees(zero, 'stays', 'stay')} zero (no direction to "
+                     "re-normalise)",)
     named = dataclasses.replace(s, vectors=rows, source=f"{s.source} ({label})")
     return Variant(named, d, None, itemsize * d, bool(renormalize), notes, full_dims=s.dim)
 
@@ -201,7 +202,7 @@ def quantized(vectors, kind: str, calibration=None, *, ranges=None) -> Variant:
     else:
         lo, hi = _checked_ranges(ranges, d) if ranges is not None else int8_ranges(*_calibrating(base, calibration))
         if len(lo) != d:
-            raise ShapeError(f"calibration rows have {len(lo)} dimensions but {s.source} has {d}")
+            raise ShapeError(f"calibration rows have {counted(len(lo), 'dimension')} but {s.source} has {d}")
         rows = RowMap(s.vectors, partial(_stepped, lo=lo, hi=hi, signed=kind == "int8"), d, kind)
     size = math.ceil(d / 8) if kind == "binary" else _BYTES[kind] * d
     source = s.source.removesuffix(")") + f", {kind})" if base.truncated else f"{s.source} ({kind})"
@@ -219,7 +220,7 @@ def int8_ranges(*sources) -> tuple[np.ndarray, np.ndarray]:
     lo, hi = np.full(dim, np.inf), np.full(dim, -np.inf)
     for s in sets:
         if s.dim != dim:
-            raise ShapeError(f"calibration rows have {s.dim} dimensions in {s.source} but {dim} in {sets[0].source}")
+            raise ShapeError(f"calibration rows have {counted(s.dim, 'dimension')} in {s.source} but {dim} in {sets[0].source}")
         step = max(1, _SCAN_VALUES // dim)
         for start in range(0, len(s), step):
             chunk = np.asarray(s.vectors[start : start + step], dtype=np.float64)
@@ -324,7 +325,7 @@ def check_dims(d, dim: int, source: str = "the embeddings") -> int:
     if value is None or value < 1:
         raise UsageError(f"{mention('dims')} takes whole numbers of dimensions from 1 (or 'full'), got '{d}'")
     if value > dim:
-        raise UsageError(f"{mention('dims')} {value} is more than the {dim} dimensions of {source}")
+        raise UsageError(f"{mention('dims')} {value} is more than the {counted(dim, 'dimension')} of {source}")
     return value
 
 

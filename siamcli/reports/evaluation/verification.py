@@ -29,6 +29,10 @@ a distance, so "closer" always means "more likely the same".
   every threshold in [lo, hi] gives the same accuracy. best_accuracy_threshold is the observed
   score of the run nearest the middle (lo + hi) / 2 (on a tie, the stricter). When only
   "nothing is same" reaches the maximum, threshold and range are None (with a warning).
+- Majority baseline: max(positives, negatives) / n, the accuracy of always answering the more
+  common label. When best accuracy removes less than SMALL_GAIN (a quarter) of that answer's
+  errors, (best - baseline) / (1 - baseline) < 0.25, a warning says so: on 3% positive pairs,
+  0.9704 beside 0.9697 is no achievement.
 - F1 = 2 TP / (2 TP + FP + FN) at best_accuracy_threshold.
 - Average precision: sklearn.metrics.average_precision_score(same, closeness):
   sum over distinct thresholds of (recall step) x (precision there).
@@ -53,19 +57,22 @@ from typing import Sequence
 
 import numpy as np
 
-from ...errors import InputError, UsageError
+from ...errors import counted, InputError, UsageError
 from ...metrics import ranking_keys
-from ...results import plain
+from ...results import Result, brief, plain
 
 DEFAULT_FARS = (1e-1, 1e-2, 1e-3)
 
 #: Keys of VerificationReport.record(), in order (the README documents them; keep them stable).
 VERIFICATION_FIELDS = (
     "metric", "higher_is_better", "n_pairs", "n_positive", "n_negative", "auc", "eer", "eer_threshold",
-    "best_accuracy", "best_accuracy_threshold", "best_accuracy_threshold_range", "tar_at_far",
+    "best_accuracy", "best_accuracy_threshold", "best_accuracy_threshold_range", "majority_baseline", "tar_at_far",
     "tar_at_far_threshold", "average_precision", "f1", "cv_accuracy", "cv_accuracy_std", "cv_folds", "warnings",
 )
 _LISTED = 5
+#: Best accuracy is called barely above the majority baseline when it removes less than this
+#: share of the baseline's errors.
+SMALL_GAIN = 0.25
 
 
 def listing(items, limit: int = _LISTED) -> str:
@@ -92,7 +99,7 @@ class Roc:
 
 
 @dataclass
-class VerificationReport:
+class VerificationReport(Result):
     """Verification scores of labelled pairs (definitions in the module docstring)."""
 
     metric: str
@@ -106,6 +113,7 @@ class VerificationReport:
     best_accuracy: float
     best_accuracy_threshold: float | None
     best_accuracy_threshold_range: tuple[float, float] | None
+    majority_baseline: float  # accuracy of always answering the more common label
     tar_at_far: dict[str, float | None]
     tar_at_far_threshold: dict[str, float | None]
     average_precision: float
@@ -122,6 +130,10 @@ class VerificationReport:
         """The report as plain JSON-ready values (None where undefined, never NaN or inf),
         warnings included as a list of strings; the ROC arrays are left out."""
         return {name: plain(getattr(self, name)) for name in VERIFICATION_FIELDS}
+
+    def repr_parts(self) -> list[str]:
+        return [repr(self.metric), f"{self.n_pairs} pairs ({self.n_positive} same)", f"auc={brief(self.auc)}",
+                f"eer={brief(self.eer)}", f"best_accuracy={brief(self.best_accuracy)}"]
 
 
 @dataclass
@@ -177,7 +189,7 @@ def check_pairs(scores, same) -> tuple[np.ndarray, np.ndarray]:
     if scores.ndim != 1 or same.ndim != 1:
         raise InputError("scores and labels must be one-dimensional: one value per pair")
     if len(scores) != len(same):
-        raise InputError(f"{len(scores)} scores but {len(same)} labels; there must be one label per pair")
+        raise InputError(f"{counted(len(scores), 'score')} but {counted(len(same), 'label')}; there must be one label per pair")
     bad = np.flatnonzero(~np.isfinite(scores))
     if len(bad):
         shown = listing(f"{i} ({scores[i]})" for i in bad)
@@ -188,9 +200,9 @@ def check_pairs(scores, same) -> tuple[np.ndarray, np.ndarray]:
         same = same.astype(bool)
     n_pos = int(same.sum())
     if n_pos == 0:
-        raise InputError(f"no positive (same) pair among the {len(same)} pairs; verification needs both kinds")
+        raise InputError(f"no positive (same) pair among the {counted(len(same), 'pair')}; verification needs both kinds")
     if n_pos == len(same):
-        raise InputError(f"no negative (different) pair among the {len(same)} pairs; verification needs both kinds")
+        raise InputError(f"no negative (different) pair among the {counted(len(same), 'pair')}; verification needs both kinds")
     return scores, same
 
 
@@ -278,7 +290,7 @@ def verification_report(scores, same, higher_is_better: bool, *, folds: int = 10
         metric=metric, higher_is_better=higher, n_pairs=n, n_positive=n_pos, n_negative=n_neg,
         auc=auc, eer=eer, eer_threshold=eer_threshold, best_accuracy=best.correct / n,
         best_accuracy_threshold=best_threshold, best_accuracy_threshold_range=best_range,
-        tar_at_far=tar_at_far, tar_at_far_threshold=tar_threshold, average_precision=average_precision,
+        majority_baseline=max(n_pos, n_neg) / n, tar_at_far=tar_at_far, tar_at_far_threshold=tar_threshold, average_precision=average_precision,
         f1=f1, cv_accuracy=cv_accuracy, cv_accuracy_std=cv_std, cv_folds=cv_folds, warnings=warnings,
         roc=Roc(fpr, tpr, thresholds),
     )
@@ -309,7 +321,7 @@ def _tar_at_far(fars: list[float], fpr: np.ndarray, tpr: np.ndarray, thresholds:
         key = far_key(far)
         if 1.0 / n_neg > far:
             tar_at_far[key] = tar_threshold[key] = None
-            warnings.append(f"FAR {key} is not reachable with {n_neg} negative pairs "
+            warnings.append(f"FAR {key} is not reachable with {counted(n_neg, 'negative pair')} "
                             f"(smallest non-zero FAR is 1/{n_neg} = {1.0 / n_neg:.2g})")
             continue
         last = int(np.searchsorted(fpr, far, side="right")) - 1  # the last point with FPR <= far has the largest TPR
@@ -335,7 +347,31 @@ def _best_accuracy_figures(curve: _Curve, thresholds: np.ndarray, warnings: list
         ends = (float(thresholds[best.run[0] + 1]), float(thresholds[best.run[1] + 1]))
         best_range = (min(ends), max(ends))
         tp, fp = int(curve.tps[best.index]), int(curve.fps[best.index])
+        if small_gain(best.correct / n, curve.n_pos, curve.n_neg):
+            warnings.append(baseline_words(best.correct / n, curve.n_pos, curve.n_neg))
     return best, best_threshold, best_range, 2 * tp / (2 * tp + fp + (curve.n_pos - tp))
+
+
+def small_gain(best_accuracy: float, n_pos: int, n_neg: int) -> bool:
+    """Whether best accuracy removes less than SMALL_GAIN of the majority baseline's errors,
+    (best - baseline) / (1 - baseline) < SMALL_GAIN, decided on whole counts (no rounding)."""
+    from fractions import Fraction
+
+    n, majority = n_pos + n_neg, max(n_pos, n_neg)
+    correct = round(best_accuracy * n)
+    return majority < n and Fraction(correct - majority, n - majority) < Fraction(SMALL_GAIN)
+
+
+def baseline_words(best_accuracy: float, n_pos: int, n_neg: int) -> str:
+    """Best accuracy against the majority baseline, in words."""
+    baseline = max(n_pos, n_neg) / (n_pos + n_neg)
+    answer = "'same'" if n_pos > n_neg else "'different'" if n_neg > n_pos else "either label"
+    share = (best_accuracy - baseline) / (1 - baseline)
+    if share <= 0:
+        return (f"best accuracy {best_accuracy:.4g} is no better than the {baseline:.4g} of always answering {answer} "
+                "(the majority baseline); judge by AUC, EER or TAR@FAR")
+    return (f"best accuracy {best_accuracy:.4g} is barely above the {baseline:.4g} of always answering {answer} "
+            f"(the majority baseline): it removes {share:.0%} of that answer's errors; judge by AUC, EER or TAR@FAR")
 
 
 def _cross_validated(sorted_c, sorted_same, same, order, folds: int, seed: int, curve: _Curve, warnings: list[str]):

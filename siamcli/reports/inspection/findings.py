@@ -72,7 +72,8 @@ def warning_lines(r: InspectionReport, norms: np.ndarray, n_finite: int) -> list
         out.append(f"{_plural(r.zero_rows, 'row')} {'is a zero vector' if r.zero_rows == 1 else 'are zero vectors'}: "
                    "cosine and angular scores are undefined for them")
     if r.dead_dimensions and r.dead_dimensions < r.dim:
-        out.append(f"{r.dead_dimensions} of {r.dim} dimensions are constant (dead): they carry no information")
+        out.append(f"{r.dead_dimensions} of {_plural(r.dim, 'dimension')} {'is' if r.dead_dimensions == 1 else 'are'} "
+                   f"constant (dead): {'it carries' if r.dead_dimensions == 1 else 'they carry'} no information")
     if r.low_variance_dimensions:
         verb = "varies" if r.low_variance_dimensions == 1 else "vary"
         out.append(f"{_plural(r.low_variance_dimensions, 'dimension')} {verb} less than {LOW_VARIANCE_RATIO:g} x "
@@ -89,14 +90,15 @@ def warning_lines(r: InspectionReport, norms: np.ndarray, n_finite: int) -> list
         share = r.exact_duplicate_rows / n_finite
         verb = "repeats" if r.exact_duplicate_rows == 1 else "repeat"
         out.append(f"{_plural(r.exact_duplicate_rows, 'row')} ({share:.1%}) {verb} an earlier row exactly "
-                   f"({n_finite - r.exact_duplicate_rows} distinct vectors)")
+                   f"({_plural(n_finite - r.exact_duplicate_rows, 'distinct vector')})")
     if r.near_duplicate_pairs and not r.collapsed:
-        out.append(f"{r.near_duplicate_pairs} of {r.sampled_pairs} sampled pairs are near-duplicates "
+        out.append(f"{r.near_duplicate_pairs} of {_plural(r.sampled_pairs, 'sampled pair')} "
+                   f"{'is a near-duplicate' if r.near_duplicate_pairs == 1 else 'are near-duplicates'} "
                    f"(cosine > {NEAR_DUPLICATE_COSINE})")
     if r.effective_rank is not None and not r.collapsed and r.dim >= 8:
         possible = min(r.dim, r.spectrum_rows - 1)
         if r.effective_rank < max(2.0, LOW_RANK_FRACTION * possible):
-            out.append(f"low effective rank: the vectors use about {r.effective_rank:.0f} of {r.dim} dimensions "
+            out.append(f"low effective rank: the vectors use about {r.effective_rank:.0f} of {_plural(r.dim, 'dimension')} "
                        f"(effective rank {r.effective_rank:.1f}); most directions carry little variance")
     return out
 
@@ -105,7 +107,7 @@ def summary_lines(r: InspectionReport, n_finite: int) -> list[str]:
     lines = [f"{_plural(r.n, 'vector')} of {_plural(r.dim, 'dimension')} ({r.dtype})", r.verdict]
     if r.effective_rank is not None:
         verb = "explains" if r.explained_variance_90 == 1 else "explain"
-        lines.append(f"uses about {r.effective_rank:.0f} of {r.dim} dimensions "
+        lines.append(f"uses about {r.effective_rank:.0f} of {_plural(r.dim, 'dimension')} "
                      f"(effective rank {r.effective_rank:.1f}); "
                      f"{_plural(r.explained_variance_90, 'principal component')} {verb} 90% of the variance")
     if r.normalized:
@@ -115,7 +117,7 @@ def summary_lines(r: InspectionReport, n_finite: int) -> list[str]:
                      f"(mean {_fmt(r.norm_mean)}, std {_fmt(r.norm_std)})")
     if r.mean_cosine is not None:
         lines.append(f"mean cosine between two vectors {r.mean_cosine:.3f} (std {r.std_cosine:.3f}; "
-                     f"{r.sampled_pairs} pairs of {r.sampled_rows} sampled vectors)")
+                     f"{_plural(r.sampled_pairs, 'pair')} of {_plural(r.sampled_rows, 'sampled vector')})")
     lines.append(f"{_plural(r.exact_duplicate_rows, 'exact duplicate row')}" if r.exact_duplicate_rows
                  else "no exact duplicate rows")
     c = r.classes

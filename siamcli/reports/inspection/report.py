@@ -8,10 +8,10 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ...engine import compute_dtype
-from ...errors import InputError, ShapeError, UsageError
+from ...errors import counted, InputError, ShapeError, UsageError
 from ...io import EmbeddingSet
 from ...metrics import get_metric
-from ...results import Document, plain
+from ...results import Document, brief, plain
 from ..evaluation.pairs import check_seed
 from .scan import (Scaled, cosine_values, exact_duplicates, gather, rows_within_budget, scale_exponent, scan_all,
                    spectrum, unscaled, variance_figures)
@@ -75,6 +75,11 @@ class InspectionReport(Document):
     projection: np.ndarray = field(default=None, repr=False)  # (rows, 2): sampled rows on the top two principal axes
     projection_rows: np.ndarray = field(default=None, repr=False)  # their row indices
     projection_labels: np.ndarray | None = field(default=None, repr=False)  # their class labels, given classes
+    projection_shares: np.ndarray | None = field(default=None, repr=False)  # each axis's share of the variance
+
+    def repr_parts(self) -> list[str]:
+        return [brief(self.source), f"{self.n} x {self.dim} {self.dtype}", f"verdict={brief(self.verdict)}",
+                f"effective_rank={brief(self.effective_rank)}", f"mean_cosine={brief(self.mean_cosine)}"]
 
     #: Keys of `record()` in order, before "classes".
     fields = (
@@ -107,9 +112,14 @@ def _quantiles(values: np.ndarray) -> dict[str, float]:
 
 
 def _as_set(emb) -> EmbeddingSet:
-    """An EmbeddingSet as given, or one around an array (not checked for NaN: this report counts them)."""
+    """An EmbeddingSet as given, one around an array or list (not checked for NaN: this report
+    counts them), or what siamcli.load makes of a path, a tensor or a DataFrame."""
+    from ...io import as_embedding_set
+    from ...io.objects import object_kind
+
     if not isinstance(emb, EmbeddingSet):
-        emb = EmbeddingSet(np.asarray(emb), None, "<array>")
+        in_memory = object_kind(emb) in ("array", "list")
+        emb = EmbeddingSet(np.asarray(emb), None, "<array>") if in_memory else as_embedding_set(emb, None)
     x = emb.vectors
     if x.ndim != 2 or x.dtype.kind not in "fiub" or 0 in x.shape:
         raise InputError(f"{emb.source}: expected a non-empty 2-D numeric array of embeddings, "
@@ -119,32 +129,67 @@ def _as_set(emb) -> EmbeddingSet:
 
 
 
-def inspect_embeddings(emb, *, classes=None, sample: int = 2000, seed: int = 0, metric: str = "euclidean",
-                       spectrum_rows: int | None = SPECTRUM_ROWS) -> InspectionReport:
-    """A health report of an embedding set (an EmbeddingSet or a 2-D array).
-
-    Every row is read once in chunks (norms, per-dimension variance, exact duplicates); the
-    covariance spectrum uses every row up to `spectrum_rows` (None: always every row) and a
-    uniform random sample beyond; pairwise figures use `sample` random rows (2 to MAX_SAMPLE).
-    With `classes` (one label per row), same-class and different-class scores under `metric`
-    (any registered metric; a similarity counts higher as closer; a metric that fits parameters
-    from the data fits them on the sample) on the sampled rows. Deterministic for a given `seed`.
-
-    Collapsed means one of: every finite row is the same (or zero); the RMS distance between
-    two rows is below COLLAPSE_SPREAD of the RMS norm (every vector near one point); more than
-    COLLAPSE_PAIR_FRACTION of sampled pairs have cosine above COLLAPSE_COSINE (every vector
-    points almost the same way). Low effective rank alone is a warning, not collapse: a
-    well-trained embedding of few classes can legitimately use few directions.
-    """
+def _inputs(emb, classes, sample: int, seed: int, metric: str, spectrum_rows):
+    """The set, its class codes (label codes, values and counts; None without classes) and the
+    metric record, every option checked before a row is read."""
     emb = _as_set(emb)
-    x = emb.vectors
-    n, dim = x.shape
     _check_options(sample, spectrum_rows)
     check_seed(seed)
     metric_record = get_metric(metric)  # fail fast on a misspelt name, before reading any row
-    labels = label_values = label_counts = None
-    if classes is not None:
-        labels, label_values, label_counts = _class_codes(classes, n, emb.source)
+    codes = (None, None, None) if classes is None else _class_codes(classes, len(emb), emb.source)
+    return (emb, *codes, metric_record)
+
+
+def _sampled(x, rows_x, finite_rows: np.ndarray, sample: int, exponent: int, rng):
+    """One random sample of finite rows: (rows picked, their scaled rows, the first `sample` of
+    them for the pairwise figures and their rows); up to PROJECTION_ROWS go to the plot."""
+    wanted = min(max(sample, PROJECTION_ROWS), rows_within_budget(x.shape[1]))
+    picked = finite_rows[rng.choice(len(finite_rows), size=min(len(finite_rows), wanted), replace=False)]
+    picked_rows = gather(rows_x, picked)
+    pair_index = picked[:sample]
+    # pairs at the data's own scale: scaling may round a row of tiny values to 0 (cosine_values and the
+    # metrics are overflow-safe on the originals)
+    pair_rows = gather(x, pair_index) if exponent else picked_rows[:sample]
+    return picked, picked_rows, pair_index, pair_rows
+
+
+def inspect_embeddings(emb, *, classes=None, sample: int = 2000, seed: int = 0, metric: str = "euclidean",
+                       spectrum_rows: int | None = SPECTRUM_ROWS) -> InspectionReport:
+    """A health report of an embedding set: norms, dimensions, spectrum, pairwise cosines,
+    duplicates, class separation, and a verdict on collapse in plain words.
+
+    Parameters
+    ----------
+    emb : path, array_like, torch.Tensor, DataFrame or EmbeddingSet
+        The vectors, as `siamcli.load` takes them (an array's NaN rows are counted, not refused).
+    classes : sequence, optional
+        A label per row: same-class against different-class scores under `metric`.
+    sample : int
+        Random rows behind the pairwise figures (2 to MAX_SAMPLE).
+    seed : int
+        Seeds every sample: the same seed, the same report.
+    metric : str
+        Any registered metric, for `classes` (one that fits parameters fits them on the sample).
+    spectrum_rows : int or None
+        Rows behind the covariance spectrum (a uniform sample beyond; None: every row).
+
+    Returns
+    -------
+    InspectionReport
+        ``.summary`` and ``.warnings`` in words, ``.verdict``, ``.collapsed`` (every row alike, near one
+        point, or pointing one way: findings.collapse_verdict), then the figures.
+
+    Examples
+    --------
+    >>> import numpy as np, siamcli
+    >>> x = np.random.default_rng(0).normal(size=(200, 8))
+    >>> report = siamcli.inspect_embeddings(x, sample=100)
+    >>> report.collapsed, report.n, report.dim, report.dead_dimensions
+    (False, 200, 8, 0)
+    """
+    emb, labels, label_values, label_counts, metric_record = _inputs(emb, classes, sample, seed, metric, spectrum_rows)
+    x = emb.vectors
+    n, dim = x.shape
     scan, rows_x, exponent = _read(x, compute_dtype(emb))
     finite_rows = np.flatnonzero(scan.finite)
     n_finite = len(finite_rows)
@@ -158,15 +203,7 @@ def inspect_embeddings(emb, *, classes=None, sample: int = 2000, seed: int = 0, 
     variance, dead, low = variance_figures(scan, n_finite)
     figures.update(dead_dimensions=dead, low_variance_dimensions=low)
     axes = _spectrum_step(rows_x, scan, finite_rows, spectrum_rows, rng, figures)
-
-    # One random sample: its first `sample` rows give the pairwise figures, up to PROJECTION_ROWS the plot.
-    wanted = min(max(sample, PROJECTION_ROWS), rows_within_budget(dim))
-    picked = finite_rows[rng.choice(n_finite, size=min(n_finite, wanted), replace=False)]
-    picked_rows = gather(rows_x, picked)
-    pair_index = picked[:sample]
-    # pairs at the data's own scale: scaling may round a row of tiny values to 0 (cosine_values and the
-    # metrics are overflow-safe on the originals)
-    pair_rows = gather(x, pair_index) if exponent else picked_rows[:sample]
+    picked, picked_rows, pair_index, pair_rows = _sampled(x, rows_x, finite_rows, sample, exponent, rng)
     cos = _pair_step(pair_rows, scan.zero[pair_index], figures)
     _collapse_step(norms, variance, figures)
     if labels is not None and n_finite >= 2:
@@ -234,12 +271,13 @@ def _norm_figures(norms: np.ndarray, finite_rows: np.ndarray, back) -> dict:
 
 def _spectrum_step(rows_x, scan, finite_rows: np.ndarray, spectrum_rows, rng, figures: dict):
     """The covariance spectrum's figures into `figures`; returns the top two principal axes (or None)."""
-    erank = participation = explained90 = axes = None
+    erank = participation = explained90 = axes = shares = None
     count = 0
     if len(finite_rows) >= 2:
-        count, erank, participation, explained90, axes = spectrum(rows_x, scan, finite_rows, spectrum_rows, rng)
+        count, erank, participation, explained90, axes, shares = spectrum(rows_x, scan, finite_rows, spectrum_rows,
+                                                                          rng)
     figures.update(effective_rank=erank, participation_ratio=participation, explained_variance_90=explained90,
-                   spectrum_rows=count)
+                   spectrum_rows=count, projection_shares=shares)
     return axes
 
 
@@ -293,7 +331,7 @@ def _class_codes(classes, n: int, source: str) -> tuple[np.ndarray, np.ndarray, 
     """(code of each row, the distinct labels in sorted order, rows per label)."""
     raw = np.asarray(classes)
     if raw.ndim != 1 or len(raw) != n:
-        raise ShapeError(f"classes has {raw.size} labels (shape {raw.shape}) but {source} has {n} rows; "
+        raise ShapeError(f"classes has {counted(raw.size, 'label')} (shape {raw.shape}) but {source} has {counted(n, 'row')}; "
                          "give one label per row")
     try:
         values, codes, counts = np.unique(raw, return_inverse=True, return_counts=True)

@@ -237,6 +237,13 @@ def _spectrum_figures(eigenvalues: np.ndarray) -> tuple[float, float, int]:
     return effective_rank, participation, min(components, len(values))
 
 
+def _top_shares(eigenvalues: np.ndarray, k: int) -> np.ndarray | None:
+    """The share of the total variance along each of the top `k` principal axes (None: no variance)."""
+    values = np.clip(eigenvalues, 0.0, None)[::-1]
+    total = values.sum()
+    return values[:k] / total if total > 0 else None
+
+
 # ---------------------------------------------------------------- pairwise figures on the sample
 
 
@@ -274,7 +281,8 @@ def rows_within_budget(dim: int) -> int:
 
 
 def spectrum(x, scan: Scan, finite_rows: np.ndarray, spectrum_rows: int | None, rng):
-    """(rows used, effective rank, participation ratio, components for 90%, top two principal axes)."""
+    """(rows used, effective rank, participation ratio, components for 90%, top two principal axes,
+    their shares of the total variance)."""
     n_finite = len(finite_rows)
     if x.shape[1] > MAX_SPECTRUM_SIDE:
         return _wide_spectrum(x, finite_rows, spectrum_rows, rng)
@@ -284,12 +292,12 @@ def spectrum(x, scan: Scan, finite_rows: np.ndarray, spectrum_rows: int | None, 
         index = np.sort(finite_rows[rng.choice(n_finite, size=spectrum_rows, replace=False)])
     cov, count = _covariance(x, index, scan.shift)
     if not np.isfinite(cov).all():  # values near the dtype's limit overflowed
-        return count, None, None, None, None
+        return count, None, None, None, None, None
     eigenvalues, eigenvectors = np.linalg.eigh(cov)
     axes = eigenvectors[:, ::-1][:, :2]
     # Deterministic signs: the largest component of each axis is positive (as scikit-learn's svd_flip).
     axes = axes * np.sign(axes[np.argmax(np.abs(axes), axis=0), np.arange(axes.shape[1])])
-    return (count, *_spectrum_figures(eigenvalues), axes)
+    return (count, *_spectrum_figures(eigenvalues), axes, _top_shares(eigenvalues, axes.shape[1]))
 
 
 def _wide_spectrum(x, finite_rows: np.ndarray, spectrum_rows: int | None, rng):
@@ -303,11 +311,11 @@ def _wide_spectrum(x, finite_rows: np.ndarray, spectrum_rows: int | None, rng):
         rows -= rows.mean(axis=0)
         gram = rows @ rows.T / (count - 1)
     if not np.isfinite(gram).all():
-        return count, None, None, None, None
+        return count, None, None, None, None, None
     eigenvalues, eigenvectors = np.linalg.eigh(gram)
     axes = rows.T @ eigenvectors[:, ::-1][:, :2]
     lengths = np.linalg.norm(axes, axis=0)
     axes = axes[:, lengths > 0] / lengths[lengths > 0]
     axes = axes * np.sign(axes[np.argmax(np.abs(axes), axis=0), np.arange(axes.shape[1])])
-    return (count, *_spectrum_figures(eigenvalues), axes)
+    return (count, *_spectrum_figures(eigenvalues), axes, _top_shares(eigenvalues, axes.shape[1]))
 

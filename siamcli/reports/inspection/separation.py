@@ -9,7 +9,7 @@ import numpy as np
 
 from ...engine import prepare
 from ...io import EmbeddingSet
-from ...results import plain
+from ...results import Result, brief, plain
 from .scan import PAIR_BLOCK_ROWS
 
 @dataclass
@@ -27,7 +27,7 @@ class ClassRow:
 
 
 @dataclass
-class ClassSeparation:
+class ClassSeparation(Result):
     """Same-class against different-class scores over the sampled rows, under one metric.
 
     separation is the decidability index d' (Daugman) signed so that positive means same-class
@@ -50,6 +50,10 @@ class ClassSeparation:
     separation: float | None
     separated_fraction: float | None
     rows: list[ClassRow]
+
+    def repr_parts(self) -> list[str]:
+        return [repr(self.metric), f"{self.n_classes} classes", f"separation={brief(self.separation)}",
+                f"separated_fraction={brief(self.separated_fraction)}"]
 
     def record(self) -> dict:
         out = {name: getattr(self, name) for name in (

@@ -1,0 +1,7 @@
+"""python -m siamcli.cli.docs [FOLDER]: regenerate the reference in FOLDER (default docs)."""
+
+import sys
+
+from . import main
+
+sys.exit(main())
