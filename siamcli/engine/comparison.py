@@ -90,23 +90,10 @@ def compute_dtype(*sets: EmbeddingSet) -> np.dtype:
 _SCAN_ROWS = 65536
 
 
-def _row_chunks(x: np.ndarray, rows: int = _SCAN_ROWS) -> Iterator[tuple[int, np.ndarray]]:
-    for start in range(0, x.shape[0], rows):
-        yield start, np.asarray(x[start : start + rows])
-
-
-#: Rows per read of a sample (see _sampled): a read of a lazy input (a Dask array, a variant's rows
-#: made as they are read) stays small.
-_SAMPLE_READ_ROWS = 256
-
-
-def _sampled(x: np.ndarray, count: int) -> Iterator[tuple[int, np.ndarray]]:
-    """At most `count` evenly spaced rows of x (all of them when it has no more), in reads of at
-    most _SAMPLE_READ_ROWS rows, as (start, rows) like _row_chunks."""
-    step = max(1, -(-len(x) // max(1, count)))
-    span = _SAMPLE_READ_ROWS * step
-    for start in range(0, len(x), span):
-        yield start, np.asarray(x[start : start + span : step])
+def _row_chunks(x: np.ndarray, rows: int = _SCAN_ROWS, step: int = 1) -> Iterator[tuple[int, np.ndarray]]:
+    """(start, rows) of x in reads of `rows` rows; with `step`, every step-th row (a sample)."""
+    for start in range(0, x.shape[0], rows * step):
+        yield start, np.asarray(x[start : start + rows * step : step])
 
 
 def scan_rows(s: EmbeddingSet, test: Callable[[np.ndarray], np.ndarray]) -> np.ndarray:
@@ -478,8 +465,9 @@ def fit_params(m: Metric, params: Params, inputs: list[EmbeddingSet], normalize:
 
     def chunks(source: EmbeddingSet | None = None, sample: int | None = None):
         for s in inputs if source is None else [source]:
-            parts = _row_chunks(s.vectors) if sample is None else _sampled(s.vectors, sample)
-            for _, rows in parts:
+            # a sample (euclidean's shift) in small reads: a lazy input's rows are made as they are read
+            step = 1 if sample is None else max(1, -(-len(s.vectors) // max(1, sample)))
+            for _, rows in _row_chunks(s.vectors, _SCAN_ROWS if sample is None else 256, step):
                 yield _as_rows(rows, np.dtype(np.float64), normalize)
 
     fitted = m.prepare(chunks, dim, params)
