@@ -762,3 +762,17 @@ def test_library_compare_and_matrix_take_a_dask_backend_with_the_local_results()
     assert np.allclose(matrix.values, cdist(a, b), rtol=1e-12, atol=1e-12)
     local_files = siamcli.compare("examples/queries.csv", "examples/gallery.npz", top_k=2)
     assert np.array_equal(files.b_index, local_files.b_index) and np.array_equal(files.score, local_files.score)
+
+
+@pytest.mark.parametrize("metric", ["euclidean", "mahalanobis"])
+def test_prepare_on_cluster_fits_on_the_rows_of_dask_arrays_as_the_local_engine(client, metric):
+    """A metric fitted to the data (euclidean's shift, mahalanobis' covariance) gets the local
+    engine's fit from inputs the workers hold, with no row scanned on the client when none is flagged."""
+    import dask.array as da
+
+    offset_q, offset_g = QUERIES + 100, GALLERY + 100
+    here = siamcli.engine.prepare(offset_q, offset_g, metric=metric).params
+    there = dinputs.prepare_on_cluster(da.from_array(offset_q, chunks=(7, 16)), da.from_array(offset_g, chunks=(64, 16)),
+                                       metric=metric).params
+    for name in ("shift",) if metric == "euclidean" else ("whitener", "center"):
+        np.testing.assert_array_equal(getattr(there, name), getattr(here, name))

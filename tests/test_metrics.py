@@ -341,7 +341,7 @@ def test_square_roots_of_many_tiles_fill_a_given_output_and_keep_near_duplicates
         b[j] = a[i] + np.float32(1e-4) * rng.normal(size=24).astype(np.float32)
     b[pairs[0][1]] = a[pairs[0][0]]  # one exact duplicate
     metric = get_metric(name)
-    params = metric.prepare(lambda: [np.vstack([a, b]).astype(np.float64)], 24, Params()) if metric.prepare else Params()
+    params = metric.prepare(lambda sample=None: [np.vstack([a, b]).astype(np.float64)], 24, Params()) if metric.prepare else Params()
     out = np.full((len(a), len(b)), np.nan, dtype=np.float32)
     engine.set_threads(threads)
     try:

@@ -90,9 +90,10 @@ def compute_dtype(*sets: EmbeddingSet) -> np.dtype:
 _SCAN_ROWS = 65536
 
 
-def _row_chunks(x: np.ndarray, rows: int = _SCAN_ROWS) -> Iterator[tuple[int, np.ndarray]]:
-    for start in range(0, x.shape[0], rows):
-        yield start, np.asarray(x[start : start + rows])
+def _row_chunks(x: np.ndarray, rows: int = _SCAN_ROWS, step: int = 1) -> Iterator[tuple[int, np.ndarray]]:
+    """(start, rows) of x in reads of `rows` rows; with `step`, every step-th row (a sample)."""
+    for start in range(0, x.shape[0], rows * step):
+        yield start, np.asarray(x[start : start + rows * step : step])
 
 
 def scan_rows(s: EmbeddingSet, test: Callable[[np.ndarray], np.ndarray]) -> np.ndarray:
@@ -415,7 +416,7 @@ def prepare(a, b=None, *, metric: str | Metric = "cosine", p: float | None = Non
     undefined_b = undefined_a if same else _undefined_rows(b, m, normalize, zero_vector)
     comparison = Comparison(m, params, a, b, same, dtype, normalize, zero_vector, undefined_a, undefined_b, memory)
     if m.prepare is not None:
-        comparison.params = _fitted(m, params, inputs, normalize)
+        comparison.params = fit_params(m, params, inputs, normalize)
     if notify is not None:
         for note in comparison.params.notes:
             notify(note)
@@ -451,7 +452,7 @@ def _undefined_rows(s: EmbeddingSet, m: Metric, normalize: bool, zero_vector: st
     return mask
 
 
-def _fitted(m: Metric, params: Params, inputs: list[EmbeddingSet], normalize: bool) -> Params:
+def fit_params(m: Metric, params: Params, inputs: list[EmbeddingSet], normalize: bool) -> Params:
     """The metric's parameters fitted on the compared rows, or on a "data" parameter's rows (cov_from)."""
     dim = inputs[0].dim
     data = {}
@@ -462,9 +463,11 @@ def _fitted(m: Metric, params: Params, inputs: list[EmbeddingSet], normalize: bo
                 raise ShapeError(f"{source.source} has {counted(source.dim, 'dimension')} but {inputs[0].source} has {dim}")
     params = params.with_values(**data)
 
-    def chunks(source: EmbeddingSet | None = None):
+    def chunks(source: EmbeddingSet | None = None, sample: int | None = None):
         for s in inputs if source is None else [source]:
-            for _, rows in _row_chunks(s.vectors):
+            # a sample (euclidean's shift) in small reads: a lazy input's rows are made as they are read
+            step = 1 if sample is None else max(1, -(-len(s.vectors) // max(1, sample)))
+            for _, rows in _row_chunks(s.vectors, _SCAN_ROWS if sample is None else 256, step):
                 yield _as_rows(rows, np.dtype(np.float64), normalize)
 
     fitted = m.prepare(chunks, dim, params)

@@ -119,7 +119,7 @@ def _screened_topk(comp: Comparison, k: int, threshold: float | None, block_rows
     which picks the k best: every reported score is the paired kernel's."""
     from ..metrics import kernels
 
-    screen = comp.metric.screen
+    screen = comp.metric.screen.for_params(comp.params)
     n, m = len(comp.a), len(comp.b)
     sign = 1.0 if screen.higher else -1.0  # "good" = sign * product value: larger is closer
     d = comp.a.dim
@@ -181,7 +181,7 @@ class _RowScreen:
         from ..metrics import kernels
 
         self.comp, self.k, self.good_threshold, self.i0, self.bc = comp, k, good_threshold, i0, bc
-        self.screen = screen = comp.metric.screen
+        self.screen = screen = comp.metric.screen.for_params(comp.params)
         self.sign = 1.0 if screen.higher else -1.0  # "good" = sign * product value: larger is closer
         self.rows_n = rows_n = i1 - i0
         self.left = screen.left(comp.rows(comp.a, i0, i1))

@@ -8,8 +8,9 @@ Third-party packages add metrics through the entry-point group ``siamcli.metrics
 point names a `Metric` (or a list of them).
 
 Modules: record (Metric, Param, Params, Screen, ranking_keys), registry, builtins, products
-(matrix-product metrics), elementwise (cdist-based metrics), covariance (mahalanobis' fit),
-references (slow per-pair oracles), numeric (shared helpers), kernels (threads, tiles, compiled loops).
+(matrix-product metrics), shift (euclidean's common shift), elementwise (cdist-based metrics),
+covariance (mahalanobis' fit), references (slow per-pair oracles), numeric (shared helpers), kernels
+(threads, tiles, compiled loops).
 """
 
 from .builtins import BUILTIN_METRICS

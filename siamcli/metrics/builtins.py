@@ -18,6 +18,7 @@ from .references import (_ref_angular, _ref_braycurtis, _ref_canberra, _ref_cheb
                          _ref_cosine_distance, _ref_dot, _ref_euclidean, _ref_hamming, _ref_jaccard,
                          _ref_jensenshannon, _ref_mahalanobis, _ref_manhattan, _ref_minkowski, _ref_sqeuclidean)
 from .record import Metric, Param, Screen
+from .shift import prepare_shift
 
 #: minkowski's exponent: --p (default 2, as scipy); inf gives chebyshev.
 P = Param("p", "Exponent for minkowski (default 2).", default=2.0, allow_inf=True,
@@ -54,9 +55,10 @@ BUILTIN_METRICS: list[Metric] = [
     _blas("dot", "similarity", _dot, _ref_dot, "inner product a.b", aliases=("inner", "inner_product"),
           screen=Screen(lambda a: a, lambda b: b, lambda s: s, True, _dot_slack), distances=_DISTANCES_INSTEAD),
     _blas("euclidean", "distance", _euclidean, _ref_euclidean, "straight-line distance |a - b|",
-          aliases=("l2",), screen=_squared_screen(np.square)),
+          aliases=("l2",), screen=_squared_screen(np.square), prepare=prepare_shift),
     _blas("sqeuclidean", "distance", _sqeuclidean, _ref_sqeuclidean, "squared euclidean distance |a - b|^2",
-          aliases=("squared_euclidean",), same_order_as="euclidean", screen=_squared_screen(lambda s: s)),
+          aliases=("squared_euclidean",), same_order_as="euclidean", screen=_squared_screen(lambda s: s),
+          prepare=prepare_shift),
     Metric("manhattan", "distance", _scipy_matrix("cityblock", compiled="manhattan", guard=_guard(_p_manhattan, "manhattan distance")),
            _paired64(_p_manhattan, "manhattan distance"), _ref_manhattan,
            "sum of absolute differences", aliases=("cityblock", "l1", "taxicab"), writes_into=True),

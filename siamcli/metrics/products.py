@@ -12,6 +12,7 @@ from .numeric import (NEAR_TOLERANCE, _UNDERFLOW_FLOOR, WIDE_SQNORM, _check_chun
                       _from_scaled, _into, _outside, _peak_exponents, _product, _rescaled, _row_norms, _row_sqnorms,
                       _safe_sqnorms, _scaled_sumsq, unit_rows)
 from .record import Screen
+from .shift import shift_of, shifted
 
 def _unit_parts(u, v):
     """|u/|u| - v/|v||^2 and |u/|u| + v/|v||^2, exact in float64, for paired rows u, v."""
@@ -222,44 +223,60 @@ def _squared_difference(u, v):
         return _scaled_sumsq(u - v)
 
 
-def _sqeuclidean(a, b, params, paired=False, out=None, root=False, exact=None, what=None):
-    """|a - b|^2 (|a - b| with `root`) from one matrix product |a|^2 + |b|^2 - 2ab. Pairs where it
-    cancels, or is small enough to have lost digits to underflow, are recomputed by
-    `exact(a_rows, b_rows)` from row indices, which gives _scaled_sumsq's (s, e) (default: of the
-    differences of a and b). The square root runs on each chunk while it is in cache, from a
-    scratch buffer into `out` (kernels.tiled_product's scratch). Inputs whose squared norms would
-    overflow or underflow the product are scaled by one power of two (a distance is homogeneous:
-    d(sa, sb) = s d(a, b)) and the results scaled back; a distance beyond float64 is a ScoreOutOfRange."""
+def _sqeuclidean(a, b, params, paired=False, out=None, root=False, exact=None, what=None, shift=None):
+    """|a - b|^2 (|a - b| with `root`) from one matrix product |a'|^2 + |b'|^2 - 2a'b' of the rows less
+    a common `shift` (a' = a - shift; default: params' fitted one, else the rows' own), so the offset
+    the rows share does not cancel in it. Pairs where it still cancels, or is small enough to have
+    lost digits to underflow, are recomputed by `exact(a_rows, b_rows)` from row indices, which gives
+    _scaled_sumsq's (s, e) (default: of the differences of a and b themselves). The square root runs
+    on each chunk while it is in cache, from a scratch buffer into `out` (kernels.tiled_product's
+    scratch). Inputs whose squared norms would overflow or underflow the product are scaled by one
+    power of two (a distance is homogeneous: d(sa, sb) = s d(a, b)) and the results scaled back; a
+    distance beyond float64 is a ScoreOutOfRange."""
     what = what or ("euclidean distance" if root else "squared euclidean distance")
     if paired:
         return _paired_sqeuclidean(a, b, root, what)
     from . import kernels
 
-    dtype = np.result_type(a, b)
+    originals, dtype = (a, b), np.result_type(a, b)
+    if shift is None and exact is None:  # mahalanobis gives rows centred already (and its own exact)
+        shift = params.get("shift") if params is not None else None
+        shift = shift_of(a, b) if shift is None else shift
+    if shift is not None:
+        centre = lambda x: shifted(x, shift)  # noqa: E731  (one function: a self-comparison centres once)
+        a, b = kernels.operands(centre, a, centre, b)
     sqa, sqb = kernels.operands(_row_sqnorms, a, _row_sqnorms, b)
     top = max(float(sqa.max(initial=0.0)), float(sqb.max(initial=0.0)))
-    if dtype != np.float64 and top > WIDE_SQNORM:  # float32 scores could overflow (the engine gives float64)
-        wide = _sqeuclidean(a.astype(np.float64), b.astype(np.float64), params, root=root, exact=exact, what=what)
-        return _into(out, wide)
+    if dtype != np.float64 and not top <= WIDE_SQNORM:  # float32 scores could overflow (the engine gives float64)
+        a64, b64 = (x.astype(np.float64) for x in originals)
+        return _into(out, _sqeuclidean(a64, b64, params, root=root, exact=exact, what=what, shift=shift))
     lo, hi = _safe_sqnorms(dtype)
-    shift, originals = 0, (a, b)
+    scale = 0
     if not lo <= top <= hi:  # (squared norms of 0 may have underflowed)
         peak = max(float(np.abs(a).max(initial=0.0)), float(np.abs(b).max(initial=0.0)))
         if not math.isfinite(peak):
             raise InputError(f"the {what} cannot be computed: an input value is not finite")
-        shift = int(np.frexp(peak)[1])
-    if shift:
-        a, b = np.ldexp(a, -shift).astype(dtype, copy=False), np.ldexp(b, -shift).astype(dtype, copy=False)
+        scale = int(np.frexp(peak)[1])
+    if scale:
+        a, b = np.ldexp(a, -scale).astype(dtype, copy=False), np.ldexp(b, -scale).astype(dtype, copy=False)
         sqa, sqb = kernels.operands(_row_sqnorms, a, _row_sqnorms, b)
     if exact is None:
         exact = lambda rows, cols: _exact_pairs(*originals, rows, cols, _squared_difference, width=2)  # noqa: E731
     left, right = kernels.operands(lambda x: _augmented_left(x, sqa), a, lambda x: _augmented_right(x, sqb), b)
     tol = NEAR_TOLERANCE.get(np.dtype(dtype), NEAR_TOLERANCE[np.dtype(np.float64)])
     floor = (a.shape[1] + 2) * _UNDERFLOW_FLOOR.get(np.dtype(dtype), _UNDERFLOW_FLOOR[np.dtype(np.float64)])
+    finish = _near_then_finish(tol * sqa + floor, tol * sqb, exact, root, scale, what)
+    return _product(left, right, out, finish, scratch=root)
 
-    def near_then_finish(r0, c0, chunk, dest):
+
+def _near_then_finish(near_rows, near_cols, exact, root: bool, scale: int, what: str):
+    """The post-processing of each chunk of |a'|^2 + |b'|^2 - 2a'b' (see _sqeuclidean): values at or
+    below near_rows[i] + near_cols[j] are recomputed by `exact`; the square root (`root`) and the
+    power of two `scale` are applied on the way into the output."""
+
+    def finish(r0, c0, chunk, dest):
         width = chunk.shape[1]
-        bound_rows, nb_cols = tol * sqa[r0 : r0 + chunk.shape[0]] + floor, tol * sqb[c0 : c0 + width]
+        bound_rows, nb_cols = near_rows[r0 : r0 + chunk.shape[0]], near_cols[c0 : c0 + width]
         with np.errstate(invalid="ignore"):
             # finite inputs give finite scores here (NaN policies apply later): plain minimum is faster.
             # Row by row: with norms that vary, one test of the whole chunk against its largest
@@ -274,14 +291,14 @@ def _sqeuclidean(a, b, params, paired=False, out=None, root=False, exact=None, w
             chunk[rows, cols] = 0.0  # replaced below; where the product cancelled it may be below 0
         if root:
             np.sqrt(chunk, out=dest)
-        if shift:
+        if scale:
             with np.errstate(over="ignore"):
-                np.ldexp(dest, shift if root else 2 * shift, out=dest)
+                np.ldexp(dest, scale if root else 2 * scale, out=dest)
             _check_chunk(dest, what, r0, c0)
         if parts is not None:  # the root of the scaled sum: a square of 1e-170 would underflow
             dest[rows, cols] = _check_finite(_from_scaled(parts, root), what, rows + r0, cols + c0)
 
-    return _product(left, right, out, near_then_finish, scratch=root)
+    return finish
 
 
 def _paired_sqeuclidean(a, b, root: bool, what: str) -> np.ndarray:
@@ -383,4 +400,14 @@ def _cosine_screen(value) -> Screen:
 
 
 def _squared_screen(value) -> Screen:
-    return Screen(_augmented_left, _augmented_right, value, False, _squared_slack)
+    """|a'|^2 + |b'|^2 - 2a'b' of rows less the comparison's fitted shift (as the matrix kernel);
+    the shift's rounding (at most 2 eps (|a'|^2 + |b'|^2)) is well inside _squared_slack."""
+    def fitted(params) -> Screen:
+        shift = params.get("shift")
+        if shift is None:
+            return plain
+        return Screen(lambda a: _augmented_left(shifted(a, shift)), lambda b: _augmented_right(shifted(b, shift)),
+                      value, False, _squared_slack)
+
+    plain = Screen(_augmented_left, _augmented_right, value, False, _squared_slack, fitted)
+    return plain

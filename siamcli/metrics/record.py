@@ -84,7 +84,8 @@ class Screen:
 
     left(a_rows), right(b_rows): the product's operands (values = left @ right.T);
     value(scores): the product value a score corresponds to (monotone); higher: larger values
-    are closer; slack(left, right): per row of left, an absolute error bound of its values.
+    are closer; slack(left, right): per row of left, an absolute error bound of its values;
+    fitted(params): the screen for a comparison's fitted parameters (euclidean's shift), if any.
     """
 
     left: Callable[[np.ndarray], np.ndarray]
@@ -92,6 +93,11 @@ class Screen:
     value: Callable[[np.ndarray], np.ndarray]
     higher: bool
     slack: Callable[[np.ndarray, np.ndarray], np.ndarray]
+    fitted: Callable[[Params], "Screen"] | None = None
+
+    def for_params(self, params: Params) -> "Screen":
+        """The screen to use with a comparison's (fitted) parameters."""
+        return self if self.fitted is None else self.fitted(params)
 
 
 @dataclass(frozen=True, eq=False)
@@ -125,7 +131,8 @@ class Metric:
     screen: Screen | None = None
     #: Fits what the metric needs from the data (mahalanobis: the covariance): prepare(rows, dim,
     #: params) -> Params, given the bound params; rows() yields float64 row chunks of the compared
-    #: inputs, rows(source) those of a "data" parameter's (loaded) value.
+    #: inputs, rows(source) those of a "data" parameter's (loaded) value; rows(sample=n) at most n
+    #: evenly spaced rows of each input (euclidean's shift: cheap even where no product needs it).
     prepare: Callable[[Callable[..., Iterable[np.ndarray]], int, Params], Params] | None = None
     #: The parameters a user may set (minkowski's p); values for any other are refused.
     params: tuple[Param, ...] = ()

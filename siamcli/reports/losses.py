@@ -214,7 +214,7 @@ def _paired(metric: str | Metric, metric_params: dict, named: Sequence[tuple[str
         for what, array in zip([p.what for p in m.params if p.name in data], data.values()):
             if array.shape[1] != first.shape[1]:
                 raise ShapeError(f"{what} has {counted(array.shape[1], 'dimension')} but {first_name} has {first.shape[1]}")
-        params = m.prepare(lambda source=None: iter(arrays if source is None else [source]), first.shape[1],
+        params = m.prepare(lambda source=None, sample=None: iter(arrays if source is None else [source]), first.shape[1],
                            params.with_values(**data))
     return [m, params, *arrays]
 

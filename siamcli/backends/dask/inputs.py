@@ -228,15 +228,16 @@ def check(a, b=None, metric="cosine", *, block_rows: int | None = None, **option
     return a_set, b_set
 
 
-def _prepare_lazy(a: EmbeddingSet, b: EmbeddingSet | None, metric, options) -> Comparison:
-    """engine.prepare over inputs the workers read (rows to report, a covariance to fit): its reads
-    run on the default client, outside _compute's watch; a local cluster's scheduler fails them
-    when it has had no worker for no_workers_timeout() (see connect), a ClusterError here."""
+def _prepare_lazy(a: EmbeddingSet, b: EmbeddingSet | None, metric, options, fit=prepare) -> Comparison:
+    """engine.prepare (or `fit`, which takes the same arguments) over inputs the workers read (rows
+    to report, a covariance to fit): its reads run on the default client, outside _compute's watch;
+    a local cluster's scheduler fails them when it has had no worker for no_workers_timeout() (see
+    connect), a ClusterError here."""
     from distributed import default_client
 
     address = _address(default_client())
     try:
-        return prepare(a, b, metric=metric, **options)
+        return fit(a, b, metric=metric, **options)
     except Exception as exc:
         failure = _cluster_failure(exc, address)
         if failure is None:
@@ -250,8 +251,9 @@ def prepare_on_cluster(a, b=None, metric="cosine", *, block_rows: int | None = N
     engine.prepare reads every row where it checks rows (cosine's zero rows, ...). Instead the
     workers look for such rows; when there are none (the usual case), engine.prepare runs on
     two-row stand-ins of the same dims and dtype, which checks the options exactly as it would,
-    and the comparison gets the real inputs with no row masked. When a row is flagged, or the
-    metric fits parameters to the data (mahalanobis), engine.prepare runs on the whole inputs.
+    and the comparison gets the real inputs with no row masked; a metric that fits parameters to
+    the data (mahalanobis' covariance, euclidean's shift) fits them to the real inputs. When a row
+    is flagged, engine.prepare runs on the whole inputs.
     """
     a_set = _as_set(a, "A", block_rows)
     b_set = None if b is None else _as_set(b, "B", block_rows)
@@ -261,10 +263,30 @@ def prepare_on_cluster(a, b=None, metric="cosine", *, block_rows: int | None = N
     if not lazy:
         return prepare(a_set, b_set, metric=metric, **options)
     test = _rows_to_look_at(m, options.get("normalize", False))
-    if m.prepare is not None or a_set.dim < 2 or any(_any_row(s, test) for s in sets):
+    if a_set.dim < 2 or any(_any_row(s, test) for s in sets):
         return _prepare_lazy(a_set, b_set, metric, options)  # the engine's report (or masks) of those rows
+    if m.prepare is not None:  # a fit to the data (mahalanobis' covariance, euclidean's shift): on the real rows
+        return _prepare_lazy(a_set, b_set, m, options, fit=_fitted_on_stand_ins)
+    return _on_stand_ins(a_set, b_set, metric, options)
 
+
+def _on_stand_ins(a_set: EmbeddingSet, b_set: EmbeddingSet | None, metric, options) -> Comparison:
+    """engine.prepare's checks on two-row stand-ins of the inputs, which then take their place."""
     comp = prepare(_stand_in(a_set), None if b_set is None else _stand_in(b_set), metric=metric, **options)
     b_set = a_set if b_set is None else b_set
     return replace(comp, a=a_set, b=b_set, undefined_a=np.zeros(len(a_set), dtype=bool),
                    undefined_b=np.zeros(len(b_set), dtype=bool))
+
+
+def _fitted_on_stand_ins(a_set: EmbeddingSet, b_set: EmbeddingSet | None, metric: Metric, **options) -> Comparison:
+    """_on_stand_ins with the metric's parameters fitted to the real inputs: when the workers found
+    no row to report, the fit is all that needs the rows (euclidean's shift reads a sample of them)."""
+    from ...engine.comparison import fit_params
+
+    comp = _on_stand_ins(a_set, b_set, replace(metric, prepare=None), options)
+    inputs = [a_set] if b_set is None else [a_set, b_set]
+    params = fit_params(metric, comp.params, inputs, options.get("normalize", False))
+    notify = options.get("notify")
+    for note in params.notes if notify is not None else ():
+        notify(note)
+    return replace(comp, metric=metric, params=params)
