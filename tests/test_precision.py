@@ -171,3 +171,20 @@ def test_shift_is_fitted_once_on_both_inputs_and_shared_by_every_block():
     comp = engine.prepare(a, b, metric="euclidean", memory=2**20)
     kernel = siamcli.get_metric("euclidean").matrix
     np.testing.assert_array_equal(comp.block(100, 164, 50, 114), kernel(a[100:164], b[50:114], comp.params))
+
+
+def test_self_top_k_screens_with_the_fitted_shift(monkeypatch):
+    """A set against itself (engine/selfscreen) screens with the screen fitted to the comparison's
+    shift, as the two-set path does: on rows near 1000 the plain screen keeps every pair."""
+    from siamcli.metrics.record import Screen
+
+    fitted = []
+    original = Screen.for_params
+    monkeypatch.setattr(Screen, "for_params", lambda self, params: fitted.append(params) or original(self, params))
+    x = _dataset("offset")
+    ranking = siamcli.compare(x, metric="euclidean", top_k=3)
+    assert fitted, "the self-comparison's screen was not fitted to the comparison"
+    ref = cdist(x.astype(np.float64), x.astype(np.float64))
+    np.fill_diagonal(ref, np.inf)
+    best = np.sort(ref, axis=1)[:, :3]
+    assert np.max(np.abs(ranking.score.reshape(len(x), 3) - best) / _scale(x, x).max(axis=1, keepdims=True)) <= 1e-5

@@ -72,7 +72,7 @@ def _plan(comp: Comparison, k: int, threshold, block_rows: int | None, split: in
     from ..metrics import kernels
 
     n, d = len(comp.a), comp.a.dim
-    screen = comp.metric.screen
+    screen = comp.metric.screen.for_params(comp.params)
     sign = 1.0 if screen.higher else -1.0
     chunk_bytes = min(_SCREEN_CHUNK_BYTES, comp.memory // (8 * kernels.threads()))
     if block_rows is not None:
@@ -144,7 +144,7 @@ class _BlockPass:
 
     def __init__(self, comp: Comparison, bounds, states, index: int, sign: float, chunk_rows: int, small: bool):
         self.comp, self.bounds, self.states, self.index, self.sign = comp, bounds, states, index, sign
-        self.screen = comp.metric.screen
+        self.screen = comp.metric.screen.for_params(comp.params)
         self.small = small
         self.i0, i1 = bounds[index]
         rows = comp.rows(comp.a, self.i0, i1)
