@@ -5,6 +5,7 @@ Ranking.topk against brute force (scipy's cdist), to_pandas against the records,
 from __future__ import annotations
 
 import dataclasses
+import os
 import sys
 import tempfile
 from pathlib import Path
@@ -506,3 +507,25 @@ def test_api_memory_takes_a_size_wherever_it_is_a_parameter():
     for name in takers:
         with pytest.raises(siamcli.UsageError, match="expected a size such as 512M or 2G, got 'lots'"):
             getattr(siamcli, name)(x, memory="lots", **extra.get(name, {}))
+
+
+def test_evaluate_takes_label_pair_and_class_files_as_the_cli_reads_them():
+    from siamcli.errors import UsageError
+    from sklearn.metrics import roc_auc_score
+    from scipy.spatial.distance import cdist
+
+    root = os.path.join(os.path.dirname(__file__), "..", "examples", "siamese")
+    emb, pairs = os.path.join(root, "test_embeddings.npy"), os.path.join(root, "test_pairs.csv")
+    table = np.loadtxt(pairs, delimiter=",", skiprows=1, dtype=np.int64)
+    x = np.load(emb).astype(np.float64)
+    from_file = siamcli.evaluate(emb, pairs=pairs, folds=2, bootstrap=0)
+    similarity = 1 - cdist(x, x, "cosine")[table[:, 0], table[:, 1]]
+    assert from_file.best.verification.auc == pytest.approx(roc_auc_score(table[:, 2], similarity), abs=1e-6)
+    listed = siamcli.evaluate(emb, pairs=(table[:, 0], table[:, 1], table[:, 2].astype(str)), folds=2, bootstrap=0)
+    assert from_file.best.verification.auc == listed.best.verification.auc
+    classes = os.path.join(root, "test_labels.txt")
+    by_file = siamcli.evaluate(emb, classes=classes, folds=2, bootstrap=0, sample=2000)
+    by_list = siamcli.evaluate(emb, classes=Path(classes).read_text().split(), folds=2, bootstrap=0, sample=2000)
+    assert by_file.best.verification.auc == by_list.best.verification.auc
+    with pytest.raises(UsageError, match="pairs must be a file of pairs or"):
+        siamcli.evaluate(emb, pairs=(table[:, 0], table[:, 1]))

@@ -3,6 +3,7 @@ turned into verification, retrieval and distribution reports."""
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -179,8 +180,8 @@ def evaluate(emb, right=None, *, labels=None, pairs=None, classes=None, sample: 
         several models of the same items, ``{name: set or (left, right)}``, matched to the first
         one's rows by id (else by row) and scored on the same pairs.
     labels, pairs, classes : optional
-        How pairs are labelled (exactly one): a label per row i of `emb` with row i of `right`;
-        ``(left_rows, right_rows, labels)``; or a class per row of `emb` (every pair, plus retrieval).
+        How pairs are labelled (exactly one; each also as a file path, read as the command line reads
+        it): a label per row i of `emb` with row i of `right`; ``(left_rows, right_rows, labels)``; or a class per row of `emb`.
     sample, seed, positive_label
         Pairs sampled from `classes` (balanced); the seed of it and of the bootstrap; the "same" label.
     metric, normalize : optional
@@ -282,8 +283,27 @@ def _check_sources(right, labels, pairs, classes, sample) -> None:
         raise UsageError(f"{mention('classes')} labels the rows of one set; give one embedding file")
 
 
+def _read_label_files(emb, right, labels, pairs, classes):
+    """Labels, pairs and classes given as file paths, read as the command line reads them (the
+    pairs by id or row number of `emb` and `right`); other values as they are."""
+    from ...io import read_labelled_pairs, read_labels
+
+    is_path = lambda value: isinstance(value, (str, os.PathLike))  # noqa: E731
+    if is_path(labels):
+        labels = read_labels(labels, len(emb))
+    if is_path(pairs):
+        pairs = read_labelled_pairs(pairs, emb, right)
+    elif pairs is not None and (not isinstance(pairs, (tuple, list)) or len(pairs) != 3):
+        raise UsageError(f"{mention('pairs')} must be a file of pairs or (left_rows, right_rows, labels), "
+                         f"got {type(pairs).__name__}" + (f" of {len(pairs)}" if isinstance(pairs, (tuple, list)) else ""))
+    if is_path(classes):
+        classes = read_labels(classes, len(emb))
+    return labels, pairs, classes
+
+
 def _pairs_plan(emb, right, labels, pairs, classes, sample, seed: int, positive_label: str) -> _PairsPlan:
-    """The pairs to score, from paired labels, listed pairs or class labels."""
+    """The pairs to score, from paired labels, listed pairs or class labels (or their files)."""
+    labels, pairs, classes = _read_label_files(emb, right, labels, pairs, classes)
     if labels is not None:
         same = parse_labels(labels, positive_label)
         if len(same) != len(emb) or len(emb) != len(right):
