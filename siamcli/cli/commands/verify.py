@@ -42,7 +42,7 @@ def verify(a, b, threshold, paired, pairs_path, silent, metric, normalize, zero_
     \b
     Examples:
       siamcli verify probe.npy enrolled.npy --metric cosine --threshold 0.6
-      if siamcli verify a.npy b.npy -t 0.6 -s; then echo same; fi
+      siamcli verify a.npy b.npy -t 0.6 -s && echo same
       siamcli verify left.npy right.npy --paired -t 1.1 --metric euclidean -f csv
     """
     from ... import engine
