@@ -357,6 +357,16 @@ def test_drift_json_has_the_issue_keys_and_matches_the_library(sets):
         assert record[key] == library[key], key
 
 
+def test_drift_machine_formats_give_the_findings_before_the_figures(sets):
+    status, out, _ = invoke("runner", "drift", sets["ref"], sets["moved"], "--permutations", "200", "-f", "json", "-q")
+    keys = list(strict_json(out))
+    assert status == 0 and keys.index("findings") < min(keys.index(k) for k in REQUIRED_KEYS if k != "drift")
+    assert strict_json(out)["findings"][0].startswith("drift detected by")
+    status, out, _ = invoke("runner", "drift", sets["ref"], sets["moved"], "--permutations", "200", "-f", "csv", "-q")
+    header = out.splitlines()[0].split(",")
+    assert header.index("findings") < header.index("mmd2")
+
+
 def test_drift_table_says_the_verdict_first(sets):
     status, out, _ = invoke("runner", "drift", sets["ref"], sets["moved"], "--permutations", "200", "-f", "table")
     assert status == 0 and out.startswith("drift detected by")

@@ -39,7 +39,11 @@ class DriftReport(Document):
         return bool(self.figures["drift"])
 
     def record(self) -> dict:
-        return plain(self.figures)
+        """The figures, plain language first: the inputs, then `findings` (the verdict leads), then the rest."""
+        first = ("reference", "current", "findings")
+        ordered = {key: self.figures[key] for key in first if key in self.figures}
+        ordered.update((key, value) for key, value in self.figures.items() if key not in ordered)
+        return plain(ordered)
 
     def table_layout(self, precision: int) -> list:
         return words.layout(self.record(), precision)
