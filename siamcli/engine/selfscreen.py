@@ -29,6 +29,10 @@ _MIN_BLOCK_ROWS = 2048
 #: Tiles on the diagonal and this many minus one above it are screened first, one diagonal at a
 #: time: the rows' bounds then come from as many blocks on either side (fewer candidates later).
 _WARM_DISTANCES = 3
+#: Row maxima, column maxima and group maxima of a product are taken a band of rows this large at a time.
+_BAND_BYTES = 2**20
+#: The rows' first tile bounds their k-th best by the k-th best of this many groups' bests (no partition).
+_GROUPS = 64
 
 
 def self_screen_fits(comp: Comparison, k: int) -> bool:
@@ -221,12 +225,17 @@ class _BlockPass:
         if other == self.index:  # self-pairs never rank: their product value becomes the worst
             g = np.arange(r0, r1)
             product[g - r0, g] = -self.sign * np.inf
-        row_hits = _row_hits(product, self.state, r0, r1, j0, self.sign)
+        diagonal = other == self.index
+        kth = self.state.kth[r0:r1]  # read once: the main thread may rebind it meanwhile
+        open_rows = np.flatnonzero(np.isneginf(kth))
+        grouped = len(open_rows) > 0 and self.state.k * 4 <= _GROUPS and width >= 4 * _GROUPS
+        row_best, column_best, groups = _extremes(product, self.sign, not diagonal, grouped)
+        row_hits = _row_hits(product, self.state, kth, r0, j0, self.sign, row_best, open_rows, groups)
         rows, cols, values = row_hits
         row_hits = (rows + r0, cols, values)
-        if other == self.index:
+        if diagonal:
             return row_hits, None
-        cols_local, rows_in_part, values = _column_hits(product, self.states[other], self.sign)
+        cols_local, rows_in_part, values = _column_hits(product, self.states[other], self.sign, column_best)
         return row_hits, (cols_local, rows_in_part + self.i0 + r0, values)
 
 
@@ -239,24 +248,58 @@ def _limits(kth: np.ndarray, slack: np.ndarray, good_threshold) -> tuple[np.ndar
     return limit, margin
 
 
-def _row_hits(product: np.ndarray, state: _Candidates, r0: int, r1: int, j0: int, sign: float):
-    """(rows of the part, global cols, good values) of the product's pairs that may rank for its rows."""
+def _extremes(product: np.ndarray, sign: float, columns: bool, grouped: bool):
+    """(best value of each row, of each column or None, of each row's _GROUPS strided groups of
+    columns or None) of the product in one pass, a cache-sized band of rows at a time (the
+    product itself is larger than the cache: two reductions over it cost a quarter of its
+    matmul)."""
+    reduce = np.fmax if sign > 0 else np.fmin
+    height, width = product.shape
+    rows = np.empty(height, product.dtype)
+    cols = None
+    groups = np.empty((height, _GROUPS), product.dtype) if grouped else None
+    span = width // _GROUPS * _GROUPS
+    step = max(1, _BAND_BYTES // (width * product.itemsize))
+    with np.errstate(invalid="ignore"):
+        for b0 in range(0, height, step):
+            band = product[b0 : b0 + step]
+            if grouped:  # column j is in group j % _GROUPS
+                group = reduce.reduce(band[:, :span].reshape(len(band), -1, _GROUPS), axis=1, out=groups[b0 : b0 + step])
+                best = reduce.reduce(group, axis=1, out=rows[b0 : b0 + step])
+                if span < width:
+                    reduce(best, reduce.reduce(band[:, span:], axis=1), out=best)
+            else:
+                reduce.reduce(band, axis=1, out=rows[b0 : b0 + step])
+            if columns:
+                top = reduce.reduce(band, axis=0)
+                cols = top if cols is None else reduce(cols, top, out=cols)
+    return rows, cols, groups
+
+
+def _row_hits(product: np.ndarray, state: _Candidates, kth: np.ndarray, r0: int, j0: int, sign: float,
+              best: np.ndarray, open_rows: np.ndarray, groups: np.ndarray | None):
+    """(rows of the part, global cols, good values) of the product's pairs that may rank for its
+    rows (`kth`: theirs as the part began; `best`: each row's best product value)."""
     k = state.k
-    kth = state.kth[r0:r1]  # read once: the main thread may rebind it meanwhile
-    limit, margin = _limits(kth, state.slack[r0:r1], state.good_threshold)
-    open_rows = np.flatnonzero(np.isneginf(kth))
-    if len(open_rows) and k < product.shape[1]:  # fewer than k so far: this tile's k-th best
-        col = product.shape[1] - k if sign > 0 else k - 1
-        tile_kth = sign * np.partition(product[open_rows], col, axis=1)[:, col]
+    limit, margin = _limits(kth, state.slack[r0 : r0 + len(kth)], state.good_threshold)
+    if len(open_rows) and k < product.shape[1]:  # fewer than k so far: a bound on this tile's k-th best
+        if groups is not None:  # the k-th best of k or more disjoint groups' bests is no better
+            col = _GROUPS - k if sign > 0 else k - 1
+            tile_kth = sign * np.partition(groups[open_rows], col, axis=1)[:, col].astype(np.float64)
+        else:
+            col = product.shape[1] - k if sign > 0 else k - 1
+            tile_kth = sign * np.partition(product[open_rows], col, axis=1)[:, col].astype(np.float64)
+        tile_kth[np.isnan(tile_kth)] = -np.inf
         limit[open_rows] = np.maximum(limit[open_rows], tile_kth - margin[open_rows])
-    hits = _at_least(product, limit, sign)
+    hits = _at_least(product, limit, sign, best)
     width = product.shape[1]
     return hits // width, hits % width + j0, sign * product.ravel()[hits].astype(np.float64)
 
 
-def _column_hits(product: np.ndarray, state: _Candidates, sign: float):
+def _column_hits(product: np.ndarray, state: _Candidates, sign: float, best: np.ndarray):
     """(cols of the product, rows of the product, good values) of its pairs that may rank for the
-    rows its columns stand for (the transposed view), found column by column."""
+    rows its columns stand for (the transposed view; `best`: each column's best value), found
+    column by column."""
     k = state.k
     kth = state.kth  # read once: the main thread may rebind it meanwhile
     limit, margin = _limits(kth, state.slack, state.good_threshold)
@@ -276,7 +319,6 @@ def _column_hits(product: np.ndarray, state: _Candidates, sign: float):
     dtype = product.dtype
     bound = np.nextafter((sign * limit).astype(dtype), dtype.type(-np.inf if sign > 0 else np.inf))
     with np.errstate(invalid="ignore"):
-        best = np.fmax.reduce(product, axis=0) if sign > 0 else np.fmin.reduce(product, axis=0)
         cols = np.flatnonzero(best >= bound if sign > 0 else best <= bound)
         if len(cols) == 0:
             return cols, cols, np.empty(0)
