@@ -70,9 +70,37 @@ class _Candidates:
             self.pending, self.pending_count = [], 0
 
 
+class _Operands:
+    """The screen's (left, right) operands of each block, made when first needed; those of the last
+    blocks (needed by the passes of every block before them) are kept, as many as fit in `room`
+    bytes, until dropped; the others are made again for each pass."""
+
+    def __init__(self, comp: Comparison, bounds, room: int):
+        self.comp, self.bounds, self.kept = comp, bounds, {}
+        screen = comp.metric.screen
+        sides = 1 if screen.right is screen.left else 2
+        largest = max(b1 - b0 for b0, b1 in bounds)
+        count = max(0, room) // (sides * largest * (comp.a.dim + 2) * comp.dtype.itemsize)
+        self.first_kept = len(bounds) - count
+
+    def __call__(self, index: int):
+        made = self.kept.get(index)
+        if made is None:
+            screen = self.comp.metric.screen
+            rows = self.comp.rows(self.comp.a, *self.bounds[index])
+            left = screen.left(rows)
+            made = (left, left if screen.right is screen.left else screen.right(rows))
+            if index >= self.first_kept:
+                self.kept[index] = made
+        return made
+
+    def drop(self, index: int) -> None:
+        self.kept.pop(index, None)
+
+
 def _plan(comp: Comparison, k: int, threshold, block_rows: int | None, split: int | None = None):
-    """(bounds, states, sign, chunk_rows, small, blas context) of a screened self ranking; with
-    `split`, no block spans it."""
+    """(bounds, states, sign, chunk_rows, small, blas context, operands) of a screened self
+    ranking; with `split`, no block spans it."""
     from ..metrics import kernels
 
     n, d = len(comp.a), comp.a.dim
@@ -92,25 +120,27 @@ def _plan(comp: Comparison, k: int, threshold, block_rows: int | None, split: in
     chunk_rows = max(1, min(size, chunk_bytes // (size * comp.dtype.itemsize),
                             -(-size // (1 if small else kernels.threads()))))
     blas = contextlib.nullcontext() if small else kernels.one_blas_thread_for(chunk_rows, size, d + 2)
-    return bounds, states, sign, chunk_rows, small, blas
+    operands = _Operands(comp, bounds, comp.memory // 2 - len(comp.a) * _CANDIDATE_BYTES * k)
+    return bounds, states, sign, chunk_rows, small, blas, operands
 
 
 def self_screened_topk(comp: Comparison, k: int, threshold: float | None,
                        block_rows: int | None) -> Iterator[Ranking]:
     """iter_topk of a set against itself through the metric's Screen (see the module's docstring)."""
-    bounds, states, sign, chunk_rows, small, blas = _plan(comp, k, threshold, block_rows)
+    bounds, states, sign, chunk_rows, small, blas, operands = _plan(comp, k, threshold, block_rows)
     with blas:
         # each block against itself first: every row then has k candidates (and a bound) before the
         # tiles above the diagonal are screened for their columns; then against its next few
         # neighbours, so every row's bound comes from several blocks before the long passes
         for distance in range(_WARM_DISTANCES):
             for index in range(len(bounds) - distance):
-                _BlockPass(comp, bounds, states, index, sign, chunk_rows, small).run([index + distance])
+                _BlockPass(comp, bounds, states, index, sign, chunk_rows, small, operands).run([index + distance])
         for index in range(len(bounds)):
             later = range(index + _WARM_DISTANCES, len(bounds))
-            _BlockPass(comp, bounds, states, index, sign, chunk_rows, small).run(later)
+            _BlockPass(comp, bounds, states, index, sign, chunk_rows, small, operands).run(later)
             kept = states[index].kept
-            states[index] = None  # done: its memory goes
+            states[index] = None  # done: its memory goes, and its operands (no later pass needs them)
+            operands.drop(index)
             yield _exact_ranking(comp, kept, bounds[index][0], k, threshold)
 
 
@@ -122,14 +152,14 @@ def block_pair_topk(comp: Comparison, split: int, k: int, threshold: float | Non
     above the diagonal). The second block's rows are first ranked among themselves, for bounds
     only: those pairs are dropped (the task on the diagonal gives them), which keeps every pair
     that ranks among all the rows."""
-    bounds, states, sign, chunk_rows, small, blas = _plan(comp, k, threshold, block_rows, split)
+    bounds, states, sign, chunk_rows, small, blas, operands = _plan(comp, k, threshold, block_rows, split)
     first = [i for i, (b0, _) in enumerate(bounds) if b0 < split]
     second = [i for i, (b0, _) in enumerate(bounds) if b0 >= split]
     with blas:
         for index in second:
-            _BlockPass(comp, bounds, states, index, sign, chunk_rows, small).run([index])
+            _BlockPass(comp, bounds, states, index, sign, chunk_rows, small, operands).run([index])
         for index in first:
-            _BlockPass(comp, bounds, states, index, sign, chunk_rows, small).run(second)
+            _BlockPass(comp, bounds, states, index, sign, chunk_rows, small, operands).run(second)
         for index in second:
             states[index].settle(force=True)
     parts = []
@@ -146,14 +176,13 @@ def block_pair_topk(comp: Comparison, split: int, k: int, threshold: float | Non
 class _BlockPass:
     """The tiles of row block `index` against itself and every later block (see the module)."""
 
-    def __init__(self, comp: Comparison, bounds, states, index: int, sign: float, chunk_rows: int, small: bool):
+    def __init__(self, comp: Comparison, bounds, states, index: int, sign: float, chunk_rows: int, small: bool,
+                 operands: _Operands):
         self.comp, self.bounds, self.states, self.index, self.sign = comp, bounds, states, index, sign
         self.screen = comp.metric.screen
-        self.small = small
+        self.small, self.made = small, operands
         self.i0, i1 = bounds[index]
-        rows = comp.rows(comp.a, self.i0, i1)
-        self.left = self.screen.left(rows)
-        self.right_own = self.left if self.screen.right is self.screen.left else self.screen.right(rows)
+        self.left, self.right_own = operands(index)
         self.row_parts = [(r0, min(i1 - self.i0, r0 + chunk_rows)) for r0 in range(0, i1 - self.i0, chunk_rows)]
         self.own = threading.local()  # each thread's product buffer
         self.buffer_size = chunk_rows * max(b1 - b0 for b0, b1 in bounds)
@@ -165,10 +194,7 @@ class _BlockPass:
         for this block itself, its own right operand and no column slack."""
         if other == self.index:
             return self.right_own, None
-        b0, b1 = self.bounds[other]
-        rows = self.comp.rows(self.comp.a, b0, b1)
-        left = self.screen.left(rows)
-        right = left if self.screen.right is self.screen.left else self.screen.right(rows)
+        left, right = self.made(other)
         return right, self.screen.slack(left, self.right_own)
 
     def run(self, others) -> None:
