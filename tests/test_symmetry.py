@@ -118,6 +118,51 @@ def test_self_topk_many_blocks_rows_take_candidates_from_earlier_blocks():
     check_topk_against_brute_force(got, x, "euclidean", 1)
 
 
+@pytest.mark.parametrize("metric", ["cosine", "euclidean"])
+@pytest.mark.parametrize("ties", [False, True])
+def test_self_topk_wide_tiles_bound_first_rows_by_column_groups(metric, ties, monkeypatch):
+    """Tiles at least 4 x _GROUPS wide bound each row's first k-th best by its column groups' bests
+    (no partition): the same answers as brute force and, bit for bit, as the two-set path."""
+    rng = np.random.default_rng(11)
+    x = tied_rows(rng, 1100, 6) if ties else rng.normal(size=(1100, 24)).astype(np.float32)
+    grouped = []
+    original = selfscreen._extremes
+    monkeypatch.setattr(selfscreen, "_extremes", lambda *a: grouped.append(a[3]) or original(*a))
+    comp = engine.prepare(x, metric=metric)
+    got = siamcli.Ranking.concat(list(engine.iter_topk(comp, 5, None, 300)), comp.metric, comp.a, comp.b, "row")
+    assert any(grouped)
+    check_topk_against_brute_force(got, x, metric, 5)
+    a, b, score = without_self_pairs(siamcli.compare(x, x.copy(), metric=metric, top_k=6), 5)
+    np.testing.assert_array_equal(got.a_index, a)
+    np.testing.assert_array_equal(got.b_index, b)
+    np.testing.assert_array_equal(got.score.view(np.int64), score.view(np.int64))
+
+
+@settings(max_examples=30, deadline=None)
+@given(seed=st.integers(0, 2**16), height=st.integers(1, 300), width=st.integers(1, 700), higher=st.booleans(),
+       k=st.integers(1, 16), band=st.sampled_from([64, 4096, 2**20]))
+def test_extremes_are_numpys_row_and_column_bests_and_group_bounds_never_pass_the_kth(seed, height, width, higher,
+                                                                                    k, band):
+    """One banded pass gives numpy's row and column maxima (minima), and the k-th best of the
+    rows' column-group bests is never better than the row's true k-th best."""
+    product = np.random.default_rng(seed).normal(size=(height, width)).astype(np.float32)
+    sign = 1.0 if higher else -1.0
+    grouped = width >= selfscreen._GROUPS
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(selfscreen, "_BAND_BYTES", band)
+        rows, cols, groups = selfscreen._extremes(product, sign, True, grouped)
+    best = np.max if higher else np.min
+    np.testing.assert_array_equal(rows, best(product, axis=1))
+    np.testing.assert_array_equal(cols, best(product, axis=0))
+    if grouped and k <= selfscreen._GROUPS:
+        span = width // selfscreen._GROUPS * selfscreen._GROUPS
+        np.testing.assert_array_equal(groups, best(product[:, :span].reshape(height, -1, selfscreen._GROUPS), axis=1))
+        group_kth = sign * np.sort(sign * groups, axis=1)[:, -k]
+        true_kth = sign * np.sort(sign * product, axis=1)[:, -k] if k <= width else None
+        if true_kth is not None:
+            assert np.all(sign * group_kth <= sign * true_kth)
+
+
 def test_self_topk_budget_too_small_for_every_rows_candidates_screens_by_row_blocks(monkeypatch):
     x = np.random.default_rng(4).normal(size=(200, 6)).astype(np.float32)
     called = []

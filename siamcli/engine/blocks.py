@@ -56,7 +56,9 @@ def _fill_mirrored(comp: Comparison, out: np.ndarray, block_rows: int | None) ->
         br = whole_tiles(tile_cols, n, 0)
         if not direct:
             br, bc = (min(br, size) for size in comp.block_sizes())
-    view = None if direct else comp.score_buffer(min(br, n), min(bc, n))
+    # the blocks are scored into one reused buffer (a block of the matrix is not contiguous: a
+    # kernel would score it into fresh memory, faulted in page by page) and copied by the threads
+    view = comp.score_buffer(min(br, n), min(bc, n))
     skipped = 0
     for i0 in range(0, n, br):
         i1 = min(n, i0 + br)
@@ -65,14 +67,25 @@ def _fill_mirrored(comp: Comparison, out: np.ndarray, block_rows: int | None) ->
             if j1 <= i0:  # entirely below the diagonal: mirrored
                 skipped += (i1 - i0) * (j1 - j0)
                 continue
-            target = out[i0:i1, j0:j1]
-            if view is None:
-                comp.block(i0, i1, j0, j1, out=target)
-            else:
-                target[...] = _fitting(comp.block(i0, i1, j0, j1, out=view(i1 - i0, j1 - j0)), out.dtype)
+            scores = comp.block(i0, i1, j0, j1, out=view(i1 - i0, j1 - j0))
+            _copy(out[i0:i1, j0:j1], scores if direct else _fitting(scores, out.dtype))
     mirror_lower(out)
     comp.report(skipped)
     return out
+
+
+def _copy(target: np.ndarray, values: np.ndarray) -> None:
+    """target[...] = values, in bands of rows on the worker threads when large (the target may be a
+    memory map whose pages are first written here)."""
+    from ..metrics import kernels
+
+    parts = max(1, min(kernels.threads(), target.size // 2**20))
+    step = -(-target.shape[0] // parts)
+
+    def band(at: int) -> None:
+        target[at * step : (at + 1) * step] = values[at * step : (at + 1) * step]
+
+    kernels.start_each(band, parts)()
 
 
 #: Rows and columns of the squares mirror_lower copies at once (a square and its mirror stay in cache).

@@ -257,19 +257,18 @@ class _RowScreen:
         return self.kept
 
 
-def _at_least(product: np.ndarray, limit: np.ndarray, sign: float) -> np.ndarray:
+def _at_least(product: np.ndarray, limit: np.ndarray, sign: float, best: np.ndarray | None = None) -> np.ndarray:
     """Flat indices where sign * product >= limit (per row), compared in the product's dtype
     with each limit rounded outwards, so no pair that reaches its limit is lost to rounding.
-    Each row's best value is found first (a fast reduction): once bounds are tight, most rows
-    have no pair to compare."""
+    Each row's best value (`best` when the caller has it) is found first (a fast reduction):
+    once bounds are tight, most rows have no pair to compare."""
     dtype = product.dtype
     outward = dtype.type(-np.inf if sign > 0 else np.inf)
     bound = np.nextafter((sign * limit).astype(dtype), outward)
     with np.errstate(invalid="ignore"):
-        if sign > 0:
-            rows = np.flatnonzero(np.fmax.reduce(product, axis=1) >= bound)
-        else:
-            rows = np.flatnonzero(np.fmin.reduce(product, axis=1) <= bound)
+        if best is None:
+            best = np.fmax.reduce(product, axis=1) if sign > 0 else np.fmin.reduce(product, axis=1)
+        rows = np.flatnonzero(best >= bound if sign > 0 else best <= bound)
         if len(rows) == 0:
             return rows
         every = len(rows) > product.shape[0] // 2

@@ -29,6 +29,10 @@ _MIN_BLOCK_ROWS = 2048
 #: Tiles on the diagonal and this many minus one above it are screened first, one diagonal at a
 #: time: the rows' bounds then come from as many blocks on either side (fewer candidates later).
 _WARM_DISTANCES = 3
+#: Row maxima, column maxima and group maxima of a product are taken a band of rows this large at a time.
+_BAND_BYTES = 2**20
+#: The rows' first tile bounds their k-th best by the k-th best of this many groups' bests (no partition).
+_GROUPS = 64
 
 
 def self_screen_fits(comp: Comparison, k: int) -> bool:
@@ -66,9 +70,37 @@ class _Candidates:
             self.pending, self.pending_count = [], 0
 
 
+class _Operands:
+    """The screen's (left, right) operands of each block, made when first needed; those of the last
+    blocks (needed by the passes of every block before them) are kept, as many as fit in `room`
+    bytes, until dropped; the others are made again for each pass."""
+
+    def __init__(self, comp: Comparison, bounds, room: int):
+        self.comp, self.bounds, self.kept = comp, bounds, {}
+        self.screen = screen = comp.metric.screen.for_params(comp.params)
+        sides = 1 if screen.right is screen.left else 2
+        largest = max(b1 - b0 for b0, b1 in bounds)
+        count = max(0, room) // (sides * largest * (comp.a.dim + 2) * comp.dtype.itemsize)
+        self.first_kept = len(bounds) - count
+
+    def __call__(self, index: int):
+        made = self.kept.get(index)
+        if made is None:
+            screen = self.screen
+            rows = self.comp.rows(self.comp.a, *self.bounds[index])
+            left = screen.left(rows)
+            made = (left, left if screen.right is screen.left else screen.right(rows))
+            if index >= self.first_kept:
+                self.kept[index] = made
+        return made
+
+    def drop(self, index: int) -> None:
+        self.kept.pop(index, None)
+
+
 def _plan(comp: Comparison, k: int, threshold, block_rows: int | None, split: int | None = None):
-    """(bounds, states, sign, chunk_rows, small, blas context) of a screened self ranking; with
-    `split`, no block spans it."""
+    """(bounds, states, sign, chunk_rows, small, blas context, operands) of a screened self
+    ranking; with `split`, no block spans it."""
     from ..metrics import kernels
 
     n, d = len(comp.a), comp.a.dim
@@ -88,25 +120,27 @@ def _plan(comp: Comparison, k: int, threshold, block_rows: int | None, split: in
     chunk_rows = max(1, min(size, chunk_bytes // (size * comp.dtype.itemsize),
                             -(-size // (1 if small else kernels.threads()))))
     blas = contextlib.nullcontext() if small else kernels.one_blas_thread_for(chunk_rows, size, d + 2)
-    return bounds, states, sign, chunk_rows, small, blas
+    operands = _Operands(comp, bounds, comp.memory // 2 - len(comp.a) * _CANDIDATE_BYTES * k)
+    return bounds, states, sign, chunk_rows, small, blas, operands
 
 
 def self_screened_topk(comp: Comparison, k: int, threshold: float | None,
                        block_rows: int | None) -> Iterator[Ranking]:
     """iter_topk of a set against itself through the metric's Screen (see the module's docstring)."""
-    bounds, states, sign, chunk_rows, small, blas = _plan(comp, k, threshold, block_rows)
+    bounds, states, sign, chunk_rows, small, blas, operands = _plan(comp, k, threshold, block_rows)
     with blas:
         # each block against itself first: every row then has k candidates (and a bound) before the
         # tiles above the diagonal are screened for their columns; then against its next few
         # neighbours, so every row's bound comes from several blocks before the long passes
         for distance in range(_WARM_DISTANCES):
             for index in range(len(bounds) - distance):
-                _BlockPass(comp, bounds, states, index, sign, chunk_rows, small).run([index + distance])
+                _BlockPass(comp, bounds, states, index, sign, chunk_rows, small, operands).run([index + distance])
         for index in range(len(bounds)):
             later = range(index + _WARM_DISTANCES, len(bounds))
-            _BlockPass(comp, bounds, states, index, sign, chunk_rows, small).run(later)
+            _BlockPass(comp, bounds, states, index, sign, chunk_rows, small, operands).run(later)
             kept = states[index].kept
-            states[index] = None  # done: its memory goes
+            states[index] = None  # done: its memory goes, and its operands (no later pass needs them)
+            operands.drop(index)
             yield _exact_ranking(comp, kept, bounds[index][0], k, threshold)
 
 
@@ -118,14 +152,14 @@ def block_pair_topk(comp: Comparison, split: int, k: int, threshold: float | Non
     above the diagonal). The second block's rows are first ranked among themselves, for bounds
     only: those pairs are dropped (the task on the diagonal gives them), which keeps every pair
     that ranks among all the rows."""
-    bounds, states, sign, chunk_rows, small, blas = _plan(comp, k, threshold, block_rows, split)
+    bounds, states, sign, chunk_rows, small, blas, operands = _plan(comp, k, threshold, block_rows, split)
     first = [i for i, (b0, _) in enumerate(bounds) if b0 < split]
     second = [i for i, (b0, _) in enumerate(bounds) if b0 >= split]
     with blas:
         for index in second:
-            _BlockPass(comp, bounds, states, index, sign, chunk_rows, small).run([index])
+            _BlockPass(comp, bounds, states, index, sign, chunk_rows, small, operands).run([index])
         for index in first:
-            _BlockPass(comp, bounds, states, index, sign, chunk_rows, small).run(second)
+            _BlockPass(comp, bounds, states, index, sign, chunk_rows, small, operands).run(second)
         for index in second:
             states[index].settle(force=True)
     parts = []
@@ -142,14 +176,13 @@ def block_pair_topk(comp: Comparison, split: int, k: int, threshold: float | Non
 class _BlockPass:
     """The tiles of row block `index` against itself and every later block (see the module)."""
 
-    def __init__(self, comp: Comparison, bounds, states, index: int, sign: float, chunk_rows: int, small: bool):
+    def __init__(self, comp: Comparison, bounds, states, index: int, sign: float, chunk_rows: int, small: bool,
+                 operands: _Operands):
         self.comp, self.bounds, self.states, self.index, self.sign = comp, bounds, states, index, sign
         self.screen = comp.metric.screen.for_params(comp.params)
-        self.small = small
+        self.small, self.made = small, operands
         self.i0, i1 = bounds[index]
-        rows = comp.rows(comp.a, self.i0, i1)
-        self.left = self.screen.left(rows)
-        self.right_own = self.left if self.screen.right is self.screen.left else self.screen.right(rows)
+        self.left, self.right_own = operands(index)
         self.row_parts = [(r0, min(i1 - self.i0, r0 + chunk_rows)) for r0 in range(0, i1 - self.i0, chunk_rows)]
         self.own = threading.local()  # each thread's product buffer
         self.buffer_size = chunk_rows * max(b1 - b0 for b0, b1 in bounds)
@@ -161,10 +194,7 @@ class _BlockPass:
         for this block itself, its own right operand and no column slack."""
         if other == self.index:
             return self.right_own, None
-        b0, b1 = self.bounds[other]
-        rows = self.comp.rows(self.comp.a, b0, b1)
-        left = self.screen.left(rows)
-        right = left if self.screen.right is self.screen.left else self.screen.right(rows)
+        left, right = self.made(other)
         return right, self.screen.slack(left, self.right_own)
 
     def run(self, others) -> None:
@@ -221,12 +251,17 @@ class _BlockPass:
         if other == self.index:  # self-pairs never rank: their product value becomes the worst
             g = np.arange(r0, r1)
             product[g - r0, g] = -self.sign * np.inf
-        row_hits = _row_hits(product, self.state, r0, r1, j0, self.sign)
+        diagonal = other == self.index
+        kth = self.state.kth[r0:r1]  # read once: the main thread may rebind it meanwhile
+        open_rows = np.flatnonzero(np.isneginf(kth))
+        grouped = len(open_rows) > 0 and self.state.k * 4 <= _GROUPS and width >= 4 * _GROUPS
+        row_best, column_best, groups = _extremes(product, self.sign, not diagonal, grouped)
+        row_hits = _row_hits(product, self.state, kth, r0, j0, self.sign, row_best, open_rows, groups)
         rows, cols, values = row_hits
         row_hits = (rows + r0, cols, values)
-        if other == self.index:
+        if diagonal:
             return row_hits, None
-        cols_local, rows_in_part, values = _column_hits(product, self.states[other], self.sign)
+        cols_local, rows_in_part, values = _column_hits(product, self.states[other], self.sign, column_best)
         return row_hits, (cols_local, rows_in_part + self.i0 + r0, values)
 
 
@@ -239,24 +274,58 @@ def _limits(kth: np.ndarray, slack: np.ndarray, good_threshold) -> tuple[np.ndar
     return limit, margin
 
 
-def _row_hits(product: np.ndarray, state: _Candidates, r0: int, r1: int, j0: int, sign: float):
-    """(rows of the part, global cols, good values) of the product's pairs that may rank for its rows."""
+def _extremes(product: np.ndarray, sign: float, columns: bool, grouped: bool):
+    """(best value of each row, of each column or None, of each row's _GROUPS strided groups of
+    columns or None) of the product in one pass, a cache-sized band of rows at a time (the
+    product itself is larger than the cache: two reductions over it cost a quarter of its
+    matmul)."""
+    reduce = np.fmax if sign > 0 else np.fmin
+    height, width = product.shape
+    rows = np.empty(height, product.dtype)
+    cols = None
+    groups = np.empty((height, _GROUPS), product.dtype) if grouped else None
+    span = width // _GROUPS * _GROUPS
+    step = max(1, _BAND_BYTES // (width * product.itemsize))
+    with np.errstate(invalid="ignore"):
+        for b0 in range(0, height, step):
+            band = product[b0 : b0 + step]
+            if grouped:  # column j is in group j % _GROUPS
+                group = reduce.reduce(band[:, :span].reshape(len(band), -1, _GROUPS), axis=1, out=groups[b0 : b0 + step])
+                best = reduce.reduce(group, axis=1, out=rows[b0 : b0 + step])
+                if span < width:
+                    reduce(best, reduce.reduce(band[:, span:], axis=1), out=best)
+            else:
+                reduce.reduce(band, axis=1, out=rows[b0 : b0 + step])
+            if columns:
+                top = reduce.reduce(band, axis=0)
+                cols = top if cols is None else reduce(cols, top, out=cols)
+    return rows, cols, groups
+
+
+def _row_hits(product: np.ndarray, state: _Candidates, kth: np.ndarray, r0: int, j0: int, sign: float,
+              best: np.ndarray, open_rows: np.ndarray, groups: np.ndarray | None):
+    """(rows of the part, global cols, good values) of the product's pairs that may rank for its
+    rows (`kth`: theirs as the part began; `best`: each row's best product value)."""
     k = state.k
-    kth = state.kth[r0:r1]  # read once: the main thread may rebind it meanwhile
-    limit, margin = _limits(kth, state.slack[r0:r1], state.good_threshold)
-    open_rows = np.flatnonzero(np.isneginf(kth))
-    if len(open_rows) and k < product.shape[1]:  # fewer than k so far: this tile's k-th best
-        col = product.shape[1] - k if sign > 0 else k - 1
-        tile_kth = sign * np.partition(product[open_rows], col, axis=1)[:, col]
+    limit, margin = _limits(kth, state.slack[r0 : r0 + len(kth)], state.good_threshold)
+    if len(open_rows) and k < product.shape[1]:  # fewer than k so far: a bound on this tile's k-th best
+        if groups is not None:  # the k-th best of k or more disjoint groups' bests is no better
+            col = _GROUPS - k if sign > 0 else k - 1
+            tile_kth = sign * np.partition(groups[open_rows], col, axis=1)[:, col].astype(np.float64)
+        else:
+            col = product.shape[1] - k if sign > 0 else k - 1
+            tile_kth = sign * np.partition(product[open_rows], col, axis=1)[:, col].astype(np.float64)
+        tile_kth[np.isnan(tile_kth)] = -np.inf
         limit[open_rows] = np.maximum(limit[open_rows], tile_kth - margin[open_rows])
-    hits = _at_least(product, limit, sign)
+    hits = _at_least(product, limit, sign, best)
     width = product.shape[1]
     return hits // width, hits % width + j0, sign * product.ravel()[hits].astype(np.float64)
 
 
-def _column_hits(product: np.ndarray, state: _Candidates, sign: float):
+def _column_hits(product: np.ndarray, state: _Candidates, sign: float, best: np.ndarray):
     """(cols of the product, rows of the product, good values) of its pairs that may rank for the
-    rows its columns stand for (the transposed view), found column by column."""
+    rows its columns stand for (the transposed view; `best`: each column's best value), found
+    column by column."""
     k = state.k
     kth = state.kth  # read once: the main thread may rebind it meanwhile
     limit, margin = _limits(kth, state.slack, state.good_threshold)
@@ -276,7 +345,6 @@ def _column_hits(product: np.ndarray, state: _Candidates, sign: float):
     dtype = product.dtype
     bound = np.nextafter((sign * limit).astype(dtype), dtype.type(-np.inf if sign > 0 else np.inf))
     with np.errstate(invalid="ignore"):
-        best = np.fmax.reduce(product, axis=0) if sign > 0 else np.fmin.reduce(product, axis=0)
         cols = np.flatnonzero(best >= bound if sign > 0 else best <= bound)
         if len(cols) == 0:
             return cols, cols, np.empty(0)
