@@ -432,3 +432,10 @@ def test_drift_bad_options_are_one_error_line(sets):
     for args, words in ((["--alpha", "2"], "alpha"), (["--bandwidth", "-1"], "--bandwidth"),
                         (["-k", "500"], "--neighbors"), (["--test", "t"], "--test")):
         assert_one_error_line(*invoke("runner", "drift", sets["ref"], sets["moved"], *args, "-q"), [words])
+
+
+def test_drift_report_repr_is_one_short_line_with_the_verdict(sets):
+    report = detect_drift(np.load(sets["ref"]), np.load(sets["moved"]), permutations=200)
+    text = repr(report)
+    assert "\n" not in text and len(text) <= 240
+    assert f"drift={report.drift}" in text and "test='mmd'" in text and "p_value=" in text

@@ -10,7 +10,7 @@ import numpy as np
 from ...engine import DEFAULT_MEMORY_BYTES, as_embedding_set, check_memory, compute_dtype
 from ...errors import ShapeError, UsageError, mention
 from ...io import EmbeddingSet
-from ...results import Document, plain
+from ...results import Document, brief, plain
 from . import classifier, knn, mmd, shifts, words
 from .permutation import generator, permuted_labels
 
@@ -37,6 +37,12 @@ class DriftReport(Document):
     @property
     def drift(self) -> bool:
         return bool(self.figures["drift"])
+
+    def repr_parts(self) -> list[str]:
+        f = self.figures
+        return [f"{brief(f['reference'])} -> {brief(f['current'])}", f"{f['n_reference']} vs {f['n_current']} x {f['dim']}",
+                f"drift={self.drift}", f"test={f['test']!r}", f"p_value={brief(f['p_value'])}", f"alpha={f['alpha']}",
+                f"mmd2={brief(f['mmd2'])}", f"classifier_auc={brief(f['classifier_auc'])}"]
 
     def record(self) -> dict:
         """The figures, plain language first: the inputs, then `findings` (the verdict leads), then the rest."""
