@@ -252,16 +252,8 @@ def test_default_format_is_jsonl_for_every_command(command, data):
     assert len(parse_jsonl(default.stdout)) == (len(data.q64) if command == "matrix" else len(siamcli.available_metrics()))
 
 
-@pytest.mark.skipif(not hasattr(os, "openpty"), reason="needs a pseudo-terminal")
-def test_default_format_is_table_on_a_terminal(data):
-    if EXECUTABLE is None:
-        pytest.skip("the siamcli executable is not installed")
-    master, slave = os.openpty()
-    try:
-        proc = subprocess.run([EXECUTABLE, "compare", data.q64_path, data.g64_path, "-k", "1"], stdin=subprocess.DEVNULL,
-                              stdout=slave, stderr=subprocess.PIPE, env=_subprocess_env({"COLUMNS": "80"}), timeout=60)
-    finally:
-        os.close(slave)
+def read_terminal(master: int) -> bytes:
+    """Everything written to a pseudo-terminal whose writers have closed it; closes `master`."""
     chunks = []
     while True:
         try:
@@ -272,7 +264,20 @@ def test_default_format_is_table_on_a_terminal(data):
             break
         chunks.append(chunk)
     os.close(master)
-    text = re.sub(r"\x1b\[[0-9;]*m", "", b"".join(chunks).decode("utf-8"))
+    return b"".join(chunks)
+
+
+@pytest.mark.skipif(not hasattr(os, "openpty"), reason="needs a pseudo-terminal")
+def test_default_format_is_table_on_a_terminal(data):
+    if EXECUTABLE is None:
+        pytest.skip("the siamcli executable is not installed")
+    master, slave = os.openpty()
+    try:
+        proc = subprocess.run([EXECUTABLE, "compare", data.q64_path, data.g64_path, "-k", "1"], stdin=subprocess.DEVNULL,
+                              stdout=slave, stderr=subprocess.PIPE, env=_subprocess_env({"COLUMNS": "80"}), timeout=60)
+    finally:
+        os.close(slave)
+    text = re.sub(r"\x1b\[[0-9;]*m", "", read_terminal(master).decode("utf-8"))
     assert proc.returncode == 0
     assert "cosine: higher is closer" in text
     assert '"metric"' not in text

@@ -171,7 +171,7 @@ def test_notes_fit_the_terminal_on_stderr_when_stdout_is_a_pipe(files):
     import subprocess
     import termios
 
-    from test_cli import EXECUTABLE, _subprocess_env
+    from test_cli import EXECUTABLE, _subprocess_env, read_terminal
 
     if EXECUTABLE is None:
         pytest.skip("the siamcli executable is not installed")
@@ -182,17 +182,7 @@ def test_notes_fit_the_terminal_on_stderr_when_stdout_is_a_pipe(files):
                               stdout=subprocess.PIPE, stderr=slave, env=_subprocess_env(), timeout=120)
     finally:
         os.close(slave)
-    chunks = []
-    while True:
-        try:
-            chunk = os.read(master, 65536)
-        except OSError:  # EIO once the terminal has no writer
-            break
-        if not chunk:
-            break
-        chunks.append(chunk)
-    os.close(master)
-    err = b"".join(chunks).decode("utf-8").replace("\r\n", "\n")
+    err = read_terminal(master).decode("utf-8").replace("\r\n", "\n")
     assert proc.returncode == 0 and proc.stdout.strip()
     assert "warning:" in err and not _too_long(err, 64)
     assert any(line.startswith("  ") for line in err.splitlines())
