@@ -175,7 +175,7 @@ def tiled_product(left: np.ndarray, right: np.ndarray, out: np.ndarray | None = 
         if scratch:
             buffer = buffers.get(threading.get_ident())
             if buffer is None:
-                buffer = buffers[threading.get_ident()] = np.empty(buffer_size, out.dtype)
+                buffer = buffers[threading.get_ident()] = np.empty(buffer_size, np.result_type(left, right))
             tile = buffer[: dest.size].reshape(dest.shape)
         np.matmul(left[r0 : r0 + tile_rows], right[c0 : c0 + tile_cols].T, out=tile)
         if post is not None:

@@ -226,7 +226,9 @@ def _squared_difference(u, v):
 def _sqeuclidean(a, b, params, paired=False, out=None, root=False, exact=None, what=None, shift=None):
     """|a - b|^2 (|a - b| with `root`) from one matrix product |a'|^2 + |b'|^2 - 2a'b' of the rows less
     a common `shift` (a' = a - shift; default: params' fitted one, else the rows' own), so the offset
-    the rows share does not cancel in it. Pairs where it still cancels, or is small enough to have
+    the rows share does not cancel in it. float32 rows are multiplied in float64 and the scores
+    rounded once into float32 `out` (scikit-learn's choice: a float32 product errs by a few units of
+    the last place, twice scikit-learn's error on its own data sets). Pairs where it still cancels, or is small enough to have
     lost digits to underflow, are recomputed by `exact(a_rows, b_rows)` from row indices, which gives
     _scaled_sumsq's (s, e) (default: of the differences of a and b themselves). The square root runs
     on each chunk while it is in cache, from a scratch buffer into `out` (kernels.tiled_product's
@@ -238,7 +240,13 @@ def _sqeuclidean(a, b, params, paired=False, out=None, root=False, exact=None, w
         return _paired_sqeuclidean(a, b, root, what)
     from . import kernels
 
-    originals, dtype = (a, b), np.result_type(a, b)
+    dtype = np.result_type(a, b)
+    if dtype == np.float32:  # multiplied in float64 (as scikit-learn does): only the output's rounding is left
+        wide = a.astype(np.float64)
+        out = np.empty((len(a), len(b)), np.float32) if out is None else out
+        return _sqeuclidean(wide, wide if b is a else b.astype(np.float64), params, False, out, root, exact, what,
+                            shift)
+    originals = (a, b)
     if shift is None and exact is None:  # mahalanobis gives rows centred already (and its own exact)
         shift = params.get("shift") if params is not None else None
         shift = shift_of(a, b) if shift is None else shift
@@ -247,9 +255,8 @@ def _sqeuclidean(a, b, params, paired=False, out=None, root=False, exact=None, w
         a, b = kernels.operands(centre, a, centre, b)
     sqa, sqb = kernels.operands(_row_sqnorms, a, _row_sqnorms, b)
     top = max(float(sqa.max(initial=0.0)), float(sqb.max(initial=0.0)))
-    if dtype != np.float64 and not top <= WIDE_SQNORM:  # float32 scores could overflow (the engine gives float64)
-        a64, b64 = (x.astype(np.float64) for x in originals)
-        return _into(out, _sqeuclidean(a64, b64, params, root=root, exact=exact, what=what, shift=shift))
+    if out is not None and out.dtype == np.float32 and not top <= WIDE_SQNORM:  # scores could overflow float32
+        return _into(out, _sqeuclidean(*originals, params, root=root, exact=exact, what=what, shift=shift))
     lo, hi = _safe_sqnorms(dtype)
     scale = 0
     if not lo <= top <= hi:  # (squared norms of 0 may have underflowed)
@@ -266,7 +273,7 @@ def _sqeuclidean(a, b, params, paired=False, out=None, root=False, exact=None, w
     tol = NEAR_TOLERANCE.get(np.dtype(dtype), NEAR_TOLERANCE[np.dtype(np.float64)])
     floor = (a.shape[1] + 2) * _UNDERFLOW_FLOOR.get(np.dtype(dtype), _UNDERFLOW_FLOOR[np.dtype(np.float64)])
     finish = _near_then_finish(tol * sqa + floor, tol * sqb, exact, root, scale, what)
-    return _product(left, right, out, finish, scratch=root)
+    return _product(left, right, out, finish, scratch=root or (out is not None and out.dtype != dtype))
 
 
 def _near_then_finish(near_rows, near_cols, exact, root: bool, scale: int, what: str):
@@ -291,6 +298,8 @@ def _near_then_finish(near_rows, near_cols, exact, root: bool, scale: int, what:
             chunk[rows, cols] = 0.0  # replaced below; where the product cancelled it may be below 0
         if root:
             np.sqrt(chunk, out=dest)
+        elif dest is not chunk:  # a float64 product into float32 scores
+            dest[...] = chunk
         if scale:
             with np.errstate(over="ignore"):
                 np.ldexp(dest, scale if root else 2 * scale, out=dest)
@@ -302,9 +311,19 @@ def _near_then_finish(near_rows, near_cols, exact, root: bool, scale: int, what:
 
 
 def _paired_sqeuclidean(a, b, root: bool, what: str) -> np.ndarray:
-    """|a_i - b_i|^2 (or its root) in the input type: float32 sums of squares are good to ~1e-7
-    relative. Rows whose sums overflowed or may have lost digits to underflow are recomputed in
-    float64 from their scaled differences (identical rows keep their exact 0 without it)."""
+    """|a_i - b_i|^2 (or its root). float32 rows are subtracted and summed in float64 (which they
+    cannot overflow nor underflow), row chunks at a time, and rounded once to float32. float64 sums
+    of rows that overflowed or may have lost digits to underflow are recomputed from their scaled
+    differences (identical rows keep their exact 0 without it)."""
+    if np.result_type(a, b) == np.float32:
+        step = max(1, _PAIRED_CHUNK_VALUES // max(1, a.shape[1]))
+        sq = np.empty(len(a))
+        for s in range(0, len(a), step):
+            diff = np.subtract(a[s : s + step], b[s : s + step], dtype=np.float64)
+            np.einsum("ij,ij->i", diff, diff, out=sq[s : s + step])
+        result = np.sqrt(sq, out=sq) if root else sq
+        # float64 where float32 cannot hold a distance (rows near float32's largest values)
+        return result.astype(np.float32) if result.max(initial=0.0) <= _FLOAT32_MAX else result
     with np.errstate(over="ignore", invalid="ignore"):
         diff = a - b
         sq = np.einsum("ij,ij->i", diff, diff)
@@ -314,10 +333,13 @@ def _paired_sqeuclidean(a, b, root: bool, what: str) -> np.ndarray:
         bad = np.union1d(bad[sq[bad] != 0], zero[np.any(diff[zero] != 0, axis=1)])
     result = np.sqrt(sq) if root else sq
     if len(bad):
-        result = result.astype(np.float64)
-        parts = _squared_difference(a[bad].astype(np.float64), b[bad].astype(np.float64))
-        result[bad] = _check_finite(_from_scaled(parts, root), what, bad, bad)
+        result[bad] = _check_finite(_from_scaled(_squared_difference(a[bad], b[bad]), root), what, bad, bad)
     return result
+
+
+#: Values of one row chunk of float32 paired rows widened to float64 at a time.
+_PAIRED_CHUNK_VALUES = 2**18
+_FLOAT32_MAX = float(np.finfo(np.float32).max)
 
 
 def _euclidean(a, b, params, paired=False, out=None):
