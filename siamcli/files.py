@@ -172,6 +172,36 @@ def new_npy(path, shape: tuple[int, ...], dtype):
     return np.lib.format.open_memmap(path, mode="r+")
 
 
+@contextmanager
+def writing_behind(path, first_byte: int, row_bytes: int):
+    """A function rows_done(i0, i1) that has rows i0:i1 of a file being written through a memory map
+    (rows of `row_bytes` from `first_byte`) sent to disk by a thread of its own, while the caller
+    goes on: the final sync then finds little left to write (a 1 GB matrix took 0.5-0.8 s to sync
+    after its last row). Without posix_fadvise (not Linux), rows_done does nothing."""
+    if not hasattr(os, "posix_fadvise"):
+        yield lambda i0, i1: None
+        return
+    import queue
+    import threading
+
+    fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+    ranges: queue.SimpleQueue = queue.SimpleQueue()
+
+    def send() -> None:
+        # DONTNEED starts the writeback of the range's dirty pages (and may wait for the disk's queue)
+        for start, length in iter(ranges.get, None):
+            os.posix_fadvise(fd, start, length, os.POSIX_FADV_DONTNEED)
+
+    sender = threading.Thread(target=send, name="siamcli-write-behind", daemon=True)
+    sender.start()
+    try:
+        yield lambda i0, i1: ranges.put((first_byte + i0 * row_bytes, (i1 - i0) * row_bytes))
+    finally:
+        ranges.put(None)
+        sender.join()
+        os.close(fd)
+
+
 def save_npy(path, array) -> None:
     """np.save without its short-write message: the data goes through Python's own write, so a
     full disk is OSError(ENOSPC) ('No space left on device') like every other write here."""

@@ -226,6 +226,30 @@ def test_new_npy_is_a_preallocated_npy_that_numpy_reads_back(tmp_path, shape, dt
     assert path.stat().st_size == 128 + data_bytes  # numpy's 128-byte header, then the data
 
 
+def test_rows_written_behind_are_sent_to_disk_by_range_and_the_file_is_whole(tmp_path, monkeypatch):
+    """writing_behind's rows_done(i0, i1) asks the kernel to write exactly those rows' bytes (from a
+    thread of its own, so the caller does not wait), and the file reads back whole."""
+    path = tmp_path / "m.npy"
+    path.touch()
+    out = files.new_npy(path, (40, 25), "float32")
+    calls = []
+    real = os.posix_fadvise
+    monkeypatch.setattr(os, "posix_fadvise", lambda fd, start, length, advice: calls.append(
+        (start, length, advice, os.fstat(fd).st_ino)) or real(fd, start, length, advice))
+    values = np.arange(40 * 25, dtype=np.float32).reshape(40, 25)
+    with files.writing_behind(path, out.offset, 25 * 4) as rows_done:
+        for i0 in range(0, 40, 16):
+            out[i0 : i0 + 16] = values[i0 : i0 + 16]
+            rows_done(i0, min(40, i0 + 16))
+    out.flush()
+    del out
+    np.testing.assert_array_equal(np.load(path), values)
+    header = os.path.getsize(path) - values.nbytes
+    assert [c[:3] for c in calls] == [(header + i0 * 100, (min(40, i0 + 16) - i0) * 100, os.POSIX_FADV_DONTNEED)
+                                      for i0 in range(0, 40, 16)]
+    assert {c[3] for c in calls} == {os.stat(path).st_ino}
+
+
 def test_new_npy_reserves_the_disk_space_before_mapping(tmp_path):
     path = tmp_path / "m.npy"
     path.touch()

@@ -275,13 +275,39 @@ def test_asymmetric_metric_computes_every_ordered_pair():
     np.testing.assert_array_equal(ranked.b_index.reshape(-1, 2), np.argsort(-full, axis=1, kind="stable")[:, :2])
 
 
-def test_mirror_lower_copies_every_entry_below_the_diagonal(monkeypatch):
-    monkeypatch.setattr(blocks, "_MIRROR_SQUARE", 7)
+@pytest.mark.parametrize("square", [3, 7, 256])
+@pytest.mark.parametrize("block", [(8, 8), (5, 11), (30, 30)])
+def test_blocks_placed_with_their_mirrors_make_the_upper_triangle_symmetric(monkeypatch, square, block):
+    """Blocks on and above the diagonal (any shape, any square size): every entry i <= j is the
+    block's value, every entry below the diagonal its mirror's, and nothing else is written."""
+    monkeypatch.setattr(blocks, "_MIRROR_SQUARE", square)
     rng = np.random.default_rng(9)
     m = rng.normal(size=(30, 30))
-    expected = np.triu(m) + np.triu(m, 1).T
-    blocks.mirror_lower(m)
-    np.testing.assert_array_equal(m, expected)
+    out = np.full((30, 30), np.nan)
+    br, bc = block
+    for i0 in range(0, 30, br):
+        for j0 in range(0, 30, bc):
+            if j0 + bc > i0:
+                blocks._place_with_mirror(out, i0, j0, m[i0 : i0 + br, j0 : j0 + bc])
+    np.testing.assert_array_equal(out, np.triu(m) + np.triu(m, 1).T)
+
+
+@pytest.mark.parametrize("metric", ["cosine", "euclidean", "manhattan"])
+@pytest.mark.parametrize("second", [False, True])
+def test_rows_are_reported_final_in_order(metric, second):
+    """fill_matrix's rows_done(i0, i1): in row order, covering every row once, and each band of
+    rows is final when reported (a file's rows are sent to disk then)."""
+    x = np.random.default_rng(3).normal(size=(50, 6))
+    comp = engine.prepare(x, x.copy() if second else None, metric=metric)
+    out = np.full((50, 50), np.nan)
+    seen = {}
+    blocks.fill_matrix(comp, out, block_rows=7, rows_done=lambda i0, i1: seen.update({(i0, i1): out[i0:i1].copy()}))
+    bands = list(seen)
+    assert bands[0][0] == 0 and bands[-1][1] == 50 and all(a[1] == b[0] for a, b in zip(bands, bands[1:]))
+    for (i0, i1), rows in seen.items():
+        np.testing.assert_array_equal(rows, out[i0:i1])
+    reference = cdist(x, x, {"manhattan": "cityblock"}.get(metric, metric))
+    np.testing.assert_allclose(out, 1.0 - reference if metric == "cosine" else reference, atol=1e-12)
 
 
 # ---------------------------------------------------------------- the command line

@@ -87,9 +87,12 @@ class Backend:
         workers fill), as save_matrix returns it; NotImplemented: save_matrix writes it here."""
         return NotImplemented
 
-    def fill(self, comp, out: np.ndarray) -> None:
-        """The matrix written into `out` (a memory map of an .npy being saved)."""
+    def fill(self, comp, out: np.ndarray, rows_done=None) -> None:
+        """The matrix written into `out` (a memory map of an .npy being saved); rows_done(i0, i1),
+        if given, is told when rows are final."""
         out[...] = self.matrix(comp)
+        if rows_done is not None:
+            rows_done(0, len(out))
 
     # -- evaluate
     def scorers(self) -> dict[str, Callable]:

@@ -32,9 +32,9 @@ class LocalBackend(Backend):
         self._expect(comp.total_pairs())
         return engine.iter_matrix_rows(comp)
 
-    def fill(self, comp, out: np.ndarray) -> None:
+    def fill(self, comp, out: np.ndarray, rows_done=None) -> None:
         """The matrix written into `out` (a memory map), block by block."""
         from .. import engine
 
         self._expect(comp.total_pairs())
-        engine.fill_matrix(comp, out)
+        engine.fill_matrix(comp, out, rows_done=rows_done)

@@ -73,10 +73,11 @@ def save_matrix(backend, comp, path: str, dtype=None) -> list[str] | None:
 
     with Output(path) as out:
         if kind == "npy":
-            from ..files import new_npy
+            from ..files import new_npy, writing_behind
 
             values = new_npy(out.temp, (len(comp.a), len(comp.b)), np.dtype(dtype or comp.dtype))
-            backend.fill(comp, values)
+            with writing_behind(out.temp, values.offset, values.shape[1] * values.itemsize) as rows_done:
+                backend.fill(comp, values, rows_done)
             values.flush()
             del values
         else:

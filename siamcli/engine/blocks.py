@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from typing import Iterator
+from typing import Callable, Iterator
 
 import numpy as np
 
@@ -12,14 +12,18 @@ from .comparison import Comparison, whole_tiles
 
 
 def fill_matrix(comp: Comparison, out: np.ndarray | None = None, block_rows: int | None = None,
-                row_range: tuple[int, int] | None = None) -> np.ndarray:
-    """Rows row_range (default all) of the score matrix, block by block into `out` (new by default)."""
+                row_range: tuple[int, int] | None = None,
+                rows_done: Callable[[int, int], None] | None = None) -> np.ndarray:
+    """Rows row_range (default all) of the score matrix, block by block into `out` (new by default).
+    `rows_done(i0, i1)` is called as soon as rows i0:i1 of `out` are final, in row order (a file
+    being written can send them to disk meanwhile)."""
     r0, r1 = row_range or (0, len(comp.a))
     m = len(comp.b)
+    done = rows_done or (lambda i0, i1: None)
     if out is None:
         out = np.empty((r1 - r0, m), dtype=comp.dtype)
     if row_range is None and comp.same and comp.metric.symmetric:
-        return _fill_mirrored(comp, out, block_rows)
+        return _fill_mirrored(comp, out, block_rows, done)
     # A kernel that writes into `out` needs no memory for the scores: blocks of whole rows. Into
     # another type (matrix -o --dtype), each block is scored within the budget, then copied.
     direct = comp.metric.writes_into and out.dtype == comp.dtype
@@ -37,13 +41,16 @@ def fill_matrix(comp: Comparison, out: np.ndarray | None = None, block_rows: int
                 comp.block(i0, i1, j0, j1, out=target)
             else:
                 target[...] = _fitting(comp.block(i0, i1, j0, j1, out=view(i1 - i0, j1 - j0)), out.dtype)
+        done(i0 - r0, i1 - r0)
     return out
 
 
-def _fill_mirrored(comp: Comparison, out: np.ndarray, block_rows: int | None) -> np.ndarray:
+def _fill_mirrored(comp: Comparison, out: np.ndarray, block_rows: int | None, done) -> np.ndarray:
     """The score matrix of a set against itself: blocks on and above the diagonal are computed (in
     whole product tiles, as fill_matrix places them: the same scores to the last bit), and every
-    entry below the diagonal is the mirror of its pair above it, so the matrix is symmetric."""
+    entry below the diagonal is the mirror of its pair above it, so the matrix is symmetric. Each
+    block is copied to its place and to its mirror's at once, square by square while the square is
+    in cache; a band of rows is then final (the blocks left of the diagonal came from earlier bands)."""
     from ..metrics import kernels
 
     n = len(comp.a)
@@ -57,59 +64,54 @@ def _fill_mirrored(comp: Comparison, out: np.ndarray, block_rows: int | None) ->
         if not direct:
             br, bc = (min(br, size) for size in comp.block_sizes())
     # the blocks are scored into one reused buffer (a block of the matrix is not contiguous: a
-    # kernel would score it into fresh memory, faulted in page by page) and copied by the threads
+    # kernel would score it into fresh memory, faulted in page by page)
     view = comp.score_buffer(min(br, n), min(bc, n))
     skipped = 0
     for i0 in range(0, n, br):
         i1 = min(n, i0 + br)
         for j0 in range(0, n, bc):
             j1 = min(n, j0 + bc)
-            if j1 <= i0:  # entirely below the diagonal: mirrored
+            if j1 <= i0:  # entirely below the diagonal: mirrored from an earlier band
                 skipped += (i1 - i0) * (j1 - j0)
                 continue
             scores = comp.block(i0, i1, j0, j1, out=view(i1 - i0, j1 - j0))
-            _copy(out[i0:i1, j0:j1], scores if direct else _fitting(scores, out.dtype))
-    mirror_lower(out)
+            _place_with_mirror(out, i0, j0, scores if direct else _fitting(scores, out.dtype))
+        done(i0, i1)
     comp.report(skipped)
     return out
 
 
-def _copy(target: np.ndarray, values: np.ndarray) -> None:
-    """target[...] = values, in bands of rows on the worker threads when large (the target may be a
-    memory map whose pages are first written here)."""
+#: Rows and columns of the squares a block is placed and mirrored by (a square and its mirror stay in cache).
+_MIRROR_SQUARE = 256
+
+
+def _place_with_mirror(out: np.ndarray, i0: int, j0: int, scores: np.ndarray) -> None:
+    """out[i, j] = out[j, i] = scores[i - i0, j - j0] for every pair i <= j of the block (a pair
+    below the diagonal of `out` gets its value from its mirror's block), square by square on the
+    worker threads."""
     from ..metrics import kernels
 
-    parts = max(1, min(kernels.threads(), target.size // 2**20))
-    step = -(-target.shape[0] // parts)
-
-    def band(at: int) -> None:
-        target[at * step : (at + 1) * step] = values[at * step : (at + 1) * step]
-
-    kernels.start_each(band, parts)()
-
-
-#: Rows and columns of the squares mirror_lower copies at once (a square and its mirror stay in cache).
-_MIRROR_SQUARE = 512
-
-
-def mirror_lower(out: np.ndarray) -> None:
-    """Every entry below the diagonal of a square matrix set to its mirror above it, square by square
-    on the worker threads."""
-    from ..metrics import kernels
-
-    n, step = out.shape[0], _MIRROR_SQUARE
-    starts = range(0, n, step)
+    height, width = scores.shape
+    step = _MIRROR_SQUARE
+    starts = range(0, height, step)
 
     def band(b: int) -> None:
-        p0 = starts[b]
-        p1 = min(n, p0 + step)
-        square = out[p0:p1, p0:p1]
-        lower = np.tril_indices(p1 - p0, -1)
-        square[lower] = square.T[lower]
-        for q0 in range(p1, n, step):  # the squares to the right of the diagonal: their mirrors below it
-            out[q0 : q0 + step, p0:p1] = out[p0:p1, q0 : q0 + step].T
+        p0, p1 = starts[b], min(height, starts[b] + step)
+        rows = slice(i0 + p0, i0 + p1)
+        for q0 in range(0, width, step):
+            q1 = min(width, q0 + step)
+            if j0 + q1 - 1 < i0 + p0:  # wholly below the diagonal
+                continue
+            square, cols = scores[p0:p1, q0:q1], slice(j0 + q0, j0 + q1)
+            if j0 + q0 > i0 + p1 - 1:  # wholly above it
+                out[rows, cols] = square
+                out[cols, rows] = square.T
+                continue
+            at_rows, at_cols = np.arange(rows.start, rows.stop)[:, None], np.arange(cols.start, cols.stop)[None, :]
+            np.copyto(out[rows, cols], square, where=at_rows <= at_cols)
+            np.copyto(out[cols, rows], square.T, where=(at_rows < at_cols).T)
 
-    kernels.start_each(band, len(starts), threaded=out.size >= 2**22)()
+    kernels.start_each(band, len(starts), threaded=scores.size >= 2**20)()
 
 
 def _fitting(scores: np.ndarray, dtype: np.dtype) -> np.ndarray:
