@@ -1,20 +1,22 @@
 #!/usr/bin/env python3
-"""float32 euclidean before and after the common shift (issue 19), in one run of one machine.
+"""float32 euclidean before and after issue 19 (common shift, float64 products), in one run of one machine.
 
     git worktree add /work/wt-pre19 main        # "before": the tree without the shift
     python benchmarks/euclidean_precision.py --before /work/wt-pre19 --rounds 3
 
-Errors: the max abs error of siamcli before, siamcli after and scikit-learn's euclidean_distances
-(which computes float32 input in float64 chunks) against scipy's cdist on float64 copies, on
-scikit-learn's breast_cancer, digits, iris, wine and N(0,1) + 1000 (1,000 x 384); also the largest
-error over max(1, |a|, |b|) (squared for sqeuclidean), the bound the README states.
-Speed: all pairs of 16,000 x 384 float32 (euclidean, sqeuclidean); all pairs of 1,000 x 384 float32
-with an offset of 1000 (euclidean: before, every pair was near and recomputed exactly); top-5 of
-2,000 x 64 float32 with an offset of 1000 (the screen: before, every pair was a candidate; 20,000
-rows took 23 GiB and were killed); 200,000 paired rows x 384 (where the fitted shift is not used but
-still fitted). Each timed in a fresh process per tree, trees alternating, best of 5 calls per
-process, median and best over rounds; ratio = after / before (< 1: after is faster); the process's
-peak memory beside it.
+Errors: the max abs error of siamcli before, siamcli after and scikit-learn (euclidean_distances,
+which computes float32 input in float64 chunks; for top-5, NearestNeighbors' brute kneighbors)
+against scipy's cdist on float64 copies, on scikit-learn's breast_cancer, digits, iris, wine and
+N(0,1) + 1000 (1,000 x 384); also the largest error over max(1, |a|, |b|) (squared for
+sqeuclidean), the bound docs/precision.md states.
+Speed: all pairs of 16,000 x 384 float32 against itself (euclidean, sqeuclidean) and of two such
+sets (euclidean); all pairs of 1,000 x 384 float32 with an offset of 1000 (euclidean: before the
+shift, every pair was near and recomputed exactly); top-5 of 2,000 x 64 float32 with an offset of
+1000 (the screen: before, every pair was a candidate) and of 20,000 x 384; 200,000 paired rows x
+384. Peers: numpy's product of two 16,000 x 384 sets in float32 and float64, scikit-learn's
+euclidean_distances of two such sets. Each timed in a fresh process per tree, trees alternating,
+best of 5 calls per process, median and best over rounds; ratio = after / before (< 1: after is
+faster); the process's peak memory beside it.
 """
 
 from __future__ import annotations
@@ -29,7 +31,11 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 DATASETS = ["breast_cancer", "digits", "iris", "wine", "offset"]
-SPEED_CASES = ["allpairs-euclidean", "allpairs-sqeuclidean", "allpairs-offset", "topk-offset", "paired"]
+SPEED_CASES = ["allpairs-euclidean", "allpairs-sqeuclidean", "twosets-euclidean", "allpairs-offset", "topk-offset",
+               "topk-euclidean", "paired"]
+#: Peers, timed once per round in the "after" interpreter: the same two-set product in numpy (float32 and
+#: float64) and scikit-learn's euclidean_distances.
+PEER_CASES = ["numpy-product", "numpy-product64", "sklearn-twosets"]
 #: Calls per process, the best one kept: the machine is shared, and other work only ever adds time.
 CALLS = 5
 
@@ -61,6 +67,10 @@ def errors() -> dict:
         for metric, power in (("euclidean", 1), ("sqeuclidean", 2)):
             err = np.abs(siamcli.matrix(x, metric=metric).values.astype(np.float64) - cdist(x64, x64, metric))
             found[name][metric] = [float(err.max()), float((err / scale**power).max())]
+        ranking = siamcli.compare(x, metric="euclidean", top_k=5)
+        a, b = ranking.a_index, ranking.b_index
+        err = np.abs(ranking.score - cdist(x64, x64)[a, b])
+        found[name]["euclidean top-5"] = [float(err.max()), float((err / scale[a, b]).max())]
     return found
 
 
@@ -68,6 +78,7 @@ def sklearn_errors() -> dict:
     import numpy as np
     from scipy.spatial.distance import cdist
     from sklearn.metrics.pairwise import euclidean_distances
+    from sklearn.neighbors import NearestNeighbors
 
     found = {}
     for name in DATASETS:
@@ -80,6 +91,10 @@ def sklearn_errors() -> dict:
             got = euclidean_distances(x, x, squared=metric == "sqeuclidean").astype(np.float64)
             err = np.abs(got - cdist(x64, x64, metric))
             found[name][metric] = [float(err.max()), float((err / scale**power).max())]
+        distances, index = NearestNeighbors(n_neighbors=6, algorithm="brute").fit(x).kneighbors(x)
+        rows = np.repeat(np.arange(len(x)), 6)
+        err = np.abs(distances.ravel().astype(np.float64) - cdist(x64, x64)[rows, index.ravel()])
+        found[name]["euclidean top-5"] = [float(err.max()), float((err / scale[rows, index.ravel()]).max())]
     return found
 
 
@@ -101,16 +116,30 @@ def speed(case: str) -> list[float]:
         out = np.empty((16000, 16000), np.float32)
         out.fill(0)  # pages touched before timing
         run = lambda: siamcli.matrix(a, metric=case.split("-")[1], out=out)  # noqa: E731
+    elif case in ("twosets-euclidean", "sklearn-twosets"):
+        a, b = (rng.normal(size=(16000, 384)).astype(np.float32) for _ in range(2))
+        out = np.empty((16000, 16000), np.float32)
+        out.fill(0)
+        if case == "sklearn-twosets":
+            from sklearn.metrics.pairwise import euclidean_distances
+
+            run = lambda: euclidean_distances(a, b)  # noqa: E731  (allocates its own output)
+        else:
+            run = lambda: siamcli.matrix(a, b, metric="euclidean", out=out)  # noqa: E731
+    elif case == "topk-euclidean":
+        a = rng.normal(size=(20000, 384)).astype(np.float32)
+        run = lambda: siamcli.compare(a, metric="euclidean", top_k=5)  # noqa: E731
     elif case == "topk-offset":
         a = (rng.normal(size=(2000, 64)) + 1000).astype(np.float32)
         run = lambda: siamcli.compare(a, metric="euclidean", top_k=5)  # noqa: E731
     elif case == "paired":
         a, b = (rng.normal(size=(200000, 384)).astype(np.float32) for _ in range(2))
         run = lambda: siamcli.compare(a, b, metric="euclidean", paired=True)  # noqa: E731
-    elif case == "numpy-product":
-        a = rng.normal(size=(16000, 384)).astype(np.float32)
+    elif case.startswith("numpy-product"):
+        dtype = np.float64 if case.endswith("64") else np.float32
+        a = rng.normal(size=(16000, 384)).astype(dtype)
         b = a.copy()  # a @ a.T itself takes numpy's syrk path, 3-5x slower here
-        out = np.empty((16000, 16000), np.float32)
+        out = np.empty((16000, 16000), dtype)
         out.fill(0)
         run = lambda: np.matmul(a, b.T, out=out)  # noqa: E731
     else:
@@ -150,21 +179,21 @@ def main() -> None:
     found["scikit-learn"] = in_tree(args.after, "sklearn")
     print("max abs error against scipy cdist in float64 (float32 inputs); in brackets, the largest error over")
     print("max(1, |a|, |b|) (euclidean) or its square (sqeuclidean)")
-    print(f"{'data':<14} {'metric':<12} {'siamcli before':>24} {'siamcli after':>24} {'scikit-learn':>24}"
+    print(f"{'data':<14} {'metric':<15} {'siamcli before':>24} {'siamcli after':>24} {'scikit-learn':>24}"
           f" {'after/before':>12} {'after/sklearn':>13}")
     for name in DATASETS:
-        for metric in ("euclidean", "sqeuclidean"):
+        for metric in ("euclidean", "sqeuclidean", "euclidean top-5"):
             cells = [found[label][name][metric] for label in ("before", "after", "scikit-learn")]
             text = " ".join(f"{e:>11.3g} ({s:>9.2e})" for e, s in cells)
             before, after, theirs = (c[0] for c in cells)
             ratio = after / before if before else float("nan")
-            print(f"{name:<14} {metric:<12} {text} {ratio:>12.2f} {after / theirs if theirs else float('nan'):>13.2f}")
+            print(f"{name:<14} {metric:<15} {text} {ratio:>12.2f} {after / theirs if theirs else float('nan'):>13.2f}")
     print(flush=True)
     times: dict[tuple[str, str], list[float]] = {}
     peaks: dict[tuple[str, str], float] = {}
     for round_ in range(args.rounds):
-        for case in SPEED_CASES + ["numpy-product"]:
-            for label, tree in trees.items() if case != "numpy-product" else [("numpy", args.after)]:
+        for case in SPEED_CASES + PEER_CASES:
+            for label, tree in trees.items() if case in SPEED_CASES else [("peer", args.after)]:
                 seconds, peak = in_tree(tree, "speed", case)
                 times.setdefault((case, label), []).append(seconds)
                 peaks[(case, label)] = max(peaks.get((case, label), 0.0), peak)
@@ -179,11 +208,16 @@ def main() -> None:
         print(f"{case:<22} {mb:>8.3f} {ma:>8.3f} {ma / mb:>6.3f} {min(before):>12.3f} {min(after):>11.3f}"
               f" {min(after) / min(before):>6.3f} {peaks[(case, 'before')]:>11.0f} {peaks[(case, 'after')]:>10.0f}   "
               f"{' '.join(f'{t:.3f}' for t in before)} | {' '.join(f'{t:.3f}' for t in after)}")
-    numpy_s = min(times[("numpy-product", "numpy")])
-    print(f"numpy float32 product 16,000 x 384 (a @ b.T into a given array), best: {numpy_s:.3f} s; all pairs / numpy,"
-          " best over rounds: " + ", ".join(f"{c.split('-')[1]} before {min(times[(c, 'before')]) / numpy_s:.2f}x "
-                                            f"after {min(times[(c, 'after')]) / numpy_s:.2f}x"
-                                            for c in SPEED_CASES[:2]))
+    peers = {case: min(times[(case, "peer")]) for case in PEER_CASES}
+    print("peers, best over rounds: numpy 16,000 x 384 product into a given array: float32 "
+          f"{peers['numpy-product']:.3f} s, float64 {peers['numpy-product64']:.3f} s "
+          f"({peers['numpy-product64'] / peers['numpy-product']:.2f}x); scikit-learn euclidean_distances of two "
+          f"16,000 x 384 sets: {peers['sklearn-twosets']:.3f} s")
+    for case in ("allpairs-euclidean", "allpairs-sqeuclidean", "twosets-euclidean"):
+        print(f"{case}: before {min(times[(case, 'before')]) / peers['numpy-product']:.2f}x, after "
+              f"{min(times[(case, 'after')]) / peers['numpy-product']:.2f}x the float32 product; after "
+              f"{min(times[(case, 'after')]) / peers['sklearn-twosets']:.2f}x scikit-learn's two-set time")
+
 
 if __name__ == "__main__":
     main()
