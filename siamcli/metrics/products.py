@@ -337,8 +337,9 @@ def _paired_sqeuclidean(a, b, root: bool, what: str) -> np.ndarray:
     return result
 
 
-#: Values of one row chunk of float32 paired rows widened to float64 at a time.
-_PAIRED_CHUNK_VALUES = 2**18
+#: Values of one row chunk of float32 paired rows widened to float64 at a time: half a MiB, which stays
+#: in cache (100,000 x 384 pairs: 0.09 s, as fast as float32 sums; chunks of 2**18 values: 0.15 s).
+_PAIRED_CHUNK_VALUES = 2**16
 _FLOAT32_MAX = float(np.finfo(np.float32).max)
 
 
