@@ -50,12 +50,30 @@ def dataset(name: str):
     return getattr(datasets, f"load_{name}")().data.astype(np.float32)
 
 
-def errors() -> dict:
-    """{dataset: {metric: [max abs error, max error / scale]}} of this interpreter's siamcli."""
+def errors(tool: str) -> dict:
+    """{dataset: {metric: [max abs error, max error / scale]}} of this interpreter's siamcli (tool
+    "siamcli") or of scikit-learn ("sklearn"): each one's (matrix(x, metric), top5(x) -> rows, cols,
+    distances)."""
     import numpy as np
     from scipy.spatial.distance import cdist
 
-    import siamcli
+    if tool == "siamcli":
+        import siamcli
+
+        matrix = lambda x, metric: siamcli.matrix(x, metric=metric).values  # noqa: E731
+
+        def top5(x):
+            ranking = siamcli.compare(x, metric="euclidean", top_k=5)
+            return ranking.a_index, ranking.b_index, ranking.score
+    else:
+        from sklearn.metrics.pairwise import euclidean_distances
+        from sklearn.neighbors import NearestNeighbors
+
+        matrix = lambda x, metric: euclidean_distances(x, x, squared=metric == "sqeuclidean")  # noqa: E731
+
+        def top5(x):
+            distances, index = NearestNeighbors(n_neighbors=6, algorithm="brute").fit(x).kneighbors(x)
+            return np.repeat(np.arange(len(x)), 6), index.ravel(), distances.ravel()
 
     found = {}
     for name in DATASETS:
@@ -65,36 +83,11 @@ def errors() -> dict:
         scale = np.maximum(1.0, np.maximum(norms[:, None], norms[None, :]))
         found[name] = {}
         for metric, power in (("euclidean", 1), ("sqeuclidean", 2)):
-            err = np.abs(siamcli.matrix(x, metric=metric).values.astype(np.float64) - cdist(x64, x64, metric))
+            err = np.abs(matrix(x, metric).astype(np.float64) - cdist(x64, x64, metric))
             found[name][metric] = [float(err.max()), float((err / scale**power).max())]
-        ranking = siamcli.compare(x, metric="euclidean", top_k=5)
-        a, b = ranking.a_index, ranking.b_index
-        err = np.abs(ranking.score - cdist(x64, x64)[a, b])
-        found[name]["euclidean top-5"] = [float(err.max()), float((err / scale[a, b]).max())]
-    return found
-
-
-def sklearn_errors() -> dict:
-    import numpy as np
-    from scipy.spatial.distance import cdist
-    from sklearn.metrics.pairwise import euclidean_distances
-    from sklearn.neighbors import NearestNeighbors
-
-    found = {}
-    for name in DATASETS:
-        x = dataset(name)
-        x64 = x.astype(np.float64)
-        norms = np.linalg.norm(x64, axis=1)
-        scale = np.maximum(1.0, np.maximum(norms[:, None], norms[None, :]))
-        found[name] = {}
-        for metric, power in (("euclidean", 1), ("sqeuclidean", 2)):
-            got = euclidean_distances(x, x, squared=metric == "sqeuclidean").astype(np.float64)
-            err = np.abs(got - cdist(x64, x64, metric))
-            found[name][metric] = [float(err.max()), float((err / scale**power).max())]
-        distances, index = NearestNeighbors(n_neighbors=6, algorithm="brute").fit(x).kneighbors(x)
-        rows = np.repeat(np.arange(len(x)), 6)
-        err = np.abs(distances.ravel().astype(np.float64) - cdist(x64, x64)[rows, index.ravel()])
-        found[name]["euclidean top-5"] = [float(err.max()), float((err / scale[rows, index.ravel()]).max())]
+        rows, cols, distances = top5(x)
+        err = np.abs(distances.astype(np.float64) - cdist(x64, x64)[rows, cols])
+        found[name]["euclidean top-5"] = [float(err.max()), float((err / scale[rows, cols]).max())]
     return found
 
 
@@ -170,13 +163,13 @@ def main() -> None:
     args = parser.parse_args()
     if args.worker:
         kind, *rest = args.worker
-        print(json.dumps(errors() if kind == "errors" else sklearn_errors() if kind == "sklearn" else speed(rest[0])))
+        print(json.dumps(errors(rest[0]) if kind == "errors" else speed(rest[0])))
         return
     if not args.before:
         parser.error("--before is required")
     trees = {"before": args.before, "after": args.after}
-    found = {label: in_tree(tree, "errors") for label, tree in trees.items()}
-    found["scikit-learn"] = in_tree(args.after, "sklearn")
+    found = {label: in_tree(tree, "errors", "siamcli") for label, tree in trees.items()}
+    found["scikit-learn"] = in_tree(args.after, "errors", "sklearn")
     print("max abs error against scipy cdist in float64 (float32 inputs); in brackets, the largest error over")
     print("max(1, |a|, |b|) (euclidean) or its square (sqeuclidean)")
     print(f"{'data':<14} {'metric':<15} {'siamcli before':>24} {'siamcli after':>24} {'scikit-learn':>24}"
