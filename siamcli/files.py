@@ -153,15 +153,26 @@ def write_bytes(path, data: bytes) -> None:
 
 def new_npy(path, shape: tuple[int, ...], dtype):
     """A .npy file of `shape` and `dtype` at `path` (an existing empty file, a temporary), its
-    space reserved on disk before it is memory-mapped: a full disk or a file size limit is an
-    OSError here, not a SIGBUS when a page of the map is first written. Returns the map (r+)."""
+    space reserved (reserve_npy), memory-mapped (r+)."""
+    import numpy as np
+
+    reserve_npy(path, shape, dtype)
+    return np.lib.format.open_memmap(path, mode="r+")
+
+
+def reserve_npy(path, shape: tuple[int, ...], dtype) -> int:
+    """Writes the header of a .npy file of `shape` and `dtype` at `path` (an existing empty file, a
+    temporary) and reserves the data's space on disk: a full disk or a file size limit is an
+    OSError here, not a SIGBUS when a page of a map is first written, nor a short write at the
+    end. Returns the offset of the data."""
     import numpy as np
 
     dtype = np.dtype(dtype)
     header = {"descr": np.lib.format.dtype_to_descr(dtype), "fortran_order": False, "shape": tuple(shape)}
     with open(path, "r+b") as handle:
         np.lib.format.write_array_header_1_0(handle, header)
-        size = handle.tell() + dtype.itemsize * int(np.prod(shape, dtype=np.int64))
+        start = handle.tell()
+        size = start + dtype.itemsize * int(np.prod(shape, dtype=np.int64))
         handle.flush()
         try:
             os.posix_fallocate(handle.fileno(), 0, size)
@@ -169,37 +180,65 @@ def new_npy(path, shape: tuple[int, ...], dtype):
             if exc.errno not in (errno.EOPNOTSUPP, errno.EINVAL, errno.ENOSYS):
                 raise
             os.ftruncate(handle.fileno(), size)  # a filesystem that cannot reserve space
-    return np.lib.format.open_memmap(path, mode="r+")
+    return start
+
+
+def write_at(fd: int, data, offset: int) -> None:
+    """All of `data` (a contiguous array or buffer) written at `offset` of the open file `fd`."""
+    view = memoryview(data).cast("B")
+    while len(view):
+        written = os.pwrite(fd, view, offset)
+        view, offset = view[written:], offset + written
+
+
+def read_at(fd: int, into, offset: int) -> None:
+    """`into` (a contiguous array) filled from `offset` of the open file `fd`; an OSError at its end."""
+    view = memoryview(into).cast("B")
+    while len(view):
+        count = os.preadv(fd, [view], offset)
+        if count == 0:
+            raise OSError(errno.EIO, "the file ended before the data read back")
+        view, offset = view[count:], offset + count
 
 
 @contextmanager
-def writing_behind(path, first_byte: int, row_bytes: int):
-    """A function rows_done(i0, i1) that has rows i0:i1 of a file being written through a memory map
-    (rows of `row_bytes` from `first_byte`) sent to disk by a thread of its own, while the caller
-    goes on: the final sync then finds little left to write (a 1 GB matrix took 0.5-0.8 s to sync
-    after its last row). Without posix_fadvise (not Linux), rows_done does nothing."""
-    if not hasattr(os, "posix_fadvise"):
-        yield lambda i0, i1: None
+def writing_behind(fd: int):
+    """A function sent(start, length) that has that byte range of the open file `fd`, just written,
+    start going to disk (Linux's sync_file_range) from a thread of its own while the caller goes
+    on: the final sync then finds little left to write. The pages stay cached (they may be read
+    back). Where sync_file_range is missing, sent does nothing."""
+    start_writing = _sync_file_range()
+    if start_writing is None:
+        yield lambda start, length: None
         return
     import queue
     import threading
 
-    fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
     ranges: queue.SimpleQueue = queue.SimpleQueue()
-
-    def send() -> None:
-        # DONTNEED starts the writeback of the range's dirty pages (and may wait for the disk's queue)
-        for start, length in iter(ranges.get, None):
-            os.posix_fadvise(fd, start, length, os.POSIX_FADV_DONTNEED)
-
-    sender = threading.Thread(target=send, name="siamcli-write-behind", daemon=True)
+    sender = threading.Thread(target=lambda: [start_writing(fd, *r) for r in iter(ranges.get, None)],
+                              name="siamcli-write-behind", daemon=True)
     sender.start()
     try:
-        yield lambda i0, i1: ranges.put((first_byte + i0 * row_bytes, (i1 - i0) * row_bytes))
+        yield lambda start, length: ranges.put((start, length))
     finally:
         ranges.put(None)
         sender.join()
-        os.close(fd)
+
+
+def _sync_file_range():
+    """libc's sync_file_range(fd, start, length, SYNC_FILE_RANGE_WRITE) as a function, or None."""
+    import ctypes
+    import sys
+
+    if not sys.platform.startswith("linux"):
+        return None
+    try:
+        call = ctypes.CDLL(None, use_errno=True).sync_file_range
+    except (OSError, AttributeError):
+        return None
+    call.argtypes = [ctypes.c_int, ctypes.c_int64, ctypes.c_int64, ctypes.c_uint]
+    write = 2  # SYNC_FILE_RANGE_WRITE: start the writeback of the range's dirty pages, without waiting
+    return lambda fd, start, length: call(fd, start, length, write)
 
 
 def save_npy(path, array) -> None:

@@ -113,16 +113,16 @@ def test_matrix_stopped_by_sigterm_in_process_leaves_the_old_file(data, tmp_path
     """The signal handler raises in the main thread; the `with` of the output removes the temporary."""
     from siamcli import engine
 
-    fill = engine.fill_matrix
+    rows = engine.iter_matrix_rows
 
-    def fill_then_terminated(comp, out=None, *args, **kwargs):
+    def rows_then_terminated(comp, *args, **kwargs):
         assert temporaries(tmp_path)  # the temporary exists; the old file is still whole
         assert (tmp_path / "m.npy").read_bytes() == b"old"
         os.kill(os.getpid(), signal.SIGTERM)
         time.sleep(5)  # the handler raises here
-        return fill(comp, out, *args, **kwargs)
+        yield from rows(comp, *args, **kwargs)
 
-    monkeypatch.setattr(engine, "fill_matrix", fill_then_terminated)
+    monkeypatch.setattr(engine, "iter_matrix_rows", rows_then_terminated)
     (tmp_path / "m.npy").write_bytes(b"old")
     previous = signal.signal(signal.SIGTERM, lambda *_: None)  # should siamcli not handle it, the test fails, not pytest
     try:

@@ -226,28 +226,34 @@ def test_new_npy_is_a_preallocated_npy_that_numpy_reads_back(tmp_path, shape, dt
     assert path.stat().st_size == 128 + data_bytes  # numpy's 128-byte header, then the data
 
 
-def test_rows_written_behind_are_sent_to_disk_by_range_and_the_file_is_whole(tmp_path, monkeypatch):
-    """writing_behind's rows_done(i0, i1) asks the kernel to write exactly those rows' bytes (from a
-    thread of its own, so the caller does not wait), and the file reads back whole."""
+def test_rows_written_at_offsets_and_sent_behind_read_back_whole(tmp_path, monkeypatch):
+    """reserve_npy + write_at + writing_behind: bands written out of order at their offsets read
+    back as the array (numpy and read_at agree); each band sent is exactly its byte range, handed
+    to sync_file_range from another thread."""
+    import threading
+
     path = tmp_path / "m.npy"
     path.touch()
-    out = files.new_npy(path, (40, 25), "float32")
-    calls = []
-    real = os.posix_fadvise
-    monkeypatch.setattr(os, "posix_fadvise", lambda fd, start, length, advice: calls.append(
-        (start, length, advice, os.fstat(fd).st_ino)) or real(fd, start, length, advice))
     values = np.arange(40 * 25, dtype=np.float32).reshape(40, 25)
-    with files.writing_behind(path, out.offset, 25 * 4) as rows_done:
-        for i0 in range(0, 40, 16):
-            out[i0 : i0 + 16] = values[i0 : i0 + 16]
-            rows_done(i0, min(40, i0 + 16))
-    out.flush()
-    del out
+    start = files.reserve_npy(path, values.shape, values.dtype)
+    calls = []
+    real = files._sync_file_range()
+    assert real is not None  # Linux
+    monkeypatch.setattr(files, "_sync_file_range", lambda: lambda fd, s, n: calls.append(
+        (s, n, threading.current_thread().name)) or real(fd, s, n))
+    with open(path, "r+b", buffering=0) as handle, files.writing_behind(handle.fileno()) as sent:
+        for i0 in (16, 0, 32):
+            files.write_at(handle.fileno(), values[i0 : i0 + 16], start + i0 * 100)
+            sent(start + i0 * 100, values[i0 : i0 + 16].nbytes)
+        back = np.empty((3, 5), np.float32)
+        for r in range(3):
+            files.read_at(handle.fileno(), back[r], start + (10 + r) * 100 + 7 * 4)
     np.testing.assert_array_equal(np.load(path), values)
-    header = os.path.getsize(path) - values.nbytes
-    assert [c[:3] for c in calls] == [(header + i0 * 100, (min(40, i0 + 16) - i0) * 100, os.POSIX_FADV_DONTNEED)
-                                      for i0 in range(0, 40, 16)]
-    assert {c[3] for c in calls} == {os.stat(path).st_ino}
+    np.testing.assert_array_equal(back, values[10:13, 7:12])
+    assert [c[:2] for c in calls] == [(start + i0 * 100, min(16, 40 - i0) * 100) for i0 in (16, 0, 32)]
+    assert {c[2] for c in calls} == {"siamcli-write-behind"}
+    with open(path, "rb", buffering=0) as handle, pytest.raises(OSError):
+        files.read_at(handle.fileno(), np.empty(8, np.float32), os.path.getsize(path) - 16)  # past the end
 
 
 def test_new_npy_reserves_the_disk_space_before_mapping(tmp_path):

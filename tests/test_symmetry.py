@@ -292,22 +292,40 @@ def test_blocks_placed_with_their_mirrors_make_the_upper_triangle_symmetric(monk
     np.testing.assert_array_equal(out, np.triu(m) + np.triu(m, 1).T)
 
 
-@pytest.mark.parametrize("metric", ["cosine", "euclidean", "manhattan"])
-@pytest.mark.parametrize("second", [False, True])
-def test_rows_are_reported_final_in_order(metric, second):
-    """fill_matrix's rows_done(i0, i1): in row order, covering every row once, and each band of
-    rows is final when reported (a file's rows are sent to disk then)."""
-    x = np.random.default_rng(3).normal(size=(50, 6))
-    comp = engine.prepare(x, x.copy() if second else None, metric=metric)
-    out = np.full((50, 50), np.nan)
-    seen = {}
-    blocks.fill_matrix(comp, out, block_rows=7, rows_done=lambda i0, i1: seen.update({(i0, i1): out[i0:i1].copy()}))
-    bands = list(seen)
-    assert bands[0][0] == 0 and bands[-1][1] == 50 and all(a[1] == b[0] for a, b in zip(bands, bands[1:]))
-    for (i0, i1), rows in seen.items():
-        np.testing.assert_array_equal(rows, out[i0:i1])
-    reference = cdist(x, x, {"manhattan": "cityblock"}.get(metric, metric))
-    np.testing.assert_allclose(out, 1.0 - reference if metric == "cosine" else reference, atol=1e-12)
+@pytest.mark.parametrize("metric", ["cosine", "euclidean", "manhattan", "chebyshev"])
+@pytest.mark.parametrize("dtype", [None, np.float32])
+def test_mirrored_bands_read_back_give_the_two_set_matrix_bit_for_bit(metric, dtype, monkeypatch):
+    """iter_matrix_rows with read_back (a file being written): bands of whole rows in row order,
+    each pair computed once (blocks left of the diagonal only read back), equal to the two-set
+    matrix to the last bit, within the budget's bands."""
+    from siamcli.metrics import kernels
+
+    monkeypatch.setattr(kernels, "PRODUCT_TILE", (8, 16))  # several bands of whole tiles on small data
+    x = np.random.default_rng(3).normal(size=(70, 6)).astype(np.float32)
+    comp = engine.prepare(x, metric=metric, memory=16 * 70 * 32)  # bands of 32 rows
+    written = np.full((70, 70), np.nan, dtype or comp.dtype)
+    reads, bands, computed = [], [], []
+    original = comp.block
+
+    def block(i0, i1, j0, j1, out=None):
+        computed.append((i0, i1, j0, j1))
+        return original(i0, i1, j0, j1, out=out)
+
+    def read_back(r0, r1, c0, c1):
+        reads.append((r0, r1, c0, c1))
+        assert not np.isnan(written[r0:r1, c0:c1]).any()  # only rows already yielded
+        return written[r0:r1, c0:c1].copy()
+
+    monkeypatch.setattr(comp, "block", block)
+    for i0, rows in engine.iter_matrix_rows(comp, read_back, dtype):
+        bands.append((i0, len(rows)))
+        written[i0 : i0 + len(rows)] = rows
+    assert bands == [(0, 32), (32, 32), (64, 6)]
+    assert [(r0, r1, c0, c1) for r0, r1, c0, c1 in reads] == [(0, 32, 32, 64), (0, 32, 64, 70), (32, 64, 64, 70)]
+    assert all(j1 > i0 for i0, i1, j0, j1 in computed)  # no block wholly below the diagonal is computed
+    two = siamcli.matrix(x, x.copy(), metric=metric).values.astype(dtype or comp.dtype)
+    np.testing.assert_array_equal(written, two)
+    np.testing.assert_array_equal(written, written.T)
 
 
 # ---------------------------------------------------------------- the command line

@@ -71,9 +71,14 @@ class Backend:
         """The whole score matrix, in memory."""
         raise NotImplementedError
 
-    def matrix_rows(self, comp) -> Iterator[tuple[int, np.ndarray]]:
-        """(first row, block of whole rows) of the matrix, in row order."""
-        yield 0, self.matrix(comp)
+    def matrix_rows(self, comp, read_back=None, dtype=None) -> Iterator[tuple[int, np.ndarray]]:
+        """(first row, block of whole rows) of the matrix, in row order, in `dtype` (default the
+        comparison's); read_back(r0, r1, c0, c1) may give back rows already yielded (see
+        engine.iter_matrix_rows)."""
+        from ..engine.blocks import fitting
+
+        values = self.matrix(comp)
+        yield 0, values if dtype is None else fitting(values, np.dtype(dtype)).astype(dtype, copy=False)
 
     def save_matrix(self, comp, path: str, dtype=None) -> list[str] | None:
         """The matrix saved at `path` (see save.matrix_format), whole or not at all; the shards'
@@ -87,12 +92,9 @@ class Backend:
         workers fill), as save_matrix returns it; NotImplemented: save_matrix writes it here."""
         return NotImplemented
 
-    def fill(self, comp, out: np.ndarray, rows_done=None) -> None:
-        """The matrix written into `out` (a memory map of an .npy being saved); rows_done(i0, i1),
-        if given, is told when rows are final."""
+    def fill(self, comp, out: np.ndarray) -> None:
+        """The matrix written into `out` (siamcli.matrix(out=...))."""
         out[...] = self.matrix(comp)
-        if rows_done is not None:
-            rows_done(0, len(out))
 
     # -- evaluate
     def scorers(self) -> dict[str, Callable]:

@@ -26,15 +26,15 @@ class LocalBackend(Backend):
         self._expect(comp.total_pairs())
         return engine.fill_matrix(comp)
 
-    def matrix_rows(self, comp) -> Iterator[tuple[int, np.ndarray]]:
+    def matrix_rows(self, comp, read_back=None, dtype=None) -> Iterator[tuple[int, np.ndarray]]:
         from .. import engine
 
         self._expect(comp.total_pairs())
-        return engine.iter_matrix_rows(comp)
+        return engine.iter_matrix_rows(comp, read_back, dtype)
 
-    def fill(self, comp, out: np.ndarray, rows_done=None) -> None:
-        """The matrix written into `out` (a memory map), block by block."""
+    def fill(self, comp, out: np.ndarray) -> None:
+        """The matrix written into `out` (siamcli.matrix(out=...)), block by block."""
         from .. import engine
 
         self._expect(comp.total_pairs())
-        engine.fill_matrix(comp, out, rows_done=rows_done)
+        engine.fill_matrix(comp, out)

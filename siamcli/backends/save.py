@@ -73,16 +73,32 @@ def save_matrix(backend, comp, path: str, dtype=None) -> list[str] | None:
 
     with Output(path) as out:
         if kind == "npy":
-            from ..files import new_npy, writing_behind
-
-            values = new_npy(out.temp, (len(comp.a), len(comp.b)), np.dtype(dtype or comp.dtype))
-            with writing_behind(out.temp, values.offset, values.shape[1] * values.itemsize) as rows_done:
-                backend.fill(comp, values, rows_done)
-            values.flush()
-            del values
+            write_npy(out.temp, comp, backend, np.dtype(dtype or comp.dtype))
         else:
             write_csv(out.temp, comp, backend.matrix_rows(comp))
     return None
+
+
+def write_npy(path: str, comp, backend, dtype: np.dtype) -> None:
+    """The matrix as .npy at `path` (an empty temporary), its space reserved first, written band of
+    rows by band in row order, each band sent to disk while the next is computed; a self-comparison
+    reads the bands above back for their mirrored blocks (they are still in the page cache)."""
+    from ..files import read_at, reserve_npy, write_at, writing_behind
+
+    start = reserve_npy(path, (len(comp.a), len(comp.b)), dtype)
+    row_bytes = len(comp.b) * dtype.itemsize
+    with open(path, "r+b", buffering=0) as handle, writing_behind(handle.fileno()) as sent:
+        fd = handle.fileno()
+
+        def read_back(r0: int, r1: int, c0: int, c1: int) -> np.ndarray:
+            block = np.empty((r1 - r0, c1 - c0), dtype)
+            for r in range(r0, r1):
+                read_at(fd, block[r - r0], start + r * row_bytes + c0 * dtype.itemsize)
+            return block
+
+        for i0, rows in backend.matrix_rows(comp, read_back, dtype):
+            write_at(fd, np.ascontiguousarray(rows), start + i0 * row_bytes)
+            sent(start + i0 * row_bytes, rows.nbytes)
 
 
 def write_csv(path: str, comp, row_blocks) -> None:
