@@ -136,9 +136,12 @@ def iter_matrix_rows(comp: Comparison, read_back: Callable[[int, int, int, int],
     memory budget, in `dtype` (default: the comparison's). A symmetric self-comparison computes each
     pair once: band by band when `read_back(r0, r1, c0, c1)` gives back rows r0:r1, columns c0:c1 of
     blocks already yielded (a file being written holds them), else at once when the whole matrix
-    fits in half the budget (mirrored). A yielded block is reused for the next one."""
+    fits in half the budget (mirrored). With read_back, the caller is done with a block when it
+    asks for the next: one block's memory serves them all."""
     n, dtype = len(comp.a), np.dtype(dtype or comp.dtype)
     bands = matrix_row_blocks(comp)
+    if not bands:
+        return
     symmetric = comp.same and comp.metric.symmetric
     if symmetric and read_back is not None and _band_edges_are_tile_edges(bands):
         yield from _mirrored_bands(comp, bands[0][1], dtype, read_back)
@@ -148,8 +151,12 @@ def iter_matrix_rows(comp: Comparison, read_back: Callable[[int, int, int, int],
         for i0, i1 in bands:
             yield i0, fitting(whole[i0:i1], dtype).astype(dtype, copy=False)
         return
+    band = np.empty((bands[0][1], len(comp.b)), dtype) if read_back is not None else None
     for i0, i1 in bands:
-        yield i0, fitting(fill_matrix(comp, row_range=(i0, i1)), dtype).astype(dtype, copy=False)
+        if band is not None:
+            yield i0, fill_matrix(comp, band[: i1 - i0], row_range=(i0, i1))
+        else:
+            yield i0, fitting(fill_matrix(comp, row_range=(i0, i1)), dtype).astype(dtype, copy=False)
 
 
 def _band_edges_are_tile_edges(bands: list[tuple[int, int]]) -> bool:
