@@ -187,7 +187,11 @@ def write_at(fd: int, data, offset: int) -> None:
     """All of `data` (a contiguous array or buffer) written at `offset` of the open file `fd`."""
     view = memoryview(data).cast("B")
     while len(view):
-        written = os.pwrite(fd, view, offset)
+        if hasattr(os, "pwrite"):
+            written = os.pwrite(fd, view, offset)
+        else:  # Windows: no positioned writes
+            os.lseek(fd, offset, os.SEEK_SET)
+            written = os.write(fd, view)
         view, offset = view[written:], offset + written
 
 
@@ -195,10 +199,20 @@ def read_at(fd: int, into, offset: int) -> None:
     """`into` (a contiguous array) filled from `offset` of the open file `fd`; an OSError at its end."""
     view = memoryview(into).cast("B")
     while len(view):
-        count = os.preadv(fd, [view], offset)
+        if hasattr(os, "preadv"):
+            count = os.preadv(fd, [view], offset)
+        else:  # Windows: no positioned reads
+            os.lseek(fd, offset, os.SEEK_SET)
+            count = os.readv(fd, [view]) if hasattr(os, "readv") else _read_into(fd, view)
         if count == 0:
             raise OSError(errno.EIO, "the file ended before the data read back")
         view, offset = view[count:], offset + count
+
+
+def _read_into(fd: int, view: memoryview) -> int:
+    data = os.read(fd, len(view))
+    view[: len(data)] = data
+    return len(data)
 
 
 @contextmanager

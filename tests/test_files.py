@@ -256,6 +256,25 @@ def test_rows_written_at_offsets_and_sent_behind_read_back_whole(tmp_path, monke
         files.read_at(handle.fileno(), np.empty(8, np.float32), os.path.getsize(path) - 16)  # past the end
 
 
+@pytest.mark.parametrize("missing", [(), ("pwrite", "preadv"), ("pwrite", "preadv", "readv")])
+def test_write_at_and_read_at_without_positioned_calls(tmp_path, monkeypatch, missing):
+    """Where os has no pwrite/preadv (Windows), write_at and read_at seek, with the same result."""
+    for name in missing:
+        monkeypatch.delattr(os, name, raising=False)
+    path = tmp_path / "f.bin"
+    path.write_bytes(bytes(400))
+    values = np.arange(30, dtype=np.float32)
+    fd = os.open(path, os.O_RDWR)
+    try:
+        files.write_at(fd, values, 40)
+        back = np.empty(12, np.float32)
+        files.read_at(fd, back, 40 + 4 * 9)
+    finally:
+        os.close(fd)
+    np.testing.assert_array_equal(back, values[9:21])
+    assert path.read_bytes()[:40] == bytes(40) and path.read_bytes()[160:] == bytes(240)
+
+
 def test_new_npy_reserves_the_disk_space_before_mapping(tmp_path):
     path = tmp_path / "m.npy"
     path.touch()
