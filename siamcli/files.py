@@ -160,18 +160,20 @@ def new_npy(path, shape: tuple[int, ...], dtype):
     return np.lib.format.open_memmap(path, mode="r+")
 
 
-def reserve_npy(path, shape: tuple[int, ...], dtype) -> int:
+def reserve_npy(path, shape: tuple[int, ...], dtype, align: int = 64) -> int:
     """Writes the header of a .npy file of `shape` and `dtype` at `path` (an existing empty file, a
-    temporary) and reserves the data's space on disk: a full disk or a file size limit is an
-    OSError here, not a SIGBUS when a page of a map is first written, nor a short write at the
-    end. Returns the offset of the data."""
+    temporary), padded so the data starts at a multiple of `align` bytes (numpy pads to 64), and
+    reserves the data's space on disk: a full disk or a file size limit is an OSError here, not a
+    SIGBUS when a page of a map is first written, nor a short write at the end. Returns the
+    offset of the data."""
     import numpy as np
 
     dtype = np.dtype(dtype)
-    header = {"descr": np.lib.format.dtype_to_descr(dtype), "fortran_order": False, "shape": tuple(shape)}
+    header = repr({"descr": np.lib.format.dtype_to_descr(dtype), "fortran_order": False, "shape": tuple(shape)})
+    start = -(-(len(_NPY_MAGIC) + 2 + len(header) + 1) // align) * align
+    text = header.encode("latin1") + b" " * (start - len(_NPY_MAGIC) - 2 - len(header) - 1) + b"\n"
     with open(path, "r+b") as handle:
-        np.lib.format.write_array_header_1_0(handle, header)
-        start = handle.tell()
+        handle.write(_NPY_MAGIC + len(text).to_bytes(2, "little") + text)
         size = start + dtype.itemsize * int(np.prod(shape, dtype=np.int64))
         handle.flush()
         try:
@@ -181,6 +183,10 @@ def reserve_npy(path, shape: tuple[int, ...], dtype) -> int:
                 raise
             os.ftruncate(handle.fileno(), size)  # a filesystem that cannot reserve space
     return start
+
+
+#: The .npy format 1.0's first bytes (its header's length follows, in two bytes).
+_NPY_MAGIC = b"\x93NUMPY\x01\x00"
 
 
 def write_at(fd: int, data, offset: int) -> None:
@@ -195,64 +201,110 @@ def write_at(fd: int, data, offset: int) -> None:
         view, offset = view[written:], offset + written
 
 
-def read_at(fd: int, into, offset: int) -> None:
-    """`into` (a contiguous array) filled from `offset` of the open file `fd`; an OSError at its end."""
-    view = memoryview(into).cast("B")
-    while len(view):
-        if hasattr(os, "preadv"):
-            count = os.preadv(fd, [view], offset)
-        else:  # Windows: no positioned reads
-            os.lseek(fd, offset, os.SEEK_SET)
-            count = os.readv(fd, [view]) if hasattr(os, "readv") else _read_into(fd, view)
-        if count == 0:
-            raise OSError(errno.EIO, "the file ended before the data read back")
-        view, offset = view[count:], offset + count
+#: Offsets, lengths and buffers of direct writes are multiples of this (the largest logical block
+#: size in use; a page).
+DIRECT_ALIGNMENT = 4096
 
 
-def _read_into(fd: int, view: memoryview) -> int:
-    data = os.read(fd, len(view))
-    view[: len(data)] = data
-    return len(data)
+class RowWriter:
+    """Writes arrays at offsets of the file at `path` from a thread of its own, out of two page-aligned
+    buffers of `buffer_bytes` it lends in turn (`take`): the caller computes into one while the other
+    is written. Writes go around the page cache (O_DIRECT) where the file system allows: nothing is
+    copied, no memory is faulted in, and the final sync has nothing left to write (1 GB on this
+    project's machine: 0.4 s of waiting and no CPU, against 0.2-2.5 s of CPU and a 0.4 s sync).
+    Parts of a write that are not aligned, or every write where O_DIRECT is missing, are ordinary
+    writes. Use as a context manager; the thread's error, if any, is raised at its end."""
+
+    def __init__(self, path, buffer_bytes: int):
+        import mmap
+        import queue
+        import threading
+
+        self.path, self.size = os.fspath(path), max(DIRECT_ALIGNMENT, buffer_bytes)
+        self.buffers = [mmap.mmap(-1, self.size) for _ in range(2)]
+        self.free: queue.SimpleQueue = queue.SimpleQueue()
+        for buffer in self.buffers:
+            self.free.put(buffer)
+        self.pending: queue.SimpleQueue = queue.SimpleQueue()
+        self.error: BaseException | None = None
+        self.plain = os.open(self.path, os.O_WRONLY | os.O_CLOEXEC)
+        self.direct = _open_direct(self.path)
+        self.thread = threading.Thread(target=self._run, name="siamcli-writer", daemon=True)
+        self.thread.start()
+
+    def __enter__(self) -> "RowWriter":
+        return self
+
+    def __exit__(self, kind, exc, tb) -> None:
+        self.pending.put(None)
+        self.thread.join()
+        for fd in (self.plain, self.direct):
+            if fd is not None:
+                os.close(fd)
+        if self.error is not None and exc is None:
+            raise self.error
+
+    def take(self, shape: tuple[int, ...], dtype):
+        """An array of `shape` on a free buffer (waits for one), to be given to `write`."""
+        import numpy as np
+
+        buffer = self.free.get()
+        array = np.frombuffer(buffer, dtype=dtype, count=int(np.prod(shape))).reshape(shape)
+        self._lent = (array, buffer)
+        return array
+
+    def write(self, values, offset: int) -> None:
+        """Queues `values` (an array from `take`, or any array: copied into buffers) for `offset`."""
+        import numpy as np
+
+        if self.error is not None:
+            raise self.error
+        lent = getattr(self, "_lent", None)
+        if lent is not None and values is lent[0]:
+            self._lent = None
+            self.pending.put((lent[1], values.nbytes, offset))
+            return
+        flat = memoryview(np.ascontiguousarray(values)).cast("B")
+        for start in range(0, len(flat), self.size):
+            part = flat[start : start + self.size]
+            buffer = self.free.get()
+            buffer[: len(part)] = part
+            self.pending.put((buffer, len(part), offset + start))
+
+    def _run(self) -> None:
+        for buffer, length, offset in iter(self.pending.get, None):
+            try:
+                if self.error is None:
+                    self._write(memoryview(buffer)[:length], offset)
+            except BaseException as exc:  # raised in the caller's thread
+                self.error = exc
+            finally:
+                self.free.put(buffer)
+
+    def _write(self, view: memoryview, offset: int) -> None:
+        aligned = len(view) - len(view) % DIRECT_ALIGNMENT
+        if self.direct is not None and offset % DIRECT_ALIGNMENT == 0 and aligned:
+            try:
+                write_at(self.direct, view[:aligned], offset)
+            except OSError as exc:  # a file system that refuses it after all: ordinary writes
+                if exc.errno != errno.EINVAL:
+                    raise
+                os.close(self.direct)
+                self.direct = None
+                aligned = 0
+            view, offset = view[aligned:], offset + aligned
+        write_at(self.plain, view, offset)
 
 
-@contextmanager
-def writing_behind(fd: int):
-    """A function sent(start, length) that has that byte range of the open file `fd`, just written,
-    start going to disk (Linux's sync_file_range) from a thread of its own while the caller goes
-    on: the final sync then finds little left to write. The pages stay cached (they may be read
-    back). Where sync_file_range is missing, sent does nothing."""
-    start_writing = _sync_file_range()
-    if start_writing is None:
-        yield lambda start, length: None
-        return
-    import queue
-    import threading
-
-    ranges: queue.SimpleQueue = queue.SimpleQueue()
-    sender = threading.Thread(target=lambda: [start_writing(fd, *r) for r in iter(ranges.get, None)],
-                              name="siamcli-write-behind", daemon=True)
-    sender.start()
-    try:
-        yield lambda start, length: ranges.put((start, length))
-    finally:
-        ranges.put(None)
-        sender.join()
-
-
-def _sync_file_range():
-    """libc's sync_file_range(fd, start, length, SYNC_FILE_RANGE_WRITE) as a function, or None."""
-    import ctypes
-    import sys
-
-    if not sys.platform.startswith("linux"):
+def _open_direct(path: str) -> int | None:
+    """A second descriptor of `path` for O_DIRECT writes, or None where there is no O_DIRECT."""
+    flag = getattr(os, "O_DIRECT", 0)
+    if not flag:
         return None
     try:
-        call = ctypes.CDLL(None, use_errno=True).sync_file_range
-    except (OSError, AttributeError):
+        return os.open(path, os.O_WRONLY | os.O_CLOEXEC | flag)
+    except OSError:
         return None
-    call.argtypes = [ctypes.c_int, ctypes.c_int64, ctypes.c_int64, ctypes.c_uint]
-    write = 2  # SYNC_FILE_RANGE_WRITE: start the writeback of the range's dirty pages, without waiting
-    return lambda fd, start, length: call(fd, start, length, write)
 
 
 def save_npy(path, array) -> None:

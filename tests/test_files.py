@@ -226,39 +226,51 @@ def test_new_npy_is_a_preallocated_npy_that_numpy_reads_back(tmp_path, shape, dt
     assert path.stat().st_size == 128 + data_bytes  # numpy's 128-byte header, then the data
 
 
-def test_rows_written_at_offsets_and_sent_behind_read_back_whole(tmp_path, monkeypatch):
-    """reserve_npy + write_at + writing_behind: bands written out of order at their offsets read
-    back as the array (numpy and read_at agree); each band sent is exactly its byte range, handed
-    to sync_file_range from another thread."""
-    import threading
-
+@pytest.mark.parametrize("direct", [True, False])
+@pytest.mark.parametrize("rows", [16, 7])
+def test_row_writer_writes_bands_at_their_offsets_whole(tmp_path, monkeypatch, direct, rows):
+    """reserve_npy(align=4096) + RowWriter: bands taken from its buffers and others (copied, in
+    parts) written out of order read back as the array, with O_DIRECT and without it; unaligned
+    bands (7 rows of 100 bytes) go through ordinary writes."""
+    if not direct:
+        monkeypatch.setattr(files, "_open_direct", lambda path: None)
     path = tmp_path / "m.npy"
     path.touch()
-    values = np.arange(40 * 25, dtype=np.float32).reshape(40, 25)
-    start = files.reserve_npy(path, values.shape, values.dtype)
-    calls = []
-    real = files._sync_file_range()
-    assert real is not None  # Linux
-    monkeypatch.setattr(files, "_sync_file_range", lambda: lambda fd, s, n: calls.append(
-        (s, n, threading.current_thread().name)) or real(fd, s, n))
-    with open(path, "r+b", buffering=0) as handle, files.writing_behind(handle.fileno()) as sent:
-        for i0 in (16, 0, 32):
-            files.write_at(handle.fileno(), values[i0 : i0 + 16], start + i0 * 100)
-            sent(start + i0 * 100, values[i0 : i0 + 16].nbytes)
-        back = np.empty((3, 5), np.float32)
-        for r in range(3):
-            files.read_at(handle.fileno(), back[r], start + (10 + r) * 100 + 7 * 4)
+    values = np.random.default_rng(1).normal(size=(40, 1024)).astype(np.float32)[:, :25 if rows == 7 else 1024]
+    width = values.shape[1]
+    start = files.reserve_npy(path, values.shape, values.dtype, align=files.DIRECT_ALIGNMENT)
+    assert start == files.DIRECT_ALIGNMENT
+    with files.RowWriter(path, rows * width * 4) as writer:
+        if direct:
+            assert writer.direct is not None  # this project's disk takes O_DIRECT
+        for i0 in sorted(range(0, 40, rows), key=lambda i: (i % 3, i)):
+            part = values[i0 : i0 + rows]
+            if i0 % 2:
+                band = writer.take(part.shape, part.dtype)
+                band[...] = part
+                writer.write(band, start + i0 * width * 4)
+            else:
+                writer.write(part, start + i0 * width * 4)
+        writer.write(values[:3], start)  # larger than nothing, smaller than a buffer: copied
     np.testing.assert_array_equal(np.load(path), values)
-    np.testing.assert_array_equal(back, values[10:13, 7:12])
-    assert [c[:2] for c in calls] == [(start + i0 * 100, min(16, 40 - i0) * 100) for i0 in (16, 0, 32)]
-    assert {c[2] for c in calls} == {"siamcli-write-behind"}
-    with open(path, "rb", buffering=0) as handle, pytest.raises(OSError):
-        files.read_at(handle.fileno(), np.empty(8, np.float32), os.path.getsize(path) - 16)  # past the end
 
 
-@pytest.mark.parametrize("missing", [(), ("pwrite", "preadv"), ("pwrite", "preadv", "readv")])
-def test_write_at_and_read_at_without_positioned_calls(tmp_path, monkeypatch, missing):
-    """Where os has no pwrite/preadv (Windows), write_at and read_at seek, with the same result."""
+def test_row_writer_raises_its_threads_error_in_the_caller(tmp_path, monkeypatch):
+    path = tmp_path / "m.bin"
+    path.write_bytes(bytes(8192))
+
+    def full(fd, data, offset):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(files, "write_at", full)
+    with pytest.raises(OSError, match="No space left"):
+        with files.RowWriter(path, 4096) as writer:
+            writer.write(np.zeros(1024, np.float32), 0)
+
+
+@pytest.mark.parametrize("missing", [(), ("pwrite",)])
+def test_write_at_without_positioned_writes(tmp_path, monkeypatch, missing):
+    """Where os has no pwrite (Windows), write_at seeks, with the same result."""
     for name in missing:
         monkeypatch.delattr(os, name, raising=False)
     path = tmp_path / "f.bin"
@@ -267,11 +279,9 @@ def test_write_at_and_read_at_without_positioned_calls(tmp_path, monkeypatch, mi
     fd = os.open(path, os.O_RDWR)
     try:
         files.write_at(fd, values, 40)
-        back = np.empty(12, np.float32)
-        files.read_at(fd, back, 40 + 4 * 9)
     finally:
         os.close(fd)
-    np.testing.assert_array_equal(back, values[9:21])
+    np.testing.assert_array_equal(np.frombuffer(path.read_bytes()[40:160], np.float32), values)
     assert path.read_bytes()[:40] == bytes(40) and path.read_bytes()[160:] == bytes(240)
 
 

@@ -292,42 +292,6 @@ def test_blocks_placed_with_their_mirrors_make_the_upper_triangle_symmetric(monk
     np.testing.assert_array_equal(out, np.triu(m) + np.triu(m, 1).T)
 
 
-@pytest.mark.parametrize("metric", ["cosine", "euclidean", "manhattan", "chebyshev"])
-@pytest.mark.parametrize("dtype", [None, np.float32])
-def test_mirrored_bands_read_back_give_the_two_set_matrix_bit_for_bit(metric, dtype, monkeypatch):
-    """iter_matrix_rows with read_back (a file being written): bands of whole rows in row order,
-    each pair computed once (blocks left of the diagonal only read back), equal to the two-set
-    matrix to the last bit, within the budget's bands."""
-    from siamcli.metrics import kernels
-
-    monkeypatch.setattr(kernels, "PRODUCT_TILE", (8, 16))  # several bands of whole tiles on small data
-    x = np.random.default_rng(3).normal(size=(70, 6)).astype(np.float32)
-    comp = engine.prepare(x, metric=metric, memory=16 * 70 * 32)  # bands of 32 rows
-    written = np.full((70, 70), np.nan, dtype or comp.dtype)
-    reads, bands, computed = [], [], []
-    original = comp.block
-
-    def block(i0, i1, j0, j1, out=None):
-        computed.append((i0, i1, j0, j1))
-        return original(i0, i1, j0, j1, out=out)
-
-    def read_back(r0, r1, c0, c1):
-        reads.append((r0, r1, c0, c1))
-        assert not np.isnan(written[r0:r1, c0:c1]).any()  # only rows already yielded
-        return written[r0:r1, c0:c1].copy()
-
-    monkeypatch.setattr(comp, "block", block)
-    for i0, rows in engine.iter_matrix_rows(comp, read_back, dtype):
-        bands.append((i0, len(rows)))
-        written[i0 : i0 + len(rows)] = rows
-    assert bands == [(0, 32), (32, 32), (64, 6)]
-    assert [(r0, r1, c0, c1) for r0, r1, c0, c1 in reads] == [(0, 32, 32, 64), (0, 32, 64, 70), (32, 64, 64, 70)]
-    assert all(j1 > i0 for i0, i1, j0, j1 in computed)  # no block wholly below the diagonal is computed
-    two = siamcli.matrix(x, x.copy(), metric=metric).values.astype(dtype or comp.dtype)
-    np.testing.assert_array_equal(written, two)
-    np.testing.assert_array_equal(written, written.T)
-
-
 # ---------------------------------------------------------------- the command line
 
 

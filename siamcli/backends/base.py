@@ -71,10 +71,10 @@ class Backend:
         """The whole score matrix, in memory."""
         raise NotImplementedError
 
-    def matrix_rows(self, comp, read_back=None, dtype=None) -> Iterator[tuple[int, np.ndarray]]:
+    def matrix_rows(self, comp, dtype=None, into=None, bands=None) -> Iterator[tuple[int, np.ndarray]]:
         """(first row, block of whole rows) of the matrix, in row order, in `dtype` (default the
-        comparison's); read_back(r0, r1, c0, c1) may give back rows already yielded (see
-        engine.iter_matrix_rows)."""
+        comparison's); `into(i0, i1)` may give the memory for rows i0:i1 (a writer's buffer), and
+        `bands` the rows of each block (engine.iter_matrix_rows)."""
         from ..engine.blocks import fitting
 
         values = self.matrix(comp)

@@ -26,11 +26,11 @@ class LocalBackend(Backend):
         self._expect(comp.total_pairs())
         return engine.fill_matrix(comp)
 
-    def matrix_rows(self, comp, read_back=None, dtype=None) -> Iterator[tuple[int, np.ndarray]]:
+    def matrix_rows(self, comp, dtype=None, into=None, bands=None) -> Iterator[tuple[int, np.ndarray]]:
         from .. import engine
 
         self._expect(comp.total_pairs())
-        return engine.iter_matrix_rows(comp, read_back, dtype)
+        return engine.iter_matrix_rows(comp, dtype, into, bands)
 
     def fill(self, comp, out: np.ndarray) -> None:
         """The matrix written into `out` (siamcli.matrix(out=...)), block by block."""

@@ -80,25 +80,28 @@ def save_matrix(backend, comp, path: str, dtype=None) -> list[str] | None:
 
 
 def write_npy(path: str, comp, backend, dtype: np.dtype) -> None:
-    """The matrix as .npy at `path` (an empty temporary), its space reserved first, written band of
-    rows by band in row order, each band sent to disk while the next is computed; a self-comparison
-    reads the bands above back for their mirrored blocks (they are still in the page cache)."""
-    from ..files import read_at, reserve_npy, write_at, writing_behind
+    """The matrix as .npy at `path` (an empty temporary): its space reserved first, then bands of
+    whole rows in row order, each computed into one of the writer's buffers while the other is
+    written (files.RowWriter)."""
+    from ..engine import matrix_row_blocks
+    from ..files import DIRECT_ALIGNMENT, RowWriter, reserve_npy
+    from ..metrics import kernels
 
-    start = reserve_npy(path, (len(comp.a), len(comp.b)), dtype)
-    row_bytes = len(comp.b) * dtype.itemsize
-    with open(path, "r+b", buffering=0) as handle, writing_behind(handle.fileno()) as sent:
-        fd = handle.fileno()
+    shape = (len(comp.a), len(comp.b))
+    start = reserve_npy(path, shape, dtype, align=DIRECT_ALIGNMENT)
+    row_bytes = shape[1] * dtype.itemsize
+    bands = matrix_row_blocks(comp, max(kernels.PRODUCT_TILE[0], _WRITER_BAND_BYTES // max(1, row_bytes)))
+    with RowWriter(path, max((i1 - i0 for i0, i1 in bands), default=1) * row_bytes) as writer:
+        into = lambda i0, i1: writer.take((i1 - i0, shape[1]), dtype)  # noqa: E731
+        for i0, rows in backend.matrix_rows(comp, dtype, into, bands):
+            writer.write(rows, start + i0 * row_bytes)
 
-        def read_back(r0: int, r1: int, c0: int, c1: int) -> np.ndarray:
-            block = np.empty((r1 - r0, c1 - c0), dtype)
-            for r in range(r0, r1):
-                read_at(fd, block[r - r0], start + r * row_bytes + c0 * dtype.itemsize)
-            return block
 
-        for i0, rows in backend.matrix_rows(comp, read_back, dtype):
-            write_at(fd, np.ascontiguousarray(rows), start + i0 * row_bytes)
-            sent(start + i0 * row_bytes, rows.nbytes)
+#: Bands of rows a file is written by hold about this many bytes, or one product tile of rows if
+#: more (the budget may make them smaller): two of them are the writer's buffers, and memory first
+#: touched is slow to come by (16,000 x 16,000 float32: bands of 1,024 rows, 64 MiB, where the
+#: budget allowed 2,048).
+_WRITER_BAND_BYTES = 2**25
 
 
 def write_csv(path: str, comp, row_blocks) -> None:

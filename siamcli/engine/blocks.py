@@ -122,97 +122,33 @@ def fitting(scores: np.ndarray, dtype: np.dtype) -> np.ndarray:
     return scores
 
 
-def matrix_row_blocks(comp: Comparison) -> list[tuple[int, int]]:
+def matrix_row_blocks(comp: Comparison, most_rows: int | None = None) -> list[tuple[int, int]]:
     """Row ranges of the blocks of whole matrix rows iter_matrix_rows makes (each within the
-    memory budget, whole product tiles when it holds one)."""
+    memory budget, and of at most `most_rows` rows if given; whole product tiles when it holds one)."""
     n, m = len(comp.a), len(comp.b)
-    rows = whole_tiles(comp.memory // (16 * m), n, 0)
+    rows = whole_tiles(min(comp.memory // (16 * m), most_rows or n), n, 0)
     return [(i0, min(n, i0 + rows)) for i0 in range(0, n, rows)]
 
 
-def iter_matrix_rows(comp: Comparison, read_back: Callable[[int, int, int, int], np.ndarray] | None = None,
-                     dtype=None) -> Iterator[tuple[int, np.ndarray]]:
+def iter_matrix_rows(comp: Comparison, dtype=None, into: Callable[[int, int], np.ndarray] | None = None,
+                     bands: list[tuple[int, int]] | None = None) -> Iterator[tuple[int, np.ndarray]]:
     """(first row, block of whole rows) of the score matrix in row order, each block within the
-    memory budget, in `dtype` (default: the comparison's). A symmetric self-comparison computes each
-    pair once: band by band when `read_back(r0, r1, c0, c1)` gives back rows r0:r1, columns c0:c1 of
-    blocks already yielded (a file being written holds them), else at once when the whole matrix
-    fits in half the budget (mirrored). With read_back, the caller is done with a block when it
-    asks for the next: one block's memory serves them all."""
+    memory budget (or the given `bands` of rows), in `dtype` (default: the comparison's); computed
+    into `into(i0, i1)` when given (a writer's buffer for rows i0:i1). A symmetric self-comparison
+    whose whole matrix fits in half the budget computes it once, each pair once (mirrored), and
+    yields its blocks of rows."""
     n, dtype = len(comp.a), np.dtype(dtype or comp.dtype)
-    bands = matrix_row_blocks(comp)
-    if not bands:
-        return
-    symmetric = comp.same and comp.metric.symmetric
-    if symmetric and read_back is not None and _band_edges_are_tile_edges(bands):
-        yield from _mirrored_bands(comp, bands[0][1], dtype, read_back)
-        return
-    if symmetric and n * n * comp.dtype.itemsize <= comp.memory // 2:
+    bands = bands or matrix_row_blocks(comp)
+    if comp.same and comp.metric.symmetric and n * n * comp.dtype.itemsize <= comp.memory // 2:
         whole = fill_matrix(comp)
         for i0, i1 in bands:
             yield i0, fitting(whole[i0:i1], dtype).astype(dtype, copy=False)
         return
-    band = np.empty((bands[0][1], len(comp.b)), dtype) if read_back is not None else None
     for i0, i1 in bands:
-        if band is not None:
-            yield i0, fill_matrix(comp, band[: i1 - i0], row_range=(i0, i1))
+        if into is not None:
+            yield i0, fill_matrix(comp, into(i0, i1), row_range=(i0, i1))
         else:
             yield i0, fitting(fill_matrix(comp, row_range=(i0, i1)), dtype).astype(dtype, copy=False)
-
-
-def _band_edges_are_tile_edges(bands: list[tuple[int, int]]) -> bool:
-    """Whether bands of rows, as columns, start where product tiles do (mirrored bands then score
-    every pair as the two-set matrix does, to the last bit)."""
-    from ..metrics import kernels
-
-    return len(bands) == 1 or (bands[0][1] - bands[0][0]) % kernels.PRODUCT_TILE[1] == 0
-
-
-def _mirrored_bands(comp: Comparison, height: int, dtype: np.dtype, read_back) -> Iterator[tuple[int, np.ndarray]]:
-    """iter_matrix_rows of a symmetric self-comparison, each pair computed once: a band of rows
-    takes its blocks left of the diagonal from the bands above it (read back and transposed), and
-    computes the rest in blocks of whole tiles; its diagonal block's lower triangle mirrors the upper."""
-    n = len(comp.a)
-    # the rest of a band's rows in one product where the kernel's copies of them fit (as the two-set
-    # matrix's whole rows), into a scratch band: a kernel writes a contiguous block in place
-    width = (comp.matrix_block_sizes() if comp.metric.writes_into else comp.block_sizes())[1]
-    band = np.empty((min(height, n), n), dtype)
-    scratch = comp.score_buffer(min(height, n), width)
-    for i0 in range(0, n, height):
-        i1 = min(n, i0 + height)
-        rows = band[: i1 - i0]
-        for j0 in range(0, i0, height):
-            _transpose_into(rows[:, j0 : j0 + height], read_back(j0, min(n, j0 + height), i0, i1))
-        for j0 in range(i0, n, width):
-            j1 = min(n, j0 + width)
-            rows[:, j0:j1] = fitting(comp.block(i0, i1, j0, j1, out=scratch(i1 - i0, j1 - j0)), dtype)
-        diagonal = rows[:, i0:i1]
-        _transpose_into(diagonal, diagonal, below_only=True)
-        comp.report((i1 - i0) * i0)
-        yield i0, rows
-
-
-def _transpose_into(dest: np.ndarray, source: np.ndarray, below_only: bool = False) -> None:
-    """dest[...] = source.T square by square (each square and its transpose stay in cache: 4.7x
-    faster than one transposed copy of a 2048 x 2048 block), on the worker threads; with
-    `below_only`, for a square dest that is source, only the entries below its diagonal."""
-    from ..metrics import kernels
-
-    step = _MIRROR_SQUARE
-    starts = range(0, dest.shape[0], step)
-
-    def band(b: int) -> None:
-        p0 = starts[b]
-        p1 = min(dest.shape[0], p0 + step)
-        for q0 in range(0, p1 if below_only else dest.shape[1], step):
-            q1 = min(dest.shape[1], q0 + step)
-            if below_only and q0 == p0:  # a square on the diagonal
-                square = dest[p0:p1, q0:q1]
-                below = np.tril_indices(p1 - p0, -1)
-                square[below] = square.T[below]
-            else:
-                dest[p0:p1, q0:q1] = source[q0:q1, p0:p1].T
-
-    kernels.start_each(band, len(starts), threaded=dest.size >= 2**20)()
 
 
 def upper_triangle(i0: int, block: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
