@@ -163,6 +163,30 @@ def test_extremes_are_numpys_row_and_column_bests_and_group_bounds_never_pass_th
             assert np.all(sign * group_kth <= sign * true_kth)
 
 
+@settings(max_examples=30, deadline=None)
+@given(seed=st.integers(0, 2**16), height=st.integers(1, 200), width=st.integers(1, 600), higher=st.booleans(),
+       columns=st.booleans(), band=st.sampled_from([64, 4096, 2**20]))
+def test_band_hits_are_every_pair_reaching_its_row_or_column_bound(seed, height, width, higher, columns, band):
+    """Banded hits (rows and columns whose bests reach their bounds, looked at value by value) are
+    exactly the pairs whose value reaches the bound, found by brute force, with their values."""
+    rng = np.random.default_rng(seed)
+    product = rng.normal(size=(height, width)).astype(np.float32)
+    sign = 1.0 if higher else -1.0
+    # bounds from a random quantile of each row (column): some reach none, some a few, some all
+    row_bound = np.array([np.quantile(row, q) for row, q in zip(product, rng.uniform(0, 1, height))], np.float32)
+    column_bound = np.array([np.quantile(col, q) for col, q in zip(product.T, rng.uniform(0, 1, width))], np.float32)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(selfscreen, "_BAND_BYTES", band)
+        row_hits, column_hits = selfscreen._band_hits(product, sign, row_bound, column_bound if columns else None)
+    reach = np.greater_equal if higher else np.less_equal
+    rows, cols = np.nonzero(reach(product, row_bound[:, None]))
+    assert sorted(zip(row_hits[0].tolist(), row_hits[1].tolist())) == list(zip(rows.tolist(), cols.tolist()))
+    np.testing.assert_array_equal(row_hits[2], sign * product[row_hits[0], row_hits[1]].astype(np.float64))
+    rows, cols = np.nonzero(reach(product, column_bound)) if columns else (rows[:0], cols[:0])
+    assert sorted(zip(column_hits[0].tolist(), column_hits[1].tolist())) == sorted(zip(cols.tolist(), rows.tolist()))
+    np.testing.assert_array_equal(column_hits[2], sign * product[column_hits[1], column_hits[0]].astype(np.float64))
+
+
 def test_self_topk_budget_too_small_for_every_rows_candidates_screens_by_row_blocks(monkeypatch):
     x = np.random.default_rng(4).normal(size=(200, 6)).astype(np.float32)
     called = []

@@ -254,6 +254,18 @@ class _BlockPass:
         diagonal = other == self.index
         kth = self.state.kth[r0:r1]  # read once: the main thread may rebind it meanwhile
         open_rows = np.flatnonzero(np.isneginf(kth))
+        columns = None if diagonal else self.states[other]
+        column_kth = None if diagonal else columns.kth
+        if len(open_rows) == 0 and (diagonal or not np.isneginf(column_kth).any()):  # every bound known
+            row_bound = _bound(kth, self.state.slack[r0:r1], self.state.good_threshold, self.sign, product.dtype)
+            column_bound = None if diagonal else _bound(column_kth, columns.slack, columns.good_threshold, self.sign,
+                                                        product.dtype)
+            (rows, cols, values), column_hits = _band_hits(product, self.sign, row_bound, column_bound)
+            row_hits = (rows + r0, cols + j0, values)
+            if diagonal:
+                return row_hits, None
+            cols, rows, values = column_hits
+            return row_hits, (cols, rows + self.i0 + r0, values)
         grouped = len(open_rows) > 0 and self.state.k * 4 <= _GROUPS and width >= 4 * _GROUPS
         row_best, column_best, groups = _extremes(product, self.sign, not diagonal, grouped)
         row_hits = _row_hits(product, self.state, kth, r0, j0, self.sign, row_best, open_rows, groups)
@@ -272,6 +284,57 @@ def _limits(kth: np.ndarray, slack: np.ndarray, good_threshold) -> tuple[np.ndar
     if good_threshold is not None:
         limit = np.maximum(limit, good_threshold - margin)
     return limit, margin
+
+
+def _bound(kth: np.ndarray, slack: np.ndarray, good_threshold, sign: float, dtype) -> np.ndarray:
+    """Each row's limit as a product value of `dtype`, rounded outwards (no pair that reaches its
+    limit is lost to rounding): a pair may rank when its product value reaches (sign > 0) or is
+    at most (sign < 0) it."""
+    limit, _ = _limits(kth, slack, good_threshold)
+    return np.nextafter((sign * limit).astype(dtype), dtype.type(-sign * np.inf))
+
+
+def _band_hits(product: np.ndarray, sign: float, row_bound: np.ndarray, column_bound: np.ndarray | None):
+    """((rows, cols, good values) of pairs reaching their row's bound, (cols, rows, good values)
+    of pairs reaching their column's bound or empty arrays when `column_bound` is None), found a
+    cache-sized band of rows at a time: each band's row and column bests are compared with the
+    bounds while the band is in cache, and only the rows and columns that reach them are looked
+    at value by value (once bounds are tight, few do)."""
+    reduce = np.fmax if sign > 0 else np.fmin
+    reach = np.greater_equal if sign > 0 else np.less_equal
+    height, width = product.shape
+    step = max(1, _BAND_BYTES // (width * product.itemsize))
+    row_parts, column_parts = [], []
+    with np.errstate(invalid="ignore"):
+        for b0 in range(0, height, step):
+            band, bound = product[b0 : b0 + step], row_bound[b0 : b0 + step]
+            rows = np.flatnonzero(reach(reduce.reduce(band, axis=1), bound))
+            if len(rows):  # (np.nonzero of a 2-d mask is ten times slower than np.flatnonzero)
+                sub = band if 2 * len(rows) > len(band) else band[rows]
+                flat = np.flatnonzero(reach(sub, (bound if sub is band else bound[rows])[:, None]))
+                at = flat // width
+                row_parts.append(((at if sub is band else rows[at]) + b0, flat - at * width, sub.ravel()[flat]))
+            if column_bound is None:
+                continue
+            cols = np.flatnonzero(reach(reduce.reduce(band, axis=0), column_bound))
+            if len(cols):
+                sub = band if 8 * len(cols) > width else band[:, cols]
+                flat = np.flatnonzero(reach(sub, column_bound if sub is band else column_bound[cols]))
+                rows = flat // sub.shape[1]
+                at = flat - rows * sub.shape[1]
+                column_parts.append((at if sub is band else cols[at], rows + b0, sub.ravel()[flat]))
+    return _joined(row_parts, sign), _joined(column_parts, sign)
+
+
+def _joined(parts, sign: float):
+    """(index, index, good values) of hits found by parts."""
+    if not parts:
+        return np.empty(0, np.intp), np.empty(0, np.intp), np.empty(0)
+    if len(parts) == 1:
+        first, second, values = parts[0]
+    else:
+        first, second, values = (np.concatenate(column) for column in zip(*parts))
+    return first, second, sign * values.astype(np.float64)
 
 
 def _extremes(product: np.ndarray, sign: float, columns: bool, grouped: bool):
