@@ -128,20 +128,38 @@ def self_screened_topk(comp: Comparison, k: int, threshold: float | None,
                        block_rows: int | None) -> Iterator[Ranking]:
     """iter_topk of a set against itself through the metric's Screen (see the module's docstring)."""
     bounds, states, sign, chunk_rows, small, blas, operands = _plan(comp, k, threshold, block_rows)
+    tiles = _Pipeline(states)
+
+    def block_pass(index: int) -> _BlockPass:
+        return _BlockPass(comp, bounds, states, index, sign, chunk_rows, small, operands)
+
+    def finished() -> Iterator[Ranking]:
+        # blocks whose every tile is taken: done, their memory goes, and their operands (no later pass needs them)
+        while closing and not tiles.touches(closing[0]):
+            index = closing.pop(0)
+            states[index].settle(force=True)
+            kept = states[index].kept
+            states[index] = None
+            operands.drop(index)
+            yield _exact_ranking(comp, kept, bounds[index][0], k, threshold)
+
+    closing: list[int] = []  # blocks whose every tile is started, in order
     with blas:
         # each block against itself first: every row then has k candidates (and a bound) before the
         # tiles above the diagonal are screened for their columns; then against its next few
         # neighbours, so every row's bound comes from several blocks before the long passes
         for distance in range(_WARM_DISTANCES):
             for index in range(len(bounds) - distance):
-                _BlockPass(comp, bounds, states, index, sign, chunk_rows, small, operands).run([index + distance])
+                tiles.screen(block_pass(index), index + distance)
         for index in range(len(bounds)):
-            later = range(index + _WARM_DISTANCES, len(bounds))
-            _BlockPass(comp, bounds, states, index, sign, chunk_rows, small, operands).run(later)
-            kept = states[index].kept
-            states[index] = None  # done: its memory goes, and its operands (no later pass needs them)
-            operands.drop(index)
-            yield _exact_ranking(comp, kept, bounds[index][0], k, threshold)
+            current = block_pass(index)
+            for other in range(index + _WARM_DISTANCES, len(bounds)):
+                tiles.screen(current, other)
+                yield from finished()  # the block before, once its last tile is taken (this one runs meanwhile)
+            closing.append(index)
+            yield from finished()
+        tiles.drain()
+        yield from finished()
 
 
 def block_pair_topk(comp: Comparison, split: int, k: int, threshold: float | None,
@@ -155,12 +173,15 @@ def block_pair_topk(comp: Comparison, split: int, k: int, threshold: float | Non
     bounds, states, sign, chunk_rows, small, blas, operands = _plan(comp, k, threshold, block_rows, split)
     first = [i for i, (b0, _) in enumerate(bounds) if b0 < split]
     second = [i for i, (b0, _) in enumerate(bounds) if b0 >= split]
+    tiles = _Pipeline(states)
     with blas:
-        for index in second:
-            _BlockPass(comp, bounds, states, index, sign, chunk_rows, small, operands).run([index])
-        for index in first:
-            _BlockPass(comp, bounds, states, index, sign, chunk_rows, small, operands).run(second)
-        for index in second:
+        for group, others in ((second, None), (first, second)):
+            for index in group:
+                current = _BlockPass(comp, bounds, states, index, sign, chunk_rows, small, operands)
+                for other in others or [index]:
+                    tiles.screen(current, other)
+        tiles.drain()
+        for index in first + second:
             states[index].settle(force=True)
     parts = []
     for group in (first, second):
@@ -173,8 +194,35 @@ def block_pair_topk(comp: Comparison, split: int, k: int, threshold: float | Non
     return parts[0], parts[1]
 
 
+class _Pipeline:
+    """Tiles screened in the order given, the threads kept busy: each tile's row parts are started
+    before the tile before it is taken (its candidates merged, in this thread), unless the two
+    share a block whose rows are short of k candidates (the first's bounds then help the second)."""
+
+    def __init__(self, states):
+        self.states, self.in_flight = states, None
+
+    def touches(self, index: int) -> bool:
+        return self.in_flight is not None and index in (self.in_flight[0].index, self.in_flight[2])
+
+    def screen(self, current: "_BlockPass", other: int) -> None:
+        if self.in_flight is not None and (self.touches(current.index) or self.touches(other)) and (
+                self.states[current.index].short_of_k() or self.states[other].short_of_k()):
+            self.drain()
+        started = (current, current.start(other), other)
+        self.drain()
+        self.in_flight = started
+
+    def drain(self) -> None:
+        if self.in_flight is not None:
+            current, screening, other = self.in_flight
+            self.in_flight = None
+            current.take(screening, other)
+
+
 class _BlockPass:
-    """The tiles of row block `index` against itself and every later block (see the module)."""
+    """The tiles of row block `index` against itself and later blocks (see the module), started and
+    taken by a _Pipeline."""
 
     def __init__(self, comp: Comparison, bounds, states, index: int, sign: float, chunk_rows: int, small: bool,
                  operands: _Operands):
@@ -197,32 +245,17 @@ class _BlockPass:
         left, right = self.made(other)
         return right, self.screen.slack(left, self.right_own)
 
-    def run(self, others) -> None:
-        """Screens the tiles of this block against each block of `others` (this one or later ones)."""
+    def start(self, other: int):
+        """Starts screening the tile of this block against block `other` (this one or a later one)
+        in the threads, each row part's bounds widened first by the tile's slack; returns the waiter."""
         from ..metrics import kernels
 
-        state, others = self.state, list(others)
-        if not others:
-            return
-        in_flight, upcoming = None, self.operands(others[0])
-        for at, other in enumerate(others):
-            right, column_slack = upcoming
-            np.maximum(state.slack, self.screen.slack(self.left, right), out=state.slack)
-            if column_slack is not None:
-                np.maximum(self.states[other].slack, column_slack, out=self.states[other].slack)
-            screening = kernels.start_each(partial(self.screen_tile, other, right), len(self.row_parts),
-                                           threaded=not self.small)
-            if in_flight:
-                self.take(*in_flight)
-            in_flight = (screening, other)
-            if state.short_of_k() or self.states[other].short_of_k():
-                self.take(*in_flight)
-                in_flight = None
-            if at + 1 < len(others):
-                upcoming = self.operands(others[at + 1])
-        if in_flight:
-            self.take(*in_flight)
-        state.settle(force=True)
+        right, column_slack = self.operands(other)
+        np.maximum(self.state.slack, self.screen.slack(self.left, right), out=self.state.slack)
+        if column_slack is not None:
+            np.maximum(self.states[other].slack, column_slack, out=self.states[other].slack)
+        return kernels.start_each(partial(self.screen_tile, other, right), len(self.row_parts),
+                                  threaded=not self.small)
 
     def take(self, waiter, other: int) -> None:
         """A tile's candidates, for this block's rows and (transposed) for the other block's."""
