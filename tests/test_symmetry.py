@@ -14,7 +14,7 @@ from scipy.spatial.distance import cdist
 
 import siamcli
 from siamcli import engine
-from siamcli.engine import blocks, selfscreen
+from siamcli.engine import blocks, ranking, selfscreen
 from test_cli import invoke
 
 #: scipy's name for each metric tested, and whether a larger score is closer.
@@ -185,6 +185,21 @@ def test_band_hits_are_every_pair_reaching_its_row_or_column_bound(seed, height,
     rows, cols = np.nonzero(reach(product, column_bound)) if columns else (rows[:0], cols[:0])
     assert sorted(zip(column_hits[0].tolist(), column_hits[1].tolist())) == sorted(zip(cols.tolist(), rows.tolist()))
     np.testing.assert_array_equal(column_hits[2], sign * product[column_hits[1], column_hits[0]].astype(np.float64))
+
+
+@settings(max_examples=40, deadline=None)
+@given(seed=st.integers(0, 2**16), rows_n=st.integers(1, 60), count=st.integers(0, 400), k=st.integers(1, 8),
+       levels=st.sampled_from([3, 1000]), crowded=st.booleans())
+def test_kth_best_is_each_rows_kth_largest_value_by_sorting(seed, rows_n, count, k, levels, crowded):
+    """Each row's k-th largest candidate value (ties counted, -inf below k), from the table of rows
+    or, when one row holds most candidates, by sorting: as numpy's sort of each row finds it."""
+    rng = np.random.default_rng(seed)
+    rows = np.minimum(rng.geometric(0.5, count) - 1, rows_n - 1) if crowded else rng.integers(0, rows_n, count)
+    good = rng.integers(0, levels, count).astype(np.float64) / levels - 0.5
+    got = ranking._kth_best(rows, good, rows_n, k)
+    for row in range(rows_n):
+        values = np.sort(good[rows == row])[::-1]
+        assert got[row] == (values[k - 1] if len(values) >= k else -np.inf)
 
 
 def test_self_topk_budget_too_small_for_every_rows_candidates_screens_by_row_blocks(monkeypatch):

@@ -77,6 +77,7 @@ class _Operands:
 
     def __init__(self, comp: Comparison, bounds, room: int):
         self.comp, self.bounds, self.kept = comp, bounds, {}
+        self.buffers = threading.local()  # each thread's product buffer, shared by every pass
         self.screen = screen = comp.metric.screen.for_params(comp.params)
         sides = 1 if screen.right is screen.left else 2
         largest = max(b1 - b0 for b0, b1 in bounds)
@@ -130,8 +131,8 @@ def self_screened_topk(comp: Comparison, k: int, threshold: float | None,
     bounds, states, sign, chunk_rows, small, blas, operands = _plan(comp, k, threshold, block_rows)
     tiles = _Pipeline(states)
 
-    def block_pass(index: int) -> _BlockPass:
-        return _BlockPass(comp, bounds, states, index, sign, chunk_rows, small, operands)
+    def block_pass(index: int, settle: bool = True) -> _BlockPass:
+        return _BlockPass(comp, bounds, states, index, sign, chunk_rows, small, operands, settle)
 
     def finished() -> Iterator[Ranking]:
         # blocks whose every tile is taken: done, their memory goes, and their operands (no later pass needs them)
@@ -148,9 +149,11 @@ def self_screened_topk(comp: Comparison, k: int, threshold: float | None,
         # each block against itself first: every row then has k candidates (and a bound) before the
         # tiles above the diagonal are screened for their columns; then against its next few
         # neighbours, so every row's bound comes from several blocks before the long passes
+        # (a block's rows have bounds from its own tile: narrowing their candidates again before each
+        # neighbour costs more than it saves)
         for distance in range(_WARM_DISTANCES):
             for index in range(len(bounds) - distance):
-                tiles.screen(block_pass(index), index + distance)
+                tiles.screen(block_pass(index, settle=distance == 0), index + distance)
         for index in range(len(bounds)):
             current = block_pass(index)
             for other in range(index + _WARM_DISTANCES, len(bounds)):
@@ -225,17 +228,18 @@ class _BlockPass:
     taken by a _Pipeline."""
 
     def __init__(self, comp: Comparison, bounds, states, index: int, sign: float, chunk_rows: int, small: bool,
-                 operands: _Operands):
+                 operands: _Operands, settle: bool = True):
         self.comp, self.bounds, self.states, self.index, self.sign = comp, bounds, states, index, sign
         self.screen = comp.metric.screen.for_params(comp.params)
         self.small, self.made = small, operands
         self.i0, i1 = bounds[index]
         self.left, self.right_own = operands(index)
         self.row_parts = [(r0, min(i1 - self.i0, r0 + chunk_rows)) for r0 in range(0, i1 - self.i0, chunk_rows)]
-        self.own = threading.local()  # each thread's product buffer
+        self.own = operands.buffers
         self.buffer_size = chunk_rows * max(b1 - b0 for b0, b1 in bounds)
         self.state = states[index]
-        self.state.settle(force=True)  # the candidates earlier blocks gave: bounds tight from the start
+        if settle:
+            self.state.settle(force=True)  # the candidates earlier blocks gave: bounds tight from the start
 
     def operands(self, other: int):
         """(right operand of block `other`, its left operand's slack against this block's right) or
