@@ -138,6 +138,30 @@ def test_self_topk_wide_tiles_bound_first_rows_by_column_groups(metric, ties, mo
     np.testing.assert_array_equal(got.score.view(np.int64), score.view(np.int64))
 
 
+@pytest.mark.parametrize("metric", ["cosine", "euclidean"])
+@pytest.mark.parametrize("ties", [False, True])
+def test_self_topk_diagonal_parts_meet_only_later_columns_and_rank_as_brute_force(metric, ties, monkeypatch):
+    """A small budget cuts each block into many row parts; on the diagonal each part meets only the
+    columns from its own first row on (the earlier ones came as columns of earlier parts): the same
+    answers as brute force and, bit for bit, as the two-set path."""
+    rng = np.random.default_rng(5)
+    x = tied_rows(rng, 2000, 8) if ties else rng.normal(size=(2000, 8)).astype(np.float32)
+    plans, widths = [], []
+    plan, screen_tile = selfscreen._plan, selfscreen._BlockPass.screen_tile
+    monkeypatch.setattr(selfscreen, "_plan", lambda *a, **o: plans.append(plan(*a, **o)) or plans[-1])
+    monkeypatch.setattr(selfscreen._BlockPass, "screen_tile",
+                        lambda self, other, right, t: widths.append((self.index == other, self.row_parts[t][0]))
+                        or screen_tile(self, other, right, t))
+    comp = engine.prepare(x, metric=metric, memory=2**23)
+    got = siamcli.Ranking.concat(list(engine.iter_topk(comp, 5, None, 1000)), comp.metric, comp.a, comp.b, "row")
+    assert plans[0][3] < 1000 and any(on and r0 > 0 for on, r0 in widths)  # several parts per diagonal block
+    check_topk_against_brute_force(got, x, metric, 5)
+    a, b, score = without_self_pairs(siamcli.compare(x, x.copy(), metric=metric, top_k=6), 5)
+    np.testing.assert_array_equal(got.a_index, a)
+    np.testing.assert_array_equal(got.b_index, b)
+    np.testing.assert_array_equal(got.score.view(np.int64), score.view(np.int64))
+
+
 @settings(max_examples=30, deadline=None)
 @given(seed=st.integers(0, 2**16), height=st.integers(1, 300), width=st.integers(1, 700), higher=st.booleans(),
        k=st.integers(1, 16), band=st.sampled_from([64, 4096, 2**20]))

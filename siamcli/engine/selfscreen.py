@@ -276,42 +276,42 @@ class _BlockPass:
 
     def screen_tile(self, other: int, right: np.ndarray, t: int):
         """(row hits, column hits) of row part t of this block against block `other` (a worker
-        thread): (local rows, global cols, good values) for this block's rows, and for the other
-        block's rows (None on the diagonal)."""
+        thread): (local rows, global cols, good values) for this block's rows, and (the other
+        block's local rows, global cols, good values) for the rows its columns stand for. On the
+        diagonal a part meets only the columns from its own first row on: its pairs with the later
+        parts' rows are screened both ways, those with earlier parts' rows were theirs."""
         r0, r1 = self.row_parts[t]
+        diagonal = other == self.index
+        c0 = r0 if diagonal else 0  # the block's row that product column 0 stands for
         if getattr(self.own, "buffer", None) is None:
             self.own.buffer = np.empty(self.buffer_size, dtype=self.left.dtype)
-        width = right.shape[0]
+        width = right.shape[0] - c0
         product = self.own.buffer[: (r1 - r0) * width].reshape(r1 - r0, width)
-        np.matmul(self.left[r0:r1], right.T, out=product)
-        j0 = self.bounds[other][0]
-        if other == self.index:  # self-pairs never rank: their product value becomes the worst
-            g = np.arange(r0, r1)
-            product[g - r0, g] = -self.sign * np.inf
-        diagonal = other == self.index
+        np.matmul(self.left[r0:r1], right[c0:].T, out=product)
+        if diagonal:  # self-pairs never rank: their product value becomes the worst
+            g = np.arange(r1 - r0)
+            product[g, g] = -self.sign * np.inf
+        j0 = self.bounds[other][0] + c0
+        columns, first = self.states[other], (r1 - r0 if diagonal else 0)  # columns screened from `first` on
         kth = self.state.kth[r0:r1]  # read once: the main thread may rebind it meanwhile
+        column_kth, column_slack = columns.kth[c0 + first :], columns.slack[c0 + first :]
         open_rows = np.flatnonzero(np.isneginf(kth))
-        columns = None if diagonal else self.states[other]
-        column_kth = None if diagonal else columns.kth
-        if len(open_rows) == 0 and (diagonal or not np.isneginf(column_kth).any()):  # every bound known
+        if not diagonal and len(open_rows) == 0 and not np.isneginf(column_kth).any():  # every bound known
             row_bound = _bound(kth, self.state.slack[r0:r1], self.state.good_threshold, self.sign, product.dtype)
-            column_bound = None if diagonal else _bound(column_kth, columns.slack, columns.good_threshold, self.sign,
-                                                        product.dtype)
+            column_bound = _bound(column_kth, column_slack, columns.good_threshold, self.sign, product.dtype)
             (rows, cols, values), column_hits = _band_hits(product, self.sign, row_bound, column_bound)
-            row_hits = (rows + r0, cols + j0, values)
-            if diagonal:
-                return row_hits, None
-            cols, rows, values = column_hits
-            return row_hits, (cols, rows + self.i0 + r0, values)
-        grouped = len(open_rows) > 0 and self.state.k * 4 <= _GROUPS and width >= 4 * _GROUPS
-        row_best, column_best, groups = _extremes(product, self.sign, not diagonal, grouped)
-        row_hits = _row_hits(product, self.state, kth, r0, j0, self.sign, row_best, open_rows, groups)
-        rows, cols, values = row_hits
-        row_hits = (rows + r0, cols, values)
-        if diagonal:
-            return row_hits, None
-        cols_local, rows_in_part, values = _column_hits(product, self.states[other], self.sign, column_best)
-        return row_hits, (cols_local, rows_in_part + self.i0 + r0, values)
+            cols = cols + j0
+        else:
+            grouped = len(open_rows) > 0 and self.state.k * 4 <= _GROUPS and width >= 4 * _GROUPS
+            row_best, column_best, groups = _extremes(product, self.sign, first < width, grouped)
+            rows, cols, values = _row_hits(product, self.state, kth, r0, j0, self.sign, row_best, open_rows, groups)
+            if first == width:
+                return (rows + r0, cols, values), None
+            column_hits = _column_hits(product[:, first:], columns.k, column_kth, column_slack,
+                                       columns.good_threshold, self.sign, column_best[first:])
+            column_hits = (column_hits[0] + first, *column_hits[1:])
+        cols_local, rows_in_part, column_values = column_hits
+        return (rows + r0, cols, values), (cols_local + c0, rows_in_part + self.i0 + r0, column_values)
 
 
 def _limits(kth: np.ndarray, slack: np.ndarray, good_threshold) -> tuple[np.ndarray, np.ndarray]:
@@ -422,27 +422,23 @@ def _row_hits(product: np.ndarray, state: _Candidates, kth: np.ndarray, r0: int,
     return hits // width, hits % width + j0, sign * product.ravel()[hits].astype(np.float64)
 
 
-def _column_hits(product: np.ndarray, state: _Candidates, sign: float, best: np.ndarray):
+def _column_hits(product: np.ndarray, k: int, kth: np.ndarray, slack: np.ndarray, good_threshold, sign: float,
+                 best: np.ndarray):
     """(cols of the product, rows of the product, good values) of its pairs that may rank for the
-    rows its columns stand for (the transposed view; `best`: each column's best value), found
-    column by column."""
-    k = state.k
-    kth = state.kth  # read once: the main thread may rebind it meanwhile
-    limit, margin = _limits(kth, state.slack, state.good_threshold)
+    rows its columns stand for (the transposed view; their `kth` and `slack`; `best`: each
+    column's best value), found column by column."""
+    limit, margin = _limits(kth, slack, good_threshold)
     open_cols = np.flatnonzero(np.isneginf(kth))
-    if len(open_cols) and k < product.shape[0]:  # fewer than k so far: this tile's k-th best
-        dtype = product.dtype
-        if state.good_threshold is not None:  # only columns with many pairs past the threshold need it
+    dtype = product.dtype
+    if len(open_cols) and k < product.shape[0]:  # fewer than k so far: a bound on this tile's k-th best
+        if good_threshold is not None:  # only columns with many pairs past the threshold need it
             bound = np.nextafter((sign * limit[open_cols]).astype(dtype), dtype.type(-sign * np.inf))
+            reach = np.greater_equal if sign > 0 else np.less_equal
             with np.errstate(invalid="ignore"):
-                many = np.count_nonzero(sign * product[:, open_cols] >= sign * bound, axis=0) > 4 * k + 16
+                many = np.count_nonzero(reach(product[:, open_cols], bound), axis=0) > 4 * k + 16
             open_cols = open_cols[many]
         if len(open_cols):
-            col = product.shape[0] - k if sign > 0 else k - 1
-            part = np.ascontiguousarray(product[:, open_cols].T)  # rare: a row short of k after its own block
-            tile_kth = sign * np.partition(part, col, axis=1)[:, col]
-            limit[open_cols] = np.maximum(limit[open_cols], tile_kth - margin[open_cols])
-    dtype = product.dtype
+            limit[open_cols] = np.maximum(limit[open_cols], _column_kth(product, open_cols, k, sign) - margin[open_cols])
     bound = np.nextafter((sign * limit).astype(dtype), dtype.type(-np.inf if sign > 0 else np.inf))
     with np.errstate(invalid="ignore"):
         cols = np.flatnonzero(best >= bound if sign > 0 else best <= bound)
@@ -455,3 +451,23 @@ def _column_hits(product: np.ndarray, state: _Candidates, sign: float, best: np.
         sub = product[:, cols]
         rows, at = np.nonzero(sub >= bound[cols] if sign > 0 else sub <= bound[cols])
     return cols[at], rows, sign * sub[rows, at].astype(np.float64)
+
+
+def _column_kth(product: np.ndarray, cols: np.ndarray, k: int, sign: float) -> np.ndarray:
+    """A good value no better than the k-th best of each column `cols` of the product: the k-th
+    best of its _GROUPS strided row groups' bests when it has rows enough (one pass, no partition
+    of the columns), else the k-th best itself."""
+    height, width = product.shape
+    if k * 4 <= _GROUPS and height >= 4 * _GROUPS:
+        reduce = np.fmax if sign > 0 else np.fmin
+        span = height // _GROUPS * _GROUPS
+        with np.errstate(invalid="ignore"):
+            groups = reduce.reduce(product[:span].reshape(-1, _GROUPS, width), axis=0)[:, cols]
+        col = _GROUPS - k if sign > 0 else k - 1
+        tile_kth = sign * np.partition(groups, col, axis=0)[col].astype(np.float64)
+    else:
+        col = height - k if sign > 0 else k - 1
+        part = np.ascontiguousarray(product[:, cols].T)
+        tile_kth = sign * np.partition(part, col, axis=1)[:, col].astype(np.float64)
+    tile_kth[np.isnan(tile_kth)] = -np.inf
+    return tile_kth
