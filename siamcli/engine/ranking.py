@@ -340,6 +340,8 @@ def _exact_ranking(comp: Comparison, kept, i0: int, k: int, threshold) -> Rankin
     if comp.same:  # a row whose every column was a candidate brought its self-pair along
         keep = rows + i0 != cols
         rows, cols = rows[keep], cols[keep]
+    by_row = np.argsort(rows, kind="stable")  # gathered in row order: a tenth faster than in no order
+    rows, cols = rows[by_row], cols[by_row]
     scores = np.empty(len(rows))
     # the gathered rows of both sides and the kernel's copies of them stay within a sixteenth of the budget
     step = max(1, min(EXACT_ROWS_PER_CHUNK, comp.memory // (16 * 4 * comp.a.dim * comp.dtype.itemsize)))

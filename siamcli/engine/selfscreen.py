@@ -31,6 +31,10 @@ _MIN_BLOCK_ROWS = 2048
 _WARM_DISTANCES = 3
 #: Row maxima, column maxima and group maxima of a product are taken a band of rows this large at a time.
 _BAND_BYTES = 2**20
+#: Candidates are narrowed (each row's k-th best updated) once this many a row (or half of k) are
+#: pending: tighter bounds sooner. 100k x 384 cosine top-5, against 8 a row: the band screens take
+#: 4.2 against 4.8 s CPU, the narrowing 0.60 against 0.54 s.
+_SETTLE_PER_ROW = 2
 #: The rows' first tile bounds their k-th best by the k-th best of this many groups' bests (no partition).
 _GROUPS = 64
 
@@ -64,7 +68,8 @@ class _Candidates:
 
     def settle(self, force: bool = False) -> None:
         """Narrows the candidates to the close ones when they pile up (or some row is short of k)."""
-        if self.pending and (force or self.pending_count > self.rows_n * max(self.k, 8) or self.short_of_k()):
+        if self.pending and (force or self.pending_count > self.rows_n * max(_SETTLE_PER_ROW, self.k // 2)
+                             or self.short_of_k()):
             self.kept, self.kth = _keep_close(self.kept, self.pending, self.rows_n, self.k, self.slack,
                                               self.good_threshold)
             self.pending, self.pending_count = [], 0
