@@ -2,9 +2,11 @@
 
 The rows are cut into blocks; only product tiles on and above the diagonal are computed. A tile
 of row block I against block J > I is screened twice while it is in cache: for its rows (the
-pairs of I's rows) and, transposed, for its columns (the same values are the pairs of J's rows).
-Block I is finished once its tiles are done: the tiles of earlier blocks already gave its rows
-their candidates from the columns before it (and tight bounds from the start). The kept
+pairs of I's rows) and, transposed, for its columns (the same values are the pairs of J's rows);
+on the diagonal, each row part meets only the columns from its own first row on. The tiles run
+as one pipeline (the next started before the last is taken). Block I is finished once its tiles
+are done: the tiles of earlier blocks already gave its rows their candidates from the columns
+before it (and tight bounds from the start). The kept
 candidates are scored exactly by the paired kernel in the row's own orientation, as in
 ranking._screened_topk, so the rankings are the same to the last bit.
 """
