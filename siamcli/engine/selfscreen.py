@@ -6,9 +6,9 @@ pairs of I's rows) and, transposed, for its columns (the same values are the pai
 on the diagonal, each row part meets only the columns from its own first row on. The tiles run
 as one pipeline (the next started before the last is taken). Block I is finished once its tiles
 are done: the tiles of earlier blocks already gave its rows their candidates from the columns
-before it (and tight bounds from the start). The kept
-candidates are scored exactly by the paired kernel in the row's own orientation, as in
-ranking._screened_topk, so the rankings are the same to the last bit.
+before it (and tight bounds from the start). The kept candidates are scored exactly by the
+paired kernel in the row's own orientation, as in ranking._screened_topk, so the rankings are
+the same to the last bit.
 """
 
 from __future__ import annotations
