@@ -451,12 +451,13 @@ def _column_hits(product: np.ndarray, k: int, kth: np.ndarray, slack: np.ndarray
         cols = np.flatnonzero(best >= bound if sign > 0 else best <= bound)
         if len(cols) == 0:
             return cols, cols, np.empty(0)
-        if len(cols) > product.shape[1] // 8:  # many columns: one pass over the whole product
-            width = product.shape[1]
-            flat = np.flatnonzero(product >= bound if sign > 0 else product <= bound)
-            return flat % width, flat // width, sign * product.ravel()[flat].astype(np.float64)
-        sub = product[:, cols]
-        rows, at = np.nonzero(sub >= bound[cols] if sign > 0 else sub <= bound[cols])
+        if len(cols) > product.shape[1] // 8:  # many columns: one pass over the whole product (a view, maybe)
+            sub, cols = product, np.arange(product.shape[1])
+            flat = np.flatnonzero(sub >= bound if sign > 0 else sub <= bound)
+        else:
+            sub = product[:, cols]
+            flat = np.flatnonzero(sub >= bound[cols] if sign > 0 else sub <= bound[cols])
+    rows, at = np.divmod(flat, sub.shape[1])
     return cols[at], rows, sign * sub[rows, at].astype(np.float64)
 
 
