@@ -226,6 +226,23 @@ def test_kth_best_is_each_rows_kth_largest_value_by_sorting(seed, rows_n, count,
         assert got[row] == (values[k - 1] if len(values) >= k else -np.inf)
 
 
+@pytest.mark.parametrize("metric", ["cosine", "euclidean"])
+def test_self_topk_stays_within_the_memory_budget(metric):
+    """--memory bounds a self ranking's working memory: its candidates, the blocks' operands kept
+    and those alive while one pass follows another, the product chunks."""
+    from test_engine_options import _working_memory
+
+    budget = 24 * 2**20
+    x = np.random.default_rng(3).normal(size=(6000, 384)).astype(np.float32)
+    comp = engine.prepare(x, metric=metric, memory=budget)
+    assert selfscreen.self_screen_fits(comp, 5)
+    parts = []
+    used = _working_memory(lambda: parts.append(list(engine.rankings(comp, top_k=5))) or parts[-1])
+    assert used <= budget, f"{used / 2**20:.1f} MiB for a budget of {budget / 2**20:.0f} MiB"
+    got = siamcli.Ranking.concat(parts[0], comp.metric, comp.a, comp.b, "row")
+    np.testing.assert_array_equal(np.bincount(got.a_index, minlength=len(x)), 5)
+
+
 def test_self_topk_budget_too_small_for_every_rows_candidates_screens_by_row_blocks(monkeypatch):
     x = np.random.default_rng(4).normal(size=(200, 6)).astype(np.float32)
     called = []

@@ -119,7 +119,11 @@ def _plan(comp: Comparison, k: int, threshold, block_rows: int | None, split: in
         size = max(1, block_rows)
     else:
         widest = max(1, min(_SCREEN_BLOCK_COLS, chunk_bytes // (64 * comp.dtype.itemsize)))
-        size = min(n, widest, max(_MIN_BLOCK_ROWS, -(-n // _MIN_BLOCKS)))
+        # operands alive at once (two passes' own, as the pipeline goes from one to the next, and
+        # the right ones of the two blocks their tiles meet) within a quarter of the budget
+        sides = 1 if screen.right is screen.left else 2
+        alive = max(1, comp.memory // (4 * (2 * sides + 2) * (d + 2) * comp.dtype.itemsize))
+        size = min(n, widest, alive, max(_MIN_BLOCK_ROWS, -(-n // _MIN_BLOCKS)))
     edges = [(0, n)] if split is None else [(0, split), (split, n)]
     bounds = [(b0, min(e1, b0 + size)) for e0, e1 in edges for b0 in range(e0, e1, size)]
     good_threshold = None if threshold is None else sign * float(screen.value(np.float64(threshold)))
