@@ -14,7 +14,7 @@ from scipy.spatial.distance import cdist
 
 import siamcli
 from siamcli import engine
-from siamcli.engine import blocks, selfscreen
+from siamcli.engine import blocks, ranking, selfscreen
 from test_cli import invoke
 
 #: scipy's name for each metric tested, and whether a larger score is closer.
@@ -138,6 +138,30 @@ def test_self_topk_wide_tiles_bound_first_rows_by_column_groups(metric, ties, mo
     np.testing.assert_array_equal(got.score.view(np.int64), score.view(np.int64))
 
 
+@pytest.mark.parametrize("metric", ["cosine", "euclidean"])
+@pytest.mark.parametrize("ties", [False, True])
+def test_self_topk_diagonal_parts_meet_only_later_columns_and_rank_as_brute_force(metric, ties, monkeypatch):
+    """A small budget cuts each block into many row parts; on the diagonal each part meets only the
+    columns from its own first row on (the earlier ones came as columns of earlier parts): the same
+    answers as brute force and, bit for bit, as the two-set path."""
+    rng = np.random.default_rng(5)
+    x = tied_rows(rng, 2000, 8) if ties else rng.normal(size=(2000, 8)).astype(np.float32)
+    plans, widths = [], []
+    plan, screen_tile = selfscreen._plan, selfscreen._BlockPass.screen_tile
+    monkeypatch.setattr(selfscreen, "_plan", lambda *a, **o: plans.append(plan(*a, **o)) or plans[-1])
+    monkeypatch.setattr(selfscreen._BlockPass, "screen_tile",
+                        lambda self, other, right, t: widths.append((self.index == other, self.row_parts[t][0]))
+                        or screen_tile(self, other, right, t))
+    comp = engine.prepare(x, metric=metric, memory=2**23)
+    got = siamcli.Ranking.concat(list(engine.iter_topk(comp, 5, None, 1000)), comp.metric, comp.a, comp.b, "row")
+    assert plans[0][3] < 1000 and any(on and r0 > 0 for on, r0 in widths)  # several parts per diagonal block
+    check_topk_against_brute_force(got, x, metric, 5)
+    a, b, score = without_self_pairs(siamcli.compare(x, x.copy(), metric=metric, top_k=6), 5)
+    np.testing.assert_array_equal(got.a_index, a)
+    np.testing.assert_array_equal(got.b_index, b)
+    np.testing.assert_array_equal(got.score.view(np.int64), score.view(np.int64))
+
+
 @settings(max_examples=30, deadline=None)
 @given(seed=st.integers(0, 2**16), height=st.integers(1, 300), width=st.integers(1, 700), higher=st.booleans(),
        k=st.integers(1, 16), band=st.sampled_from([64, 4096, 2**20]))
@@ -161,6 +185,62 @@ def test_extremes_are_numpys_row_and_column_bests_and_group_bounds_never_pass_th
         true_kth = sign * np.sort(sign * product, axis=1)[:, -k] if k <= width else None
         if true_kth is not None:
             assert np.all(sign * group_kth <= sign * true_kth)
+
+
+@settings(max_examples=30, deadline=None)
+@given(seed=st.integers(0, 2**16), height=st.integers(1, 200), width=st.integers(1, 600), higher=st.booleans(),
+       columns=st.booleans(), band=st.sampled_from([64, 4096, 2**20]))
+def test_band_hits_are_every_pair_reaching_its_row_or_column_bound(seed, height, width, higher, columns, band):
+    """Banded hits (rows and columns whose bests reach their bounds, looked at value by value) are
+    exactly the pairs whose value reaches the bound, found by brute force, with their values."""
+    rng = np.random.default_rng(seed)
+    product = rng.normal(size=(height, width)).astype(np.float32)
+    sign = 1.0 if higher else -1.0
+    # bounds from a random quantile of each row (column): some reach none, some a few, some all
+    row_bound = np.array([np.quantile(row, q) for row, q in zip(product, rng.uniform(0, 1, height))], np.float32)
+    column_bound = np.array([np.quantile(col, q) for col, q in zip(product.T, rng.uniform(0, 1, width))], np.float32)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(selfscreen, "_BAND_BYTES", band)
+        row_hits, column_hits = selfscreen._band_hits(product, sign, row_bound, column_bound if columns else None)
+    reach = np.greater_equal if higher else np.less_equal
+    rows, cols = np.nonzero(reach(product, row_bound[:, None]))
+    assert sorted(zip(row_hits[0].tolist(), row_hits[1].tolist())) == list(zip(rows.tolist(), cols.tolist()))
+    np.testing.assert_array_equal(row_hits[2], sign * product[row_hits[0], row_hits[1]].astype(np.float64))
+    rows, cols = np.nonzero(reach(product, column_bound)) if columns else (rows[:0], cols[:0])
+    assert sorted(zip(column_hits[0].tolist(), column_hits[1].tolist())) == sorted(zip(cols.tolist(), rows.tolist()))
+    np.testing.assert_array_equal(column_hits[2], sign * product[column_hits[1], column_hits[0]].astype(np.float64))
+
+
+@settings(max_examples=40, deadline=None)
+@given(seed=st.integers(0, 2**16), rows_n=st.integers(1, 60), count=st.integers(0, 400), k=st.integers(1, 8),
+       levels=st.sampled_from([3, 1000]), crowded=st.booleans())
+def test_kth_best_is_each_rows_kth_largest_value_by_sorting(seed, rows_n, count, k, levels, crowded):
+    """Each row's k-th largest candidate value (ties counted, -inf below k), from the table of rows
+    or, when one row holds most candidates, by sorting: as numpy's sort of each row finds it."""
+    rng = np.random.default_rng(seed)
+    rows = np.minimum(rng.geometric(0.5, count) - 1, rows_n - 1) if crowded else rng.integers(0, rows_n, count)
+    good = rng.integers(0, levels, count).astype(np.float64) / levels - 0.5
+    got = ranking._kth_best(rows, good, rows_n, k)
+    for row in range(rows_n):
+        values = np.sort(good[rows == row])[::-1]
+        assert got[row] == (values[k - 1] if len(values) >= k else -np.inf)
+
+
+@pytest.mark.parametrize("metric", ["cosine", "euclidean"])
+def test_self_topk_stays_within_the_memory_budget(metric):
+    """--memory bounds a self ranking's working memory: its candidates, the blocks' operands kept
+    and those alive while one pass follows another, the product chunks."""
+    from test_engine_options import _working_memory
+
+    budget = 24 * 2**20
+    x = np.random.default_rng(3).normal(size=(6000, 384)).astype(np.float32)
+    comp = engine.prepare(x, metric=metric, memory=budget)
+    assert selfscreen.self_screen_fits(comp, 5)
+    parts = []
+    used = _working_memory(lambda: parts.append(list(engine.rankings(comp, top_k=5))) or parts[-1])
+    assert used <= budget, f"{used / 2**20:.1f} MiB for a budget of {budget / 2**20:.0f} MiB"
+    got = siamcli.Ranking.concat(parts[0], comp.metric, comp.a, comp.b, "row")
+    np.testing.assert_array_equal(np.bincount(got.a_index, minlength=len(x)), 5)
 
 
 def test_self_topk_budget_too_small_for_every_rows_candidates_screens_by_row_blocks(monkeypatch):
