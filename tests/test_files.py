@@ -18,7 +18,7 @@ import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
 
-from siamcli import files
+from siamcli import files, rowwriter
 from siamcli.errors import InputError, UsageError
 
 SETTINGS = settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
@@ -233,14 +233,14 @@ def test_row_writer_writes_bands_at_their_offsets_whole(tmp_path, monkeypatch, d
     parts) written out of order read back as the array, with O_DIRECT and without it; unaligned
     bands (7 rows of 100 bytes) go through ordinary writes."""
     if not direct:
-        monkeypatch.setattr(files, "_open_direct", lambda path: None)
+        monkeypatch.setattr(rowwriter, "_open_direct", lambda path: None)
     path = tmp_path / "m.npy"
     path.touch()
     values = np.random.default_rng(1).normal(size=(40, 1024)).astype(np.float32)[:, :25 if rows == 7 else 1024]
     width = values.shape[1]
-    start = files.reserve_npy(path, values.shape, values.dtype, align=files.DIRECT_ALIGNMENT)
-    assert start == files.DIRECT_ALIGNMENT
-    with files.RowWriter(path, rows * width * 4) as writer:
+    start = files.reserve_npy(path, values.shape, values.dtype, align=rowwriter.DIRECT_ALIGNMENT)
+    assert start == rowwriter.DIRECT_ALIGNMENT
+    with rowwriter.RowWriter(path, rows * width * 4) as writer:
         if direct:
             assert writer.direct is not None  # this project's disk takes O_DIRECT
         for i0 in sorted(range(0, 40, rows), key=lambda i: (i % 3, i)):
@@ -262,9 +262,9 @@ def test_row_writer_raises_its_threads_error_in_the_caller(tmp_path, monkeypatch
     def full(fd, data, offset):
         raise OSError(errno.ENOSPC, "No space left on device")
 
-    monkeypatch.setattr(files, "write_at", full)
+    monkeypatch.setattr(rowwriter, "write_at", full)
     with pytest.raises(OSError, match="No space left"):
-        with files.RowWriter(path, 4096) as writer:
+        with rowwriter.RowWriter(path, 4096) as writer:
             writer.write(np.zeros(1024, np.float32), 0)
 
 
@@ -278,7 +278,7 @@ def test_write_at_without_positioned_writes(tmp_path, monkeypatch, missing):
     values = np.arange(30, dtype=np.float32)
     fd = os.open(path, os.O_RDWR)
     try:
-        files.write_at(fd, values, 40)
+        rowwriter.write_at(fd, values, 40)
     finally:
         os.close(fd)
     np.testing.assert_array_equal(np.frombuffer(path.read_bytes()[40:160], np.float32), values)

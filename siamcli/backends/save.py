@@ -84,7 +84,8 @@ def write_npy(path: str, comp, backend, dtype: np.dtype) -> None:
     whole rows in row order, each computed into one of the writer's buffers while the other is
     written (files.RowWriter)."""
     from ..engine import matrix_row_blocks
-    from ..files import DIRECT_ALIGNMENT, RowWriter, reserve_npy
+    from ..files import reserve_npy
+    from ..rowwriter import DIRECT_ALIGNMENT, RowWriter
     from ..metrics import kernels
 
     shape = (len(comp.a), len(comp.b))
