@@ -82,11 +82,11 @@ def save_matrix(backend, comp, path: str, dtype=None) -> list[str] | None:
 def write_npy(path: str, comp, backend, dtype: np.dtype) -> None:
     """The matrix as .npy at `path` (an empty temporary): its space reserved first, then bands of
     whole rows in row order, each computed into one of the writer's buffers while the other is
-    written (files.RowWriter)."""
+    written (rowwriter.RowWriter)."""
     from ..engine import matrix_row_blocks
     from ..files import reserve_npy
-    from ..rowwriter import DIRECT_ALIGNMENT, RowWriter
     from ..metrics import kernels
+    from ..rowwriter import DIRECT_ALIGNMENT, RowWriter
 
     shape = (len(comp.a), len(comp.b))
     start = reserve_npy(path, shape, dtype, align=DIRECT_ALIGNMENT)
