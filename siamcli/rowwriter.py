@@ -46,6 +46,7 @@ class RowWriter:
             self.free.put(buffer)
         self.pending: queue.SimpleQueue = queue.SimpleQueue()
         self.error: BaseException | None = None
+        self._lent = None  # (array, buffer) last given by take, until written
         self.plain = os.open(self.path, os.O_WRONLY | os.O_CLOEXEC)
         self.direct = _open_direct(self.path)
         self.thread = threading.Thread(target=self._run, name="siamcli-writer", daemon=True)
@@ -78,7 +79,7 @@ class RowWriter:
 
         if self.error is not None:
             raise self.error
-        lent = getattr(self, "_lent", None)
+        lent = self._lent
         if lent is not None and values is lent[0]:
             self._lent = None
             self.pending.put((lent[1], values.nbytes, offset))

@@ -75,10 +75,10 @@ class Backend:
         """(first row, block of whole rows) of the matrix, in row order, in `dtype` (default the
         comparison's); `into(i0, i1)` may give the memory for rows i0:i1 (a writer's buffer), and
         `bands` the rows of each block (engine.iter_matrix_rows)."""
-        from ..engine.blocks import fitting
+        from ..engine.blocks import converted
 
         values = self.matrix(comp)
-        yield 0, values if dtype is None else fitting(values, np.dtype(dtype)).astype(dtype, copy=False)
+        yield 0, values if dtype is None else converted(values, np.dtype(dtype))
 
     def save_matrix(self, comp, path: str, dtype=None) -> list[str] | None:
         """The matrix saved at `path` (see save.matrix_format), whole or not at all; the shards'

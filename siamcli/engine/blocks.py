@@ -122,6 +122,11 @@ def fitting(scores: np.ndarray, dtype: np.dtype) -> np.ndarray:
     return scores
 
 
+def converted(scores: np.ndarray, dtype: np.dtype) -> np.ndarray:
+    """scores in `dtype` (not copied when they are already), once `fitting` says they fit it."""
+    return fitting(scores, dtype).astype(dtype, copy=False)
+
+
 def matrix_row_blocks(comp: Comparison, most_rows: int | None = None) -> list[tuple[int, int]]:
     """Row ranges of the blocks of whole matrix rows iter_matrix_rows makes (each within the
     memory budget, and of at most `most_rows` rows if given; whole product tiles when it holds one)."""
@@ -142,13 +147,13 @@ def iter_matrix_rows(comp: Comparison, dtype=None, into: Callable[[int, int], np
     if comp.same and comp.metric.symmetric and n * n * comp.dtype.itemsize <= comp.memory // 2:
         whole = fill_matrix(comp)
         for i0, i1 in bands:
-            yield i0, fitting(whole[i0:i1], dtype).astype(dtype, copy=False)
+            yield i0, converted(whole[i0:i1], dtype)
         return
     for i0, i1 in bands:
         if into is not None:
             yield i0, fill_matrix(comp, into(i0, i1), row_range=(i0, i1))
         else:
-            yield i0, fitting(fill_matrix(comp, row_range=(i0, i1)), dtype).astype(dtype, copy=False)
+            yield i0, converted(fill_matrix(comp, row_range=(i0, i1)), dtype)
 
 
 def upper_triangle(i0: int, block: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

@@ -228,8 +228,8 @@ def _sqeuclidean(a, b, params, paired=False, out=None, root=False, exact=None, w
     a common `shift` (a' = a - shift; default: params' fitted one, else the rows' own), so the offset
     the rows share does not cancel in it. float32 rows are multiplied in float64 and the scores
     rounded once into float32 `out` (scikit-learn's choice: a float32 product errs by a few units of
-    the last place, twice scikit-learn's error on its own data sets). Pairs where it still cancels, or is small enough to have
-    lost digits to underflow, are recomputed by `exact(a_rows, b_rows)` from row indices, which gives
+    the last place, about twice scikit-learn's error on its own data sets). Pairs where it still
+    cancels, or is small enough to have lost digits to underflow, are recomputed by `exact(a_rows, b_rows)` from row indices, which gives
     _scaled_sumsq's (s, e) (default: of the differences of a and b themselves). The square root runs
     on each chunk while it is in cache, from a scratch buffer into `out` (kernels.tiled_product's
     scratch). Inputs whose squared norms would overflow or underflow the product are scaled by one
