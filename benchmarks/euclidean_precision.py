@@ -8,7 +8,10 @@ Errors: the max abs error of siamcli before, siamcli after and scikit-learn (euc
 which computes float32 input in float64 chunks; for top-5, NearestNeighbors' brute kneighbors)
 against scipy's cdist on float64 copies, on scikit-learn's breast_cancer, digits, iris, wine and
 N(0,1) + 1000 (1,000 x 384); also the largest error over max(1, |a|, |b|) (squared for
-sqeuclidean), the bound docs/precision.md states.
+sqeuclidean), the bound docs/precision.md states. Beside them, the best a float32 product can do
+("float32 floor"): rows less siamcli's shift, multiplied in float32, norms and |a|^2 + |b|^2 - 2ab
+in float64, near pairs (as siamcli flags them) exact, each score rounded once; and how far float32
+products themselves err, in units of 2**-24 |a||b| (the rows less the shift), on each set.
 Speed: all pairs of 16,000 x 384 float32 against itself (euclidean, sqeuclidean) and of two such
 sets (euclidean); all pairs of 1,000 x 384 float32 with an offset of 1000 (euclidean: before the
 shift, every pair was near and recomputed exactly); top-5 of 2,000 x 64 float32 with an offset of
@@ -91,6 +94,41 @@ def errors(tool: str) -> dict:
     return found
 
 
+def floor_errors() -> dict:
+    """errors()'s {dataset: {metric: [max abs error, max error / scale]}} of the float32 floor (see the
+    module's docstring), and under "product error" the largest |float32 ab - ab| / (2**-24 |a||b|)."""
+    import numpy as np
+    from scipy.spatial.distance import cdist
+
+    from siamcli.metrics import NEAR_TOLERANCE
+    from siamcli.metrics.shift import fit_shift, shifted
+
+    found = {}
+    for name in DATASETS:
+        x = dataset(name)
+        x64 = x.astype(np.float64)
+        norms = np.linalg.norm(x64, axis=1)
+        scale = np.maximum(1.0, np.maximum(norms[:, None], norms[None, :]))
+        centred = shifted(x, fit_shift([x], x.shape[1]))
+        wide = centred.astype(np.float64)
+        sq = np.einsum("ij,ij->i", wide, wide)
+        product = centred @ centred.copy().T  # (a copy: not numpy's syrk path)
+        exact_product = wide @ wide.T
+        lengths = np.sqrt(sq)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            units = np.abs(product - exact_product) / (2.0**-24 * lengths[:, None] * lengths[None, :])
+        squared = sq[:, None] + sq[None, :] - 2.0 * product.astype(np.float64)
+        near = squared <= NEAR_TOLERANCE[np.dtype(np.float32)] * (sq[:, None] + sq[None, :])
+        rows, cols = np.nonzero(near)
+        squared[rows, cols] = np.einsum("ij,ij->i", wide[rows] - wide[cols], wide[rows] - wide[cols])
+        squared = np.maximum(squared, 0.0)
+        found[name] = {"product error": [float(np.nanmax(units)), 0.0]}
+        for metric, power, values in (("euclidean", 1, np.sqrt(squared)), ("sqeuclidean", 2, squared)):
+            err = np.abs(values.astype(np.float32).astype(np.float64) - cdist(x64, x64, metric))
+            found[name][metric] = [float(err.max()), float((err / scale**power).max())]
+    return found
+
+
 def speed(case: str) -> list[float]:
     """[best seconds of CALLS calls, peak MiB of the process] of one case in this interpreter's siamcli."""
     import resource
@@ -158,12 +196,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--before", help="the checkout without the shift")
     parser.add_argument("--after", default=str(HERE.parent))
-    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--rounds", type=int, default=3, help="rounds of the speed cases (0: errors only)")
     parser.add_argument("--worker", nargs="+", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.worker:
         kind, *rest = args.worker
-        print(json.dumps(errors(rest[0]) if kind == "errors" else speed(rest[0])))
+        print(json.dumps(floor_errors() if kind == "floor" else errors(rest[0]) if kind == "errors" else speed(rest[0])))
         return
     if not args.before:
         parser.error("--before is required")
@@ -181,7 +219,19 @@ def main() -> None:
             before, after, theirs = (c[0] for c in cells)
             ratio = after / before if before else float("nan")
             print(f"{name:<14} {metric:<15} {text} {ratio:>12.2f} {after / theirs if theirs else float('nan'):>13.2f}")
+    floor = in_tree(args.after, "floor")
+    print("\nthe float32 floor (rows less the shift multiplied in float32, the rest in float64, near pairs exact):")
+    print(f"{'data':<14} {'metric':<12} {'float32 floor':>24} {'scikit-learn':>24} {'floor/sklearn':>13}"
+          f" {'largest float32 product error':>30}")
+    for name in DATASETS:
+        for metric in ("euclidean", "sqeuclidean"):
+            ours, theirs = floor[name][metric], found["scikit-learn"][name][metric]
+            text = " ".join(f"{e:>11.3g} ({s:>9.2e})" for e, s in (ours, theirs))
+            print(f"{name:<14} {metric:<12} {text} {ours[0] / theirs[0] if theirs[0] else float('nan'):>13.2f}"
+                  f" {floor[name]['product error'][0]:>21.1f} x 2^-24|a||b|")
     print(flush=True)
+    if args.rounds < 1:  # errors only
+        return
     times: dict[tuple[str, str], list[float]] = {}
     peaks: dict[tuple[str, str], float] = {}
     for round_ in range(args.rounds):
