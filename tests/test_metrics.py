@@ -17,7 +17,7 @@ import siamcli
 from siamcli import metrics as metrics_module
 from siamcli.metrics import registry
 from siamcli.errors import InputError, UnknownMetricError, UsageError
-from siamcli.metrics import BUILTIN_METRICS, Params, get_metric
+from siamcli.metrics import BUILTIN_METRICS, Metric, Params, get_metric
 
 
 def _cos_sim(a, b, **kw):
@@ -583,3 +583,34 @@ def test_braycurtis_of_a_vector_and_its_negation_is_an_error_naming_the_pair_nev
            "limit": lambda: siamcli.compare(a, b, metric="braycurtis", limit="all")}[path]
     with pytest.raises(InputError, match="A row 1 and B row 1 is infinite"):
         run()
+
+
+def _kl_matrix(a, b, params):
+    return (a[:, None, :] * np.log(a[:, None, :] / b[None, :, :])).sum(axis=2)
+
+
+def test_a_plugin_metric_that_does_not_say_it_is_symmetric_is_never_mirrored():
+    """Kullback-Leibler divergence: KL(a||b) != KL(b||a). A record that leaves `symmetric` unset
+    (as a plugin written before it existed does) gets every ordered pair computed."""
+    kl = Metric("kl_test", "distance", _kl_matrix, lambda a, b, params: (a * np.log(a / b)).sum(axis=1),
+                lambda u, v, params: sum(x * math.log(x / y) for x, y in zip(u, v)), "KL divergence (test)")
+    assert kl.symmetric is False
+    x = np.random.default_rng(5).dirichlet(np.ones(6), size=30)
+    brute = np.array([[sum(p * math.log(p / q) for p, q in zip(u, v)) for v in x] for u in x])
+    assert not np.allclose(brute, brute.T)
+    np.testing.assert_allclose(siamcli.matrix(x, metric=kl, block_rows=7).values, brute, rtol=1e-12, atol=1e-15)
+    ranked = siamcli.compare(x, metric=kl, top_k=3, block_rows=7)
+    off = brute + np.diag(np.full(len(x), np.inf))
+    np.testing.assert_array_equal(ranked.b_index.reshape(-1, 3), np.argsort(off, axis=1, kind="stable")[:, :3])
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_built_in_metrics_that_are_mirrored_score_both_orders_alike(name):
+    """Every built-in declares itself symmetric, and is: scipy (or the metric's reference) agrees."""
+    metric = get_metric(name)
+    assert metric.symmetric
+    rng = np.random.default_rng(3)
+    a, b = rng.random((5, 4)) + 0.1, rng.random((6, 4)) + 0.1
+    forward = siamcli.matrix(a, b, metric=name).values
+    backward = siamcli.matrix(b, a, metric=name).values
+    np.testing.assert_allclose(forward, backward.T, rtol=1e-12, atol=1e-12)

@@ -34,7 +34,8 @@ def _matrix_and_paired(fn):
 
 def _blas(name, kind, fn, ref, summary, **kw) -> Metric:
     matrix, paired = _matrix_and_paired(fn)
-    return Metric(name, kind, matrix, paired, ref, summary, keeps_float32=True, writes_into=True, **kw)
+    return Metric(name, kind, matrix, paired, ref, summary, keeps_float32=True, writes_into=True, symmetric=True,
+                  **kw)
 
 
 #: What losses suggest in place of a similarity.
@@ -61,37 +62,39 @@ BUILTIN_METRICS: list[Metric] = [
           prepare=prepare_shift),
     Metric("manhattan", "distance", _scipy_matrix("cityblock", compiled="manhattan", guard=_guard(_p_manhattan, "manhattan distance")),
            _paired64(_p_manhattan, "manhattan distance"), _ref_manhattan,
-           "sum of absolute differences", aliases=("cityblock", "l1", "taxicab"), writes_into=True),
+           "sum of absolute differences", aliases=("cityblock", "l1", "taxicab"), writes_into=True, symmetric=True),
     Metric("chebyshev", "distance", _scipy_matrix("chebyshev", compiled="chebyshev", guard=_guard(_p_chebyshev, "chebyshev distance")),
            _paired64(_p_chebyshev, "chebyshev distance"), _ref_chebyshev,
            "largest absolute difference", aliases=("linf", "chessboard"),
-           keeps_float32=True, writes_into=True),  # a max needs no float64 sums: the compiled kernel runs twice as wide
+           # a max needs no float64 sums: the compiled kernel runs twice as wide
+           keeps_float32=True, writes_into=True, symmetric=True),
     Metric("minkowski", "distance", _scipy_matrix("minkowski", uses=("p",), guard=_guard(_p_minkowski, "minkowski distance", _minkowski_underflow)),
            _paired64(_p_minkowski, "minkowski distance"), _ref_minkowski,
            "(sum |a_i - b_i|^p)^(1/p); --p sets p (default 2, as scipy)", aliases=("lp",), params=(P,), default_order_as="euclidean",
-           writes_into=True),
+           writes_into=True, symmetric=True),
     Metric("mahalanobis", "distance", _matrix_and_paired(_mahalanobis)[0], _matrix_and_paired(_mahalanobis)[1],
            _ref_mahalanobis, "sqrt((a-b)' S^-1 (a-b)), S the covariance of the data or of --cov-from",
-           prepare=prepare_mahalanobis, params=(COV_FROM,), writes_into=True),
+           prepare=prepare_mahalanobis, params=(COV_FROM,), writes_into=True, symmetric=True),
     Metric("correlation", "distance", _matrix_and_paired(_correlation)[0], _matrix_and_paired(_correlation)[1],
            _ref_correlation, "1 - Pearson correlation of the two vectors' components, in [0, 2]",
            aliases=("pearson",), undefined_rows=_constant_rows, undefined_words=("a constant vector", "constant vectors"),
            neutral_score=1.0, keeps_float32=True,
-           writes_into=True, bounded=True),
+           writes_into=True, bounded=True, symmetric=True),
     Metric("canberra", "distance", _scipy_matrix("canberra", guard=_guard(_p_canberra, "canberra distance", _big_rows(_FLOAT64_MAX / 2, summed=False))),
            _paired64(_p_canberra, "canberra distance"), _ref_canberra,
-           "sum |a_i - b_i| / (|a_i| + |b_i|), terms with 0/0 count 0", writes_into=True),
+           "sum |a_i - b_i| / (|a_i| + |b_i|), terms with 0/0 count 0", writes_into=True, symmetric=True),
     Metric("braycurtis", "distance", _braycurtis_matrix, _paired64(_p_braycurtis, BRAYCURTIS_INFINITE),
-           _ref_braycurtis, "sum |a_i - b_i| / sum |a_i + b_i|; 0 for two zero vectors; an error for a = -b", aliases=("bray_curtis",), writes_into=True),
+           _ref_braycurtis, "sum |a_i - b_i| / sum |a_i + b_i|; 0 for two zero vectors; an error for a = -b",
+           aliases=("bray_curtis",), writes_into=True, symmetric=True),
     Metric("hamming", "distance", _scipy_matrix("hamming"), _paired64(_p_hamming), _ref_hamming,
            "fraction of components that differ", domain="discrete", compares_bits=True,
-           writes_into=True),
+           writes_into=True, symmetric=True),
     Metric("jaccard", "distance", _scipy_matrix("jaccard"), _paired64(_p_jaccard), _ref_jaccard,
-           "1 - |A & B| / |A | B| of the sets of nonzero positions (scipy's jaccard)", domain="discrete", writes_into=True),
+           "1 - |A & B| / |A | B| of the sets of nonzero positions (scipy's jaccard)", domain="discrete", writes_into=True, symmetric=True),
     Metric("jensenshannon", "distance", _jensenshannon_matrix, _paired64(_p_jensenshannon),
            _ref_jensenshannon, "Jensen-Shannon distance of the vectors scaled to sum 1 (natural log); inputs >= 0",
            aliases=("js", "jensen_shannon"), undefined_rows=_zero_sum_rows,
            # inputs are non-negative, so a row summing to 0 is a zero vector
            undefined_words=("a vector summing to 0", "zero vectors"), neutral_score=math.sqrt(math.log(2)),
-           domain="nonnegative", writes_into=True),
+           domain="nonnegative", writes_into=True, symmetric=True),
 ]

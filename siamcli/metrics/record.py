@@ -148,8 +148,10 @@ class Metric:
     #: grow with them, and float32 inputs large enough to overflow float32 scores compute in float64.
     bounded: bool = False
     #: score(a, b) = score(b, a): a set compared with itself computes each unordered pair once
-    #: (tiles on and above the diagonal) and mirrors it; False: every ordered pair is computed.
-    symmetric: bool = True
+    #: (tiles on and above the diagonal) and mirrors it. False (the default, so that a plugin's
+    #: asymmetric metric such as a KL divergence is never mirrored into wrong scores): every ordered
+    #: pair is computed.
+    symmetric: bool = False
 
     def __post_init__(self):
         if self.kind not in ("distance", "similarity"):
