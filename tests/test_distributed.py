@@ -776,3 +776,27 @@ def test_prepare_on_cluster_fits_on_the_rows_of_dask_arrays_as_the_local_engine(
                                        metric=metric).params
     for name in ("shift",) if metric == "euclidean" else ("whitener", "center"):
         np.testing.assert_array_equal(getattr(there, name), getattr(here, name))
+
+
+def _kl_divergence(a, b, params):
+    return (a[:, None, :] * np.log(a[:, None, :] / b[None, :, :])).sum(axis=2)
+
+
+def test_an_asymmetric_metric_on_a_cluster_lists_and_fills_every_ordered_pair(client, tmp_path):
+    """A metric record that does not say it is symmetric (KL divergence) is never mirrored on a
+    cluster either: the best pairs of a set with itself are ordered pairs, as brute force finds them,
+    and its matrix is the whole asymmetric one."""
+    from siamcli.metrics import Metric
+
+    kl = Metric("kl_test", "distance", _kl_divergence, lambda a, b, params: (a * np.log(a / b)).sum(axis=1),
+                lambda u, v, params: float(np.sum(np.multiply(u, np.log(np.divide(u, v))))), "KL (test)")
+    x = np.random.default_rng(6).dirichlet(np.ones(5), size=40)
+    brute = np.array([[float(np.sum(u * np.log(u / v))) for v in x] for u in x])
+    rows, cols = np.nonzero(~np.eye(len(x), dtype=bool))
+    order = np.lexsort((cols, rows, brute[rows, cols]))[:15]
+    best = dist.best_overall(client, x, None, metric=kl, limit=15, block_rows=9)
+    np.testing.assert_array_equal(best.a_index, rows[order])
+    np.testing.assert_array_equal(best.b_index, cols[order])
+    np.testing.assert_allclose(best.score, brute[rows, cols][order], rtol=1e-12)
+    dist.matrix_to_npy(client, x, None, metric=kl, path=tmp_path / "kl.npy", block_rows=9)
+    np.testing.assert_allclose(np.load(tmp_path / "kl.npy"), brute, rtol=1e-12, atol=1e-15)

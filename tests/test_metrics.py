@@ -602,6 +602,13 @@ def test_a_plugin_metric_that_does_not_say_it_is_symmetric_is_never_mirrored():
     ranked = siamcli.compare(x, metric=kl, top_k=3, block_rows=7)
     off = brute + np.diag(np.full(len(x), np.inf))
     np.testing.assert_array_equal(ranked.b_index.reshape(-1, 3), np.argsort(off, axis=1, kind="stable")[:, :3])
+    rows, cols = np.nonzero(~np.eye(len(x), dtype=bool))  # every ordered pair but the self-pairs
+    order = np.lexsort((cols, rows, brute[rows, cols]))
+    for limit in (12, None):
+        best = siamcli.compare(x, metric=kl, limit=limit if limit else "all", block_rows=7)
+        np.testing.assert_array_equal(best.a_index, rows[order][:limit])
+        np.testing.assert_array_equal(best.b_index, cols[order][:limit])
+        np.testing.assert_allclose(best.score, brute[rows, cols][order][:limit], rtol=1e-12)
 
 
 @pytest.mark.parametrize("name", NAMES)

@@ -18,7 +18,7 @@ def fill_matrix(comp: Comparison, out: np.ndarray | None = None, block_rows: int
     m = len(comp.b)
     if out is None:
         out = np.empty((r1 - r0, m), dtype=comp.dtype)
-    if row_range is None and comp.same and comp.metric.symmetric:
+    if row_range is None and comp.mirrored:
         return _fill_mirrored(comp, out, block_rows)
     # A kernel that writes into `out` needs no memory for the scores: blocks of whole rows. Into
     # another type (matrix -o --dtype), each block is scored within the budget, then copied.
@@ -144,7 +144,7 @@ def iter_matrix_rows(comp: Comparison, dtype=None, into: Callable[[int, int], np
     yields its blocks of rows."""
     n, dtype = len(comp.a), np.dtype(dtype or comp.dtype)
     bands = bands or matrix_row_blocks(comp)
-    if comp.same and comp.metric.symmetric and n * n * comp.dtype.itemsize <= comp.memory // 2:
+    if comp.mirrored and n * n * comp.dtype.itemsize <= comp.memory // 2:
         whole = fill_matrix(comp)
         for i0, i1 in bands:
             yield i0, converted(whole[i0:i1], dtype)

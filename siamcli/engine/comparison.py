@@ -185,6 +185,11 @@ class Comparison:
                 f"zero_vector={self.zero_vector!r}, memory={human_size(self.memory)!r})")
 
     @property
+    def mirrored(self) -> bool:
+        """A set with itself under a symmetric metric: each unordered pair scored once stands for both."""
+        return self.same and self.metric.symmetric
+
+    @property
     def dtype(self) -> np.dtype:
         """The type of blocks of scores and of the rows they come from: the inputs' type, except that
         float32 inputs whose scores could leave float32's range compute in float64: for a metric

@@ -19,7 +19,7 @@ def _block_sizes(comp: Comparison, block_rows: int | None) -> tuple[int, int]:
     those of any other block size), so those across the diagonal waste little; others as ever."""
     from ..metrics import kernels
 
-    if block_rows is not None or not comp.same:
+    if block_rows is not None or not comp.mirrored:
         return comp.block_sizes(block_rows)
     br, bc = comp.block_sizes()
     width = kernels.PRODUCT_TILE[1]
@@ -46,12 +46,12 @@ def _reaching_rows(comp: Comparison, chunk: np.ndarray, key_bound: float) -> np.
 
 def _keys_of(comp: Comparison, scores: np.ndarray, rows: np.ndarray, j0: int, threshold) -> np.ndarray:
     """Ranking keys of the rows `rows` (global row numbers) of a block of scores starting at
-    column j0: NaN for pairs left out (of a self-comparison every pair on or below the diagonal;
-    pairs failing the threshold)."""
+    column j0: NaN for pairs left out (of a self-comparison the self-pairs, and when mirrored every
+    pair below the diagonal too; pairs failing the threshold)."""
     keys = comp.keys(scores)
     if comp.same and j0 <= rows.max(initial=-1):
         gj = np.arange(j0, j0 + scores.shape[1])[None, :]
-        keys[gj <= rows[:, None]] = np.nan
+        keys[(gj <= rows[:, None]) if comp.mirrored else (gj == rows[:, None])] = np.nan
     if threshold is not None:
         keys[keys > comp.key_threshold(threshold)] = np.nan
     return keys
@@ -77,8 +77,9 @@ def _chunk_pairs(comp: Comparison, chunk: np.ndarray, first_row: int, j0: int, b
 
 def best_pairs(comp: Comparison, limit: int | None, threshold: float | None = None,
                block_rows: int | None = None) -> Ranking:
-    """The `limit` best pairs overall (all with None). Self-comparison lists each unordered pair once,
-    from the blocks on and above the diagonal only.
+    """The `limit` best pairs overall (all with None). A self-comparison lists each unordered pair once,
+    from the blocks on and above the diagonal only (Comparison.mirrored); under an asymmetric metric,
+    every ordered pair but the self-pairs.
 
     Blocks are ranked in row chunks (_SELECT_CHUNK_BYTES); a row is looked at only if its best
     score reaches the limit-th best key so far (and the threshold); a chunk keeps its pairs at
@@ -115,7 +116,7 @@ def best_pairs(comp: Comparison, limit: int | None, threshold: float | None = No
         i1 = min(n, i0 + br)
         for j0 in range(0, m, bc):
             j1 = min(m, j0 + bc)
-            if comp.same and j1 <= i0 + 1:
+            if comp.mirrored and j1 <= i0 + 1:
                 comp.report((i1 - i0) * (j1 - j0))
                 continue  # entirely on or below the diagonal
             scores = comp.block(i0, i1, j0, j1, out=view(i1 - i0, j1 - j0))

@@ -36,7 +36,6 @@ from .tasks import (
     _tree,
     _write_rows,
     _zarr_block,
-    mirrored,
     SHARD_NAME,
 )
 
@@ -73,7 +72,7 @@ def topk_of(client, comp: Comparison, k: int | None = 5, threshold: float | None
 
     template = dask.delayed(template, traverse=False)  # one copy in the graph, not one per task
     task = dask.delayed(_topk_block, pure=False)
-    if comp.same and comp.metric.symmetric:
+    if comp.mirrored:
         finals = _self_topk_graph(comp, template, (a_bounds, a_blocks), k, threshold, merge)
         return _topk_ranking(comp, _compute(client, finals, stats, on_submit))
     finals = []
@@ -183,7 +182,7 @@ def matrix_to_npy_of(client, comp: Comparison, *, path: str | os.PathLike, dtype
         del reserved  # the file is written by the workers, not through this map
         template = dask.delayed(_template(comp), traverse=False)
         task = dask.delayed(_matrix_block, pure=False)
-        mirror = mirrored(comp)  # blocks above the diagonal also write their mirror
+        mirror = comp.mirrored  # blocks above the diagonal also write their mirror
         graph = [task(template, ab, bb, ua, ub, i0, j0, out.temp, diagonal, mirror)
                  for ua, ub, i0, j0, ab, bb, diagonal in _block_pairs(comp, _grid(comp, block_rows), upper=mirror)]
         _compute_writes(client, graph, stats, on_submit)
@@ -344,7 +343,7 @@ def matrix_to_zarr_of(client, comp: Comparison, *, path: str | os.PathLike, dtyp
                               chunks=(_chunk_length(grid[0]), _chunk_length(grid[2])),
                               dtype=np.dtype(dtype or comp.dtype), fill_value=np.nan)
         out.attrs.update(metric=comp.metric.name, higher_is_better=comp.metric.higher_is_better)
-        mirror = mirrored(comp)
+        mirror = comp.mirrored
         graph = [task(template, ab, bb, ua, ub, i0, j0, built.temp, diagonal, mirror)
                  for ua, ub, i0, j0, ab, bb, diagonal in _block_pairs(comp, grid, upper=mirror)]
         _compute_writes(client, graph, stats, on_submit)
@@ -373,7 +372,7 @@ def best_overall_of(client, comp: Comparison, limit: int | None = None, threshol
     task = dask.delayed(_best_block, pure=False)
     parts = [task(template, ab, bb, ua, ub, i0, j0, limit, threshold, diagonal)
              for ua, ub, i0, j0, ab, bb, diagonal in _block_pairs(comp, _grid(comp, block_rows))
-             if not (comp.same and j0 < i0)]
+             if not (comp.mirrored and j0 < i0)]
     [found] = _compute(client, [_tree(parts, partial(_merge_best, limit, comp.metric.higher_is_better))],
                        stats, on_submit)
     a_index, b_index, scores = found
@@ -394,7 +393,7 @@ def matrix_of(client, comp: Comparison, *, block_rows: int | None = None, stats:
     template = dask.delayed(_template(comp), traverse=False)
     part = dask.delayed(_matrix_part, pure=False)
     places, graph = [], []
-    mirror = mirrored(comp)  # blocks on and above the diagonal, each placed twice
+    mirror = comp.mirrored  # blocks on and above the diagonal, each placed twice
     for ua, ub, i0, j0, ab, bb, diagonal in _block_pairs(comp, grid, upper=mirror):
         places.append((i0, j0, mirror and not diagonal))
         graph.append(part(template, ab, bb, ua, ub, diagonal))

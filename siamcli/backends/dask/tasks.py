@@ -79,22 +79,16 @@ def _matrix_grid(comp: Comparison, block_rows: int | None, whole_rows: bool):
     """_grid for writing the matrix, A's blocks split so that the scores one task holds (its block,
     or with `whole_rows` its rows of the whole matrix) stay within the memory budget: blocks of
     65,536 x 65,536 would be 16 GiB. Splits fall on whole product tiles when the budget holds one.
-    A mirrored self-comparison (see mirrored) has B's blocks split alike: its grid is symmetric."""
+    A mirrored self-comparison (Comparison.mirrored) has B's blocks split alike: its grid is symmetric."""
     a_bounds = _bounds(comp.a, block_rows)
     b_bounds = a_bounds if comp.same else _bounds(comp.b, block_rows)
     width = len(comp.b) if whole_rows else max(j1 - j0 for j0, j1 in b_bounds)
     step = whole_tiles(comp.memory // (2 * width * comp.dtype.itemsize), len(comp.a), 0)
     split = [(r, min(r1, r + step)) for r0, r1 in a_bounds for r in range(r0, r1, step)]
     a_blocks = _blocks(comp.a, split)
-    if mirrored(comp) and not whole_rows:
+    if comp.mirrored and not whole_rows:
         return split, a_blocks, split, a_blocks
     return split, a_blocks, b_bounds, _blocks(comp.b, b_bounds)
-
-
-def mirrored(comp: Comparison) -> bool:
-    """Whether a matrix is computed on and above the diagonal only, and mirrored (a symmetric
-    metric's self-comparison, as the local engine's fill_matrix)."""
-    return comp.same and comp.metric.symmetric
 
 
 def _block_pairs(comp: Comparison, grid, upper: bool = False):
