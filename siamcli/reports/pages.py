@@ -23,7 +23,7 @@ from .diff import SpaceDiff
 from .diff.words import summary_lines as diff_summary_lines
 from .drift import DriftReport
 from .evaluation import Evaluation
-from .evaluation.layout import _kept_lines, _verdicts, short_names  # the words the evaluation's table opens with
+from .evaluation.layout import kept_lines, verdicts, short_names  # the words the evaluation's table opens with
 from .inspection import InspectionReport
 
 #: Decimals in the page's tables (the CLI's default --precision).
@@ -79,12 +79,12 @@ def evaluation_parts(result: Evaluation) -> PageParts:
         else best.name
     findings = [f"{result.pairs}: {record['n_positive']:,} same, {record['n_negative']:,} different"]
     if len(result.models) > 1:  # which model is best, and whether the others are really worse
-        findings += _verdicts(result, PAGE_PRECISION)
+        findings += verdicts(result, PAGE_PRECISION)
     else:
         findings.append(f"{shown}: AUC {num(best.verification.auc)}{interval}, EER {num(best.verification.eer)} "
                         f"(same when {best.verification.metric} {sign} {num(best.verification.eer_threshold)})")
     if result.has_variants:
-        findings += _kept_lines(result, PAGE_PRECISION)
+        findings += kept_lines(result, PAGE_PRECISION)
     warnings = [*dict.fromkeys(w for r in result.records() for w in r["warnings"]),
                 *(f"skipped {note}" for note in result.skipped)]
     args = evaluation_plot(result)

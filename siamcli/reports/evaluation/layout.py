@@ -106,7 +106,7 @@ def _models_grid(result: Evaluation, records: list[dict], fars: list, precision:
     return grid
 
 
-def _verdicts(result: Evaluation, precision: int, limit: int = 12) -> list[str]:
+def verdicts(result: Evaluation, precision: int, limit: int = 12) -> list[str]:
     """In words, per metric: the best model, and whether each other model is really worse
     (DeLong's paired test at the 5% level)."""
     from ...output.text import figure
@@ -164,7 +164,7 @@ def _variants_grid(result: Evaluation, records: list[dict], fars: list, precisio
     return grid
 
 
-def _kept_lines(result: Evaluation, precision: int, limit: int = 12) -> list[str]:
+def kept_lines(result: Evaluation, precision: int, limit: int = 12) -> list[str]:
     """In words, per model under its top-ranked metric: the share of the AUC each smaller copy
     keeps at its share of the size, and whether the loss is real (DeLong's paired test)."""
     from ...output.text import figure
@@ -250,10 +250,10 @@ def evaluation_layout(result: Evaluation, precision: int) -> list:
                                                                     record["n_negative"]):
         blocks.append("warning: " + baseline_words(record["best_accuracy"], record["n_positive"], record["n_negative"]))
     if len(result.models) > 1:
-        blocks += _verdicts(result, precision)
+        blocks += verdicts(result, precision)
     if result.has_variants:
         against = ", and of each model against the best model with the same metric" if len(result.models) > 1 else ""
-        blocks += _kept_lines(result, precision)
+        blocks += kept_lines(result, precision)
         blocks += [_variants_grid(result, records, fars, precision),
                    f"bytes: one stored vector; 95% CI: DeLong; p: DeLong's paired test (two-sided) of the AUC "
                    f"of each smaller copy against its model above it{against} (real: p < 0.05); binary: sign "
