@@ -529,3 +529,27 @@ def test_evaluate_takes_label_pair_and_class_files_as_the_cli_reads_them():
     assert by_file.best.verification.auc == by_list.best.verification.auc
     with pytest.raises(UsageError, match="pairs must be a file of pairs or"):
         siamcli.evaluate(emb, pairs=(table[:, 0], table[:, 1]))
+
+
+@pytest.mark.parametrize("same", [True, False])
+@pytest.mark.parametrize("shape, dtype", [((6, 5), np.float64), ((5, 6), np.float32), ((4, 5), np.float64),
+                                          ((25,), np.float64), ((5, 5), np.int64), ((5, 5), np.bool_)])
+def test_matrix_into_an_out_of_the_wrong_shape_or_type_is_refused_and_left_alone(same, shape, dtype):
+    """siamcli.matrix(out=...) fills an array of (len(A), len(B)) floats. A bigger one came back as
+    the result with rows past A's left as they were (6 x 5 for 5 x 5 scores); integers held
+    truncated scores (cosine 0.72 as 0), or a TypeError on a set against itself."""
+    x = np.random.default_rng(0).normal(size=(5, 3))
+    out = np.full(shape, 7, dtype=dtype)
+    before = out.copy()
+    with pytest.raises(siamcli.UsageError, match="out"):
+        siamcli.matrix(x, None if same else x.copy(), out=out)
+    np.testing.assert_array_equal(out, before)
+
+
+@pytest.mark.parametrize("dtype", [np.float16, np.float32, np.float64])
+def test_matrix_into_an_out_of_any_float_type_holds_the_scores(dtype):
+    x = np.random.default_rng(1).normal(size=(6, 3))
+    out = np.empty((6, 4), dtype)
+    got = siamcli.matrix(x, x[:4] * 2, metric="euclidean", out=out)
+    assert got.values is out
+    np.testing.assert_allclose(out, cdist(x, x[:4] * 2), rtol=float(np.finfo(dtype).eps) * 4)

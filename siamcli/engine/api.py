@@ -159,6 +159,20 @@ def single_score(comp: Comparison) -> Score:
     return Score(comp.metric, comp.a, comp.b, float(comp.block(0, 1, 0, 1)[0, 0]))
 
 
+def _check_out(comp: Comparison, out) -> None:
+    """A UsageError unless `out` (if given) is an array of (len(A), len(B)) floats to fill: any other
+    shape would be filled in part (or come back with rows past A's), integers would truncate scores."""
+    if out is None:
+        return
+    shape, dtype = getattr(out, "shape", None), getattr(out, "dtype", None)
+    expected = (len(comp.a), len(comp.b))
+    if shape is not None and tuple(shape) == expected and dtype is not None and np.dtype(dtype).kind == "f":
+        return
+    raise UsageError(f"{mention('out')} must be a {expected[0]} x {expected[1]} array of floats to hold the scores, "
+                     f"not {'x'.join(map(str, shape)) if shape is not None else type(out).__name__}"
+                     f"{f' of {np.dtype(dtype)}' if dtype is not None else ''}")
+
+
 def matrix(a, b=None, *, metric: str | Metric = "cosine", p: float | None = None, cov_from=None,
            normalize: bool = False, zero_vector: str = "error", memory: int | str = DEFAULT_MEMORY_BYTES,
            notify: Callable[[str], None] | None = None, out: np.ndarray | None = None,
@@ -172,7 +186,8 @@ def matrix(a, b=None, *, metric: str | Metric = "cosine", p: float | None = None
     metric, p, cov_from, normalize, zero_vector, memory, notify, **metric_params
         As `siamcli.prepare` takes them; `memory` is bytes or a size such as ``"512M"``.
     out : numpy.ndarray, optional
-        A (len(A), len(B)) array to fill (a memory map of a file, for a matrix larger than memory).
+        A (len(A), len(B)) array of floats to fill (a memory map of a file, for a matrix larger than
+        memory); any other shape or type is a UsageError.
     block_rows, backend
         As `siamcli.compare` takes them.
 
@@ -192,9 +207,11 @@ def matrix(a, b=None, *, metric: str | Metric = "cosine", p: float | None = None
                    memory=memory, notify=notify, **metric_params)
     if backend is None:
         comp = prepare(a, b, **options)
+        _check_out(comp, out)
         return MatrixResult(comp.metric, comp.a, comp.b, fill_matrix(comp, out, block_rows))
     comp = backend.prepare(a, b, **options)
     if out is None:
         return MatrixResult(comp.metric, comp.a, comp.b, backend.matrix(comp))
+    _check_out(comp, out)
     backend.fill(comp, out)
     return MatrixResult(comp.metric, comp.a, comp.b, out)
