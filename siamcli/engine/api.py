@@ -160,13 +160,19 @@ def single_score(comp: Comparison) -> Score:
 
 
 def _check_out(comp: Comparison, out) -> None:
-    """A UsageError unless `out` (if given) is an array of (len(A), len(B)) floats to fill: any other
-    shape would be filled in part (or come back with rows past A's), integers would truncate scores."""
+    """A UsageError unless `out` (if given) is an array of (len(A), len(B)) floats to fill, apart from
+    the inputs: any other shape would be filled in part (or come back with rows past A's), integers
+    would truncate scores, and scores written over an input would be computed from scores."""
     if out is None:
         return
     shape, dtype = getattr(out, "shape", None), getattr(out, "dtype", None)
     expected = (len(comp.a), len(comp.b))
     if shape is not None and tuple(shape) == expected and dtype is not None and np.dtype(dtype).kind == "f":
+        for name, side in (("A", comp.a), ("B", comp.b)):
+            vectors = getattr(side, "vectors", None)
+            if isinstance(vectors, np.ndarray) and np.may_share_memory(out, vectors):
+                raise UsageError(f"{mention('out')} shares memory with the vectors of {name}: the scores would "
+                                 "overwrite rows still to be read; give a new array")
         return
     raise UsageError(f"{mention('out')} must be a {expected[0]} x {expected[1]} array of floats to hold the scores, "
                      f"not {'x'.join(map(str, shape)) if shape is not None else type(out).__name__}"
@@ -187,7 +193,7 @@ def matrix(a, b=None, *, metric: str | Metric = "cosine", p: float | None = None
         As `siamcli.prepare` takes them; `memory` is bytes or a size such as ``"512M"``.
     out : numpy.ndarray, optional
         A (len(A), len(B)) array of floats to fill (a memory map of a file, for a matrix larger than
-        memory); any other shape or type is a UsageError.
+        memory); any other shape or type, or memory shared with an input, is a UsageError.
     block_rows, backend
         As `siamcli.compare` takes them.
 
