@@ -171,10 +171,10 @@ def _check_out(comp: Comparison, out) -> None:
         for name, side in (("A", comp.a), ("B", comp.b)):
             vectors = getattr(side, "vectors", None)
             if isinstance(vectors, np.ndarray) and np.may_share_memory(out, vectors):
-                raise UsageError(f"{mention('out')} shares memory with the vectors of {name}: the scores would "
+                raise UsageError(f"out shares memory with the vectors of {name}: the scores would "
                                  "overwrite rows still to be read; give a new array")
         return
-    raise UsageError(f"{mention('out')} must be a {expected[0]} x {expected[1]} array of floats to hold the scores, "
+    raise UsageError(f"out must be a {expected[0]} x {expected[1]} array of floats to hold the scores, "
                      f"not {'x'.join(map(str, shape)) if shape is not None else type(out).__name__}"
                      f"{f' of {np.dtype(dtype)}' if dtype is not None else ''}")
 
