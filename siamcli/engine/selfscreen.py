@@ -23,6 +23,7 @@ import numpy as np
 from ..results import Ranking
 from .comparison import _CANDIDATE_BYTES, Comparison
 from .ranking import _SCREEN_BLOCK_COLS, _SCREEN_CHUNK_BYTES, _at_least, _exact_ranking, _keep_close
+from .tilehits import _BAND_BYTES, tile_hits
 
 #: Self rankings cut the rows into at least this many blocks when they are large enough (only
 #: tiles on and above the diagonal are computed: the diagonal's own waste is 1 / blocks).
@@ -31,8 +32,6 @@ _MIN_BLOCK_ROWS = 2048
 #: Tiles on the diagonal and this many minus one above it are screened first, one diagonal at a
 #: time: the rows' bounds then come from as many blocks on either side (fewer candidates later).
 _WARM_DISTANCES = 3
-#: Row maxima, column maxima and group maxima of a product are taken a band of rows this large at a time.
-_BAND_BYTES = 2**20
 #: Candidates are narrowed (each row's k-th best updated) once this many a row (or half of k) are
 #: pending: tighter bounds sooner. 100k x 384 cosine top-5, against 8 a row: the band screens take
 #: 4.2 against 4.8 s CPU, the narrowing 0.60 against 0.54 s.
@@ -310,7 +309,7 @@ class _BlockPass:
         if not diagonal and len(open_rows) == 0 and not np.isneginf(column_kth).any():  # every bound known
             row_bound = _bound(kth, self.state.slack[r0:r1], self.state.good_threshold, self.sign, product.dtype)
             column_bound = _bound(column_kth, column_slack, columns.good_threshold, self.sign, product.dtype)
-            (rows, cols, values), column_hits = _band_hits(product, self.sign, row_bound, column_bound)
+            (rows, cols, values), column_hits = tile_hits(product, self.sign, row_bound, column_bound)
             cols = cols + j0
         else:
             grouped = len(open_rows) > 0 and self.state.k * 4 <= _GROUPS and width >= 4 * _GROUPS
@@ -340,49 +339,6 @@ def _bound(kth: np.ndarray, slack: np.ndarray, good_threshold, sign: float, dtyp
     at most (sign < 0) it."""
     limit, _ = _limits(kth, slack, good_threshold)
     return np.nextafter((sign * limit).astype(dtype), dtype.type(-sign * np.inf))
-
-
-def _band_hits(product: np.ndarray, sign: float, row_bound: np.ndarray, column_bound: np.ndarray | None):
-    """((rows, cols, good values) of pairs reaching their row's bound, (cols, rows, good values)
-    of pairs reaching their column's bound or empty arrays when `column_bound` is None), found a
-    cache-sized band of rows at a time: each band's row and column bests are compared with the
-    bounds while the band is in cache, and only the rows and columns that reach them are looked
-    at value by value (once bounds are tight, few do)."""
-    reduce = np.fmax if sign > 0 else np.fmin
-    reach = np.greater_equal if sign > 0 else np.less_equal
-    height, width = product.shape
-    step = max(1, _BAND_BYTES // (width * product.itemsize))
-    row_parts, column_parts = [], []
-    with np.errstate(invalid="ignore"):
-        for b0 in range(0, height, step):
-            band, bound = product[b0 : b0 + step], row_bound[b0 : b0 + step]
-            rows = np.flatnonzero(reach(reduce.reduce(band, axis=1), bound))
-            if len(rows):  # (np.nonzero of a 2-d mask is ten times slower than np.flatnonzero)
-                sub = band if 2 * len(rows) > len(band) else band[rows]
-                flat = np.flatnonzero(reach(sub, (bound if sub is band else bound[rows])[:, None]))
-                at = flat // width
-                row_parts.append(((at if sub is band else rows[at]) + b0, flat - at * width, sub.ravel()[flat]))
-            if column_bound is None:
-                continue
-            cols = np.flatnonzero(reach(reduce.reduce(band, axis=0), column_bound))
-            if len(cols):
-                sub = band if 8 * len(cols) > width else band[:, cols]
-                flat = np.flatnonzero(reach(sub, column_bound if sub is band else column_bound[cols]))
-                rows = flat // sub.shape[1]
-                at = flat - rows * sub.shape[1]
-                column_parts.append((at if sub is band else cols[at], rows + b0, sub.ravel()[flat]))
-    return _joined(row_parts, sign), _joined(column_parts, sign)
-
-
-def _joined(parts, sign: float):
-    """(index, index, good values) of hits found by parts."""
-    if not parts:
-        return np.empty(0, np.intp), np.empty(0, np.intp), np.empty(0)
-    if len(parts) == 1:
-        first, second, values = parts[0]
-    else:
-        first, second, values = (np.concatenate(column) for column in zip(*parts))
-    return first, second, sign * values.astype(np.float64)
 
 
 def _extremes(product: np.ndarray, sign: float, columns: bool, grouped: bool):
