@@ -23,7 +23,7 @@ import numpy as np
 from ..results import Ranking
 from .comparison import _CANDIDATE_BYTES, Comparison
 from .ranking import _SCREEN_BLOCK_COLS, _SCREEN_CHUNK_BYTES, _at_least, _exact_ranking, _keep_close
-from .tilehits import _BAND_BYTES, tile_hits
+from .tilehits import _BAND_BYTES, load_compiled, tile_hits
 
 #: Self rankings cut the rows into at least this many blocks when they are large enough (only
 #: tiles on and above the diagonal are computed: the diagonal's own waste is 1 / blocks).
@@ -153,6 +153,7 @@ def _plan(comp: Comparison, k: int, threshold, block_rows: int | None, split: in
     chunk_rows = max(1, min(size, chunk_bytes // (size * comp.dtype.itemsize),
                             -(-size // (1 if small else kernels.threads()))))
     blas = contextlib.nullcontext() if small else kernels.one_blas_thread_for(chunk_rows, size, d + 2)
+    load_compiled(chunk_rows * size)
     operands = _Operands(comp, bounds, comp.memory // 2 - len(comp.a) * _CANDIDATE_BYTES * k)
     return bounds, states, sign, chunk_rows, small, blas, operands
 

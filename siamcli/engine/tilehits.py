@@ -42,6 +42,13 @@ def tile_hits(product: np.ndarray, sign: float, row_bound: np.ndarray, column_bo
                  for (first, second, values), count in zip((row_hits, column_hits), counts))
 
 
+def load_compiled(values: int) -> None:
+    """Makes (or loads from disk) the compiled pass in this thread before tiles of `values` values
+    are screened in the workers (importing numba takes half a second: not in two threads at once)."""
+    if values >= _COMPILED_MIN_VALUES:
+        _kernel()
+
+
 def _kernel():
     """The compiled pass (numba, compiled on first use and cached on disk), or None."""
     global _compiled
