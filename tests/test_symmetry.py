@@ -546,3 +546,28 @@ def test_block_pair_topk_both_ways_from_one_product_keeps_every_pair_that_ranks(
         must = [c for c, v in zip(others, key) if v < clear - tolerance and passing[row, c]
                 and (c >= n1) == (row < n1)]
         assert set(must) <= listed
+
+
+@pytest.mark.parametrize("metric", ["cosine", "euclidean"])
+def test_self_topk_is_the_same_with_and_without_the_compiled_pass(metric, monkeypatch):
+    """Rankings through the compiled hits pass (numba) are numpy's bands', bit for bit, and brute
+    force's."""
+    pytest.importorskip("numba")
+    x = np.random.default_rng(8).normal(size=(1500, 16)).astype(np.float32)
+    monkeypatch.setattr(tilehits, "_COMPILED_MIN_VALUES", 0)  # tiles of 256 x 256 take it too
+    used = []
+    real = tilehits._kernel
+
+    def counted():
+        kernel = real()
+        return None if kernel is None else lambda *args: used.append(1) or kernel(*args)
+
+    monkeypatch.setattr(tilehits, "_kernel", counted)
+    compiled = siamcli.compare(x, metric=metric, top_k=5, block_rows=256)
+    assert used, "the compiled pass was not used"
+    monkeypatch.setattr(tilehits, "_kernel", lambda: None)  # as without numba
+    banded = siamcli.compare(x, metric=metric, top_k=5, block_rows=256)
+    np.testing.assert_array_equal(compiled.a_index, banded.a_index)
+    np.testing.assert_array_equal(compiled.b_index, banded.b_index)
+    np.testing.assert_array_equal(compiled.score.view(np.int64), banded.score.view(np.int64))
+    check_topk_against_brute_force(compiled, x, metric, 5)
