@@ -11,8 +11,9 @@ CPU time (user + system of the process: less sensitive to other work on the mach
 ratios. Cases:
 
 - self near-duplicates: siamcli.compare(X, top_k=5) on rows x 384 float32, cosine and euclidean
-  (timed in the process, after loading), against faiss.knn(X, X, 6) (the set against itself:
-  6 to leave out each row's own; cosine on rows normalised in the timed part);
+  (timed in the process, after loading and importing: numba too when installed, as faiss is),
+  against faiss.knn(X, X, 6) (the set against itself: 6 to leave out each row's own; cosine on
+  rows normalised in the timed part);
 - `siamcli matrix X.npy -o out.npy --dtype float32` on matrix-rows x 384 (the whole command); the
   output is checked against the two-file matrix (X against a copy of X);
 - siamcli.compare(X, limit=1000) and compare(X, limit="all", threshold=0.25), cosine.
@@ -60,6 +61,10 @@ else:
     options = {"topk": dict(top_k=5), "limit": dict(limit=1000),
                "threshold": dict(limit="all", threshold=0.25)}[kind]
     siamcli.compare(x[:300], metric=metric, **options)  # imports and compilation out of the timing
+    try:  # numba (siamcli[fast]: the self top-k's hits pass) is imported on first large use; faiss before timing too
+        import numba  # noqa: F401
+    except ImportError:
+        pass
     start = time.perf_counter()
     r = siamcli.compare(x, metric=metric, **options)
     seconds = time.perf_counter() - start

@@ -14,7 +14,7 @@ from scipy.spatial.distance import cdist
 
 import siamcli
 from siamcli import engine
-from siamcli.engine import blocks, ranking, selfscreen
+from siamcli.engine import blocks, ranking, selfscreen, tilehits
 from test_cli import invoke
 
 #: scipy's name for each metric tested, and whether a larger score is closer.
@@ -187,28 +187,66 @@ def test_extremes_are_numpys_row_and_column_bests_and_group_bounds_never_pass_th
             assert np.all(sign * group_kth <= sign * true_kth)
 
 
-@settings(max_examples=30, deadline=None)
-@given(seed=st.integers(0, 2**16), height=st.integers(1, 200), width=st.integers(1, 600), higher=st.booleans(),
-       columns=st.booleans(), band=st.sampled_from([64, 4096, 2**20]))
-def test_band_hits_are_every_pair_reaching_its_row_or_column_bound(seed, height, width, higher, columns, band):
-    """Banded hits (rows and columns whose bests reach their bounds, looked at value by value) are
-    exactly the pairs whose value reaches the bound, found by brute force, with their values."""
+def _tile_with_bounds(seed: int, height: int, width: int, nan: bool):
+    """A float32 product and float32 row and column bounds from a random quantile of each row
+    (column): some reach none, some a few, some all; with `nan`, some values NaN (they reach none)."""
     rng = np.random.default_rng(seed)
     product = rng.normal(size=(height, width)).astype(np.float32)
-    sign = 1.0 if higher else -1.0
-    # bounds from a random quantile of each row (column): some reach none, some a few, some all
     row_bound = np.array([np.quantile(row, q) for row, q in zip(product, rng.uniform(0, 1, height))], np.float32)
     column_bound = np.array([np.quantile(col, q) for col, q in zip(product.T, rng.uniform(0, 1, width))], np.float32)
+    if nan:
+        product[rng.integers(0, height, 1 + height // 4), rng.integers(0, width, 1 + height // 4)] = np.nan
+    return product, row_bound, column_bound
+
+
+def _assert_every_reaching_pair(product, sign, row_bound, column_bound, row_hits, column_hits):
+    """The hits are exactly the pairs whose value reaches the bound (brute force), by row then
+    column, with their good values."""
+    reach = np.greater_equal if sign > 0 else np.less_equal
+    for (first, second, values), bound, transposed in ((row_hits, row_bound[:, None], False),
+                                                       (column_hits, column_bound, True)):
+        if bound is None:
+            assert len(first) == len(second) == len(values) == 0
+            continue
+        rows, cols = np.nonzero(reach(product, bound))
+        got_rows, got_cols = (second, first) if transposed else (first, second)
+        np.testing.assert_array_equal(got_rows, rows)
+        np.testing.assert_array_equal(got_cols, cols)
+        np.testing.assert_array_equal(values, sign * product[rows, cols].astype(np.float64))
+
+
+@settings(max_examples=30, deadline=None)
+@given(seed=st.integers(0, 2**16), height=st.integers(1, 200), width=st.integers(1, 600), higher=st.booleans(),
+       columns=st.booleans(), band=st.sampled_from([64, 4096, 2**20]), nan=st.booleans())
+def test_band_hits_are_every_pair_reaching_its_row_or_column_bound(seed, height, width, higher, columns, band, nan):
+    """numpy's banded hits (rows and columns whose bests reach their bounds, looked at value by
+    value) are exactly the pairs whose value reaches the bound, found by brute force."""
+    product, row_bound, column_bound = _tile_with_bounds(seed, height, width, nan)
+    sign = 1.0 if higher else -1.0
     with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(selfscreen, "_BAND_BYTES", band)
-        row_hits, column_hits = selfscreen._band_hits(product, sign, row_bound, column_bound if columns else None)
-    reach = np.greater_equal if higher else np.less_equal
-    rows, cols = np.nonzero(reach(product, row_bound[:, None]))
-    assert sorted(zip(row_hits[0].tolist(), row_hits[1].tolist())) == list(zip(rows.tolist(), cols.tolist()))
-    np.testing.assert_array_equal(row_hits[2], sign * product[row_hits[0], row_hits[1]].astype(np.float64))
-    rows, cols = np.nonzero(reach(product, column_bound)) if columns else (rows[:0], cols[:0])
-    assert sorted(zip(column_hits[0].tolist(), column_hits[1].tolist())) == sorted(zip(cols.tolist(), rows.tolist()))
-    np.testing.assert_array_equal(column_hits[2], sign * product[column_hits[1], column_hits[0]].astype(np.float64))
+        patch.setattr(tilehits, "_BAND_BYTES", band)
+        row_hits, column_hits = tilehits._band_hits(product, sign, row_bound, column_bound if columns else None)
+    _assert_every_reaching_pair(product, sign, row_bound, column_bound if columns else None, row_hits, column_hits)
+
+
+@settings(max_examples=30, deadline=None)
+@given(seed=st.integers(0, 2**16), height=st.integers(1, 200), width=st.integers(1, 600), higher=st.booleans(),
+       nan=st.booleans(), crowded=st.booleans())
+def test_compiled_tile_hits_are_every_pair_reaching_its_row_or_column_bound(seed, height, width, higher, nan, crowded):
+    """The compiled pass (numba) finds exactly the pairs that reach their bounds, as numpy's bands
+    and brute force do, in the same order; also when they overflow its first room (`crowded`)."""
+    pytest.importorskip("numba")
+    product, row_bound, column_bound = _tile_with_bounds(seed, height, width, nan)
+    sign = 1.0 if higher else -1.0
+    if crowded:  # every pair reaches both bounds: more hits than the room first made for them
+        row_bound[:], column_bound[:] = -sign * np.inf, -sign * np.inf
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(tilehits, "_COMPILED_MIN_VALUES", 0)
+        row_hits, column_hits = tilehits.tile_hits(product, sign, row_bound, column_bound)
+    _assert_every_reaching_pair(product, sign, row_bound, column_bound, row_hits, column_hits)
+    for got, banded in zip((*row_hits, *column_hits), (*sum(tilehits._band_hits(product, sign, row_bound,
+                                                                                  column_bound), ()),)):
+        np.testing.assert_array_equal(got, banded)
 
 
 @settings(max_examples=40, deadline=None)
@@ -508,3 +546,28 @@ def test_block_pair_topk_both_ways_from_one_product_keeps_every_pair_that_ranks(
         must = [c for c, v in zip(others, key) if v < clear - tolerance and passing[row, c]
                 and (c >= n1) == (row < n1)]
         assert set(must) <= listed
+
+
+@pytest.mark.parametrize("metric", ["cosine", "euclidean"])
+def test_self_topk_is_the_same_with_and_without_the_compiled_pass(metric, monkeypatch):
+    """Rankings through the compiled hits pass (numba) are numpy's bands', bit for bit, and brute
+    force's."""
+    pytest.importorskip("numba")
+    x = np.random.default_rng(8).normal(size=(1500, 16)).astype(np.float32)
+    monkeypatch.setattr(tilehits, "_COMPILED_MIN_VALUES", 0)  # tiles of 256 x 256 take it too
+    used = []
+    real = tilehits._kernel
+
+    def counted():
+        kernel = real()
+        return None if kernel is None else lambda *args: used.append(1) or kernel(*args)
+
+    monkeypatch.setattr(tilehits, "_kernel", counted)
+    compiled = siamcli.compare(x, metric=metric, top_k=5, block_rows=256)
+    assert used, "the compiled pass was not used"
+    monkeypatch.setattr(tilehits, "_kernel", lambda: None)  # as without numba
+    banded = siamcli.compare(x, metric=metric, top_k=5, block_rows=256)
+    np.testing.assert_array_equal(compiled.a_index, banded.a_index)
+    np.testing.assert_array_equal(compiled.b_index, banded.b_index)
+    np.testing.assert_array_equal(compiled.score.view(np.int64), banded.score.view(np.int64))
+    check_topk_against_brute_force(compiled, x, metric, 5)
