@@ -53,6 +53,16 @@ def dataset(name: str):
     return getattr(datasets, f"load_{name}")().data.astype(np.float32)
 
 
+def with_scale(name: str):
+    """The float32 rows of a data set, their float64 copy, and max(1, |a|, |b|) of every pair."""
+    import numpy as np
+
+    x = dataset(name)
+    x64 = x.astype(np.float64)
+    norms = np.linalg.norm(x64, axis=1)
+    return x, x64, np.maximum(1.0, np.maximum(norms[:, None], norms[None, :]))
+
+
 def errors(tool: str) -> dict:
     """{dataset: {metric: [max abs error, max error / scale]}} of this interpreter's siamcli (tool
     "siamcli") or of scikit-learn ("sklearn"): each one's (matrix(x, metric), top5(x) -> rows, cols,
@@ -80,10 +90,7 @@ def errors(tool: str) -> dict:
 
     found = {}
     for name in DATASETS:
-        x = dataset(name)
-        x64 = x.astype(np.float64)
-        norms = np.linalg.norm(x64, axis=1)
-        scale = np.maximum(1.0, np.maximum(norms[:, None], norms[None, :]))
+        x, x64, scale = with_scale(name)
         found[name] = {}
         for metric, power in (("euclidean", 1), ("sqeuclidean", 2)):
             err = np.abs(matrix(x, metric).astype(np.float64) - cdist(x64, x64, metric))
@@ -105,10 +112,7 @@ def floor_errors() -> dict:
 
     found = {}
     for name in DATASETS:
-        x = dataset(name)
-        x64 = x.astype(np.float64)
-        norms = np.linalg.norm(x64, axis=1)
-        scale = np.maximum(1.0, np.maximum(norms[:, None], norms[None, :]))
+        x, x64, scale = with_scale(name)
         centred = shifted(x, fit_shift([x], x.shape[1]))
         wide = centred.astype(np.float64)
         sq = np.einsum("ij,ij->i", wide, wide)
