@@ -151,15 +151,6 @@ def write_bytes(path, data: bytes) -> None:
         handle.write(data)
 
 
-def new_npy(path, shape: tuple[int, ...], dtype):
-    """A .npy file of `shape` and `dtype` at `path` (an existing empty file, a temporary), its
-    space reserved (reserve_npy), memory-mapped (r+)."""
-    import numpy as np
-
-    reserve_npy(path, shape, dtype)
-    return np.lib.format.open_memmap(path, mode="r+")
-
-
 def reserve_npy(path, shape: tuple[int, ...], dtype, align: int = 64) -> int:
     """Writes the header of a .npy file of `shape` and `dtype` at `path` (an existing empty file, a
     temporary), padded so the data starts at a multiple of `align` bytes (numpy pads to 64), and

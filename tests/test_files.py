@@ -211,11 +211,12 @@ def test_output_folder_refuses_a_folder_it_may_not_replace(tmp_path):
 @SETTINGS
 @given(shape=st.tuples(st.integers(0, 40), st.integers(0, 40)),
        dtype=st.sampled_from(["float16", "float32", "float64", "<f8", ">f4"]))
-def test_new_npy_is_a_preallocated_npy_that_numpy_reads_back(tmp_path, shape, dtype):
+def test_reserve_npy_is_a_preallocated_npy_that_numpy_reads_back(tmp_path, shape, dtype):
     path = tmp_path / f"m-{shape[0]}-{shape[1]}-{dtype.replace('<', 'l').replace('>', 'b')}.npy"
     path.touch()
     values = np.arange(shape[0] * shape[1], dtype=np.float64).reshape(shape)
-    out = files.new_npy(path, shape, dtype)
+    files.reserve_npy(path, shape, dtype)
+    out = np.lib.format.open_memmap(path, mode="r+")
     out[...] = values
     out.flush()
     del out
@@ -285,11 +286,10 @@ def test_write_at_without_positioned_writes(tmp_path, monkeypatch, missing):
     assert path.read_bytes()[:40] == bytes(40) and path.read_bytes()[160:] == bytes(240)
 
 
-def test_new_npy_reserves_the_disk_space_before_mapping(tmp_path):
+def test_reserve_npy_reserves_the_disk_space(tmp_path):
     path = tmp_path / "m.npy"
     path.touch()
-    out = files.new_npy(path, (512, 1024), "float32")
-    del out
+    files.reserve_npy(path, (512, 1024), "float32")
     assert path.stat().st_blocks * 512 >= 512 * 1024 * 4  # allocated, not a sparse file
 
 
@@ -319,16 +319,16 @@ def test_check_target_on_a_read_only_disk_says_so_before_any_work(read_only_tmpf
             files.check_target(read_only_tmpfs / "m.npy", folder=folder)
 
 
-def test_new_npy_on_a_full_disk_is_an_error_at_the_start_not_sigbus(tiny_tmpfs):
+def test_reserve_npy_on_a_full_disk_is_an_error_at_the_start_not_sigbus(tiny_tmpfs):
     (tiny_tmpfs / "old.npy").write_bytes(b"old")
     with pytest.raises(InputError, match=r"out\.npy: cannot write \(No space left on device\)"):
         with files.Output(tiny_tmpfs / "out.npy") as out:
-            files.new_npy(out.temp, (1024, 1024), "float32")  # 4 MiB on a 1 MiB disk
+            files.reserve_npy(out.temp, (1024, 1024), "float32")  # 4 MiB on a 1 MiB disk
     assert listing(tiny_tmpfs) == ["old.npy"] and (tiny_tmpfs / "old.npy").read_bytes() == b"old"
 
 
 @pytest.mark.slow  # a subprocess
-def test_new_npy_over_the_file_size_limit_is_an_error(tmp_path):
+def test_reserve_npy_over_the_file_size_limit_is_an_error(tmp_path):
     """RLIMIT_FSIZE in a child process (SIGXFSZ ignored, as Python does): posix_fallocate fails
     with EFBIG before a byte of the matrix is written."""
     script = (
@@ -339,7 +339,7 @@ def test_new_npy_over_the_file_size_limit_is_an_error(tmp_path):
         "from siamcli.errors import InputError\n"
         "try:\n"
         "    with files.Output(sys.argv[1]) as out:\n"
-        "        files.new_npy(out.temp, (1024, 1024), 'float32')\n"
+        "        files.reserve_npy(out.temp, (1024, 1024), 'float32')\n"
         "except InputError as exc:\n"
         "    print(exc)\n"
     )

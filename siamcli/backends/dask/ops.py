@@ -173,13 +173,12 @@ def matrix_to_npy(client, a, b=None, metric="cosine", *, path: str | os.PathLike
 def matrix_to_npy_of(client, comp: Comparison, *, path: str | os.PathLike, dtype=None, block_rows: int | None = None,
                      stats: RunStats | None = None, on_submit: Callable[[list], None] | None = None) -> MatrixResult:
     """`matrix_to_npy` of a prepared comparison; `path` is checked by the caller (files.check_target)."""
-    from ...files import Output, new_npy
+    from ...files import Output, reserve_npy
 
     import dask
 
     with Output(path) as out:  # out.temp: an absolute path, the same for every worker
-        reserved = new_npy(out.temp, (len(comp.a), len(comp.b)), np.dtype(dtype or comp.dtype))
-        del reserved  # the file is written by the workers, not through this map
+        reserve_npy(out.temp, (len(comp.a), len(comp.b)), np.dtype(dtype or comp.dtype))  # the workers write it
         template = dask.delayed(_template(comp), traverse=False)
         task = dask.delayed(_matrix_block, pure=False)
         mirror = comp.mirrored  # blocks above the diagonal also write their mirror
