@@ -49,7 +49,7 @@ _GROUPS = 64
 def self_screen_fits(comp: Comparison, k: int) -> bool:
     """Whether every row's candidates fit in half the budget at once (rows take candidates from
     tiles of earlier blocks before their own block is reached)."""
-    return (comp.same and comp.metric.symmetric and comp.metric.screen is not None
+    return (comp.mirrored and comp.metric.screen is not None
             and len(comp.a) * _CANDIDATE_BYTES * k <= comp.memory // 2)
 
 

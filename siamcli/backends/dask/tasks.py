@@ -157,7 +157,7 @@ def _topk_pair_block(template, a_rows, b_rows, undefined_a, undefined_b, i0, j0,
     both = EmbeddingSet(np.concatenate([a_rows, b_rows]), None, "A blocks")
     undefined = np.concatenate([undefined_a, undefined_b])
     comp = replace(template, a=both, b=both, same=True, undefined_a=undefined, undefined_b=undefined)
-    if k is not None and comp.metric.symmetric and can_screen(comp, k):
+    if k is not None and comp.mirrored and can_screen(comp, k):
         parts = block_pair_topk(comp, split, k, threshold)
         place = lambda index: np.where(index < split, index + i0, index - split + j0)  # noqa: E731
         return tuple((place(p.a_index), place(p.b_index), p.score) for p in parts)
