@@ -12,6 +12,8 @@ ratios. Cases:
 
 - self near-duplicates: siamcli.compare(X, top_k=5) on rows x 384 float32, cosine and euclidean
   (timed in the process, after loading and importing: numba too when installed, as faiss is),
+  "after" as installed (with siamcli[fast] on a CPU with AMX or AVX512-BF16: its screen's
+  products in bfloat16) and "after-float32" with SIAMCLI_BFLOAT16=0 (float32 products),
   against faiss.knn(X, X, 6) (the set against itself: 6 to leave out each row's own; cosine on
   rows normalised in the timed part);
 - `siamcli matrix X.npy -o out.npy --dtype float32` on matrix-rows x 384 (the whole command); the
@@ -78,10 +80,10 @@ def cpu_of_children() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
-def run(cmd: list[str], pythonpath: str, timed_inside: bool, cwd: Path) -> tuple[float, float]:
+def run(cmd: list[str], pythonpath: str, timed_inside: bool, cwd: Path, **env) -> tuple[float, float]:
     """(seconds, cpu seconds) of one process: its own timing when `timed_inside`, else the whole run.
     It runs in the data's folder: `python -c` and `-m` put the working directory first on the path."""
-    env = dict(os.environ, PYTHONPATH=pythonpath)
+    env = dict(os.environ, PYTHONPATH=pythonpath, **env)
     cpu, start = cpu_of_children(), time.perf_counter()
     done = subprocess.run(cmd, env=env, capture_output=True, text=True, cwd=cwd)
     wall, cpu = time.perf_counter() - start, cpu_of_children() - cpu
@@ -124,6 +126,10 @@ def report(name: str, times: dict[str, list[tuple[float, float]]], note: str) ->
     ratios = f"before/after {before[0] / after[0]:.2f}x (cpu {before[1] / after[1]:.2f}x)"
     if "faiss" in best:
         ratios += f"  faiss/after {best['faiss'][0] / after[0]:.2f}x (cpu {best['faiss'][1] / after[1]:.2f}x)"
+    if "after-float32" in best:
+        single = best["after-float32"]
+        ratios += (f"  after-float32/after {single[0] / after[0]:.2f}x  faiss/after-float32 "
+                   f"{best['faiss'][0] / single[0]:.2f}x (cpu {best['faiss'][1] / single[1]:.2f}x)")
     print(f"{name:<34} {line}\n{'':<34} {ratios}  {note}", flush=True)
 
 
@@ -155,14 +161,17 @@ def main() -> None:
             times: dict[str, list] = {"before": [], "after": []}
             peer = f"faiss-{metric}" if kind == "topk" else None
             if peer:
+                times["after-float32"] = []  # after with its screen's products in float32 (SIAMCLI_BFLOAT16=0)
                 times["faiss"] = []
             for _ in range(args.repeat):
                 for who in list(times):
                     case = peer if who == "faiss" else f"{kind}-{metric}"
-                    times[who].append(run([*child, case, str(data), str(tmp / f"{who}.npz")], paths["after"], True, tmp)
-                                      if who == "faiss" else
-                                      run([*child, case, str(data), str(tmp / f"{who}.npz")], paths[who], True, tmp))
+                    tree = paths["before" if who == "before" else "after"]
+                    times[who].append(run([*child, case, str(data), str(tmp / f"{who}.npz")], tree, True, tmp,
+                                          **({"SIAMCLI_BFLOAT16": "0"} if who == "after-float32" else {})))
             note = same_ranking(tmp / "before.npz", tmp / "after.npz")
+            if peer:
+                note += f"; float32 screen: {same_ranking(tmp / 'after-float32.npz', tmp / 'after.npz')} as bfloat16's"
             if peer:
                 note += f"; faiss lists {faiss_agrees(tmp / 'after.npz', tmp / 'faiss.npz'):.4%} of them"
             report(f"compare X {kind} {metric}", times, note)

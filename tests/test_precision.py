@@ -115,14 +115,14 @@ def test_float32_euclidean_top_k_screen_finds_scipys_neighbours(name):
 def test_screen_on_offset_data_dismisses_almost_every_pair():
     """Before the shift, the rounding bound of |a|^2 + |b|^2 - 2ab on rows near 1000 exceeded every
     distance and the screen kept every pair as a candidate."""
-    from siamcli.metrics.products import _augmented_left, _augmented_right, _squared_slack
+    from siamcli.metrics.products import _augmented_left, _augmented_right
 
     x = _dataset("offset")
     screen = siamcli.get_metric("euclidean").screen.for_params(engine.prepare(x, metric="euclidean").params)
     left, right = screen.left(x), screen.right(x)
     spread = np.sort(cdist(x, x) ** 2, axis=1)[:, [1, -1]]  # nearest and farthest squared distances
     assert np.all(screen.slack(left, right) < 0.01 * (spread[:, 1] - spread[:, 0]))
-    plain = _squared_slack(_augmented_left(x), _augmented_right(x))
+    plain = siamcli.get_metric("euclidean").screen.slack(_augmented_left(x), _augmented_right(x))
     assert np.all(plain > spread[:, 1])
 
 

@@ -150,8 +150,9 @@ def test_self_topk_diagonal_parts_meet_only_later_columns_and_rank_as_brute_forc
     plan, screen_tile = selfscreen._plan, selfscreen._BlockPass.screen_tile
     monkeypatch.setattr(selfscreen, "_plan", lambda *a, **o: plans.append(plan(*a, **o)) or plans[-1])
     monkeypatch.setattr(selfscreen._BlockPass, "screen_tile",
-                        lambda self, other, right, t: widths.append((self.index == other, self.row_parts[t][0]))
-                        or screen_tile(self, other, right, t))
+                        lambda self, other, right, right16, t:
+                        widths.append((self.index == other, self.row_parts[t][0]))
+                        or screen_tile(self, other, right, right16, t))
     comp = engine.prepare(x, metric=metric, memory=2**23)
     got = siamcli.Ranking.concat(list(engine.iter_topk(comp, 5, None, 1000)), comp.metric, comp.a, comp.b, "row")
     assert plans[0][3] < 1000 and any(on and r0 > 0 for on, r0 in widths)  # several parts per diagonal block
@@ -171,16 +172,16 @@ def test_extremes_are_numpys_row_and_column_bests_and_group_bounds_never_pass_th
     rows' column-group bests is never better than the row's true k-th best."""
     product = np.random.default_rng(seed).normal(size=(height, width)).astype(np.float32)
     sign = 1.0 if higher else -1.0
-    grouped = width >= selfscreen._GROUPS
+    grouped = width >= tilehits._GROUPS
     with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(selfscreen, "_BAND_BYTES", band)
-        rows, cols, groups = selfscreen._extremes(product, sign, True, grouped)
+        patch.setattr(tilehits, "_BAND_BYTES", band)
+        rows, cols, groups = tilehits._extremes(product, sign, True, grouped)
     best = np.max if higher else np.min
     np.testing.assert_array_equal(rows, best(product, axis=1))
     np.testing.assert_array_equal(cols, best(product, axis=0))
-    if grouped and k <= selfscreen._GROUPS:
-        span = width // selfscreen._GROUPS * selfscreen._GROUPS
-        np.testing.assert_array_equal(groups, best(product[:, :span].reshape(height, -1, selfscreen._GROUPS), axis=1))
+    if grouped and k <= tilehits._GROUPS:
+        span = width // tilehits._GROUPS * tilehits._GROUPS
+        np.testing.assert_array_equal(groups, best(product[:, :span].reshape(height, -1, tilehits._GROUPS), axis=1))
         group_kth = sign * np.sort(sign * groups, axis=1)[:, -k]
         true_kth = sign * np.sort(sign * product, axis=1)[:, -k] if k <= width else None
         if true_kth is not None:

@@ -21,9 +21,10 @@ from typing import Iterator
 import numpy as np
 
 from ..results import Ranking
+from . import bfloat16
 from .comparison import _CANDIDATE_BYTES, Comparison
-from .ranking import _SCREEN_BLOCK_COLS, _SCREEN_CHUNK_BYTES, _at_least, _exact_ranking, _keep_close
-from .tilehits import _BAND_BYTES, load_compiled, tile_hits
+from .ranking import _SCREEN_BLOCK_COLS, _SCREEN_CHUNK_BYTES, _exact_ranking, _keep_close
+from .tilehits import _GROUPS, _bound, _column_hits, _extremes, _row_hits, banded_hits, load_compiled, tile_hits
 
 #: Self rankings cut the rows into at least this many blocks when they are large enough (only
 #: tiles on and above the diagonal are computed: the diagonal's own waste is 1 / blocks).
@@ -42,8 +43,6 @@ _PASSES = 3
 #: (whose time hardly depends on the hits): 6 against 2, the hits 2.36 s CPU either way, narrowing
 #: and taking the tiles 1.18 against 1.33 s (233 -> 140 narrowings).
 _SETTLE_PER_ROW = 6
-#: The rows' first tile bounds their k-th best by the k-th best of this many groups' bests (no partition).
-_GROUPS = 64
 
 
 def self_screen_fits(comp: Comparison, k: int) -> bool:
@@ -83,19 +82,20 @@ class _Candidates:
 
 
 class _Operands:
-    """The screen's (left, right) operands of each block, made when first needed; those of the last
+    """The screen's (left, right, left bfloat16, right bfloat16) operands of each block (the bfloat16
+    ones, bfloat16.Rounded, None unless `half` and the values fit), made when first needed; those of the last
     blocks (needed by the passes of every block before them) are kept, as many as fit in `room`
     bytes, until dropped; the others are made again for each group of passes (the last one made is
     kept until another is)."""
 
-    def __init__(self, comp: Comparison, bounds, room: int):
-        self.comp, self.bounds, self.kept, self.held = comp, bounds, {}, {}
+    def __init__(self, comp: Comparison, bounds, room: int, half: bool):
+        self.comp, self.bounds, self.kept, self.held, self.half = comp, bounds, {}, {}, half
         self.last = (None, None)  # the block made last, not kept (one block's operands)
         self.buffers = threading.local()  # each thread's product buffer, shared by every pass
         self.screen = screen = comp.metric.screen.for_params(comp.params)
         sides = 1 if screen.right is screen.left else 2
         largest = max(b1 - b0 for b0, b1 in bounds)
-        count = max(0, room) // (sides * largest * (comp.a.dim + 2) * comp.dtype.itemsize)
+        count = max(0, room) // (sides * largest * (comp.a.dim + 2) * _operand_bytes(comp, half))
         self.first_kept = len(bounds) - count
 
     def hold(self, index: int, made) -> None:
@@ -113,7 +113,16 @@ class _Operands:
             screen = self.screen
             rows = self.comp.rows(self.comp.a, *self.bounds[index])
             left = screen.left(rows)
-            made = (left, left if screen.right is screen.left else screen.right(rows))
+            right = left if screen.right is screen.left else screen.right(rows)
+            left16 = right16 = None
+            if self.half:
+                half = screen.half
+                left16 = bfloat16.operand(half.left(left), half.tail)
+                if right is left and half.right is half.left:
+                    right16 = left16
+                elif left16 is not None:
+                    right16 = bfloat16.operand(half.right(right), half.tail)
+            made = (left, right, left16, right16)
             if index >= self.first_kept:
                 self.kept[index] = made
             else:
@@ -126,6 +135,20 @@ class _Operands:
             self.last = (None, None)
 
 
+def _half(comp: Comparison, screen) -> bool:
+    """Whether the screen multiplies in bfloat16 (a float32 ranking large enough, a screen that
+    bounds its terms, and a CPU and MKL that make it faster: see engine.bfloat16)."""
+    n, d = len(comp.a), comp.a.dim
+    return (comp.dtype == np.float32 and screen.half is not None and n * n * (d + 2) // 2 >= bfloat16.MIN_WORK
+            and bfloat16.gemm() is not None)
+
+
+def _operand_bytes(comp: Comparison, half: bool) -> int:
+    """Bytes of one value of a block's operands (the float32 ones and their bfloat16 copies, which
+    may have two columns more)."""
+    return comp.dtype.itemsize + (3 if half else 0)
+
+
 def _plan(comp: Comparison, k: int, threshold, block_rows: int | None, split: int | None = None):
     """(bounds, states, sign, chunk_rows, small, blas context, operands) of a screened self
     ranking; with `split`, no block spans it."""
@@ -133,6 +156,7 @@ def _plan(comp: Comparison, k: int, threshold, block_rows: int | None, split: in
 
     n, d = len(comp.a), comp.a.dim
     screen = comp.metric.screen.for_params(comp.params)
+    half = _half(comp, screen)
     sign = 1.0 if screen.higher else -1.0
     chunk_bytes = min(_SCREEN_CHUNK_BYTES, comp.memory // (8 * kernels.threads()))
     if block_rows is not None:
@@ -145,7 +169,7 @@ def _plan(comp: Comparison, k: int, threshold, block_rows: int | None, split: in
         # one in flight)
         sides = 1 if screen.right is screen.left else 2
         blocks = max((_PASSES + 1) * sides + 2, (_WARM_DISTANCES + 1) * sides)
-        alive = max(1, comp.memory // (4 * blocks * (d + 2) * comp.dtype.itemsize))
+        alive = max(1, comp.memory // (4 * blocks * (d + 2) * _operand_bytes(comp, half)))
         size = min(n, widest, alive, max(_MIN_BLOCK_ROWS, -(-n // _MIN_BLOCKS)))
     edges = [(0, n)] if split is None else [(0, split), (split, n)]
     bounds = [(b0, min(e1, b0 + size)) for e0, e1 in edges for b0 in range(e0, e1, size)]
@@ -156,7 +180,7 @@ def _plan(comp: Comparison, k: int, threshold, block_rows: int | None, split: in
                             -(-size // (1 if small else kernels.threads()))))
     blas = contextlib.nullcontext() if small else kernels.one_blas_thread_for(chunk_rows, size, d + 2)
     load_compiled(chunk_rows * size)
-    operands = _Operands(comp, bounds, comp.memory // 2 - len(comp.a) * _CANDIDATE_BYTES * k)
+    operands = _Operands(comp, bounds, comp.memory // 2 - len(comp.a) * _CANDIDATE_BYTES * k, half)
     return bounds, states, sign, chunk_rows, small, blas, operands
 
 
@@ -191,7 +215,7 @@ def self_screened_topk(comp: Comparison, k: int, threshold: float | None,
         live: dict[int, _BlockPass] = {}
         for index in range(len(bounds)):
             live[index] = block_pass(index)
-            operands.hold(index, (live[index].left, live[index].right_own))
+            operands.hold(index, live[index].own_operands)
             for distance in range(_WARM_DISTANCES):
                 if index - distance in live:
                     tiles.screen(live[index - distance], index)
@@ -279,7 +303,8 @@ class _BlockPass:
         self.screen = comp.metric.screen.for_params(comp.params)
         self.small, self.made = small, operands
         self.i0, i1 = bounds[index]
-        self.left, self.right_own = operands(index)
+        self.own_operands = operands(index)
+        self.left, self.right_own, self.left16, self.right16_own = self.own_operands
         self.row_parts = [(r0, min(i1 - self.i0, r0 + chunk_rows)) for r0 in range(0, i1 - self.i0, chunk_rows)]
         self.own = operands.buffers
         self.buffer_size = chunk_rows * max(b1 - b0 for b0, b1 in bounds)
@@ -287,24 +312,37 @@ class _BlockPass:
         if settle:
             self.state.settle(force=True)  # the candidates earlier blocks gave: bounds tight from the start
 
-    def operands(self, other: int):
-        """(right operand of block `other`, its left operand's slack against this block's right) or
-        for this block itself, its own right operand and no column slack."""
-        if other == self.index:
-            return self.right_own, None
-        left, right = self.made(other)
-        return right, self.screen.slack(left, self.right_own)
+    def slacks(self, other: int):
+        """(right operand of block `other`, its bfloat16 copy if the tile is multiplied in bfloat16,
+        the tile's slack for this block's rows, for the other block's rows (None on the diagonal))."""
+        diagonal = other == self.index
+        left, right, _, right16 = self.own_operands if diagonal else self.made(other)
+        right16 = right16 if self.left16 is not None else None
+        rows = self.screen.slack(self.left, right)
+        columns = None if diagonal else self.screen.slack(left, self.right_own)  # (the values' other orientation)
+        if right16 is not None:  # and what rounding to bfloat16 changes the tile's values by
+            half = self.screen.half
+            row_rounding, column_rounding = bfloat16.bounds(self.left16, right16)
+            if half.tail_error is not None:
+                row_rounding += half.tail_error(self.left, right)
+                column_rounding += half.tail_error(left, self.right_own)
+            rows = rows + row_rounding
+            if diagonal:  # the block's rows are its columns too
+                rows = np.maximum(rows, self.screen.slack(self.left, self.right_own) + column_rounding)
+            else:
+                columns = columns + column_rounding
+        return right, right16, rows, columns
 
     def start(self, other: int):
         """Starts screening the tile of this block against block `other` (this one or a later one)
         in the threads, each row part's bounds widened first by the tile's slack; returns the waiter."""
         from ..metrics import kernels
 
-        right, column_slack = self.operands(other)
-        np.maximum(self.state.slack, self.screen.slack(self.left, right), out=self.state.slack)
+        right, right16, row_slack, column_slack = self.slacks(other)
+        np.maximum(self.state.slack, row_slack, out=self.state.slack)
         if column_slack is not None:
             np.maximum(self.states[other].slack, column_slack, out=self.states[other].slack)
-        return kernels.start_each(partial(self.screen_tile, other, right), len(self.row_parts),
+        return kernels.start_each(partial(self.screen_tile, other, right, right16), len(self.row_parts),
                                   threaded=not self.small)
 
     def take(self, waiter, other: int) -> None:
@@ -320,34 +358,50 @@ class _BlockPass:
         if other != self.index:
             columns.settle()
 
-    def screen_tile(self, other: int, right: np.ndarray, t: int):
+    def screen_tile(self, other: int, right: np.ndarray, right16: bfloat16.Rounded | None, t: int):
         """(row hits, column hits) of row part t of this block against block `other` (a worker
         thread): (local rows, global cols, good values) for this block's rows, and (the other
         block's local rows, global cols, good values) for the rows its columns stand for. On the
         diagonal a part meets only the columns from its own first row on: its pairs with the later
-        parts' rows are screened both ways, those with earlier parts' rows were theirs."""
+        parts' rows are screened both ways, those with earlier parts' rows were theirs. With `right16`,
+        the product is of the bfloat16 operands."""
         r0, r1 = self.row_parts[t]
         diagonal = other == self.index
         c0 = r0 if diagonal else 0  # the block's row that product column 0 stands for
         if getattr(self.own, "buffer", None) is None:
             self.own.buffer = np.empty(self.buffer_size, dtype=self.left.dtype)
         width = right.shape[0] - c0
-        product = self.own.buffer[: (r1 - r0) * width].reshape(r1 - r0, width)
-        np.matmul(self.left[r0:r1], right[c0:].T, out=product)
-        if diagonal:  # self-pairs never rank: their product value becomes the worst
-            g = np.arange(r1 - r0)
-            product[g, g] = -self.sign * np.inf
         j0 = self.bounds[other][0] + c0
         columns, first = self.states[other], (r1 - r0 if diagonal else 0)  # columns screened from `first` on
         kth = self.state.kth[r0:r1]  # read once: the main thread may rebind it meanwhile
         column_kth, column_slack = columns.kth[c0 + first :], columns.slack[c0 + first :]
         open_rows = np.flatnonzero(np.isneginf(kth))
+        dtype = self.left.dtype
         if not diagonal and len(open_rows) == 0 and not np.isneginf(column_kth).any():  # every bound known
-            row_bound = _bound(kth, self.state.slack[r0:r1], self.state.good_threshold, self.sign, product.dtype)
-            column_bound = _bound(column_kth, column_slack, columns.good_threshold, self.sign, product.dtype)
-            (rows, cols, values), column_hits = tile_hits(product, self.sign, row_bound, column_bound)
+            row_bound = _bound(kth, self.state.slack[r0:r1], self.state.good_threshold, self.sign, dtype)
+            column_bound = _bound(column_kth, column_slack, columns.good_threshold, self.sign, dtype)
+            if right16 is None:
+                product = self.own.buffer[: (r1 - r0) * width].reshape(r1 - r0, width)
+                np.matmul(self.left[r0:r1], right.T, out=product)
+                (rows, cols, values), column_hits = tile_hits(product, self.sign, row_bound, column_bound)
+            else:  # in cache-sized bands, each screened as soon as it is made
+                left16, gemm = self.left16.bits, bfloat16.gemm()
+
+                def multiply(b0, b1, d0, d1, out):
+                    gemm(left16[r0 + b0 : r0 + b1], right16.bits[d0:d1], out)
+
+                (rows, cols, values), column_hits = banded_hits(multiply, r1 - r0, width, self.sign, row_bound,
+                                                                column_bound, self.own.buffer)
             cols = cols + j0
         else:
+            product = self.own.buffer[: (r1 - r0) * width].reshape(r1 - r0, width)
+            if right16 is None:
+                np.matmul(self.left[r0:r1], right[c0:].T, out=product)
+            else:
+                bfloat16.gemm()(self.left16.bits[r0:r1], right16.bits[c0:], product)
+            if diagonal:  # self-pairs never rank: their product value becomes the worst
+                g = np.arange(r1 - r0)
+                product[g, g] = -self.sign * np.inf
             grouped = len(open_rows) > 0 and self.state.k * 4 <= _GROUPS and width >= 4 * _GROUPS
             row_best, column_best, groups = _extremes(product, self.sign, first < width, grouped)
             rows, cols, values = _row_hits(product, self.state, kth, r0, j0, self.sign, row_best, open_rows, groups)
@@ -358,120 +412,3 @@ class _BlockPass:
             column_hits = (column_hits[0] + first, *column_hits[1:])
         cols_local, rows_in_part, column_values = column_hits
         return (rows + r0, cols, values), (cols_local + c0, rows_in_part + self.i0 + r0, column_values)
-
-
-def _limits(kth: np.ndarray, slack: np.ndarray, good_threshold) -> tuple[np.ndarray, np.ndarray]:
-    """(limit, margin): a pair is kept when its good value reaches its row's limit."""
-    margin = 2.0 * slack
-    limit = kth - margin
-    if good_threshold is not None:
-        limit = np.maximum(limit, good_threshold - margin)
-    return limit, margin
-
-
-def _bound(kth: np.ndarray, slack: np.ndarray, good_threshold, sign: float, dtype) -> np.ndarray:
-    """Each row's limit as a product value of `dtype`, rounded outwards (no pair that reaches its
-    limit is lost to rounding): a pair may rank when its product value reaches (sign > 0) or is
-    at most (sign < 0) it."""
-    limit, _ = _limits(kth, slack, good_threshold)
-    return np.nextafter((sign * limit).astype(dtype), dtype.type(-sign * np.inf))
-
-
-def _extremes(product: np.ndarray, sign: float, columns: bool, grouped: bool):
-    """(best value of each row, of each column or None, of each row's _GROUPS strided groups of
-    columns or None) of the product in one pass, a cache-sized band of rows at a time (the
-    product itself is larger than the cache: two reductions over it cost a quarter of its
-    matmul)."""
-    reduce = np.fmax if sign > 0 else np.fmin
-    height, width = product.shape
-    rows = np.empty(height, product.dtype)
-    cols = None
-    groups = np.empty((height, _GROUPS), product.dtype) if grouped else None
-    span = width // _GROUPS * _GROUPS
-    step = max(1, _BAND_BYTES // (width * product.itemsize))
-    with np.errstate(invalid="ignore"):
-        for b0 in range(0, height, step):
-            band = product[b0 : b0 + step]
-            if grouped:  # column j is in group j % _GROUPS
-                group = reduce.reduce(band[:, :span].reshape(len(band), -1, _GROUPS), axis=1, out=groups[b0 : b0 + step])
-                best = reduce.reduce(group, axis=1, out=rows[b0 : b0 + step])
-                if span < width:
-                    reduce(best, reduce.reduce(band[:, span:], axis=1), out=best)
-            else:
-                reduce.reduce(band, axis=1, out=rows[b0 : b0 + step])
-            if columns:
-                top = reduce.reduce(band, axis=0)
-                cols = top if cols is None else reduce(cols, top, out=cols)
-    return rows, cols, groups
-
-
-def _row_hits(product: np.ndarray, state: _Candidates, kth: np.ndarray, r0: int, j0: int, sign: float,
-              best: np.ndarray, open_rows: np.ndarray, groups: np.ndarray | None):
-    """(rows of the part, global cols, good values) of the product's pairs that may rank for its
-    rows (`kth`: theirs as the part began; `best`: each row's best product value)."""
-    k = state.k
-    limit, margin = _limits(kth, state.slack[r0 : r0 + len(kth)], state.good_threshold)
-    if len(open_rows) and k < product.shape[1]:  # fewer than k so far: a bound on this tile's k-th best
-        if groups is not None:  # the k-th best of k or more disjoint groups' bests is no better
-            col = _GROUPS - k if sign > 0 else k - 1
-            tile_kth = sign * np.partition(groups[open_rows], col, axis=1)[:, col].astype(np.float64)
-        else:
-            col = product.shape[1] - k if sign > 0 else k - 1
-            tile_kth = sign * np.partition(product[open_rows], col, axis=1)[:, col].astype(np.float64)
-        tile_kth[np.isnan(tile_kth)] = -np.inf
-        limit[open_rows] = np.maximum(limit[open_rows], tile_kth - margin[open_rows])
-    hits = _at_least(product, limit, sign, best)
-    width = product.shape[1]
-    return hits // width, hits % width + j0, sign * product.ravel()[hits].astype(np.float64)
-
-
-def _column_hits(product: np.ndarray, k: int, kth: np.ndarray, slack: np.ndarray, good_threshold, sign: float,
-                 best: np.ndarray):
-    """(cols of the product, rows of the product, good values) of its pairs that may rank for the
-    rows its columns stand for (the transposed view; their `kth` and `slack`; `best`: each
-    column's best value), found column by column."""
-    limit, margin = _limits(kth, slack, good_threshold)
-    open_cols = np.flatnonzero(np.isneginf(kth))
-    dtype = product.dtype
-    if len(open_cols) and k < product.shape[0]:  # fewer than k so far: a bound on this tile's k-th best
-        if good_threshold is not None:  # only columns with many pairs past the threshold need it
-            bound = np.nextafter((sign * limit[open_cols]).astype(dtype), dtype.type(-sign * np.inf))
-            reach = np.greater_equal if sign > 0 else np.less_equal
-            with np.errstate(invalid="ignore"):
-                many = np.count_nonzero(reach(product[:, open_cols], bound), axis=0) > 4 * k + 16
-            open_cols = open_cols[many]
-        if len(open_cols):
-            limit[open_cols] = np.maximum(limit[open_cols], _column_kth(product, open_cols, k, sign) - margin[open_cols])
-    bound = np.nextafter((sign * limit).astype(dtype), dtype.type(-np.inf if sign > 0 else np.inf))
-    with np.errstate(invalid="ignore"):
-        cols = np.flatnonzero(best >= bound if sign > 0 else best <= bound)
-        if len(cols) == 0:
-            return cols, cols, np.empty(0)
-        if len(cols) > product.shape[1] // 8:  # many columns: one pass over the whole product (a view, maybe)
-            sub, cols = product, np.arange(product.shape[1])
-            flat = np.flatnonzero(sub >= bound if sign > 0 else sub <= bound)
-        else:
-            sub = product[:, cols]
-            flat = np.flatnonzero(sub >= bound[cols] if sign > 0 else sub <= bound[cols])
-    rows, at = np.divmod(flat, sub.shape[1])
-    return cols[at], rows, sign * sub[rows, at].astype(np.float64)
-
-
-def _column_kth(product: np.ndarray, cols: np.ndarray, k: int, sign: float) -> np.ndarray:
-    """A good value no better than the k-th best of each column `cols` of the product: the k-th
-    best of its _GROUPS strided row groups' bests when it has rows enough (one pass, no partition
-    of the columns), else the k-th best itself."""
-    height, width = product.shape
-    if k * 4 <= _GROUPS and height >= 4 * _GROUPS:
-        reduce = np.fmax if sign > 0 else np.fmin
-        span = height // _GROUPS * _GROUPS
-        with np.errstate(invalid="ignore"):
-            groups = reduce.reduce(product[:span].reshape(-1, _GROUPS, width), axis=0)[:, cols]
-        col = _GROUPS - k if sign > 0 else k - 1
-        tile_kth = sign * np.partition(groups, col, axis=0)[col].astype(np.float64)
-    else:
-        col = height - k if sign > 0 else k - 1
-        part = np.ascontiguousarray(product[:, cols].T)
-        tile_kth = sign * np.partition(part, col, axis=1)[:, col].astype(np.float64)
-    tile_kth[np.isnan(tile_kth)] = -np.inf
-    return tile_kth

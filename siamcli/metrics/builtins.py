@@ -12,8 +12,8 @@ from .elementwise import (_big_rows, _braycurtis_matrix, _constant_rows, _guard,
                           _p_jensenshannon, _p_manhattan, _p_minkowski, _paired64, _scipy_matrix, zero_rows,
                           _zero_sum_rows)
 from .numeric import (BRAYCURTIS_INFINITE, _FLOAT64_MAX)
-from .products import (_angular, _correlation, _cosine, _cosine_distance, _cosine_screen, _dot, _dot_slack,
-                       _euclidean, _mahalanobis, _sqeuclidean, _squared_screen)
+from .products import (SAME_HALF, _angular, _correlation, _cosine, _cosine_distance, _cosine_screen, _dot, _dot_terms,
+                       _euclidean, _mahalanobis, _slack, _sqeuclidean, _squared_screen)
 from .references import (_ref_angular, _ref_braycurtis, _ref_canberra, _ref_chebyshev, _ref_correlation, _ref_cosine,
                          _ref_cosine_distance, _ref_dot, _ref_euclidean, _ref_hamming, _ref_jaccard,
                          _ref_jensenshannon, _ref_mahalanobis, _ref_manhattan, _ref_minkowski, _ref_sqeuclidean)
@@ -54,7 +54,8 @@ BUILTIN_METRICS: list[Metric] = [
           neutral_score=0.5, same_order_as="cosine", screen=_cosine_screen(lambda s: np.cos(np.pi * s)),
           **_cosine_like),
     _blas("dot", "similarity", _dot, _ref_dot, "inner product a.b", aliases=("inner", "inner_product"),
-          screen=Screen(lambda a: a, lambda b: b, lambda s: s, True, _dot_slack), distances=_DISTANCES_INSTEAD),
+          screen=Screen(lambda a: a, lambda b: b, lambda s: s, True, _slack(_dot_terms), half=SAME_HALF),
+          distances=_DISTANCES_INSTEAD),
     _blas("euclidean", "distance", _euclidean, _ref_euclidean, "straight-line distance |a - b|",
           aliases=("l2",), screen=_squared_screen(np.square), prepare=prepare_shift),
     _blas("sqeuclidean", "distance", _sqeuclidean, _ref_sqeuclidean, "squared euclidean distance |a - b|^2",

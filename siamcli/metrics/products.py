@@ -11,7 +11,7 @@ from ..errors import InputError
 from .numeric import (NEAR_TOLERANCE, _UNDERFLOW_FLOOR, WIDE_SQNORM, _check_chunk, _check_finite, _exact_pairs,
                       _from_scaled, _into, _outside, _peak_exponents, _product, _rescaled, _row_norms, _row_sqnorms,
                       _safe_sqnorms, _scaled_sumsq, unit_rows)
-from .record import Screen
+from .record import Half, Screen
 from .shift import shift_of, shifted
 
 def _unit_parts(u, v):
@@ -383,8 +383,16 @@ def _underflow_bound(x: np.ndarray) -> float:
     return (2 * x.shape[1] + 16) * float(np.finfo(x.dtype).smallest_subnormal)
 
 
-def _unit_slack(left, right):
-    return np.full(left.shape[0], _rounding_bound(left) + _underflow_bound(left))
+def _unit_terms(left, right):
+    return np.ones(left.shape[0])  # unit rows: sum |a_i| |b_i| <= |a| |b| = 1
+
+
+def _slack(terms):
+    """Screen.slack from the terms' bound: rounding error relative to it, and what underflow loses."""
+    def slack(left, right):
+        return _rounding_bound(left) * terms(left, right) + _underflow_bound(left)
+
+    return slack
 
 
 def _augmented_left(a, sq=None):
@@ -407,30 +415,68 @@ def _augmented_right(b, sq=None):
     return right
 
 
-def _squared_slack(left, right):
+def _squared_terms(left, right):
     # |a|^2 + |b|^2 bounds every term's magnitude (2|a||b| <= |a|^2 + |b|^2)
-    return (2.0 * _rounding_bound(left) * (left[:, -2].astype(np.float64) + float(right[:, -1].max(initial=0.0)))
-            + _underflow_bound(left))
+    return 2.0 * (left[:, -2].astype(np.float64) + float(right[:, -1].max(initial=0.0)))
 
 
-def _dot_slack(left, right):
-    return (_rounding_bound(left) * _row_norms(left) * float(np.sqrt(_row_sqnorms(right).max(initial=0.0)))
-            + _underflow_bound(left))
+def _split(values: np.ndarray, high: np.ndarray, low: np.ndarray) -> None:
+    """float32 values = high + low exactly: high keeps the leading 8 bits (exact in bfloat16),
+    |low| < 2^-7 |values|."""
+    high[...] = (values.view(np.uint32) & np.uint32(0xFFFF0000)).view(np.float32)
+    np.subtract(values, high, out=low)
+
+
+def _split_norm_left(left):
+    """[-2a, |a|^2, 1] laid out as [-2a, hi, lo, 1, 1] (|a|^2 = hi + lo, see _split): with
+    _split_norm_right's [b, 1, 1, hi, lo], bfloat16 loses only the cross terms' and lo's rounding."""
+    d = left.shape[1] - 2
+    out = np.empty((len(left), d + 4), left.dtype)
+    out[:, :d] = left[:, :d]
+    _split(left[:, d], out[:, d], out[:, d + 1])
+    out[:, d + 2 :] = 1.0
+    return out
+
+
+def _split_norm_right(right):
+    d = right.shape[1] - 2
+    out = np.empty((len(right), d + 4), right.dtype)
+    out[:, :d] = right[:, :d]
+    out[:, d : d + 2] = 1.0
+    _split(right[:, d + 1], out[:, d + 2], out[:, d + 3])
+    return out
+
+
+def _split_norm_tail_error(left, right):
+    # the lo parts round by at most 2^-8 of themselves, under 2^-15 of |a|^2 and of |b|^2 (each times 1)
+    return 2.0**-14 * (left[:, -2].astype(np.float64) + float(right[:, -1].max(initial=0.0)))
+
+
+def _dot_terms(left, right):
+    return _row_norms(left) * float(np.sqrt(_row_sqnorms(right).max(initial=0.0)))
+
+
+def _as_is(x):
+    return x
+
+
+SAME_HALF = Half(_as_is, _as_is)  # the operands rounded as they are (cosine, dot)
+_SQUARED_HALF = Half(_split_norm_left, _split_norm_right, 4, _split_norm_tail_error)
 
 
 def _cosine_screen(value) -> Screen:
-    return Screen(_normalised, _normalised, value, True, _unit_slack)
+    return Screen(_normalised, _normalised, value, True, _slack(_unit_terms), half=SAME_HALF)
 
 
 def _squared_screen(value) -> Screen:
     """|a'|^2 + |b'|^2 - 2a'b' of rows less the comparison's fitted shift (as the matrix kernel);
-    the shift's rounding (at most 2 eps (|a'|^2 + |b'|^2)) is well inside _squared_slack."""
+    the shift's rounding (at most 2 eps (|a'|^2 + |b'|^2)) is well inside the slack of _squared_terms."""
     def fitted(params) -> Screen:
         shift = params.get("shift")
         if shift is None:
             return plain
         return Screen(lambda a: _augmented_left(shifted(a, shift)), lambda b: _augmented_right(shifted(b, shift)),
-                      value, False, _squared_slack)
+                      value, False, _slack(_squared_terms), half=_SQUARED_HALF)
 
-    plain = Screen(_augmented_left, _augmented_right, value, False, _squared_slack, fitted)
+    plain = Screen(_augmented_left, _augmented_right, value, False, _slack(_squared_terms), fitted, _SQUARED_HALF)
     return plain

@@ -75,6 +75,20 @@ def ranking_keys(scores, higher_is_better: bool) -> np.ndarray:
     return keys
 
 
+@dataclass(frozen=True)
+class Half:
+    """How a Screen's product is taken in bfloat16 (see engine.bfloat16): left(operand) and
+    right(operand) lay its float32 operands out for rounding (the same, or with exact values split
+    into two parts); the last `tail` columns of the layout are left out of the rounding's measured
+    bound, and tail_error(left, right), per row of the float32 left, bounds what rounding them
+    changes a product value by."""
+
+    left: Callable[[np.ndarray], np.ndarray]
+    right: Callable[[np.ndarray], np.ndarray]
+    tail: int = 0
+    tail_error: Callable[[np.ndarray, np.ndarray], np.ndarray] | None = None
+
+
 @dataclass(frozen=True, eq=False)
 class Screen:
     """A matrix product that orders pairs as a metric does, for rankings: most pairs are dismissed
@@ -85,7 +99,8 @@ class Screen:
     left(a_rows), right(b_rows): the product's operands (values = left @ right.T);
     value(scores): the product value a score corresponds to (monotone); higher: larger values
     are closer; slack(left, right): per row of left, an absolute error bound of its values;
-    fitted(params): the screen for a comparison's fitted parameters (euclidean's shift), if any.
+    fitted(params): the screen for a comparison's fitted parameters (euclidean's shift), if any;
+    half: how to multiply in bfloat16 instead (see Half), if the screen allows it.
     """
 
     left: Callable[[np.ndarray], np.ndarray]
@@ -94,6 +109,7 @@ class Screen:
     higher: bool
     slack: Callable[[np.ndarray, np.ndarray], np.ndarray]
     fitted: Callable[[Params], "Screen"] | None = None
+    half: "Half | None" = None
 
     def for_params(self, params: Params) -> "Screen":
         """The screen to use with a comparison's (fitted) parameters."""
