@@ -116,6 +116,7 @@ def forced(monkeypatch):
     """The bfloat16 screen for any size (MKL's product without the timing); the tiles it multiplies, counted."""
     if PRODUCT is None:
         pytest.skip("no bfloat16 product here")
+    bfloat16.operand(np.ones((1, 4), np.float32))  # numba imported, the rounding compiled: not in a measurement
     used = []
     monkeypatch.setattr(bfloat16, "MIN_WORK", 0)
     monkeypatch.setattr(bfloat16, "gemm", lambda: lambda *args: used.append(args[0].shape[0]) or PRODUCT(*args))
@@ -123,7 +124,7 @@ def forced(monkeypatch):
 
 
 def _float32_screen(monkeypatch):
-    monkeypatch.setattr(selfscreen, "_half", lambda comp, screen: False)
+    monkeypatch.setattr(bfloat16, "usable", lambda *args: False)
 
 
 def _clusters(rng, n: int, d: int) -> np.ndarray:
@@ -158,6 +159,37 @@ def test_self_topk_through_bfloat16_is_the_float32_screens_bit_for_bit_and_brute
     np.testing.assert_array_equal(got.score.view(np.int64), single.score.view(np.int64))
     if metric in ("cosine", "euclidean", "sqeuclidean", "dot", "angular"):
         check_topk_against_brute_force(got, x, metric, k, limit)
+
+
+@settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(seed=st.integers(0, 2**16), n=st.integers(2, 200), m=st.integers(8, 300), d=st.sampled_from([1, 5, 48]),
+       k=st.integers(1, 6), block=st.sampled_from([None, 7, 64]),
+       metric=st.sampled_from(["cosine", "euclidean", "sqeuclidean", "dot"]),
+       data=st.sampled_from(["normal", "clusters", "offset"]))
+def test_two_set_topk_through_bfloat16_is_the_float32_screens_bit_for_bit(seed, n, m, d, k, block, metric, data,
+                                                                           forced):
+    """Queries against a gallery (ranking._screened_topk) screen in bfloat16 the same way."""
+    rng = np.random.default_rng(seed)
+    make = {"normal": lambda rows: rng.normal(size=(rows, d)).astype(np.float32),
+            "clusters": lambda rows: _clusters(rng, rows, d),
+            "offset": lambda rows: (1000 + rng.normal(size=(rows, d))).astype(np.float32)}[data]
+    a, b = make(n), make(m)
+    forced.clear()
+    got = siamcli.compare(a, b, metric=metric, top_k=k, block_rows=block)
+    assert forced, "the bfloat16 product was not used"
+    with pytest.MonkeyPatch.context() as patch:
+        _float32_screen(patch)
+        single = siamcli.compare(a, b, metric=metric, top_k=k, block_rows=block)
+    np.testing.assert_array_equal(got.a_index, single.a_index)
+    np.testing.assert_array_equal(got.b_index, single.b_index)
+    np.testing.assert_array_equal(got.score.view(np.int64), single.score.view(np.int64))
+    truth = reference_scores(np.vstack([a, b]), metric)[:n, n:]
+    higher = metric in ("cosine", "dot")
+    tolerance = 1e-4 * max(1.0, float(np.abs(truth).max()))
+    for row in range(n):
+        best = np.sort(truth[row])[::-1] if higher else np.sort(truth[row])
+        mine = got.a_index == row
+        np.testing.assert_allclose(got.score[mine], best[: min(k, m)], atol=tolerance, rtol=0)
 
 
 def test_blocks_with_values_bfloat16_cannot_hold_stay_float32_and_rank_alike(forced, monkeypatch):
@@ -201,19 +233,22 @@ def test_block_pair_task_through_bfloat16_keeps_every_pair_that_ranks(metric, fo
 
 
 @pytest.mark.parametrize("metric", ["cosine", "euclidean"])
-def test_self_topk_through_bfloat16_stays_within_the_memory_budget(metric, forced):
-    """The bfloat16 copies of the blocks' operands count in --memory."""
+@pytest.mark.parametrize("sets", ["self", "two"])
+def test_topk_through_bfloat16_stays_within_the_memory_budget(metric, sets, forced):
+    """The bfloat16 copies of the blocks' operands count in --memory (a set against itself, and
+    queries against a gallery)."""
     from test_engine_options import _working_memory
 
     budget = 24 * 2**20
     x = np.random.default_rng(3).normal(size=(6000, 384)).astype(np.float32)
-    comp = engine.prepare(x, metric=metric, memory=budget)
+    comp = engine.prepare(x, metric=metric, memory=budget) if sets == "self" else \
+        engine.prepare(x[:2000], x[2000:], metric=metric, memory=budget)
     parts = []
     used = _working_memory(lambda: parts.append(list(engine.rankings(comp, top_k=5))) or parts[-1])
     assert forced
     assert used <= budget, f"{used / 2**20:.1f} MiB for a budget of {budget / 2**20:.0f} MiB"
     got = siamcli.Ranking.concat(parts[0], comp.metric, comp.a, comp.b, "row")
-    np.testing.assert_array_equal(np.bincount(got.a_index, minlength=len(x)), 5)
+    np.testing.assert_array_equal(np.bincount(got.a_index, minlength=len(comp.a)), 5)
 
 
 @needs_product

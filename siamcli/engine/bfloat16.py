@@ -38,6 +38,8 @@ _TINY = np.float32(2.0**-126)
 #: Products smaller than this many multiply-adds stay float32 (loading MKL and a first timing cost
 #: tens of milliseconds).
 MIN_WORK = 2**33
+#: Bytes a bfloat16 copy adds to each value of a float32 operand (2, and room for a layout two columns wider).
+EXTRA_BYTES = 3
 #: bfloat16 is used when its product takes at most this share of the float32 product's time.
 _FASTER = 1 / 1.5
 
@@ -56,6 +58,12 @@ def gemm():
             product = product_of_mkl() if _compiled() is not None else None
             _state["gemm"] = product if product is not None and _faster(product) else None
         return _state["gemm"]
+
+
+def usable(screen, dtype, work: int) -> bool:
+    """Whether a screen multiplies in bfloat16: float32 operands, a screen that allows it
+    (Screen.half), a product of at least MIN_WORK multiply-adds, and gemm() here."""
+    return dtype == np.float32 and screen.half is not None and work >= MIN_WORK and gemm() is not None
 
 
 def product_of_mkl():

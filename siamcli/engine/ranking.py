@@ -11,6 +11,7 @@ import numpy as np
 
 from ..metrics import ScoreOutOfRange
 from ..results import Ranking
+from . import bfloat16
 from .comparison import _CANDIDATE_BYTES, _FIRST_BLOCK_COLS, EXACT_ROWS_PER_CHUNK, Comparison, _gather, _out_of_range
 
 
@@ -123,25 +124,28 @@ def _screened_topk(comp: Comparison, k: int, threshold: float | None, block_rows
     n, m = len(comp.a), len(comp.b)
     sign = 1.0 if screen.higher else -1.0  # "good" = sign * product value: larger is closer
     d = comp.a.dim
+    half = bfloat16.usable(screen, comp.dtype, n * m * (d + 2))
     # one product chunk per thread, and a copy or two of its rows while they are short of k candidates
     chunk_bytes = min(_SCREEN_CHUNK_BYTES, comp.memory // (8 * kernels.threads()))
     if block_rows is not None:
         br, bc = max(1, block_rows), max(1, block_rows)
     else:  # the product lives in small chunks: a row block holds its prepared rows and its candidates
-        br = max(1, min(n, comp.memory // (4 * (d + 2) * comp.dtype.itemsize + _CANDIDATE_BYTES * k)))
+        value_bytes = comp.dtype.itemsize + (bfloat16.EXTRA_BYTES if half else 0)
+        br = max(1, min(n, comp.memory // (4 * (d + 2) * value_bytes + _CANDIDATE_BYTES * k)))
         bc = max(1, min(m, _SCREEN_BLOCK_COLS, chunk_bytes // (64 * comp.dtype.itemsize)))
     good_threshold = None if threshold is None else sign * float(screen.value(np.float64(threshold)))
     for i0 in range(0, n, br):
-        yield _screened_rows(comp, k, threshold, good_threshold, i0, min(n, i0 + br), bc, chunk_bytes)
+        yield _screened_rows(comp, k, threshold, good_threshold, i0, min(n, i0 + br), bc, chunk_bytes, half)
 
 
 def _screened_rows(comp: Comparison, k: int, threshold, good_threshold, i0: int, i1: int, bc: int,
-                   chunk_bytes: int) -> Ranking:
+                   chunk_bytes: int, half: bool = False) -> Ranking:
     """The ranking of rows i0:i1 of A (see _screened_topk): the product of each row chunk with
-    each gallery block is a tile, computed and screened by one thread while it is in cache."""
+    each gallery block is a tile, computed and screened by one thread while it is in cache (in
+    bfloat16 with `half`: see bfloat16)."""
     from ..metrics import kernels
 
-    rows = _RowScreen(comp, k, good_threshold, i0, i1, bc, chunk_bytes)
+    rows = _RowScreen(comp, k, good_threshold, i0, i1, bc, chunk_bytes, half)
     m = len(comp.b)
     upcoming, in_flight = rows.gallery_block(0), None
     # A tile to a thread with one BLAS thread each; small work runs in this thread, and BLAS may
@@ -152,10 +156,10 @@ def _screened_rows(comp: Comparison, k: int, threshold, good_threshold, i0: int,
     with blas:
         for j0 in range(0, m, bc):
             j1 = min(m, j0 + bc)
-            right, block_slack = upcoming
+            right, right16, block_slack = upcoming
             np.maximum(rows.slack, block_slack, out=rows.slack)
             tiles = rows.tiles(j1 - j0)
-            screening = kernels.start_each(partial(rows.screen_tile, j0, right, tiles), len(tiles),
+            screening = kernels.start_each(partial(rows.screen_tile, j0, right, right16, tiles), len(tiles),
                                            threaded=not rows.small)
             # No barrier between blocks: this block's tiles queue behind the previous block's, whose
             # candidates are taken now, and the next gallery block is prepared while the tiles run.
@@ -177,7 +181,8 @@ class _RowScreen:
     how they are cut into tiles, and per row the kept candidates, the running k-th best good
     value (kth; -inf: fewer than k so far) and the largest slack of any gallery block so far."""
 
-    def __init__(self, comp: Comparison, k: int, good_threshold, i0: int, i1: int, bc: int, chunk_bytes: int):
+    def __init__(self, comp: Comparison, k: int, good_threshold, i0: int, i1: int, bc: int, chunk_bytes: int,
+                 half: bool = False):
         from ..metrics import kernels
 
         self.comp, self.k, self.good_threshold, self.i0, self.bc = comp, k, good_threshold, i0, bc
@@ -185,6 +190,7 @@ class _RowScreen:
         self.sign = 1.0 if screen.higher else -1.0  # "good" = sign * product value: larger is closer
         self.rows_n = rows_n = i1 - i0
         self.left = screen.left(comp.rows(comp.a, i0, i1))
+        self.left16 = bfloat16.operand(screen.half.left(self.left), screen.half.tail) if half else None
         self.small = rows_n * len(comp.b) * self.left.shape[1] <= 2**24  # a few milliseconds: not worth threads
         threads = 1 if self.small else kernels.threads()
         self.chunk_rows = max(1, min(rows_n, chunk_bytes // (bc * comp.dtype.itemsize), -(-rows_n // threads)))
@@ -198,9 +204,17 @@ class _RowScreen:
         self.pending_count = 0
 
     def gallery_block(self, j0: int):
-        """The right operand of gallery rows j0:j0+bc, and its slack per row of A."""
+        """The right operand of gallery rows j0:j0+bc, its bfloat16 copy (None: the block's tiles
+        are multiplied in float32), and its slack per row of A."""
         right = self.screen.right(self.comp.rows(self.comp.b, j0, min(len(self.comp.b), j0 + self.bc)))
-        return right, self.screen.slack(self.left, right)
+        slack = self.screen.slack(self.left, right)
+        half = self.screen.half
+        right16 = None if self.left16 is None else bfloat16.operand(half.right(right), half.tail)
+        if right16 is not None:  # and what rounding to bfloat16 changes the values by
+            slack = slack + bfloat16.bounds(self.left16, right16)[0]
+            if half.tail_error is not None:
+                slack += half.tail_error(self.left, right)
+        return right, right16, slack
 
     def tiles(self, width: int) -> list[tuple[int, int, int, int]]:
         """(r0, r1, c0, c1) of the tiles of a gallery block `width` rows wide."""
@@ -210,14 +224,17 @@ class _RowScreen:
     def short_of_k(self) -> bool:
         return bool(np.isneginf(self.kth).any())
 
-    def screen_tile(self, j0: int, right: np.ndarray, tiles, t: int):
+    def screen_tile(self, j0: int, right: np.ndarray, right16: bfloat16.Rounded | None, tiles, t: int):
         """(rows, cols, good values) of tile t's pairs that may rank (run by a worker thread)."""
         r0, r1, c0, c1 = tiles[t]
         sign, k = self.sign, self.k
         if getattr(self.own, "buffer", None) is None:
             self.own.buffer = np.empty(self.chunk_rows * self.bc, dtype=self.left.dtype)
         product = self.own.buffer[: (r1 - r0) * (c1 - c0)].reshape(r1 - r0, c1 - c0)
-        np.matmul(self.left[r0:r1], right[c0:c1].T, out=product)
+        if right16 is None:
+            np.matmul(self.left[r0:r1], right[c0:c1].T, out=product)
+        else:
+            bfloat16.gemm()(self.left16.bits[r0:r1], right16.bits[c0:c1], product)
         if self.comp.same:  # self-pairs never rank: their product value becomes the worst
             g = np.arange(self.i0 + r0, self.i0 + r1)
             on = (g >= j0 + c0) & (g < j0 + c1)

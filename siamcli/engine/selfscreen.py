@@ -136,17 +136,15 @@ class _Operands:
 
 
 def _half(comp: Comparison, screen) -> bool:
-    """Whether the screen multiplies in bfloat16 (a float32 ranking large enough, a screen that
-    bounds its terms, and a CPU and MKL that make it faster: see engine.bfloat16)."""
+    """Whether the screen multiplies in bfloat16 (see bfloat16.usable; the half product's work)."""
     n, d = len(comp.a), comp.a.dim
-    return (comp.dtype == np.float32 and screen.half is not None and n * n * (d + 2) // 2 >= bfloat16.MIN_WORK
-            and bfloat16.gemm() is not None)
+    return bfloat16.usable(screen, comp.dtype, n * n * (d + 2) // 2)
 
 
 def _operand_bytes(comp: Comparison, half: bool) -> int:
     """Bytes of one value of a block's operands (the float32 ones and their bfloat16 copies, which
     may have two columns more)."""
-    return comp.dtype.itemsize + (3 if half else 0)
+    return comp.dtype.itemsize + (bfloat16.EXTRA_BYTES if half else 0)
 
 
 def _plan(comp: Comparison, k: int, threshold, block_rows: int | None, split: int | None = None):
