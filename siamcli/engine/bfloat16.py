@@ -6,7 +6,7 @@ On CPUs with AMX or AVX512-BF16 (Intel Sapphire Rapids and later, AMD Zen 4), In
 `cblas_gemm_bf16bf16f32` multiplies bfloat16 operands into float32 about 3.4 times as fast as a
 float32 product (480 against 143 GFLOPS a core, 1000 x 4000 x 384, Sapphire Rapids). With the
 `fast` extra (`pip install 'siamcli[fast]'`, which brings MKL's wheel on x86-64) the screen of a
-large self ranking uses it; the rankings are the same to the last bit, since every candidate is
+large top-k ranking (selfscreen, ranking._screened_topk) uses it; the rankings are the same to the last bit, since every candidate is
 still scored exactly. It is used only where a first timing shows it at least 1.5 times as fast as
 numpy's float32 product; SIAMCLI_BFLOAT16=0 turns it off.
 

@@ -19,7 +19,7 @@ SIAMCLI = (
      "Seconds a run on a Dask cluster goes on while the cluster has no worker before it fails with exit "
      "status 2 (default 30; anything but a number > 0 is an error)."),
     (("SIAMCLI_BFLOAT16",),
-     "`0`: large rankings of a set against itself screen their pairs with float32 products even where "
+     "`0`: large top-k rankings screen their pairs with float32 products even where "
      "bfloat16 ones are faster (with `siamcli[fast]` on CPUs with AMX or AVX512-BF16; the results are the "
      "same either way, see [performance.md](performance.md)). Any other value, or unset: bfloat16 where faster."),
 )
