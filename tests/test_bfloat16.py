@@ -232,6 +232,7 @@ def test_block_pair_task_through_bfloat16_keeps_every_pair_that_ranks(metric, fo
         assert must <= set(second.b_index[second.a_index == row].tolist())
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("metric", ["cosine", "euclidean"])
 @pytest.mark.parametrize("sets", ["self", "two"])
 def test_topk_through_bfloat16_stays_within_the_memory_budget(metric, sets, forced):
