@@ -6,9 +6,10 @@ On CPUs with AMX or AVX512-BF16 (Intel Sapphire Rapids and later, AMD Zen 4), In
 `cblas_gemm_bf16bf16f32` multiplies bfloat16 operands into float32 about 3.4 times as fast as a
 float32 product (480 against 143 GFLOPS a core, 1000 x 4000 x 384, Sapphire Rapids). With the
 `fast` extra (`pip install 'siamcli[fast]'`, which brings MKL's wheel on x86-64) the screen of a
-large top-k ranking (selfscreen, ranking._screened_topk) uses it; the rankings are the same to the last bit, since every candidate is
-still scored exactly. It is used only where a first timing shows it at least 1.5 times as fast as
-numpy's float32 product; SIAMCLI_BFLOAT16=0 turns it off.
+large top-k ranking (selfscreen, ranking._screened_topk) uses it; the rankings are the same to the
+last bit, since every candidate is still scored exactly. It is used only where a first timing
+shows it at least 1.5 times as fast as numpy's float32 product (one thread each);
+SIAMCLI_BFLOAT16=0 turns it off, SIAMCLI_BFLOAT16=1 on for any size, untimed.
 
 The bound: rounding to bfloat16 (8 significant bits) changes a value by at most 2^-8 of it, and
 the change of each row is measured when it is rounded, so by Cauchy-Schwarz the product of rows i
@@ -35,9 +36,10 @@ import numpy as np
 _LARGEST = np.float32(3.3895313e38)
 #: The smallest normal float32 (and bfloat16): smaller values may be flushed to zero.
 _TINY = np.float32(2.0**-126)
-#: Products smaller than this many multiply-adds stay float32 (loading MKL and a first timing cost
-#: tens of milliseconds).
-MIN_WORK = 2**33
+#: Products smaller than this many multiply-adds stay float32: loading the rounding pass and a first
+#: timing cost about half a second once, about what bfloat16 saves on a product this large (1 s of
+#: float32 product on 2 cores: 27,000 rows of 384 dimensions against themselves, 2,000 against 180,000).
+MIN_WORK = 2**37
 #: Bytes a bfloat16 copy adds to each value of a float32 operand (2, and room for a layout two columns wider).
 EXTRA_BYTES = 3
 #: bfloat16 is used when its product takes at most this share of the float32 product's time.
@@ -50,9 +52,13 @@ _lock = threading.Lock()
 
 def gemm():
     """MKL's bfloat16 product (see product_of_mkl) when it and numba (which rounds the operands)
-    are installed, it is not turned off and is faster here (loaded and timed on first use); else None."""
-    if os.environ.get("SIAMCLI_BFLOAT16", "1") == "0":
+    are installed, it is not turned off and is faster here (loaded and timed on first use; with
+    SIAMCLI_BFLOAT16=1, not timed); else None."""
+    setting = os.environ.get("SIAMCLI_BFLOAT16", "")
+    if setting == "0":
         return None
+    if setting == "1":
+        return product_of_mkl() if _compiled() is not None else None
     with _lock:
         if "gemm" not in _state:
             product = product_of_mkl() if _compiled() is not None else None
@@ -62,8 +68,10 @@ def gemm():
 
 def usable(screen, dtype, work: int) -> bool:
     """Whether a screen multiplies in bfloat16: float32 operands, a screen that allows it
-    (Screen.half), a product of at least MIN_WORK multiply-adds, and gemm() here."""
-    return dtype == np.float32 and screen.half is not None and work >= MIN_WORK and gemm() is not None
+    (Screen.half), a product of at least MIN_WORK multiply-adds (any, with SIAMCLI_BFLOAT16=1),
+    and gemm() here."""
+    large = work >= MIN_WORK or os.environ.get("SIAMCLI_BFLOAT16", "") == "1"
+    return dtype == np.float32 and screen.half is not None and large and gemm() is not None
 
 
 def product_of_mkl():
@@ -128,7 +136,11 @@ def _mkl():
 
 
 def _faster(product) -> bool:
-    """Whether the bfloat16 product is clearly faster than numpy's float32 one here (best of 3)."""
+    """Whether the bfloat16 product is clearly faster than numpy's float32 one here, both on one
+    thread as the engine runs them (each tile one BLAS call in its own thread); thread CPU time,
+    best of 3."""
+    from ..metrics import kernels
+
     rng = np.random.default_rng(0)
     left32, right32 = rng.standard_normal((512, 384), np.float32), rng.standard_normal((2048, 384), np.float32)
     left16, right16 = operand(left32).bits, operand(right32).bits
@@ -137,13 +149,14 @@ def _faster(product) -> bool:
     def best(run) -> float:
         times = []
         for _ in range(3):
-            start = time.perf_counter()
+            start = time.thread_time()
             run()
-            times.append(time.perf_counter() - start)
+            times.append(time.thread_time() - start)
         return min(times)
 
     half = best(lambda: product(left16, right16, out))
-    single = best(lambda: np.matmul(left32, right32.T, out=out))
+    with kernels.one_blas_thread():
+        single = best(lambda: np.matmul(left32, right32.T, out=out))
     return half <= _FASTER * single
 
 

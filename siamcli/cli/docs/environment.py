@@ -19,9 +19,11 @@ SIAMCLI = (
      "Seconds a run on a Dask cluster goes on while the cluster has no worker before it fails with exit "
      "status 2 (default 30; anything but a number > 0 is an error)."),
     (("SIAMCLI_BFLOAT16",),
-     "`0`: large top-k rankings screen their pairs with float32 products even where "
-     "bfloat16 ones are faster (with `siamcli[fast]` on CPUs with AMX or AVX512-BF16; the results are the "
-     "same either way, see [performance.md](performance.md)). Any other value, or unset: bfloat16 where faster."),
+     "How large top-k rankings screen their pairs, where `siamcli[fast]` brings MKL and the CPU has AMX or "
+     "AVX512-BF16 (the results are the same either way, see [performance.md](performance.md)). Unset: products in "
+     "bfloat16 for rankings of at least 2^37 multiply-adds where a timing at first use shows them at least 1.5 "
+     "times as fast as float32 ones; `0`: float32 products always; `1`: bfloat16 products for every size, "
+     "untimed."),
 )
 
 #: (names, what it does): read for siamcli by the libraries it is built on.
