@@ -232,3 +232,24 @@ def test_cli_self_topk_is_the_same_with_bfloat16_on_and_off(tmp_path):
             assert status == 0 and err == ""
             outputs.append(out)
     assert len(set(outputs)) == 1 and len(outputs[0]) > 1000
+
+
+def test_rows_that_spread_less_than_the_bfloat16_bound_stay_within_the_memory_budget(forced, monkeypatch):
+    """Rows that all point one way (cosines within 0.001 of one another, well inside bfloat16's
+    bound of about 0.01): a screen in bfloat16 would keep nearly every pair as a candidate (48 MiB
+    for a budget of 4 MiB); it must stay float32 and rank alike."""
+    from test_engine_options import _working_memory
+
+    budget, metric = 4 * 2**20, "cosine"
+    rng = np.random.default_rng(0)
+    x = (rng.normal(size=64) + 0.05 * rng.normal(size=(500, 64))).astype(np.float32)
+    comp = engine.prepare(x, metric=metric, memory=budget)
+    parts = []
+    used = _working_memory(lambda: parts.append(list(engine.rankings(comp, top_k=5))) or parts[-1])
+    assert used <= budget, f"{used / 2**20:.1f} MiB for a budget of {budget / 2**20:.0f} MiB"
+    got = siamcli.Ranking.concat(parts[0], comp.metric, comp.a, comp.b, "row")
+    check_topk_against_brute_force(got, x, metric, 5)
+    _float32_screen(monkeypatch)
+    single = siamcli.compare(x, metric=metric, top_k=5)
+    np.testing.assert_array_equal(got.b_index, single.b_index)
+    np.testing.assert_array_equal(got.score.view(np.int64), single.score.view(np.int64))
