@@ -17,6 +17,7 @@ from test_cli import invoke
 from test_symmetry import check_topk_against_brute_force, reference_scores, tied_rows
 
 PRODUCT = bfloat16.product_of_mkl()
+PAYS = bfloat16.pays
 needs_product = pytest.mark.skipif(PRODUCT is None, reason="no bfloat16 product here (siamcli[fast] on a CPU "
                                                            "with AVX512-BF16)")
 
@@ -36,7 +37,8 @@ def as_float(bits: np.ndarray) -> np.ndarray:
 def test_operand_rounds_every_float32_to_nearest_bfloat16_or_refuses(bits, tail):
     x = np.array(bits, np.uint32).view(np.float32).reshape(1, -1)
     size = np.abs(x.astype(np.float64))
-    refused = np.any(np.isinf(size) | (size > 3.3895313892515355e38) | ((size > 0) & (size < 2.0**-126)))
+    overflow = float(np.array(0x7F7F8000, np.uint32).view(np.float32))  # halfway past bfloat16's largest: ties up
+    refused = np.any(np.isinf(size) | (size >= overflow) | ((size > 0) & (size < 2.0**-126)))
     got = bfloat16.operand(x, tail)
     if refused:
         assert got is None
@@ -119,6 +121,7 @@ def forced(monkeypatch):
     bfloat16.operand(np.ones((1, 4), np.float32))  # numba imported, the rounding compiled: not in a measurement
     used = []
     monkeypatch.setattr(bfloat16, "MIN_WORK", 0)
+    monkeypatch.setattr(bfloat16, "pays", lambda *args: True)  # whatever the probe says of the data
     monkeypatch.setattr(bfloat16, "gemm", lambda: lambda *args: used.append(args[0].shape[0]) or PRODUCT(*args))
     return used
 
@@ -271,3 +274,29 @@ def test_cli_self_topk_is_the_same_with_bfloat16_on_and_off(tmp_path, monkeypatc
                 assert bool(used) == (value == "1")
             outputs.append(out)
     assert len(set(outputs)) == 1 and len(outputs[0]) > 1000
+
+
+@pytest.mark.parametrize("sets", ["self", "two"])
+def test_rows_that_spread_less_than_the_bfloat16_bound_stay_within_the_memory_budget(sets, forced, monkeypatch):
+    """Rows that all point one way (cosines within 0.001 of one another, well inside bfloat16's
+    bound of about 0.01): a screen in bfloat16 would keep nearly every pair as a candidate (48 MiB
+    for a budget of 4 MiB); it must stay float32 and rank alike (a set against itself, and queries
+    against a gallery)."""
+    from test_engine_options import _working_memory
+
+    monkeypatch.setattr(bfloat16, "pays", PAYS)
+    budget, metric = 4 * 2**20, "cosine"
+    rng = np.random.default_rng(0)
+    x = (rng.normal(size=64) + 0.05 * rng.normal(size=(500, 64))).astype(np.float32)
+    a, b = (x, None) if sets == "self" else (x[:150], x[150:])
+    comp = engine.prepare(a, b, metric=metric, memory=budget)
+    parts = []
+    used = _working_memory(lambda: parts.append(list(engine.rankings(comp, top_k=5))) or parts[-1])
+    assert used <= budget, f"{used / 2**20:.1f} MiB for a budget of {budget / 2**20:.0f} MiB"
+    got = siamcli.Ranking.concat(parts[0], comp.metric, comp.a, comp.b, "row")
+    if sets == "self":
+        check_topk_against_brute_force(got, x, metric, 5)
+    _float32_screen(monkeypatch)
+    single = siamcli.compare(a, b, metric=metric, top_k=5)
+    np.testing.assert_array_equal(got.b_index, single.b_index)
+    np.testing.assert_array_equal(got.score.view(np.int64), single.score.view(np.int64))

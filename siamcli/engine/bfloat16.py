@@ -32,14 +32,16 @@ from typing import NamedTuple
 
 import numpy as np
 
-#: The largest float32 that rounds to a finite bfloat16 (larger ones would round to infinity).
-_LARGEST = np.float32(3.3895313e38)
-#: The smallest normal float32 (and bfloat16): smaller values may be flushed to zero.
-_TINY = np.float32(2.0**-126)
 #: Products smaller than this many multiply-adds stay float32: loading the rounding pass and a first
 #: timing cost about half a second once, about what bfloat16 saves on a product this large (1 s of
 #: float32 product on 2 cores: 27,000 rows of 384 dimensions against themselves, 2,000 against 180,000).
 MIN_WORK = 2**37
+#: The bfloat16 screen is taken only when its wider bound keeps at most k / 2 + 1 more candidates a
+#: row than the float32 screen's, on PROBE_ROWS rows against a block of rows strided over the other
+#: set (see pays). 20,000 x 384 cosine top-5, bfloat16 against float32: 3.3 more a row, 0.83
+#: against 1.07 s; 6.2, 0.93 against 0.97 s; 12, 1.27 against 1.02 s; top-15: 6.8, 1.24 against
+#: 1.39 s; 9.4, 1.46 against 1.36 s.
+PROBE_ROWS = 256
 #: Bytes a bfloat16 copy adds to each value of a float32 operand (2, and room for a layout two columns wider).
 EXTRA_BYTES = 3
 #: bfloat16 is used when its product takes at most this share of the float32 product's time.
@@ -72,6 +74,43 @@ def usable(screen, dtype, work: int) -> bool:
     and gemm() here."""
     large = work >= MIN_WORK or os.environ.get("SIAMCLI_BFLOAT16", "") == "1"
     return dtype == np.float32 and screen.half is not None and large and gemm() is not None
+
+
+def pays(comp, screen, k: int, good_threshold, width: int) -> bool:
+    """Whether bfloat16's wider bound keeps few more candidates than float32's (at most k / 2 + 1 a
+    row on average), judged on PROBE_ROWS rows of A against `width` rows strided over B, with the
+    k-th best of each among them. Rows whose values spread less than the rounding's bound
+    (embeddings that all point one way: cosines within 0.001 of one another, the bound about 0.01)
+    would make nearly every pair a candidate: 8,000 x 384 cosine top-5, 499 s and 2.6 GiB for a
+    budget of 256 MiB, against 1.7 s and 85 MiB in float32."""
+    from .comparison import _gather
+
+    sign = 1.0 if screen.higher else -1.0
+    a_index = np.unique(np.linspace(0, len(comp.a) - 1, min(len(comp.a), PROBE_ROWS)).astype(np.intp))
+    b_index = np.unique(np.linspace(0, len(comp.b) - 1, min(len(comp.b), width)).astype(np.intp))
+    if len(b_index) <= k + 1:
+        return True
+    count = max(1, min(len(a_index), comp.memory // (64 * len(b_index) * comp.dtype.itemsize)))
+    a_index = a_index[np.linspace(0, len(a_index) - 1, count).astype(np.intp)]
+    left = screen.left(_gather(comp.a, a_index, comp.dtype, comp.normalize))
+    right = screen.right(_gather(comp.b, b_index, comp.dtype, comp.normalize))
+    half = screen.half
+    left16, right16 = operand(half.left(left), half.tail), operand(half.right(right), half.tail)
+    if left16 is None or right16 is None:  # (these rows stay float32 whatever the answer)
+        return True
+    good = sign * (left @ right.T).astype(np.float64)
+    if comp.same:  # self-pairs never rank
+        good[a_index[:, None] == b_index[None, :]] = -np.inf
+    good[np.isnan(good)] = -np.inf
+    limit = np.partition(good, -k, axis=1)[:, -k]
+    if good_threshold is not None:
+        limit = np.maximum(limit, good_threshold)
+    single = screen.slack(left, right)
+    rounding = bounds(left16, right16)[0]
+    if half.tail_error is not None:
+        rounding = rounding + half.tail_error(left, right)
+    wide = np.count_nonzero(good >= (limit - 2.0 * (single + rounding))[:, None])
+    return wide - np.count_nonzero(good >= (limit - 2.0 * single)[:, None]) <= (k / 2 + 1) * count
 
 
 def product_of_mkl():

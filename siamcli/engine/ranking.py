@@ -124,16 +124,17 @@ def _screened_topk(comp: Comparison, k: int, threshold: float | None, block_rows
     n, m = len(comp.a), len(comp.b)
     sign = 1.0 if screen.higher else -1.0  # "good" = sign * product value: larger is closer
     d = comp.a.dim
-    half = bfloat16.usable(screen, comp.dtype, n * m * (d + 2))
+    good_threshold = None if threshold is None else sign * float(screen.value(np.float64(threshold)))
     # one product chunk per thread, and a copy or two of its rows while they are short of k candidates
     chunk_bytes = min(_SCREEN_CHUNK_BYTES, comp.memory // (8 * kernels.threads()))
+    bc = max(1, block_rows if block_rows is not None else
+             min(m, _SCREEN_BLOCK_COLS, chunk_bytes // (64 * comp.dtype.itemsize)))
+    half = bfloat16.usable(screen, comp.dtype, n * m * (d + 2)) and bfloat16.pays(comp, screen, k, good_threshold, bc)
     if block_rows is not None:
-        br, bc = max(1, block_rows), max(1, block_rows)
+        br = max(1, block_rows)
     else:  # the product lives in small chunks: a row block holds its prepared rows and its candidates
         value_bytes = comp.dtype.itemsize + (bfloat16.EXTRA_BYTES if half else 0)
         br = max(1, min(n, comp.memory // (4 * (d + 2) * value_bytes + _CANDIDATE_BYTES * k)))
-        bc = max(1, min(m, _SCREEN_BLOCK_COLS, chunk_bytes // (64 * comp.dtype.itemsize)))
-    good_threshold = None if threshold is None else sign * float(screen.value(np.float64(threshold)))
     for i0 in range(0, n, br):
         yield _screened_rows(comp, k, threshold, good_threshold, i0, min(n, i0 + br), bc, chunk_bytes, half)
 

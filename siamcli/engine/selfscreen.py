@@ -172,6 +172,7 @@ def _plan(comp: Comparison, k: int, threshold, block_rows: int | None, split: in
     edges = [(0, n)] if split is None else [(0, split), (split, n)]
     bounds = [(b0, min(e1, b0 + size)) for e0, e1 in edges for b0 in range(e0, e1, size)]
     good_threshold = None if threshold is None else sign * float(screen.value(np.float64(threshold)))
+    half = half and bfloat16.pays(comp, screen, k, good_threshold, size)
     states = [_Candidates(b1 - b0, k, good_threshold) for b0, b1 in bounds]
     small = n * n * (d + 2) <= 2**25  # a few milliseconds: not worth threads
     chunk_rows = max(1, min(size, chunk_bytes // (size * comp.dtype.itemsize),
