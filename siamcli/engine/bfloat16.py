@@ -8,8 +8,9 @@ float32 product (480 against 143 GFLOPS a core, 1000 x 4000 x 384, Sapphire Rapi
 `fast` extra (`pip install 'siamcli[fast]'`, which brings MKL's wheel on x86-64) the screen of a
 large top-k ranking (selfscreen, ranking._screened_topk) uses it; the rankings are the same to the
 last bit, since every candidate is still scored exactly. It is used only where a first timing
-shows it at least 1.5 times as fast as numpy's float32 product (one thread each);
-SIAMCLI_BFLOAT16=0 turns it off, SIAMCLI_BFLOAT16=1 on for any size, untimed.
+shows it at least 1.5 times as fast as numpy's float32 product (one thread each), and where a
+probe of the data shows its wider bound keeps few more candidates (pays); SIAMCLI_BFLOAT16=0
+turns it off, SIAMCLI_BFLOAT16=1 on for any size, untimed.
 
 The bound: rounding to bfloat16 (8 significant bits) changes a value by at most 2^-8 of it, and
 the change of each row is measured when it is rounded, so by Cauchy-Schwarz the product of rows i

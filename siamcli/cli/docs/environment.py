@@ -22,8 +22,9 @@ SIAMCLI = (
      "How large top-k rankings screen their pairs, where `siamcli[fast]` brings MKL and the CPU has AMX or "
      "AVX512-BF16 (the results are the same either way, see [performance.md](performance.md)). Unset: products in "
      "bfloat16 for rankings of at least 2^37 multiply-adds where a timing at first use shows them at least 1.5 "
-     "times as fast as float32 ones; `0`: float32 products always; `1`: bfloat16 products for every size, "
-     "untimed."),
+     "times as fast as float32 ones, and where the data spread enough that bfloat16's wider bound keeps few more "
+     "candidates; `0`: float32 products always; `1`: bfloat16 products for every size, untimed (the data "
+     "still decide)."),
 )
 
 #: (names, what it does): read for siamcli by the libraries it is built on.
