@@ -107,10 +107,8 @@ def pays(comp, screen, k: int, good_threshold, width: int) -> bool:
     if good_threshold is not None:
         limit = np.maximum(limit, good_threshold)
     single = screen.slack(left, right)
-    rounding = bounds(left16, right16)[0]
-    if half.tail_error is not None:
-        rounding = rounding + half.tail_error(left, right)
-    wide = np.count_nonzero(good >= (limit - 2.0 * (single + rounding))[:, None])
+    widened = single + rounding(half, left16, right16, left, right)[0]
+    wide = np.count_nonzero(good >= (limit - 2.0 * widened)[:, None])
     return wide - np.count_nonzero(good >= (limit - 2.0 * single)[:, None]) <= (k / 2 + 1) * count
 
 
@@ -281,3 +279,16 @@ def bounds(left: Rounded, right: Rounded) -> tuple[np.ndarray, np.ndarray]:
     rows = left.residual * right.largest_size + left.size * right.largest_residual + flush
     columns = left.largest_residual * (right.size + right.residual) + float(left.size.max(initial=0.0)) * right.residual
     return rows, columns + flush
+
+
+def rounding(half, left16: Rounded, right16: Rounded, left: np.ndarray, right: np.ndarray,
+             transposed: tuple[np.ndarray, np.ndarray] | None = None):
+    """bounds() with the screen's Half.tail_error added: per row of `left` (its float32 operands
+    `left` against `right`) and, given `transposed` (the right rows' own left operand, the left
+    rows' own right operand: the values' other orientation), per row of `right`, else None."""
+    rows, columns = bounds(left16, right16)
+    if half.tail_error is not None:
+        rows += half.tail_error(left, right)
+        if transposed is not None:
+            columns += half.tail_error(*transposed)
+    return rows, columns if transposed is not None else None

@@ -212,9 +212,7 @@ class _RowScreen:
         half = self.screen.half
         right16 = None if self.left16 is None else bfloat16.operand(half.right(right), half.tail)
         if right16 is not None:  # and what rounding to bfloat16 changes the values by
-            slack = slack + bfloat16.bounds(self.left16, right16)[0]
-            if half.tail_error is not None:
-                slack += half.tail_error(self.left, right)
+            slack = slack + bfloat16.rounding(half, self.left16, right16, self.left, right)[0]
         return right, right16, slack
 
     def tiles(self, width: int) -> list[tuple[int, int, int, int]]:

@@ -320,11 +320,8 @@ class _BlockPass:
         rows = self.screen.slack(self.left, right)
         columns = None if diagonal else self.screen.slack(left, self.right_own)  # (the values' other orientation)
         if right16 is not None:  # and what rounding to bfloat16 changes the tile's values by
-            half = self.screen.half
-            row_rounding, column_rounding = bfloat16.bounds(self.left16, right16)
-            if half.tail_error is not None:
-                row_rounding += half.tail_error(self.left, right)
-                column_rounding += half.tail_error(left, self.right_own)
+            row_rounding, column_rounding = bfloat16.rounding(self.screen.half, self.left16, right16, self.left, right,
+                                                              (left, self.right_own))
             rows = rows + row_rounding
             if diagonal:  # the block's rows are its columns too
                 rows = np.maximum(rows, self.screen.slack(self.left, self.right_own) + column_rounding)
